@@ -1,0 +1,1 @@
+"""Préau control plane: config, state, identity, web UI and API, scheduler, metrics."""

@@ -1,0 +1,312 @@
+"""The `preau` command line.
+
+Every command loads the one config file (``--config``, default
+/etc/preau/preau.toml), reports problems as one clear line naming the file and
+the key, and exits non-zero on failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from appliance.config import (
+    DEFAULT_CONFIG_PATH,
+    ConfigError,
+    PreauConfig,
+    demo_config,
+    load_config,
+    render_config,
+    render_defaults,
+)
+from appliance.core import Core, run_until_signalled
+from appliance.identity.ldap_directory import DirectoryError
+from appliance.scheduler.calendar import CalendarError, holidays_from_ics
+from appliance.services import SERVICE_NAMES, UnknownServiceError, create_services
+from appliance.state.db import StateError
+
+_LOGGER = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(click.style("erreur: ", fg="red", bold=True) + message, err=True)
+    sys.exit(code)
+
+
+def _config(ctx: click.Context) -> PreauConfig:
+    path: Path | None = ctx.obj["config_path"]
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        _fail(str(err), 2)
+
+
+def _with_core(config: PreauConfig, path: Path | None, body: Callable[[Core], Awaitable[_T]]) -> _T:
+    async def main() -> _T:
+        core = Core(config, path)
+        await core.async_open()
+        try:
+            return await body(core)
+        finally:
+            await core.async_close()
+
+    return _run(main())
+
+
+def _run(coro: Coroutine[Any, Any, _T]) -> _T:
+    try:
+        return asyncio.run(coro)
+    except StateError as err:
+        _fail(f"base d'état / state database: {err}")
+    except (DirectoryError, CalendarError) as err:
+        _fail(str(err))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help=f"Configuration file (default {DEFAULT_CONFIG_PATH}; built-in defaults if absent).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+    default=None,
+    help="Override logging.level from the config.",
+)
+@click.pass_context
+def main(ctx: click.Context, config_path: Path | None, log_level: str | None) -> None:
+    """Préau, the school-site appliance."""
+    ctx.ensure_object(dict)
+    ctx.obj["config_path"] = config_path
+    ctx.obj["log_level"] = log_level
+
+
+def _setup_logging(ctx: click.Context, config: PreauConfig) -> None:
+    logging.basicConfig(
+        level=ctx.obj["log_level"] or config.logging.level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@main.command()
+@click.argument("services", nargs=-1)
+@click.pass_context
+def run(ctx: click.Context, services: tuple[str, ...]) -> None:
+    """Run SERVICES (default: all of them in this process).
+
+    Known services: directory, scheduler, web. One systemd unit runs one.
+    """
+    config = _config(ctx)
+    _setup_logging(ctx, config)
+    core = Core(config, ctx.obj["config_path"])
+    try:
+        chosen = create_services(core, services)
+    except UnknownServiceError as err:
+        _fail(str(err), 2)
+    try:
+        _run(run_until_signalled(core, chosen))
+    except OSError as err:
+        _fail(f"cannot start: {err}")
+
+
+@main.group()
+def config() -> None:
+    """Check or print the configuration."""
+
+
+@config.command("check")
+@click.argument("file", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_context
+def config_check(ctx: click.Context, file: Path | None) -> None:
+    """Validate FILE (default: --config) and the files it points to."""
+    path = file or ctx.obj["config_path"] or DEFAULT_CONFIG_PATH
+    try:
+        loaded = load_config(path)
+    except ConfigError as err:
+        _fail(str(err), 2)
+    problems = list(_referenced_file_problems(loaded, path))
+    if problems:
+        _fail("\n".join(problems), 2)
+    click.echo(f"OK: {path}")
+
+
+def _referenced_file_problems(config: PreauConfig, source: Path) -> list[str]:
+    problems = []
+    ics = config.scheduler.holidays_ics
+    if ics is not None:
+        try:
+            holidays_from_ics(ics.read_bytes(), str(ics))
+        except OSError as err:
+            problems.append(f"{source}: scheduler.holidays_ics: {ics}: {err.strerror}")
+        except CalendarError as err:
+            problems.append(f"{source}: scheduler.holidays_ics: {err}")
+    ldap = config.identity.ldap
+    for key, file in (
+        ("identity.ldap.ca_file", ldap.ca_file),
+        ("identity.ldap.bind_password_file", ldap.bind_password_file),
+        ("web.tls_cert", config.web.tls_cert),
+        ("web.tls_key", config.web.tls_key),
+    ):
+        if file is not None and not file.is_file():
+            problems.append(f"{source}: {key}: {file}: no such file")
+    if (config.web.tls_cert is None) != (config.web.tls_key is None):
+        problems.append(f"{source}: web.tls_cert and web.tls_key go together")
+    if ldap.enabled and not ldap.bind_dn:
+        problems.append(f"{source}: identity.ldap.bind_dn: required when ldap is enabled")
+    return problems
+
+
+@config.command("defaults")
+def config_defaults() -> None:
+    """Print the fully commented default configuration."""
+    click.echo(render_defaults(), nl=False)
+
+
+@config.command("demo-file")
+@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
+def config_demo_file(data_dir: Path) -> None:
+    """Print the demo configuration, with data under DATA_DIR."""
+    click.echo(
+        render_config(
+            demo_config(data_dir.resolve()),
+            "Préau demo configuration: local accounts, loopback only.\n"
+            "Written by ./dev demo; edit freely.",
+        ),
+        nl=False,
+    )
+
+
+@main.command()
+@click.option("--reset-passwords", is_flag=True, help="Give every demo account a new password.")
+@click.pass_context
+def demo(ctx: click.Context, reset_passwords: bool) -> None:
+    """Seed the demo school and print its passwords once."""
+    from appliance.demo import demo_people, seed_demo
+
+    config = _config(ctx)
+    count = len(demo_people(config.site.schools[0].uai))
+
+    async def body(core: Core) -> None:
+        with click.progressbar(length=count, label="Comptes de démo", file=sys.stderr) as bar:
+            accounts = await seed_demo(core, reset_passwords=reset_passwords, progress=bar.update)
+        if accounts is None:
+            click.echo(
+                "Démo déjà initialisée. Mots de passe oubliés ? preau demo --reset-passwords"
+            )
+            return
+        click.echo("Comptes de démonstration (affichés une seule fois) :")
+        click.echo(f"{'identifiant':<14} {'profil':<9} {'classe':<6} mot de passe")
+        for account in accounts:
+            person = account.person
+            click.echo(
+                f"{person.id:<14} {person.role:<9} {person.class_name or '-':<6} {account.password}"
+            )
+
+    _with_core(config, ctx.obj["config_path"], body)
+
+
+@main.group()
+def jobs() -> None:
+    """Maintenance jobs and their windows."""
+
+
+@jobs.command("list")
+@click.pass_context
+def jobs_list(ctx: click.Context) -> None:
+    """Show every job, its window and its next run."""
+    from appliance.scheduler.jobs import builtin_jobs, plan
+
+    config = _config(ctx)
+    zone = config.site.zone
+
+    async def body(core: Core) -> None:
+        planned = await plan(core, builtin_jobs(core), dt.datetime.now(zone))
+        click.echo(
+            f"{'tâche/job':<20} {'classe':<8} {'fenêtre/window':<28} "
+            f"{'prochaine/next run':<22} dernière réussite/last success"
+        )
+        for job in planned:
+            cfg_window = (
+                getattr(config.scheduler, job.spec.job_class)
+                if job.spec.job_class != "urgent"
+                else None
+            )
+            window = (
+                f"{cfg_window.hours} {','.join(cfg_window.days)}"
+                if cfg_window is not None
+                else "hors cours / outside classes"
+            )
+            next_run = (
+                job.next_run.at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+                if job.next_run
+                else "none within 400 days"
+            )
+            last = (
+                job.last_success.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+                if job.last_success
+                else "-"
+            )
+            click.echo(
+                f"{job.spec.id:<20} {job.spec.job_class:<8} {window:<28} {next_run:<22} {last}"
+            )
+
+    try:
+        _with_core(config, ctx.obj["config_path"], body)
+    except ValueError as err:
+        _fail(str(err), 2)
+
+
+@main.group()
+def directory() -> None:
+    """The identity directory."""
+
+
+@directory.command("sync")
+@click.pass_context
+def directory_sync(ctx: click.Context) -> None:
+    """Copy people, classes and groups from the LDAP directory now."""
+    config = _config(ctx)
+    _setup_logging(ctx, config)
+
+    async def body(core: Core) -> None:
+        bar_holder: dict[str, Any] = {}
+
+        def progress(done: int, total: int) -> None:
+            bar = bar_holder.get("bar")
+            if bar is None:
+                bar = bar_holder["bar"] = click.progressbar(
+                    length=total, label="Synchronisation", file=sys.stderr
+                )
+                bar.__enter__()
+            bar.update(1)
+
+        try:
+            report = await core.directory.sync(progress)
+        finally:
+            if "bar" in bar_holder:
+                bar_holder["bar"].__exit__(None, None, None)
+        click.echo(
+            f"{report.people} personnes, {report.groups} groupes, "
+            f"{report.departed} départs, {report.returned} retours"
+        )
+
+    _with_core(config, ctx.obj["config_path"], body)
+
+
+@main.command("services")
+def list_services() -> None:
+    """List the services `preau run` knows."""
+    for name in SERVICE_NAMES:
+        click.echo(name)

@@ -1,0 +1,415 @@
+"""One TOML file configures the whole appliance.
+
+Each service owns one validated section; unknown keys are rejected so that a
+misspelt key never silently falls back to a default. Errors name the file, the
+dotted key path and the reason (ground rule 3). The models double as the
+documentation: :func:`render_defaults` prints every key with its description
+and default, which is what ``preau config defaults`` shows and what the docs
+quote.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_CONFIG_PATH: Final = Path("/etc/preau/preau.toml")
+
+Role = Literal["pupil", "teacher", "staff", "referent"]
+ROLES: Final[tuple[Role, ...]] = ("pupil", "teacher", "staff", "referent")
+
+DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _every_day() -> list[DayName]:
+    return ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _weekdays() -> list[DayName]:
+    return ["mon", "tue", "wed", "thu", "fri"]
+
+
+_TIME_RANGE = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$"
+TimeRange = Annotated[str, Field(pattern=_TIME_RANGE)]
+
+
+class ConfigError(Exception):
+    """A configuration file is missing, unreadable or invalid."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class School(_Section):
+    """One school (établissement) hosted on this appliance."""
+
+    uai: str = Field(
+        "0000000X",
+        pattern=r"^\d{7}[A-Z]$",
+        description="UAI (RNE) code of the school, 7 digits and a letter.",
+    )
+    name: str = Field("École de démonstration", min_length=1, description="Display name.")
+
+
+class SiteConfig(_Section):
+    """Where the appliance is and where it keeps its data."""
+
+    name: str = Field("Préau", min_length=1, description="Name shown in the web UI.")
+    timezone: str = Field("Europe/Paris", description="IANA time zone of the site.")
+    data_dir: Path = Field(
+        Path("/var/lib/preau"), description="Directory for the state database and files."
+    )
+    schools: list[School] = Field(
+        default_factory=lambda: [School()],
+        min_length=1,
+        description="Schools served by this box; roles are delegated per school (#5.25).",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {value!r}") from err
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """Return the site's time zone."""
+        return ZoneInfo(self.timezone)
+
+
+class StateConfig(_Section):
+    """The SQLite state database."""
+
+    path: Path | None = Field(
+        None, description="State database file; empty means <data_dir>/state.db."
+    )
+
+
+class ThrottleConfig(_Section):
+    """Login throttling (OWASP ASVS V2.2.1 / V6.1.1)."""
+
+    per_source_per_minute: int = Field(
+        30, ge=1, description="Login attempts accepted per source address per minute."
+    )
+    free_failures: int = Field(
+        5,
+        ge=1,
+        description="Failures per account and source before delays start (15-minute window).",
+    )
+    max_delay_seconds: int = Field(
+        900, ge=1, description="Longest delay imposed between attempts on one account+source."
+    )
+    account_failures_per_hour: int = Field(
+        100,
+        ge=1,
+        le=100,
+        description=(
+            "Failures per account per hour, all sources together, before only devices that "
+            "logged in to it before may try (ASVS: at most 100)."
+        ),
+    )
+
+
+class WebConfig(_Section):
+    """The admin web UI and JSON API."""
+
+    host: str = Field("127.0.0.1", description="Address the admin UI listens on.")
+    port: int = Field(8080, ge=1, le=65535, description="TCP port of the admin UI.")
+    tls_cert: Path | None = Field(None, description="PEM certificate; set with tls_key for HTTPS.")
+    tls_key: Path | None = Field(None, description="PEM private key for tls_cert.")
+    language: Literal["fr", "en"] = Field("fr", description="Default UI language.")
+    session_idle_minutes: int = Field(
+        30, ge=1, le=240, description="Admin sessions end after this much inactivity."
+    )
+    session_absolute_hours: int = Field(
+        12, ge=1, le=24, description="Admin sessions end this long after login, whatever happens."
+    )
+    throttle: ThrottleConfig = Field(default_factory=ThrottleConfig)
+
+
+class LocalAccountsConfig(_Section):
+    """Accounts stored on the appliance (small schools, the demo)."""
+
+    enabled: bool = Field(True, description="Accept logins of local accounts.")
+    hash_profile: Literal["rfc9106-low-memory", "owasp-minimum"] = Field(
+        "rfc9106-low-memory",
+        description=(
+            "Argon2id cost: rfc9106-low-memory (t=3, 64 MiB) or owasp-minimum (t=2, 19 MiB) "
+            "for boxes short of memory."
+        ),
+    )
+
+
+class LdapAttributes(_Section):
+    """Which directory attribute holds each field kept (CARMO table 9, #7.53)."""
+
+    id: str = Field("uid", description="Stable person identifier (never an e-mail for pupils).")
+    display_name: str = Field("displayName", description="Name shown in the UI.")
+    given_name: str = Field("givenName", description="First name.")
+    surname: str = Field("sn", description="Last name.")
+    class_: str = Field(
+        "departmentNumber", alias="class", description="Class/division (e.g. 6A); may be empty."
+    )
+    level: str = Field("", description="Level (e.g. 6EME); empty when the directory has none.")
+    school: str = Field("", description="School UAI; empty means the first school.")
+
+
+class LdapRoles(_Section):
+    """How a directory entry maps to a role."""
+
+    pupil: list[str] = Field(
+        default_factory=list, description="Group DNs whose members are pupils."
+    )
+    teacher: list[str] = Field(default_factory=list, description="Group DNs of teachers.")
+    staff: list[str] = Field(default_factory=list, description="Group DNs of other staff.")
+    referent: list[str] = Field(default_factory=list, description="Group DNs of IT referents.")
+    attribute: str = Field(
+        "", description="Attribute carrying a profile (e.g. ENTPersonProfils); empty: groups only."
+    )
+    attribute_values: dict[str, Role] = Field(
+        default_factory=dict,
+        description='Profile value to role, e.g. { National_ELV = "pupil" }.',
+    )
+
+
+class LdapConfig(_Section):
+    """An LDAP or Active Directory directory (#5.19, #5.27, #7.54)."""
+
+    enabled: bool = Field(False, description="Authenticate against and sync from the directory.")
+    uri: str = Field(
+        "ldap://127.0.0.1:389", pattern=r"^ldaps?://", description="ldap:// or ldaps:// URI."
+    )
+    security: Literal["starttls", "ldaps"] = Field(
+        "starttls", description="starttls on ldap://, or ldaps; cleartext is not offered (#7.54)."
+    )
+    ca_file: Path | None = Field(None, description="CA certificate that signed the server's.")
+    bind_dn: str = Field("", description="Service account used to search.")
+    bind_password_file: Path | None = Field(
+        None, description="File holding the service account password (kept out of this file)."
+    )
+    base_dn: str = Field("dc=example,dc=org", description="Where people are searched.")
+    user_filter: str = Field(
+        "(&(objectClass=inetOrgPerson)(uid={login}))",
+        description="Filter finding one person; {login} is replaced, escaped.",
+    )
+    people_filter: str = Field(
+        "(objectClass=inetOrgPerson)", description="Filter listing everybody for the sync."
+    )
+    group_base_dn: str = Field("", description="Where groups are searched; empty: base_dn.")
+    group_filter: str = Field(
+        "(objectClass=groupOfNames)", description="Filter listing groups for the sync."
+    )
+    group_member_attribute: str = Field("member", description="Attribute listing member DNs.")
+    timeout_seconds: float = Field(5.0, gt=0, le=60, description="Network timeout per operation.")
+    attributes: LdapAttributes = Field(default_factory=LdapAttributes)
+    roles: LdapRoles = Field(default_factory=LdapRoles)
+
+
+class IdentityConfig(_Section):
+    """Who can log in, and with which role."""
+
+    local: LocalAccountsConfig = Field(default_factory=LocalAccountsConfig)
+    ldap: LdapConfig = Field(default_factory=LdapConfig)
+    health_interval_seconds: float = Field(
+        30.0, gt=0, description="How often the directory's reachability is checked."
+    )
+
+
+class WindowConfig(_Section):
+    """A maintenance window: when a class of jobs may run (#5.22, #7.21)."""
+
+    hours: TimeRange = Field(description="Local time range HH:MM-HH:MM; may cross midnight.")
+    days: list[DayName] = Field(
+        default_factory=_every_day,
+        min_length=1,
+        description="Days on which the window opens.",
+    )
+    run_on_holidays: bool = Field(
+        False,
+        description="Open the window during holidays and closed days too (nobody is on site).",
+    )
+
+
+class SchedulerConfig(_Section):
+    """The school calendar and the maintenance windows (#5.22, #7.21, #11.12)."""
+
+    school_days: list[DayName] = Field(
+        default_factory=_weekdays,
+        description="Days with classes.",
+    )
+    class_hours: list[TimeRange] = Field(
+        default_factory=lambda: ["07:45-18:30"],
+        description="Class hours on school days; no maintenance job runs inside them.",
+    )
+    holidays_ics: Path | None = Field(
+        None, description="iCalendar file of school holidays (the published French calendar)."
+    )
+    closed_days: list[dt.date] = Field(
+        default_factory=list,
+        description="Extra days the school is closed (bank holidays, bridges).",
+    )
+    nightly: WindowConfig = Field(default_factory=lambda: WindowConfig(hours="01:00-05:00"))
+    weekly: WindowConfig = Field(
+        default_factory=lambda: WindowConfig(hours="02:00-06:00", days=["sun"])
+    )
+
+
+class AuditConfig(_Section):
+    """The audit log of authentications and admin actions."""
+
+    retention_days: int = Field(
+        180, ge=30, le=1095, description="Days audit entries are kept (CNIL: 6 months to 1 year)."
+    )
+
+
+class LoggingConfig(_Section):
+    """Process logging (to stdout, for journald)."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+
+
+class PreauConfig(_Section):
+    """The whole appliance configuration."""
+
+    site: SiteConfig = Field(default_factory=SiteConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
+    identity: IdentityConfig = Field(default_factory=IdentityConfig)
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @property
+    def state_path(self) -> Path:
+        """Return the state database file."""
+        return self.state.path or self.site.data_dir / "state.db"
+
+
+def _format_errors(source: str, err: ValidationError) -> str:
+    lines = []
+    for problem in err.errors():
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        reason = problem["msg"]
+        if problem["type"] == "extra_forbidden":
+            reason = "unknown key (misspelt? see `preau config defaults`)"
+        lines.append(f"{source}: {key}: {reason}")
+    return "\n".join(lines)
+
+
+def parse_config(text: str, source: str = "<config>") -> PreauConfig:
+    """Parse and validate TOML text, raising ConfigError that names the key."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{source}: not valid TOML: {err}") from err
+    try:
+        return PreauConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(source, err)) from err
+
+
+def load_config(path: Path | None) -> PreauConfig:
+    """Load the config at ``path``; a missing default file means built-in defaults."""
+    if path is None:
+        if not DEFAULT_CONFIG_PATH.exists():
+            return PreauConfig()
+        path = DEFAULT_CONFIG_PATH
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as err:
+        raise ConfigError(f"{path}: no such file") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read: {err}") from err
+    return parse_config(text, str(path))
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return json.dumps(str(value), ensure_ascii=False)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        inner = ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + inner + " }" if inner else "{}"
+    raise TypeError(f"cannot render {type(value).__name__} as TOML")
+
+
+def _render_section(model: BaseModel, prefix: str, out: list[str]) -> None:
+    doc = (type(model).__doc__ or "").strip()
+    out.append("")
+    out.append(f"# {doc}")
+    out.append(f"[{prefix}]")
+    nested: list[tuple[str, BaseModel]] = []
+    for name, field in type(model).model_fields.items():
+        key = field.alias or name
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            nested.append((key, value))
+            continue
+        if field.description:
+            out.append(f"# {field.description}")
+        if value is None:
+            out.append(f"# {key} = (not set)")
+        elif isinstance(value, list) and value and isinstance(value[0], BaseModel):
+            for item in value:
+                out.append(f"[[{prefix}.{key}]]")
+                for sub_name, sub_field in type(item).model_fields.items():
+                    if sub_field.description:
+                        out.append(f"# {sub_field.description}")
+                    out.append(
+                        f"{sub_field.alias or sub_name} = {_toml_value(getattr(item, sub_name))}"
+                    )
+        else:
+            out.append(f"{key} = {_toml_value(value)}")
+    for key, sub in nested:
+        _render_section(sub, f"{prefix}.{key}", out)
+
+
+def render_config(config: PreauConfig, header: str) -> str:
+    """Render a config as commented TOML that parses back to the same values."""
+    out = [f"# {line}" if line else "#" for line in header.splitlines()]
+    for name in type(config).model_fields:
+        _render_section(getattr(config, name), name, out)
+    return "\n".join(out) + "\n"
+
+
+def render_defaults() -> str:
+    """Render the fully commented default configuration."""
+    return render_config(
+        PreauConfig(),
+        "Préau configuration (/etc/preau/preau.toml).\n"
+        "Every key is shown with its default; unknown keys are rejected.\n"
+        "Check a file with: preau config check FILE",
+    )
+
+
+def demo_config(data_dir: Path) -> PreauConfig:
+    """Return the demo configuration: local accounts, loopback, data under ``data_dir``."""
+    return PreauConfig.model_validate(
+        {
+            "site": {
+                "name": "Préau (démo)",
+                "data_dir": str(data_dir),
+                "schools": [{"uai": "0000000X", "name": "Collège de démonstration"}],
+            },
+            "web": {"host": "127.0.0.1", "port": 8080},
+        }
+    )

@@ -1,0 +1,174 @@
+"""The core object: the one place resources are opened, wired and closed.
+
+:class:`Core` owns the bounded executor, the state DB, the change feed, the
+audit log and the directory facade, and runs a set of services. Nothing in the
+tree is a module-level singleton: whatever a service needs it reaches through
+the core it was given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Final
+
+from appliance.atomic import remove_stale_temporaries
+from appliance.audit import AuditLog
+from appliance.changes import ChangeFeed
+from appliance.config import PreauConfig
+from appliance.executor import BlockingExecutor
+from appliance.identity.directory import Directory
+from appliance.service import Health, Service
+from appliance.state.db import StateDB
+
+_LOGGER = logging.getLogger(__name__)
+
+HEALTH_INTERVAL_SECONDS: Final = 5.0
+# A health row older than this means the service's process is gone.
+HEALTH_STALE_SECONDS: Final = 3 * HEALTH_INTERVAL_SECONDS
+STOP_TIMEOUT_SECONDS: Final = 4.0
+
+
+class Core:
+    """Shared resources and the services running in this process."""
+
+    def __init__(self, config: PreauConfig, config_path: Path | None = None) -> None:
+        """Hold the config; :meth:`async_open` opens the resources."""
+        self.config = config
+        self.config_path = config_path
+        self.executor = BlockingExecutor()
+        self.started_at = time.time()
+        self._db: StateDB | None = None
+        self._changes: ChangeFeed | None = None
+        self._directory: Directory | None = None
+        self.services: dict[str, Service] = {}
+        self._health_task: asyncio.Task[None] | None = None
+
+    @property
+    def db(self) -> StateDB:
+        """Return the open state DB."""
+        if self._db is None:
+            raise RuntimeError("core is not open")
+        return self._db
+
+    @property
+    def changes(self) -> ChangeFeed:
+        """Return the change feed."""
+        if self._changes is None:
+            raise RuntimeError("core is not open")
+        return self._changes
+
+    @property
+    def directory(self) -> Directory:
+        """Return the identity facade."""
+        if self._directory is None:
+            raise RuntimeError("core is not open")
+        return self._directory
+
+    @property
+    def audit(self) -> AuditLog:
+        """Return the audit log."""
+        return AuditLog(self.db)
+
+    async def async_open(self) -> None:
+        """Open the state DB and the shared facades."""
+        data_dir = self.config.site.data_dir
+        await self.executor.run(remove_stale_temporaries, data_dir)
+        self._db = await StateDB.open(self.config.state_path, self.executor)
+        self._changes = ChangeFeed(self._db)
+        self._directory = Directory(self.config, self._db, self.executor)
+
+    async def async_close(self) -> None:
+        """Close everything :meth:`async_open` opened."""
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+        self.executor.shutdown()
+
+    async def async_start_services(self, services: Iterable[Service]) -> None:
+        """Set up and start services, then report their health periodically."""
+        for service in services:
+            self.services[service.name] = service
+        for service in self.services.values():
+            await service.async_setup()
+        for service in self.services.values():
+            await service.async_start()
+            _LOGGER.info("Service %s started", service.name)
+        await self.changes.start()
+        await self.report_health()
+        self._health_task = asyncio.create_task(self._report_forever(), name="preau-health")
+
+    async def async_stop_services(self) -> None:
+        """Stop services in reverse order, each within the stop timeout."""
+        if self._health_task is not None:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
+            self._health_task = None
+        await self.changes.stop()
+        for service in reversed(list(self.services.values())):
+            try:
+                async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
+                    await service.async_stop()
+            except TimeoutError:
+                _LOGGER.warning("Service %s did not stop in time", service.name)
+            except Exception:
+                _LOGGER.exception("Service %s failed to stop", service.name)
+        async with self.db.write() as tx:
+            await tx.executemany(
+                "DELETE FROM service_health WHERE service = ? AND pid = ?",
+                [(name, os.getpid()) for name in self.services],
+            )
+        self.services.clear()
+
+    async def report_health(self) -> None:
+        """Write every local service's health to the state DB for the dashboard."""
+        rows = []
+        for name, service in self.services.items():
+            try:
+                health = await service.async_health()
+            except Exception as err:
+                _LOGGER.exception("Health check of %s failed", name)
+                health = Health("down", f"health check failed: {err}")
+            rows.append((name, health.status, health.detail, os.getpid(), time.time()))
+        async with self.db.write() as tx:
+            await tx.executemany(
+                "INSERT INTO service_health (service, status, detail, pid, updated_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (service) DO UPDATE SET"
+                " status = excluded.status, detail = excluded.detail, pid = excluded.pid,"
+                " updated_at = excluded.updated_at",
+                rows,
+            )
+
+    async def _report_forever(self) -> None:
+        while True:
+            await asyncio.sleep(HEALTH_INTERVAL_SECONDS)
+            try:
+                await self.report_health()
+            except Exception:
+                _LOGGER.exception("Could not record service health")
+
+
+async def run_until_signalled(core: Core, services: list[Service]) -> None:
+    """Run services until SIGTERM or SIGINT, then stop them gracefully."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await core.async_open()
+    try:
+        await core.async_start_services(services)
+        _LOGGER.info("Préau running: %s", ", ".join(core.services))
+        await stop.wait()
+        _LOGGER.info("Stopping")
+        await core.async_stop_services()
+    finally:
+        await core.async_close()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)

@@ -1,0 +1,108 @@
+"""The demo school: two classes, teachers, pupils, a referent (local accounts).
+
+Passwords are random and printed once (ANSSI PA-022 R34: no default
+credentials); ``preau demo --reset-passwords`` prints new ones.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from appliance.identity.model import Person
+
+if TYPE_CHECKING:
+    from appliance.core import Core
+
+DEMO_SEEDED_KEY: Final = "demo_seeded"
+
+_PUPILS_6A: Final = [
+    ("Lina", "Bernard"),
+    ("Hugo", "Petit"),
+    ("Jade", "Robert"),
+    ("Louis", "Richard"),
+    ("Emma", "Durand"),
+    ("Gabriel", "Dubois"),
+    ("Chloé", "Moreau"),
+    ("Raphaël", "Laurent"),
+    ("Inès", "Simon"),
+    ("Arthur", "Michel"),
+]
+_PUPILS_5B: Final = [
+    ("Léa", "Lefebvre"),
+    ("Jules", "Leroy"),
+    ("Manon", "Roux"),
+    ("Adam", "David"),
+    ("Alice", "Bertrand"),
+    ("Noah", "Morel"),
+    ("Rose", "Fournier"),
+    ("Léo", "Girard"),
+    ("Anna", "Bonnet"),
+    ("Tom", "Dupont"),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAccount:
+    """A demo account and its password, to print once."""
+
+    person: Person
+    password: str
+
+
+def demo_people(school_uai: str) -> list[Person]:
+    """Return the people of the demo school."""
+    people = [
+        Person("referent", "local", "Camille Martin", "referent", school_uai, "Camille", "Martin"),
+        Person("prof.durand", "local", "Sophie Durand", "teacher", school_uai, "Sophie", "Durand"),
+        Person("prof.nguyen", "local", "Minh Nguyen", "teacher", school_uai, "Minh", "Nguyen"),
+        Person("prof.benali", "local", "Karim Benali", "teacher", school_uai, "Karim", "Benali"),
+        Person("vie.scolaire", "local", "Nadia Faure", "staff", school_uai, "Nadia", "Faure"),
+    ]
+    for class_name, level, names in (("6A", "6EME", _PUPILS_6A), ("5B", "5EME", _PUPILS_5B)):
+        for given, surname in names:
+            login = f"{given[0].lower()}.{surname.lower()}".replace("é", "e").replace("ë", "e")
+            people.append(
+                Person(
+                    login,
+                    "local",
+                    f"{given} {surname[0]}.",
+                    "pupil",
+                    school_uai,
+                    given,
+                    surname,
+                    class_name,
+                    level,
+                )
+            )
+    return people
+
+
+def _password() -> str:
+    # 3 groups of 4 unambiguous characters: ~62 bits, enough under throttling (CNIL 2022-100).
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(3))
+
+
+async def seed_demo(
+    core: Core, *, reset_passwords: bool, progress: Callable[[int], None] | None = None
+) -> list[DemoAccount] | None:
+    """Create the demo school; return the new passwords, or None if already seeded."""
+    seeded = await core.db.fetchone("SELECT value FROM meta WHERE key = ?", (DEMO_SEEDED_KEY,))
+    if seeded is not None and not reset_passwords:
+        return None
+    accounts = []
+    for person in demo_people(core.config.site.schools[0].uai):
+        password = _password()
+        await core.directory.add_local_person(person, password)
+        accounts.append(DemoAccount(person, password))
+        if progress is not None:
+            progress(1)
+    from appliance.audit import utc_now_iso
+
+    await core.db.execute_write(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (DEMO_SEEDED_KEY, utc_now_iso())
+    )
+    return accounts

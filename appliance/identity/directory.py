@@ -1,0 +1,338 @@
+"""The identity facade every service uses: log in, look people up, sync.
+
+Local accounts are checked first (argon2id), then the LDAP directory (a user
+bind). The LDAP directory's people, classes and groups are cached in the state
+DB by :meth:`Directory.sync`, so pages and policies keep working while the
+directory is down; sessions are the appliance's own, so people already logged
+in stay logged in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal
+
+from appliance.audit import utc_now_iso
+from appliance.changes import ChangeFeed
+from appliance.config import PreauConfig, Role
+from appliance.executor import BlockingExecutor
+from appliance.identity import passwords
+from appliance.identity.ldap_directory import (
+    DirectoryError,
+    DirectoryGroup,
+    DirectoryUnreachable,
+    LdapDirectory,
+)
+from appliance.identity.model import Person, effective_role
+from appliance.state.db import StateDB, Transaction
+
+_LOGGER = logging.getLogger(__name__)
+
+DIRECTORY_TOPIC: Final = "directory"
+
+LoginFailure = Literal["bad_credentials", "directory_unreachable", "departed"]
+
+
+@dataclass(frozen=True, slots=True)
+class LoginOutcome:
+    """What a login attempt gave: a person with an effective role, or a failure."""
+
+    person: Person | None
+    role: Role | None = None
+    failure: LoginFailure | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryStatus:
+    """Reachability of the configured directory, as last checked."""
+
+    status: Literal["ok", "down", "disabled"]
+    detail: str
+    checked_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    """What a directory sync changed."""
+
+    people: int
+    groups: int
+    departed: int
+    returned: int
+
+
+def _read_secret(path: Path | None) -> str:
+    if path is None:
+        return ""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as err:
+        raise DirectoryError(f"identity.ldap.bind_password_file: {path}: {err}") from err
+
+
+class Directory:
+    """Authenticate people and keep the cached copy of the directory."""
+
+    def __init__(self, config: PreauConfig, db: StateDB, executor: BlockingExecutor) -> None:
+        """Wire the facade; nothing connects until used."""
+        self._config = config
+        self._db = db
+        self._executor = executor
+        self._hasher = passwords.hasher_for(config.identity.local.hash_profile)
+        self._dummy_hash: str | None = None
+        self._ldap: LdapDirectory | None = None
+        self.status = DirectoryStatus(
+            "disabled" if not config.identity.ldap.enabled else "ok", "", 0.0
+        )
+
+    @property
+    def default_school(self) -> str:
+        """Return the UAI of the first configured school."""
+        return self._config.site.schools[0].uai
+
+    def _ldap_client(self) -> LdapDirectory | None:
+        cfg = self._config.identity.ldap
+        if not cfg.enabled:
+            return None
+        if self._ldap is None:
+            self._ldap = LdapDirectory(
+                cfg, _read_secret(cfg.bind_password_file), self.default_school
+            )
+        return self._ldap
+
+    # -- health ----------------------------------------------------------------
+
+    async def check_health(self) -> DirectoryStatus:
+        """Check that the directory answers a service bind; remember the result."""
+        client = self._ldap_client()
+        if client is None:
+            self.status = DirectoryStatus("disabled", "local accounts only", time.time())
+            return self.status
+        try:
+            await self._executor.run(client.ping)
+        except DirectoryError as err:
+            self._mark_down(str(err))
+        else:
+            if self.status.status != "ok":
+                _LOGGER.info("Directory reachable again")
+            self.status = DirectoryStatus("ok", self._config.identity.ldap.uri, time.time())
+        return self.status
+
+    def _mark_down(self, detail: str) -> None:
+        if self.status.status != "down":
+            _LOGGER.warning("Directory unreachable: %s", detail)
+        self.status = DirectoryStatus("down", detail, time.time())
+
+    # -- login -------------------------------------------------------------------
+
+    async def authenticate(self, login: str, password: str) -> LoginOutcome:
+        """Check a login and password against local accounts, then the directory."""
+        login = login.strip()
+        row = await self._db.fetchone(
+            "SELECT p.*, a.password_hash FROM people p JOIN local_accounts a"
+            " ON a.person_id = p.id WHERE p.id = ?",
+            (login,),
+        )
+        if row is not None and self._config.identity.local.enabled:
+            ok = await self._executor.run(
+                passwords.verify, self._hasher, row["password_hash"], password
+            )
+            if not ok:
+                return LoginOutcome(None, failure="bad_credentials")
+            if row["departed_at"]:
+                return LoginOutcome(None, failure="departed")
+            person = _person_from_row(row)
+            return LoginOutcome(person, role=await self.role_of(person))
+        client = self._ldap_client()
+        if client is None:
+            await self._equalise_timing(password)
+            return LoginOutcome(None, failure="bad_credentials")
+        try:
+            found = await self._executor.run(client.authenticate, login, password)
+        except DirectoryUnreachable as err:
+            self._mark_down(str(err))
+            return LoginOutcome(None, failure="directory_unreachable")
+        except DirectoryError as err:
+            self._mark_down(str(err))
+            return LoginOutcome(None, failure="directory_unreachable")
+        if found is None:
+            return LoginOutcome(None, failure="bad_credentials")
+        async with self._db.write() as tx:
+            await _upsert_person(tx, found)
+        return LoginOutcome(found, role=await self.role_of(found))
+
+    async def _equalise_timing(self, password: str) -> None:
+        # Verify against a real hash so that an unknown login costs as much as
+        # a known one (no account enumeration by timing).
+        if self._dummy_hash is None:
+            self._dummy_hash = await self._executor.run(passwords.dummy_hash, self._hasher)
+        await self._executor.run(passwords.verify, self._hasher, self._dummy_hash, password)
+
+    async def role_of(self, person: Person) -> Role:
+        """Return the person's role including what was delegated to them (#5.25)."""
+        rows = await self._db.fetchall(
+            "SELECT role, school_uai FROM role_grants WHERE person_id = ?", (person.id,)
+        )
+        grants: dict[str, list[Role]] = {}
+        for row in rows:
+            grants.setdefault(row["school_uai"], []).append(row["role"])
+        return effective_role(person.role, grants, person.school_uai)
+
+    async def person(self, person_id: str) -> Person | None:
+        """Return the cached person with that id."""
+        row = await self._db.fetchone("SELECT * FROM people WHERE id = ?", (person_id,))
+        return _person_from_row(row) if row else None
+
+    # -- local accounts ----------------------------------------------------------
+
+    async def add_local_person(self, person: Person, password: str) -> None:
+        """Create or replace a local account with its password (argon2id)."""
+        passwords.check_policy(password)
+        password_hash = await self._executor.run(self._hasher.hash, password)
+        async with self._db.write() as tx:
+            await _upsert_person(tx, person)
+            await tx.execute(
+                "INSERT INTO local_accounts (person_id, password_hash, changed_at)"
+                " VALUES (?, ?, ?) ON CONFLICT (person_id) DO UPDATE SET"
+                " password_hash = excluded.password_hash, changed_at = excluded.changed_at",
+                (person.id, password_hash, utc_now_iso()),
+            )
+            if person.class_name:
+                await _ensure_class(tx, person, source="local")
+            await ChangeFeed.record(tx, DIRECTORY_TOPIC)
+
+    # -- sync --------------------------------------------------------------------
+
+    async def sync(self, progress: Callable[[int, int], None] | None = None) -> SyncReport:
+        """Copy the directory into the state DB; mark people who vanished as departed."""
+        client = self._ldap_client()
+        if client is None:
+            raise DirectoryError("identity.ldap.enabled is false: nothing to sync")
+        try:
+            people, groups = await self._executor.run(client.fetch_all)
+        except DirectoryError as err:
+            self._mark_down(str(err))
+            raise
+        self.status = DirectoryStatus("ok", self._config.identity.ldap.uri, time.time())
+        return await self._store_snapshot(people, groups, progress)
+
+    async def _store_snapshot(
+        self,
+        people: list[Person],
+        groups: list[DirectoryGroup],
+        progress: Callable[[int, int], None] | None,
+    ) -> SyncReport:
+        known = await self._db.fetchall("SELECT id, departed_at FROM people WHERE source = 'ldap'")
+        present = {person.id for person in people}
+        active_before = {row["id"] for row in known if row["departed_at"] is None}
+        if not people and active_before:
+            # A wrong filter or an emptied OU must not mark a whole school departed.
+            raise DirectoryError(
+                f"the directory returned nobody; refusing to mark {len(active_before)} "
+                "people departed (check identity.ldap.base_dn and people_filter)"
+            )
+        today = dt.datetime.now(self._config.site.zone).date().isoformat()
+        departed = sorted(active_before - present)
+        returned = {row["id"] for row in known if row["departed_at"] is not None} & present
+        total = len(people)
+        async with self._db.write() as tx:
+            for index, person in enumerate(people, start=1):
+                await _upsert_person(tx, person)
+                if person.class_name:
+                    await _ensure_class(tx, person, source="ldap")
+                if progress is not None:
+                    progress(index, total)
+            for person_id in departed:
+                await tx.execute(
+                    "UPDATE people SET departed_at = ? WHERE id = ?", (today, person_id)
+                )
+            await tx.execute(
+                "DELETE FROM memberships WHERE group_id IN"
+                " (SELECT id FROM groups WHERE source = 'ldap' AND kind = 'group')"
+            )
+            await tx.execute("DELETE FROM groups WHERE source = 'ldap' AND kind = 'group'")
+            await tx.executemany(
+                "INSERT INTO groups (id, name, kind, school_uai, source)"
+                " VALUES (?, ?, 'group', ?, 'ldap')",
+                [(f"ldap:{g.dn.lower()}", g.name, self.default_school) for g in groups],
+            )
+            # Person.groups holds the DNs of the groups listing the person.
+            await tx.executemany(
+                "INSERT OR IGNORE INTO memberships (group_id, person_id)"
+                " SELECT ?, ? WHERE EXISTS (SELECT 1 FROM groups WHERE id = ?)",
+                [
+                    (f"ldap:{dn.lower()}", person.id, f"ldap:{dn.lower()}")
+                    for person in people
+                    for dn in person.groups
+                ],
+            )
+            await ChangeFeed.record(tx, DIRECTORY_TOPIC)
+        _LOGGER.info(
+            "Directory sync: %d people, %d groups, %d departed", total, len(groups), len(departed)
+        )
+        return SyncReport(
+            people=total, groups=len(groups), departed=len(departed), returned=len(returned)
+        )
+
+
+async def _upsert_person(tx: Transaction, person: Person) -> None:
+    await tx.execute(
+        "INSERT INTO people (id, source, display_name, given_name, surname, role, school_uai,"
+        " class_name, level, departed_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)"
+        " ON CONFLICT (id) DO UPDATE SET source = excluded.source,"
+        " display_name = excluded.display_name, given_name = excluded.given_name,"
+        " surname = excluded.surname, role = excluded.role, school_uai = excluded.school_uai,"
+        " class_name = excluded.class_name, level = excluded.level, departed_at = NULL,"
+        " updated_at = excluded.updated_at",
+        (
+            person.id,
+            person.source,
+            person.display_name,
+            person.given_name,
+            person.surname,
+            person.role,
+            person.school_uai,
+            person.class_name,
+            person.level,
+            utc_now_iso(),
+        ),
+    )
+
+
+async def _ensure_class(tx: Transaction, person: Person, *, source: str) -> None:
+    class_id = f"class:{person.school_uai}:{person.class_name}"
+    await tx.execute(
+        "INSERT OR IGNORE INTO groups (id, name, kind, school_uai, source)"
+        " VALUES (?, ?, 'class', ?, ?)",
+        (class_id, person.class_name, person.school_uai, source),
+    )
+    await tx.execute(
+        "DELETE FROM memberships WHERE person_id = ? AND group_id IN"
+        " (SELECT id FROM groups WHERE kind = 'class' AND id != ?)",
+        (person.id, class_id),
+    )
+    await tx.execute(
+        "INSERT OR IGNORE INTO memberships (group_id, person_id) VALUES (?, ?)",
+        (class_id, person.id),
+    )
+
+
+def _person_from_row(row: sqlite3.Row) -> Person:
+    return Person(
+        id=row["id"],
+        source=row["source"],
+        display_name=row["display_name"],
+        role=row["role"],
+        school_uai=row["school_uai"],
+        given_name=row["given_name"],
+        surname=row["surname"],
+        class_name=row["class_name"],
+        level=row["level"],
+    )

@@ -1,0 +1,1 @@
+"""Off-hours scheduling: the school calendar, maintenance windows and jobs."""

@@ -1,0 +1,86 @@
+"""What the dashboard, the API and /metrics say about the site.
+
+Health rows are written by every process running a service (see
+:meth:`appliance.core.Core.report_health`); a row that stopped being refreshed
+means the service is not running. Host figures come from psutil, in the
+executor because psutil reads /proc.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import psutil
+
+from appliance.core import HEALTH_STALE_SECONDS
+from appliance.services import SERVICE_NAMES
+
+if TYPE_CHECKING:
+    from appliance.core import Core
+
+ShownStatus = Literal["ok", "degraded", "down", "stopped"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStatus:
+    """A service's health as seen from the state DB."""
+
+    name: str
+    status: ShownStatus
+    detail: str
+    updated_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class HostFigures:
+    """CPU, memory, disk and uptime of the box and of this process."""
+
+    cpu_percent: float
+    memory_percent: float
+    memory_used_bytes: int
+    memory_total_bytes: int
+    disk_percent: float
+    disk_free_bytes: int
+    disk_total_bytes: int
+    boot_time: float
+    process_start: float
+    process_rss_bytes: int
+
+
+async def services_status(core: Core) -> list[ServiceStatus]:
+    """Return every known service's health, 'stopped' when no process reports it."""
+    rows = await core.db.fetchall("SELECT service, status, detail, updated_at FROM service_health")
+    by_name = {row["service"]: row for row in rows}
+    now = time.time()
+    result = []
+    for name in SERVICE_NAMES:
+        row = by_name.get(name)
+        if row is None or now - row["updated_at"] > HEALTH_STALE_SECONDS:
+            result.append(ServiceStatus(name, "stopped", "", row["updated_at"] if row else None))
+        else:
+            result.append(ServiceStatus(name, row["status"], row["detail"], row["updated_at"]))
+    return result
+
+
+def read_host_figures(data_dir: Path) -> HostFigures:
+    """Read host figures (blocking: run it in the executor)."""
+    memory = psutil.virtual_memory()
+    target = data_dir if data_dir.exists() else Path("/")
+    disk = psutil.disk_usage(str(target))
+    process = psutil.Process(os.getpid())
+    return HostFigures(
+        cpu_percent=psutil.cpu_percent(interval=None),
+        memory_percent=memory.percent,
+        memory_used_bytes=memory.total - memory.available,
+        memory_total_bytes=memory.total,
+        disk_percent=disk.percent,
+        disk_free_bytes=disk.free,
+        disk_total_bytes=disk.total,
+        boot_time=psutil.boot_time(),
+        process_start=process.create_time(),
+        process_rss_bytes=process.memory_info().rss,
+    )

@@ -1,0 +1,226 @@
+"""The SQLite state database every service shares.
+
+Design:
+- WAL mode, so readers never block the writer and a crash never tears a page.
+- One writer path: every write goes through :meth:`StateDB.write`, which holds
+  an asyncio lock and a ``BEGIN IMMEDIATE`` transaction on the single writer
+  connection; in split mode SQLite's own lock plus ``busy_timeout`` serialise
+  writers of different processes.
+- ``synchronous=FULL`` on the writer: a write is acknowledged to a person only
+  after it is on disk (reliability goal 1).
+- Reads use a second connection, so they never see a half-done transaction.
+- Schema changes are numbered SQL files applied in order, recorded in
+  ``PRAGMA user_version``; a database newer than the code is refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+import aiosqlite
+
+from appliance.executor import BlockingExecutor
+
+_LOGGER = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS: Final = 10_000
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class StateError(Exception):
+    """The state database cannot be opened or upgraded."""
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """Return the numbered migrations shipped with the code, in order."""
+    found: list[tuple[int, str, str]] = []
+    folder = resources.files("appliance.state").joinpath("migrations")
+    for entry in folder.iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    numbers = [number for number, _, _ in found]
+    if numbers != list(range(1, len(numbers) + 1)):
+        raise StateError(f"migrations are not numbered 1..n: {numbers}")
+    return found
+
+
+def schema_version() -> int:
+    """Return the schema version this code expects."""
+    return len(migrations())
+
+
+def upgrade_schema(conn: sqlite3.Connection, target: int | None = None) -> int:
+    """Apply the missing migrations up to ``target``; return the resulting version."""
+    available = migrations()
+    target = len(available) if target is None else target
+    current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if current > len(available):
+        raise StateError(
+            f"the state database has schema {current}, newer than this Préau ({len(available)}); "
+            "install the newer version or restore a backup"
+        )
+    for number, name, sql in available:
+        if current < number <= target:
+            _LOGGER.info("Applying state migration %s", name)
+            # executescript commits first; wrap the migration and the version bump
+            # in one transaction so a crash leaves the old schema intact.
+            conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+            current = number
+    return current
+
+
+def _configure(conn: sqlite3.Connection, *, writer: bool) -> None:
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if writer:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StateError(f"cannot switch the state database to WAL mode (got {mode})")
+        conn.execute("PRAGMA synchronous = FULL")
+
+
+def _open_sync(path: Path, *, writer: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    try:
+        _configure(conn, writer=writer)
+        if writer:
+            upgrade_schema(conn)
+    except Exception:
+        conn.close()
+        raise
+    return conn
+
+
+class StateDB:
+    """The shared state store: one writer path, concurrent readers."""
+
+    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection):
+        """Wrap two open connections; use :meth:`open`."""
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path, executor: BlockingExecutor) -> StateDB:
+        """Open (creating and upgrading if needed) the database at ``path``."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StateError(f"{path.parent}: cannot create the data directory: {err}") from err
+        try:
+            # Migrations run on a plain connection first, in the bounded executor.
+            upgraded = await executor.run(_open_sync, path, writer=True)
+            upgraded.close()
+            writer = await aiosqlite.connect(path, isolation_level=None)
+            writer.row_factory = sqlite3.Row
+            for pragma in (
+                f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+                "PRAGMA foreign_keys = ON",
+                "PRAGMA synchronous = FULL",
+            ):
+                await writer.execute(pragma)
+        except sqlite3.DatabaseError as err:
+            raise StateError(f"{path}: {err}") from err
+        reader = await aiosqlite.connect(path, isolation_level=None)
+        reader.row_factory = sqlite3.Row
+        await reader.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        await reader.execute("PRAGMA query_only = ON")
+        return cls(path, writer, reader)
+
+    async def close(self) -> None:
+        """Close both connections."""
+        await self._reader.close()
+        await self._writer.close()
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Run a read query and return all rows."""
+        cursor = await self._reader.execute(sql, params)
+        rows = await cursor.fetchall()
+        await cursor.close()
+        return list(rows)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        """Run a read query and return its first row, if any."""
+        cursor = await self._reader.execute(sql, params)
+        row = await cursor.fetchone()
+        await cursor.close()
+        return row
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[Transaction]:
+        """Hold the one write path for a durable transaction."""
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield Transaction(self._writer)
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            await self._writer.execute("COMMIT")
+
+    async def execute_write(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one write statement durably; return the number of rows changed."""
+        async with self.write() as tx:
+            return await tx.execute(sql, params)
+
+    async def version(self) -> int:
+        """Return the schema version of the open database."""
+        row = await self.fetchone("PRAGMA user_version")
+        return int(row[0]) if row else 0
+
+
+class Transaction:
+    """Statements inside one write transaction."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        """Wrap the writer connection for the transaction's lifetime."""
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a statement; return the number of rows changed."""
+        cursor = await self._conn.execute(sql, params)
+        count = cursor.rowcount
+        await cursor.close()
+        return count
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run a statement once per row."""
+        await self._conn.executemany(sql, rows)
+
+    async def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run an INSERT and return the new row id."""
+        cursor = await self._conn.execute(sql, params)
+        rowid = cursor.lastrowid
+        await cursor.close()
+        return int(rowid or 0)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        """Read inside the transaction (sees its own uncommitted writes)."""
+        cursor = await self._conn.execute(sql, params)
+        row = await cursor.fetchone()
+        await cursor.close()
+        return row
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Read all rows inside the transaction."""
+        cursor = await self._conn.execute(sql, params)
+        rows = await cursor.fetchall()
+        await cursor.close()
+        return list(rows)
+
+
+def open_sync(path: Path) -> sqlite3.Connection:
+    """Open the database synchronously (CLI commands that run no event loop)."""
+    return _open_sync(path, writer=True)

@@ -1,0 +1,1 @@
+"""The admin web UI and JSON API (aiohttp, server-side templates)."""

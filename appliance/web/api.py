@@ -1,0 +1,445 @@
+"""The JSON API under /api/v1, described by the OpenAPI document it serves.
+
+Bodies are validated by pydantic models; a bad body gets 422 with the key and
+the reason. Errors share one envelope: ``{"error": {"code", "message"}}``.
+State-changing calls need the session's CSRF token in ``X-CSRF-Token``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Final, Literal, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from appliance import __doc__ as _package_doc
+from appliance.audit import utc_now_iso
+from appliance.config import Role
+from appliance.scheduler.closed_days import add_closed_day, list_closed_days, remove_closed_day
+from appliance.site_status import services_status
+from appliance.web.auth import attempt_login, logout, require_role, set_login_cookies, source_of
+from appliance.web.keys import CORE_KEY, SESSION_KEY, SESSIONS_KEY
+
+API_PREFIX: Final = "/api/v1"
+_ModelT = TypeVar("_ModelT", bound=BaseModel)
+routes = web.RouteTableDef()
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class LoginBody(_Body):
+    """Credentials for opening a session."""
+
+    login: str = Field(min_length=1, max_length=128)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class ClosedDayBody(_Body):
+    """An extra day the school is closed."""
+
+    day: dt.date
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class DelegationBody(_Body):
+    """A role granted to a person for one school (#5.25)."""
+
+    person_id: str = Field(min_length=1, max_length=128)
+    role: Literal["teacher", "staff", "referent"]
+    school_uai: str = Field(pattern=r"^\d{7}[A-Z]$")
+
+
+def error(status: int, code: str, message: str) -> web.Response:
+    """Return the API's error envelope."""
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+async def _body(request: web.Request, model: type[_ModelT]) -> _ModelT | web.Response:
+    if request.content_type != "application/json":
+        return error(415, "content_type", "send application/json")
+    try:
+        raw = await request.json()
+    except ValueError:
+        return error(400, "json", "body is not valid JSON")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in err.errors()
+        )
+        return error(422, "invalid", problems)
+
+
+def _actor(request: web.Request) -> str:
+    session = request[SESSION_KEY]
+    return session.person_id if session else "?"
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One documented API operation."""
+
+    method: str
+    path: str
+    summary: str
+    body: type[BaseModel] | None = None
+    roles: tuple[Role, ...] | None = ("referent",)
+    success: int = 200
+
+
+OPERATIONS: Final[list[Operation]] = [
+    Operation(
+        "post",
+        "/session",
+        "Log in; sets the session cookie, returns the CSRF token.",
+        LoginBody,
+        None,
+    ),
+    Operation("delete", "/session", "Log out.", None, ("pupil", "teacher", "staff", "referent")),
+    Operation(
+        "get", "/me", "The logged-in person.", None, ("pupil", "teacher", "staff", "referent")
+    ),
+    Operation("get", "/health", "Health of every service."),
+    Operation("get", "/directory/classes", "Classes and their sizes."),
+    Operation("get", "/directory/people", "People, optionally of one class (?class=)."),
+    Operation("get", "/calendar/closed-days", "Extra closed days."),
+    Operation("post", "/calendar/closed-days", "Add a closed day.", ClosedDayBody, success=201),
+    Operation("delete", "/calendar/closed-days/{day}", "Remove a closed day."),
+    Operation("get", "/jobs", "Maintenance jobs and their next run."),
+    Operation("get", "/delegations", "Roles delegated per school."),
+    Operation("post", "/delegations", "Delegate a role for a school.", DelegationBody, success=201),
+    Operation("delete", "/delegations/{person_id}/{role}/{school_uai}", "Withdraw a delegation."),
+    Operation("get", "/audit", "Latest audit entries (?limit=, at most 500)."),
+    Operation("get", "/openapi.json", "This document.", None, None),
+]
+
+
+def _operation_id(op: Operation) -> str:
+    words = re.sub(r"[^a-z0-9]+", "_", op.path.lower()).strip("_")
+    return f"{op.method}_{words}"
+
+
+def openapi_document() -> dict[str, Any]:
+    """Build the OpenAPI 3.1 document of the API."""
+    paths: dict[str, dict[str, Any]] = {}
+    schemas: dict[str, Any] = {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                }
+            },
+        }
+    }
+    error_ref = {
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    }
+    for op in OPERATIONS:
+        entry: dict[str, Any] = {
+            "summary": op.summary,
+            "operationId": _operation_id(op),
+            "responses": {
+                str(op.success): {"description": "Success", "content": {"application/json": {}}},
+            },
+        }
+        params = [part[1:-1] for part in op.path.split("/") if part.startswith("{")]
+        if params:
+            entry["parameters"] = [
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                for name in params
+            ]
+        if op.body is not None:
+            name = op.body.__name__
+            schemas[name] = op.body.model_json_schema(ref_template="#/components/schemas/{model}")
+            entry["requestBody"] = {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}
+                },
+            }
+            entry["responses"]["422"] = {"description": "Invalid body", **error_ref}
+        if op.roles is not None:
+            entry["security"] = [{"session": []}]
+            entry["responses"]["401"] = {"description": "Not logged in", **error_ref}
+            entry["responses"]["403"] = {"description": "Role not allowed or CSRF", **error_ref}
+            if op.method != "get":
+                entry["parameters"] = [
+                    *entry.get("parameters", []),
+                    {
+                        "name": "X-CSRF-Token",
+                        "in": "header",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                ]
+        paths.setdefault(API_PREFIX + op.path, {})[op.method] = entry
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Préau appliance API",
+            "version": "1",
+            "description": (_package_doc or "").strip(),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "preau_session"}
+            },
+        },
+    }
+
+
+@routes.get(API_PREFIX + "/openapi.json")
+async def openapi(request: web.Request) -> web.StreamResponse:
+    """Serve the OpenAPI document."""
+    return web.json_response(openapi_document())
+
+
+@routes.post(API_PREFIX + "/session")
+async def open_session(request: web.Request) -> web.StreamResponse:
+    """Log in with JSON credentials."""
+    body = await _body(request, LoginBody)
+    if isinstance(body, web.Response):
+        return body
+    result = await attempt_login(request, body.login, body.password)
+    if result.failure is not None or result.session is None or result.person is None:
+        if result.failure == "throttled":
+            response = error(
+                429, "throttled", f"too many attempts; retry in {result.retry_after} s"
+            )
+            response.headers["Retry-After"] = str(result.retry_after)
+            return response
+        if result.failure == "directory_unreachable":
+            return error(503, "directory_unreachable", "the directory is not answering")
+        return error(401, str(result.failure), "login refused")
+    response = web.json_response(
+        {
+            "person": {"id": result.person.id, "display_name": result.person.display_name},
+            "role": result.session.role,
+            "csrf_token": result.session.csrf_token,
+            "expires_at": result.session.expires_at,
+        }
+    )
+    set_login_cookies(request, response, result)
+    return response
+
+
+@routes.delete(API_PREFIX + "/session")
+@require_role("pupil", "teacher", "staff", "referent", api=True)
+async def close_session(request: web.Request) -> web.StreamResponse:
+    """Log out."""
+    await logout(request)
+    return web.json_response({"ok": True})
+
+
+@routes.get(API_PREFIX + "/me")
+@require_role("pupil", "teacher", "staff", "referent", api=True)
+async def me(request: web.Request) -> web.StreamResponse:
+    """Return the logged-in person."""
+    session = request[SESSION_KEY]
+    assert session is not None  # noqa: S101 - guaranteed by require_role
+    person = await request.app[CORE_KEY].directory.person(session.person_id)
+    if person is None:
+        return error(404, "unknown", "person not found")
+    data = asdict(person)
+    data["role"] = session.role
+    data["groups"] = list(person.groups)
+    return web.json_response(data)
+
+
+@routes.get(API_PREFIX + "/health")
+@require_role("referent", api=True)
+async def health(request: web.Request) -> web.StreamResponse:
+    """Return every service's health."""
+    statuses = await services_status(request.app[CORE_KEY])
+    return web.json_response({"services": [asdict(status) for status in statuses]})
+
+
+@routes.get(API_PREFIX + "/directory/classes")
+@require_role("referent", api=True)
+async def classes(request: web.Request) -> web.StreamResponse:
+    """List classes with their sizes."""
+    rows = await request.app[CORE_KEY].db.fetchall(
+        "SELECT g.name, g.school_uai, COUNT(m.person_id) AS members FROM groups g"
+        " LEFT JOIN memberships m ON m.group_id = g.id WHERE g.kind = 'class'"
+        " GROUP BY g.id ORDER BY g.name"
+    )
+    return web.json_response({"classes": [dict(row) for row in rows]})
+
+
+@routes.get(API_PREFIX + "/directory/people")
+@require_role("referent", api=True)
+async def people(request: web.Request) -> web.StreamResponse:
+    """List people, optionally of one class."""
+    db = request.app[CORE_KEY].db
+    columns = "id, display_name, role, school_uai, class_name, level, departed_at"
+    chosen = request.query.get("class")
+    if chosen:
+        rows = await db.fetchall(
+            f"SELECT {columns} FROM people WHERE class_name = ? ORDER BY id",  # noqa: S608
+            (chosen,),
+        )
+    else:
+        rows = await db.fetchall(f"SELECT {columns} FROM people ORDER BY id")  # noqa: S608
+    return web.json_response({"people": [dict(row) for row in rows]})
+
+
+@routes.get(API_PREFIX + "/calendar/closed-days")
+@require_role("referent", api=True)
+async def closed_days(request: web.Request) -> web.StreamResponse:
+    """List the extra closed days."""
+    return web.json_response({"closed_days": await list_closed_days(request.app[CORE_KEY])})
+
+
+@routes.post(API_PREFIX + "/calendar/closed-days")
+@require_role("referent", api=True)
+async def create_closed_day(request: web.Request) -> web.StreamResponse:
+    """Add a closed day; answered only once it is on disk."""
+    body = await _body(request, ClosedDayBody)
+    if isinstance(body, web.Response):
+        return body
+    created = await add_closed_day(
+        request.app[CORE_KEY],
+        body.day,
+        body.reason,
+        actor=_actor(request),
+        source=source_of(request),
+    )
+    return web.json_response(
+        {"day": body.day.isoformat(), "reason": body.reason, "created": created},
+        status=201 if created else 200,
+    )
+
+
+@routes.delete(API_PREFIX + "/calendar/closed-days/{day}")
+@require_role("referent", api=True)
+async def delete_closed_day(request: web.Request) -> web.StreamResponse:
+    """Remove a closed day."""
+    try:
+        day = dt.date.fromisoformat(request.match_info["day"])
+    except ValueError:
+        return error(422, "invalid", "day: expected YYYY-MM-DD")
+    removed = await remove_closed_day(
+        request.app[CORE_KEY], day, actor=_actor(request), source=source_of(request)
+    )
+    if not removed:
+        return error(404, "absent", "no such closed day")
+    return web.json_response({"removed": day.isoformat()})
+
+
+@routes.get(API_PREFIX + "/jobs")
+@require_role("referent", api=True)
+async def jobs(request: web.Request) -> web.StreamResponse:
+    """List the maintenance jobs with their next run as last planned."""
+    rows = await request.app[CORE_KEY].db.fetchall(
+        "SELECT s.job_id, s.next_run, r.last_success, r.last_error FROM job_schedule s"
+        " LEFT JOIN job_runs r ON r.job_id = s.job_id ORDER BY s.job_id"
+    )
+    return web.json_response({"jobs": [dict(row) for row in rows]})
+
+
+async def _administered_schools(request: web.Request) -> set[str]:
+    core = request.app[CORE_KEY]
+    session = request[SESSION_KEY]
+    assert session is not None  # noqa: S101 - guaranteed by require_role
+    schools = set()
+    person = await core.directory.person(session.person_id)
+    if person is not None and person.role == "referent":
+        schools.add(person.school_uai)
+    rows = await core.db.fetchall(
+        "SELECT school_uai FROM role_grants WHERE person_id = ? AND role = 'referent'",
+        (session.person_id,),
+    )
+    schools.update(row["school_uai"] for row in rows)
+    return schools
+
+
+@routes.get(API_PREFIX + "/delegations")
+@require_role("referent", api=True)
+async def delegations(request: web.Request) -> web.StreamResponse:
+    """List delegations of the schools this referent administers."""
+    mine = await _administered_schools(request)
+    rows = await request.app[CORE_KEY].db.fetchall(
+        "SELECT person_id, role, school_uai, granted_by, granted_at FROM role_grants"
+        " ORDER BY school_uai, person_id"
+    )
+    return web.json_response(
+        {"delegations": [dict(row) for row in rows if row["school_uai"] in mine]}
+    )
+
+
+@routes.post(API_PREFIX + "/delegations")
+@require_role("referent", api=True)
+async def grant(request: web.Request) -> web.StreamResponse:
+    """Delegate a role for a school the caller administers (#5.25)."""
+    body = await _body(request, DelegationBody)
+    if isinstance(body, web.Response):
+        return body
+    core = request.app[CORE_KEY]
+    known = {school.uai for school in core.config.site.schools}
+    if body.school_uai not in known:
+        return error(422, "invalid", f"school_uai: not a school of this site ({body.school_uai})")
+    if body.school_uai not in await _administered_schools(request):
+        return error(403, "forbidden", "you do not administer this school")
+    if await core.directory.person(body.person_id) is None:
+        return error(422, "invalid", f"person_id: unknown person {body.person_id}")
+    async with core.db.write() as tx:
+        created = await tx.execute(
+            "INSERT OR IGNORE INTO role_grants"
+            " (person_id, role, school_uai, granted_by, granted_at) VALUES (?, ?, ?, ?, ?)",
+            (body.person_id, body.role, body.school_uai, _actor(request), utc_now_iso()),
+        )
+    await core.audit.record(
+        actor=_actor(request),
+        source=source_of(request),
+        action="delegation.grant",
+        target=f"{body.person_id}:{body.role}@{body.school_uai}",
+        outcome="success",
+    )
+    return web.json_response(body.model_dump(), status=201 if created else 200)
+
+
+@routes.delete(API_PREFIX + "/delegations/{person_id}/{role}/{school_uai}")
+@require_role("referent", api=True)
+async def withdraw(request: web.Request) -> web.StreamResponse:
+    """Withdraw a delegation; the person's open sessions end."""
+    core = request.app[CORE_KEY]
+    info = request.match_info
+    if info["school_uai"] not in await _administered_schools(request):
+        return error(403, "forbidden", "you do not administer this school")
+    removed = await core.db.execute_write(
+        "DELETE FROM role_grants WHERE person_id = ? AND role = ? AND school_uai = ?",
+        (info["person_id"], info["role"], info["school_uai"]),
+    )
+    if not removed:
+        return error(404, "absent", "no such delegation")
+    await request.app[SESSIONS_KEY].revoke_person(info["person_id"])
+    await core.audit.record(
+        actor=_actor(request),
+        source=source_of(request),
+        action="delegation.withdraw",
+        target=f"{info['person_id']}:{info['role']}@{info['school_uai']}",
+        outcome="success",
+    )
+    return web.json_response({"removed": True})
+
+
+@routes.get(API_PREFIX + "/audit")
+@require_role("referent", api=True)
+async def audit(request: web.Request) -> web.StreamResponse:
+    """Return the latest audit entries."""
+    try:
+        limit = min(500, max(1, int(request.query.get("limit", "50"))))
+    except ValueError:
+        return error(422, "invalid", "limit: expected an integer")
+    return web.json_response({"entries": await request.app[CORE_KEY].audit.recent(limit)})

@@ -1,0 +1,69 @@
+"""Build the admin web application around a core.
+
+Everything the app needs is opened in one place: the session store and the
+login throttle are created here and hang off typed ``AppKey`` s; the core's
+resources are owned by the core.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from appliance.metrics import render_metrics
+from appliance.web import api, pages
+from appliance.web.keys import CORE_KEY, SESSIONS_KEY, THROTTLE_KEY
+from appliance.web.security import csrf_middleware, headers_middleware, session_middleware
+from appliance.web.sessions import SessionStore
+from appliance.web.throttle import LoginThrottle
+
+if TYPE_CHECKING:
+    from appliance.core import Core
+
+_HERE: Final = Path(__file__).parent
+# Admin forms are small; uploads belong to the storage service.
+CLIENT_MAX_SIZE: Final = 64 * 1024
+
+
+async def metrics(request: web.Request) -> web.StreamResponse:
+    """Serve the Prometheus exposition."""
+    body = await render_metrics(request.app[CORE_KEY])
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
+
+
+async def healthz(request: web.Request) -> web.StreamResponse:
+    """Answer liveness probes."""
+    return web.json_response({"status": "ok"})
+
+
+def create_app(core: Core) -> web.Application:
+    """Return the admin application wired to ``core``."""
+    app = web.Application(
+        middlewares=[headers_middleware, session_middleware, csrf_middleware],
+        client_max_size=CLIENT_MAX_SIZE,
+    )
+    app[CORE_KEY] = core
+    web_config = core.config.web
+    app[SESSIONS_KEY] = SessionStore(
+        core.db,
+        idle_seconds=web_config.session_idle_minutes * 60,
+        absolute_seconds=web_config.session_absolute_hours * 3600,
+    )
+    app[THROTTLE_KEY] = LoginThrottle(web_config.throttle)
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(_HERE / "templates"),
+        autoescape=jinja2.select_autoescape(default=True),
+        context_processors=[pages.page_context],
+        undefined=jinja2.StrictUndefined,
+    )
+    app.add_routes(pages.routes)
+    app.add_routes(api.routes)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_static("/static", _HERE / "static")
+    return app

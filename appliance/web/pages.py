@@ -1,0 +1,247 @@
+"""Server-rendered pages of the admin UI (French first, works on a phone)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from appliance.config import render_config
+from appliance.scheduler.closed_days import add_closed_day, list_closed_days, remove_closed_day
+from appliance.site_status import read_host_figures, services_status
+from appliance.web.auth import (
+    attempt_login,
+    logout,
+    new_login_csrf,
+    require_role,
+    set_login_cookies,
+    source_of,
+)
+from appliance.web.i18n import translator
+from appliance.web.keys import CORE_KEY, LANG_KEY, SESSION_KEY
+
+routes = web.RouteTableDef()
+
+
+async def page_context(request: web.Request) -> dict[str, Any]:
+    """Return what every template sees (a Jinja2 context processor)."""
+    session = request[SESSION_KEY]
+    lang = request[LANG_KEY]
+    return {
+        "lang": lang,
+        "other_lang": "en" if lang == "fr" else "fr",
+        "t": translator(lang),
+        "session": session,
+        "csrf_token": session.csrf_token if session else "",
+        "site_name": request.app[CORE_KEY].config.site.name,
+        "path": request.path,
+    }
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    days, rest = divmod(seconds, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days} j {hours} h"
+    return f"{hours} h {minutes:02d} min"
+
+
+def _local(core: Any, iso: str | None) -> str:
+    if not iso:
+        return "—"
+    when = dt.datetime.fromisoformat(iso).astimezone(core.config.site.zone)
+    return when.strftime("%d/%m/%Y %H:%M")
+
+
+@routes.get("/")
+async def index(request: web.Request) -> web.StreamResponse:
+    """Send people where they belong."""
+    session = request[SESSION_KEY]
+    if session is None:
+        raise web.HTTPSeeOther("/login")
+    raise web.HTTPSeeOther("/dashboard" if session.role == "referent" else "/account")
+
+
+@routes.get("/login")
+async def login_page(request: web.Request) -> web.StreamResponse:
+    """Show the login form."""
+    if request[SESSION_KEY] is not None:
+        raise web.HTTPSeeOther("/")
+    response = web.Response()
+    token = new_login_csrf(request, response)
+    rendered = aiohttp_jinja2.render_template(
+        "login.html", request, {"login_csrf": token, "error": "", "login": ""}
+    )
+    rendered.cookies.update(response.cookies)
+    return rendered
+
+
+@routes.post("/login")
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    """Check the form and open a session."""
+    form = await request.post()
+    login = str(form.get("login", ""))
+    password = str(form.get("password", ""))
+    result = await attempt_login(request, login, password)
+    t = translator(request[LANG_KEY])
+    if result.failure is None and result.session is not None:
+        target = "/dashboard" if result.session.role == "referent" else "/account"
+        response = web.HTTPSeeOther(target)
+        set_login_cookies(request, response, result)
+        raise response
+    message = t(f"login.{result.failure}", seconds=result.retry_after)
+    status = 429 if result.failure == "throttled" else 401
+    holder = web.Response()
+    token = new_login_csrf(request, holder)
+    rendered = aiohttp_jinja2.render_template(
+        "login.html",
+        request,
+        {"login_csrf": token, "error": message, "login": login[:128]},
+        status=status,
+    )
+    rendered.cookies.update(holder.cookies)
+    if result.failure == "throttled":
+        rendered.headers["Retry-After"] = str(result.retry_after)
+    return rendered
+
+
+@routes.post("/logout")
+async def logout_submit(request: web.Request) -> web.StreamResponse:
+    """End the session."""
+    await logout(request)
+    raise web.HTTPSeeOther("/login")
+
+
+@routes.get("/dashboard")
+@require_role("referent")
+@aiohttp_jinja2.template("dashboard.html")
+async def dashboard(request: web.Request) -> dict[str, Any]:
+    """Show each service's health, the host's figures, the next jobs."""
+    core = request.app[CORE_KEY]
+    host = await core.executor.run(read_host_figures, core.config.site.data_dir)
+    jobs = await core.db.fetchall(
+        "SELECT s.job_id, s.next_run, r.last_success FROM job_schedule s"
+        " LEFT JOIN job_runs r ON r.job_id = s.job_id ORDER BY s.next_run"
+    )
+    return {
+        "services": await services_status(core),
+        "host": host,
+        "uptime": _duration(time.time() - host.process_start),
+        "jobs": [
+            {
+                "id": row["job_id"],
+                "next_run": _local(core, row["next_run"]),
+                "last_success": _local(core, row["last_success"]),
+            }
+            for row in jobs
+        ],
+        "audit": await core.audit.recent(10),
+    }
+
+
+@routes.get("/directory")
+@require_role("referent")
+@aiohttp_jinja2.template("directory.html")
+async def directory(request: web.Request) -> dict[str, Any]:
+    """Show classes, groups and people from the cached directory."""
+    db = request.app[CORE_KEY].db
+    chosen = request.query.get("class", "")
+    classes = await db.fetchall(
+        "SELECT g.id, g.name, COUNT(m.person_id) AS members FROM groups g"
+        " LEFT JOIN memberships m ON m.group_id = g.id WHERE g.kind = 'class'"
+        " GROUP BY g.id ORDER BY g.name"
+    )
+    groups = await db.fetchall(
+        "SELECT g.id, g.name, COUNT(m.person_id) AS members FROM groups g"
+        " LEFT JOIN memberships m ON m.group_id = g.id WHERE g.kind = 'group'"
+        " GROUP BY g.id ORDER BY g.name"
+    )
+    if chosen:
+        people = await db.fetchall(
+            "SELECT * FROM people WHERE class_name = ? ORDER BY surname, given_name, id",
+            (chosen,),
+        )
+    else:
+        people = await db.fetchall(
+            "SELECT * FROM people ORDER BY role DESC, class_name, surname, given_name, id"
+        )
+    return {"classes": classes, "groups": groups, "people": people, "chosen": chosen}
+
+
+_SECRET_WORDS = ("password", "secret", "token", "key")
+
+
+def _mask_secrets(text: str) -> str:
+    masked = []
+    for line in text.splitlines():
+        key = line.split("=", 1)[0].strip().lstrip("# ").lower()
+        if (
+            "=" in line
+            and any(word in key for word in _SECRET_WORDS)
+            and line.split("=", 1)[1].strip()
+        ):
+            line = line.split("=", 1)[0] + '= "••••••"'
+        masked.append(line)
+    return "\n".join(masked)
+
+
+@routes.get("/settings")
+@require_role("referent")
+@aiohttp_jinja2.template("settings.html")
+async def settings(request: web.Request) -> dict[str, Any]:
+    """Show the effective config (secrets masked) and the extra closed days."""
+    core = request.app[CORE_KEY]
+    effective = render_config(
+        core.config, f"Configuration effective: {core.config_path or 'défauts'}"
+    )
+    return {"effective": _mask_secrets(effective), "closed_days": await list_closed_days(core)}
+
+
+def _actor(request: web.Request) -> str:
+    session = request[SESSION_KEY]
+    return session.person_id if session else "?"
+
+
+@routes.post("/settings/closed-days")
+@require_role("referent")
+async def add_closed_day_form(request: web.Request) -> web.StreamResponse:
+    """Add an extra closed day from the settings form."""
+    form = await request.post()
+    try:
+        day = dt.date.fromisoformat(str(form.get("day", "")))
+    except ValueError as err:
+        raise web.HTTPBadRequest(text="day: expected YYYY-MM-DD") from err
+    reason = str(form.get("reason", "")).strip()[:200] or "—"
+    core = request.app[CORE_KEY]
+    await add_closed_day(core, day, reason, actor=_actor(request), source=source_of(request))
+    raise web.HTTPSeeOther("/settings")
+
+
+@routes.post("/settings/closed-days/delete")
+@require_role("referent")
+async def remove_closed_day_form(request: web.Request) -> web.StreamResponse:
+    """Remove an extra closed day from the settings form."""
+    form = await request.post()
+    try:
+        day = dt.date.fromisoformat(str(form.get("day", "")))
+    except ValueError as err:
+        raise web.HTTPBadRequest(text="day: expected YYYY-MM-DD") from err
+    core = request.app[CORE_KEY]
+    await remove_closed_day(core, day, actor=_actor(request), source=source_of(request))
+    raise web.HTTPSeeOther("/settings")
+
+
+@routes.get("/account")
+@require_role("pupil", "teacher", "staff", "referent")
+@aiohttp_jinja2.template("account.html")
+async def account(request: web.Request) -> dict[str, Any]:
+    """Show who is logged in."""
+    session = request[SESSION_KEY]
+    assert session is not None  # noqa: S101 - guaranteed by require_role
+    person = await request.app[CORE_KEY].directory.person(session.person_id)
+    return {"person": person}

@@ -1,0 +1,51 @@
+"""The web service: serves the admin UI and API on the configured address."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from typing import ClassVar
+
+from aiohttp import web
+
+from appliance.service import Health, Service
+from appliance.web.app import create_app
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class WebService(Service):
+    """Serve the admin web application."""
+
+    name: ClassVar[str] = "web"
+
+    async def async_setup(self) -> None:
+        """Build the app and its runner."""
+        self._runner = web.AppRunner(create_app(self.core), access_log=None, shutdown_timeout=2.0)
+        await self._runner.setup()
+
+    def _tls(self) -> ssl.SSLContext | None:
+        cfg = self.core.config.web
+        if cfg.tls_cert is None or cfg.tls_key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+        return context
+
+    async def async_start(self) -> None:
+        """Listen on the configured address."""
+        cfg = self.core.config.web
+        site = web.TCPSite(self._runner, cfg.host, cfg.port, ssl_context=self._tls())
+        await site.start()
+        _LOGGER.info("Admin UI on %s", site.name)
+
+    async def async_stop(self) -> None:
+        """Stop listening and finish in-flight requests."""
+        await self._runner.cleanup()
+
+    async def async_health(self) -> Health:
+        """Report the listening address."""
+        cfg = self.core.config.web
+        scheme = "https" if cfg.tls_cert else "http"
+        return Health("ok", f"{scheme}://{cfg.host}:{cfg.port}/")
