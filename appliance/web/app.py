@@ -10,13 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-import aiohttp_jinja2
-import jinja2
 from aiohttp import web
 
 from appliance.metrics import render_metrics
 from appliance.web import api, pages
 from appliance.web.keys import CORE_KEY, SESSIONS_KEY, THROTTLE_KEY
+from appliance.web.rendering import TEMPLATES_KEY, create_environment
 from appliance.web.security import csrf_middleware, headers_middleware, session_middleware
 from appliance.web.sessions import SessionStore
 from appliance.web.throttle import LoginThrottle
@@ -54,13 +53,7 @@ def create_app(core: Core) -> web.Application:
         absolute_seconds=web_config.session_absolute_hours * 3600,
     )
     app[THROTTLE_KEY] = LoginThrottle(web_config.throttle)
-    aiohttp_jinja2.setup(
-        app,
-        loader=jinja2.FileSystemLoader(_HERE / "templates"),
-        autoescape=jinja2.select_autoescape(default=True),
-        context_processors=[pages.page_context],
-        undefined=jinja2.StrictUndefined,
-    )
+    app[TEMPLATES_KEY] = create_environment()
     app.add_routes(pages.routes)
     app.add_routes(api.routes)
     app.router.add_get("/metrics", metrics)

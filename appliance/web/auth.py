@@ -132,13 +132,16 @@ def set_login_cookies(
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/")
 
 
-def new_login_csrf(request: web.Request, response: web.StreamResponse) -> str:
-    """Issue the double-submit token of the login form."""
-    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+def login_csrf_token(request: web.Request) -> str:
+    """Return the login form's double-submit token (the cookie's, or a new one)."""
+    return request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+
+
+def set_login_csrf(request: web.Request, response: web.StreamResponse, token: str) -> None:
+    """Set the login form's double-submit cookie."""
     response.set_cookie(
         LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=request.secure, path="/"
     )
-    return token
 
 
 async def logout(request: web.Request) -> None:

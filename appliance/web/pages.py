@@ -6,7 +6,6 @@ import datetime as dt
 import time
 from typing import Any
 
-import aiohttp_jinja2
 from aiohttp import web
 
 from appliance.config import render_config
@@ -14,31 +13,18 @@ from appliance.scheduler.closed_days import add_closed_day, list_closed_days, re
 from appliance.site_status import read_host_figures, services_status
 from appliance.web.auth import (
     attempt_login,
+    login_csrf_token,
     logout,
-    new_login_csrf,
     require_role,
     set_login_cookies,
+    set_login_csrf,
     source_of,
 )
 from appliance.web.i18n import translator
 from appliance.web.keys import CORE_KEY, LANG_KEY, SESSION_KEY
+from appliance.web.rendering import page, render
 
 routes = web.RouteTableDef()
-
-
-async def page_context(request: web.Request) -> dict[str, Any]:
-    """Return what every template sees (a Jinja2 context processor)."""
-    session = request[SESSION_KEY]
-    lang = request[LANG_KEY]
-    return {
-        "lang": lang,
-        "other_lang": "en" if lang == "fr" else "fr",
-        "t": translator(lang),
-        "session": session,
-        "csrf_token": session.csrf_token if session else "",
-        "site_name": request.app[CORE_KEY].config.site.name,
-        "path": request.path,
-    }
 
 
 def _duration(seconds: float) -> str:
@@ -67,18 +53,23 @@ async def index(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/dashboard" if session.role == "referent" else "/account")
 
 
+def _login_page(
+    request: web.Request, *, error: str = "", login: str = "", status: int = 200
+) -> web.Response:
+    token = login_csrf_token(request)
+    response = render(
+        request, "login.html", {"login_csrf": token, "error": error, "login": login}, status=status
+    )
+    set_login_csrf(request, response, token)
+    return response
+
+
 @routes.get("/login")
 async def login_page(request: web.Request) -> web.StreamResponse:
     """Show the login form."""
     if request[SESSION_KEY] is not None:
         raise web.HTTPSeeOther("/")
-    response = web.Response()
-    token = new_login_csrf(request, response)
-    rendered = aiohttp_jinja2.render_template(
-        "login.html", request, {"login_csrf": token, "error": "", "login": ""}
-    )
-    rendered.cookies.update(response.cookies)
-    return rendered
+    return _login_page(request)
 
 
 @routes.post("/login")
@@ -88,23 +79,15 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     login = str(form.get("login", ""))
     password = str(form.get("password", ""))
     result = await attempt_login(request, login, password)
-    t = translator(request[LANG_KEY])
     if result.failure is None and result.session is not None:
         target = "/dashboard" if result.session.role == "referent" else "/account"
         response = web.HTTPSeeOther(target)
         set_login_cookies(request, response, result)
         raise response
+    t = translator(request[LANG_KEY])
     message = t(f"login.{result.failure}", seconds=result.retry_after)
     status = 429 if result.failure == "throttled" else 401
-    holder = web.Response()
-    token = new_login_csrf(request, holder)
-    rendered = aiohttp_jinja2.render_template(
-        "login.html",
-        request,
-        {"login_csrf": token, "error": message, "login": login[:128]},
-        status=status,
-    )
-    rendered.cookies.update(holder.cookies)
+    rendered = _login_page(request, error=message, login=login[:128], status=status)
     if result.failure == "throttled":
         rendered.headers["Retry-After"] = str(result.retry_after)
     return rendered
@@ -119,7 +102,7 @@ async def logout_submit(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/dashboard")
 @require_role("referent")
-@aiohttp_jinja2.template("dashboard.html")
+@page("dashboard.html")
 async def dashboard(request: web.Request) -> dict[str, Any]:
     """Show each service's health, the host's figures, the next jobs."""
     core = request.app[CORE_KEY]
@@ -146,7 +129,7 @@ async def dashboard(request: web.Request) -> dict[str, Any]:
 
 @routes.get("/directory")
 @require_role("referent")
-@aiohttp_jinja2.template("directory.html")
+@page("directory.html")
 async def directory(request: web.Request) -> dict[str, Any]:
     """Show classes, groups and people from the cached directory."""
     db = request.app[CORE_KEY].db
@@ -192,7 +175,7 @@ def _mask_secrets(text: str) -> str:
 
 @routes.get("/settings")
 @require_role("referent")
-@aiohttp_jinja2.template("settings.html")
+@page("settings.html")
 async def settings(request: web.Request) -> dict[str, Any]:
     """Show the effective config (secrets masked) and the extra closed days."""
     core = request.app[CORE_KEY]
@@ -238,7 +221,7 @@ async def remove_closed_day_form(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/account")
 @require_role("pupil", "teacher", "staff", "referent")
-@aiohttp_jinja2.template("account.html")
+@page("account.html")
 async def account(request: web.Request) -> dict[str, Any]:
     """Show who is logged in."""
     session = request[SESSION_KEY]

@@ -1,0 +1,71 @@
+"""Server-side templates: one Jinja2 environment per app, autoescaped.
+
+Every page gets the same base context (language, translator, session, CSRF
+token) from :func:`page_context`; handlers return their own context and
+:func:`page` renders it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, Final
+
+import jinja2
+from aiohttp import web
+
+from appliance.web.i18n import translator
+from appliance.web.keys import CORE_KEY, LANG_KEY, SESSION_KEY
+
+TEMPLATES_KEY: Final = web.AppKey("templates", jinja2.Environment)
+_FOLDER: Final = Path(__file__).parent / "templates"
+
+PageHandler = Callable[[web.Request], Awaitable[dict[str, Any]]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def create_environment() -> jinja2.Environment:
+    """Return the template environment (autoescape on, strict undefined)."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(_FOLDER),
+        autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def page_context(request: web.Request) -> dict[str, Any]:
+    """Return what every template sees."""
+    session = request[SESSION_KEY]
+    lang = request[LANG_KEY]
+    return {
+        "lang": lang,
+        "other_lang": "en" if lang == "fr" else "fr",
+        "t": translator(lang),
+        "session": session,
+        "csrf_token": session.csrf_token if session else "",
+        "site_name": request.app[CORE_KEY].config.site.name,
+        "path": request.path,
+    }
+
+
+def render(
+    request: web.Request, name: str, context: dict[str, Any], *, status: int = 200
+) -> web.Response:
+    """Render template ``name`` with the base context plus ``context``."""
+    template = request.app[TEMPLATES_KEY].get_template(name)
+    body = template.render({**page_context(request), **context})
+    return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
+
+
+def page(name: str) -> Callable[[PageHandler], Handler]:
+    """Render the context a handler returns with template ``name``."""
+
+    def decorate(handler: PageHandler) -> Handler:
+        @wraps(handler)
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            return render(request, name, await handler(request))
+
+        return wrapped
+
+    return decorate

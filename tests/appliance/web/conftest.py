@@ -1,0 +1,50 @@
+"""Fixtures for web tests: the real app factory on a core, local accounts."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from appliance.core import Core
+from appliance.identity.model import Person
+from appliance.web.app import create_app
+from tests.conftest import SCHOOL_UAI
+
+PASSWORDS = {
+    "referent": "referent-password-1",
+    "prof": "teacher-password-1",
+    "eleve": "pupil-password-1",
+}
+
+
+async def seed_local_people(core: Core) -> None:
+    """Create a referent, a teacher and a pupil as local accounts."""
+    people = [
+        Person("referent", "local", "Camille Martin", "referent", SCHOOL_UAI),
+        Person("prof", "local", "Sophie Durand", "teacher", SCHOOL_UAI),
+        Person("eleve", "local", "Jo D.", "pupil", SCHOOL_UAI, class_name="6A"),
+    ]
+    for person in people:
+        await core.directory.add_local_person(person, PASSWORDS[person.id])
+
+
+ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
+
+
+@pytest.fixture
+async def client(core: Core, aiohttp_client: ClientFactory) -> TestClient[Any, Any]:
+    """Return a test client of the real admin app, with local accounts seeded."""
+    await seed_local_people(core)
+    return await aiohttp_client(create_app(core))
+
+
+async def api_login(client: TestClient[Any, Any], login: str, password: str | None = None) -> str:
+    """Log in through the API; return the session's CSRF token."""
+    response = await client.post(
+        "/api/v1/session", json={"login": login, "password": password or PASSWORDS[login]}
+    )
+    assert response.status == 200, await response.text()
+    return str((await response.json())["csrf_token"])

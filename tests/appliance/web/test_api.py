@@ -1,0 +1,121 @@
+"""The JSON API and its OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from openapi_spec_validator import validate
+
+from appliance.core import Core
+from appliance.web.api import OPERATIONS
+from tests.appliance.web.conftest import api_login
+from tests.conftest import SCHOOL_UAI
+
+
+async def test_openapi_document_is_valid_and_lists_every_route(
+    client: TestClient[Any, Any],
+) -> None:
+    response = await client.get("/api/v1/openapi.json")
+    assert response.status == 200
+    document = await response.json()
+    validate(document)
+    served = {
+        (route.method.lower(), route.resource.canonical)  # type: ignore[union-attr]
+        for route in client.app.router.routes()  # type: ignore[union-attr]
+        if route.resource is not None
+        and route.resource.canonical.startswith("/api/v1")
+        and route.method != "HEAD"
+    }
+    documented = {
+        (method, path) for path, item in document["paths"].items() for method in item
+    }
+    assert served == documented
+    assert len(OPERATIONS) == len(documented)
+
+
+async def test_invalid_body_names_the_key(client: TestClient[Any, Any]) -> None:
+    token = await api_login(client, "referent")
+    response = await client.post(
+        "/api/v1/calendar/closed-days",
+        json={"day": "2027-02-30", "reason": "x", "extra": 1},
+        headers={"X-CSRF-Token": token},
+    )
+    assert response.status == 422
+    message = (await response.json())["error"]["message"]
+    assert "day" in message
+    assert "extra" in message
+    response = await client.post(
+        "/api/v1/calendar/closed-days",
+        data=b"{not json",
+        headers={"X-CSRF-Token": token, "Content-Type": "application/json"},
+    )
+    assert response.status == 400
+
+
+async def test_closed_days_round_trip_and_audit(client: TestClient[Any, Any], core: Core) -> None:
+    token = await api_login(client, "referent")
+    headers = {"X-CSRF-Token": token}
+    created = await client.post(
+        "/api/v1/calendar/closed-days", json={"day": "2027-05-07", "reason": "Pont"},
+        headers=headers,
+    )
+    assert created.status == 201
+    again = await client.post(
+        "/api/v1/calendar/closed-days", json={"day": "2027-05-07", "reason": "Pont"},
+        headers=headers,
+    )
+    assert again.status == 200
+    listed = await client.get("/api/v1/calendar/closed-days")
+    assert (await listed.json())["closed_days"] == [{"day": "2027-05-07", "reason": "Pont"}]
+    removed = await client.delete("/api/v1/calendar/closed-days/2027-05-07", headers=headers)
+    assert removed.status == 200
+    missing = await client.delete("/api/v1/calendar/closed-days/2027-05-07", headers=headers)
+    assert missing.status == 404
+    actions = [entry["action"] for entry in await core.audit.recent(10)]
+    assert "calendar.closed_day.add" in actions
+    assert "calendar.closed_day.remove" in actions
+
+
+async def test_delegation_is_per_school(client: TestClient[Any, Any], core: Core) -> None:
+    # #5.25: a referent delegates the referent role for their own school only.
+    token = await api_login(client, "referent")
+    headers = {"X-CSRF-Token": token}
+    granted = await client.post(
+        "/api/v1/delegations",
+        json={"person_id": "prof", "role": "referent", "school_uai": SCHOOL_UAI},
+        headers=headers,
+    )
+    assert granted.status == 201
+    foreign = await client.post(
+        "/api/v1/delegations",
+        json={"person_id": "prof", "role": "referent", "school_uai": "0999999Z"},
+        headers=headers,
+    )
+    assert foreign.status == 422
+    # The teacher now logs in as referent of the school.
+    teacher = await client.post(
+        "/api/v1/session", json={"login": "prof", "password": "teacher-password-1"}
+    )
+    assert (await teacher.json())["role"] == "referent"
+    token = await api_login(client, "referent")
+    withdrawn = await client.delete(
+        f"/api/v1/delegations/prof/referent/{SCHOOL_UAI}", headers={"X-CSRF-Token": token}
+    )
+    assert withdrawn.status == 200
+    teacher = await client.post(
+        "/api/v1/session", json={"login": "prof", "password": "teacher-password-1"}
+    )
+    assert (await teacher.json())["role"] == "teacher"
+
+
+async def test_me_returns_only_table_9_fields(client: TestClient[Any, Any]) -> None:
+    await api_login(client, "eleve")
+    response = await client.get("/api/v1/me")
+    body = await response.json()
+    assert body["role"] == "pupil"
+    assert body["class_name"] == "6A"
+    assert set(body) <= {
+        "id", "source", "display_name", "role", "school_uai", "given_name", "surname",
+        "class_name", "level", "groups",
+    }

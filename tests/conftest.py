@@ -1,0 +1,591 @@
+"""Fixtures for the real components the tests start on loopback.
+
+- ``test_ca``: a throw-away CA and a server certificate for 127.0.0.1;
+- ``slapd_factory`` / ``school_ldap``: a real OpenLDAP ``slapd`` on a free
+  loopback port, loaded with a small school (2 classes, 3 teachers,
+  20 pupils, 1 referent), requiring TLS (StartTLS) for every operation;
+- ``core``: an opened :class:`appliance.core.Core` on a temporary data dir;
+- ``preau_factory``: ``preau run`` as a real subprocess with its own config;
+- ``browser``: headless Debian Chromium driven by chromedriver (selenium),
+  the fixture every UI test uses.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import ipaddress
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from appliance.config import PreauConfig, render_config
+from appliance.core import Core
+
+REPO = Path(__file__).resolve().parent.parent
+PREAU = REPO / ".venv" / "bin" / "preau"
+SCHOOL_UAI = "0750001A"
+BASE_DN = "dc=college,dc=test"
+SERVICE_DN = f"cn=preau,ou=services,{BASE_DN}"
+SERVICE_PASSWORD = "service-secret-4-tests"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port free on ``host`` right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
+    """Wait until something accepts connections on host:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+# -- test CA -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SchoolCA:
+    """Paths of a CA certificate and a server certificate/key it signed."""
+
+    ca_cert: Path
+    server_cert: Path
+    server_key: Path
+    other_ca_cert: Path
+
+
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _self_signed_ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = _key()
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(_name(common_name))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> SchoolCA:
+    """Create a CA, a server certificate for 127.0.0.1, and an unrelated CA."""
+    folder = tmp_path_factory.mktemp("ca")
+    ca_key, ca_cert = _self_signed_ca("Préau test CA")
+    _, other_cert = _self_signed_ca("Some other CA")
+    server_key = _key()
+    now = dt.datetime.now(dt.UTC)
+    server_cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("127.0.0.1"))
+        .issuer_name(ca_cert.subject)
+        .public_key(server_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = SchoolCA(
+        ca_cert=folder / "ca.pem",
+        server_cert=folder / "server.pem",
+        server_key=folder / "server.key",
+        other_ca_cert=folder / "other-ca.pem",
+    )
+    paths.ca_cert.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    paths.other_ca_cert.write_bytes(other_cert.public_bytes(serialization.Encoding.PEM))
+    paths.server_cert.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
+    paths.server_key.write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    paths.server_key.chmod(0o600)
+    return paths
+
+
+# -- slapd -------------------------------------------------------------------------
+
+
+@dataclass
+class SchoolAccount:
+    """A directory account of the test school."""
+
+    uid: str
+    password: str
+    role: str
+    class_name: str = ""
+
+
+@dataclass
+class LdapServer:
+    """A running slapd and what it holds."""
+
+    uri: str
+    port: int
+    folder: Path
+    process: subprocess.Popen[bytes] | None
+    accounts: dict[str, SchoolAccount] = field(default_factory=dict)
+    argv: list[str] = field(default_factory=list)
+
+    def stop(self) -> None:
+        """Stop slapd (the directory goes down)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def start(self) -> None:
+        """(Re)start slapd on the same port and data."""
+        self.process = subprocess.Popen(
+            self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_for_port("127.0.0.1", self.port)
+
+    def ldapadd(self, ldif: str) -> None:
+        """Add entries as the root DN (over StartTLS)."""
+        self._ldap_tool("ldapadd", ldif)
+
+    def ldapdelete(self, dn: str) -> None:
+        """Delete one entry as the root DN."""
+        self._ldap_tool("ldapdelete", dn + "\n")
+
+    def _ldap_tool(self, tool: str, text: str) -> None:
+        env = {**os.environ, "LDAPTLS_CACERT": str(self.folder / "ca.pem")}
+        subprocess.run(
+            [tool, "-x", "-ZZ", "-H", self.uri, "-D", f"cn=admin,{BASE_DN}", "-w", "root-secret"],
+            input=text.encode(),
+            check=True,
+            env=env,
+            capture_output=True,
+        )
+
+
+def ssha(password: str) -> str:
+    """Return an RFC 2307 {SSHA} hash as slapd stores it."""
+    salt = secrets.token_bytes(8)
+    digest = hashlib.sha1(password.encode() + salt).digest()  # noqa: S324 - slapd's format
+    return "{SSHA}" + base64.b64encode(digest + salt).decode()
+
+
+_PUPIL_NAMES = [
+    ("Lina", "Bernard"),
+    ("Hugo", "Petit"),
+    ("Jade", "Robert"),
+    ("Louis", "Richard"),
+    ("Emma", "Durand"),
+    ("Gabriel", "Dubois"),
+    ("Chloe", "Moreau"),
+    ("Raphael", "Laurent"),
+    ("Ines", "Simon"),
+    ("Arthur", "Michel"),
+    ("Lea", "Lefebvre"),
+    ("Jules", "Leroy"),
+    ("Manon", "Roux"),
+    ("Adam", "David"),
+    ("Alice", "Bertrand"),
+    ("Noah", "Morel"),
+    ("Rose", "Fournier"),
+    ("Leo", "Girard"),
+    ("Anna", "Bonnet"),
+    ("Tom", "Dupont"),
+]
+
+
+def school_ldif() -> tuple[str, dict[str, SchoolAccount]]:
+    """Return the LDIF of the test school and its accounts with their passwords."""
+    accounts: dict[str, SchoolAccount] = {}
+    entries = [
+        f"dn: {BASE_DN}\nobjectClass: dcObject\nobjectClass: organization\ndc: college\no: College test\n",
+        f"dn: ou=people,{BASE_DN}\nobjectClass: organizationalUnit\nou: people\n",
+        f"dn: ou=groups,{BASE_DN}\nobjectClass: organizationalUnit\nou: groups\n",
+        f"dn: ou=services,{BASE_DN}\nobjectClass: organizationalUnit\nou: services\n",
+        f"dn: {SERVICE_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\n"
+        f"cn: preau\nuserPassword: {ssha(SERVICE_PASSWORD)}\n",
+    ]
+
+    def person(uid: str, given: str, surname: str, role: str, class_name: str = "") -> None:
+        password = f"pw-{uid}-{secrets.token_hex(4)}"
+        accounts[uid] = SchoolAccount(uid, password, role, class_name)
+        text = (
+            f"dn: uid={uid},ou=people,{BASE_DN}\nobjectClass: inetOrgPerson\nuid: {uid}\n"
+            f"cn: {given} {surname}\nsn: {surname}\ngivenName: {given}\n"
+            f"displayName: {given} {surname}\nmail: {uid}@college.test\n"
+            f"telephoneNumber: +33 1 23 45 67 89\nuserPassword: {ssha(password)}\n"
+        )
+        if class_name:
+            text += f"departmentNumber: {class_name}\n"
+        entries.append(text)
+
+    person("cmartin", "Camille", "Martin", "referent")
+    for uid, given, surname in (
+        ("sdurand", "Sophie", "Durand"),
+        ("mnguyen", "Minh", "Nguyen"),
+        ("kbenali", "Karim", "Benali"),
+    ):
+        person(uid, given, surname, "teacher")
+    for index, (given, surname) in enumerate(_PUPIL_NAMES):
+        class_name = "6A" if index < 10 else "5B"
+        person(f"{given[0].lower()}{surname.lower()}", given, surname, "pupil", class_name)
+
+    def group(cn: str, uids: list[str]) -> None:
+        members = "".join(f"member: uid={uid},ou=people,{BASE_DN}\n" for uid in uids)
+        entries.append(
+            f"dn: cn={cn},ou=groups,{BASE_DN}\nobjectClass: groupOfNames\ncn: {cn}\n{members}"
+        )
+
+    by_role = {
+        role: [a.uid for a in accounts.values() if a.role == role]
+        for role in ("pupil", "teacher", "referent")
+    }
+    group("eleves", by_role["pupil"])
+    group("enseignants", by_role["teacher"])
+    group("referents", by_role["referent"])
+    group("club-robotique", by_role["pupil"][:3] + by_role["teacher"][:1])
+    return "\n".join(entries), accounts
+
+
+def _slapd_config(folder: Path, ca: SchoolCA, port: int) -> str:
+    return f"""dn: cn=config
+objectClass: olcGlobal
+cn: config
+olcPidFile: {folder}/slapd.pid
+olcTLSCACertificateFile: {ca.ca_cert}
+olcTLSCertificateFile: {ca.server_cert}
+olcTLSCertificateKeyFile: {ca.server_key}
+olcSecurity: tls=1
+
+dn: cn=module{{0}},cn=config
+objectClass: olcModuleList
+cn: module{{0}}
+olcModulePath: /usr/lib/ldap
+olcModuleLoad: back_mdb
+
+dn: cn=schema,cn=config
+objectClass: olcSchemaConfig
+cn: schema
+
+include: file:///etc/ldap/schema/core.ldif
+include: file:///etc/ldap/schema/cosine.ldif
+include: file:///etc/ldap/schema/nis.ldif
+include: file:///etc/ldap/schema/inetorgperson.ldif
+
+dn: olcDatabase={{0}}config,cn=config
+objectClass: olcDatabaseConfig
+olcDatabase: {{0}}config
+olcAccess: to * by * none
+
+dn: olcDatabase={{1}}mdb,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcMdbConfig
+olcDatabase: {{1}}mdb
+olcSuffix: {BASE_DN}
+olcDbDirectory: {folder}/data
+olcDbMaxSize: 104857600
+olcRootDN: cn=admin,{BASE_DN}
+olcRootPW: root-secret
+olcAccess: to attrs=userPassword by anonymous auth by self write by * none
+olcAccess: to * by dn.exact="{SERVICE_DN}" read by self read by * none
+"""
+
+
+@pytest.fixture(scope="session")
+def slapd_factory(
+    tmp_path_factory: pytest.TempPathFactory, test_ca: SchoolCA
+) -> Iterator[Callable[[], LdapServer]]:
+    """Start real slapd instances holding the test school; stop them at the end."""
+    started: list[LdapServer] = []
+
+    def start() -> LdapServer:
+        folder = tmp_path_factory.mktemp("slapd")
+        (folder / "slapd.d").mkdir()
+        (folder / "data").mkdir()
+        shutil.copy(test_ca.ca_cert, folder / "ca.pem")
+        port = free_port()
+        config = folder / "config.ldif"
+        config.write_text(_slapd_config(folder, test_ca, port))
+        subprocess.run(
+            ["/usr/sbin/slapadd", "-n", "0", "-F", str(folder / "slapd.d"), "-l", str(config)],
+            check=True,
+            capture_output=True,
+        )
+        data, accounts = school_ldif()
+        (folder / "school.ldif").write_text(data)
+        subprocess.run(
+            [
+                "/usr/sbin/slapadd",
+                "-n",
+                "1",
+                "-F",
+                str(folder / "slapd.d"),
+                "-l",
+                str(folder / "school.ldif"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        uri = f"ldap://127.0.0.1:{port}"
+        server = LdapServer(uri=uri, port=port, folder=folder, process=None, accounts=accounts)
+        server.argv = ["/usr/sbin/slapd", "-d", "0", "-h", f"{uri}/", "-F", str(folder / "slapd.d")]
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def school_ldap(slapd_factory: Callable[[], LdapServer]) -> LdapServer:
+    """Return the shared slapd of the test school (never stopped by tests)."""
+    return slapd_factory()
+
+
+def ldap_section(server: LdapServer, ca: Path, folder: Path) -> dict[str, Any]:
+    """Return the identity.ldap config section for a test slapd."""
+    secret = folder / "ldap-service.secret"
+    secret.write_text(SERVICE_PASSWORD + "\n")
+    secret.chmod(0o600)
+    return {
+        "enabled": True,
+        "uri": server.uri,
+        "security": "starttls",
+        "ca_file": str(ca),
+        "bind_dn": SERVICE_DN,
+        "bind_password_file": str(secret),
+        "base_dn": BASE_DN,
+        "group_base_dn": f"ou=groups,{BASE_DN}",
+        "timeout_seconds": 2.0,
+        "roles": {
+            "pupil": [f"cn=eleves,ou=groups,{BASE_DN}"],
+            "teacher": [f"cn=enseignants,ou=groups,{BASE_DN}"],
+            "referent": [f"cn=referents,ou=groups,{BASE_DN}"],
+        },
+    }
+
+
+# -- config and core ---------------------------------------------------------------
+
+
+def make_config(data_dir: Path, **sections: Any) -> PreauConfig:
+    """Return a config for tests: fast hashing, free port, data in ``data_dir``."""
+    raw: dict[str, Any] = {
+        "site": {
+            "name": "Collège test",
+            "data_dir": str(data_dir),
+            "schools": [{"uai": SCHOOL_UAI, "name": "Collège test"}],
+        },
+        "web": {"host": "127.0.0.1", "port": free_port()},
+        "identity": {"local": {"hash_profile": "owasp-minimum"}},
+    }
+    for name, values in sections.items():
+        merged = raw.setdefault(name, {})
+        _deep_update(merged, values)
+    return PreauConfig.model_validate(raw)
+
+
+def _deep_update(target: dict[str, Any], values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _deep_update(target[key], value)
+        else:
+            target[key] = value
+
+
+def write_config(config: PreauConfig, path: Path) -> Path:
+    """Write a config file as `preau` reads it."""
+    path.write_text(render_config(config, "test configuration"))
+    return path
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> PreauConfig:
+    """Return a local-accounts config on a temporary data dir."""
+    return make_config(tmp_path / "data")
+
+
+@pytest.fixture
+async def core(config: PreauConfig) -> AsyncIterator[Core]:
+    """Return an opened core (no services running)."""
+    instance = Core(config)
+    await instance.async_open()
+    yield instance
+    await instance.async_close()
+
+
+# -- preau as a process ------------------------------------------------------------
+
+
+@dataclass
+class PreauProcess:
+    """A `preau run` subprocess."""
+
+    config_path: Path
+    config: PreauConfig
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def base_url(self) -> str:
+        """Return the admin UI's URL."""
+        return f"http://127.0.0.1:{self.config.web.port}"
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        """Send ``sig`` and wait for the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout)
+
+    def output(self) -> str:
+        """Return what the process logged so far."""
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def preau_factory(tmp_path: Path) -> Iterator[Callable[..., PreauProcess]]:
+    """Start `preau run [services]` subprocesses; kill leftovers at the end."""
+    started: list[PreauProcess] = []
+
+    def start(
+        config: PreauConfig, *services: str, wait_web: bool = True, name: str = "preau"
+    ) -> PreauProcess:
+        config_path = write_config(config, tmp_path / f"{name}.toml")
+        log = tmp_path / f"{name}-{len(started)}.log"
+        with log.open("wb") as handle:
+            process = subprocess.Popen(
+                [str(PREAU), "--config", str(config_path), "run", *services],
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+            )
+        running = PreauProcess(config_path, config, process, log)
+        started.append(running)
+        if wait_web:
+            try:
+                wait_for_port("127.0.0.1", config.web.port, timeout=20)
+            except TimeoutError:
+                raise AssertionError(running.output()) from None
+        return running
+
+    yield start
+    for running in started:
+        if running.process.poll() is None:
+            running.process.kill()
+        running.process.wait()
+
+
+def run_preau(
+    *args: str, config_path: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run a `preau` command and return its result."""
+    argv = [str(PREAU)]
+    if config_path is not None:
+        argv += ["--config", str(config_path)]
+    return subprocess.run(
+        [*argv, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+# -- headless Chromium ---------------------------------------------------------------
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    """Return a headless Chromium (Debian's) driven through chromedriver."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=412,915",
+        f"--user-data-dir={tmp_path / 'chromium'}",
+        "--lang=fr-FR",
+    ):
+        options.add_argument(flag)
+    service = Service(executable_path="/usr/bin/chromedriver", log_output=subprocess.DEVNULL)
+    driver = webdriver.Chrome(service=service, options=options)
+    driver.set_page_load_timeout(30)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+SCREENSHOTS = REPO / "tests" / "screenshots"
+
+
+def python() -> str:
+    """Return the interpreter running the tests."""
+    return sys.executable
