@@ -1,0 +1,94 @@
+"""The admin UI in a real headless Chromium (Debian's), as a referent uses it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from appliance.services import SERVICE_NAMES
+from tests.appliance.test_core import healthy_services, seed_referent, wait_until
+from tests.conftest import REPO, PreauProcess, make_config
+
+SCREENSHOTS = REPO / "build" / "screenshots"
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def log_in(browser: Any, base: str, login: str, password: str) -> None:
+    """Fill and send the login form."""
+    browser.get(f"{base}/login")
+    browser.find_element(By.ID, "login").send_keys(login)
+    browser.find_element(By.ID, "password").send_keys(password)
+    browser.find_element(By.CSS_SELECTOR, "form[action='/login'] button[type=submit]").click()
+
+
+def test_referent_logs_in_and_sees_dashboard(
+    tmp_path: Path, preau_factory: Callable[..., PreauProcess], browser: Any
+) -> None:
+    config = make_config(tmp_path / "data")
+    running = preau_factory(config)
+    password = seed_referent(running.config_path)
+    wait_until(lambda: healthy_services(config) == set(SERVICE_NAMES))
+
+    browser.get(f"{running.base_url}/")
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "fr"
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Connexion"
+
+    log_in(browser, running.base_url, "referent", password)
+    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/dashboard"))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#services tbody tr")
+    statuses = {row.get_attribute("data-service"): row.get_attribute("data-status") for row in rows}
+    assert statuses == dict.fromkeys(SERVICE_NAMES, "ok")
+    assert "Fonctionne" in browser.find_element(By.ID, "services").text
+    assert browser.find_element(By.ID, "memory").text.endswith("Mio)")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOTS / "dashboard-phone.png"
+    browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+
+    # English is one click away, and sticks.
+    browser.find_element(By.LINK_TEXT, "English").click()
+    WebDriverWait(browser, 10).until(
+        lambda b: b.find_element(By.TAG_NAME, "h1").text == "Dashboard"
+    )
+    browser.get(f"{running.base_url}/directory")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Directory"
+
+
+def test_wrong_password_shows_an_accessible_error(
+    tmp_path: Path, preau_factory: Callable[..., PreauProcess], browser: Any
+) -> None:
+    config = make_config(tmp_path / "data")
+    running = preau_factory(config)
+    seed_referent(running.config_path)
+    log_in(browser, running.base_url, "referent", "not the password")
+    alert = WebDriverWait(browser, 10).until(
+        expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "[role=alert]"))
+    )
+    assert alert.text == "Identifiant ou mot de passe incorrect."
+    field = browser.find_element(By.ID, "login")
+    assert field.get_attribute("aria-describedby") == "login-error"
+    assert field.get_attribute("value") == "referent"
+
+
+def test_pupil_sees_own_account_not_admin(
+    tmp_path: Path, preau_factory: Callable[..., PreauProcess], browser: Any
+) -> None:
+    from tests.conftest import run_preau
+
+    config = make_config(tmp_path / "data")
+    running = preau_factory(config)
+    result = run_preau("demo", config_path=running.config_path)
+    line = next(line for line in result.stdout.splitlines() if line.startswith("l.bernard"))
+    log_in(browser, running.base_url, "l.bernard", line.split()[-1])
+    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/account"))
+    assert browser.find_element(By.ID, "person-role").get_attribute("data-role") == "pupil"
+    assert not browser.find_elements(By.LINK_TEXT, "Tableau de bord")
+    browser.get(f"{running.base_url}/settings")
+    assert browser.current_url.endswith("/account")
