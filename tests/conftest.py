@@ -258,7 +258,8 @@ def school_ldif() -> tuple[str, dict[str, SchoolAccount]]:
     """Return the LDIF of the test school and its accounts with their passwords."""
     accounts: dict[str, SchoolAccount] = {}
     entries = [
-        f"dn: {BASE_DN}\nobjectClass: dcObject\nobjectClass: organization\ndc: college\no: College test\n",
+        f"dn: {BASE_DN}\nobjectClass: dcObject\nobjectClass: organization\n"
+        "dc: college\no: College test\n",
         f"dn: ou=people,{BASE_DN}\nobjectClass: organizationalUnit\nou: people\n",
         f"dn: ou=groups,{BASE_DN}\nobjectClass: organizationalUnit\nou: groups\n",
         f"dn: ou=services,{BASE_DN}\nobjectClass: organizationalUnit\nou: services\n",

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.timeout(180)
 
 def _clone(tmp_path: Path) -> Path:
     target = tmp_path / "clone"
-    subprocess.run(  # noqa: S603
+    subprocess.run(
         ["/usr/bin/git", "clone", "-q", str(REPO), str(target)], check=True, capture_output=True
     )
     (target / ".venv").symlink_to(REPO / ".venv")
@@ -51,9 +51,12 @@ def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> 
 
 def test_dev_demo_serves_the_french_login_and_the_dashboard(tmp_path: Path) -> None:
     clone = _clone(tmp_path)
-    process = subprocess.Popen(  # noqa: S603
+    process = subprocess.Popen(
         ["/usr/bin/bash", str(clone / "dev"), "demo"],
-        cwd=clone, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=clone,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         output = _read_until(process, "admin UI", timeout=120)
@@ -91,9 +94,12 @@ def test_dev_demo_serves_the_french_login_and_the_dashboard(tmp_path: Path) -> N
     assert process.returncode == 0
 
     # Second run: idempotent, no new passwords, same data.
-    again = subprocess.Popen(  # noqa: S603
+    again = subprocess.Popen(
         ["/usr/bin/bash", str(clone / "dev"), "demo"],
-        cwd=clone, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=clone,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         output = _read_until(again, "admin UI", timeout=60)

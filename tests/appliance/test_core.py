@@ -47,8 +47,8 @@ def healthy_services(config: PreauConfig) -> set[str]:
     try:
         rows = db_rows(
             config,
-            f"SELECT service FROM service_health WHERE status = 'ok'"
-            f" AND updated_at > {time.time() - 15}",
+            "SELECT service FROM service_health WHERE status = 'ok'"
+            " AND updated_at > strftime('%s', 'now') - 15",
         )
     except sqlite3.OperationalError:
         return set()
@@ -60,12 +60,14 @@ def api_json(
 ) -> tuple[int, Any, dict[str, str]]:
     """Call the API with urllib (no cookies kept)."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(  # noqa: S310 - loopback test server
-        base + path, data=data, method=method,
+    request = urllib.request.Request(
+        base + path,
+        data=data,
+        method=method,
         headers={"Content-Type": "application/json", **(headers or {})},
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read() or b"null"), dict(response.headers)
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"null"), dict(err.headers)
@@ -116,8 +118,11 @@ def test_change_reaches_the_scheduler_in_both_modes(
     cookie, token = referent_session(main.base_url, password)
     closed = before[:10]
     status, _, _ = api_json(
-        main.base_url, "POST", "/api/v1/calendar/closed-days",
-        {"day": closed, "reason": "grève"}, {"Cookie": cookie, "X-CSRF-Token": token},
+        main.base_url,
+        "POST",
+        "/api/v1/calendar/closed-days",
+        {"day": closed, "reason": "grève"},
+        {"Cookie": cookie, "X-CSRF-Token": token},
     )
     assert status == 201
     # The scheduler (in this process or another) re-plans past the closed day.

@@ -68,7 +68,7 @@ def test_sigkill_loses_no_acknowledged_write(tmp_path: Path) -> None:
     total_attempts = 0
     for kill in range(KILLS):
         log = (tmp_path / "run.log").open("ab")
-        process = subprocess.Popen(  # noqa: S603
+        process = subprocess.Popen(
             [str(PREAU), "--config", str(path), "run"], stdout=log, stderr=subprocess.STDOUT
         )
         log.close()

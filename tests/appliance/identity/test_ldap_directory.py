@@ -139,7 +139,7 @@ async def test_wrong_service_password_is_named(
     tmp_path: Path, school_ldap: LdapServer, test_ca: SchoolCA
 ) -> None:
     section = ldap_section(school_ldap, test_ca.ca_cert, tmp_path)
-    Path(section["bind_password_file"]).write_text("not the password")
+    Path(section["bind_password_file"]).write_text("not the password")  # noqa: ASYNC240
     core = Core(make_config(tmp_path / "data", identity={"ldap": section}))
     await core.async_open()
     try:

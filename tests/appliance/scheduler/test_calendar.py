@@ -65,7 +65,7 @@ def test_ics_holidays_parsed_with_exclusive_end_and_rentree_skipped() -> None:
 
 
 def test_garbage_ics_is_a_clear_error() -> None:
-    with pytest.raises(CalendarError, match="vacances.ics"):
+    with pytest.raises(CalendarError, match=r"vacances\.ics"):
         holidays_from_ics(b"BEGIN:VCALENDAR\nBEGIN:VEVENT\nSUMMARY:x\nEND:VEVENT\n", "vacances.ics")
 
 

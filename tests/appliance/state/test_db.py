@@ -89,10 +89,14 @@ async def test_newer_schema_is_refused(tmp_path: Path, executor: BlockingExecuto
 async def test_failed_transaction_rolls_back(tmp_path: Path, executor: BlockingExecutor) -> None:
     db = await StateDB.open(tmp_path / "state.db", executor)
     try:
-        with pytest.raises(RuntimeError):
+
+        async def failing_write() -> None:
             async with db.write() as tx:
                 await tx.execute("INSERT INTO meta (key, value) VALUES ('a', 'b')")
                 raise RuntimeError("boom")
+
+        with pytest.raises(RuntimeError):
+            await failing_write()
         assert await db.fetchone("SELECT * FROM meta") is None
     finally:
         await db.close()
@@ -110,5 +114,5 @@ async def test_unwritable_data_dir_is_a_clear_error(
 async def test_corrupt_file_is_a_clear_error(tmp_path: Path, executor: BlockingExecutor) -> None:
     path = tmp_path / "state.db"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StateError, match="state.db"):
+    with pytest.raises(StateError, match=r"state\.db"):
         await StateDB.open(path, executor)

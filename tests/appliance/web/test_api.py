@@ -27,9 +27,7 @@ async def test_openapi_document_is_valid_and_lists_every_route(
         and route.resource.canonical.startswith("/api/v1")
         and route.method != "HEAD"
     }
-    documented = {
-        (method, path) for path, item in document["paths"].items() for method in item
-    }
+    documented = {(method, path) for path, item in document["paths"].items() for method in item}
     assert served == documented
     assert len(OPERATIONS) == len(documented)
 
@@ -57,12 +55,14 @@ async def test_closed_days_round_trip_and_audit(client: TestClient[Any, Any], co
     token = await api_login(client, "referent")
     headers = {"X-CSRF-Token": token}
     created = await client.post(
-        "/api/v1/calendar/closed-days", json={"day": "2027-05-07", "reason": "Pont"},
+        "/api/v1/calendar/closed-days",
+        json={"day": "2027-05-07", "reason": "Pont"},
         headers=headers,
     )
     assert created.status == 201
     again = await client.post(
-        "/api/v1/calendar/closed-days", json={"day": "2027-05-07", "reason": "Pont"},
+        "/api/v1/calendar/closed-days",
+        json={"day": "2027-05-07", "reason": "Pont"},
         headers=headers,
     )
     assert again.status == 200
@@ -116,6 +116,14 @@ async def test_me_returns_only_table_9_fields(client: TestClient[Any, Any]) -> N
     assert body["role"] == "pupil"
     assert body["class_name"] == "6A"
     assert set(body) <= {
-        "id", "source", "display_name", "role", "school_uai", "given_name", "surname",
-        "class_name", "level", "groups",
+        "id",
+        "source",
+        "display_name",
+        "role",
+        "school_uai",
+        "given_name",
+        "surname",
+        "class_name",
+        "level",
+        "groups",
     }
