@@ -17,6 +17,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from appliance.atomic import write_atomic
 from appliance.config import (
     DEFAULT_CONFIG_PATH,
     ConfigError,
@@ -176,16 +177,26 @@ def config_defaults() -> None:
 
 @config.command("demo-file")
 @click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
-def config_demo_file(data_dir: Path) -> None:
-    """Print the demo configuration, with data under DATA_DIR."""
-    click.echo(
-        render_config(
-            demo_config(data_dir.resolve()),
-            "Préau demo configuration: local accounts, loopback only.\n"
-            "Written by ./dev demo; edit freely.",
-        ),
-        nl=False,
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the file here (atomically) instead of printing it.",
+)
+def config_demo_file(data_dir: Path, output: Path | None) -> None:
+    """Print (or write) the demo configuration, with data under DATA_DIR."""
+    text = render_config(
+        demo_config(data_dir.resolve()),
+        "Préau demo configuration: local accounts, loopback only.\n"
+        "Written by ./dev demo; edit freely.",
     )
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        write_atomic(output, text)
+    except OSError as err:
+        _fail(f"{output}: {err.strerror}")
 
 
 @main.command()

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_CONFIG_PATH: Final = Path("/etc/preau/preau.toml")
 
@@ -213,6 +220,14 @@ class LdapConfig(_Section):
     timeout_seconds: float = Field(5.0, gt=0, le=60, description="Network timeout per operation.")
     attributes: LdapAttributes = Field(default_factory=LdapAttributes)
     roles: LdapRoles = Field(default_factory=LdapRoles)
+
+    @model_validator(mode="after")
+    def _scheme_matches_security(self) -> LdapConfig:
+        if self.security == "ldaps" and not self.uri.startswith("ldaps://"):
+            raise ValueError('security = "ldaps" needs an ldaps:// uri')
+        if self.security == "starttls" and not self.uri.startswith("ldap://"):
+            raise ValueError('security = "starttls" needs an ldap:// uri')
+        return self
 
 
 class IdentityConfig(_Section):

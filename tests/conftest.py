@@ -181,6 +181,7 @@ class LdapServer:
 
     uri: str
     port: int
+    ldaps_port: int
     folder: Path
     process: subprocess.Popen[bytes] | None
     accounts: dict[str, SchoolAccount] = field(default_factory=dict)
@@ -388,8 +389,17 @@ def slapd_factory(
             capture_output=True,
         )
         uri = f"ldap://127.0.0.1:{port}"
-        server = LdapServer(uri=uri, port=port, folder=folder, process=None, accounts=accounts)
-        server.argv = ["/usr/sbin/slapd", "-d", "0", "-h", f"{uri}/", "-F", str(folder / "slapd.d")]
+        ldaps_port = free_port()
+        server = LdapServer(
+            uri=uri,
+            port=port,
+            ldaps_port=ldaps_port,
+            folder=folder,
+            process=None,
+            accounts=accounts,
+        )
+        listeners = f"{uri}/ ldaps://127.0.0.1:{ldaps_port}/"
+        server.argv = ["/usr/sbin/slapd", "-d", "0", "-h", listeners, "-F", str(folder / "slapd.d")]
         server.start()
         started.append(server)
         return server

@@ -16,7 +16,12 @@ from appliance.metrics import render_metrics
 from appliance.web import api, pages
 from appliance.web.keys import CORE_KEY, SESSIONS_KEY, THROTTLE_KEY
 from appliance.web.rendering import TEMPLATES_KEY, create_environment
-from appliance.web.security import csrf_middleware, headers_middleware, session_middleware
+from appliance.web.security import (
+    csrf_middleware,
+    headers_middleware,
+    session_middleware,
+    storage_errors_middleware,
+)
 from appliance.web.sessions import SessionStore
 from appliance.web.throttle import LoginThrottle
 
@@ -42,7 +47,12 @@ async def healthz(request: web.Request) -> web.StreamResponse:
 def create_app(core: Core) -> web.Application:
     """Return the admin application wired to ``core``."""
     app = web.Application(
-        middlewares=[headers_middleware, session_middleware, csrf_middleware],
+        middlewares=[
+            headers_middleware,
+            storage_errors_middleware,
+            session_middleware,
+            csrf_middleware,
+        ],
         client_max_size=CLIENT_MAX_SIZE,
     )
     app[CORE_KEY] = core

@@ -14,8 +14,10 @@ assets, HSTS when served over TLS.
 
 from __future__ import annotations
 
+import errno
 import hmac
 import logging
+import sqlite3
 from typing import Final
 
 from aiohttp import web
@@ -113,6 +115,37 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if _same_token(request.cookies.get(LOGIN_CSRF_COOKIE), given):
             return await handler(request)
     return _forbidden(request, "missing or invalid token")
+
+
+def _storage_failure(error: BaseException) -> str | None:
+    text = str(error).lower()
+    if isinstance(error, sqlite3.OperationalError) and ("full" in text or "disk" in text):
+        return "disk_full" if "full" in text else "disk_error"
+    if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+        return "disk_full"
+    return None
+
+
+@web.middleware
+async def storage_errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn a full or failing disk into a clear 503; the write was not acknowledged."""
+    try:
+        return await handler(request)
+    except (sqlite3.OperationalError, OSError) as err:
+        code = _storage_failure(err)
+        if code is None:
+            raise
+        _LOGGER.error("Storage failure on %s %s: %s", request.method, request.path, err)  # noqa: TRY400
+        message = (
+            "Le disque de données est plein : rien n'a été enregistré. / "
+            "The data disk is full: nothing was saved."
+            if code == "disk_full"
+            else "Erreur du disque de données : rien n'a été enregistré. / "
+            "Data disk error: nothing was saved."
+        )
+        if request.path.startswith("/api/"):
+            return web.json_response({"error": {"code": code, "message": message}}, status=503)
+        return web.Response(status=503, text=message)
 
 
 @web.middleware

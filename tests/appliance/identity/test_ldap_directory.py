@@ -158,3 +158,23 @@ async def test_empty_directory_answer_does_not_mark_everyone_departed(
     row = await ldap_core.db.fetchone("SELECT COUNT(*) FROM people WHERE departed_at IS NOT NULL")
     assert row is not None
     assert row[0] == 0
+
+
+async def test_ldaps_works_too(tmp_path: Path, school_ldap: LdapServer, test_ca: SchoolCA) -> None:
+    section = ldap_section(school_ldap, test_ca.ca_cert, tmp_path)
+    section.update(uri=f"ldaps://127.0.0.1:{school_ldap.ldaps_port}", security="ldaps")
+    core = Core(make_config(tmp_path / "data", identity={"ldap": section}))
+    await core.async_open()
+    try:
+        account = school_ldap.accounts["kbenali"]
+        outcome = await core.directory.authenticate("kbenali", account.password)
+        assert outcome.role == "teacher"
+    finally:
+        await core.async_close()
+
+
+def test_security_must_match_the_uri_scheme() -> None:
+    from appliance.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError, match=r"identity\.ldap: .*ldaps:// uri"):
+        parse_config('[identity.ldap]\nsecurity = "ldaps"\nuri = "ldap://x"\n', "x.toml")
