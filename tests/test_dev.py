@@ -8,6 +8,7 @@ without reinstalling every package; CI itself runs the second command,
 
 from __future__ import annotations
 
+import hashlib
 import http.cookiejar
 import re
 import signal
@@ -31,6 +32,12 @@ def _clone(tmp_path: Path) -> Path:
     subprocess.run(
         ["/usr/bin/git", "clone", "-q", str(REPO), str(target)], check=True, capture_output=True
     )
+    # The shared venv must already match the clone's pyproject.toml, or the clone's
+    # ./dev would reinstall into it (and point this checkout's venv at the clone).
+    stamp = (REPO / ".venv" / ".preau-stamp").read_text().strip()
+    wanted = hashlib.sha256((target / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp != wanted:
+        pytest.fail("pyproject.toml has uncommitted changes: commit them, then rerun ./dev test")
     (target / ".venv").symlink_to(REPO / ".venv")
     return target
 

@@ -62,7 +62,7 @@ class SchedulerService(Service):
         if self._problem:
             return Health("degraded", self._problem)
         jobs = len(self._scheduler.get_jobs())
-        return Health("ok", f"{jobs} jobs planned")
+        return Health("ok", f"{jobs} tâches planifiées / jobs planned")
 
     async def _on_change(self, topic: str) -> None:
         _LOGGER.debug("Re-planning jobs after a %s change", topic)
