@@ -43,7 +43,9 @@ class AuditLog:
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (utc_now_iso(), actor, source, action, target, outcome, detail),
         )
-        _LOGGER.info("audit %s %s by %s from %s: %s", action, target, actor, source, outcome)
+        # Debug only: the audit table is the record, with its own retention;
+        # journald would otherwise keep pupils' identifiers for as long as it likes.
+        _LOGGER.debug("audit %s %s by %s from %s: %s", action, target, actor, source, outcome)
 
     async def recent(self, limit: int = 50) -> list[dict[str, str]]:
         """Return the newest entries first."""

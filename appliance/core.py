@@ -47,6 +47,7 @@ class Core:
         self._db: StateDB | None = None
         self._changes: ChangeFeed | None = None
         self._directory: Directory | None = None
+        self._audit: AuditLog | None = None
         self.services: dict[str, Service] = {}
         self._health_task: asyncio.Task[None] | None = None
 
@@ -74,7 +75,9 @@ class Core:
     @property
     def audit(self) -> AuditLog:
         """Return the audit log."""
-        return AuditLog(self.db)
+        if self._audit is None:
+            raise RuntimeError("core is not open")
+        return self._audit
 
     async def async_open(self) -> None:
         """Open the state DB and the shared facades."""
@@ -83,12 +86,14 @@ class Core:
         self._db = await StateDB.open(self.config.state_path, self.executor)
         self._changes = ChangeFeed(self._db)
         self._directory = Directory(self.config, self._db, self.executor)
+        self._audit = AuditLog(self._db)
 
     async def async_close(self) -> None:
         """Close everything :meth:`async_open` opened."""
         if self._db is not None:
             await self._db.close()
             self._db = None
+            self._changes = self._directory = self._audit = None
         self.executor.shutdown()
 
     async def async_start_services(self, services: Iterable[Service]) -> None:
@@ -111,7 +116,8 @@ class Core:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._health_task
             self._health_task = None
-        await self.changes.stop()
+        if self._changes is not None:
+            await self._changes.stop()
         for service in reversed(list(self.services.values())):
             try:
                 async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
@@ -163,11 +169,14 @@ async def run_until_signalled(core: Core, services: list[Service]) -> None:
         loop.add_signal_handler(signum, stop.set)
     await core.async_open()
     try:
-        await core.async_start_services(services)
-        _LOGGER.info("Préau running: %s", ", ".join(core.services))
-        await stop.wait()
-        _LOGGER.info("Stopping")
-        await core.async_stop_services()
+        try:
+            await core.async_start_services(services)
+            _LOGGER.info("Préau running: %s", ", ".join(core.services))
+            await stop.wait()
+            _LOGGER.info("Stopping")
+        finally:
+            # Also after a failed start: stop what did start, withdraw health rows.
+            await core.async_stop_services()
     finally:
         await core.async_close()
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -14,8 +14,11 @@ def ensure_debian_packages(*packages: str) -> None:
         for package in packages
         if subprocess.run(
             ["/usr/bin/dpkg-query", "-W", "-f=${Status}", package],
-            capture_output=True, text=True, check=False,
-        ).stdout.find("install ok installed") < 0
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.find("install ok installed")
+        < 0
     ]
     if not missing:
         return
@@ -23,7 +26,8 @@ def ensure_debian_packages(*packages: str) -> None:
     subprocess.run(["/usr/bin/apt-get", "update", "-q"], check=True, env=env)
     subprocess.run(
         ["/usr/bin/apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
-        check=True, env=env,
+        check=True,
+        env=env,
     )
 
 

@@ -20,8 +20,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from appliance.config import PreauConfig, render_config  # noqa: E402
-from bench._peers import ensure_debian_packages, free_port, result_line, which  # noqa: E402
+from appliance.config import PreauConfig, render_config
+from bench._peers import ensure_debian_packages, free_port, result_line, which
 
 DURATION = "10s"
 CONNECTIONS = "32"
@@ -33,7 +33,7 @@ def wait_http(url: str, timeout: float = 20.0) -> bytes:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+            with urllib.request.urlopen(url, timeout=2) as response:
                 return bytes(response.read())
         except OSError:
             if time.monotonic() > deadline:
@@ -43,9 +43,11 @@ def wait_http(url: str, timeout: float = 20.0) -> bytes:
 
 def wrk(url: str) -> tuple[float, float, float]:
     """Return (requests/s, p50 ms, p99 ms)."""
-    out = subprocess.run(  # noqa: S603
+    out = subprocess.run(
         [which("wrk"), "-t", THREADS, "-c", CONNECTIONS, "-d", DURATION, "--latency", url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
 
@@ -68,9 +70,16 @@ def main() -> None:
         )
         config_path = folder / "preau.toml"
         config_path.write_text(render_config(config, "bench"))
-        preau = subprocess.Popen(  # noqa: S603
-            [str(REPO / ".venv/bin/preau"), "--config", str(config_path), "--log-level",
-             "WARNING", "run", "web"],
+        preau = subprocess.Popen(
+            [
+                str(REPO / ".venv/bin/preau"),
+                "--config",
+                str(config_path),
+                "--log-level",
+                "WARNING",
+                "run",
+                "web",
+            ],
         )
         try:
             page = wait_http(f"http://127.0.0.1:{port}/login")
@@ -94,7 +103,7 @@ http {{ access_log off; default_type text/html;
   server {{ listen 127.0.0.1:{nginx_port}; root {root}; }} }}
 """
         )
-        nginx = subprocess.Popen(  # noqa: S603
+        nginx = subprocess.Popen(
             [which("nginx"), "-c", str(folder / "nginx.conf"), "-e", str(folder / "error.log")]
         )
         try:
@@ -103,7 +112,9 @@ http {{ access_log off; default_type text/html;
         finally:
             nginx.terminate()
             nginx.wait(10)
-    print(f"préau login page: {rate:.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, {rss_mb:.0f} MB")
+    print(
+        f"préau login page: {rate:.0f} req/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, {rss_mb:.0f} MB"
+    )
     print(f"nginx static    : {nginx_rate:.0f} req/s, p99 {nginx_p99:.2f} ms")
     print(
         result_line(

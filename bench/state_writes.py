@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from appliance.changes import ChangeFeed  # noqa: E402
-from appliance.executor import BlockingExecutor  # noqa: E402
-from appliance.state.db import StateDB  # noqa: E402
-from bench._peers import result_line  # noqa: E402
+from appliance.changes import ChangeFeed
+from appliance.executor import BlockingExecutor
+from appliance.state.db import StateDB
+from bench._peers import result_line
 
 WRITES = 2000
 

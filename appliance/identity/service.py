@@ -37,9 +37,10 @@ class DirectoryService(Service):
         interval = self.core.config.identity.health_interval_seconds
         while True:
             await asyncio.sleep(interval)
+            before = self.core.directory.status.status
             status = await self.core.directory.check_health()
-            # Report at once rather than at the next health tick.
-            if status.status == "down":
+            # Report a change at once rather than at the next health tick.
+            if status.status != before:
                 await self.core.report_health()
 
     async def async_health(self) -> Health:

@@ -16,7 +16,6 @@ from typing import ClassVar
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
-from appliance.identity.directory import DIRECTORY_TOPIC
 from appliance.scheduler.calendar import CalendarError
 from appliance.scheduler.jobs import (
     CALENDAR_TOPIC,
@@ -51,7 +50,6 @@ class SchedulerService(Service):
         self._scheduler.start()
         await self.replan()
         self.core.changes.subscribe(CALENDAR_TOPIC, self._on_change)
-        self.core.changes.subscribe(DIRECTORY_TOPIC, self._on_change)
 
     async def async_stop(self) -> None:
         """Stop the timer; a running job is abandoned and resumes at the next opening."""

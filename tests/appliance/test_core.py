@@ -129,14 +129,15 @@ def test_change_reaches_the_scheduler_in_both_modes(
     wait_until(lambda: next_runs(config)["audit-purge"][:10] > closed)
 
 
-def test_sigterm_stops_within_five_seconds(
-    tmp_path: Path, preau_factory: Callable[..., PreauProcess]
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_within_five_seconds(
+    tmp_path: Path, preau_factory: Callable[..., PreauProcess], sig: signal.Signals
 ) -> None:
     config = make_config(tmp_path / "data")
     running = preau_factory(config)
     wait_until(lambda: healthy_services(config) == set(SERVICE_NAMES))
     started = time.monotonic()
-    code = running.stop(signal.SIGTERM, timeout=10)
+    code = running.stop(sig, timeout=10)
     assert time.monotonic() - started < 5
     assert code == 0, running.output()
     # A clean stop withdraws its health rows: the dashboard shows "stopped" at once.

@@ -1,0 +1,69 @@
+"""Admin pages: directory, settings (secrets masked), closed days by form, languages."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from tests.appliance.web.conftest import api_login
+
+
+async def form_token(client: TestClient[Any, Any], path: str) -> str:
+    page = await client.get(path)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', await page.text())
+    assert match is not None
+    return match.group(1)
+
+
+async def test_directory_page_lists_classes_and_people(client: TestClient[Any, Any]) -> None:
+    await api_login(client, "referent")
+    page = await client.get("/directory")
+    text = await page.text()
+    assert page.status == 200
+    assert "6A (1)" in text
+    filtered = await (await client.get("/directory", params={"class": "6A"})).text()
+    assert "Jo D." in filtered
+    assert "Sophie Durand" not in filtered
+
+
+async def test_settings_show_effective_config_with_secrets_masked(
+    client: TestClient[Any, Any],
+) -> None:
+    await api_login(client, "referent")
+    text = await (await client.get("/settings")).text()
+    assert "[identity.ldap]" in text
+    assert "session_idle_minutes = 30" in text
+    assert re.search(r"bind_password_file = &#34;••••••&#34;|# bind_password_file", text)
+
+
+async def test_closed_day_added_and_removed_by_form(client: TestClient[Any, Any]) -> None:
+    await api_login(client, "referent")
+    token = await form_token(client, "/settings")
+    added = await client.post(
+        "/settings/closed-days", data={"day": "2027-05-07", "reason": "Pont", "csrf_token": token}
+    )
+    assert added.status == 200
+    assert "2027-05-07 — Pont" in await added.text()
+    removed = await client.post(
+        "/settings/closed-days/delete", data={"day": "2027-05-07", "csrf_token": token}
+    )
+    assert "2027-05-07 — Pont" not in await removed.text()
+    bad = await client.post(
+        "/settings/closed-days", data={"day": "07/05/2027", "csrf_token": token}
+    )
+    assert bad.status == 400
+
+
+async def test_english_is_available_and_remembered(client: TestClient[Any, Any]) -> None:
+    page = await client.get("/login", params={"lang": "en"})
+    assert '<html lang="en">' in await page.text()
+    again = await client.get("/login")
+    assert "<h1>Log in</h1>" in await again.text()
+
+
+def test_catalogues_define_the_same_keys() -> None:
+    from appliance.web.i18n import CATALOGUE
+
+    assert set(CATALOGUE["fr"]) == set(CATALOGUE["en"])
