@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 DEMO_SEEDED_KEY: Final = "demo_seeded"
 
-_PUPILS_6A: Final = [
+DEMO_PUPILS_6A: Final = [
     ("Lina", "Bernard"),
     ("Hugo", "Petit"),
     ("Jade", "Robert"),
@@ -30,7 +30,7 @@ _PUPILS_6A: Final = [
     ("Inès", "Simon"),
     ("Arthur", "Michel"),
 ]
-_PUPILS_5B: Final = [
+DEMO_PUPILS_5B: Final = [
     ("Léa", "Lefebvre"),
     ("Jules", "Leroy"),
     ("Manon", "Roux"),
@@ -61,7 +61,10 @@ def demo_people(school_uai: str) -> list[Person]:
         Person("prof.benali", "local", "Karim Benali", "teacher", school_uai, "Karim", "Benali"),
         Person("vie.scolaire", "local", "Nadia Faure", "staff", school_uai, "Nadia", "Faure"),
     ]
-    for class_name, level, names in (("6A", "6EME", _PUPILS_6A), ("5B", "5EME", _PUPILS_5B)):
+    for class_name, level, names in (
+        ("6A", "6EME", DEMO_PUPILS_6A),
+        ("5B", "5EME", DEMO_PUPILS_5B),
+    ):
         for given, surname in names:
             login = f"{given[0].lower()}.{surname.lower()}".replace("é", "e").replace("ë", "e")
             people.append(

@@ -24,7 +24,9 @@ import socket
 import subprocess
 import sys
 import time
+import unicodedata
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ from cryptography.x509.oid import NameOID
 
 from appliance.config import PreauConfig, render_config
 from appliance.core import Core
+from appliance.demo import DEMO_PUPILS_5B, DEMO_PUPILS_6A
 
 REPO = Path(__file__).resolve().parent.parent
 PREAU = REPO / ".venv" / "bin" / "preau"
@@ -231,27 +234,10 @@ def ssha(password: str) -> str:
     return "{SSHA}" + base64.b64encode(digest + salt).decode()
 
 
+# The test school's pupils are the demo's, with ASCII logins.
 _PUPIL_NAMES = [
-    ("Lina", "Bernard"),
-    ("Hugo", "Petit"),
-    ("Jade", "Robert"),
-    ("Louis", "Richard"),
-    ("Emma", "Durand"),
-    ("Gabriel", "Dubois"),
-    ("Chloe", "Moreau"),
-    ("Raphael", "Laurent"),
-    ("Ines", "Simon"),
-    ("Arthur", "Michel"),
-    ("Lea", "Lefebvre"),
-    ("Jules", "Leroy"),
-    ("Manon", "Roux"),
-    ("Adam", "David"),
-    ("Alice", "Bertrand"),
-    ("Noah", "Morel"),
-    ("Rose", "Fournier"),
-    ("Leo", "Girard"),
-    ("Anna", "Bonnet"),
-    ("Tom", "Dupont"),
+    (unicodedata.normalize("NFKD", given).encode("ascii", "ignore").decode(), surname)
+    for given, surname in (*DEMO_PUPILS_6A, *DEMO_PUPILS_5B)
 ]
 
 
@@ -478,13 +464,22 @@ def config(tmp_path: Path) -> PreauConfig:
     return make_config(tmp_path / "data")
 
 
+@asynccontextmanager
+async def opened_core(config: PreauConfig) -> AsyncIterator[Core]:
+    """Open a core on ``config`` for the block, then close it."""
+    instance = Core(config)
+    await instance.async_open()
+    try:
+        yield instance
+    finally:
+        await instance.async_close()
+
+
 @pytest.fixture
 async def core(config: PreauConfig) -> AsyncIterator[Core]:
     """Return an opened core (no services running)."""
-    instance = Core(config)
-    await instance.async_open()
-    yield instance
-    await instance.async_close()
+    async with opened_core(config) as instance:
+        yield instance
 
 
 # -- preau as a process ------------------------------------------------------------

@@ -16,6 +16,8 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -56,8 +58,9 @@ def _read_until(process: subprocess.Popen[str], marker: str, timeout: float) -> 
     raise AssertionError("".join(seen))
 
 
-def test_dev_demo_serves_the_french_login_and_the_dashboard(tmp_path: Path) -> None:
-    clone = _clone(tmp_path)
+@contextmanager
+def dev_demo(clone: Path) -> Iterator[subprocess.Popen[str]]:
+    """Run `./dev demo` in ``clone`` for the block, then stop it with SIGTERM."""
     process = subprocess.Popen(
         ["/usr/bin/bash", str(clone / "dev"), "demo"],
         cwd=clone,
@@ -66,6 +69,17 @@ def test_dev_demo_serves_the_french_login_and_the_dashboard(tmp_path: Path) -> N
         text=True,
     )
     try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(15)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def test_dev_demo_serves_the_french_login_and_the_dashboard(tmp_path: Path) -> None:
+    clone = _clone(tmp_path)
+    with dev_demo(clone) as process:
         output = _read_until(process, "admin UI", timeout=120)
         password = re.search(r"^referent\s+referent\s+-\s+(\S+)$", output, re.MULTILINE)
         assert password is not None, output
@@ -82,37 +96,22 @@ def test_dev_demo_serves_the_french_login_and_the_dashboard(tmp_path: Path) -> N
         form = urllib.parse.urlencode(
             {"login": "referent", "password": password.group(1), "csrf_token": token.group(1)}
         ).encode()
+        with opener.open(f"{DEMO_URL}/login", data=form, timeout=10) as response:
+            assert response.url.endswith("/dashboard")
+            dashboard = response.read().decode()
         deadline = time.monotonic() + 30
         while True:
-            with opener.open(f"{DEMO_URL}/login", data=form, timeout=10) as response:
-                assert response.url.endswith("/dashboard")
-                dashboard = response.read().decode()
             statuses = re.findall(r'data-service="(\w+)" data-status="(\w+)"', dashboard)
             if dict(statuses) == {"directory": "ok", "scheduler": "ok", "web": "ok"}:
                 break
             assert time.monotonic() < deadline, statuses
             time.sleep(0.5)
+            with opener.open(f"{DEMO_URL}/dashboard", timeout=10) as response:
+                dashboard = response.read().decode()
         assert (clone / ".demo" / "preau.toml").is_file()
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(15)
-        if process.stdout is not None:
-            process.stdout.close()
     assert process.returncode == 0
 
     # Second run: idempotent, no new passwords, same data.
-    again = subprocess.Popen(
-        ["/usr/bin/bash", str(clone / "dev"), "demo"],
-        cwd=clone,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
+    with dev_demo(clone) as again:
         output = _read_until(again, "admin UI", timeout=60)
         assert "Démo déjà initialisée" in output
-    finally:
-        again.send_signal(signal.SIGTERM)
-        again.wait(15)
-        if again.stdout is not None:
-            again.stdout.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from appliance.core import Core
-from tests.conftest import LdapServer, SchoolCA, ldap_section, make_config
+from tests.conftest import LdapServer, SchoolCA, ldap_section, make_config, opened_core
 
 
 @pytest.fixture
@@ -19,7 +19,5 @@ async def ldap_core(
     config = make_config(
         tmp_path / "data", identity={"ldap": ldap_section(school_ldap, test_ca.ca_cert, tmp_path)}
     )
-    core = Core(config)
-    await core.async_open()
-    yield core
-    await core.async_close()
+    async with opened_core(config) as core:
+        yield core

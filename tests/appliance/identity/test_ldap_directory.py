@@ -8,7 +8,7 @@ import pytest
 
 from appliance.core import Core
 from appliance.identity.ldap_directory import DirectoryError
-from tests.conftest import LdapServer, SchoolCA, ldap_section, make_config
+from tests.conftest import LdapServer, SchoolCA, ldap_section, make_config, opened_core
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -99,9 +99,7 @@ async def test_people_who_leave_are_marked_departed_and_come_back(
     config = make_config(
         tmp_path / "data", identity={"ldap": ldap_section(server, test_ca.ca_cert, tmp_path)}
     )
-    core = Core(config)
-    await core.async_open()
-    try:
+    async with opened_core(config) as core:
         await core.directory.sync()
         server.ldapdelete("uid=jrobert,ou=people,dc=college,dc=test")
         report = await core.directory.sync()
@@ -114,25 +112,19 @@ async def test_people_who_leave_are_marked_departed_and_come_back(
         again = await core.db.fetchone("SELECT departed_at FROM people WHERE id = 'jrobert'")
         assert again is not None
         assert again["departed_at"] == row["departed_at"]
-    finally:
-        await core.async_close()
-        server.stop()
+    server.stop()
 
 
 async def test_untrusted_certificate_is_refused(
     tmp_path: Path, school_ldap: LdapServer, test_ca: SchoolCA
 ) -> None:
     section = ldap_section(school_ldap, test_ca.other_ca_cert, tmp_path)
-    core = Core(make_config(tmp_path / "data", identity={"ldap": section}))
-    await core.async_open()
-    try:
+    async with opened_core(make_config(tmp_path / "data", identity={"ldap": section})) as core:
         account = school_ldap.accounts["sdurand"]
         outcome = await core.directory.authenticate("sdurand", account.password)
         assert outcome.failure == "directory_unreachable"
         status = await core.directory.check_health()
         assert status.status == "down"
-    finally:
-        await core.async_close()
 
 
 async def test_wrong_service_password_is_named(
@@ -140,13 +132,9 @@ async def test_wrong_service_password_is_named(
 ) -> None:
     section = ldap_section(school_ldap, test_ca.ca_cert, tmp_path)
     Path(section["bind_password_file"]).write_text("not the password")  # noqa: ASYNC240
-    core = Core(make_config(tmp_path / "data", identity={"ldap": section}))
-    await core.async_open()
-    try:
+    async with opened_core(make_config(tmp_path / "data", identity={"ldap": section})) as core:
         with pytest.raises(DirectoryError, match="service account was refused"):
             await core.directory.sync()
-    finally:
-        await core.async_close()
 
 
 async def test_empty_directory_answer_does_not_mark_everyone_departed(
@@ -163,14 +151,10 @@ async def test_empty_directory_answer_does_not_mark_everyone_departed(
 async def test_ldaps_works_too(tmp_path: Path, school_ldap: LdapServer, test_ca: SchoolCA) -> None:
     section = ldap_section(school_ldap, test_ca.ca_cert, tmp_path)
     section.update(uri=f"ldaps://127.0.0.1:{school_ldap.ldaps_port}", security="ldaps")
-    core = Core(make_config(tmp_path / "data", identity={"ldap": section}))
-    await core.async_open()
-    try:
+    async with opened_core(make_config(tmp_path / "data", identity={"ldap": section})) as core:
         account = school_ldap.accounts["kbenali"]
         outcome = await core.directory.authenticate("kbenali", account.password)
         assert outcome.role == "teacher"
-    finally:
-        await core.async_close()
 
 
 def test_security_must_match_the_uri_scheme() -> None:

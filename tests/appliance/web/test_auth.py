@@ -16,7 +16,7 @@ from appliance.core import Core
 from appliance.identity.service import DirectoryService
 from appliance.web.app import create_app
 from tests.appliance.web.conftest import PASSWORDS, ClientFactory, api_login, seed_local_people
-from tests.conftest import LdapServer, SchoolCA, ldap_section, make_config
+from tests.conftest import LdapServer, SchoolCA, ldap_section, make_config, opened_core
 
 
 async def test_local_people_log_in_with_their_roles(client: TestClient[Any, Any]) -> None:
@@ -139,14 +139,10 @@ async def test_directory_outage_keeps_sessions_and_shows_on_dashboard(
 ) -> None:
     server: LdapServer = slapd_factory()
     section = ldap_section(server, test_ca.ca_cert, tmp_path)
-    core = Core(
-        make_config(
-            tmp_path / "data",
-            identity={"ldap": section, "health_interval_seconds": 0.2},
-        )
+    config = make_config(
+        tmp_path / "data", identity={"ldap": section, "health_interval_seconds": 0.2}
     )
-    await core.async_open()
-    try:
+    async with opened_core(config) as core:
         await core.async_start_services([DirectoryService(core)])
         client = await aiohttp_client(create_app(core))
         referent = server.accounts["cmartin"]
@@ -175,5 +171,3 @@ async def test_directory_outage_keeps_sessions_and_shows_on_dashboard(
         assert 'data-service="directory" data-status="down"' in text
         assert "Injoignable" in text
         await core.async_stop_services()
-    finally:
-        await core.async_close()

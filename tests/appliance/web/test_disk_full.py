@@ -13,7 +13,7 @@ import pytest
 from appliance.core import Core
 from appliance.web.app import create_app
 from tests.appliance.web.conftest import ClientFactory, api_login, seed_local_people
-from tests.conftest import make_config
+from tests.conftest import make_config, opened_core
 
 
 @pytest.fixture
@@ -32,10 +32,8 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture
 async def small_core(small_disk: Path) -> AsyncIterator[Core]:
-    core = Core(make_config(small_disk / "data"))
-    await core.async_open()
-    yield core
-    await core.async_close()
+    async with opened_core(make_config(small_disk / "data")) as core:
+        yield core
 
 
 def _fill(path: Path) -> None:
