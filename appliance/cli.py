@@ -316,6 +316,59 @@ def directory_sync(ctx: click.Context) -> None:
     _with_core(config, ctx.obj["config_path"], body)
 
 
+@main.group()
+def user() -> None:
+    """Local accounts (small schools without a directory, first referent)."""
+
+
+@user.command("add")
+@click.argument("login")
+@click.option("--role", type=click.Choice(["pupil", "teacher", "staff", "referent"]), required=True)
+@click.option("--name", "display_name", required=True, help="Name shown in the UI.")
+@click.option("--class", "class_name", default="", help="Class (pupils), e.g. 6A.")
+@click.option("--school", default="", help="School UAI (default: the first school).")
+@click.password_option(prompt="Mot de passe / password", help="Asked for if not given.")
+@click.pass_context
+def user_add(
+    ctx: click.Context,
+    login: str,
+    role: str,
+    display_name: str,
+    class_name: str,
+    school: str,
+    password: str,
+) -> None:
+    """Create (or replace) the local account LOGIN."""
+    from appliance.identity.model import Person
+    from appliance.identity.passwords import PasswordPolicyError
+
+    config = _config(ctx)
+    known = [s.uai for s in config.site.schools]
+    school = school or known[0]
+    if school not in known:
+        _fail(f"--school: {school} is not in site.schools ({', '.join(known)})", 2)
+    person = Person(
+        id=login.strip(),
+        source="local",
+        display_name=display_name,
+        role=role,  # type: ignore[arg-type]
+        school_uai=school,
+        class_name=class_name,
+    )
+
+    async def body(core: Core) -> None:
+        await core.directory.add_local_person(person, password)
+        await core.audit.record(
+            actor="cli", source="local", action="user.add", target=person.id, outcome="success"
+        )
+
+    try:
+        _with_core(config, ctx.obj["config_path"], body)
+    except PasswordPolicyError as err:
+        _fail(f"password: {err}", 2)
+    click.echo(f"OK: {person.id} ({role})")
+
+
 @main.command("services")
 def list_services() -> None:
     """List the services `preau run` knows."""

@@ -205,6 +205,11 @@ class Directory:
             )
             if person.class_name:
                 await _ensure_class(tx, person, source="local")
+            # A new password ends the sessions opened with the old one (ASVS V7.4.3).
+            await tx.execute(
+                "UPDATE sessions SET revoked_at = ? WHERE person_id = ? AND revoked_at IS NULL",
+                (time.time(), person.id),
+            )
             await ChangeFeed.record(tx, DIRECTORY_TOPIC)
 
     # -- sync --------------------------------------------------------------------

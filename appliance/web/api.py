@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal, TypeVar
 
@@ -115,6 +116,8 @@ OPERATIONS: Final[list[Operation]] = [
     Operation("post", "/delegations", "Delegate a role for a school.", DelegationBody, success=201),
     Operation("delete", "/delegations/{person_id}/{role}/{school_uai}", "Withdraw a delegation."),
     Operation("get", "/audit", "Latest audit entries (?limit=, at most 500)."),
+    Operation("get", "/sessions", "Open login sessions (ASVS V7.4.5)."),
+    Operation("delete", "/sessions/{person_id}", "End every session of a person."),
     Operation("get", "/openapi.json", "This document.", None, None),
 ]
 
@@ -443,3 +446,33 @@ async def audit(request: web.Request) -> web.StreamResponse:
     except ValueError:
         return error(422, "invalid", "limit: expected an integer")
     return web.json_response({"entries": await request.app[CORE_KEY].audit.recent(limit)})
+
+
+@routes.get(API_PREFIX + "/sessions")
+@require_role("referent", api=True)
+async def sessions(request: web.Request) -> web.StreamResponse:
+    """List the open sessions (never their tokens)."""
+    now = time.time()
+    rows = await request.app[CORE_KEY].db.fetchall(
+        "SELECT person_id, role, source, created_at, last_seen, expires_at FROM sessions"
+        " WHERE revoked_at IS NULL AND expires_at > ? AND last_seen + idle_limit > ?"
+        " ORDER BY last_seen DESC",
+        (now, now),
+    )
+    return web.json_response({"sessions": [dict(row) for row in rows]})
+
+
+@routes.delete(API_PREFIX + "/sessions/{person_id}")
+@require_role("referent", api=True)
+async def end_sessions(request: web.Request) -> web.StreamResponse:
+    """End every session of a person now (a lost phone, a departure)."""
+    person_id = request.match_info["person_id"]
+    ended = await request.app[SESSIONS_KEY].revoke_person(person_id)
+    await request.app[CORE_KEY].audit.record(
+        actor=_actor(request),
+        source=source_of(request),
+        action="sessions.revoke",
+        target=person_id,
+        outcome=f"{ended} ended",
+    )
+    return web.json_response({"ended": ended})

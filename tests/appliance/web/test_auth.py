@@ -171,3 +171,31 @@ async def test_directory_outage_keeps_sessions_and_shows_on_dashboard(
         assert 'data-service="directory" data-status="down"' in text
         assert "Injoignable" in text
         await core.async_stop_services()
+
+
+async def test_referent_ends_another_persons_sessions(client: TestClient[Any, Any]) -> None:
+    pupil = await client.post(
+        "/api/v1/session", json={"login": "eleve", "password": PASSWORDS["eleve"]}
+    )
+    pupil_cookie = pupil.cookies["preau_session"].value
+    token = await api_login(client, "referent")
+    listed = await client.get("/api/v1/sessions")
+    people = {row["person_id"] for row in (await listed.json())["sessions"]}
+    assert {"eleve", "referent"} <= people
+    assert "token" not in repr(await listed.json())
+    ended = await client.delete("/api/v1/sessions/eleve", headers={"X-CSRF-Token": token})
+    assert (await ended.json())["ended"] == 1
+    me = await client.get("/api/v1/me", cookies={"preau_session": pupil_cookie})
+    assert me.status == 401
+
+
+async def test_new_password_ends_old_sessions(client: TestClient[Any, Any], core: Core) -> None:
+    from appliance.identity.model import Person
+    from tests.conftest import SCHOOL_UAI
+
+    await api_login(client, "prof")
+    assert (await client.get("/api/v1/me")).status == 200
+    await core.directory.add_local_person(
+        Person("prof", "local", "Sophie Durand", "teacher", SCHOOL_UAI), "a brand new password"
+    )
+    assert (await client.get("/api/v1/me")).status == 401
