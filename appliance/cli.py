@@ -374,3 +374,12 @@ def list_services() -> None:
     """List the services `preau run` knows."""
     for name in SERVICE_NAMES:
         click.echo(name)
+
+
+def _register_subcommands() -> None:
+    from appliance.filter_cli import filter_group
+
+    main.add_command(filter_group)
+
+
+_register_subcommands()

@@ -26,6 +26,8 @@ from pydantic import (
     model_validator,
 )
 
+from filter.config import FilterConfig
+
 DEFAULT_CONFIG_PATH: Final = Path("/etc/preau/preau.toml")
 
 Role = Literal["pupil", "teacher", "staff", "referent"]
@@ -302,6 +304,7 @@ class PreauConfig(_Section):
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    filter: FilterConfig = Field(default_factory=FilterConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     @property
@@ -364,6 +367,13 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, dict):
         inner = ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items())
         return "{ " + inner + " }" if inner else "{}"
+    if isinstance(value, BaseModel):
+        items = {
+            field.alias or name: getattr(value, name)
+            for name, field in type(value).model_fields.items()
+            if getattr(value, name) is not None
+        }
+        return _toml_value(items)
     raise TypeError(f"cannot render {type(value).__name__} as TOML")
 
 
@@ -373,27 +383,33 @@ def _render_section(model: BaseModel, prefix: str, out: list[str]) -> None:
     out.append(f"# {doc}")
     out.append(f"[{prefix}]")
     nested: list[tuple[str, BaseModel]] = []
+    tables: list[tuple[str, list[BaseModel]]] = []
     for name, field in type(model).model_fields.items():
         key = field.alias or name
         value = getattr(model, name)
         if isinstance(value, BaseModel):
             nested.append((key, value))
             continue
+        if isinstance(value, list) and value and isinstance(value[0], BaseModel):
+            tables.append((key, value))
+            continue
         if field.description:
             out.append(f"# {field.description}")
         if value is None:
             out.append(f"# {key} = (not set)")
-        elif isinstance(value, list) and value and isinstance(value[0], BaseModel):
-            for item in value:
-                out.append(f"[[{prefix}.{key}]]")
-                for sub_name, sub_field in type(item).model_fields.items():
-                    if sub_field.description:
-                        out.append(f"# {sub_field.description}")
-                    out.append(
-                        f"{sub_field.alias or sub_name} = {_toml_value(getattr(item, sub_name))}"
-                    )
         else:
             out.append(f"{key} = {_toml_value(value)}")
+    for key, items in tables:
+        for item in items:
+            out.append(f"[[{prefix}.{key}]]")
+            for sub_name, sub_field in type(item).model_fields.items():
+                sub_value = getattr(item, sub_name)
+                if sub_field.description:
+                    out.append(f"# {sub_field.description}")
+                if sub_value is None:
+                    out.append(f"# {sub_field.alias or sub_name} = (not set)")
+                else:
+                    out.append(f"{sub_field.alias or sub_name} = {_toml_value(sub_value)}")
     for key, sub in nested:
         _render_section(sub, f"{prefix}.{key}", out)
 
@@ -426,5 +442,21 @@ def demo_config(data_dir: Path) -> PreauConfig:
                 "schools": [{"uai": "0000000X", "name": "Collège de démonstration"}],
             },
             "web": {"host": "127.0.0.1", "port": 8080},
+            "filter": {"listen": ["127.0.0.1:5300"], "upstreams": system_resolvers()},
         }
     )
+
+
+def system_resolvers(resolv_conf: Path = Path("/etc/resolv.conf")) -> list[str]:
+    """Return the system's resolvers as ADDRESS:53 (the demo forwards to them)."""
+    found = []
+    try:
+        lines = resolv_conf.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 2 and fields[0] == "nameserver":
+            address = fields[1].split("%", 1)[0]
+            found.append(f"[{address}]:53" if ":" in address else f"{address}:53")
+    return found or ["127.0.0.1:53"]

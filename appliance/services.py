@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from appliance.core import Core
     from appliance.service import Service
 
-SERVICE_NAMES: Final = ("directory", "scheduler", "web")
+SERVICE_NAMES: Final = ("directory", "scheduler", "filter", "web")
 
 
 class UnknownServiceError(ValueError):
@@ -41,6 +41,12 @@ def create_services(core: Core, names: Iterable[str]) -> list[Service]:
             from appliance.scheduler.service import SchedulerService
 
             services.append(SchedulerService(core))
+        elif name == "filter":
+            if not core.config.filter.enabled:
+                continue
+            from filter.service import FilterService
+
+            services.append(FilterService(core))
         elif name == "web":
             from appliance.web.service import WebService
 

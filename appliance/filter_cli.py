@@ -1,0 +1,276 @@
+"""`preau filter …`: lists, explanations and teachers' timed overrides."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, cast
+
+import click
+
+from appliance import filtering
+from appliance.config import PreauConfig
+from appliance.core import Core
+
+
+def _cli() -> Any:
+    # Imported late: appliance.cli imports this module.
+    from appliance import cli
+
+    return cli
+
+
+@click.group("filter")
+def filter_group() -> None:
+    """DNS filtering: lists, explain, overrides."""
+
+
+async def import_list(
+    core: Core, path: Path, *, name: str, list_format: str, category: str
+) -> tuple[int, dict[str, int], dict[str, int], float]:
+    """Read, compile and register a list; return (domains, per category, skipped, seconds)."""
+    from filter.lists import ListStats, compile_list, read_list
+
+    started = time.perf_counter()
+    stats = ListStats()
+
+    def build() -> bytes:
+        entries = read_list(path, list_format, category, stats)  # type: ignore[arg-type]
+        return compile_list(entries, {"name": name, "format": list_format, "source": str(path)})
+
+    artifact = await core.executor.run(build)
+    await filtering.register_list(
+        core, name=name, list_format=list_format, source=str(path), artifact=artifact, stats=stats
+    )
+    return (
+        sum(stats.domains.values()),
+        stats.domains,
+        stats.not_enforceable,
+        time.perf_counter() - started,
+    )
+
+
+def _report(
+    total: int, per_category: dict[str, int], skipped: dict[str, int], seconds: float
+) -> None:
+    click.echo(f"{total} domaines compilés en {seconds:.1f} s / domains compiled")
+    for category, count in sorted(per_category.items(), key=lambda item: -item[1])[:20]:
+        click.echo(f"  {category:<24} {count}")
+    if len(per_category) > 20:
+        click.echo(f"  … {len(per_category) - 20} autres catégories / more categories")
+    if skipped:
+        click.echo("Non applicable par DNS / not enforceable by DNS:")
+        for reason, count in sorted(skipped.items()):
+            click.echo(f"  {reason:<24} {count}")
+    click.echo("Listes UT1 : Université Toulouse Capitole, licence CC BY-SA.")
+
+
+@filter_group.command("import-ut1")
+@click.argument("path", type=click.Path(path_type=Path, exists=True))
+@click.option("--name", default="ut1", show_default=True, help="List name.")
+@click.pass_context
+def import_ut1(ctx: click.Context, path: Path, name: str) -> None:
+    """Import the UT1 lists from a tarball or a directory tree."""
+    cli = _cli()
+    config: PreauConfig = cli._config(ctx)
+    result = cli._with_core(
+        config,
+        ctx.obj["config_path"],
+        lambda core: import_list(core, path, name=name, list_format="ut1", category=""),
+    )
+    _report(*result)
+
+
+@filter_group.command("import-list")
+@click.argument("name")
+@click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option(
+    "--format",
+    "list_format",
+    type=click.Choice(["domains", "hosts", "adblock"]),
+    default="domains",
+    show_default=True,
+)
+@click.option("--category", default="blocked", show_default=True)
+@click.pass_context
+def import_other(
+    ctx: click.Context, name: str, path: Path, list_format: str, category: str
+) -> None:
+    """Import a plain domain list, a hosts file or an adblock list as NAME."""
+    cli = _cli()
+    config: PreauConfig = cli._config(ctx)
+    result = cli._with_core(
+        config,
+        ctx.obj["config_path"],
+        lambda core: import_list(core, path, name=name, list_format=list_format, category=category),
+    )
+    _report(*result)
+
+
+@filter_group.command("lists")
+@click.pass_context
+def show_lists(ctx: click.Context) -> None:
+    """Show the imported lists."""
+    cli = _cli()
+    config: PreauConfig = cli._config(ctx)
+    rows = cli._with_core(config, ctx.obj["config_path"], filtering.registered_lists)
+    for row in rows:
+        click.echo(f"{row['name']:<12} {row['format']:<8} {row['domains']:>9} {row['compiled_at']}")
+
+
+@filter_group.command("explain")
+@click.argument("domain")
+@click.option("--client", "client_address", default="", help="Client address.")
+@click.option("--group", default="", help="Group name (instead of --client).")
+@click.pass_context
+def explain(ctx: click.Context, domain: str, client_address: str, group: str) -> None:
+    """Say what DOMAIN gets for a client or a group, and why."""
+    from filter.clients import Client
+    from filter.service import build_engine
+
+    cli = _cli()
+    config: PreauConfig = cli._config(ctx)
+    if bool(client_address) == bool(group):
+        cli._fail("give --client ADDRESS or --group NAME", 2)
+    if group and group not in {g.name for g in config.filter.groups}:
+        cli._fail(f"--group: no group named {group!r}", 2)
+
+    async def body(core: Core) -> list[str]:
+        engine = await build_engine(core)
+        try:
+            client = (
+                engine.clients.resolve(client_address) if client_address else Client("-", group)
+            )
+            decision = engine.explain(domain, client, time.time())
+            overrides = engine.overrides_for(client, time.time())
+        finally:
+            for compiled in engine.set_lists([]):
+                compiled.close()
+        verdict = (
+            "BLOQUÉ / BLOCKED"
+            if decision.blocked
+            else ("RÉÉCRIT / REWRITTEN" if decision.action == "cname" else "AUTORISÉ / ALLOWED")
+        )
+        lines = [
+            f"domaine / domain : {domain}",
+            f"client           : {client.address} → groupe / group {client.group}"
+            + (f", classe / class {client.class_name}" if client.class_name else ""),
+            f"décision         : {verdict} ({decision.action})",
+            f"règle / rule     : {decision.rule}",
+        ]
+        if decision.category:
+            lines.append(f"catégorie        : {decision.category}")
+        if decision.list_name:
+            lines.append(f"liste / list     : {decision.list_name}")
+        if decision.matched:
+            lines.append(f"entrée / entry   : {decision.matched.decode()}")
+        if decision.target:
+            lines.append(f"cible / target   : {decision.target.decode()}")
+        for override in overrides:
+            remaining = int(override.expires_at - time.time()) // 60
+            lines.append(f"dérogation       : #{override.id} {override.action} ({remaining} min)")
+        return lines
+
+    try:
+        lines = cli._with_core(config, ctx.obj["config_path"], body)
+    except ValueError as err:
+        cli._fail(str(err), 2)
+    click.echo("\n".join(lines))
+
+
+@filter_group.group("override")
+def override() -> None:
+    """Timed controls: block all, allowlist only, block domains, tighten (#9.2, #9.6)."""
+
+
+@override.command("add")
+@click.option("--class", "class_name", default="", help="Target a class (e.g. 6A).")
+@click.option("--group", default="", help="Target a filtering group.")
+@click.option("--clients", default="", help="Target addresses/networks, comma-separated.")
+@click.option(
+    "--action",
+    required=True,
+    type=click.Choice(["block_all", "allowlist_only", "block_domains", "tighten"]),
+)
+@click.option(
+    "--minutes", type=click.IntRange(1, filtering.MAX_OVERRIDE_SECONDS // 60), required=True
+)
+@click.option("--domains", default="", help="Comma-separated domains.")
+@click.option("--categories", default="", help="Comma-separated categories (tighten).")
+@click.option("--allowlist", default="", help="A named allowlist from the config (exams).")
+@click.option("--reason", default="", help="Shown to the referent.")
+@click.pass_context
+def override_add(
+    ctx: click.Context,
+    class_name: str,
+    group: str,
+    clients: str,
+    action: str,
+    minutes: int,
+    domains: str,
+    categories: str,
+    allowlist: str,
+    reason: str,
+) -> None:
+    """Add an override that ends by itself after MINUTES."""
+    cli = _cli()
+    config: PreauConfig = cli._config(ctx)
+    targets = [
+        (k, v) for k, v in (("class", class_name), ("group", group), ("clients", clients)) if v
+    ]
+    if len(targets) != 1:
+        cli._fail("give exactly one of --class, --group, --clients", 2)
+    kind, target = targets[0]
+
+    async def body(core: Core) -> filtering.OverrideRow:
+        return await filtering.add_override(
+            core,
+            target_kind=cast(filtering.TargetKind, kind),
+            target=target,
+            action=cast(filtering.OverrideKind, action),
+            seconds=minutes * 60,
+            domains=[d for d in domains.split(",") if d.strip()],
+            categories=[c.strip() for c in categories.split(",") if c.strip()],
+            allowlist=allowlist,
+            reason=reason,
+            actor="cli",
+            source="local",
+        )
+
+    try:
+        row = cli._with_core(config, ctx.obj["config_path"], body)
+    except filtering.FilterStateError as err:
+        cli._fail(str(err), 2)
+    until = time.strftime("%H:%M", time.localtime(row.expires_at))
+    click.echo(
+        f"#{row.id} {row.action} sur / on {row.target_kind} {row.target} jusqu'à / until {until}"
+    )
+
+
+@override.command("list")
+@click.pass_context
+def override_list(ctx: click.Context) -> None:
+    """Show the overrides in force."""
+    cli = _cli()
+    config: PreauConfig = cli._config(ctx)
+    rows = cli._with_core(config, ctx.obj["config_path"], filtering.active_overrides)
+    for row in rows:
+        left = int(row.expires_at - time.time()) // 60
+        click.echo(f"#{row.id} {row.action:<15} {row.target_kind}:{row.target} ({left} min)")
+
+
+@override.command("end")
+@click.argument("override_id", type=int)
+@click.pass_context
+def override_end(ctx: click.Context, override_id: int) -> None:
+    """End an override now."""
+    cli = _cli()
+    config: PreauConfig = cli._config(ctx)
+    ended = cli._with_core(
+        config,
+        ctx.obj["config_path"],
+        lambda core: filtering.end_override(core, override_id, actor="cli", source="local"),
+    )
+    if not ended:
+        cli._fail(f"no override #{override_id} in force")
+    click.echo(f"#{override_id} terminée / ended")

@@ -1,0 +1,305 @@
+"""The control plane's interface to filtering state in the state DB.
+
+The admin API and the CLI write here (overrides, list registry); the filter
+service reads here and is told about changes through the change feed. Neither
+side reaches into the other's code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, Literal
+
+from appliance.atomic import write_atomic
+from appliance.audit import utc_now_iso
+from appliance.changes import ChangeFeed
+
+if TYPE_CHECKING:
+    from appliance.core import Core
+    from filter.lists import ListStats
+
+OVERRIDES_TOPIC: Final = "filter.overrides"
+LISTS_TOPIC: Final = "filter.lists"
+CLIENTS_TOPIC: Final = "clients"
+
+TargetKind = Literal["class", "group", "clients"]
+OverrideKind = Literal["block_all", "allowlist_only", "block_domains", "tighten"]
+MAX_OVERRIDE_SECONDS: Final = 24 * 3600
+
+
+class FilterStateError(ValueError):
+    """A request about filtering state that cannot be honoured (named field, reason)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OverrideRow:
+    """A stored override."""
+
+    id: int
+    target_kind: TargetKind
+    target: str
+    action: OverrideKind
+    domains: tuple[str, ...]
+    categories: tuple[str, ...]
+    reason: str
+    created_by: str
+    created_at: float
+    expires_at: float
+
+    def as_json(self) -> dict[str, object]:
+        """Return the API representation."""
+        return {
+            "id": self.id,
+            "target_kind": self.target_kind,
+            "target": self.target,
+            "action": self.action,
+            "domains": list(self.domains),
+            "categories": list(self.categories),
+            "reason": self.reason,
+            "created_by": self.created_by,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+        }
+
+
+def lists_dir(core: Core) -> Path:
+    """Return where compiled lists live."""
+    return core.config.site.data_dir / "filter" / "lists"
+
+
+async def add_override(
+    core: Core,
+    *,
+    target_kind: TargetKind,
+    target: str,
+    action: OverrideKind,
+    seconds: int,
+    domains: Iterable[str] = (),
+    categories: Iterable[str] = (),
+    allowlist: str = "",
+    reason: str = "",
+    actor: str,
+    source: str,
+) -> OverrideRow:
+    """Store an override durably and tell the filter; it applies within a second."""
+    from filter.lists import normalise
+
+    if not 0 < seconds <= MAX_OVERRIDE_SECONDS:
+        raise FilterStateError(f"duration: between 1 s and {MAX_OVERRIDE_SECONDS // 3600} h")
+    names = list(domains)
+    if allowlist:
+        lists = core.config.filter.allowlists
+        if allowlist not in lists:
+            raise FilterStateError(f"allowlist: unknown list {allowlist!r} ({', '.join(lists)})")
+        names += lists[allowlist]
+    clean = []
+    for name in names:
+        normalised = normalise(name)
+        if normalised is None:
+            raise FilterStateError(f"domains: {name!r} is not a domain name")
+        clean.append(normalised.decode())
+    if action in ("allowlist_only", "block_domains") and not clean:
+        raise FilterStateError(f"domains: {action} needs domains or an allowlist")
+    category_list = sorted(set(categories))
+    if action == "tighten" and not category_list:
+        raise FilterStateError("categories: tighten needs categories")
+    groups = {group.name for group in core.config.filter.groups}
+    if target_kind == "group" and target not in groups:
+        raise FilterStateError(f"target: no group named {target!r}")
+    if target_kind == "clients":
+        import ipaddress
+
+        for part in target.split(","):
+            try:
+                ipaddress.ip_network(part.strip(), strict=False)
+            except ValueError as err:
+                raise FilterStateError(f"target: {part!r} is not an address or network") from err
+    if not target.strip():
+        raise FilterStateError("target: empty")
+    now = time.time()
+    expires = now + seconds
+    async with core.db.write() as tx:
+        override_id = await tx.insert(
+            "INSERT INTO filter_overrides (target_kind, target, action, domains, categories,"
+            " reason, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                target_kind,
+                target.strip(),
+                action,
+                json.dumps(clean),
+                json.dumps(category_list),
+                reason[:200],
+                actor,
+                now,
+                expires,
+            ),
+        )
+        await ChangeFeed.record(tx, OVERRIDES_TOPIC)
+    core.changes.poke()
+    await core.audit.record(
+        actor=actor,
+        source=source,
+        action=f"filter.override.{action}",
+        target=f"{target_kind}:{target}",
+        outcome="success",
+        detail=f"{seconds} s",
+    )
+    return OverrideRow(
+        override_id,
+        target_kind,
+        target.strip(),
+        action,
+        tuple(clean),
+        tuple(category_list),
+        reason[:200],
+        actor,
+        now,
+        expires,
+    )
+
+
+async def active_overrides(core: Core, now: float | None = None) -> list[OverrideRow]:
+    """Return the overrides in force (not ended, not expired)."""
+    now = time.time() if now is None else now
+    rows = await core.db.fetchall(
+        "SELECT * FROM filter_overrides WHERE ended_at IS NULL AND expires_at > ? ORDER BY id",
+        (now,),
+    )
+    return [
+        OverrideRow(
+            row["id"],
+            row["target_kind"],
+            row["target"],
+            row["action"],
+            tuple(json.loads(row["domains"])),
+            tuple(json.loads(row["categories"])),
+            row["reason"],
+            row["created_by"],
+            row["created_at"],
+            row["expires_at"],
+        )
+        for row in rows
+    ]
+
+
+async def end_override(core: Core, override_id: int, *, actor: str, source: str) -> bool:
+    """End an override now; return whether it was in force."""
+    async with core.db.write() as tx:
+        ended = await tx.execute(
+            "UPDATE filter_overrides SET ended_at = ? WHERE id = ? AND ended_at IS NULL"
+            " AND expires_at > ?",
+            (time.time(), override_id, time.time()),
+        )
+        await ChangeFeed.record(tx, OVERRIDES_TOPIC)
+    core.changes.poke()
+    await core.audit.record(
+        actor=actor,
+        source=source,
+        action="filter.override.end",
+        target=str(override_id),
+        outcome="success" if ended else "absent",
+    )
+    return ended > 0
+
+
+async def register_list(
+    core: Core,
+    *,
+    name: str,
+    list_format: str,
+    source: str,
+    artifact: bytes,
+    stats: ListStats,
+) -> Path:
+    """Store a compiled list atomically and tell the filter to swap it in."""
+    folder = lists_dir(core)
+    path = folder / f"{name}.pfl"
+    await core.executor.run(write_atomic, path, artifact)
+    digest = hashlib.sha256(artifact).hexdigest()
+    async with core.db.write() as tx:
+        await tx.execute(
+            "INSERT INTO filter_lists (name, format, source, path, sha256, domains, categories,"
+            " not_enforceable, compiled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET format = excluded.format,"
+            " source = excluded.source, path = excluded.path, sha256 = excluded.sha256,"
+            " domains = excluded.domains, categories = excluded.categories,"
+            " not_enforceable = excluded.not_enforceable, compiled_at = excluded.compiled_at",
+            (
+                name,
+                list_format,
+                source,
+                str(path),
+                digest,
+                sum(stats.domains.values()),
+                json.dumps(stats.domains),
+                json.dumps(stats.not_enforceable),
+                utc_now_iso(),
+            ),
+        )
+        await ChangeFeed.record(tx, LISTS_TOPIC)
+    core.changes.poke()
+    return path
+
+
+async def registered_lists(core: Core) -> list[dict[str, object]]:
+    """Return the registered lists with their statistics."""
+    rows = await core.db.fetchall("SELECT * FROM filter_lists ORDER BY name")
+    result = []
+    for row in rows:
+        entry = dict(row)
+        entry["categories"] = json.loads(row["categories"])
+        entry["not_enforceable"] = json.loads(row["not_enforceable"])
+        result.append(entry)
+    return result
+
+
+async def network_identities(core: Core, now: float | None = None) -> list[dict[str, str]]:
+    """Return who is logged in on which address (filled by the captive portal)."""
+    now = time.time() if now is None else now
+    rows = await core.db.fetchall(
+        "SELECT address, person_id, role, class_name, level FROM network_clients"
+        " WHERE expires_at > ?",
+        (now,),
+    )
+    return [dict(row) for row in rows]
+
+
+async def record_traffic(
+    core: Core,
+    counters: dict[tuple[str, str, str], int],
+    blocked: dict[tuple[str, str, str], int],
+) -> None:
+    """Add hourly counters and blocked-query records (by group, never by address)."""
+    if not counters and not blocked:
+        return
+    hour = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:00Z")
+    merged: dict[tuple[str, str], list[int]] = {}
+    for (group, category, kind), count in counters.items():
+        slot = merged.setdefault((group, category), [0, 0])
+        slot[0 if kind == "q" else 1] += count
+    async with core.db.write() as tx:
+        await tx.executemany(
+            "INSERT INTO filter_counters (hour, group_name, category, queries, blocked)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (hour, group_name, category) DO UPDATE SET"
+            " queries = queries + excluded.queries, blocked = blocked + excluded.blocked",
+            [(hour, g, c, q, b) for (g, c), (q, b) in merged.items()],
+        )
+        await tx.executemany(
+            "INSERT INTO filter_blocked (hour, group_name, domain, category, count)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (hour, group_name, domain) DO UPDATE SET"
+            " count = count + excluded.count",
+            [(hour, g, d, c, n) for (g, d, c), n in blocked.items()],
+        )
+
+
+async def purge_blocked_log(core: Core) -> int:
+    """Forget blocked-query records past ``filter.blocked_log_days``."""
+    days = core.config.filter.blocked_log_days
+    cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).strftime("%Y-%m-%dT%H:00Z")
+    return await core.db.execute_write("DELETE FROM filter_blocked WHERE hour < ?", (cutoff,))

@@ -1,0 +1,355 @@
+"""The filter's sans-I/O core: a packet in, an answer (or a forward) out.
+
+:meth:`FilterEngine.handle` takes a client's packet, its address and the time
+and returns the bytes to send back, ``None`` (drop), or a :class:`Forward`
+the adapter must resolve upstream and hand back to :meth:`FilterEngine.finish`.
+Everything that decides (access list, rate limit, policy, cache, truncation)
+is here and tested without sockets; :mod:`filter.service` owns the sockets.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from dnslib import CNAME, QTYPE, RR, DNSLabel, DNSRecord
+
+from filter import wire
+from filter.cache import AnswerCache, CacheKey
+from filter.clients import Client, ClientMap
+from filter.config import FilterConfig
+from filter.lists import CompiledList, normalise
+from filter.policy import (
+    Decision,
+    GroupPolicy,
+    Override,
+    SafeSearch,
+    decide,
+    list_matches,
+)
+from filter.ratelimit import RateLimiter
+
+BLOCKED_TTL: Final = 60
+RFC8482_TTL: Final = 3600
+_UNSUPPORTED_TYPES: Final = frozenset({251, 252})  # IXFR, AXFR
+
+
+@dataclass(frozen=True, slots=True)
+class TargetedOverride:
+    """An override and the clients it applies to."""
+
+    kind: str  # class | group | clients
+    target: str
+    override: Override
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    def applies_to(self, client: Client) -> bool:
+        """Return whether ``client`` is targeted."""
+        if self.kind == "class":
+            return bool(client.class_name) and client.class_name == self.target
+        if self.kind == "group":
+            return client.group == self.target
+        try:
+            address = ipaddress.ip_address(client.address)
+        except ValueError:
+            return False
+        return any(address.version == n.version and address in n for n in self.networks)
+
+
+@dataclass(slots=True)
+class Forward:
+    """A query the adapter must resolve upstream."""
+
+    query: wire.Query
+    client: Client
+    policy: GroupPolicy
+    decision: Decision
+    name: bytes  # what to ask upstream (the SafeSearch target for a CNAME)
+    key: CacheKey
+    tcp: bool
+
+
+def _domain_set(values: Sequence[str]) -> frozenset[bytes]:
+    return frozenset(name for name in (normalise(v) for v in values) if name is not None)
+
+
+def group_policies(config: FilterConfig) -> dict[str, GroupPolicy]:
+    """Build each group's policy from the config."""
+    policies = {}
+    for group in config.groups:
+        safe = group.safesearch
+        policies[group.name] = GroupPolicy(
+            name=group.name,
+            denied=frozenset(group.denied_categories),
+            allow=_domain_set(group.allow),
+            deny=_domain_set(group.deny),
+            safesearch=SafeSearch(
+                google=safe.google,
+                bing=safe.bing,
+                youtube=safe.youtube,
+                duckduckgo=safe.duckduckgo,
+                brave=safe.brave,
+            ),
+            block_bypass=group.block_bypass,
+            blockpage=group.answer == "blockpage",
+            max_ttl=group.max_ttl,
+            log_blocked=group.log_blocked,
+        )
+    return policies
+
+
+class FilterEngine:
+    """Decide and answer DNS queries for the site's clients."""
+
+    def __init__(self, config: FilterConfig) -> None:
+        """Build policies, the access list, the rate limiter and the cache."""
+        self.config = config
+        self.policies = group_policies(config)
+        self._site_allow = _domain_set(config.allow)
+        self._site_deny = _domain_set(config.deny)
+        self._acl = [ipaddress.ip_network(n, strict=False) for n in config.client_networks]
+        self._acl_memo: dict[str, bool] = {}
+        self.limiter = RateLimiter(
+            config.rate_limit_qps, config.rate_limit_burst, config.rate_limit_slip
+        )
+        self.cache = AnswerCache(config.cache_entries, config.serve_stale_seconds)
+        self.lists: list[CompiledList] = []
+        self._matches = list_matches(self.lists)
+        self.clients = ClientMap([], {}, {})
+        self.overrides: list[TargetedOverride] = []
+        self._blockpage_v4 = (
+            ipaddress.IPv4Address(config.blockpage_ipv4).packed if config.blockpage_ipv4 else b""
+        )
+        self._blockpage_v6 = (
+            ipaddress.IPv6Address(config.blockpage_ipv6).packed if config.blockpage_ipv6 else b""
+        )
+        # (group, category) → [queries, blocked]; (group, domain, category) → count.
+        self.counters: Counter[tuple[str, str, str]] = Counter()
+        self.blocked_log: Counter[tuple[str, str, str]] = Counter()
+        self.stats: Counter[str] = Counter()
+
+    # -- state swaps (each is one reference assignment: no query sees half) ------
+
+    def set_lists(self, lists: list[CompiledList]) -> list[CompiledList]:
+        """Serve from ``lists`` from now on; return the previous ones to close."""
+        previous = self.lists
+        self.lists = list(lists)
+        self._matches = list_matches(self.lists)
+        return previous
+
+    def set_clients(self, clients: ClientMap) -> None:
+        """Use a new address → group map."""
+        self.clients = clients
+
+    def set_overrides(self, overrides: list[TargetedOverride]) -> None:
+        """Use a new set of overrides."""
+        self.overrides = overrides
+
+    # -- decisions -----------------------------------------------------------------
+
+    def _allowed_client(self, address: str) -> bool:
+        allowed = self._acl_memo.get(address)
+        if allowed is None:
+            try:
+                ip = ipaddress.ip_address(address.split("%", 1)[0])
+            except ValueError:
+                allowed = False
+            else:
+                if ip.version == 6 and ip.ipv4_mapped is not None:
+                    ip = ip.ipv4_mapped
+                allowed = any(ip.version == n.version and ip in n for n in self._acl)
+            if len(self._acl_memo) > 65_536:
+                self._acl_memo.clear()
+            self._acl_memo[address] = allowed
+        return allowed
+
+    def overrides_for(self, client: Client, now: float) -> list[Override]:
+        """Return the overrides in force for ``client``, most restrictive first."""
+        found = [
+            t.override
+            for t in self.overrides
+            if t.override.expires_at > now and t.applies_to(client)
+        ]
+        order = {"block_all": 0, "allowlist_only": 1, "block_domains": 2, "tighten": 3}
+        found.sort(key=lambda o: order[o.action])
+        return found
+
+    def decide(self, name: bytes, qtype: int, client: Client, now: float) -> Decision:
+        """Return the decision for ``client`` asking ``name``."""
+        policy = self.policies.get(client.group) or self.policies["unknown"]
+        return decide(
+            name,
+            qtype,
+            policy,
+            self.overrides_for(client, now),
+            self._matches,
+            site_allow=self._site_allow,
+            site_deny=self._site_deny,
+        )
+
+    def explain(self, name: str, client: Client, now: float, qtype: int = wire.TYPE_A) -> Decision:
+        """Return the decision for a name typed by a person (``preau filter explain``)."""
+        normalised = normalise(name)
+        if normalised is None:
+            raise ValueError(f"{name!r} is not a domain name")
+        return self.decide(normalised, qtype, client, now)
+
+    # -- the packet path -------------------------------------------------------------
+
+    def handle(
+        self, packet: bytes, address: str, now: float, *, tcp: bool = False
+    ) -> bytes | Forward | None:
+        """Answer a client packet, or say what to forward; None means drop."""
+        self.stats["queries"] += 1
+        if not self._allowed_client(address):
+            self.stats["refused"] += 1
+            return wire.error_response(packet, wire.RCODE_REFUSED)
+        if not tcp:
+            verdict = self.limiter.check(address, now)
+            if verdict != "pass":
+                self.stats["rate_limited"] += 1
+                if verdict == "drop":
+                    return None
+                try:
+                    query = wire.parse_query(packet)
+                except wire.WireError:
+                    return None
+                return wire.response(query, wire.RCODE_NOERROR, truncated=True)
+        try:
+            query = wire.parse_query(packet)
+        except wire.WireError:
+            self.stats["malformed"] += 1
+            return wire.error_response(packet, wire.RCODE_FORMERR)
+        if query.opcode != 0:
+            return wire.response(query, wire.RCODE_NOTIMP)
+        if query.qclass != wire.CLASS_IN or query.qtype in _UNSUPPORTED_TYPES:
+            return wire.response(query, wire.RCODE_REFUSED)
+        client = self.clients.resolve(address)
+        policy = self.policies.get(client.group) or self.policies["unknown"]
+        decision = self.decide(query.qname, query.qtype, client, now)
+        self.counters[(client.group, decision.category, "q")] += 1
+        if decision.blocked:
+            self.counters[(client.group, decision.category, "b")] += 1
+            if policy.log_blocked:
+                self.blocked_log[(client.group, decision.matched.decode(), decision.category)] += 1
+            self.stats["blocked"] += 1
+            return self._fit(self.blocked_answer(query, policy, decision), query, tcp)
+        if query.qtype == wire.TYPE_ANY:
+            hinfo = wire.record(
+                wire.QNAME_POINTER, wire.TYPE_HINFO, RFC8482_TTL, b"\x07RFC8482\x00"
+            )
+            return wire.response(query, wire.RCODE_NOERROR, [hinfo])
+        name = decision.target if decision.action == "cname" else query.qname
+        key: CacheKey = (
+            name,
+            query.qtype,
+            query.qclass * 2 + (query.edns_size is not None),
+            query.dnssec_ok,
+        )
+        forward = Forward(query, client, policy, decision, name, key, tcp)
+        cached = self.cache.lookup(
+            key, query, now, max_ttl=policy.max_ttl, same_question=decision.action != "cname"
+        )
+        if cached is not None:
+            self.stats["cache_hits"] += 1
+            return self._fit(self._shape(forward, cached), query, tcp)
+        return forward
+
+    def finish(self, forward: Forward, upstream: bytes | None, now: float) -> bytes:
+        """Turn an upstream answer (None: every upstream failed) into the client's answer."""
+        query = forward.query
+        if upstream is None:
+            stale = self.cache.lookup(
+                forward.key,
+                query,
+                now,
+                max_ttl=forward.policy.max_ttl,
+                stale=True,
+                same_question=forward.decision.action != "cname",
+            )
+            if stale is not None:
+                self.stats["stale"] += 1
+                return self._fit(self._shape(forward, stale), query, forward.tcp)
+            self.stats["servfail"] += 1
+            return wire.response(query, wire.RCODE_SERVFAIL)
+        try:
+            _, _, _, _, _, records = wire.walk_response(upstream)
+        except wire.WireError:
+            self.stats["servfail"] += 1
+            return wire.response(query, wire.RCODE_SERVFAIL)
+        adapted = upstream if query.edns_size is not None else wire.without_opt(upstream, records)
+        self.cache.store(forward.key, adapted, now)
+        same = forward.decision.action != "cname"
+        answer = self.cache.lookup(
+            forward.key, query, now, max_ttl=forward.policy.max_ttl, same_question=same
+        )
+        if answer is None:  # not cacheable (SERVFAIL, TTL 0…): pass it on as it came
+            answer = wire.with_id(adapted, query.id)
+            if same:
+                answer = answer[:12] + query.question + answer[12 + len(query.question) :]
+        return self._fit(self._shape(forward, answer), query, forward.tcp)
+
+    def _shape(self, forward: Forward, answer: bytes) -> bytes:
+        if forward.decision.action != "cname":
+            return answer
+        return self._safesearch_answer(forward, answer)
+
+    def _safesearch_answer(self, forward: Forward, target_answer: bytes) -> bytes:
+        # Off the hot path (SafeSearch names only): dnslib re-encodes the chain.
+        query = forward.query
+        try:
+            upstream = DNSRecord.parse(target_answer)
+        except Exception:
+            return wire.response(query, wire.RCODE_SERVFAIL)
+        qname = DNSLabel(query.qname.decode())
+        ttl = forward.policy.max_ttl if forward.policy.max_ttl is not None else 300
+        reply = DNSRecord.parse(wire.response(query, upstream.header.rcode))
+        reply.rr = [RR(qname, QTYPE.CNAME, rdata=CNAME(forward.name.decode()), ttl=ttl)]
+        reply.rr += [rr for rr in upstream.rr if rr.rtype in (query.qtype, QTYPE.CNAME)]
+        packed: bytes = reply.pack()
+        return packed
+
+    def blocked_answer(self, query: wire.Query, policy: GroupPolicy, decision: Decision) -> bytes:
+        """Build the answer for a blocked name, with an Extended DNS Error saying why."""
+        why = decision.category or "blocked"
+        if decision.list_name:
+            why = f"{why} ({decision.list_name})"
+        ede = (wire.EDE_BLOCKED, f"Préau: {why}; rule {decision.rule}")
+        authority = [self._soa(query)]
+        if decision.action == "nodata":
+            return wire.response(query, wire.RCODE_NOERROR, authority=authority, ede=ede)
+        if decision.action == "block" and policy.blockpage:
+            address = b""
+            if query.qtype == wire.TYPE_A:
+                address = self._blockpage_v4
+            elif query.qtype == wire.TYPE_AAAA:
+                address = self._blockpage_v6
+            if address:
+                answer = wire.record(wire.QNAME_POINTER, query.qtype, BLOCKED_TTL, address)
+                return wire.response(query, wire.RCODE_NOERROR, [answer], ede=ede)
+            if query.qtype in (wire.TYPE_A, wire.TYPE_AAAA, wire.TYPE_HTTPS):
+                return wire.response(query, wire.RCODE_NOERROR, authority=authority, ede=ede)
+        return wire.response(query, wire.RCODE_NXDOMAIN, authority=authority, ede=ede)
+
+    @staticmethod
+    def _soa(query: wire.Query) -> bytes:
+        # A SOA lets clients cache the negative answer for BLOCKED_TTL (RFC 2308).
+        rdata = (
+            wire.encode_name(b"blocked.preau.invalid")
+            + wire.encode_name(b"hostmaster.preau.invalid")
+            + struct.pack("!IIIII", 1, 3600, 600, 86400, BLOCKED_TTL)
+        )
+        return wire.record(wire.QNAME_POINTER, wire.TYPE_SOA, BLOCKED_TTL, rdata)
+
+    @staticmethod
+    def _fit(answer: bytes, query: wire.Query, tcp: bool) -> bytes:
+        if tcp or len(answer) <= query.max_udp_size:
+            return answer
+        try:
+            return wire.truncated_copy(answer)
+        except wire.WireError:
+            return wire.response(query, wire.RCODE_SERVFAIL)

@@ -1,0 +1,364 @@
+"""Block lists: reading UT1 and common list formats, compiling, looking up.
+
+Reading (pure generators over lines):
+- UT1 (tarball or directory): one folder per category; ``domains`` entries
+  block the domain **and every subdomain** (UT1/squidGuard semantics, which
+  Pi-hole, AdGuard Home and Blocky get wrong); ``urls`` and ``expressions``
+  and IP literals cannot be enforced by DNS and are counted, not dropped
+  silently;
+- plain domain lists, hosts files and adblock ``||domain^`` rules.
+
+Compiling: names are hashed to 64 bits (BLAKE2b), sorted, and written with a
+16-bit index into a table of category sets. The artifact (``*.pfl``) is
+memory-mapped read-only by the server: about 10 bytes per name, no Python
+object per name, and swapping lists is replacing one mapping by another.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import ipaddress
+import json
+import mmap
+import re
+import struct
+import tarfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Final, Literal
+
+MAGIC: Final = b"PREAUFL1"
+ListFormat = Literal["ut1", "domains", "hosts", "adblock"]
+_LABEL: Final = re.compile(rb"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
+_ADBLOCK: Final = re.compile(r"^\|\|([^/^$|*]+)\^(\$(important|document|all))?$")
+_HOSTS_SINKS: Final = frozenset({"0.0.0.0", "127.0.0.1", "::", "::1", "0"})
+_HOSTS_SKIP: Final = frozenset(
+    {
+        "localhost",
+        "localhost.localdomain",
+        "local",
+        "broadcasthost",
+        "ip6-localhost",
+        "ip6-loopback",
+        "0.0.0.0",
+    }
+)
+
+
+class ListError(ValueError):
+    """A list file or artifact that cannot be read."""
+
+
+@dataclass
+class ListStats:
+    """What reading a list found, per category."""
+
+    domains: dict[str, int] = field(default_factory=dict)
+    not_enforceable: dict[str, int] = field(default_factory=dict)
+
+    def count(self, category: str) -> None:
+        """Count one enforceable domain."""
+        self.domains[category] = self.domains.get(category, 0) + 1
+
+    def skip(self, reason: str, amount: int = 1) -> None:
+        """Count entries DNS cannot enforce (URLs, regexes, IPs, malformed)."""
+        self.not_enforceable[reason] = self.not_enforceable.get(reason, 0) + amount
+
+
+def normalise(entry: str) -> bytes | None:
+    """Return an entry as a lower-case ASCII name, or None if it is not a domain."""
+    name = entry.strip().lower().rstrip(".")
+    if name.startswith("*."):
+        name = name[2:]
+    if not name or len(name) > 253:
+        return None
+    try:
+        raw = name.encode("ascii")
+    except UnicodeEncodeError:
+        try:
+            raw = name.encode("idna")
+        except UnicodeError:
+            return None
+    labels = raw.split(b".")
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        return None
+    return raw
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def read_domains(
+    lines: Iterable[str], category: str, stats: ListStats
+) -> Iterator[tuple[bytes, str]]:
+    """Yield (name, category) from a plain domain list (UT1 ``domains`` files too)."""
+    for line in lines:
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        if _is_ip(text):
+            stats.skip("ip")
+            continue
+        name = normalise(text)
+        if name is None:
+            stats.skip("malformed")
+            continue
+        stats.count(category)
+        yield name, category
+
+
+def read_hosts(
+    lines: Iterable[str], category: str, stats: ListStats
+) -> Iterator[tuple[bytes, str]]:
+    """Yield (name, category) from a hosts file (``0.0.0.0 name …``)."""
+    for line in lines:
+        fields = line.split("#", 1)[0].split()
+        if len(fields) < 2:
+            continue
+        if fields[0] not in _HOSTS_SINKS:
+            stats.skip("hosts-redirect")
+            continue
+        for host in fields[1:]:
+            if host in _HOSTS_SKIP:
+                continue
+            name = normalise(host)
+            if name is None:
+                stats.skip("malformed")
+                continue
+            stats.count(category)
+            yield name, category
+
+
+def read_adblock(
+    lines: Iterable[str], category: str, stats: ListStats
+) -> Iterator[tuple[bytes, str]]:
+    """Yield (name, category) from adblock ``||domain^`` rules; count the rest."""
+    for line in lines:
+        text = line.strip()
+        if not text or text.startswith(("!", "[", "#")):
+            continue
+        match = _ADBLOCK.match(text)
+        name = normalise(match.group(1)) if match else None
+        if name is None:
+            stats.skip("adblock-rule")
+            continue
+        stats.count(category)
+        yield name, category
+
+
+def _text_lines(handle: IO[bytes]) -> Iterator[str]:
+    for raw in handle:
+        yield raw.decode("utf-8", "replace")
+
+
+def _count_lines(handle: IO[bytes]) -> int:
+    return sum(1 for line in handle if line.strip() and not line.startswith(b"#"))
+
+
+def read_ut1(path: Path, stats: ListStats) -> Iterator[tuple[bytes, str]]:
+    """Yield (name, category) from a UT1 tarball or directory tree."""
+    if path.is_dir():
+        yield from _read_ut1_tree(path, stats)
+        return
+    try:
+        archive = tarfile.open(path, "r:*")
+    except (tarfile.TarError, OSError) as err:
+        raise ListError(f"{path}: not a UT1 tarball or directory: {err}") from err
+    with archive:
+        for member in archive:
+            parts = Path(member.name).parts
+            if len(parts) < 2 or parts[-1] not in ("domains", "urls", "expressions"):
+                continue
+            if not (member.isfile() or member.issym() or member.islnk()):
+                continue
+            handle = archive.extractfile(member)
+            if handle is None:
+                continue
+            category = parts[-2]
+            with handle:
+                if parts[-1] == "domains":
+                    yield from read_domains(_text_lines(handle), category, stats)
+                else:
+                    stats.skip(parts[-1], _count_lines(handle))
+
+
+def _read_ut1_tree(root: Path, stats: ListStats) -> Iterator[tuple[bytes, str]]:
+    found = False
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        for kind in ("urls", "expressions"):
+            extra = folder / kind
+            if extra.is_file():
+                with extra.open("rb") as handle:
+                    stats.skip(kind, _count_lines(handle))
+        domains = folder / "domains"
+        if domains.is_file():
+            found = True
+            with domains.open("rb") as handle:
+                yield from read_domains(_text_lines(handle), folder.name, stats)
+    if not found:
+        nested = root / "blacklists"
+        if nested.is_dir():
+            yield from _read_ut1_tree(nested, stats)
+            return
+        raise ListError(f"{root}: no <category>/domains files (is it a UT1 tree?)")
+
+
+def read_list(
+    path: Path, list_format: ListFormat, category: str, stats: ListStats
+) -> Iterator[tuple[bytes, str]]:
+    """Yield (name, category) from a list file of the given format."""
+    if list_format == "ut1":
+        yield from read_ut1(path, stats)
+        return
+    readers = {"domains": read_domains, "hosts": read_hosts, "adblock": read_adblock}
+    try:
+        with path.open("rb") as handle:
+            yield from readers[list_format](_text_lines(handle), category, stats)
+    except OSError as err:
+        raise ListError(f"{path}: {err.strerror}") from err
+
+
+def name_hash(name: bytes) -> int:
+    """Return the 64-bit key of a name."""
+    return int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "little")
+
+
+def compile_list(entries: Iterable[tuple[bytes, str]], meta: dict[str, object]) -> bytes:
+    """Compile (name, category) pairs into an artifact (needs numpy)."""
+    import numpy as np
+
+    category_ids: dict[str, int] = {}
+    digests = bytearray()
+    cats = bytearray()
+    for name, category in entries:
+        cid = category_ids.setdefault(category, len(category_ids))
+        if cid > 255:
+            raise ListError("more than 256 categories in one list")
+        digests += hashlib.blake2b(name, digest_size=8).digest()
+        cats.append(cid)
+    hashes = np.frombuffer(bytes(digests), dtype="<u8")
+    categories = np.frombuffer(bytes(cats), dtype=np.uint8)
+    order = np.lexsort((categories, hashes))
+    hashes = hashes[order]
+    categories = categories[order]
+    unique, first, counts = np.unique(hashes, return_index=True, return_counts=True)
+    set_ids = np.zeros(len(unique), dtype="<u2")
+    sets: list[tuple[int, ...]] = [()]
+    set_index: dict[tuple[int, ...], int] = {}
+    singles = counts == 1
+    # Most names are in one category: one set per category, vectorised.
+    for cid in range(len(category_ids)):
+        set_index[(cid,)] = len(sets)
+        sets.append((cid,))
+    single_ids = np.array([set_index[(c,)] for c in range(len(category_ids))] or [0], dtype="<u2")
+    if len(category_ids):
+        set_ids[singles] = single_ids[categories[first[singles]]]
+    for position in np.nonzero(~singles)[0]:
+        start = int(first[position])
+        members = tuple(sorted({int(c) for c in categories[start : start + int(counts[position])]}))
+        index = set_index.get(members)
+        if index is None:
+            index = set_index[members] = len(sets)
+            sets.append(members)
+        set_ids[position] = index
+    if len(sets) > 65_535:
+        raise ListError("too many distinct category sets")
+    header = json.dumps(
+        {
+            **meta,
+            "categories": list(category_ids),
+            "sets": [list(members) for members in sets],
+            "count": len(unique),
+        },
+        ensure_ascii=False,
+    ).encode()
+    padding = (-(len(MAGIC) + 4 + len(header))) % 8
+    return b"".join(
+        (
+            MAGIC,
+            struct.pack("<I", len(header) + padding),
+            header,
+            b" " * padding,
+            unique.astype("<u8").tobytes(),
+            set_ids.tobytes(),
+        )
+    )
+
+
+class CompiledList:
+    """A memory-mapped artifact: name → categories in O(log n), no objects per name."""
+
+    def __init__(self, name: str, path: Path) -> None:
+        """Map ``path`` read-only; raise ListError if it is not an artifact."""
+        self.name = name
+        self.path = path
+        try:
+            with path.open("rb") as handle:
+                self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError) as err:
+            raise ListError(f"{path}: cannot map: {err}") from err
+        try:
+            self._load()
+        except (ListError, ValueError, KeyError, struct.error) as err:
+            self._map.close()
+            raise ListError(f"{path}: not a Préau list artifact: {err}") from err
+
+    def _load(self) -> None:
+        view = memoryview(self._map)
+        if bytes(view[:8]) != MAGIC:
+            raise ListError("bad magic")
+        header_len = struct.unpack_from("<I", view, 8)[0]
+        self.meta: dict[str, object] = json.loads(bytes(view[12 : 12 + header_len]))
+        count = int(self.meta["count"])
+        start = 12 + header_len
+        end_hashes = start + 8 * count
+        if end_hashes + 2 * count != len(view):
+            raise ListError("size does not match the header")
+        self._hashes = view[start:end_hashes].cast("Q")
+        self._sets = view[end_hashes : end_hashes + 2 * count].cast("H")
+        names: list[str] = list(self.meta["categories"])
+        self.categories = names
+        self._set_names: list[tuple[str, ...]] = [
+            tuple(names[cid] for cid in members) for members in self.meta["sets"]
+        ]
+        self.count = count
+
+    def categories_of(self, name: bytes) -> tuple[str, ...]:
+        """Return the categories listing exactly ``name`` (not its parents)."""
+        key = name_hash(name)
+        hashes = self._hashes
+        index = bisect.bisect_left(hashes, key)
+        if index < self.count and hashes[index] == key:
+            return self._set_names[self._sets[index]]
+        return ()
+
+    def close(self) -> None:
+        """Unmap the artifact (after the last lookup)."""
+        self._hashes.release()
+        self._sets.release()
+        self._map.close()
+
+
+def suffixes(name: bytes) -> Iterator[bytes]:
+    """Yield ``name`` and each parent domain, longest first (not the TLD alone)."""
+    labels = name.split(b".")
+    for start in range(len(labels) - 1):
+        yield b".".join(labels[start:])
+
+
+def match_suffix(name: bytes, names: frozenset[bytes]) -> bytes | None:
+    """Return the entry of ``names`` that is ``name`` or a parent of it."""
+    for candidate in suffixes(name):
+        if candidate in names:
+            return candidate
+    labels = name.split(b".")
+    if labels[-1] in names:
+        return labels[-1]
+    return None

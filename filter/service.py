@@ -1,0 +1,275 @@
+"""The filter service: sockets, upstream forwarding and state reloads.
+
+It owns the UDP and TCP listeners and feeds packets to the sans-I/O
+:class:`~filter.engine.FilterEngine`. State comes from the state DB and
+is reloaded when the change feed says so: compiled lists (swapped in one
+assignment between two packets, so no query is lost or half-served),
+overrides (in force within the change feed's poll interval, well under a
+second) and the portal's address → person table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import struct
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Final
+
+from appliance import filtering
+from appliance.service import Health, Service
+from filter.clients import ClientMap, Identity
+from filter.engine import FilterEngine, Forward, TargetedOverride
+from filter.lists import CompiledList, ListError
+from filter.policy import Override
+from filter.upstream import Upstreams, parse_endpoint
+
+if TYPE_CHECKING:
+    from appliance.core import Core
+
+_LOGGER = logging.getLogger(__name__)
+
+FLUSH_SECONDS: Final = 10.0
+TCP_IDLE_SECONDS: Final = 10.0
+MAX_PENDING: Final = 4096
+
+
+def load_lists(paths: list[tuple[str, Path]]) -> list[CompiledList]:
+    """Map compiled lists (blocking: run in the executor); skip unreadable ones."""
+    loaded = []
+    for name, path in paths:
+        try:
+            loaded.append(CompiledList(name, path))
+        except ListError as err:
+            _LOGGER.error("List %s not loaded: %s", name, err)  # noqa: TRY400
+    return loaded
+
+
+def targeted(row: filtering.OverrideRow) -> TargetedOverride:
+    """Turn a stored override into what the engine matches."""
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    if row.target_kind == "clients":
+        networks = tuple(
+            ipaddress.ip_network(part.strip(), strict=False) for part in row.target.split(",")
+        )
+    return TargetedOverride(
+        row.target_kind,
+        row.target,
+        Override(
+            id=row.id,
+            action=row.action,
+            expires_at=row.expires_at,
+            domains=frozenset(d.encode() for d in row.domains),
+            categories=frozenset(row.categories),
+            label=row.reason,
+        ),
+        networks,
+    )
+
+
+async def build_engine(core: Core) -> FilterEngine:
+    """Return an engine loaded with the state DB's lists, overrides and clients."""
+    engine = FilterEngine(core.config.filter)
+    await reload_lists(core, engine)
+    await reload_overrides(core, engine)
+    await reload_clients(core, engine)
+    return engine
+
+
+async def reload_lists(core: Core, engine: FilterEngine) -> None:
+    """Map the registered lists and swap them in."""
+    registered = await filtering.registered_lists(core)
+    paths = [(str(entry["name"]), Path(str(entry["path"]))) for entry in registered]
+    loaded = await core.executor.run(load_lists, paths)
+    previous = engine.set_lists(loaded)
+    for old in previous:
+        old.close()
+
+
+async def reload_overrides(core: Core, engine: FilterEngine) -> None:
+    """Load the overrides in force."""
+    engine.set_overrides([targeted(row) for row in await filtering.active_overrides(core)])
+
+
+async def reload_clients(core: Core, engine: FilterEngine) -> None:
+    """Rebuild the address → group map from config and the portal's table."""
+    config = core.config.filter
+    identities = {
+        row["address"]: Identity(row["person_id"], row["role"], row["class_name"], row["level"])
+        for row in await filtering.network_identities(core)
+    }
+    engine.set_clients(
+        ClientMap(
+            [
+                (ipaddress.ip_network(rule.cidr, strict=False), rule.group)
+                for rule in config.networks
+            ],
+            {client.address: client.group for client in config.static_clients},
+            identities,
+            pupil_default=config.pupil_default_group,
+        )
+    )
+
+
+class _UdpServer(asyncio.DatagramProtocol):
+    def __init__(self, service: FilterService) -> None:
+        self._service = service
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
+        self._service.on_udp(self, data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        _LOGGER.debug("UDP error: %s", exc)
+
+
+class FilterService(Service):
+    """Answer DNS for the site's clients, filtered by group and overrides."""
+
+    name: ClassVar[str] = "filter"
+
+    async def async_setup(self) -> None:
+        """Load lists, overrides and clients; prepare the upstreams."""
+        self.engine = await build_engine(self.core)
+        config = self.core.config.filter
+        self.upstreams = Upstreams(config.upstreams, config.upstream_timeout_seconds)
+        self._udp: list[asyncio.DatagramTransport] = []
+        self._tcp: list[asyncio.Server] = []
+        self._pending: set[asyncio.Task[None]] = set()
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def async_start(self) -> None:
+        """Listen on every configured address, UDP and TCP."""
+        loop = asyncio.get_running_loop()
+        for endpoint in self.core.config.filter.listen:
+            host, port = parse_endpoint(endpoint)
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _UdpServer(self), local_addr=(host, port), reuse_port=True
+            )
+            self._udp.append(transport)
+            server = await asyncio.start_server(self._on_tcp, host, port, reuse_port=True)
+            self._tcp.append(server)
+            _LOGGER.info("DNS filter on %s (UDP, TCP)", endpoint)
+        self.core.changes.subscribe(filtering.LISTS_TOPIC, self._lists_changed)
+        self.core.changes.subscribe(filtering.OVERRIDES_TOPIC, self._overrides_changed)
+        self.core.changes.subscribe(filtering.CLIENTS_TOPIC, self._clients_changed)
+        self._flusher = asyncio.create_task(self._flush_forever(), name="preau-filter-flush")
+
+    async def async_stop(self) -> None:
+        """Stop listening, drop pending forwards, write the last counters."""
+        for transport in self._udp:
+            transport.close()
+        for server in self._tcp:
+            server.close()
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
+        for task in list(self._pending):
+            task.cancel()
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+        await self.flush()
+        for compiled in self.engine.set_lists([]):
+            compiled.close()
+
+    async def async_health(self) -> Health:
+        """Report lists, cache and upstream state."""
+        lists = sum(compiled.count for compiled in self.engine.lists)
+        detail = (
+            f"{len(self.engine.lists)} listes / lists, {lists} domaines / domains, "
+            f"cache {len(self.engine.cache)}"
+        )
+        if self.upstreams.failures and not self.upstreams.answered:
+            return Health("degraded", "aucun résolveur amont ne répond / no upstream answers")
+        return Health("ok", detail)
+
+    # -- change feed -------------------------------------------------------------------
+
+    async def _lists_changed(self, topic: str) -> None:
+        started = time.perf_counter()
+        await reload_lists(self.core, self.engine)
+        _LOGGER.info("Lists swapped in %.1f ms", (time.perf_counter() - started) * 1000)
+
+    async def _overrides_changed(self, topic: str) -> None:
+        await reload_overrides(self.core, self.engine)
+
+    async def _clients_changed(self, topic: str) -> None:
+        await reload_clients(self.core, self.engine)
+
+    # -- packets -------------------------------------------------------------------------
+
+    def on_udp(self, server: _UdpServer, data: bytes, addr: tuple[str | object, int]) -> None:
+        """Handle one UDP query."""
+        address = str(addr[0])
+        result = self.engine.handle(data, address, time.time())
+        if result is None or server.transport is None:
+            return
+        if isinstance(result, bytes):
+            server.transport.sendto(result, addr)
+            return
+        if len(self._pending) >= MAX_PENDING:
+            return  # overload: shed rather than queue without bound
+        task = asyncio.create_task(self._forward_udp(server, result, addr))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _forward_udp(
+        self, server: _UdpServer, forward: Forward, addr: tuple[str | object, int]
+    ) -> None:
+        answer = await self._resolve(forward)
+        if server.transport is not None and not server.transport.is_closing():
+            server.transport.sendto(answer, addr)
+
+    async def _resolve(self, forward: Forward) -> bytes:
+        query = forward.query
+        upstream = await self.upstreams.resolve(
+            forward.name, query.qtype, query.qclass, query.dnssec_ok
+        )
+        return self.engine.finish(forward, upstream, time.time())
+
+    async def _on_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        address = str(peer[0]) if peer else "unknown"
+        try:
+            while True:
+                async with asyncio.timeout(TCP_IDLE_SECONDS):
+                    header = await reader.readexactly(2)
+                    (length,) = struct.unpack("!H", header)
+                    packet = await reader.readexactly(length)
+                result = self.engine.handle(packet, address, time.time(), tcp=True)
+                if result is None:
+                    break
+                answer = result if isinstance(result, bytes) else await self._resolve(result)
+                writer.write(struct.pack("!H", len(answer)) + answer)
+                await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
+            pass  # idle, truncated frame or gone: close quietly
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    # -- counters ----------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Write aggregate counters and blocked records to the state DB."""
+        counters, self.engine.counters = self.engine.counters, type(self.engine.counters)()
+        blocked, self.engine.blocked_log = self.engine.blocked_log, type(self.engine.blocked_log)()
+        await filtering.record_traffic(self.core, dict(counters), dict(blocked))
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            try:
+                await self.flush()
+            except Exception:
+                _LOGGER.exception("Could not record filter counters")
