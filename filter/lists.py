@@ -312,6 +312,18 @@ class CompiledList:
 
     def _load(self) -> None:
         view = memoryview(self._map)
+        try:
+            self._parse(view)
+        except BaseException:
+            for attr in ("_hashes", "_sets"):
+                part = getattr(self, attr, None)
+                if part is not None:
+                    part.release()
+            raise
+        finally:
+            view.release()  # the slices keep what they need
+
+    def _parse(self, view: memoryview) -> None:
         if bytes(view[:8]) != MAGIC:
             raise ListError("bad magic")
         header_len = struct.unpack_from("<I", view, 8)[0]

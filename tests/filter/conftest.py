@@ -191,7 +191,7 @@ def dig(
     result = subprocess.run(
         [
             shutil.which("dig") or "/usr/bin/dig",
-            f"@127.0.0.1",
+            "@127.0.0.1",
             "-p",
             str(dns_port(config)),
             "-b",

@@ -1,0 +1,50 @@
+"""Fuzz the DNS packet path for at least 100,000 inputs (issue #3 robustness)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dnslib import EDNS0, RR, A, DNSRecord
+
+HERE = Path(__file__).parent
+
+
+def seeds(folder: Path) -> None:
+    """Write a few valid queries and answers as the starting corpus."""
+    samples = [DNSRecord.question("www.example.test"), DNSRecord.question("porn.test", "AAAA")]
+    with_edns = DNSRecord.question("x.test", "TXT")
+    with_edns.add_ar(EDNS0(udp_len=1232, flags="do"))
+    samples.append(with_edns)
+    reply = DNSRecord.question("a.test").reply()
+    reply.add_answer(RR("a.test", rdata=A("192.0.2.1"), ttl=60))
+    samples.append(reply)
+    for index, sample in enumerate(samples):
+        (folder / f"seed{index}").write_bytes(bytes(sample.pack()))
+
+
+@pytest.mark.timeout(600)
+def test_packet_path_survives_100k_fuzzed_inputs(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    seeds(corpus)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "fuzz_dns.py"),
+            "-runs=100000",
+            "-max_len=600",
+            "-seed=20261122",
+            str(corpus),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=580,
+        cwd=HERE.parent.parent,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "Done 100000 runs" in output
