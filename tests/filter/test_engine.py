@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ def engine(tmp_path: Path) -> FilterEngine:
     eng.set_lists([CompiledList("ut1", path)])
     eng.set_clients(
         ClientMap(
-            [(__import__("ipaddress").ip_network("10.0.0.0/8"), "lycee")],
+            [(ipaddress.ip_network("10.0.0.0/8"), "lycee")],
             {"10.9.9.9": "staff"},
             {"10.1.1.1": Identity("p1", "pupil", "6A", "6EME")},
         )
@@ -152,9 +153,7 @@ def test_blockpage_answer_for_groups_that_want_it(tmp_path: Path) -> None:
             }
         )
     )
-    eng.set_clients(
-        ClientMap([(__import__("ipaddress").ip_network("10.0.0.0/8"), "lycee")], {}, {})
-    )
+    eng.set_clients(ClientMap([(ipaddress.ip_network("10.0.0.0/8"), "lycee")], {}, {}))
     eng.set_overrides(
         [
             TargetedOverride(
