@@ -32,7 +32,9 @@ def engine(tmp_path: Path) -> FilterEngine:
     eng = FilterEngine(config)
     path = tmp_path / "ut1.pfl"
     path.write_bytes(
-        compile_list([(b"porn-site.test", "adult"), (b"casino.test", "gambling")], {"name": "ut1"})
+        compile_list(
+            [("adult", [b"porn-site.test"]), ("gambling", [b"casino.test"])], {"name": "ut1"}
+        )
     )
     eng.set_lists([CompiledList("ut1", path)])
     eng.set_clients(
