@@ -131,6 +131,8 @@ class FilterEngine:
         self.counters: Counter[tuple[str, str, str]] = Counter()
         self.blocked_log: Counter[tuple[str, str, str]] = Counter()
         self.stats: Counter[str] = Counter()
+        # Recent decisions for clients without overrides: most traffic repeats names.
+        self._decisions: dict[tuple[bytes, int, str], Decision] = {}
 
     # -- state swaps (each is one reference assignment: no query sees half) ------
 
@@ -139,6 +141,7 @@ class FilterEngine:
         previous = self.lists
         self.lists = list(lists)
         self._matches = list_matches(self.lists)
+        self._decisions = {}
         return previous
 
     def set_clients(self, clients: ClientMap) -> None:
@@ -180,16 +183,27 @@ class FilterEngine:
 
     def decide(self, name: bytes, qtype: int, client: Client, now: float) -> Decision:
         """Return the decision for ``client`` asking ``name``."""
+        overrides = self.overrides_for(client, now) if self.overrides else []
+        key = (name, qtype, client.group)
+        if not overrides:
+            known = self._decisions.get(key)
+            if known is not None:
+                return known
         policy = self.policies.get(client.group) or self.policies["unknown"]
-        return decide(
+        decision = decide(
             name,
             qtype,
             policy,
-            self.overrides_for(client, now),
+            overrides,
             self._matches,
             site_allow=self._site_allow,
             site_deny=self._site_deny,
         )
+        if not overrides:
+            if len(self._decisions) >= 100_000:
+                self._decisions = {}
+            self._decisions[key] = decision
+        return decision
 
     def explain(self, name: str, client: Client, now: float, qtype: int = wire.TYPE_A) -> Decision:
         """Return the decision for a name typed by a person (``preau filter explain``)."""

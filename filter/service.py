@@ -178,6 +178,7 @@ class FilterService(Service):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
         await self.flush()
+        self.upstreams.close()
         for compiled in self.engine.set_lists([]):
             compiled.close()
 

@@ -1,8 +1,9 @@
 """Forwarding to the upstream resolvers (a local unbound in production).
 
-Each upstream query gets a random ID and its own socket, so a random source
-port from the kernel (RFC 5452); an answer is accepted only from the upstream
-it was sent to, with the same ID and question. Upstreams are tried in order
+Each upstream query gets a random ID and goes out on one of a pool of
+connected sockets with random source ports that are recycled as they are used
+(RFC 5452); an answer is accepted only from the upstream it was sent to, with
+the same ID and question. Upstreams are tried in order
 (failover); a truncated answer is retried over TCP. Identical questions in
 flight share one upstream query.
 """
@@ -26,24 +27,95 @@ def parse_endpoint(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-class _Answer(asyncio.DatagramProtocol):
-    def __init__(self, ident: int, qname: bytes, qtype: int, qclass: int) -> None:
-        self.future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._expect = (ident, qname, qtype, qclass)
+class _PooledSocket(asyncio.DatagramProtocol):
+    """One upstream socket shared by many queries, answers matched by ID and question."""
+
+    def __init__(self, pool: _SocketPool) -> None:
+        self.pool = pool
+        self.transport: asyncio.DatagramTransport | None = None
+        self.pending: dict[int, tuple[bytes, int, int, asyncio.Future[bytes]]] = {}
+        self.uses = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str | object, int]) -> None:
-        if self.future.done():
-            return
         try:
             ident, _flags, qname, qtype, qclass, _ = wire.walk_response(data)
         except wire.WireError:
             return  # garbage or spoofing attempt: keep waiting for the real answer
-        if (ident, qname, qtype, qclass) == self._expect:
-            self.future.set_result(data)
+        waiting = self.pending.get(ident)
+        if waiting is None or waiting[:3] != (qname, qtype, qclass) or waiting[3].done():
+            return
+        del self.pending[ident]
+        waiting[3].set_result(data)
 
     def error_received(self, exc: Exception) -> None:
-        if not self.future.done():
-            self.future.set_exception(exc)
+        for *_, future in self.pending.values():
+            if not future.done():
+                future.set_exception(exc)
+        self.pending.clear()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.error_received(exc or ConnectionError("upstream socket closed"))
+
+
+class _SocketPool:
+    """A few connected sockets per upstream, each on its own random source port.
+
+    A socket is replaced after ``RECYCLE_AFTER`` queries, so the source port
+    keeps changing (RFC 5452) without paying a socket per query.
+    """
+
+    SIZE: Final = 16
+    RECYCLE_AFTER: Final = 2000
+
+    def __init__(self, host: str, port: int) -> None:
+        self._address = (host, port)
+        self._sockets: list[_PooledSocket | None] = [None] * self.SIZE
+
+    async def _socket(self) -> _PooledSocket:
+        slot = secrets.randbelow(self.SIZE)
+        current = self._sockets[slot]
+        if (
+            current is not None
+            and current.transport is not None
+            and (current.uses < self.RECYCLE_AFTER and not current.transport.is_closing())
+        ):
+            return current
+        if current is not None and current.transport is not None and not current.pending:
+            current.transport.close()
+        loop = asyncio.get_running_loop()
+        _, protocol = await loop.create_datagram_endpoint(
+            lambda: _PooledSocket(self), remote_addr=self._address
+        )
+        self._sockets[slot] = protocol
+        return protocol
+
+    async def ask(
+        self, query: bytes, ident: int, qname: bytes, qtype: int, qclass: int, wait_seconds: float
+    ) -> bytes:
+        sock = await self._socket()
+        while ident in sock.pending:
+            ident = secrets.randbits(16)
+            query = struct.pack("!H", ident) + query[2:]
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        sock.pending[ident] = (qname, qtype, qclass, future)
+        sock.uses += 1
+        assert sock.transport is not None  # noqa: S101 - set in connection_made
+        sock.transport.sendto(query)
+        try:
+            async with asyncio.timeout(wait_seconds):
+                return await future
+        finally:
+            entry = sock.pending.get(ident)
+            if entry is not None and entry[3] is future:
+                del sock.pending[ident]
+
+    def close(self) -> None:
+        for sock in self._sockets:
+            if sock is not None and sock.transport is not None:
+                sock.transport.close()
 
 
 class Upstreams:
@@ -52,10 +124,16 @@ class Upstreams:
     def __init__(self, endpoints: list[str], timeout: float) -> None:
         """Keep the upstream list; nothing is opened until a query."""
         self._endpoints = [parse_endpoint(e) for e in endpoints]
+        self._pools = {endpoint: _SocketPool(*endpoint) for endpoint in self._endpoints}
         self._timeout = timeout
         self._inflight: dict[tuple[bytes, int, int, bool], asyncio.Future[bytes | None]] = {}
         self.failures = 0
         self.answered = 0
+
+    def close(self) -> None:
+        """Close the upstream sockets."""
+        for pool in self._pools.values():
+            pool.close()
 
     async def resolve(self, qname: bytes, qtype: int, qclass: int, dnssec_ok: bool) -> bytes | None:
         """Return an upstream answer for the question, or None if all failed."""
@@ -82,7 +160,9 @@ class Upstreams:
             ident = secrets.randbits(16)
             query = wire.build_query(ident, qname, qtype, qclass, dnssec_ok=dnssec_ok)
             try:
-                answer = await self._udp(host, port, query, ident, qname, qtype, qclass)
+                answer = await self._pools[(host, port)].ask(
+                    query, ident, qname, qtype, qclass, self._timeout
+                )
                 if wire.is_truncated(answer):
                     answer = await self._tcp(host, port, query, ident, qname, qtype, qclass)
             except (OSError, TimeoutError, wire.WireError):
@@ -91,27 +171,6 @@ class Upstreams:
             self.answered += 1
             return answer
         return None
-
-    async def _udp(
-        self,
-        host: str,
-        port: int,
-        query: bytes,
-        ident: int,
-        qname: bytes,
-        qtype: int,
-        qclass: int,
-    ) -> bytes:
-        loop = asyncio.get_running_loop()
-        transport, protocol = await loop.create_datagram_endpoint(
-            lambda: _Answer(ident, qname, qtype, qclass), remote_addr=(host, port)
-        )
-        try:
-            transport.sendto(query)
-            async with asyncio.timeout(self._timeout):
-                return await protocol.future
-        finally:
-            transport.close()
 
     async def _tcp(
         self,
