@@ -298,8 +298,88 @@ async def record_traffic(
         )
 
 
+async def publish_metrics(
+    core: Core, service: str, values: Iterable[tuple[str, str, float]]
+) -> None:
+    """Replace a service's published figures (name, labels, value) for /metrics."""
+    now = time.time()
+    async with core.db.write() as tx:
+        await tx.execute("DELETE FROM service_metrics WHERE service = ?", (service,))
+        await tx.executemany(
+            "INSERT INTO service_metrics (service, name, labels, value, updated_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(service, name, labels, value, now) for name, labels, value in values],
+        )
+
+
 async def purge_blocked_log(core: Core) -> int:
     """Forget blocked-query records past ``filter.blocked_log_days``."""
     days = core.config.filter.blocked_log_days
     cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).strftime("%Y-%m-%dT%H:00Z")
     return await core.db.execute_write("DELETE FROM filter_blocked WHERE hour < ?", (cutoff,))
+
+
+async def add_unblock_request(
+    core: Core, *, domain: str, category: str, group: str, message: str
+) -> int:
+    """Record a request from the block page (no address, no identity kept)."""
+    from filter.lists import normalise
+
+    name = normalise(domain)
+    if name is None:
+        raise FilterStateError(f"domain: {domain!r} is not a domain name")
+    async with core.db.write() as tx:
+        return await tx.insert(
+            "INSERT INTO filter_unblock_requests (domain, category, group_name, message,"
+            " created_at) VALUES (?, ?, ?, ?, ?)",
+            (name.decode(), category[:64], group[:32], message[:500], utc_now_iso()),
+        )
+
+
+async def unblock_requests(core: Core, limit: int = 200) -> list[dict[str, object]]:
+    """Return the newest unblock requests."""
+    rows = await core.db.fetchall(
+        "SELECT * FROM filter_unblock_requests ORDER BY id DESC LIMIT ?", (limit,)
+    )
+    return [dict(row) for row in rows]
+
+
+async def answer_unblock_request(
+    core: Core, request_id: int, status: str, *, actor: str, source: str
+) -> bool:
+    """Close an unblock request; return whether it was open."""
+    async with core.db.write() as tx:
+        changed = await tx.execute(
+            "UPDATE filter_unblock_requests SET status = ? WHERE id = ? AND status = 'open'",
+            (status, request_id),
+        )
+        if changed and status == "allowed":
+            row = await tx.fetchone(
+                "SELECT domain, group_name FROM filter_unblock_requests WHERE id = ?",
+                (request_id,),
+            )
+            assert row is not None  # noqa: S101 - just updated
+            await tx.execute(
+                "INSERT OR IGNORE INTO filter_local_allow (domain, group_name, created_by,"
+                " created_at) VALUES (?, ?, ?, ?)",
+                (row["domain"], row["group_name"], actor, utc_now_iso()),
+            )
+            await ChangeFeed.record(tx, OVERRIDES_TOPIC)
+    core.changes.poke()
+    await core.audit.record(
+        actor=actor,
+        source=source,
+        action="filter.unblock_request",
+        target=str(request_id),
+        outcome=status if changed else "absent",
+    )
+    return changed > 0
+
+
+async def local_allow(core: Core) -> dict[str, list[str]]:
+    """Return the domains allowed per group from answered unblock requests."""
+    rows = await core.db.fetchall("SELECT domain, group_name FROM filter_local_allow")
+    found: dict[str, list[str]] = {}
+    for row in rows:
+        found.setdefault(row["group_name"], []).append(row["domain"])
+    return found

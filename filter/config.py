@@ -219,6 +219,9 @@ class FilterConfig(_Section):
     serve_stale_seconds: int = Field(
         86_400, ge=0, description="How long expired answers may be served if upstreams fail."
     )
+    blockpage_listen: str = Field(
+        "", description="ADDRESS:PORT of the block page web server (port 80 on a box); empty: off."
+    )
     blockpage_ipv4: str = Field("", description="Block page address for groups answering so.")
     blockpage_ipv6: str = Field("", description="IPv6 block page address.")
     blocked_log_days: int = Field(
@@ -267,6 +270,8 @@ class FilterConfig(_Section):
             _domains(domains)
             if not name:
                 raise ValueError("allowlists: empty name")
+        if self.blockpage_listen:
+            _endpoint(self.blockpage_listen)
         if self.blockpage_ipv4:
             ipaddress.IPv4Address(self.blockpage_ipv4)
         if self.blockpage_ipv6:

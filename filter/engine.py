@@ -13,7 +13,7 @@ import ipaddress
 import struct
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from dnslib import CNAME, QTYPE, RR, DNSLabel, DNSRecord
@@ -151,6 +151,15 @@ class FilterEngine:
     def set_overrides(self, overrides: list[TargetedOverride]) -> None:
         """Use a new set of overrides."""
         self.overrides = overrides
+
+    def set_local_allow(self, allowed: dict[str, list[str]]) -> None:
+        """Add the referent's per-group allowed domains to the group policies."""
+        base = group_policies(self.config)
+        self.policies = {
+            name: replace(policy, allow=policy.allow | _domain_set(allowed.get(name, [])))
+            for name, policy in base.items()
+        }
+        self._decisions = {}
 
     # -- decisions -----------------------------------------------------------------
 

@@ -16,11 +16,15 @@ import ipaddress
 import logging
 import struct
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Final
 
+from aiohttp import web
+
 from appliance import filtering
 from appliance.service import Health, Service
+from filter.blockpage import BlockPage
 from filter.clients import ClientMap, Identity
 from filter.engine import FilterEngine, Forward, TargetedOverride
 from filter.lists import CompiledList, ListError
@@ -92,6 +96,7 @@ async def reload_lists(core: Core, engine: FilterEngine) -> None:
 async def reload_overrides(core: Core, engine: FilterEngine) -> None:
     """Load the overrides in force."""
     engine.set_overrides([targeted(row) for row in await filtering.active_overrides(core)])
+    engine.set_local_allow(await filtering.local_allow(core))
 
 
 async def reload_clients(core: Core, engine: FilterEngine) -> None:
@@ -143,6 +148,7 @@ class FilterService(Service):
         self._tcp: list[asyncio.Server] = []
         self._pending: set[asyncio.Task[None]] = set()
         self._flusher: asyncio.Task[None] | None = None
+        self._blocked_totals: Counter[tuple[str, str]] = Counter()
 
     async def async_start(self) -> None:
         """Listen on every configured address, UDP and TCP."""
@@ -156,6 +162,14 @@ class FilterService(Service):
             server = await asyncio.start_server(self._on_tcp, host, port, reuse_port=True)
             self._tcp.append(server)
             _LOGGER.info("DNS filter on %s (UDP, TCP)", endpoint)
+        self._blockpage: web.AppRunner | None = None
+        if self.core.config.filter.blockpage_listen:
+            host, port = parse_endpoint(self.core.config.filter.blockpage_listen)
+            self._blockpage = web.AppRunner(
+                BlockPage(self.core, self.engine).app(), access_log=None
+            )
+            await self._blockpage.setup()
+            await web.TCPSite(self._blockpage, host, port).start()
         self.core.changes.subscribe(filtering.LISTS_TOPIC, self._lists_changed)
         self.core.changes.subscribe(filtering.OVERRIDES_TOPIC, self._overrides_changed)
         self.core.changes.subscribe(filtering.CLIENTS_TOPIC, self._clients_changed)
@@ -163,6 +177,8 @@ class FilterService(Service):
 
     async def async_stop(self) -> None:
         """Stop listening, drop pending forwards, write the last counters."""
+        if self._blockpage is not None:
+            await self._blockpage.cleanup()
         for transport in self._udp:
             transport.close()
         for server in self._tcp:
@@ -264,8 +280,43 @@ class FilterService(Service):
     async def flush(self) -> None:
         """Write aggregate counters and blocked records to the state DB."""
         counters, self.engine.counters = self.engine.counters, type(self.engine.counters)()
+        for (group, category, kind), count in counters.items():
+            if kind == "b":
+                self._blocked_totals[(group, category or "-")] += count
         blocked, self.engine.blocked_log = self.engine.blocked_log, type(self.engine.blocked_log)()
         await filtering.record_traffic(self.core, dict(counters), dict(blocked))
+        engine = self.engine
+        values: list[tuple[str, str, float]] = [
+            ("preau_filter_events_total", f'event="{event}"', float(count))
+            for event, count in sorted(engine.stats.items())
+        ]
+        lookups = engine.cache.hits + engine.cache.misses
+        values += [
+            ("preau_filter_cache_entries", "", float(len(engine.cache))),
+            ("preau_filter_cache_hit_ratio", "", engine.cache.hits / lookups if lookups else 0.0),
+            ("preau_filter_list_domains", "", float(sum(c.count for c in engine.lists))),
+            ("preau_filter_upstream_answers_total", "", float(self.upstreams.answered)),
+            ("preau_filter_upstream_failures_total", "", float(self.upstreams.failures)),
+            (
+                "preau_filter_upstream_latency_seconds",
+                'quantile="0.5"',
+                self.upstreams.latency(0.5),
+            ),
+            (
+                "preau_filter_upstream_latency_seconds",
+                'quantile="0.99"',
+                self.upstreams.latency(0.99),
+            ),
+        ]
+        for (group, category), count in sorted(self._blocked_totals.items()):
+            values.append(
+                (
+                    "preau_filter_blocked_total",
+                    f'group="{group}",category="{category}"',
+                    float(count),
+                )
+            )
+        await filtering.publish_metrics(self.core, "filter", values)
 
     async def _flush_forever(self) -> None:
         while True:

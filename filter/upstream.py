@@ -14,6 +14,8 @@ import asyncio
 import contextlib
 import secrets
 import struct
+import time
+from collections import deque
 from typing import Final
 
 from filter import wire
@@ -129,6 +131,14 @@ class Upstreams:
         self._inflight: dict[tuple[bytes, int, int, bool], asyncio.Future[bytes | None]] = {}
         self.failures = 0
         self.answered = 0
+        self._latencies: deque[float] = deque(maxlen=1000)
+
+    def latency(self, fraction: float) -> float:
+        """Return a quantile of recent upstream answer times, in seconds."""
+        if not self._latencies:
+            return 0.0
+        ordered = sorted(self._latencies)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
     def close(self) -> None:
         """Close the upstream sockets."""
@@ -157,6 +167,7 @@ class Upstreams:
         self, qname: bytes, qtype: int, qclass: int, dnssec_ok: bool
     ) -> bytes | None:
         for host, port in self._endpoints:
+            started = time.perf_counter()
             ident = secrets.randbits(16)
             query = wire.build_query(ident, qname, qtype, qclass, dnssec_ok=dnssec_ok)
             try:
@@ -169,6 +180,7 @@ class Upstreams:
                 self.failures += 1
                 continue
             self.answered += 1
+            self._latencies.append(time.perf_counter() - started)
             return answer
         return None
 

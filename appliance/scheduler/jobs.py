@@ -204,12 +204,41 @@ async def _state_maintenance(context: JobContext) -> str:
     return f"{pruned} old changes, {expired} ended sessions removed"
 
 
+async def _filter_log_purge(context: JobContext) -> str:
+    from appliance.filtering import purge_blocked_log
+
+    removed = await purge_blocked_log(context.core)
+    return f"{removed} blocked-query records past retention removed"
+
+
+def _list_update_job(source_name: str) -> JobFunction:
+    async def run(context: JobContext) -> str:
+        from appliance.list_updates import update_list
+
+        sources = {s.name: s for s in context.core.config.filter.sources}
+        return await update_list(context.core, sources[source_name])
+
+    return run
+
+
 def builtin_jobs(core: Core) -> list[JobSpec]:
     """Return the jobs of the control plane (services add their own later)."""
     jobs = [
         JobSpec("audit-purge", "Purge du journal d'audit", "nightly", _audit_purge),
         JobSpec("state-maintenance", "Entretien de la base d'état", "weekly", _state_maintenance),
     ]
+    jobs.append(
+        JobSpec("filter-log-purge", "Purge des requêtes bloquées", "nightly", _filter_log_purge)
+    )
+    for source in core.config.filter.sources:
+        jobs.append(
+            JobSpec(
+                f"list-update-{source.name}",
+                f"Mise à jour de la liste {source.name}",
+                "nightly",
+                _list_update_job(source.name),
+            )
+        )
     if core.config.identity.ldap.enabled:
         jobs.insert(
             0,

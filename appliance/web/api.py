@@ -17,6 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from appliance import __doc__ as _package_doc
+from appliance import filtering
 from appliance.audit import utc_now_iso
 from appliance.config import Role
 from appliance.scheduler.closed_days import add_closed_day, list_closed_days, remove_closed_day
@@ -45,6 +46,25 @@ class ClosedDayBody(_Body):
 
     day: dt.date
     reason: str = Field(min_length=1, max_length=200)
+
+
+class OverrideBody(_Body):
+    """A timed filtering control (#9.2, #9.6)."""
+
+    target_kind: Literal["class", "group", "clients"]
+    target: str = Field(min_length=1, max_length=500)
+    action: Literal["block_all", "allowlist_only", "block_domains", "tighten"]
+    minutes: int = Field(ge=1, le=24 * 60)
+    domains: list[str] = Field(default_factory=list, max_length=500)
+    categories: list[str] = Field(default_factory=list, max_length=100)
+    allowlist: str = Field("", max_length=64)
+    reason: str = Field("", max_length=200)
+
+
+class UnblockDecisionBody(_Body):
+    """The referent's answer to an unblock request."""
+
+    status: Literal["allowed", "refused"]
 
 
 class DelegationBody(_Body):
@@ -93,6 +113,8 @@ class Operation:
     success: int = 200
 
 
+_STAFF: Final[tuple[Role, ...]] = ("teacher", "referent")
+
 OPERATIONS: Final[list[Operation]] = [
     Operation(
         "post",
@@ -117,6 +139,18 @@ OPERATIONS: Final[list[Operation]] = [
     Operation("delete", "/delegations/{person_id}/{role}/{school_uai}", "Withdraw a delegation."),
     Operation("get", "/audit", "Latest audit entries (?limit=, at most 500)."),
     Operation("get", "/sessions", "Open login sessions (ASVS V7.4.5)."),
+    Operation("get", "/filter/overrides", "Filtering overrides in force.", None, _STAFF),
+    Operation("post", "/filter/overrides", "Add a timed override.", OverrideBody, _STAFF, 201),
+    Operation("delete", "/filter/overrides/{override_id}", "End an override now.", None, _STAFF),
+    Operation("get", "/filter/explain", "Why a domain is (not) blocked (?domain=&group=|client=)."),
+    Operation("get", "/filter/lists", "Imported block lists and their statistics."),
+    Operation("get", "/filter/unblock-requests", "Requests sent from the block page."),
+    Operation(
+        "post",
+        "/filter/unblock-requests/{request_id}",
+        "Answer an unblock request.",
+        UnblockDecisionBody,
+    ),
     Operation("delete", "/sessions/{person_id}", "End every session of a person."),
     Operation("get", "/openapi.json", "This document.", None, None),
 ]
@@ -476,3 +510,133 @@ async def end_sessions(request: web.Request) -> web.StreamResponse:
         outcome=f"{ended} ended",
     )
     return web.json_response({"ended": ended})
+
+
+@routes.get(API_PREFIX + "/filter/overrides")
+@require_role("teacher", "referent", api=True)
+async def filter_overrides(request: web.Request) -> web.StreamResponse:
+    """List the overrides in force."""
+    rows = await filtering.active_overrides(request.app[CORE_KEY])
+    return web.json_response({"overrides": [row.as_json() for row in rows]})
+
+
+@routes.post(API_PREFIX + "/filter/overrides")
+@require_role("teacher", "referent", api=True)
+async def add_filter_override(request: web.Request) -> web.StreamResponse:
+    """Add a timed override; in force within a second, ends by itself."""
+    body = await _body(request, OverrideBody)
+    if isinstance(body, web.Response):
+        return body
+    session = request[SESSION_KEY]
+    if session is not None and session.role == "teacher" and body.target_kind != "class":
+        return error(403, "forbidden", "teachers target a class")
+    try:
+        row = await filtering.add_override(
+            request.app[CORE_KEY],
+            target_kind=body.target_kind,
+            target=body.target,
+            action=body.action,
+            seconds=body.minutes * 60,
+            domains=body.domains,
+            categories=body.categories,
+            allowlist=body.allowlist,
+            reason=body.reason,
+            actor=_actor(request),
+            source=source_of(request),
+        )
+    except filtering.FilterStateError as err:
+        return error(422, "invalid", str(err))
+    return web.json_response(row.as_json(), status=201)
+
+
+@routes.delete(API_PREFIX + "/filter/overrides/{override_id}")
+@require_role("teacher", "referent", api=True)
+async def end_filter_override(request: web.Request) -> web.StreamResponse:
+    """End an override now."""
+    try:
+        override_id = int(request.match_info["override_id"])
+    except ValueError:
+        return error(422, "invalid", "override_id: expected an integer")
+    ended = await filtering.end_override(
+        request.app[CORE_KEY], override_id, actor=_actor(request), source=source_of(request)
+    )
+    if not ended:
+        return error(404, "absent", "no such override in force")
+    return web.json_response({"ended": override_id})
+
+
+@routes.get(API_PREFIX + "/filter/explain")
+@require_role("referent", api=True)
+async def filter_explain(request: web.Request) -> web.StreamResponse:
+    """Explain the decision for a domain and a group or client."""
+    from filter.clients import Client
+    from filter.service import build_engine
+
+    core = request.app[CORE_KEY]
+    domain = request.query.get("domain", "")
+    group = request.query.get("group", "")
+    address = request.query.get("client", "")
+    if bool(group) == bool(address):
+        return error(422, "invalid", "give group= or client=")
+    if group and group not in {g.name for g in core.config.filter.groups}:
+        return error(422, "invalid", f"group: no group named {group!r}")
+    engine = await build_engine(core)
+    try:
+        client = engine.clients.resolve(address) if address else Client("-", group)
+        decision = engine.explain(domain, client, time.time())
+    except ValueError as err:
+        return error(422, "invalid", f"domain: {err}")
+    finally:
+        for compiled in engine.set_lists([]):
+            compiled.close()
+    return web.json_response(
+        {
+            "domain": domain,
+            "group": client.group,
+            "class": client.class_name,
+            "blocked": decision.blocked,
+            "action": decision.action,
+            "rule": decision.rule,
+            "category": decision.category,
+            "list": decision.list_name,
+            "matched": decision.matched.decode(),
+            "target": decision.target.decode(),
+        }
+    )
+
+
+@routes.get(API_PREFIX + "/filter/lists")
+@require_role("referent", api=True)
+async def filter_lists(request: web.Request) -> web.StreamResponse:
+    """List the imported block lists."""
+    return web.json_response({"lists": await filtering.registered_lists(request.app[CORE_KEY])})
+
+
+@routes.get(API_PREFIX + "/filter/unblock-requests")
+@require_role("referent", api=True)
+async def unblock_requests(request: web.Request) -> web.StreamResponse:
+    """List the unblock requests."""
+    return web.json_response({"requests": await filtering.unblock_requests(request.app[CORE_KEY])})
+
+
+@routes.post(API_PREFIX + "/filter/unblock-requests/{request_id}")
+@require_role("referent", api=True)
+async def answer_unblock_request(request: web.Request) -> web.StreamResponse:
+    """Mark an unblock request allowed or refused."""
+    body = await _body(request, UnblockDecisionBody)
+    if isinstance(body, web.Response):
+        return body
+    try:
+        request_id = int(request.match_info["request_id"])
+    except ValueError:
+        return error(422, "invalid", "request_id: expected an integer")
+    changed = await filtering.answer_unblock_request(
+        request.app[CORE_KEY],
+        request_id,
+        body.status,
+        actor=_actor(request),
+        source=source_of(request),
+    )
+    if not changed:
+        return error(404, "absent", "no such open request")
+    return web.json_response({"id": request_id, "status": body.status})

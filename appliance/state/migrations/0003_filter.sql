@@ -65,3 +65,22 @@ CREATE TABLE filter_unblock_requests (
     created_at TEXT NOT NULL,
     status     TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'allowed', 'refused'))
 );
+
+-- Figures a service publishes for /metrics when it runs in another process.
+CREATE TABLE service_metrics (
+    service    TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    labels     TEXT NOT NULL DEFAULT '',
+    value      REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (service, name, labels)
+);
+
+-- Domains the referent allowed from the block page's requests, per group.
+CREATE TABLE filter_local_allow (
+    domain     TEXT NOT NULL,
+    group_name TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (domain, group_name)
+);

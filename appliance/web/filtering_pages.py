@@ -1,0 +1,129 @@
+"""The "Filtrage" admin page: lists, controls in force, explain, unblock requests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from aiohttp import web
+
+from appliance import filtering
+from appliance.web.auth import require_role, source_of
+from appliance.web.keys import CORE_KEY, SESSION_KEY
+from appliance.web.rendering import page
+
+routes = web.RouteTableDef()
+
+
+def _actor(request: web.Request) -> str:
+    session = request[SESSION_KEY]
+    return session.person_id if session else "?"
+
+
+@routes.get("/filtering")
+@require_role("referent")
+@page("filtering.html")
+async def filtering_page(request: web.Request) -> dict[str, Any]:
+    """Show lists, overrides, policy, today's figures, unblock requests, explain."""
+    core = request.app[CORE_KEY]
+    config = core.config.filter
+    explained: dict[str, Any] | None = None
+    domain = request.query.get("domain", "").strip()
+    group = request.query.get("group", "")
+    if domain and group:
+        from filter.clients import Client
+        from filter.service import build_engine
+
+        engine = await build_engine(core)
+        try:
+            decision = engine.explain(domain, Client("-", group), time.time())
+            explained = {"decision": decision, "error": ""}
+        except ValueError as err:
+            explained = {"decision": None, "error": str(err)}
+        finally:
+            for compiled in engine.set_lists([]):
+                compiled.close()
+    today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+    figures = await core.db.fetchall(
+        "SELECT group_name, SUM(queries) AS queries, SUM(blocked) AS blocked"
+        " FROM filter_counters WHERE hour >= ? GROUP BY group_name ORDER BY group_name",
+        (today,),
+    )
+    now = time.time()
+    overrides = [
+        {**row.as_json(), "minutes_left": max(0, int(row.expires_at - now) // 60)}
+        for row in await filtering.active_overrides(core)
+    ]
+    return {
+        "lists": await filtering.registered_lists(core),
+        "overrides": overrides,
+        "groups": config.groups,
+        "allowlists": sorted(config.allowlists),
+        "figures": figures,
+        "requests": await filtering.unblock_requests(core, 50),
+        "explained": explained,
+        "domain": domain,
+        "chosen_group": group,
+    }
+
+
+@routes.post("/filtering/overrides")
+@require_role("referent")
+async def add_override_form(request: web.Request) -> web.StreamResponse:
+    """Add an override from the form."""
+    form = await request.post()
+    try:
+        minutes = int(str(form.get("minutes", "")))
+        await filtering.add_override(
+            request.app[CORE_KEY],
+            target_kind=str(form.get("target_kind", "class")),  # type: ignore[arg-type]
+            target=str(form.get("target", "")),
+            action=str(form.get("action", "")),  # type: ignore[arg-type]
+            seconds=minutes * 60,
+            domains=[d for d in str(form.get("domains", "")).split() if d],
+            allowlist=str(form.get("allowlist", "")),
+            reason=str(form.get("reason", "")),
+            actor=_actor(request),
+            source=source_of(request),
+        )
+    except (ValueError, filtering.FilterStateError) as err:
+        raise web.HTTPBadRequest(text=f"{err}") from err
+    raise web.HTTPSeeOther("/filtering")
+
+
+@routes.post("/filtering/overrides/end")
+@require_role("referent")
+async def end_override_form(request: web.Request) -> web.StreamResponse:
+    """End an override from the form."""
+    form = await request.post()
+    try:
+        override_id = int(str(form.get("id", "")))
+    except ValueError as err:
+        raise web.HTTPBadRequest(text="id: expected an integer") from err
+    await filtering.end_override(
+        request.app[CORE_KEY], override_id, actor=_actor(request), source=source_of(request)
+    )
+    raise web.HTTPSeeOther("/filtering")
+
+
+@routes.post("/filtering/requests")
+@require_role("referent")
+async def answer_request_form(request: web.Request) -> web.StreamResponse:
+    """Allow or refuse an unblock request from the form."""
+    form = await request.post()
+    status = str(form.get("status", ""))
+    if status not in ("allowed", "refused"):
+        raise web.HTTPBadRequest(text="status: allowed or refused")
+    try:
+        request_id = int(str(form.get("id", "")))
+    except ValueError as err:
+        raise web.HTTPBadRequest(text="id: expected an integer") from err
+    await filtering.answer_unblock_request(
+        request.app[CORE_KEY],
+        request_id,
+        status,
+        actor=_actor(request),
+        source=source_of(request),
+    )
+    raise web.HTTPSeeOther("/filtering")
