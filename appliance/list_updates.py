@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Final
 
 import aiohttp
 
-from appliance.atomic import fsync_directory
+from appliance.atomic import fsync_directory, write_atomic
+from appliance.config import render_config
 
 if TYPE_CHECKING:
     from appliance.core import Core
@@ -113,9 +114,11 @@ async def update_list(core: Core, source: ListSource) -> str:
         raise
     await core.executor.run(partial.replace, good)
     await core.executor.run(fsync_directory, folder)
-    argv = [sys.executable, "-m", "appliance"]
-    if core.config_path is not None:
-        argv += ["--config", str(core.config_path)]
+    # The child must see exactly this process's config (even built-in defaults).
+    config_copy = core.config.site.data_dir / "filter" / "effective.toml"
+    text = render_config(core.config, "Effective configuration for the list compiler.")
+    await core.executor.run(write_atomic, config_copy, text, mode=0o600)
+    argv = [sys.executable, "-m", "appliance", "--config", str(config_copy)]
     if source.format == "ut1":
         argv += ["filter", "import-ut1", str(good), "--name", source.name]
     else:

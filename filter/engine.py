@@ -35,6 +35,7 @@ from filter.ratelimit import RateLimiter
 
 BLOCKED_TTL: Final = 60
 RFC8482_TTL: Final = 3600
+DECISION_MEMO_SIZE: Final = 20_000
 _UNSUPPORTED_TYPES: Final = frozenset({251, 252})  # IXFR, AXFR
 
 
@@ -209,7 +210,7 @@ class FilterEngine:
             site_deny=self._site_deny,
         )
         if not overrides:
-            if len(self._decisions) >= 100_000:
+            if len(self._decisions) >= DECISION_MEMO_SIZE:
                 self._decisions = {}
             self._decisions[key] = decision
         return decision

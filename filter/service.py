@@ -297,16 +297,8 @@ class FilterService(Service):
             ("preau_filter_list_domains", "", float(sum(c.count for c in engine.lists))),
             ("preau_filter_upstream_answers_total", "", float(self.upstreams.answered)),
             ("preau_filter_upstream_failures_total", "", float(self.upstreams.failures)),
-            (
-                "preau_filter_upstream_latency_seconds",
-                'quantile="0.5"',
-                self.upstreams.latency(0.5),
-            ),
-            (
-                "preau_filter_upstream_latency_seconds",
-                'quantile="0.99"',
-                self.upstreams.latency(0.99),
-            ),
+            ("preau_filter_upstream_latency_p50_seconds", "", self.upstreams.latency(0.5)),
+            ("preau_filter_upstream_latency_p99_seconds", "", self.upstreams.latency(0.99)),
         ]
         for (group, category), count in sorted(self._blocked_totals.items()):
             values.append(

@@ -1,0 +1,259 @@
+"""Filtering from the control plane: API, admin page, block page, metrics, list updates."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from appliance.core import Core
+from appliance.filtering import registered_lists
+from appliance.list_updates import ListUpdateError, update_list
+from appliance.metrics import render_metrics
+from appliance.web.app import create_app
+from filter.config import ListSource
+from filter.service import FilterService
+from tests.appliance.web.conftest import ClientFactory, api_login, seed_local_people
+from tests.conftest import free_port, make_config, opened_core
+from tests.filter.conftest import default_test_groups, write_ut1_tree
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture
+async def filter_core(tmp_path: Path) -> Any:
+    config = make_config(
+        tmp_path / "data",
+        filter={
+            "groups": default_test_groups(),
+            "networks": [{"cidr": "127.0.0.0/8", "group": "college"}],
+            "blockpage_listen": f"127.0.0.1:{free_port()}",
+        },
+    )
+    async with opened_core(config) as core:
+        from appliance.filter_cli import import_list
+
+        await import_list(
+            core, write_ut1_tree(tmp_path / "ut1"), name="ut1", list_format="ut1", category=""
+        )
+        await seed_local_people(core)
+        yield core
+
+
+async def test_api_overrides_explain_and_lists(
+    filter_core: Core, aiohttp_client: ClientFactory
+) -> None:
+    client: TestClient[Any, Any] = await aiohttp_client(create_app(filter_core))
+    token = await api_login(client, "referent")
+    headers = {"X-CSRF-Token": token}
+    explained = await client.get(
+        "/api/v1/filter/explain", params={"domain": "www.porn-site.test", "group": "college"}
+    )
+    body = await explained.json()
+    assert body["blocked"]
+    assert (body["category"], body["list"], body["matched"]) == ("adult", "ut1", "porn-site.test")
+    lists = await (await client.get("/api/v1/filter/lists")).json()
+    assert lists["lists"][0]["not_enforceable"] == {"ip": 1, "urls": 4, "expressions": 1}
+    created = await client.post(
+        "/api/v1/filter/overrides",
+        json={
+            "target_kind": "class",
+            "target": "6A",
+            "action": "allowlist_only",
+            "minutes": 55,
+            "allowlist": "examen",
+        },
+        headers=headers,
+    )
+    assert created.status == 201
+    override_id = (await created.json())["id"]
+    listed = await (await client.get("/api/v1/filter/overrides")).json()
+    assert [o["id"] for o in listed["overrides"]] == [override_id]
+    bad = await client.post(
+        "/api/v1/filter/overrides",
+        json={"target_kind": "group", "target": "nope", "action": "block_all", "minutes": 5},
+        headers=headers,
+    )
+    assert bad.status == 422
+    assert "no group named" in (await bad.json())["error"]["message"]
+    ended = await client.delete(f"/api/v1/filter/overrides/{override_id}", headers=headers)
+    assert ended.status == 200
+
+
+async def test_teacher_may_only_target_a_class(
+    filter_core: Core, aiohttp_client: ClientFactory
+) -> None:
+    client: TestClient[Any, Any] = await aiohttp_client(create_app(filter_core))
+    token = await api_login(client, "prof")
+    headers = {"X-CSRF-Token": token}
+    group = await client.post(
+        "/api/v1/filter/overrides",
+        json={"target_kind": "group", "target": "college", "action": "block_all", "minutes": 5},
+        headers=headers,
+    )
+    assert group.status == 403
+    own_class = await client.post(
+        "/api/v1/filter/overrides",
+        json={"target_kind": "class", "target": "6A", "action": "block_all", "minutes": 50},
+        headers=headers,
+    )
+    assert own_class.status == 201
+
+
+async def test_block_page_request_reaches_referent_and_allowing_unblocks(
+    filter_core: Core, aiohttp_client: ClientFactory
+) -> None:
+    service = FilterService(filter_core)
+    await filter_core.async_start_services([service])
+    try:
+        base = f"http://{filter_core.config.filter.blockpage_listen}"
+        async with aiohttp.ClientSession() as session:
+            async with session.get(base + "/", headers={"Host": "www.porn-site.test"}) as page:
+                text = await page.text()
+                assert page.status == 403
+                assert "Ce site est bloqué" in text
+                assert "adult" in text
+            async with session.post(
+                base + "/demande",
+                data={"domain": "www.porn-site.test", "message": "exposé SVT"},
+                headers={"Host": "www.porn-site.test"},
+            ) as sent:
+                assert sent.status == 200
+                assert "Demande envoyée" in await sent.text()
+        client: TestClient[Any, Any] = await aiohttp_client(create_app(filter_core))
+        token = await api_login(client, "referent")
+        requests = (await (await client.get("/api/v1/filter/unblock-requests")).json())["requests"]
+        assert requests[0]["domain"] == "www.porn-site.test"
+        assert requests[0]["group_name"] == "college"
+        assert "127.0.0.1" not in repr(requests)  # no address kept
+        allowed = await client.post(
+            f"/api/v1/filter/unblock-requests/{requests[0]['id']}",
+            json={"status": "allowed"},
+            headers={"X-CSRF-Token": token},
+        )
+        assert allowed.status == 200
+        await filter_core.changes.deliver_pending()
+        from filter.clients import Client
+
+        decision = service.engine.explain("www.porn-site.test", Client("x", "college"), time.time())
+        assert not decision.blocked
+        assert decision.rule == "allow:group"
+        page = await client.get("/filtering")
+        assert "www.porn-site.test" in await page.text()
+    finally:
+        await filter_core.async_stop_services()
+
+
+async def test_metrics_show_filter_figures_and_pass_promtool(
+    filter_core: Core, aiohttp_client: ClientFactory
+) -> None:
+    from dnslib import DNSRecord
+
+    service = FilterService(filter_core)
+    await filter_core.async_start_services([service])
+    try:
+        for name in ("casino.test", "www.porn-site.test", "casino.test"):
+            service.engine.handle(DNSRecord.question(name).pack(), "127.0.0.9", time.time())
+        await service.flush()
+        text = (await render_metrics(filter_core)).decode()
+    finally:
+        await filter_core.async_stop_services()
+    assert 'preau_filter_blocked_total{category="gambling",group="college"} 2.0' in text
+    assert "preau_filter_cache_hit_ratio" in text
+    assert "preau_filter_upstream_latency_p99_seconds" in text
+    result = subprocess.run(  # noqa: ASYNC221 - short, after the service stopped
+        ["/usr/bin/promtool", "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_filtering_page_explains(filter_core: Core, aiohttp_client: ClientFactory) -> None:
+    client: TestClient[Any, Any] = await aiohttp_client(create_app(filter_core))
+    await api_login(client, "referent")
+    page = await client.get("/filtering", params={"domain": "deep.casino.test", "group": "college"})
+    text = await page.text()
+    assert page.status == 200
+    assert "gambling" in text
+    assert "category:college" in text
+    assert "Université Toulouse Capitole" in text
+
+
+async def test_nightly_list_update_checks_the_checksum_and_keeps_the_old_list(
+    tmp_path: Path, filter_core: Core, aiohttp_server: Any
+) -> None:
+    tree = write_ut1_tree(tmp_path / "new")
+    (tree / "gambling" / "domains").write_text("casino.test\nnew-casino.test\n")
+    tarball = tmp_path / "blacklists.tar.gz"
+    with tarfile.open(tarball, "w:gz") as archive:
+        archive.add(tree, arcname="blacklists")
+    digest = hashlib.md5(tarball.read_bytes(), usedforsecurity=False).hexdigest()
+
+    async def serve_list(request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(tarball)
+
+    async def good(request: web.Request) -> web.StreamResponse:
+        return web.Response(text=f"{digest}  blacklists.tar.gz\n")
+
+    async def bad(request: web.Request) -> web.StreamResponse:
+        return web.Response(text="0" * 32 + "\n")
+
+    app = web.Application()
+    app.router.add_get("/blacklists.tar.gz", serve_list)
+    app.router.add_get("/good.md5", good)
+    app.router.add_get("/bad.md5", bad)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    base = f"http://127.0.0.1:{server.port}"
+    before = await registered_lists(filter_core)
+    with pytest.raises(ListUpdateError, match="checksum mismatch"):
+        await update_list(
+            filter_core,
+            ListSource(
+                name="ut1",
+                url=base + "/blacklists.tar.gz",
+                format="ut1",
+                checksum_url=base + "/bad.md5",
+            ),
+        )
+    assert await registered_lists(filter_core) == before
+    summary = await update_list(
+        filter_core,
+        ListSource(
+            name="ut1",
+            url=base + "/blacklists.tar.gz",
+            format="ut1",
+            checksum_url=base + "/good.md5",
+        ),
+    )
+    assert "domaines compilés" in summary
+    after = await registered_lists(filter_core)
+    assert after[0]["categories"]["gambling"] == 2
+
+
+def test_jobs_include_list_updates_in_the_night_window(tmp_path: Path) -> None:
+    from tests.conftest import run_preau, write_config
+
+    config = make_config(
+        tmp_path / "data",
+        filter={
+            "sources": [
+                {"name": "ut1", "url": "https://example.invalid/ut1.tar.gz", "format": "ut1"}
+            ]
+        },
+    )
+    result = run_preau("jobs", "list", config_path=write_config(config, tmp_path / "p.toml"))
+    line = next(line for line in result.stdout.splitlines() if line.startswith("list-update-ut1"))
+    assert "nightly" in line
+    assert "01:00-05:00" in line
