@@ -393,6 +393,9 @@ def _render_section(model: BaseModel, prefix: str, out: list[str]) -> None:
         if isinstance(value, list) and value and isinstance(value[0], BaseModel):
             tables.append((key, value))
             continue
+        if isinstance(value, BaseModel):
+            nested.append((key, value))
+            continue
         if field.description:
             out.append(f"# {field.description}")
         if value is None:

@@ -96,15 +96,19 @@ class GroupConfig(_Section):
         default_factory=list, description="Domains always allowed (with subdomains)."
     )
     deny: list[str] = Field(default_factory=list, description="Domains always denied.")
-    safesearch: SafeSearchConfig = Field(default_factory=SafeSearchConfig)
+    safesearch: SafeSearchConfig = Field(
+        default_factory=SafeSearchConfig, description="SafeSearch per engine."
+    )
     block_bypass: bool = Field(
         True, description="Block DoH canary, iCloud Private Relay and DDR discovery."
     )
     answer: Literal["nxdomain", "blockpage"] = Field(
         "nxdomain", description="Blocked names get NXDOMAIN or the block page's address."
     )
-    max_ttl: int | None = Field(
-        60, ge=0, description="Cap on TTLs sent to clients, so controls apply fast on devices."
+    max_ttl: int = Field(
+        60,
+        ge=0,
+        description="Cap on TTLs sent to clients, so controls apply fast on devices (0: none).",
     )
     log_blocked: bool = Field(
         True, description="Keep blocked queries (by group, never by address) for review."
@@ -131,7 +135,7 @@ def _default_groups() -> list[GroupConfig]:
             name="teachers",
             denied_categories=[*SECURITY_DENIED, "adult"],
             safesearch=SafeSearchConfig.model_validate(_NO_SAFESEARCH),
-            max_ttl=None,
+            max_ttl=0,
             log_blocked=False,
         ),
         GroupConfig(
@@ -139,7 +143,7 @@ def _default_groups() -> list[GroupConfig]:
             denied_categories=list(SECURITY_DENIED),
             safesearch=SafeSearchConfig.model_validate(_NO_SAFESEARCH),
             block_bypass=False,
-            max_ttl=None,
+            max_ttl=0,
             log_blocked=False,
         ),
     ]
@@ -236,10 +240,18 @@ class FilterConfig(_Section):
         default_factory=lambda: {"examen": ["education.gouv.fr", "pix.fr", "eduscol.education.fr"]},
         description="Named allowlists for 'allowlist only' controls (exams, PIX).",
     )
-    groups: list[GroupConfig] = Field(default_factory=_default_groups, min_length=1)
-    networks: list[NetworkRule] = Field(default_factory=list)
-    static_clients: list[StaticClient] = Field(default_factory=list)
-    sources: list[ListSource] = Field(default_factory=list)
+    groups: list[GroupConfig] = Field(
+        default_factory=_default_groups, min_length=1, description="Filtering groups."
+    )
+    networks: list[NetworkRule] = Field(
+        default_factory=list, description="Networks whose clients belong to a group."
+    )
+    static_clients: list[StaticClient] = Field(
+        default_factory=list, description="Fixed addresses in a group."
+    )
+    sources: list[ListSource] = Field(
+        default_factory=list, description="Lists downloaded by the nightly job."
+    )
 
     _check_allow = field_validator("allow", "deny")(_domains)
 

@@ -97,7 +97,7 @@ def group_policies(config: FilterConfig) -> dict[str, GroupPolicy]:
             ),
             block_bypass=group.block_bypass,
             blockpage=group.answer == "blockpage",
-            max_ttl=group.max_ttl,
+            max_ttl=group.max_ttl or None,
             log_blocked=group.log_blocked,
         )
     return policies
