@@ -146,6 +146,11 @@ OPERATIONS: Final[list[Operation]] = [
     Operation("get", "/filter/lists", "Imported block lists and their statistics."),
     Operation("get", "/filter/unblock-requests", "Requests sent from the block page."),
     Operation(
+        "get",
+        "/filter/blocked",
+        "Blocked queries by hour, group and domain (a posteriori control).",
+    ),
+    Operation(
         "post",
         "/filter/unblock-requests/{request_id}",
         "Answer an unblock request.",
@@ -640,3 +645,25 @@ async def answer_unblock_request(request: web.Request) -> web.StreamResponse:
     if not changed:
         return error(404, "absent", "no such open request")
     return web.json_response({"id": request_id, "status": body.status})
+
+
+@routes.get(API_PREFIX + "/filter/blocked")
+@require_role("referent", api=True)
+async def blocked_queries(request: web.Request) -> web.StreamResponse:
+    """Export blocked-query records (by group, never by address); ?format=csv for a file."""
+    rows = await request.app[CORE_KEY].db.fetchall(
+        "SELECT hour, group_name, domain, category, count FROM filter_blocked"
+        " ORDER BY hour DESC, count DESC LIMIT 100000"
+    )
+    if request.query.get("format") == "csv":
+        lines = ["hour,group,domain,category,count"]
+        lines += [
+            f"{r['hour']},{r['group_name']},{r['domain']},{r['category']},{r['count']}"
+            for r in rows
+        ]
+        return web.Response(
+            text="\n".join(lines) + "\n",
+            content_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="preau-blocked.csv"'},
+        )
+    return web.json_response({"blocked": [dict(row) for row in rows]})

@@ -257,3 +257,38 @@ def test_jobs_include_list_updates_in_the_night_window(tmp_path: Path) -> None:
     line = next(line for line in result.stdout.splitlines() if line.startswith("list-update-ut1"))
     assert "nightly" in line
     assert "01:00-05:00" in line
+
+
+async def test_blocked_export_has_groups_not_addresses(
+    filter_core: Core, aiohttp_client: ClientFactory
+) -> None:
+    from dnslib import DNSRecord
+
+    service = FilterService(filter_core)
+    await filter_core.async_start_services([service])
+    try:
+        service.engine.handle(DNSRecord.question("casino.test").pack(), "127.0.0.77", time.time())
+        await service.flush()
+    finally:
+        await filter_core.async_stop_services()
+    client: TestClient[Any, Any] = await aiohttp_client(create_app(filter_core))
+    await api_login(client, "referent")
+    csv = await (await client.get("/api/v1/filter/blocked", params={"format": "csv"})).text()
+    assert "college,casino.test,gambling,1" in csv
+    assert "127.0.0.77" not in csv
+
+
+async def test_upstream_failover_to_the_next_resolver(unbound: Any) -> None:
+    from filter.upstream import Upstreams
+
+    dead = f"127.0.0.1:{free_port()}"
+    upstreams = Upstreams([dead, unbound.endpoint], 0.5)
+    try:
+        answer = await upstreams.resolve(b"www.example.test", 1, 1, False)
+    finally:
+        upstreams.close()
+    assert answer is not None
+    assert upstreams.failures == 1
+    from dnslib import DNSRecord
+
+    assert str(DNSRecord.parse(answer).rr[0].rdata) == "192.0.2.10"
