@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import socket
 import struct
 import time
 from collections import Counter
@@ -39,6 +40,7 @@ _LOGGER = logging.getLogger(__name__)
 FLUSH_SECONDS: Final = 10.0
 TCP_IDLE_SECONDS: Final = 10.0
 MAX_PENDING: Final = 4096
+RECEIVE_BUFFER: Final = 4 * 1024 * 1024
 
 
 def load_lists(paths: list[tuple[str, Path]]) -> list[CompiledList]:
@@ -158,6 +160,12 @@ class FilterService(Service):
             transport, _ = await loop.create_datagram_endpoint(
                 lambda: _UdpServer(self), local_addr=(host, port), reuse_port=True
             )
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                # Absorb bursts (a cart of tablets waking up); the kernel caps this
+                # at net.core.rmem_max for an unprivileged service.
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
             self._udp.append(transport)
             server = await asyncio.start_server(self._on_tcp, host, port, reuse_port=True)
             self._tcp.append(server)
