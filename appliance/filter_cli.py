@@ -125,56 +125,42 @@ def show_lists(ctx: click.Context) -> None:
 @click.pass_context
 def explain(ctx: click.Context, domain: str, client_address: str, group: str) -> None:
     """Say what DOMAIN gets for a client or a group, and why."""
-    from filter.clients import Client
-    from filter.service import build_engine
+    from filter.service import explain as explain_domain
 
     cli = _cli()
     config: PreauConfig = cli._config(ctx)
-    if bool(client_address) == bool(group):
-        cli._fail("give --client ADDRESS or --group NAME", 2)
-    if group and group not in {g.name for g in config.filter.groups}:
-        cli._fail(f"--group: no group named {group!r}", 2)
-
-    async def body(core: Core) -> list[str]:
-        engine = await build_engine(core)
-        try:
-            client = (
-                engine.clients.resolve(client_address) if client_address else Client("-", group)
-            )
-            decision = engine.explain(domain, client, time.time())
-            overrides = engine.overrides_for(client, time.time())
-        finally:
-            for compiled in engine.set_lists([]):
-                compiled.close()
-        verdict = (
-            "BLOQUÉ / BLOCKED"
-            if decision.blocked
-            else ("RÉÉCRIT / REWRITTEN" if decision.action == "cname" else "AUTORISÉ / ALLOWED")
-        )
-        lines = [
-            f"domaine / domain : {domain}",
-            f"client           : {client.address} → groupe / group {client.group}"
-            + (f", classe / class {client.class_name}" if client.class_name else ""),
-            f"décision         : {verdict} ({decision.action})",
-            f"règle / rule     : {decision.rule}",
-        ]
-        if decision.category:
-            lines.append(f"catégorie        : {decision.category}")
-        if decision.list_name:
-            lines.append(f"liste / list     : {decision.list_name}")
-        if decision.matched:
-            lines.append(f"entrée / entry   : {decision.matched.decode()}")
-        if decision.target:
-            lines.append(f"cible / target   : {decision.target.decode()}")
-        for override in overrides:
-            remaining = int(override.expires_at - time.time()) // 60
-            lines.append(f"dérogation       : #{override.id} {override.action} ({remaining} min)")
-        return lines
-
     try:
-        lines = cli._with_core(config, ctx.obj["config_path"], body)
+        found = cli._with_core(
+            config,
+            ctx.obj["config_path"],
+            lambda core: explain_domain(core, domain, group=group, address=client_address),
+        )
     except ValueError as err:
         cli._fail(str(err), 2)
+    decision, client = found.decision, found.client
+    verdict = (
+        "BLOQUÉ / BLOCKED"
+        if decision.blocked
+        else ("RÉÉCRIT / REWRITTEN" if decision.action == "cname" else "AUTORISÉ / ALLOWED")
+    )
+    lines = [
+        f"domaine / domain : {domain}",
+        f"client           : {client.address} → groupe / group {client.group}"
+        + (f", classe / class {client.class_name}" if client.class_name else ""),
+        f"décision         : {verdict} ({decision.action})",
+        f"règle / rule     : {decision.rule}",
+    ]
+    if decision.category:
+        lines.append(f"catégorie        : {decision.category}")
+    if decision.list_name:
+        lines.append(f"liste / list     : {decision.list_name}")
+    if decision.matched:
+        lines.append(f"entrée / entry   : {decision.matched.decode()}")
+    if decision.target:
+        lines.append(f"cible / target   : {decision.target.decode()}")
+    for override in found.overrides:
+        remaining = int(override.expires_at - time.time()) // 60
+        lines.append(f"dérogation       : #{override.id} {override.action} ({remaining} min)")
     click.echo("\n".join(lines))
 
 

@@ -18,6 +18,7 @@ import socket
 import struct
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Final
 
@@ -26,10 +27,10 @@ from aiohttp import web
 from appliance import filtering
 from appliance.service import Health, Service
 from filter.blockpage import BlockPage
-from filter.clients import ClientMap, Identity
+from filter.clients import Client, ClientMap, Identity
 from filter.engine import FilterEngine, Forward, TargetedOverride
 from filter.lists import CompiledList, ListError
-from filter.policy import Override
+from filter.policy import Decision, Override
 from filter.upstream import Upstreams, parse_endpoint
 
 if TYPE_CHECKING:
@@ -119,6 +120,33 @@ async def reload_clients(core: Core, engine: FilterEngine) -> None:
             pupil_default=config.pupil_default_group,
         )
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a name gets what it gets, for a client or a group."""
+
+    client: Client
+    decision: Decision
+    overrides: list[Override]
+
+
+async def explain(core: Core, domain: str, *, group: str = "", address: str = "") -> Explanation:
+    """Explain the decision for ``domain`` (raise ValueError naming what is wrong)."""
+    if bool(group) == bool(address):
+        raise ValueError("give a group or a client address")
+    if group and group not in {g.name for g in core.config.filter.groups}:
+        raise ValueError(f"group: no group named {group!r}")
+    engine = await build_engine(core)
+    try:
+        client = engine.clients.resolve(address) if address else Client("-", group)
+        now = time.time()
+        return Explanation(
+            client, engine.explain(domain, client, now), engine.overrides_for(client, now)
+        )
+    finally:
+        for compiled in engine.set_lists([]):
+            compiled.close()
 
 
 class _UdpServer(asyncio.DatagramProtocol):

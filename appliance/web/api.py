@@ -574,31 +574,23 @@ async def end_filter_override(request: web.Request) -> web.StreamResponse:
 @require_role("referent", api=True)
 async def filter_explain(request: web.Request) -> web.StreamResponse:
     """Explain the decision for a domain and a group or client."""
-    from filter.clients import Client
-    from filter.service import build_engine
+    from filter.service import explain
 
-    core = request.app[CORE_KEY]
-    domain = request.query.get("domain", "")
-    group = request.query.get("group", "")
-    address = request.query.get("client", "")
-    if bool(group) == bool(address):
-        return error(422, "invalid", "give group= or client=")
-    if group and group not in {g.name for g in core.config.filter.groups}:
-        return error(422, "invalid", f"group: no group named {group!r}")
-    engine = await build_engine(core)
     try:
-        client = engine.clients.resolve(address) if address else Client("-", group)
-        decision = engine.explain(domain, client, time.time())
+        found = await explain(
+            request.app[CORE_KEY],
+            request.query.get("domain", ""),
+            group=request.query.get("group", ""),
+            address=request.query.get("client", ""),
+        )
     except ValueError as err:
-        return error(422, "invalid", f"domain: {err}")
-    finally:
-        for compiled in engine.set_lists([]):
-            compiled.close()
+        return error(422, "invalid", str(err))
+    decision = found.decision
     return web.json_response(
         {
-            "domain": domain,
-            "group": client.group,
-            "class": client.class_name,
+            "domain": request.query.get("domain", ""),
+            "group": found.client.group,
+            "class": found.client.class_name,
             "blocked": decision.blocked,
             "action": decision.action,
             "rule": decision.rule,
@@ -606,6 +598,7 @@ async def filter_explain(request: web.Request) -> web.StreamResponse:
             "list": decision.list_name,
             "matched": decision.matched.decode(),
             "target": decision.target.decode(),
+            "overrides": [override.id for override in found.overrides],
         }
     )
 

@@ -32,18 +32,13 @@ async def filtering_page(request: web.Request) -> dict[str, Any]:
     domain = request.query.get("domain", "").strip()
     group = request.query.get("group", "")
     if domain and group:
-        from filter.clients import Client
-        from filter.service import build_engine
+        from filter.service import explain
 
-        engine = await build_engine(core)
         try:
-            decision = engine.explain(domain, Client("-", group), time.time())
-            explained = {"decision": decision, "error": ""}
+            found = await explain(core, domain, group=group)
+            explained = {"decision": found.decision, "error": ""}
         except ValueError as err:
             explained = {"decision": None, "error": str(err)}
-        finally:
-            for compiled in engine.set_lists([]):
-                compiled.close()
     today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     figures = await core.db.fetchall(
         "SELECT group_name, SUM(queries) AS queries, SUM(blocked) AS blocked"
