@@ -224,37 +224,41 @@ def main() -> None:
 
             sampler = threading.Thread(target=sample)
             sampler.start()
-            load = subprocess.Popen(
-                [
-                    which("dnsperf"),
-                    "-s",
-                    "127.0.0.1",
-                    "-p",
-                    str(port),
-                    "-d",
-                    str(queries),
-                    "-l",
-                    "20",
-                    "-c",
-                    "20",
-                    "-T",
-                    "1",
-                    "-t",
-                    "2",
-                    "-Q",
-                    "2000",
-                    "-v",
-                ],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            time.sleep(2)
-            subprocess.run(
-                [str(PREAU), *config, "filter", "import-ut1", str(cache_dir)],
-                check=True,
-                capture_output=True,
-            )
-            swap_out, _ = load.communicate()
+            # dnsperf -v writes a line per answer: to a file, never to a pipe we
+            # do not drain (a full pipe stalls dnsperf and fakes lost queries).
+            swap_log = folder / "swap.txt"
+            with swap_log.open("w") as sink:
+                load = subprocess.Popen(
+                    [
+                        which("dnsperf"),
+                        "-s",
+                        "127.0.0.1",
+                        "-p",
+                        str(port),
+                        "-d",
+                        str(queries),
+                        "-l",
+                        "20",
+                        "-c",
+                        "20",
+                        "-T",
+                        "1",
+                        "-t",
+                        "2",
+                        "-Q",
+                        "2000",
+                        "-v",
+                    ],
+                    stdout=sink,
+                )
+                time.sleep(2)
+                subprocess.run(
+                    [str(PREAU), *config, "filter", "import-ut1", str(cache_dir)],
+                    check=True,
+                    capture_output=True,
+                )
+                load.wait()
+            swap_out = swap_log.read_text()
             done.set()
             sampler.join()
             swap_lat = latencies_ms(swap_out)
