@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from appliance.config import PreauConfig
 from tests.conftest import PreauProcess
-from tests.filter.conftest import dig
+from tests.filter.conftest import default_test_groups, dig
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -112,3 +117,68 @@ def test_client_outside_networks_is_refused(
     assert "status: REFUSED" in outside
     inside = dig(filter_config, "www.example.test", source="127.0.0.20")
     assert "192.0.2.10" in inside
+
+
+def test_garbage_and_truncated_tcp_frames_do_not_stop_the_server(
+    running_filter: PreauProcess, filter_config: PreauConfig
+) -> None:
+    import socket
+    import struct
+
+    from tests.filter.conftest import dns_port
+
+    port = dns_port(filter_config)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.settimeout(1)
+        for junk in (b"", b"\x00", b"\xff" * 600, b"\x12\x34\x81\x80" + b"\x00" * 8):
+            udp.sendto(junk, ("127.0.0.1", port))
+    for frame in (struct.pack("!H", 300) + b"\x00" * 10, b"\x00", b"\xff\xff" + b"x" * 100):
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as tcp:
+            tcp.sendall(frame)
+            tcp.shutdown(socket.SHUT_WR)
+            tcp.settimeout(2)
+            try:
+                while tcp.recv(4096):
+                    pass
+            except TimeoutError:
+                pass
+    assert "192.0.2.10" in dig(filter_config, "www.example.test")
+    assert "192.0.2.10" in dig(filter_config, "www.example.test", "+tcp")
+    assert running_filter.process.poll() is None
+
+
+def test_ipv6_listener_and_client(
+    tmp_path: Path, unbound: Any, preau_factory: Callable[..., PreauProcess]
+) -> None:
+    from tests.conftest import free_port, make_config, wait_for_port
+
+    port = free_port()
+    config = make_config(
+        tmp_path / "data6",
+        filter={
+            "listen": [f"127.0.0.1:{port}", f"[::1]:{port}"],
+            "upstreams": [unbound.endpoint],
+            "groups": default_test_groups(),
+        },
+    )
+    preau_factory(config, "filter", wait_web=False, name="filter6")
+    wait_for_port("127.0.0.1", port)
+    result = subprocess.run(
+        [
+            "/usr/bin/dig",
+            "-6",
+            "@::1",
+            "-p",
+            str(port),
+            "www.example.test",
+            "AAAA",
+            "+tries=1",
+            "+time=3",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert "2001:db8::10" in result.stdout
+    assert "SERVER: ::1#" in result.stdout
