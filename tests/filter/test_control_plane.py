@@ -152,20 +152,28 @@ async def test_block_page_request_reaches_referent_and_allowing_unblocks(
         await filter_core.async_stop_services()
 
 
+async def served_queries(core: Core, queries: list[tuple[str, str]]) -> None:
+    """Run the filter service in-process, answer (name, client) pairs, flush figures."""
+    from dnslib import DNSRecord
+
+    service = FilterService(core)
+    await core.async_start_services([service])
+    try:
+        for name, address in queries:
+            service.engine.handle(DNSRecord.question(name).pack(), address, time.time())
+        await service.flush()
+    finally:
+        await core.async_stop_services()
+
+
 async def test_metrics_show_filter_figures_and_pass_promtool(
     filter_core: Core, aiohttp_client: ClientFactory
 ) -> None:
-    from dnslib import DNSRecord
-
-    service = FilterService(filter_core)
-    await filter_core.async_start_services([service])
-    try:
-        for name in ("casino.test", "www.porn-site.test", "casino.test"):
-            service.engine.handle(DNSRecord.question(name).pack(), "127.0.0.9", time.time())
-        await service.flush()
-        text = (await render_metrics(filter_core)).decode()
-    finally:
-        await filter_core.async_stop_services()
+    await served_queries(
+        filter_core,
+        [(name, "127.0.0.9") for name in ("casino.test", "www.porn-site.test", "casino.test")],
+    )
+    text = (await render_metrics(filter_core)).decode()
     assert 'preau_filter_blocked_total{category="gambling",group="college"} 2.0' in text
     assert "preau_filter_cache_hit_ratio" in text
     assert "preau_filter_upstream_latency_p99_seconds" in text
@@ -262,15 +270,7 @@ def test_jobs_include_list_updates_in_the_night_window(tmp_path: Path) -> None:
 async def test_blocked_export_has_groups_not_addresses(
     filter_core: Core, aiohttp_client: ClientFactory
 ) -> None:
-    from dnslib import DNSRecord
-
-    service = FilterService(filter_core)
-    await filter_core.async_start_services([service])
-    try:
-        service.engine.handle(DNSRecord.question("casino.test").pack(), "127.0.0.77", time.time())
-        await service.flush()
-    finally:
-        await filter_core.async_stop_services()
+    await served_queries(filter_core, [("casino.test", "127.0.0.77")])
     client: TestClient[Any, Any] = await aiohttp_client(create_app(filter_core))
     await api_login(client, "referent")
     csv = await (await client.get("/api/v1/filter/blocked", params={"format": "csv"})).text()
