@@ -37,6 +37,12 @@ class _PooledSocket(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self.pending: dict[int, tuple[bytes, int, int, asyncio.Future[bytes]]] = {}
         self.uses = 0
+        self.retired = False
+
+    def close_if_idle(self) -> None:
+        """Close a retired socket once no answer is awaited on it."""
+        if self.retired and not self.pending and self.transport is not None:
+            self.transport.close()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -75,6 +81,7 @@ class _SocketPool:
     def __init__(self, host: str, port: int) -> None:
         self._address = (host, port)
         self._sockets: list[_PooledSocket | None] = [None] * self.SIZE
+        self._open: set[_PooledSocket] = set()
 
     async def _socket(self) -> _PooledSocket:
         slot = secrets.randbelow(self.SIZE)
@@ -85,13 +92,20 @@ class _SocketPool:
             and (current.uses < self.RECYCLE_AFTER and not current.transport.is_closing())
         ):
             return current
-        if current is not None and current.transport is not None and not current.pending:
-            current.transport.close()
+        if current is not None:
+            current.retired = True
+            current.close_if_idle()
         loop = asyncio.get_running_loop()
         _, protocol = await loop.create_datagram_endpoint(
             lambda: _PooledSocket(self), remote_addr=self._address
         )
+        replaced = self._sockets[slot]
+        if replaced is not None and replaced is not current:
+            # Another query refilled the slot while we waited: retire that one too.
+            replaced.retired = True
+            replaced.close_if_idle()
         self._sockets[slot] = protocol
+        self._open.add(protocol)
         return protocol
 
     async def ask(
@@ -113,11 +127,15 @@ class _SocketPool:
             entry = sock.pending.get(ident)
             if entry is not None and entry[3] is future:
                 del sock.pending[ident]
+            sock.close_if_idle()
+            if sock.retired and not sock.pending:
+                self._open.discard(sock)
 
     def close(self) -> None:
-        for sock in self._sockets:
-            if sock is not None and sock.transport is not None:
+        for sock in self._open:
+            if sock.transport is not None:
                 sock.transport.close()
+        self._open.clear()
 
 
 class Upstreams:
