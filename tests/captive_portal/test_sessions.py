@@ -1,0 +1,88 @@
+"""Sessions owned by accounts, not MACs (#5.17); probes and RFC 8908 (pure)."""
+
+from __future__ import annotations
+
+from captive_portal.probes import CaptiveState, probe_answer
+from captive_portal.sessions import RolePolicy, is_randomised, login, logout, sweep
+
+PUPIL = RolePolicy(hard_seconds=3600, idle_seconds=600, max_devices=2)
+
+
+def test_randomised_mac_is_flagged() -> None:
+    assert is_randomised("da:a1:19:00:00:01")
+    assert not is_randomised("00:1a:2b:00:00:01")
+
+
+def test_new_mac_reattaches_to_the_same_session_and_keeps_counters() -> None:
+    first = login(None, "lbernard", "pupil", "DA:A1:19:00:00:01", "10.0.0.5", 0.0, PUPIL)
+    assert first.session is not None
+    used, _ = sweep(first.session, 60.0, PUPIL, {"da:a1:19:00:00:01": (5_000_000, True)})
+    assert used is not None
+    # The phone rotates its MAC and gets the same IP: same session, old pair closed.
+    again = login(used, "lbernard", "pupil", "da:a1:19:00:00:02", "10.0.0.5", 120.0, PUPIL)
+    assert again.session is not None
+    assert again.session.started_at == 0.0
+    assert again.session.bytes_used == 5_000_000
+    assert again.gate.close == (("da:a1:19:00:00:01", "10.0.0.5"),)
+    assert again.gate.open == (("da:a1:19:00:00:02", "10.0.0.5", 3480),)
+    assert [d.mac for d in again.session.devices] == ["da:a1:19:00:00:02"]
+
+
+def test_device_cap_replaces_oldest_or_refuses() -> None:
+    session = None
+    for index in range(2):
+        result = login(
+            session,
+            "u",
+            "pupil",
+            f"00:00:00:00:00:0{index}",
+            f"10.0.0.{index}",
+            float(index),
+            PUPIL,
+        )
+        session = result.session
+    third = login(session, "u", "pupil", "00:00:00:00:00:09", "10.0.0.9", 5.0, PUPIL)
+    assert third.gate.close == (("00:00:00:00:00:00", "10.0.0.0"),)
+    strict = RolePolicy(max_devices=2, concurrent="refuse")
+    refused = login(session, "u", "pupil", "00:00:00:00:00:09", "10.0.0.9", 5.0, strict)
+    assert refused.refused == "device_cap"
+
+
+def test_idle_and_hard_timeouts_and_end_of_day() -> None:
+    result = login(
+        None, "u", "pupil", "00:00:00:00:00:01", "10.0.0.1", 0.0, PUPIL, day_ends_at=1800.0
+    )
+    assert result.session is not None
+    assert result.session.ends_at == 1800.0  # the school day ends before the hard timeout
+    idle, gate = sweep(result.session, 700.0, PUPIL, {})
+    assert idle is not None
+    assert gate.close == (("00:00:00:00:00:01", "10.0.0.1"),)
+    ended, gate = sweep(result.session, 1800.0, PUPIL, {"00:00:00:00:00:01": (10, True)})
+    assert ended is None
+    assert logout(result.session).close == (("00:00:00:00:00:01", "10.0.0.1"),)
+
+
+def test_quota_closes_the_gate() -> None:
+    capped = RolePolicy(quota_bytes=1000)
+    result = login(None, "u", "guest", "00:00:00:00:00:01", "10.0.0.1", 0.0, capped)
+    assert result.session is not None
+    after, gate = sweep(result.session, 10.0, capped, {"00:00:00:00:00:01": (2000, True)})
+    assert after is not None
+    assert after.devices == ()
+    assert gate.close
+    assert login(after, "u", "guest", "00:00:00:00:00:01", "10.0.0.1", 20.0, capped).refused == (
+        "quota"
+    )
+
+
+def test_probe_answers_and_rfc8908() -> None:
+    assert probe_answer("captive.apple.com", "/hotspot-detect.html").status == 200  # type: ignore[union-attr]
+    assert probe_answer("connectivitycheck.gstatic.com:80", "/generate_204").status == 204  # type: ignore[union-attr]
+    assert probe_answer("www.example.org", "/") is None
+    before = CaptiveState(True, "https://portail.preau.lan/").as_json()
+    assert before == {"captive": True, "user-portal-url": "https://portail.preau.lan/"}
+    after = CaptiveState(
+        False, "https://portail.preau.lan/", seconds_remaining=120, can_extend=True
+    ).as_json()
+    assert after["seconds-remaining"] == 120
+    assert after["can-extend-session"] is True
