@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import json
 import time
 from collections.abc import Iterable
@@ -90,6 +91,10 @@ async def add_override(
     """Store an override durably and tell the filter; it applies within a second."""
     from filter.lists import normalise
 
+    if target_kind not in ("class", "group", "clients"):
+        raise FilterStateError(f"target_kind: {target_kind!r} is not class, group or clients")
+    if action not in ("block_all", "allowlist_only", "block_domains", "tighten"):
+        raise FilterStateError(f"action: {action!r} is not a known control")
     if not 0 < seconds <= MAX_OVERRIDE_SECONDS:
         raise FilterStateError(f"duration: between 1 s and {MAX_OVERRIDE_SECONDS // 3600} h")
     names = list(domains)
@@ -113,8 +118,6 @@ async def add_override(
     if target_kind == "group" and target not in groups:
         raise FilterStateError(f"target: no group named {target!r}")
     if target_kind == "clients":
-        import ipaddress
-
         for part in target.split(","):
             try:
                 ipaddress.ip_network(part.strip(), strict=False)

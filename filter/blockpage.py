@@ -63,7 +63,7 @@ class BlockPage:
     async def show(self, request: web.Request) -> web.StreamResponse:
         """Say why the site asked for is blocked."""
         domain = (request.host or "").rsplit(":", 1)[0].lower()
-        category, group = self._explain(request, domain)
+        category, _group = self._explain(request, domain)
         safe = html.escape(domain)
         reason = f"<p>Catégorie : <strong>{html.escape(category)}</strong>.</p>" if category else ""
         body = (
@@ -82,7 +82,6 @@ class BlockPage:
             "unblocked; the IT referent sees the request, not your name.</p>"
             "<p><small>Listes UT1 (Université Toulouse Capitole, CC BY-SA).</small></p>"
         )
-        del group
         return web.Response(
             text=_PAGE.format(body=body),
             status=403,

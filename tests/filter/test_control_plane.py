@@ -299,3 +299,27 @@ async def test_upstream_failover_to_the_next_resolver(unbound: Any) -> None:
     from dnslib import DNSRecord
 
     assert str(DNSRecord.parse(answer).rr[0].rdata) == "192.0.2.10"
+
+
+async def test_form_with_unknown_action_is_a_clear_400(
+    filter_core: Core, aiohttp_client: ClientFactory
+) -> None:
+    import re
+
+    client: TestClient[Any, Any] = await aiohttp_client(create_app(filter_core))
+    await api_login(client, "referent")
+    page = await client.get("/filtering")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', await page.text())
+    assert token is not None
+    response = await client.post(
+        "/filtering/overrides",
+        data={
+            "target_kind": "class",
+            "target": "6A",
+            "action": "explode",
+            "minutes": "5",
+            "csrf_token": token.group(1),
+        },
+    )
+    assert response.status == 400
+    assert "action" in await response.text()
