@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from captive_portal.config import PortalConfig
 from filter.config import FilterConfig
 
 DEFAULT_CONFIG_PATH: Final = Path("/etc/preau/preau.toml")
@@ -305,6 +306,7 @@ class PreauConfig(_Section):
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     filter: FilterConfig = Field(default_factory=FilterConfig)
+    portal: PortalConfig = Field(default_factory=PortalConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     @property

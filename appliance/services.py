@@ -11,10 +11,21 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
+    from appliance.config import PreauConfig
     from appliance.core import Core
     from appliance.service import Service
 
-SERVICE_NAMES: Final = ("directory", "scheduler", "filter", "web")
+SERVICE_NAMES: Final = ("directory", "scheduler", "filter", "portal", "web")
+
+
+def enabled_service_names(config: PreauConfig) -> tuple[str, ...]:
+    """Return the services this config runs when none is named."""
+    disabled = set()
+    if not config.filter.enabled:
+        disabled.add("filter")
+    if not config.portal.enabled:
+        disabled.add("portal")
+    return tuple(name for name in SERVICE_NAMES if name not in disabled)
 
 
 class UnknownServiceError(ValueError):
@@ -23,7 +34,7 @@ class UnknownServiceError(ValueError):
 
 def create_services(core: Core, names: Iterable[str]) -> list[Service]:
     """Instantiate the named services, in start order."""
-    wanted = list(dict.fromkeys(names)) or list(SERVICE_NAMES)
+    wanted = list(dict.fromkeys(names)) or list(enabled_service_names(core.config))
     unknown = [name for name in wanted if name not in SERVICE_NAMES]
     if unknown:
         raise UnknownServiceError(
@@ -47,6 +58,12 @@ def create_services(core: Core, names: Iterable[str]) -> list[Service]:
             from filter.service import FilterService
 
             services.append(FilterService(core))
+        elif name == "portal":
+            if not core.config.portal.enabled:
+                continue
+            from captive_portal.service import PortalService
+
+            services.append(PortalService(core))
         elif name == "web":
             from appliance.web.service import WebService
 

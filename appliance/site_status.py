@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 import psutil
 
 from appliance.core import HEALTH_STALE_SECONDS
-from appliance.services import SERVICE_NAMES
+from appliance.services import enabled_service_names
 
 if TYPE_CHECKING:
     from appliance.core import Core
@@ -57,7 +57,7 @@ async def services_status(core: Core) -> list[ServiceStatus]:
     by_name = {row["service"]: row for row in rows}
     now = time.time()
     result = []
-    for name in SERVICE_NAMES:
+    for name in enabled_service_names(core.config):
         row = by_name.get(name)
         if row is None or now - row["updated_at"] > HEALTH_STALE_SECONDS:
             result.append(ServiceStatus(name, "stopped", "", row["updated_at"] if row else None))

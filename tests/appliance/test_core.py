@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from appliance.config import PreauConfig
-from appliance.services import SERVICE_NAMES
+from appliance.services import enabled_service_names
 from tests.conftest import PreauProcess, make_config, run_preau
 
 pytestmark = pytest.mark.timeout(90)
@@ -112,7 +112,7 @@ def test_change_reaches_the_scheduler_in_both_modes(
         preau_factory(config, "scheduler", wait_web=False, name="scheduler")
         preau_factory(config, "directory", wait_web=False, name="directory")
         preau_factory(config, "filter", wait_web=False, name="filter")
-    wait_until(lambda: healthy_services(config) == set(SERVICE_NAMES))
+    wait_until(lambda: healthy_services(config) == set(enabled_service_names(config)))
     password = seed_referent(main.config_path)
     wait_until(lambda: "audit-purge" in next_runs(config))
     before = next_runs(config)["audit-purge"]
@@ -136,7 +136,7 @@ def test_signal_stops_within_five_seconds(
 ) -> None:
     config = make_config(tmp_path / "data")
     running = preau_factory(config)
-    wait_until(lambda: healthy_services(config) == set(SERVICE_NAMES))
+    wait_until(lambda: healthy_services(config) == set(enabled_service_names(config)))
     started = time.monotonic()
     code = running.stop(sig, timeout=10)
     assert time.monotonic() - started < 5

@@ -11,7 +11,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from appliance.services import SERVICE_NAMES
+from appliance.services import enabled_service_names
 from tests.appliance.test_core import healthy_services, seed_referent, wait_until
 from tests.conftest import REPO, PreauProcess, make_config
 
@@ -34,7 +34,7 @@ def test_referent_logs_in_and_sees_dashboard(
     config = make_config(tmp_path / "data")
     running = preau_factory(config)
     password = seed_referent(running.config_path)
-    wait_until(lambda: healthy_services(config) == set(SERVICE_NAMES))
+    wait_until(lambda: healthy_services(config) == set(enabled_service_names(config)))
 
     browser.get(f"{running.base_url}/")
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "fr"
@@ -44,7 +44,7 @@ def test_referent_logs_in_and_sees_dashboard(
     WebDriverWait(browser, 15).until(expected_conditions.url_contains("/dashboard"))
     rows = browser.find_elements(By.CSS_SELECTOR, "#services tbody tr")
     statuses = {row.get_attribute("data-service"): row.get_attribute("data-status") for row in rows}
-    assert statuses == dict.fromkeys(SERVICE_NAMES, "ok")
+    assert statuses == dict.fromkeys(enabled_service_names(config), "ok")
     assert "Fonctionne" in browser.find_element(By.ID, "services").text
     assert browser.find_element(By.ID, "memory").text.endswith("Mio)")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

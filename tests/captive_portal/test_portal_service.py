@@ -1,0 +1,142 @@
+"""The portal end to end in network namespaces: probe → login page → directory
+login with the charter → online; the filter learns who is on the address; a
+SIGKILL and restart keep the session (issue #4, scopes 3-5, 8, 9)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.captive_portal.conftest import CLIENT_IP, PORTAL_IP, WAN_IP, Lab, _wait_listening, run
+from tests.conftest import PREAU, make_config, run_preau, write_config
+
+pytestmark = pytest.mark.timeout(120)
+PORT = 8082
+
+
+def client_http(lab: Lab, method: str, url: str, *, host: str = "", form: str = "") -> str:
+    """From the phone: an HTTP request following redirects; return 'status body'."""
+    script = (
+        "import urllib.request, urllib.error\n"
+        f"data = {form.encode()!r} or None\n"
+        f"request = urllib.request.Request({url!r}, data=data, method={method!r})\n"
+        f"if {host!r}: request.add_header('Host', {host!r})\n"
+        "try:\n"
+        "    response = urllib.request.urlopen(request, timeout=5)\n"
+        "    print(response.status, response.read().decode(errors='replace'))\n"
+        "except urllib.error.HTTPError as err:\n"
+        "    print(err.code, err.read().decode(errors='replace'))\n"
+    )
+    return run(sys.executable, "-c", script, ns=lab.client).stdout
+
+
+def start_portal(lab: Lab, config_path: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as handle:
+        process = subprocess.Popen(
+            [
+                "/usr/sbin/ip",
+                "netns",
+                "exec",
+                lab.appliance,
+                str(PREAU),
+                "--config",
+                str(config_path),
+                "run",
+                "portal",
+            ],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    _wait_listening(lab.appliance, PORTAL_IP, PORT)
+    return process
+
+
+def test_login_with_charter_opens_the_gate_and_survives_a_restart(lab: Lab, tmp_path: Path) -> None:
+    config = make_config(
+        tmp_path / "data",
+        portal={
+            "enabled": True,
+            "byod_interface": lab.byod_if,
+            "wan_interface": lab.wan_if,
+            "address": PORTAL_IP,
+            "http_port": PORT,
+        },
+    )
+    path = write_config(config, tmp_path / "preau.toml")
+    added = run_preau(
+        "user",
+        "add",
+        "l.bernard",
+        "--role",
+        "pupil",
+        "--name",
+        "Lina B.",
+        "--class",
+        "6A",
+        "--password",
+        "pupil-password-1",
+        config_path=path,
+    )
+    assert added.returncode == 0, added.stderr
+    log = tmp_path / "portal.log"
+    portal = start_portal(lab, path, log)
+    try:
+        # An Apple probe before login lands on the login page, not on "Success".
+        probe = client_http(
+            lab, "GET", f"http://{WAN_IP}/hotspot-detect.html", host="captive.apple.com"
+        )
+        assert probe.startswith("200")
+        assert "Connexion au Wi-Fi" in probe
+        assert lab.connect(8080)[0] != "connected"
+        api = json.loads(client_http(lab, "GET", f"http://{PORTAL_IP}:{PORT}/api/captive")[4:])
+        assert api["captive"] is True
+        # Without the charter: refused, still offline.
+        no_charter = client_http(
+            lab,
+            "POST",
+            f"http://{PORTAL_IP}:{PORT}/login",
+            form="login=l.bernard&password=pupil-password-1",
+        )
+        assert no_charter.startswith("401")
+        assert "charte" in no_charter
+        online = client_http(
+            lab,
+            "POST",
+            f"http://{PORTAL_IP}:{PORT}/login",
+            form="login=l.bernard&password=pupil-password-1&charter=accepted"
+            "&charter_version=2026-09",
+        )
+        assert online.startswith("200"), online + log.read_text()
+        assert "Connecté" in online
+        assert lab.connect(8080)[0] == "connected"
+        api = json.loads(client_http(lab, "GET", f"http://{PORTAL_IP}:{PORT}/api/captive")[4:])
+        assert api["captive"] is False
+        assert api["seconds-remaining"] > 0
+        # The DNS filter's view: who is on this address, with role and class.
+        conn = sqlite3.connect(config.state_path)
+        try:
+            row = conn.execute(
+                "SELECT person_id, role, class_name FROM network_clients WHERE address = ?",
+                (CLIENT_IP,),
+            ).fetchone()
+            charter = conn.execute("SELECT version FROM portal_charter").fetchall()
+        finally:
+            conn.close()
+        assert row == ("l.bernard", "pupil", "6A")
+        assert charter == [("2026-09",)]
+        # SIGKILL and restart: the table is rebuilt and the session put back first.
+        portal.send_signal(signal.SIGKILL)
+        portal.wait(10)
+        portal = start_portal(lab, path, log)
+        time.sleep(0.2)
+        assert lab.connect(8080)[0] == "connected", log.read_text()
+    finally:
+        portal.terminate()
+        portal.wait(10)
