@@ -10,7 +10,11 @@ Done so far:
   counters, device caps, idle/hard/end-of-day timeouts, quotas (pure);
 - :mod:`captive_portal.probes`: OS probe answers and the RFC 8908 JSON (pure).
 
-Still to come (issue #4): the portal service and pages (login, charter,
-vouchers), DHCP with RFC 8910 through dnsmasq, accounting into SQLite,
-reconciliation after restarts, the filter integration and the admin UI.
+- :mod:`captive_portal.service`: the portal itself (probe redirects, login
+  with the charter, RFC 8908, status), sessions stored and restored into the
+  kernel at start, ``network_clients`` written for the DNS filter.
+
+Still to come (issue #4): DHCP with RFC 8910 through dnsmasq, the walled
+garden fed from DNS answers, accounting into SQLite with a reconciliation
+loop, idle/quota sweeps, vouchers, kick/extend and the admin UI, IPv6 sets.
 """
