@@ -29,6 +29,9 @@ class PortalConfig(_Section):
     hard_minutes: int = Field(480, ge=1, le=1440, description="Longest session.")
     idle_minutes: int = Field(30, ge=1, le=1440, description="Session ends after this idle time.")
     max_devices: int = Field(2, ge=1, le=10, description="Devices per account at once.")
+    sweep_seconds: float = Field(
+        10.0, gt=0, le=60, description="How often counters are sampled and timeouts applied."
+    )
 
     @field_validator("address")
     @classmethod

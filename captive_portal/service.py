@@ -9,6 +9,8 @@ on an address is written to ``network_clients`` for the DNS filter.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import html
 import logging
 import time
@@ -24,7 +26,7 @@ from appliance.service import Health, Service
 from captive_portal import ruleset
 from captive_portal.nftables import NftError, NftTable
 from captive_portal.probes import CAPTIVE_JSON, CaptiveState, probe_answer
-from captive_portal.sessions import Device, RolePolicy, Session, login
+from captive_portal.sessions import Device, RolePolicy, Session, login, sweep
 
 if TYPE_CHECKING:
     pass
@@ -72,6 +74,7 @@ class PortalService(Service):
         )
         self.sessions: dict[str, Session] = {}
         self.by_ip: dict[str, str] = {}
+        self._last: dict[tuple[str, str], tuple[int, int]] = {}
         await self._restore()
         self._runner = web.AppRunner(self._app(), access_log=None)
         await self._runner.setup()
@@ -125,13 +128,88 @@ class PortalService(Service):
         return app
 
     async def async_start(self) -> None:
-        """Serve the portal on the BYOD address."""
+        """Serve the portal on the BYOD address and start sampling counters."""
         cfg = self.core.config.portal
         await web.TCPSite(self._runner, cfg.address, cfg.http_port).start()
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="preau-portal-sweep")
 
     async def async_stop(self) -> None:
         """Stop serving; the kernel keeps the sessions (they expire by themselves)."""
+        self._sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._sweeper
         await self._runner.cleanup()
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.core.config.portal.sweep_seconds)
+            try:
+                await self.sweep_once()
+            except Exception:
+                _LOGGER.exception("Portal sweep failed")
+
+    async def sweep_once(self) -> None:
+        """Sample the kernel counters into usage, and apply idle, hard and quota limits."""
+        counters = await self.core.executor.run(self.table.counters)
+        now = time.time()
+        deltas: dict[str, tuple[int, int]] = {}
+        for entry in counters:
+            key = (entry.mac, entry.ip)
+            last_up, last_down = self._last.get(key, (0, 0))
+            up = max(0, entry.up_bytes - last_up)
+            down = max(0, entry.down_bytes - last_down)
+            self._last[key] = (entry.up_bytes, entry.down_bytes)
+            deltas[entry.mac] = (up, down)
+        day = time.strftime("%Y-%m-%d", time.localtime(now))
+        commands: list[dict[str, object]] = []
+        usage: list[tuple[str, str, str, int, int]] = []
+        ended: list[str] = []
+        closed: list[str] = []
+        for user, session in list(self.sessions.items()):
+            activity = {}
+            for device in session.devices:
+                up, down = deltas.get(device.mac, (0, 0))
+                activity[device.mac] = (up + down, False)
+                if up or down:
+                    usage.append((day, user, device.mac, up, down))
+            updated, gate = sweep(session, now, self.policy, activity)
+            for mac, ip in gate.close:
+                commands += ruleset.deauthorise(mac, ip)
+                self.by_ip.pop(ip, None)
+                self._last.pop((mac, ip), None)
+                closed.append(ip)
+            if updated is None:
+                del self.sessions[user]
+                ended.append(user)
+            else:
+                self.sessions[user] = updated
+        if commands:
+            with contextlib.suppress(NftError):  # an element may have expired already
+                await self.core.executor.run(self.table.apply, commands)
+        if not usage and not ended and not closed:
+            return
+        async with self.core.db.write() as tx:
+            await tx.executemany(
+                "INSERT INTO portal_usage (day, user, mac, up_bytes, down_bytes)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (day, user, mac) DO UPDATE SET"
+                " up_bytes = up_bytes + excluded.up_bytes,"
+                " down_bytes = down_bytes + excluded.down_bytes",
+                usage,
+            )
+            for user, session in self.sessions.items():
+                await tx.execute(
+                    "UPDATE portal_sessions SET bytes_used = ? WHERE user = ?",
+                    (session.bytes_used, user),
+                )
+            await tx.executemany(
+                "DELETE FROM portal_sessions WHERE user = ?", [(u,) for u in ended]
+            )
+            await tx.executemany("DELETE FROM portal_devices WHERE ip = ?", [(i,) for i in closed])
+            await tx.executemany(
+                "DELETE FROM network_clients WHERE address = ?", [(i,) for i in closed]
+            )
+            if closed:
+                await ChangeFeed.record(tx, filtering.CLIENTS_TOPIC)
 
     async def async_health(self) -> Health:
         """Report how many sessions are open."""

@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.captive_portal.conftest import CLIENT_IP, PORTAL_IP, WAN_IP, Lab, _wait_listening, run
+from tests.captive_portal.conftest import (
+    CLIENT_IP,
+    DOWNLOAD_BYTES,
+    PORTAL_IP,
+    WAN_IP,
+    Lab,
+    _wait_listening,
+    run,
+)
 from tests.conftest import PREAU, make_config, run_preau, write_config
 
 pytestmark = pytest.mark.timeout(120)
@@ -67,6 +75,7 @@ def test_login_with_charter_opens_the_gate_and_survives_a_restart(lab: Lab, tmp_
             "wan_interface": lab.wan_if,
             "address": PORTAL_IP,
             "http_port": PORT,
+            "sweep_seconds": 0.5,
         },
     )
     path = write_config(config, tmp_path / "preau.toml")
@@ -131,6 +140,26 @@ def test_login_with_charter_opens_the_gate_and_survives_a_restart(lab: Lab, tmp_
             conn.close()
         assert row == ("l.bernard", "pupil", "6A")
         assert charter == [("2026-09",)]
+        # A 10 MB download is sampled from the kernel counters into SQLite.
+        outcome, size, _ = lab.fetch(f"http://{WAN_IP}/big.bin", timeout=20)
+        assert (outcome, size) == ("ok", DOWNLOAD_BYTES)
+        deadline = time.monotonic() + 5
+        down = 0
+        while time.monotonic() < deadline:
+            conn = sqlite3.connect(config.state_path)
+            try:
+                found = conn.execute(
+                    "SELECT COALESCE(SUM(down_bytes), 0), COALESCE(SUM(up_bytes), 0)"
+                    " FROM portal_usage WHERE user = 'l.bernard'"
+                ).fetchone()
+            finally:
+                conn.close()
+            down = found[0]
+            if down >= DOWNLOAD_BYTES:
+                break
+            time.sleep(0.2)
+        # IP-level bytes: the body plus headers (about 4 % for 1,448-byte segments).
+        assert DOWNLOAD_BYTES <= down <= DOWNLOAD_BYTES * 1.05, log.read_text()[-3000:]
         # SIGKILL and restart: the table is rebuilt and the session put back first.
         portal.send_signal(signal.SIGKILL)
         portal.wait(10)

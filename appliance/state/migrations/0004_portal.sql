@@ -25,3 +25,13 @@ CREATE TABLE portal_charter (
     accepted_at TEXT NOT NULL,
     PRIMARY KEY (user, version)
 );
+
+-- Per-device daily usage sampled from the kernel's set counters (scope 7).
+CREATE TABLE portal_usage (
+    day        TEXT NOT NULL,
+    user       TEXT NOT NULL,
+    mac        TEXT NOT NULL,
+    up_bytes   INTEGER NOT NULL DEFAULT 0,
+    down_bytes INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, user, mac)
+);
