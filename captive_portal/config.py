@@ -29,6 +29,13 @@ class PortalConfig(_Section):
     hard_minutes: int = Field(480, ge=1, le=1440, description="Longest session.")
     idle_minutes: int = Field(30, ge=1, le=1440, description="Session ends after this idle time.")
     max_devices: int = Field(2, ge=1, le=10, description="Devices per account at once.")
+    dhcp: bool = Field(True, description="Serve DHCP on the BYOD network (dnsmasq, DHCP only).")
+    dhcp_first: str = Field("10.77.0.100", description="First address handed out.")
+    dhcp_last: str = Field("10.77.0.250", description="Last address handed out.")
+    lease_minutes: int = Field(60, ge=2, le=1440, description="DHCP lease length.")
+    captive_api_url: str = Field(
+        "", description="RFC 8908 API URL announced by DHCP option 114; empty: the portal's."
+    )
     sweep_seconds: float = Field(
         10.0, gt=0, le=60, description="How often counters are sampled and timeouts applied."
     )

@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING, ClassVar, Final
 from aiohttp import web
 
 from appliance import filtering
+from appliance.atomic import write_atomic
 from appliance.audit import utc_now_iso
 from appliance.changes import ChangeFeed
 from appliance.service import Health, Service
 from captive_portal import ruleset
+from captive_portal.dhcp import DNSMASQ, DhcpSettings, render_dnsmasq
 from captive_portal.nftables import NftError, NftTable
 from captive_portal.probes import CAPTIVE_JSON, CaptiveState, probe_answer
 from captive_portal.sessions import Device, RolePolicy, Session, login, sweep
@@ -128,9 +130,31 @@ class PortalService(Service):
         return app
 
     async def async_start(self) -> None:
-        """Serve the portal on the BYOD address and start sampling counters."""
+        """Serve the portal and DHCP on the BYOD side and start sampling counters."""
         cfg = self.core.config.portal
         await web.TCPSite(self._runner, cfg.address, cfg.http_port).start()
+        self._dhcp: asyncio.subprocess.Process | None = None
+        if cfg.dhcp:
+            folder = self.core.config.site.data_dir / "portal"
+            settings = DhcpSettings(
+                interface=cfg.byod_interface,
+                router=cfg.address,
+                dns_server=cfg.address,
+                first=cfg.dhcp_first,
+                last=cfg.dhcp_last,
+                lease_minutes=cfg.lease_minutes,
+                captive_api_url=cfg.captive_api_url or self._url("/api/captive"),
+            )
+            conf = folder / "dnsmasq.conf"
+            text = render_dnsmasq(settings, folder / "dhcp.leases")
+            await self.core.executor.run(write_atomic, conf, text)
+            self._dhcp = await asyncio.create_subprocess_exec(
+                DNSMASQ,
+                "--keep-in-foreground",
+                f"--conf-file={conf}",
+                "--pid-file=",
+                "--log-facility=-",
+            )
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="preau-portal-sweep")
 
     async def async_stop(self) -> None:
@@ -138,6 +162,9 @@ class PortalService(Service):
         self._sweeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._sweeper
+        if self._dhcp is not None and self._dhcp.returncode is None:
+            self._dhcp.terminate()
+            await self._dhcp.wait()
         await self._runner.cleanup()
 
     async def _sweep_forever(self) -> None:

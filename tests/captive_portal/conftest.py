@@ -188,4 +188,8 @@ def lab(tmp_path: Path) -> Iterator[Lab]:
             server.terminate()
             server.wait(10)
         for ns in (lab.client, lab.appliance, lab.wan):
+            # Whatever a test left running in a namespace (dnsmasq after a SIGKILL…).
+            pids = run("/usr/sbin/ip", "netns", "pids", ns, check=False).stdout.split()
+            for pid in pids:
+                run("/usr/bin/kill", "-9", pid, check=False)
             run("/usr/sbin/ip", "netns", "del", ns, check=False)

@@ -4,6 +4,7 @@ SIGKILL and restart keep the session (issue #4, scopes 3-5, 8, 9)."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import signal
 import sqlite3
@@ -166,6 +167,61 @@ def test_login_with_charter_opens_the_gate_and_survives_a_restart(lab: Lab, tmp_
         portal = start_portal(lab, path, log)
         time.sleep(0.2)
         assert lab.connect(8080)[0] == "connected", log.read_text()
+    finally:
+        portal.terminate()
+        portal.wait(10)
+
+
+DHCP_CLIENT = """
+import sys
+from scapy.all import BOOTP, DHCP, IP, UDP, Ether, conf, get_if_hwaddr, srp1
+conf.checkIPaddr = False
+iface = sys.argv[1]
+mac = get_if_hwaddr(iface)
+chaddr = bytes.fromhex(mac.replace(":", "")) + bytes(10)
+discover = (
+    Ether(src=mac, dst="ff:ff:ff:ff:ff:ff")
+    / IP(src="0.0.0.0", dst="255.255.255.255")
+    / UDP(sport=68, dport=67)
+    / BOOTP(chaddr=chaddr, xid=0x5EAU)
+    / DHCP(options=[("message-type", "discover"), ("param_req_list", [1, 3, 6, 114]), "end"])
+)
+offer = srp1(discover, iface=iface, timeout=5, verbose=0)
+if offer is None:
+    print("no-offer")
+    sys.exit(0)
+options = {o[0]: o[1] for o in offer[DHCP].options if isinstance(o, tuple)}
+portal = options.get("captive-portal", options.get(114, b""))
+print(offer[BOOTP].yiaddr, portal.decode() if isinstance(portal, bytes) else portal)
+""".replace("0x5EAU", "0x5EA")
+
+
+def test_dhcp_offer_announces_the_portal_api(lab: Lab, tmp_path: Path) -> None:
+    config = make_config(
+        tmp_path / "data",
+        portal={
+            "enabled": True,
+            "byod_interface": lab.byod_if,
+            "wan_interface": lab.wan_if,
+            "address": PORTAL_IP,
+            "http_port": PORT,
+            "captive_api_url": f"https://{PORTAL_IP}/api/captive",
+        },
+    )
+    path = write_config(config, tmp_path / "preau.toml")
+    portal = start_portal(lab, path, tmp_path / "portal.log")
+    try:
+        client_if = "c" + lab.byod_if.removeprefix("byod")
+        offer = run(sys.executable, "-c", DHCP_CLIENT, client_if, ns=lab.client).stdout.split()
+        for _ in range(20):
+            if offer and offer[0] != "no-offer":
+                break
+            time.sleep(0.25)
+            offer = run(sys.executable, "-c", DHCP_CLIENT, client_if, ns=lab.client).stdout.split()
+        address, portal_uri = offer
+        assert ipaddress.IPv4Address("10.77.0.100") <= ipaddress.IPv4Address(address)
+        assert ipaddress.IPv4Address(address) <= ipaddress.IPv4Address("10.77.0.250")
+        assert portal_uri == f"https://{PORTAL_IP}/api/captive"  # RFC 8910 option 114
     finally:
         portal.terminate()
         portal.wait(10)

@@ -1,0 +1,75 @@
+"""DHCP for the BYOD network: dnsmasq, DHCP only, announcing the portal (RFC 8910).
+
+Pure renderer plus a tiny runner. DNS stays with Préau's filter (``port=0``
+turns dnsmasq's DNS off); option 114 gives devices the RFC 8908 API so they
+learn they are captive without guessing from probe URLs. Leases (MAC, IP,
+host name) are kept in ``dhcp.leases`` for the device inventory.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+DNSMASQ: Final = "/usr/sbin/dnsmasq"
+
+
+@dataclass(frozen=True, slots=True)
+class DhcpSettings:
+    """What the BYOD DHCP server hands out."""
+
+    interface: str
+    router: str
+    dns_server: str
+    first: str
+    last: str
+    lease_minutes: int
+    captive_api_url: str
+
+    def __post_init__(self) -> None:
+        """Refuse settings that would put something unexpected in the file."""
+        for address in (self.router, self.dns_server, self.first, self.last):
+            ipaddress.IPv4Address(address)
+        if not self.captive_api_url.startswith(("https://", "http://")) or any(
+            c in self.captive_api_url for c in '"\n\r '
+        ):
+            raise ValueError(f"captive API URL {self.captive_api_url!r} is not a plain URL")
+        if not self.interface.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise ValueError(f"interface name {self.interface!r} is not valid")
+
+
+def render_dnsmasq(settings: DhcpSettings, lease_file: Path) -> str:
+    """Return the dnsmasq configuration (DHCP only)."""
+    return "\n".join(
+        [
+            "port=0",
+            f"interface={settings.interface}",
+            "bind-interfaces",
+            "dhcp-authoritative",
+            f"dhcp-range={settings.first},{settings.last},{settings.lease_minutes}m",
+            f"dhcp-option=option:router,{settings.router}",
+            f"dhcp-option=option:dns-server,{settings.dns_server}",
+            f'dhcp-option=114,"{settings.captive_api_url}"',
+            f"dhcp-leasefile={lease_file}",
+            "",
+        ]
+    )
+
+
+def read_leases(text: str) -> list[dict[str, str]]:
+    """Parse a dnsmasq lease file: expiry, MAC, IP, host name."""
+    leases = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 4:
+            leases.append(
+                {
+                    "expires": fields[0],
+                    "mac": fields[1].lower(),
+                    "ip": fields[2],
+                    "hostname": "" if fields[3] == "*" else fields[3],
+                }
+            )
+    return leases
