@@ -14,7 +14,11 @@ Done so far:
   with the charter, RFC 8908, status), sessions stored and restored into the
   kernel at start, ``network_clients`` written for the DNS filter.
 
-Still to come (issue #4): DHCP with RFC 8910 through dnsmasq, the walled
-garden fed from DNS answers, accounting into SQLite with a reconciliation
-loop, idle/quota sweeps, vouchers, kick/extend and the admin UI, IPv6 sets.
+- :mod:`captive_portal.dhcp`: dnsmasq (DHCP only) announcing the RFC 8908 API
+  in option 114 (RFC 8910); the service samples counters into daily usage and
+  applies idle, hard and quota limits.
+
+Still to come (issue #4): DHCPv6/RA announcements, HTTPS for the API, the
+walled garden fed from DNS answers, usage roll-ups and alerts, reconciliation,
+vouchers, kick/extend and the admin UI, IPv6 sets.
 """
