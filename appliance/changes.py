@@ -2,11 +2,12 @@
 
 A service that changes shared state (the admin API adding a closed day, a
 directory sync) records a topic in the ``change_log`` table inside the same
-write transaction. Every process runs one :class:`ChangeFeed` watcher that
-reads new rows and calls the subscribers of that topic. Because delivery always
-goes through the database, ``preau run`` (all services in one process) and one
-process per systemd unit use the same code path; a local publish only wakes the
-watcher early.
+write transaction (:meth:`appliance.state.db.Transaction.notify`). Every
+process runs one :class:`ChangeFeed` watcher that reads new rows and calls
+the subscribers of that topic. Because delivery always goes through the
+database, ``preau run`` (all services in one process) and one process per
+systemd unit use the same code path; a local commit only wakes the watcher
+early (the state DB calls :meth:`ChangeFeed.poke` after it).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-from appliance.state.db import StateDB, Transaction
+from appliance.state.db import StateDB
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -38,11 +39,6 @@ class ChangeFeed:
         self._wake = asyncio.Event()
         self._last_seq = 0
         self._task: asyncio.Task[None] | None = None
-
-    @staticmethod
-    async def record(tx: Transaction, topic: str) -> None:
-        """Record ``topic`` as changed inside the caller's write transaction."""
-        await tx.execute("INSERT INTO change_log (topic, at) VALUES (?, ?)", (topic, time.time()))
 
     def subscribe(self, topic: str, handler: ChangeHandler) -> None:
         """Call ``handler(topic)`` whenever ``topic`` changes."""

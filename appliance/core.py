@@ -85,6 +85,7 @@ class Core:
         await self.executor.run(remove_stale_temporaries, data_dir)
         self._db = await StateDB.open(self.config.state_path, self.executor)
         self._changes = ChangeFeed(self._db)
+        self._db.on_change = self._changes.poke
         self._directory = Directory(self.config, self._db, self.executor)
         self._audit = AuditLog(self._db)
 

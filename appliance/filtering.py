@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from appliance.atomic import write_atomic
 from appliance.audit import utc_now_iso
-from appliance.changes import ChangeFeed
 
 if TYPE_CHECKING:
     from appliance.core import Core
@@ -143,8 +142,7 @@ async def add_override(
                 expires,
             ),
         )
-        await ChangeFeed.record(tx, OVERRIDES_TOPIC)
-    core.changes.poke()
+        await tx.notify(OVERRIDES_TOPIC)
     await core.audit.record(
         actor=actor,
         source=source,
@@ -199,8 +197,7 @@ async def end_override(core: Core, override_id: int, *, actor: str, source: str)
             " AND expires_at > ?",
             (time.time(), override_id, time.time()),
         )
-        await ChangeFeed.record(tx, OVERRIDES_TOPIC)
-    core.changes.poke()
+        await tx.notify(OVERRIDES_TOPIC)
     await core.audit.record(
         actor=actor,
         source=source,
@@ -245,8 +242,7 @@ async def register_list(
                 utc_now_iso(),
             ),
         )
-        await ChangeFeed.record(tx, LISTS_TOPIC)
-    core.changes.poke()
+        await tx.notify(LISTS_TOPIC)
     return path
 
 
@@ -367,8 +363,7 @@ async def answer_unblock_request(
                 " created_at) VALUES (?, ?, ?, ?)",
                 (row["domain"], row["group_name"], actor, utc_now_iso()),
             )
-            await ChangeFeed.record(tx, OVERRIDES_TOPIC)
-    core.changes.poke()
+            await tx.notify(OVERRIDES_TOPIC)
     await core.audit.record(
         actor=actor,
         source=source,

@@ -22,7 +22,6 @@ from aiohttp import web
 from appliance import filtering
 from appliance.atomic import write_atomic
 from appliance.audit import utc_now_iso
-from appliance.changes import ChangeFeed
 from appliance.service import Health, Service
 from captive_portal import ruleset
 from captive_portal.dhcp import DNSMASQ, DhcpSettings, render_dnsmasq
@@ -236,7 +235,7 @@ class PortalService(Service):
                 "DELETE FROM network_clients WHERE address = ?", [(i,) for i in closed]
             )
             if closed:
-                await ChangeFeed.record(tx, filtering.CLIENTS_TOPIC)
+                await tx.notify(filtering.CLIENTS_TOPIC)
 
     async def async_health(self) -> Health:
         """Report how many sessions are open."""
@@ -400,8 +399,7 @@ class PortalService(Service):
                 " VALUES (?, ?, ?, ?)",
                 (session.user, charter, mac, utc_now_iso()),
             )
-            await ChangeFeed.record(tx, filtering.CLIENTS_TOPIC)
-        self.core.changes.poke()
+            await tx.notify(filtering.CLIENTS_TOPIC)
 
     async def status_page(self, request: web.Request) -> web.StreamResponse:
         """Time left and devices of the logged-in person."""

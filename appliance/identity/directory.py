@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Final, Literal
 
 from appliance.audit import utc_now_iso
-from appliance.changes import ChangeFeed
 from appliance.config import PreauConfig, Role
 from appliance.executor import BlockingExecutor
 from appliance.identity import passwords
@@ -210,7 +209,7 @@ class Directory:
                 "UPDATE sessions SET revoked_at = ? WHERE person_id = ? AND revoked_at IS NULL",
                 (time.time(), person.id),
             )
-            await ChangeFeed.record(tx, DIRECTORY_TOPIC)
+            await tx.notify(DIRECTORY_TOPIC)
 
     # -- sync --------------------------------------------------------------------
 
@@ -277,7 +276,7 @@ class Directory:
                     for dn in person.groups
                 ],
             )
-            await ChangeFeed.record(tx, DIRECTORY_TOPIC)
+            await tx.notify(DIRECTORY_TOPIC)
         _LOGGER.info(
             "Directory sync: %d people, %d groups, %d departed", total, len(groups), len(departed)
         )

@@ -11,7 +11,6 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from appliance.audit import utc_now_iso
-from appliance.changes import ChangeFeed
 from appliance.scheduler.jobs import CALENDAR_TOPIC
 
 if TYPE_CHECKING:
@@ -32,8 +31,7 @@ async def add_closed_day(core: Core, day: dt.date, reason: str, *, actor: str, s
             " VALUES (?, ?, ?, ?)",
             (day.isoformat(), reason, actor, utc_now_iso()),
         )
-        await ChangeFeed.record(tx, CALENDAR_TOPIC)
-    core.changes.poke()
+        await tx.notify(CALENDAR_TOPIC)
     await core.audit.record(
         actor=actor,
         source=source,
@@ -48,8 +46,7 @@ async def remove_closed_day(core: Core, day: dt.date, *, actor: str, source: str
     """Remove a closed day and audit it; return whether it existed."""
     async with core.db.write() as tx:
         changed = await tx.execute("DELETE FROM closed_days WHERE day = ?", (day.isoformat(),))
-        await ChangeFeed.record(tx, CALENDAR_TOPIC)
-    core.changes.poke()
+        await tx.notify(CALENDAR_TOPIC)
     await core.audit.record(
         actor=actor,
         source=source,

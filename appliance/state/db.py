@@ -19,7 +19,8 @@ import asyncio
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -79,27 +80,17 @@ def upgrade_schema(conn: sqlite3.Connection, target: int | None = None) -> int:
     return current
 
 
-def _configure(conn: sqlite3.Connection, *, writer: bool) -> None:
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA foreign_keys = ON")
-    if writer:
+def _prepare(path: Path) -> None:
+    """Switch the file to WAL and apply migrations (blocking: run in the executor)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise StateError(f"cannot switch the state database to WAL mode (got {mode})")
-        conn.execute("PRAGMA synchronous = FULL")
-
-
-def _open_sync(path: Path, *, writer: bool) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    try:
-        _configure(conn, writer=writer)
-        if writer:
-            upgrade_schema(conn)
-    except Exception:
+        upgrade_schema(conn)
+    finally:
         conn.close()
-        raise
-    return conn
 
 
 class StateDB:
@@ -111,6 +102,8 @@ class StateDB:
         self._writer = writer
         self._reader = reader
         self._write_lock = asyncio.Lock()
+        # Called after a commit that recorded changes (the change feed's wake-up).
+        self.on_change: Callable[[], None] | None = None
 
     @classmethod
     async def open(cls, path: Path, executor: BlockingExecutor) -> StateDB:
@@ -121,8 +114,7 @@ class StateDB:
             raise StateError(f"{path.parent}: cannot create the data directory: {err}") from err
         try:
             # Migrations run on a plain connection first, in the bounded executor.
-            upgraded = await executor.run(_open_sync, path, writer=True)
-            upgraded.close()
+            await executor.run(_prepare, path)
             writer = await aiosqlite.connect(path, isolation_level=None)
             writer.row_factory = sqlite3.Row
             for pragma in (
@@ -163,12 +155,15 @@ class StateDB:
         """Hold the one write path for a durable transaction."""
         async with self._write_lock:
             await self._writer.execute("BEGIN IMMEDIATE")
+            tx = Transaction(self._writer)
             try:
-                yield Transaction(self._writer)
+                yield tx
             except BaseException:
                 await self._writer.execute("ROLLBACK")
                 raise
             await self._writer.execute("COMMIT")
+        if tx.notified and self.on_change is not None:
+            self.on_change()
 
     async def execute_write(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one write statement durably; return the number of rows changed."""
@@ -187,6 +182,16 @@ class Transaction:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         """Wrap the writer connection for the transaction's lifetime."""
         self._conn = conn
+        self.notified = False
+
+    async def notify(self, topic: str) -> None:
+        """Record ``topic`` as changed, committed with this transaction.
+
+        Every process's change feed delivers it; this process's feed is woken
+        right after the commit.
+        """
+        await self.execute("INSERT INTO change_log (topic, at) VALUES (?, ?)", (topic, time.time()))
+        self.notified = True
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run a statement; return the number of rows changed."""
@@ -219,8 +224,3 @@ class Transaction:
         rows = await cursor.fetchall()
         await cursor.close()
         return list(rows)
-
-
-def open_sync(path: Path) -> sqlite3.Connection:
-    """Open the database synchronously (CLI commands that run no event loop)."""
-    return _open_sync(path, writer=True)

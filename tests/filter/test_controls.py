@@ -13,7 +13,6 @@ import pytest
 from dnslib import DNSRecord
 
 from appliance import filtering
-from appliance.changes import ChangeFeed
 from appliance.config import PreauConfig
 from tests.conftest import PreauProcess, opened_core, run_preau, wait_for_port
 from tests.filter.conftest import dig, dns_port
@@ -87,7 +86,7 @@ def _identify(config: PreauConfig, address: str, class_name: str) -> None:
                     " VALUES (?, ?, 'pupil', ?, '6EME', ?)",
                     (address, f"pupil-{address}", class_name, time.time() + 3600),
                 )
-                await ChangeFeed.record(tx, filtering.CLIENTS_TOPIC)
+                await tx.notify(filtering.CLIENTS_TOPIC)
 
     asyncio.run(body())
 
