@@ -2,8 +2,8 @@
 
 Pure renderer plus a tiny runner. DNS stays with Préau's filter (``port=0``
 turns dnsmasq's DNS off); option 114 gives devices the RFC 8908 API so they
-learn they are captive without guessing from probe URLs. Leases (MAC, IP,
-host name) are kept in ``dhcp.leases`` for the device inventory.
+learn they are captive without guessing from probe URLs. Leases are kept
+in ``dhcp.leases`` (the device inventory will read them).
 """
 
 from __future__ import annotations
@@ -56,20 +56,3 @@ def render_dnsmasq(settings: DhcpSettings, lease_file: Path) -> str:
             "",
         ]
     )
-
-
-def read_leases(text: str) -> list[dict[str, str]]:
-    """Parse a dnsmasq lease file: expiry, MAC, IP, host name."""
-    leases = []
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) >= 4:
-            leases.append(
-                {
-                    "expires": fields[0],
-                    "mac": fields[1].lower(),
-                    "ip": fields[2],
-                    "hostname": "" if fields[3] == "*" else fields[3],
-                }
-            )
-    return leases

@@ -137,13 +137,6 @@ def deauthorise(mac: str, ip: str) -> list[dict[str, Any]]:
     ]
 
 
-def garden(ip: str, seconds: int) -> list[dict[str, Any]]:
-    """Return the command opening a walled-garden address for ``seconds`` (its DNS TTL)."""
-    return [
-        {"add": _element("garden_v4", [{"elem": {"val": _ipv4(ip), "timeout": max(1, seconds)}}])}
-    ]
-
-
 @dataclass(frozen=True, slots=True)
 class ClientCounters:
     """Bytes through the portal for one authorised client."""

@@ -135,8 +135,3 @@ def sweep(
     return replace(session, devices=tuple(devices), bytes_used=used), GateChange(
         close=tuple(closing)
     )
-
-
-def logout(session: Session) -> GateChange:
-    """Close every device of the session."""
-    return GateChange(close=tuple((d.mac, d.ip) for d in session.devices))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.config import PreauConfig
 from tests.captive_portal.conftest import (
     CLIENT_IP,
     DOWNLOAD_BYTES,
@@ -67,7 +68,8 @@ def start_portal(lab: Lab, config_path: Path, log: Path) -> subprocess.Popen[byt
     return process
 
 
-def test_login_with_charter_opens_the_gate_and_survives_a_restart(lab: Lab, tmp_path: Path) -> None:
+def portal_config(lab: Lab, tmp_path: Path, **extra: object) -> tuple[PreauConfig, Path]:
+    """Return a config running the portal on the lab's interfaces, and its file."""
     config = make_config(
         tmp_path / "data",
         portal={
@@ -76,10 +78,14 @@ def test_login_with_charter_opens_the_gate_and_survives_a_restart(lab: Lab, tmp_
             "wan_interface": lab.wan_if,
             "address": PORTAL_IP,
             "http_port": PORT,
-            "sweep_seconds": 0.5,
+            **extra,
         },
     )
-    path = write_config(config, tmp_path / "preau.toml")
+    return config, write_config(config, tmp_path / "preau.toml")
+
+
+def test_login_with_charter_opens_the_gate_and_survives_a_restart(lab: Lab, tmp_path: Path) -> None:
+    config, path = portal_config(lab, tmp_path, sweep_seconds=0.5)
     added = run_preau(
         "user",
         "add",
@@ -183,7 +189,7 @@ discover = (
     Ether(src=mac, dst="ff:ff:ff:ff:ff:ff")
     / IP(src="0.0.0.0", dst="255.255.255.255")
     / UDP(sport=68, dport=67)
-    / BOOTP(chaddr=chaddr, xid=0x5EAU)
+    / BOOTP(chaddr=chaddr, xid=0x5EA)
     / DHCP(options=[("message-type", "discover"), ("param_req_list", [1, 3, 6, 114]), "end"])
 )
 offer = srp1(discover, iface=iface, timeout=5, verbose=0)
@@ -193,22 +199,11 @@ if offer is None:
 options = {o[0]: o[1] for o in offer[DHCP].options if isinstance(o, tuple)}
 portal = options.get("captive-portal", options.get(114, b""))
 print(offer[BOOTP].yiaddr, portal.decode() if isinstance(portal, bytes) else portal)
-""".replace("0x5EAU", "0x5EA")
+"""
 
 
 def test_dhcp_offer_announces_the_portal_api(lab: Lab, tmp_path: Path) -> None:
-    config = make_config(
-        tmp_path / "data",
-        portal={
-            "enabled": True,
-            "byod_interface": lab.byod_if,
-            "wan_interface": lab.wan_if,
-            "address": PORTAL_IP,
-            "http_port": PORT,
-            "captive_api_url": f"https://{PORTAL_IP}/api/captive",
-        },
-    )
-    path = write_config(config, tmp_path / "preau.toml")
+    _, path = portal_config(lab, tmp_path, captive_api_url=f"https://{PORTAL_IP}/api/captive")
     portal = start_portal(lab, path, tmp_path / "portal.log")
     try:
         client_if = "c" + lab.byod_if.removeprefix("byod")
