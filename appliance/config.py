@@ -395,8 +395,14 @@ def _render_section(model: BaseModel, prefix: str, out: list[str]) -> None:
         if isinstance(value, list) and value and isinstance(value[0], BaseModel):
             tables.append((key, value))
             continue
-        if isinstance(value, BaseModel):
-            nested.append((key, value))
+        if (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(v, BaseModel) for v in value.values())
+        ):
+            if field.description:
+                out.append(f"# {field.description} (see [{prefix}.{key}.*] below)")
+            nested += [(f"{key}.{json.dumps(k)}", v) for k, v in value.items()]
             continue
         if field.description:
             out.append(f"# {field.description}")

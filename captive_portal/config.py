@@ -3,12 +3,55 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PortalRoleConfig(_Section):
+    """Session policy of one role (scope 6): timeouts, devices, quota, rate."""
+
+    hard_minutes: float = Field(480, gt=0, le=7 * 1440, description="Longest session.")
+    idle_minutes: float = Field(
+        30, gt=0, le=1440, description="A device with no traffic for this long is logged out."
+    )
+    ends_with_school_day: bool = Field(
+        True, description="Sessions end when the last class hours of the day end."
+    )
+    max_devices: int = Field(2, ge=1, le=10, description="Devices per account at once.")
+    concurrent: Literal["allow", "refuse", "replace_oldest"] = Field(
+        "replace_oldest",
+        description="At the device cap: allow one more, refuse, or replace the oldest device.",
+    )
+    daily_quota_mb: int | None = Field(
+        None, ge=1, description="Data per day; past it the fair-use rate applies (or cut)."
+    )
+    rate_kbytes: int | None = Field(
+        None, ge=8, le=10_000_000, description="Per-device rate limit in kilobytes per second."
+    )
+
+
+def _default_roles() -> dict[str, PortalRoleConfig]:
+    return {
+        "pupil": PortalRoleConfig(hard_minutes=480, idle_minutes=30, max_devices=2),
+        "teacher": PortalRoleConfig(
+            hard_minutes=600, idle_minutes=60, ends_with_school_day=False, max_devices=3
+        ),
+        "staff": PortalRoleConfig(
+            hard_minutes=600, idle_minutes=60, ends_with_school_day=False, max_devices=3
+        ),
+        "referent": PortalRoleConfig(
+            hard_minutes=600, idle_minutes=60, ends_with_school_day=False, max_devices=3
+        ),
+        "guest": PortalRoleConfig(
+            hard_minutes=240, idle_minutes=30, ends_with_school_day=False, max_devices=1
+        ),
+    }
 
 
 class PortalConfig(_Section):
@@ -19,16 +62,33 @@ class PortalConfig(_Section):
     wan_interface: str = Field("wan0", description="Interface towards the internet.")
     address: str = Field("10.77.0.1", description="The portal's address on the BYOD network.")
     http_port: int = Field(80, ge=1, le=65535, description="Portal HTTP port.")
-    charter_version: str = Field("2026-09", min_length=1, description="Version of the charter.")
+    https_port: int = Field(443, ge=1, le=65535, description="Portal HTTPS port (RFC 8908 API).")
+    tls_cert: Path | None = Field(
+        None, description="Certificate (chain) for the portal's HTTPS; none: HTTP only."
+    )
+    tls_key: Path | None = Field(None, description="Private key of tls_cert.")
+    hostname: str = Field(
+        "", description="Name in the certificate (portal URLs use it when set), e.g. portail.lan."
+    )
+    charter_version: str = Field(
+        "2026-09", min_length=1, description="Version of the first charter (then edited in the UI)."
+    )
     charter_text: str = Field(
         "J'utilise le réseau de l'établissement pour mon travail scolaire et je respecte la "
         "charte informatique.",
         min_length=1,
-        description="The charter shown before the first login and after each new version.",
+        description="The first charter; later versions are edited in the admin UI.",
     )
-    hard_minutes: int = Field(480, ge=1, le=1440, description="Longest session.")
-    idle_minutes: int = Field(30, ge=1, le=1440, description="Session ends after this idle time.")
-    max_devices: int = Field(2, ge=1, le=10, description="Devices per account at once.")
+    roles: dict[str, PortalRoleConfig] = Field(
+        default_factory=_default_roles,
+        description="Session policy per role (pupil, teacher, staff, referent, guest).",
+    )
+    fair_use_kbytes: int = Field(
+        64, ge=0, description="Rate after the daily quota, kilobytes per second; 0: cut off."
+    )
+    block_all_cuts_forwarding: bool = Field(
+        True, description="A teacher's 'block all' on a class also stops its devices' traffic."
+    )
     dhcp: bool = Field(True, description="Serve DHCP on the BYOD network (dnsmasq, DHCP only).")
     dhcp_first: str = Field("10.77.0.100", description="First address handed out.")
     dhcp_last: str = Field("10.77.0.250", description="Last address handed out.")
@@ -37,7 +97,16 @@ class PortalConfig(_Section):
         "", description="RFC 8908 API URL announced by DHCP option 114; empty: the portal's."
     )
     sweep_seconds: float = Field(
-        10.0, gt=0, le=60, description="How often counters are sampled and timeouts applied."
+        10.0, gt=0, le=10, description="How often counters are sampled and limits applied."
+    )
+    usage_retention_days: int = Field(
+        90, ge=1, le=400, description="Per-device daily usage is deleted after this many days."
+    )
+    daily_alert_mb: int = Field(
+        2000, ge=0, description="Alert the referent when one account passes this in a day; 0: off."
+    )
+    logins_per_minute: int = Field(
+        20, ge=1, le=600, description="Login attempts per device address and minute."
     )
 
     @field_validator("address")
@@ -45,3 +114,27 @@ class PortalConfig(_Section):
     def _address(cls, value: str) -> str:
         ipaddress.IPv4Address(value)
         return value
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _over_default_roles(cls, value: object) -> object:
+        # A file that tunes [portal.roles.pupil] keeps the other roles' defaults, and a
+        # role's unset keys keep that role's defaults, not the generic ones.
+        if not isinstance(value, dict):
+            return value
+        merged: dict[str, object] = {
+            name: role.model_dump() for name, role in _default_roles().items()
+        }
+        for name, role in value.items():
+            base = merged.get(name, {})
+            if isinstance(role, dict) and isinstance(base, dict):
+                merged[name] = {**base, **role}
+            else:
+                merged[name] = role
+        return merged
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> PortalConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        return self

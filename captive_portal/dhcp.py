@@ -9,11 +9,39 @@ in ``dhcp.leases`` (the device inventory will read them).
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 DNSMASQ: Final = "/usr/sbin/dnsmasq"
+_MAC: Final = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """One line of dnsmasq's lease file."""
+
+    expires: int
+    mac: str
+    ip: str
+    hostname: str
+
+
+def parse_leases(text: str) -> list[Lease]:
+    """Read dnsmasq's lease file; malformed lines are skipped, host names bounded."""
+    leases = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or not fields[0].isdigit() or not _MAC.match(fields[1].lower()):
+            continue
+        try:
+            ip = str(ipaddress.ip_address(fields[2]))
+        except ValueError:
+            continue
+        hostname = "" if fields[3] == "*" else fields[3][:63]
+        leases.append(Lease(int(fields[0]), fields[1].lower(), ip, hostname))
+    return leases
 
 
 @dataclass(frozen=True, slots=True)

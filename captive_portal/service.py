@@ -2,48 +2,59 @@
 
 Runs in the privileged unit (``CAP_NET_ADMIN``), on the BYOD side only. A
 device's MAC comes from the kernel's neighbour table, never from the client.
-Sessions live in the state DB and are put back into the kernel at start,
-before the portal answers, so a restart logs nobody out. The person logged in
-on an address is written to ``network_clients`` for the DNS filter.
+The state DB is the truth: sessions are loaded from it at start and after any
+admin action (kick, extend, voucher revoked), and :func:`ruleset.reconcile`
+makes the kernel equal to it, at start before the portal answers and at every
+sweep, so a crash, a reboot or a hand-edited set heals by itself. The person
+logged in on an address is written to ``network_clients`` for the DNS filter.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import html
+import datetime as dt
+import hashlib
+import json
 import logging
+import secrets
+import ssl
+import subprocess
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Final
+from typing import Any, ClassVar, Final
 
 from aiohttp import web
 
-from appliance import filtering
+from appliance import filtering, portal_admin
 from appliance.atomic import write_atomic
 from appliance.audit import utc_now_iso
+from appliance.scheduler.calendar import parse_span
 from appliance.service import Health, Service
 from captive_portal import ruleset
-from captive_portal.dhcp import DNSMASQ, DhcpSettings, render_dnsmasq
+from captive_portal.config import PortalRoleConfig
+from captive_portal.dhcp import DNSMASQ, DhcpSettings, parse_leases, render_dnsmasq
+from captive_portal.guard import FormTokens, SourceLimits
 from captive_portal.nftables import NftError, NftTable
+from captive_portal.pages import PortalPages, choose_language, human_bytes
 from captive_portal.probes import CAPTIVE_JSON, CaptiveState, probe_answer
-from captive_portal.sessions import Device, RolePolicy, Session, login, sweep
-
-if TYPE_CHECKING:
-    pass
+from captive_portal.sessions import (
+    Device,
+    GateChange,
+    RolePolicy,
+    Session,
+    login,
+    logout,
+    sweep,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
 ARP_TABLE: Final = Path("/proc/net/arp")
+IP: Final = "/usr/sbin/ip"
 PORTAL_KEY: Final = web.AppKey("portal", object)
-_PAGE: Final = """<!doctype html><html lang="fr"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
-<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:30rem;margin:1.5rem auto;
-padding:0 1rem}} label{{display:block;margin-top:.75rem;font-weight:600}}
-input[type=text],input[type=password]{{width:100%;min-height:44px;font:inherit}}
-button{{margin-top:1rem;min-height:44px;padding:.5rem 1rem;color:#fff;background:#000091;
-border:0}} .alert{{border-left:4px solid #ce0500;padding:.5rem}}</style>
-</head><body><main>{body}</main></body></html>"""
+RESUME_COOKIE: Final = "preau_resume"
+MAX_BODY: Final = 8 * 1024
 
 
 def mac_of(arp_text: str, ip: str) -> str | None:
@@ -55,83 +66,228 @@ def mac_of(arp_text: str, ip: str) -> str | None:
     return None
 
 
+def neighbours_v6(text: str) -> dict[str, set[str]]:
+    """Map MAC → global IPv6 addresses from ``ip -j -6 neigh`` output."""
+    found: dict[str, set[str]] = {}
+    for entry in json.loads(text or "[]"):
+        mac, address = entry.get("lladdr"), entry.get("dst", "")
+        states = set(entry.get("state", []))
+        if mac and not address.startswith("fe80") and not states & {"FAILED", "INCOMPLETE"}:
+            found.setdefault(mac.lower(), set()).add(address)
+    return found
+
+
+def role_policy(role: PortalRoleConfig, fair_use_kbytes: int) -> RolePolicy:
+    """Turn a role's settings into the pure core's policy."""
+    return RolePolicy(
+        hard_seconds=int(role.hard_minutes * 60),
+        idle_seconds=max(1, int(role.idle_minutes * 60)),
+        max_devices=role.max_devices,
+        concurrent=role.concurrent,
+        quota_bytes=role.daily_quota_mb * 1_000_000 if role.daily_quota_mb else None,
+        fair_use=fair_use_kbytes > 0,
+        ends_with_school_day=role.ends_with_school_day,
+    )
+
+
 class PortalService(Service):
     """Let logged-in people's devices through; send everybody else to the login page."""
 
     name: ClassVar[str] = "portal"
 
     async def async_setup(self) -> None:
-        """Load the table and put unexpired sessions back into the kernel."""
+        """Load the table, put unexpired sessions back into the kernel, prepare the pages."""
         cfg = self.core.config.portal
+        self.policies = {
+            name: role_policy(role, cfg.fair_use_kbytes) for name, role in cfg.roles.items()
+        }
+        rates = {r.rate_kbytes for r in cfg.roles.values() if r.rate_kbytes}
+        if cfg.fair_use_kbytes:
+            rates.add(cfg.fair_use_kbytes)
         self.table = NftTable()
         self.network = ruleset.PortalNetwork(
-            cfg.byod_interface, cfg.wan_interface, cfg.address, cfg.http_port
+            cfg.byod_interface,
+            cfg.wan_interface,
+            cfg.address,
+            cfg.http_port,
+            portal_https_port=cfg.https_port,
+            rates=tuple(sorted(rates)),
         )
         await self.core.executor.run(self.table.load, ruleset.render_table(self.network))
-        self.policy = RolePolicy(
-            hard_seconds=cfg.hard_minutes * 60,
-            idle_seconds=cfg.idle_minutes * 60,
-            max_devices=cfg.max_devices,
-        )
         self.sessions: dict[str, Session] = {}
         self.by_ip: dict[str, str] = {}
+        self.classes: dict[str, tuple[str, str]] = {}  # user → (class, level)
         self._last: dict[tuple[str, str], tuple[int, int]] = {}
-        await self._restore()
+        self._day = portal_admin.local_day(self.core)
+        self._lock = asyncio.Lock()
+        self._forms = FormTokens()
+        self._limits = SourceLimits(logins_per_minute=cfg.logins_per_minute)
+        self._pages = PortalPages()
+        self._leases_seen = 0.0
+        self.charter = await portal_admin.current_charter(self.core)
+        await self._load_sessions()
+        await self.reconcile()
+        self.core.changes.subscribe(portal_admin.PORTAL_TOPIC, self._sessions_changed)
+        self.core.changes.subscribe(portal_admin.CHARTER_TOPIC, self._charter_changed)
+        self.core.changes.subscribe(filtering.OVERRIDES_TOPIC, self._overrides_changed)
         self._runner = web.AppRunner(self._app(), access_log=None)
         await self._runner.setup()
 
-    async def _restore(self) -> None:
+    async def _load_sessions(self) -> None:
+        """Replace the in-memory sessions by the DB's."""
         now = time.time()
         rows = await self.core.db.fetchall(
-            "SELECT s.user, s.role, s.started_at, s.ends_at, s.bytes_used, d.mac, d.ip,"
-            " d.attached_at, d.last_active, d.randomised FROM portal_sessions s"
-            " JOIN portal_devices d ON d.user = s.user WHERE s.ends_at > ?",
+            "SELECT s.user, s.role, s.started_at, s.ends_at, s.bytes_used, s.throttled,"
+            " s.class_name, s.level, d.mac, d.ip, d.attached_at, d.last_active, d.randomised"
+            " FROM portal_sessions s LEFT JOIN portal_devices d ON d.user = s.user"
+            " WHERE s.ends_at > ?",
             (now,),
         )
-        commands = []
+        sessions: dict[str, Session] = {}
         for row in rows:
-            session = self.sessions.get(row["user"]) or Session(
+            session = sessions.get(row["user"]) or Session(
                 row["user"],
                 row["role"],
                 row["started_at"],
                 row["ends_at"],
                 bytes_used=row["bytes_used"],
+                throttled=bool(row["throttled"]),
             )
-            device = Device(
-                row["mac"],
-                row["ip"],
-                row["attached_at"],
-                row["last_active"],
-                bool(row["randomised"]),
+            if row["mac"] is not None:
+                device = Device(
+                    row["mac"],
+                    row["ip"],
+                    row["attached_at"],
+                    row["last_active"],
+                    bool(row["randomised"]),
+                )
+                session = Session(
+                    session.user,
+                    session.role,
+                    session.started_at,
+                    session.ends_at,
+                    (*session.devices, device),
+                    session.bytes_used,
+                    session.throttled,
+                )
+            sessions[row["user"]] = session
+            self.classes[row["user"]] = (row["class_name"], row["level"])
+        self.sessions = sessions
+        self.by_ip = {d.ip: s.user for s in sessions.values() for d in s.devices}
+
+    async def _sessions_changed(self, _topic: str) -> None:
+        async with self._lock:
+            await self._load_sessions()
+            await self.reconcile()
+
+    async def _charter_changed(self, _topic: str) -> None:
+        self.charter = await portal_admin.current_charter(self.core)
+
+    async def _overrides_changed(self, _topic: str) -> None:
+        async with self._lock:
+            await self.reconcile()
+
+    def _rate_of(self, session: Session) -> int | None:
+        cfg = self.core.config.portal
+        if session.throttled and cfg.fair_use_kbytes:
+            return cfg.fair_use_kbytes
+        role = cfg.roles.get(session.role)
+        return role.rate_kbytes if role else None
+
+    async def _blocked(self, now: float) -> dict[str, int]:
+        """Return device addresses of classes under a 'block all', with seconds left."""
+        if not self.core.config.portal.block_all_cuts_forwarding or not self.by_ip:
+            return {}
+        rows = await self.core.db.fetchall(
+            "SELECT o.target, MAX(o.expires_at) AS until FROM filter_overrides o"
+            " WHERE o.target_kind = 'class' AND o.action = 'block_all'"
+            " AND o.ended_at IS NULL AND o.expires_at > ? GROUP BY o.target",
+            (now,),
+        )
+        until = {row["target"]: row["until"] for row in rows}
+        blocked: dict[str, int] = {}
+        for ip, user in self.by_ip.items():
+            class_name = self.classes.get(user, ("", ""))[0]
+            if class_name in until and ":" not in ip:
+                blocked[ip] = max(1, int(until[class_name] - now))
+        return blocked
+
+    async def reconcile(self, kernel: ruleset.KernelState | None = None) -> int:
+        """Make the kernel equal to the sessions; return how many commands that took."""
+        now = time.time()
+        if kernel is None:
+            kernel = await self.core.executor.run(self.table.state)
+        v6 = await self._neighbours_v6() if self.sessions else {}
+        wanted = []
+        for session in self.sessions.values():
+            seconds = int(session.ends_at - now)
+            if seconds <= 0:
+                continue
+            rate = self._rate_of(session)
+            for device in session.devices:
+                wanted.append(ruleset.Wanted(device.mac, device.ip, seconds, rate))
+                wanted += [
+                    ruleset.Wanted(device.mac, address, seconds)
+                    for address in v6.get(device.mac, ())
+                ]
+        commands, readded = ruleset.reconcile(kernel, wanted, await self._blocked(now))
+        if commands:
+            try:
+                await self.core.executor.run(self.table.apply, commands)
+            except NftError:
+                # An element expired between listing and applying: the next sweep retries.
+                _LOGGER.warning("Portal reconcile retried later: the table changed meanwhile")
+                return 0
+        for key in readded:
+            self._last[key] = (0, 0)
+        return len(commands)
+
+    async def _neighbours_v6(self) -> dict[str, set[str]]:
+        interface = self.core.config.portal.byod_interface
+
+        def read() -> str:
+            result = subprocess.run(
+                [IP, "-j", "-6", "neigh", "show", "dev", interface],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=10,
             )
-            self.sessions[row["user"]] = Session(
-                session.user,
-                session.role,
-                session.started_at,
-                session.ends_at,
-                (*session.devices, device),
-                session.bytes_used,
-            )
-            self.by_ip[row["ip"]] = row["user"]
-            commands += ruleset.authorise(row["mac"], row["ip"], int(row["ends_at"] - now))
-        await self.core.executor.run(self.table.apply, commands)
-        if rows:
-            _LOGGER.info("Restored %d devices of %d sessions", len(rows), len(self.sessions))
+            return result.stdout if result.returncode == 0 else "[]"
+
+        return neighbours_v6(await self.core.executor.run(read))
 
     def _app(self) -> web.Application:
-        app = web.Application(client_max_size=16 * 1024)
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._guard_middleware])
         app[PORTAL_KEY] = self
         app.router.add_get("/login", self.login_page)
         app.router.add_post("/login", self.login_submit)
+        app.router.add_post("/voucher", self.voucher_submit)
+        app.router.add_post("/resume", self.resume_submit)
+        app.router.add_post("/logout", self.logout_submit)
         app.router.add_get("/api/captive", self.captive_api)
         app.router.add_get("/status", self.status_page)
         app.router.add_route("GET", "/{tail:.*}", self.anything)
         return app
 
+    def _tls_context(self) -> ssl.SSLContext | None:
+        cfg = self.core.config.portal
+        if cfg.tls_cert is None or cfg.tls_key is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+        return context
+
     async def async_start(self) -> None:
-        """Serve the portal and DHCP on the BYOD side and start sampling counters."""
+        """Serve the portal (HTTP, and HTTPS if configured) and DHCP; start the sweep."""
         cfg = self.core.config.portal
         await web.TCPSite(self._runner, cfg.address, cfg.http_port).start()
+        context = await self.core.executor.run(self._tls_context)
+        if context is not None:
+            await web.TCPSite(
+                self._runner, cfg.address, cfg.https_port, ssl_context=context
+            ).start()
         self._dhcp: asyncio.subprocess.Process | None = None
         if cfg.dhcp:
             folder = self.core.config.site.data_dir / "portal"
@@ -142,7 +298,7 @@ class PortalService(Service):
                 first=cfg.dhcp_first,
                 last=cfg.dhcp_last,
                 lease_minutes=cfg.lease_minutes,
-                captive_api_url=cfg.captive_api_url or self._url("/api/captive"),
+                captive_api_url=cfg.captive_api_url or self.api_url(),
             )
             conf = folder / "dnsmasq.conf"
             text = render_dnsmasq(settings, folder / "dhcp.leases")
@@ -175,45 +331,69 @@ class PortalService(Service):
                 _LOGGER.exception("Portal sweep failed")
 
     async def sweep_once(self) -> None:
-        """Sample the kernel counters into usage, and apply idle, hard and quota limits."""
-        counters = await self.core.executor.run(self.table.counters)
+        """Sample counters into usage, apply idle/hard/quota limits, reconcile the kernel."""
+        async with self._lock:
+            await self._sweep_locked()
+        await self._record_leases()
+
+    async def _sweep_locked(self) -> None:
+        kernel = await self.core.executor.run(self.table.state)
         now = time.time()
+        day = portal_admin.local_day(self.core, now)
+        new_day = day != self._day
+        self._day = day
         deltas: dict[str, tuple[int, int]] = {}
-        for entry in counters:
+        for entry in kernel.clients:
             key = (entry.mac, entry.ip)
             last_up, last_down = self._last.get(key, (0, 0))
             up = max(0, entry.up_bytes - last_up)
             down = max(0, entry.down_bytes - last_down)
             self._last[key] = (entry.up_bytes, entry.down_bytes)
-            deltas[entry.mac] = (up, down)
-        day = time.strftime("%Y-%m-%d", time.localtime(now))
-        commands: list[dict[str, object]] = []
+            sum_up, sum_down = deltas.get(entry.mac, (0, 0))
+            deltas[entry.mac] = (sum_up + up, sum_down + down)
+        live = {(c.mac, c.ip) for c in kernel.clients}
+        self._last = {k: v for k, v in self._last.items() if k in live}
         usage: list[tuple[str, str, str, int, int]] = []
         ended: list[str] = []
         closed: list[str] = []
         for user, session in list(self.sessions.items()):
+            if new_day:
+                session = Session(
+                    session.user,
+                    session.role,
+                    session.started_at,
+                    session.ends_at,
+                    session.devices,
+                )
             activity = {}
             for device in session.devices:
                 up, down = deltas.get(device.mac, (0, 0))
                 activity[device.mac] = (up + down, False)
                 if up or down:
                     usage.append((day, user, device.mac, up, down))
-            updated, gate = sweep(session, now, self.policy, activity)
-            for mac, ip in gate.close:
-                commands += ruleset.deauthorise(mac, ip)
+            policy = self.policies.get(session.role, self.policies["guest"])
+            updated, gate = sweep(session, now, policy, activity)
+            for _mac, ip in gate.close:
                 self.by_ip.pop(ip, None)
-                self._last.pop((mac, ip), None)
                 closed.append(ip)
             if updated is None:
                 del self.sessions[user]
                 ended.append(user)
             else:
                 self.sessions[user] = updated
-        if commands:
-            with contextlib.suppress(NftError):  # an element may have expired already
-                await self.core.executor.run(self.table.apply, commands)
-        if not usage and not ended and not closed:
-            return
+        await self.reconcile(kernel)
+        if usage or ended or closed or new_day:
+            await self._record_sweep(day, usage, ended, closed)
+        await self._publish(kernel)
+
+    async def _record_sweep(
+        self,
+        day: str,
+        usage: list[tuple[str, str, str, int, int]],
+        ended: list[str],
+        closed: list[str],
+    ) -> None:
+        threshold = self.core.config.portal.daily_alert_mb * 1_000_000
         async with self.core.db.write() as tx:
             await tx.executemany(
                 "INSERT INTO portal_usage (day, user, mac, up_bytes, down_bytes)"
@@ -222,11 +402,11 @@ class PortalService(Service):
                 " down_bytes = down_bytes + excluded.down_bytes",
                 usage,
             )
-            for user, session in self.sessions.items():
-                await tx.execute(
-                    "UPDATE portal_sessions SET bytes_used = ? WHERE user = ?",
-                    (session.bytes_used, user),
-                )
+            await tx.executemany(
+                "UPDATE portal_sessions SET bytes_used = ?, throttled = ? WHERE user = ?",
+                [(s.bytes_used, int(s.throttled), u) for u, s in self.sessions.items()],
+            )
+            await tx.executemany("DELETE FROM portal_devices WHERE user = ?", [(u,) for u in ended])
             await tx.executemany(
                 "DELETE FROM portal_sessions WHERE user = ?", [(u,) for u in ended]
             )
@@ -234,8 +414,61 @@ class PortalService(Service):
             await tx.executemany(
                 "DELETE FROM network_clients WHERE address = ?", [(i,) for i in closed]
             )
+            if threshold and usage:
+                now = time.time()
+                await tx.executemany(
+                    "INSERT OR IGNORE INTO portal_alerts (day, user, kind, bytes, created_at)"
+                    " SELECT day, user, 'daily', SUM(up_bytes + down_bytes), ? FROM portal_usage"
+                    " WHERE day = ? AND user = ? GROUP BY day, user"
+                    " HAVING SUM(up_bytes + down_bytes) >= ?",
+                    [(now, day, user, threshold) for user in sorted({r[1] for r in usage})],
+                )
             if closed:
                 await tx.notify(filtering.CLIENTS_TOPIC)
+
+    async def _publish(self, kernel: ruleset.KernelState) -> None:
+        devices = sum(len(s.devices) for s in self.sessions.values())
+        await filtering.publish_metrics(
+            self.core,
+            self.name,
+            [
+                ("preau_portal_sessions", "", float(len(self.sessions))),
+                ("preau_portal_devices", "", float(devices)),
+                ("preau_portal_kernel_clients", "", float(len(kernel.clients))),
+                (
+                    "preau_portal_throttled_sessions",
+                    "",
+                    float(sum(s.throttled for s in self.sessions.values())),
+                ),
+                ("preau_portal_blocked_devices", "", float(len(kernel.blocked))),
+            ],
+        )
+
+    async def _record_leases(self) -> None:
+        """Copy new DHCP leases into the device inventory (MAC, IP, host name)."""
+        if not self.core.config.portal.dhcp:
+            return
+        path = self.core.config.site.data_dir / "portal" / "dhcp.leases"
+
+        def read() -> tuple[float, str]:
+            try:
+                return path.stat().st_mtime, path.read_text(errors="replace")
+            except FileNotFoundError:
+                return 0.0, ""
+
+        mtime, text = await self.core.executor.run(read)
+        if mtime <= self._leases_seen:
+            return
+        self._leases_seen = mtime
+        now = time.time()
+        rows = [(lease.mac, lease.ip, lease.hostname, now, now) for lease in parse_leases(text)]
+        async with self.core.db.write() as tx:
+            await tx.executemany(
+                "INSERT INTO portal_dhcp_devices (mac, ip, hostname, first_seen, last_seen)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (mac) DO UPDATE SET ip = excluded.ip,"
+                " hostname = excluded.hostname, last_seen = excluded.last_seen",
+                rows,
+            )
 
     async def async_health(self) -> Health:
         """Report how many sessions are open."""
@@ -245,8 +478,63 @@ class PortalService(Service):
 
     def _url(self, path: str) -> str:
         cfg = self.core.config.portal
+        host = cfg.hostname or cfg.address
+        if cfg.tls_cert is not None:
+            port = "" if cfg.https_port == 443 else f":{cfg.https_port}"
+            return f"https://{host}{port}{path}"
         port = "" if cfg.http_port == 80 else f":{cfg.http_port}"
-        return f"http://{cfg.address}{port}{path}"
+        return f"http://{host}{port}{path}"
+
+    def api_url(self) -> str:
+        """Return the RFC 8908 API's URL (HTTPS when the portal has a certificate)."""
+        return self._url("/api/captive")
+
+    @web.middleware
+    async def _guard_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        address = request.remote or ""
+        if not self._limits.allow_request(address, time.monotonic()):
+            return self._message(request, "err_slow", 429, headers={"Retry-After": "5"})
+        try:
+            response: web.StreamResponse = await handler(request)
+        except web.HTTPRequestEntityTooLarge:
+            return self._message(request, "err_large", 413)
+        return response
+
+    def _lang(self, request: web.Request) -> str:
+        return choose_language(
+            request.query.get("lang"), request.headers.get("Accept-Language", "")
+        )
+
+    def _html(
+        self, text: str, status: int = 200, headers: dict[str, str] | None = None
+    ) -> web.Response:
+        return web.Response(
+            text=text,
+            status=status,
+            content_type="text/html",
+            charset="utf-8",
+            headers={
+                "Cache-Control": "no-store",
+                "X-Content-Type-Options": "nosniff",
+                "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline';"
+                " form-action 'self'; frame-ancestors 'none'",
+                "Referrer-Policy": "no-referrer",
+                **(headers or {}),
+            },
+        )
+
+    def _message(
+        self, request: web.Request, key: str, status: int, headers: dict[str, str] | None = None
+    ) -> web.Response:
+        lang = self._lang(request)
+        text = self._pages.render("message", lang, error=self._pages_text(lang, key))
+        return self._html(text, status, headers)
+
+    @staticmethod
+    def _pages_text(lang: str, key: str) -> str:
+        from captive_portal.pages import TEXTS
+
+        return TEXTS[lang][key]
 
     def _online(self, request: web.Request) -> Session | None:
         user = self.by_ip.get(request.remote or "")
@@ -267,111 +555,274 @@ class PortalService(Service):
     async def captive_api(self, request: web.Request) -> web.StreamResponse:
         """The RFC 8908 API for this device."""
         session = self._online(request)
+        quota = None
+        if session is not None:
+            policy = self.policies.get(session.role)
+            if policy is not None and policy.quota_bytes is not None and not policy.fair_use:
+                quota = max(0, policy.quota_bytes - session.bytes_used)
         state = CaptiveState(
             captive=session is None,
             portal_url=self._url("/login"),
             seconds_remaining=int(session.ends_at - time.time()) if session else None,
+            bytes_remaining=quota,
+            venue_url=self._url("/status") if session else "",
+            can_extend=False,
         )
         return web.json_response(
             state.as_json(), content_type=CAPTIVE_JSON, headers={"Cache-Control": "private"}
         )
 
-    def _page(self, title: str, body: str, status: int = 200) -> web.Response:
-        return web.Response(
-            text=_PAGE.format(title=html.escape(title), body=body),
-            status=status,
-            content_type="text/html",
-            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    async def _resume_user(self, request: web.Request) -> str:
+        token = request.cookies.get(RESUME_COOKIE, "")
+        if not token or len(token) > 64:
+            return ""
+        row = await self.core.db.fetchone(
+            "SELECT user FROM portal_resume WHERE token_hash = ? AND expires_at > ?",
+            (hashlib.sha256(token.encode()).hexdigest(), time.time()),
         )
+        if row is None or row["user"] not in self.sessions:
+            return ""
+        return str(row["user"])
 
-    async def login_page(self, request: web.Request, error: str = "") -> web.Response:
-        """The login form with the charter."""
-        cfg = self.core.config.portal
-        alert = f'<p class="alert" role="alert">{html.escape(error)}</p>' if error else ""
-        body = (
-            "<h1>Connexion au Wi-Fi de l'établissement</h1>"
-            f'{alert}<form method="post" action="/login">'
-            '<label for="login">Identifiant</label>'
-            '<input id="login" name="login" type="text" autocomplete="username" required>'
-            '<label for="password">Mot de passe</label>'
-            '<input id="password" name="password" type="password" required>'
-            f"<p>{html.escape(cfg.charter_text)}</p>"
-            '<input type="hidden" name="charter_version" value="'
-            f'{html.escape(cfg.charter_version)}">'
-            '<label><input type="checkbox" name="charter" value="accepted" required> '
-            "J'accepte la charte</label>"
-            '<button type="submit">Se connecter</button></form>'
+    async def login_page(
+        self, request: web.Request, error: str = "", status: int = 200
+    ) -> web.Response:
+        """The login form with the charter, the guest voucher form, "continue as"."""
+        lang = self._lang(request)
+        address = request.remote or ""
+        notice = self._pages_text(lang, "logged_out") if "out" in request.query else ""
+        text = self._pages.render(
+            "login",
+            lang,
+            error=self._pages_text(lang, error) if error else "",
+            notice=notice,
+            form_token=self._forms.issue(address, time.monotonic()),
+            charter_version=self.charter.version,
+            charter_text=self.charter.text,
+            resume_user=await self._resume_user(request),
         )
-        return self._page("Connexion", body, 401 if error else 200)
+        return self._html(text, 401 if error and status == 200 else status)
+
+    async def _checked_form(self, request: web.Request) -> tuple[Any, str | None]:
+        """Read a posted form; return it and an error key if it must be refused."""
+        form = await request.post()
+        address = request.remote or ""
+        if not self._forms.redeem(str(form.get("form_token", "")), address, time.monotonic()):
+            return form, "err_form"
+        return form, None
 
     async def login_submit(self, request: web.Request) -> web.StreamResponse:
         """Check the account and the charter, then open the gate for this device."""
-        form = await request.post()
-        cfg = self.core.config.portal
-        if form.get("charter") != "accepted" or form.get("charter_version") != cfg.charter_version:
-            return await self.login_page(request, "Vous devez accepter la charte en vigueur.")
+        form, problem = await self._checked_form(request)
+        if problem:
+            return await self.login_page(request, problem, 400)
+        address = request.remote or ""
+        if not self._limits.allow_login(address, time.monotonic()):
+            return await self.login_page(request, "err_slow", 429)
+        if form.get("charter") != "accepted" or form.get("charter_version") != self.charter.version:
+            return await self.login_page(request, "err_charter")
+        login_name = str(form.get("login", ""))[:128]
         outcome = await self.core.directory.authenticate(
-            str(form.get("login", ""))[:128], str(form.get("password", ""))[:256]
+            login_name, str(form.get("password", ""))[:256]
         )
-        ip = request.remote or ""
         if outcome.person is None or outcome.role is None:
             await self.core.audit.record(
-                actor=str(form.get("login", ""))[:128],
-                source=ip,
-                action="portal.login",
-                outcome="failure",
+                actor=login_name, source=address, action="portal.login", outcome="failure"
             )
-            return await self.login_page(request, "Identifiant ou mot de passe incorrect.")
-        arp = await self.core.executor.run(ARP_TABLE.read_text)
-        mac = mac_of(arp, ip)
-        if mac is None:
-            return await self.login_page(request, "Appareil introuvable sur le réseau.")
+            return await self.login_page(request, "err_credentials")
         person = outcome.person
+        return await self._attach(request, person.id, outcome.role, person.class_name, person.level)
+
+    async def voucher_submit(self, request: web.Request) -> web.StreamResponse:
+        """Log a visitor in with a printed voucher code."""
+        form, problem = await self._checked_form(request)
+        if problem:
+            return await self.login_page(request, problem, 400)
+        address = request.remote or ""
+        if not self._limits.allow_login(address, time.monotonic()):
+            return await self.login_page(request, "err_slow", 429)
+        if form.get("charter") != "accepted" or form.get("charter_version") != self.charter.version:
+            return await self.login_page(request, "err_charter")
+        grant = await portal_admin.redeem_voucher(self.core, str(form.get("code", ""))[:20])
+        if grant is None:
+            await self.core.audit.record(
+                actor="invite", source=address, action="portal.voucher", outcome="failure"
+            )
+            return await self.login_page(request, "err_voucher")
+        return await self._attach(
+            request,
+            grant.user,
+            "guest",
+            "",
+            "",
+            ends_at=grant.ends_at,
+            max_devices=grant.max_devices,
+        )
+
+    async def resume_submit(self, request: web.Request) -> web.StreamResponse:
+        """Re-attach this device to its owner's open session (one tap after a MAC change)."""
+        _form, problem = await self._checked_form(request)
+        if problem:
+            return await self.login_page(request, problem, 400)
+        user = await self._resume_user(request)
+        if not user:
+            return await self.login_page(request, "err_form", 400)
+        session = self.sessions[user]
+        class_name, level = self.classes.get(user, ("", ""))
+        return await self._attach(request, user, session.role, class_name, level)
+
+    async def _attach(
+        self,
+        request: web.Request,
+        user: str,
+        role: str,
+        class_name: str,
+        level: str,
+        *,
+        ends_at: float | None = None,
+        max_devices: int | None = None,
+    ) -> web.StreamResponse:
+        """Attach the requesting device to ``user``'s session and open the gate."""
+        address = request.remote or ""
+        arp = await self.core.executor.run(ARP_TABLE.read_text)
+        mac = mac_of(arp, address)
+        if mac is None:
+            return await self.login_page(request, "err_device")
+        owner = self.by_ip.get(address)
+        if owner is not None and owner != user:
+            # The address is another account's device: a MAC/IP pair spoofing it
+            # must not take over that person's identity for the filter.
+            other = self.sessions.get(owner)
+            if other is not None and any(d.ip == address and d.mac != mac for d in other.devices):
+                return await self.login_page(request, "err_address", 409)
+        policy = self.policies.get(role, self.policies["guest"])
+        if max_devices is not None:
+            policy = RolePolicy(
+                hard_seconds=policy.hard_seconds,
+                idle_seconds=policy.idle_seconds,
+                max_devices=max_devices,
+                concurrent="refuse",
+                quota_bytes=policy.quota_bytes,
+                fair_use=policy.fair_use,
+            )
         now = time.time()
-        result = login(
-            self.sessions.get(person.id), person.id, outcome.role, mac, ip, now, self.policy
-        )
-        if result.session is None or result.refused:
-            return await self.login_page(request, f"Connexion refusée ({result.refused}).")
-        commands = []
-        for old_mac, old_ip in result.gate.close:
-            commands += ruleset.deauthorise(old_mac, old_ip)
-        for new_mac, new_ip, seconds in result.gate.open:
-            commands += ruleset.authorise(new_mac, new_ip, seconds)
-        try:
-            await self.core.executor.run(self.table.apply, commands)
-        except NftError:
-            _LOGGER.exception("Could not open the gate for %s", ip)
-            return await self.login_page(request, "Erreur du portail, réessayez.")
-        session = result.session
-        self.sessions[person.id] = session
-        for _old_mac, old_ip in result.gate.close:
-            self.by_ip.pop(old_ip, None)
-        self.by_ip[ip] = person.id
-        await self._store(session, person.class_name, person.level, mac, cfg.charter_version)
+        existing = self.sessions.get(user)
+        used_today = 0 if existing else await self._used_today(user, now)
+        async with self._lock:
+            result = login(
+                self.sessions.get(user),
+                user,
+                role,
+                mac,
+                address,
+                now,
+                policy,
+                day_ends_at=self._school_day_end(now),
+                used_today=used_today,
+                ends_at=ends_at,
+            )
+            if result.session is None or result.refused:
+                return await self.login_page(request, f"refused_{result.refused}", 403)
+            if owner is not None and owner != user:
+                await self._detach_locked(owner, address)
+            try:
+                await self._apply_gate(result.gate, result.session)
+            except NftError:
+                _LOGGER.exception("Could not open the gate for a device")
+                return await self.login_page(request, "err_portal", 500)
+            session = result.session
+            self.sessions[user] = session
+            for _old_mac, old_ip in result.gate.close:
+                self.by_ip.pop(old_ip, None)
+            self.by_ip[address] = user
+            self.classes[user] = (class_name, level)
+        token = secrets.token_urlsafe(24)
+        await self._store(session, class_name, level, mac, token)
         await self.core.audit.record(
-            actor=person.id,
-            source=ip,
-            action="portal.login",
-            outcome="success",
-            detail=f"mac={mac}",
+            actor=user, source=address, action="portal.login", outcome="success"
         )
-        raise web.HTTPFound(self._url("/status"))
+        response = web.HTTPFound(self._url("/status"))
+        response.set_cookie(
+            RESUME_COOKIE,
+            token,
+            max_age=max(60, int(session.ends_at - now)),
+            httponly=True,
+            samesite="Strict",
+            path="/",
+        )
+        raise response
+
+    async def _apply_gate(self, gate: GateChange, session: Session) -> None:
+        commands: list[dict[str, Any]] = []
+        for old_mac, old_ip in gate.close:
+            commands += ruleset.deauthorise(old_mac, old_ip)
+        rate = self._rate_of(session)
+        for new_mac, new_ip, seconds in gate.open:
+            commands += ruleset.authorise(new_mac, new_ip, seconds)
+            self._last[(new_mac, new_ip)] = (0, 0)
+        if commands:
+            # Closing a pair the kernel already dropped must not keep the new one shut.
+            try:
+                await self.core.executor.run(self.table.apply, commands)
+            except NftError:
+                opened = [c for c in commands if "add" in c]
+                await self.core.executor.run(self.table.apply, opened)
+        if rate is not None:
+            await self.reconcile()
+
+    async def _detach_locked(self, user: str, address: str) -> None:
+        session = self.sessions.get(user)
+        if session is None:
+            return
+        device = next((d for d in session.devices if d.ip == address), None)
+        if device is None:
+            return
+        updated, gate = logout(session, device.mac)
+        with contextlib.suppress(NftError):
+            await self._apply_gate(gate, session)
+        if updated is None:
+            del self.sessions[user]
+        else:
+            self.sessions[user] = updated
+
+    async def _used_today(self, user: str, now: float) -> int:
+        row = await self.core.db.fetchone(
+            "SELECT COALESCE(SUM(up_bytes + down_bytes), 0) AS used FROM portal_usage"
+            " WHERE day = ? AND user = ?",
+            (portal_admin.local_day(self.core, now), user),
+        )
+        return int(row["used"]) if row else 0
+
+    def _school_day_end(self, now: float) -> float | None:
+        """Return today's end of class hours if it is still ahead, else None."""
+        site = self.core.config.site
+        spans = [parse_span(span) for span in self.core.config.scheduler.class_hours]
+        if not spans:
+            return None
+        today = dt.datetime.fromtimestamp(now, site.zone)
+        last = max(end for _start, end in spans)
+        end = today.replace(hour=last // 60, minute=last % 60, second=0, microsecond=0)
+        return end.timestamp() if end.timestamp() > now else None
 
     async def _store(
-        self, session: Session, class_name: str, level: str, mac: str, charter: str
+        self, session: Session, class_name: str, level: str, mac: str, resume_token: str
     ) -> None:
         async with self.core.db.write() as tx:
             await tx.execute(
-                "INSERT INTO portal_sessions (user, role, started_at, ends_at, bytes_used)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (user) DO UPDATE SET"
-                " ends_at = excluded.ends_at, bytes_used = excluded.bytes_used",
+                "INSERT INTO portal_sessions (user, role, started_at, ends_at, bytes_used,"
+                " throttled, class_name, level) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (user) DO UPDATE SET ends_at = excluded.ends_at,"
+                " bytes_used = excluded.bytes_used, throttled = excluded.throttled,"
+                " class_name = excluded.class_name, level = excluded.level",
                 (
                     session.user,
                     session.role,
                     session.started_at,
                     session.ends_at,
                     session.bytes_used,
+                    int(session.throttled),
+                    class_name,
+                    level,
                 ),
             )
             await tx.execute("DELETE FROM portal_devices WHERE user = ?", (session.user,))
@@ -397,22 +848,63 @@ class PortalService(Service):
             await tx.execute(
                 "INSERT OR IGNORE INTO portal_charter (user, version, device_mac, accepted_at)"
                 " VALUES (?, ?, ?, ?)",
-                (session.user, charter, mac, utc_now_iso()),
+                (session.user, self.charter.version, mac, utc_now_iso()),
             )
+            await tx.execute(
+                "INSERT INTO portal_resume (token_hash, user, expires_at) VALUES (?, ?, ?)",
+                (hashlib.sha256(resume_token.encode()).hexdigest(), session.user, session.ends_at),
+            )
+            await tx.execute("DELETE FROM portal_resume WHERE expires_at < ?", (time.time(),))
             await tx.notify(filtering.CLIENTS_TOPIC)
 
+    async def logout_submit(self, request: web.Request) -> web.StreamResponse:
+        """Log this device out; the session ends with its last device."""
+        _form, problem = await self._checked_form(request)
+        if problem:
+            return self._message(request, "err_form", 400)
+        address = request.remote or ""
+        user = self.by_ip.get(address)
+        if user is not None:
+            async with self._lock:
+                await self._detach_locked(user, address)
+                self.by_ip.pop(address, None)
+                remaining = self.sessions.get(user)
+            async with self.core.db.write() as tx:
+                await tx.execute("DELETE FROM portal_devices WHERE ip = ?", (address,))
+                await tx.execute("DELETE FROM network_clients WHERE address = ?", (address,))
+                if remaining is None:
+                    await tx.execute("DELETE FROM portal_sessions WHERE user = ?", (user,))
+                    await tx.execute("DELETE FROM portal_resume WHERE user = ?", (user,))
+                await tx.notify(filtering.CLIENTS_TOPIC)
+            await self.core.audit.record(
+                actor=user, source=address, action="portal.logout", outcome="success"
+            )
+        response = web.HTTPFound(self._url("/login?out=1"))
+        response.del_cookie(RESUME_COOKIE, path="/")
+        raise response
+
     async def status_page(self, request: web.Request) -> web.StreamResponse:
-        """Time left and devices of the logged-in person."""
+        """Time and data left, my devices, log out."""
         session = self._online(request)
         if session is None:
             raise web.HTTPFound(self._url("/login"))
-        minutes = int(session.ends_at - time.time()) // 60
-        devices = "".join(
-            f"<li>{html.escape(d.mac)}{' (adresse privée)' if d.randomised else ''}</li>"
-            for d in session.devices
+        lang = self._lang(request)
+        policy = self.policies.get(session.role)
+        quota = policy.quota_bytes if policy else None
+        seconds = int(session.ends_at - time.time())
+        address = request.remote or ""
+        text = self._pages.render(
+            "status",
+            lang,
+            user=session.user,
+            time_left=f"{seconds // 3600} h {seconds % 3600 // 60:02d} min",
+            used=human_bytes(session.bytes_used),
+            quota=human_bytes(quota) if quota else "",
+            throttled=session.throttled,
+            devices=[
+                {"mac": d.mac, "randomised": d.randomised, "current": d.ip == address}
+                for d in session.devices
+            ],
+            form_token=self._forms.issue(address, time.monotonic()),
         )
-        body = (
-            f"<h1>Connecté·e</h1><p>{html.escape(session.user)} — encore {minutes} min.</p>"
-            f"<h2>Mes appareils</h2><ul>{devices}</ul>"
-        )
-        return self._page("Connecté", body)
+        return self._html(text)

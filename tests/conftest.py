@@ -122,7 +122,7 @@ def _self_signed_ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.
 
 @pytest.fixture(scope="session")
 def test_ca(tmp_path_factory: pytest.TempPathFactory) -> SchoolCA:
-    """Create a CA, a server certificate for 127.0.0.1, and an unrelated CA."""
+    """Create a CA, a server certificate for 127.0.0.1 and the lab portal, another CA."""
     folder = tmp_path_factory.mktemp("ca")
     ca_key, ca_cert = _self_signed_ca("Préau test CA")
     _, other_cert = _self_signed_ca("Some other CA")
@@ -138,7 +138,13 @@ def test_ca(tmp_path_factory: pytest.TempPathFactory) -> SchoolCA:
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+                [
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                    x509.DNSName("localhost"),
+                    # The captive portal's address in the network-namespace lab.
+                    x509.IPAddress(ipaddress.ip_address("10.77.0.1")),
+                    x509.DNSName("portail.test"),
+                ]
             ),
             critical=False,
         )
@@ -189,6 +195,7 @@ class LdapServer:
     process: subprocess.Popen[bytes] | None
     accounts: dict[str, SchoolAccount] = field(default_factory=dict)
     argv: list[str] = field(default_factory=list)
+    netns: str = ""  # run inside this network namespace (a portal lab's appliance)
 
     def stop(self) -> None:
         """Stop slapd (the directory goes down)."""
@@ -203,10 +210,20 @@ class LdapServer:
 
     def start(self) -> None:
         """(Re)start slapd on the same port and data."""
+        prefix = ["/usr/sbin/ip", "netns", "exec", self.netns] if self.netns else []
         self.process = subprocess.Popen(
-            self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [*prefix, *self.argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        wait_for_port("127.0.0.1", self.port)
+        if not self.netns:
+            wait_for_port("127.0.0.1", self.port)
+            return
+        probe = f"import socket; socket.create_connection(('127.0.0.1', {self.port}), 0.2).close()"
+        for _ in range(200):
+            done = subprocess.run([*prefix, sys.executable, "-c", probe], capture_output=True)
+            if done.returncode == 0:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"slapd did not start in {self.netns}")
 
     def ldapadd(self, ldif: str) -> None:
         """Add entries as the root DN (over StartTLS)."""
@@ -342,11 +359,11 @@ olcAccess: to * by dn.exact="{SERVICE_DN}" read by self read by * none
 @pytest.fixture(scope="session")
 def slapd_factory(
     tmp_path_factory: pytest.TempPathFactory, test_ca: SchoolCA
-) -> Iterator[Callable[[], LdapServer]]:
+) -> Iterator[Callable[..., LdapServer]]:
     """Start real slapd instances holding the test school; stop them at the end."""
     started: list[LdapServer] = []
 
-    def start() -> LdapServer:
+    def start(netns: str = "") -> LdapServer:
         folder = tmp_path_factory.mktemp("slapd")
         (folder / "slapd.d").mkdir()
         (folder / "data").mkdir()
@@ -383,6 +400,7 @@ def slapd_factory(
             folder=folder,
             process=None,
             accounts=accounts,
+            netns=netns,
         )
         listeners = f"{uri}/ ldaps://127.0.0.1:{ldaps_port}/"
         server.argv = ["/usr/sbin/slapd", "-d", "0", "-h", listeners, "-F", str(folder / "slapd.d")]
@@ -396,7 +414,7 @@ def slapd_factory(
 
 
 @pytest.fixture(scope="session")
-def school_ldap(slapd_factory: Callable[[], LdapServer]) -> LdapServer:
+def school_ldap(slapd_factory: Callable[..., LdapServer]) -> LdapServer:
     """Return the shared slapd of the test school (never stopped by tests)."""
     return slapd_factory()
 

@@ -211,6 +211,13 @@ async def _filter_log_purge(context: JobContext) -> str:
     return f"{removed} blocked-query records past retention removed"
 
 
+async def _portal_usage_purge(context: JobContext) -> str:
+    from appliance.portal_admin import purge_usage
+
+    removed = await purge_usage(context.core)
+    return f"{removed} portal usage records past retention removed"
+
+
 def _list_update_job(source_name: str) -> JobFunction:
     async def run(context: JobContext) -> str:
         from appliance.list_updates import update_list
@@ -230,6 +237,15 @@ def builtin_jobs(core: Core) -> list[JobSpec]:
     jobs.append(
         JobSpec("filter-log-purge", "Purge des requêtes bloquées", "nightly", _filter_log_purge)
     )
+    if core.config.portal.enabled:
+        jobs.append(
+            JobSpec(
+                "portal-usage-purge",
+                "Purge de la consommation du portail",
+                "nightly",
+                _portal_usage_purge,
+            )
+        )
     for source in core.config.filter.sources:
         jobs.append(
             JobSpec(

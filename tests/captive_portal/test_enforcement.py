@@ -31,7 +31,7 @@ def test_authorised_client_reaches_the_wan_and_bytes_are_counted(lab: Lab) -> No
     outcome, size, _ = lab.fetch(f"http://{WAN_IP}/big.bin", timeout=20)
     assert (outcome, size) == ("ok", DOWNLOAD_BYTES)
     assert lab.connect(8080)[0] == "connected"
-    (counters,) = lab.table.counters()
+    (counters,) = lab.table.state().clients
     assert counters.mac == lab.client_mac
     assert counters.ip == CLIENT_IP
     # The body plus TCP/IP headers and the HTTP reply header: within 5 % above, never below.
@@ -49,7 +49,7 @@ def test_session_expires_by_itself_and_can_be_cut(lab: Lab) -> None:
     assert lab.connect(8080)[0] == "connected"
     lab.table.apply(ruleset.deauthorise(lab.client_mac, CLIENT_IP))
     assert lab.connect(8080)[0] != "connected"
-    assert lab.table.counters() == []
+    assert lab.table.state().clients == []
 
 
 def test_a_spoofed_mac_ip_pair_gets_nothing(lab: Lab) -> None:
@@ -74,4 +74,4 @@ def test_bad_batch_is_refused_whole(lab: Lab) -> None:
     ]
     with pytest.raises(NftError):
         lab.table.apply(good + bad)
-    assert lab.table.counters() == []  # the good half was not applied either
+    assert lab.table.state().clients == []  # the good half was not applied either

@@ -5,7 +5,7 @@ from __future__ import annotations
 from captive_portal.probes import CaptiveState, probe_answer
 from captive_portal.sessions import RolePolicy, is_randomised, login, sweep
 
-PUPIL = RolePolicy(hard_seconds=3600, idle_seconds=600, max_devices=2)
+PUPIL = RolePolicy(hard_seconds=3600, idle_seconds=600, max_devices=2, ends_with_school_day=True)
 
 
 def test_randomised_mac_is_flagged() -> None:
