@@ -12,9 +12,10 @@ and portal, and the walled garden; plain HTTP is redirected to the portal,
 HTTPS gets a TCP reset at once (so phones do not hang), everything else is
 rejected. Only the forward chain looks the sets up positively, so only traffic
 to the internet moves the per-element counters (accounting and idleness);
-the portal, DNS and other local services do not. ``blocked_v4`` holds devices of a class under a teacher's "block
-all"; ``rate_N`` sets hold devices limited to N kB/s (a role's rate, or the
-fair-use rate after a quota), each with a per-address meter.
+the portal, DNS and other local services do not. ``blocked_v4`` holds devices
+of a class under a teacher's "block all"; ``rate_N`` sets hold devices limited
+to N kB/s (a role's rate, or the fair-use rate after a quota), each with a
+per-address meter.
 
 :func:`reconcile` compares what the kernel holds with what the sessions want
 and returns the commands that make them equal, so it can run any number of

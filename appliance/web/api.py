@@ -17,7 +17,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from appliance import __doc__ as _package_doc
-from appliance import filtering
+from appliance import filtering, portal_admin
 from appliance.audit import utc_now_iso
 from appliance.config import Role
 from appliance.scheduler.closed_days import add_closed_day, list_closed_days, remove_closed_day
@@ -65,6 +65,29 @@ class UnblockDecisionBody(_Body):
     """The referent's answer to an unblock request."""
 
     status: Literal["allowed", "refused"]
+
+
+class ExtendBody(_Body):
+    """More time for an open portal session."""
+
+    minutes: int = Field(ge=1, le=24 * 60)
+
+
+class VouchersBody(_Body):
+    """Guest vouchers to create (the codes are returned once)."""
+
+    count: int = Field(ge=1, le=200)
+    minutes: int = Field(ge=1, le=7 * 1440)
+    max_devices: int = Field(1, ge=1, le=5)
+    valid_days: int = Field(7, ge=1, le=365)
+    label: str = Field("", max_length=100)
+
+
+class CharterBody(_Body):
+    """A new charter version (#7.48, #7.49)."""
+
+    version: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")
+    text: str = Field(min_length=1, max_length=20_000)
 
 
 class DelegationBody(_Body):
@@ -157,6 +180,29 @@ OPERATIONS: Final[list[Operation]] = [
         UnblockDecisionBody,
     ),
     Operation("delete", "/sessions/{person_id}", "End every session of a person."),
+    Operation("get", "/portal/sessions", "Wi-Fi portal sessions with their devices."),
+    Operation("delete", "/portal/sessions/{user}", "Log an account out of the Wi-Fi (kick)."),
+    Operation(
+        "post", "/portal/sessions/{user}/extend", "Give a Wi-Fi session more time.", ExtendBody
+    ),
+    Operation("get", "/portal/vouchers", "Guest vouchers (never their codes)."),
+    Operation(
+        "post",
+        "/portal/vouchers",
+        "Create guest vouchers; the codes are in this answer only.",
+        VouchersBody,
+        success=201,
+    ),
+    Operation("delete", "/portal/vouchers/{voucher_id}", "Revoke a voucher."),
+    Operation("get", "/portal/charters", "Charter versions, newest first."),
+    Operation("post", "/portal/charters", "Publish a charter version.", CharterBody, success=201),
+    Operation(
+        "get",
+        "/portal/usage",
+        "Wi-Fi usage (?from=&to= days, ?per=device|account, ?format=csv).",
+    ),
+    Operation("get", "/portal/alerts", "Accounts past the daily usage threshold."),
+    Operation("get", "/portal/devices", "Devices seen by the BYOD DHCP server."),
     Operation("get", "/openapi.json", "This document.", None, None),
 ]
 
@@ -660,3 +706,163 @@ async def blocked_queries(request: web.Request) -> web.StreamResponse:
             headers={"Content-Disposition": 'attachment; filename="preau-blocked.csv"'},
         )
     return web.json_response({"blocked": [dict(row) for row in rows]})
+
+
+@routes.get(API_PREFIX + "/portal/sessions")
+@require_role("referent", api=True)
+async def portal_sessions(request: web.Request) -> web.StreamResponse:
+    """List open Wi-Fi sessions."""
+    return web.json_response({"sessions": await portal_admin.live_sessions(request.app[CORE_KEY])})
+
+
+@routes.delete(API_PREFIX + "/portal/sessions/{user}")
+@require_role("referent", api=True)
+async def portal_kick(request: web.Request) -> web.StreamResponse:
+    """Log an account out of every device."""
+    user = request.match_info["user"]
+    ended = await portal_admin.end_session(
+        request.app[CORE_KEY], user, actor=_actor(request), source=source_of(request)
+    )
+    if not ended:
+        return error(404, "absent", "no such session")
+    return web.json_response({"ended": user})
+
+
+@routes.post(API_PREFIX + "/portal/sessions/{user}/extend")
+@require_role("referent", api=True)
+async def portal_extend(request: web.Request) -> web.StreamResponse:
+    """Give a session more time."""
+    body = await _body(request, ExtendBody)
+    if isinstance(body, web.Response):
+        return body
+    user = request.match_info["user"]
+    ends_at = await portal_admin.extend_session(
+        request.app[CORE_KEY], user, body.minutes, actor=_actor(request), source=source_of(request)
+    )
+    if ends_at is None:
+        return error(404, "absent", "no such session")
+    return web.json_response({"user": user, "ends_at": ends_at})
+
+
+@routes.get(API_PREFIX + "/portal/vouchers")
+@require_role("referent", api=True)
+async def portal_vouchers(request: web.Request) -> web.StreamResponse:
+    """List vouchers."""
+    return web.json_response({"vouchers": await portal_admin.vouchers(request.app[CORE_KEY])})
+
+
+@routes.post(API_PREFIX + "/portal/vouchers")
+@require_role("referent", api=True)
+async def portal_create_vouchers(request: web.Request) -> web.StreamResponse:
+    """Create vouchers; their codes are returned here only."""
+    body = await _body(request, VouchersBody)
+    if isinstance(body, web.Response):
+        return body
+    created = await portal_admin.create_vouchers(
+        request.app[CORE_KEY],
+        count=body.count,
+        minutes=body.minutes,
+        max_devices=body.max_devices,
+        valid_days=body.valid_days,
+        label=body.label,
+        actor=_actor(request),
+        source=source_of(request),
+    )
+    return web.json_response(
+        {"vouchers": [{"id": i, "code": code} for i, code in created]},
+        status=201,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@routes.delete(API_PREFIX + "/portal/vouchers/{voucher_id}")
+@require_role("referent", api=True)
+async def portal_revoke_voucher(request: web.Request) -> web.StreamResponse:
+    """Revoke a voucher."""
+    try:
+        voucher_id = int(request.match_info["voucher_id"])
+    except ValueError:
+        return error(422, "invalid", "voucher_id: expected an integer")
+    revoked = await portal_admin.revoke_voucher(
+        request.app[CORE_KEY], voucher_id, actor=_actor(request), source=source_of(request)
+    )
+    if not revoked:
+        return error(404, "absent", "no such voucher in force")
+    return web.json_response({"revoked": voucher_id})
+
+
+@routes.get(API_PREFIX + "/portal/charters")
+@require_role("referent", api=True)
+async def portal_charters(request: web.Request) -> web.StreamResponse:
+    """List charter versions with how many accepted each."""
+    core = request.app[CORE_KEY]
+    current = await portal_admin.current_charter(core)
+    versions = await portal_admin.charters(core) or [current]
+    return web.json_response(
+        {
+            "current": current.version,
+            "charters": [
+                {
+                    **asdict(c),
+                    "accepted": await portal_admin.acceptances(core, c.version),
+                }
+                for c in versions
+            ],
+        }
+    )
+
+
+@routes.post(API_PREFIX + "/portal/charters")
+@require_role("referent", api=True)
+async def portal_publish_charter(request: web.Request) -> web.StreamResponse:
+    """Publish a charter version."""
+    body = await _body(request, CharterBody)
+    if isinstance(body, web.Response):
+        return body
+    try:
+        charter = await portal_admin.publish_charter(
+            request.app[CORE_KEY],
+            version=body.version,
+            text=body.text,
+            actor=_actor(request),
+            source=source_of(request),
+        )
+    except portal_admin.PortalStateError as err:
+        return error(422, "invalid", str(err))
+    return web.json_response(asdict(charter), status=201)
+
+
+@routes.get(API_PREFIX + "/portal/usage")
+@require_role("referent", api=True)
+async def portal_usage(request: web.Request) -> web.StreamResponse:
+    """Export usage per account and day, or per device; JSON or CSV."""
+    from appliance.web.portal_pages import usage_csv, usage_range
+
+    core = request.app[CORE_KEY]
+    try:
+        first, last = usage_range(request.query, core)
+    except portal_admin.PortalStateError as err:
+        return error(422, "invalid", str(err))
+    per_device = request.query.get("per") == "device"
+    rows = await portal_admin.usage(core, first, last, per_device=per_device)
+    if request.query.get("format") == "csv":
+        return web.Response(
+            text=usage_csv(rows, per_device),
+            content_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="preau-wifi.csv"'},
+        )
+    return web.json_response({"from": first, "to": last, "usage": rows})
+
+
+@routes.get(API_PREFIX + "/portal/alerts")
+@require_role("referent", api=True)
+async def portal_alerts(request: web.Request) -> web.StreamResponse:
+    """List usage alerts."""
+    return web.json_response({"alerts": await portal_admin.alerts(request.app[CORE_KEY])})
+
+
+@routes.get(API_PREFIX + "/portal/devices")
+@require_role("referent", api=True)
+async def portal_devices(request: web.Request) -> web.StreamResponse:
+    """List the DHCP inventory."""
+    return web.json_response({"devices": await portal_admin.dhcp_devices(request.app[CORE_KEY])})

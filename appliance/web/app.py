@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Final
 from aiohttp import web
 
 from appliance.metrics import render_metrics
-from appliance.web import api, filtering_pages, pages
+from appliance.web import api, filtering_pages, pages, portal_pages
 from appliance.web.keys import CORE_KEY, SESSIONS_KEY, THROTTLE_KEY
 from appliance.web.rendering import TEMPLATES_KEY, create_environment
 from appliance.web.security import (
@@ -66,6 +66,7 @@ def create_app(core: Core) -> web.Application:
     app[TEMPLATES_KEY] = create_environment()
     app.add_routes(pages.routes)
     app.add_routes(filtering_pages.routes)
+    app.add_routes(portal_pages.routes)
     app.add_routes(api.routes)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)

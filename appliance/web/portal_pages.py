@@ -1,0 +1,212 @@
+"""The "Wi-Fi invité·es" admin page: live sessions (kick, extend), guest vouchers
+(printable once), charter versions, per-role rules, usage export and alerts,
+and the DHCP device inventory. Everything goes through ``portal_admin``; the
+privileged portal process applies it to the kernel within a second."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from aiohttp import web
+
+from appliance import portal_admin
+from appliance.web.auth import require_role, source_of
+from appliance.web.keys import CORE_KEY, SESSION_KEY
+from appliance.web.rendering import page, render
+
+routes = web.RouteTableDef()
+
+
+def _actor(request: web.Request) -> str:
+    session = request[SESSION_KEY]
+    return session.person_id if session else "?"
+
+
+def megabytes(count: int) -> str:
+    """Return a byte count in MB with one decimal (French comma)."""
+    return f"{count / 1_000_000:.1f}".replace(".", ",") + " Mo"
+
+
+def _when(core: Any, at: float | None) -> str:
+    if not at:
+        return ""
+    local = dt.datetime.fromtimestamp(at, core.config.site.zone)
+    return local.strftime("%d/%m/%Y %H:%M")
+
+
+@routes.get("/portal")
+@require_role("referent")
+@page("portal.html")
+async def portal_page(request: web.Request) -> dict[str, Any]:
+    """Show sessions, vouchers, charter, role rules, usage and the DHCP inventory."""
+    core = request.app[CORE_KEY]
+    sessions = await portal_admin.live_sessions(core)
+    for session in sessions:
+        seconds = session["seconds_left"]
+        session["left"] = f"{seconds // 3600} h {seconds % 3600 // 60:02d}"
+        session["today"] = megabytes(
+            sum(d["up_bytes"] + d["down_bytes"] for d in session["devices"])
+        )
+    charter = await portal_admin.current_charter(core)
+    history = [
+        {
+            "version": c.version,
+            "created": _when(core, c.created_at),
+            "created_by": c.created_by,
+            "accepted": await portal_admin.acceptances(core, c.version),
+        }
+        for c in await portal_admin.charters(core)
+    ]
+    vouchers = [
+        {**v, "created": _when(core, v["created_at"]), "used": _when(core, v["first_used_at"])}
+        for v in await portal_admin.vouchers(core, 100)
+    ]
+    alerts = [{**a, "amount": megabytes(a["bytes"])} for a in await portal_admin.alerts(core, 50)]
+    devices = [
+        {**d, "seen": _when(core, d["last_seen"])}
+        for d in await portal_admin.dhcp_devices(core, 200)
+    ]
+    return {
+        "enabled": core.config.portal.enabled,
+        "sessions": sessions,
+        "charter": charter,
+        "charter_accepted": await portal_admin.acceptances(core, charter.version),
+        "history": history,
+        "vouchers": vouchers,
+        "roles": core.config.portal.roles,
+        "retention": core.config.portal.usage_retention_days,
+        "alerts": alerts,
+        "devices": devices,
+        "today": portal_admin.local_day(core),
+    }
+
+
+@routes.post("/portal/kick")
+@require_role("referent")
+async def kick_form(request: web.Request) -> web.StreamResponse:
+    """Log an account out of every device."""
+    form = await request.post()
+    await portal_admin.end_session(
+        request.app[CORE_KEY],
+        str(form.get("user", "")),
+        actor=_actor(request),
+        source=source_of(request),
+    )
+    raise web.HTTPSeeOther("/portal")
+
+
+@routes.post("/portal/extend")
+@require_role("referent")
+async def extend_form(request: web.Request) -> web.StreamResponse:
+    """Give a session one more hour."""
+    form = await request.post()
+    await portal_admin.extend_session(
+        request.app[CORE_KEY],
+        str(form.get("user", "")),
+        60,
+        actor=_actor(request),
+        source=source_of(request),
+    )
+    raise web.HTTPSeeOther("/portal")
+
+
+@routes.post("/portal/vouchers")
+@require_role("referent")
+async def vouchers_form(request: web.Request) -> web.StreamResponse:
+    """Create vouchers and show them once, ready to print."""
+    form = await request.post()
+    try:
+        minutes = int(str(form.get("minutes", "")))
+        created = await portal_admin.create_vouchers(
+            request.app[CORE_KEY],
+            count=int(str(form.get("count", ""))),
+            minutes=minutes,
+            max_devices=int(str(form.get("max_devices", "1"))),
+            valid_days=int(str(form.get("valid_days", "7"))),
+            label=str(form.get("label", "")),
+            actor=_actor(request),
+            source=source_of(request),
+        )
+    except (ValueError, portal_admin.PortalStateError) as err:
+        raise web.HTTPBadRequest(text=f"{err}") from err
+    response = render(
+        request,
+        "portal_vouchers.html",
+        {"codes": created, "minutes": minutes, "label": str(form.get("label", ""))[:100]},
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@routes.post("/portal/vouchers/revoke")
+@require_role("referent")
+async def revoke_form(request: web.Request) -> web.StreamResponse:
+    """Revoke a voucher (and end its guest session)."""
+    form = await request.post()
+    try:
+        voucher_id = int(str(form.get("id", "")))
+    except ValueError as err:
+        raise web.HTTPBadRequest(text="id: expected an integer") from err
+    await portal_admin.revoke_voucher(
+        request.app[CORE_KEY], voucher_id, actor=_actor(request), source=source_of(request)
+    )
+    raise web.HTTPSeeOther("/portal")
+
+
+@routes.post("/portal/charter")
+@require_role("referent")
+async def charter_form(request: web.Request) -> web.StreamResponse:
+    """Publish a new charter version."""
+    form = await request.post()
+    try:
+        await portal_admin.publish_charter(
+            request.app[CORE_KEY],
+            version=str(form.get("version", "")),
+            text=str(form.get("text", "")),
+            actor=_actor(request),
+            source=source_of(request),
+        )
+    except portal_admin.PortalStateError as err:
+        raise web.HTTPBadRequest(text=f"{err}") from err
+    raise web.HTTPSeeOther("/portal")
+
+
+def usage_csv(rows: list[dict[str, Any]], per_device: bool) -> str:
+    """Return usage rows as CSV (one header line)."""
+    columns = ["day", "user", "mac" if per_device else "devices", "up_bytes", "down_bytes"]
+    lines = [",".join(columns)]
+    lines += [",".join(str(row[c]) for c in columns) for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def usage_range(query: Any, core: Any) -> tuple[str, str]:
+    """Return the (first, last) local days asked for, defaulting to the last 30 days."""
+    today = dt.date.fromisoformat(portal_admin.local_day(core))
+    try:
+        first = dt.date.fromisoformat(query.get("from") or str(today - dt.timedelta(days=30)))
+        last = dt.date.fromisoformat(query.get("to") or str(today))
+    except ValueError as err:
+        raise portal_admin.PortalStateError("from/to: expected YYYY-MM-DD") from err
+    return first.isoformat(), last.isoformat()
+
+
+@routes.get("/portal/usage.csv")
+@require_role("referent")
+async def usage_export(request: web.Request) -> web.StreamResponse:
+    """Download usage as CSV (?per=device for per-device rows)."""
+    core = request.app[CORE_KEY]
+    try:
+        first, last = usage_range(request.query, core)
+    except portal_admin.PortalStateError as err:
+        raise web.HTTPBadRequest(text=str(err)) from err
+    per_device = request.query.get("per") == "device"
+    rows = await portal_admin.usage(core, first, last, per_device=per_device)
+    return web.Response(
+        text=usage_csv(rows, per_device),
+        content_type="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="preau-wifi-{first}-{last}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
