@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from appliance.state.db import StateDB
+from appliance.state.db import StateDB, Transaction
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -46,6 +46,24 @@ class AuditLog:
         # Debug only: the audit table is the record, with its own retention;
         # journald would otherwise keep pupils' identifiers for as long as it likes.
         _LOGGER.debug("audit %s %s by %s from %s: %s", action, target, actor, source, outcome)
+
+    @staticmethod
+    async def record_in(
+        tx: Transaction,
+        *,
+        actor: str,
+        source: str,
+        action: str,
+        outcome: str,
+        target: str = "",
+        detail: str = "",
+    ) -> None:
+        """Append one entry inside a caller's transaction (committed with it)."""
+        await tx.execute(
+            "INSERT INTO audit (at, actor, source, action, target, outcome, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (utc_now_iso(), actor, source, action, target, outcome, detail),
+        )
 
     async def recent(self, limit: int = 50) -> list[dict[str, str]]:
         """Return the newest entries first."""

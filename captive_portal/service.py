@@ -21,6 +21,7 @@ import secrets
 import ssl
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Final
 
@@ -28,9 +29,10 @@ from aiohttp import web
 
 from appliance import filtering, portal_admin
 from appliance.atomic import write_atomic
-from appliance.audit import utc_now_iso
+from appliance.audit import AuditLog, utc_now_iso
 from appliance.scheduler.calendar import parse_span
 from appliance.service import Health, Service
+from appliance.state.db import Transaction
 from captive_portal import ruleset
 from captive_portal.config import PortalRoleConfig
 from captive_portal.dhcp import DNSMASQ, DhcpSettings, parse_leases, render_dnsmasq
@@ -88,6 +90,18 @@ def role_policy(role: PortalRoleConfig, fair_use_kbytes: int) -> RolePolicy:
         fair_use=fair_use_kbytes > 0,
         ends_with_school_day=role.ends_with_school_day,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _StoreRequest:
+    """A login to record: the session, who it is for, the device, the resume cookie."""
+
+    session: Session
+    class_name: str
+    level: str
+    mac: str
+    resume_token: str
+    address: str
 
 
 class PortalService(Service):
@@ -282,6 +296,9 @@ class PortalService(Service):
     async def async_start(self) -> None:
         """Serve the portal (HTTP, and HTTPS if configured) and DHCP; start the sweep."""
         cfg = self.core.config.portal
+        self._pending: list[tuple[_StoreRequest, asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._flusher = asyncio.create_task(self._flush_forever(), name="preau-portal-store")
         await web.TCPSite(self._runner, cfg.address, cfg.http_port).start()
         context = await self.core.executor.run(self._tls_context)
         if context is not None:
@@ -314,13 +331,14 @@ class PortalService(Service):
 
     async def async_stop(self) -> None:
         """Stop serving; the kernel keeps the sessions (they expire by themselves)."""
-        self._sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._sweeper
+        await self._runner.cleanup()
+        for task in (self._sweeper, self._flusher):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._dhcp is not None and self._dhcp.returncode is None:
             self._dhcp.terminate()
             await self._dhcp.wait()
-        await self._runner.cleanup()
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -737,10 +755,7 @@ class PortalService(Service):
             self.by_ip[address] = user
             self.classes[user] = (class_name, level)
         token = secrets.token_urlsafe(24)
-        await self._store(session, class_name, level, mac, token)
-        await self.core.audit.record(
-            actor=user, source=address, action="portal.login", outcome="success"
-        )
+        await self._store(_StoreRequest(session, class_name, level, mac, token, address))
         response = web.HTTPFound(self._url("/status"))
         response.set_cookie(
             RESUME_COOKIE,
@@ -804,58 +819,91 @@ class PortalService(Service):
         end = today.replace(hour=last // 60, minute=last % 60, second=0, microsecond=0)
         return end.timestamp() if end.timestamp() > now else None
 
-    async def _store(
-        self, session: Session, class_name: str, level: str, mac: str, resume_token: str
-    ) -> None:
-        async with self.core.db.write() as tx:
+    async def _store(self, request: _StoreRequest) -> None:
+        """Record a login durably before answering; logins arriving together share a commit."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((request, done))
+        self._wake.set()
+        await done
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._pending = self._pending, []
+            if not batch:
+                continue
+            try:
+                async with self.core.db.write() as tx:
+                    for request, _ in batch:
+                        await self._store_in(tx, request)
+                    await tx.notify(filtering.CLIENTS_TOPIC)
+            except Exception as err:  # the DB refused (disk full…): every waiter hears it
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(err)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+    async def _store_in(self, tx: Transaction, request: _StoreRequest) -> None:
+        session, class_name, level = request.session, request.class_name, request.level
+        mac, resume_token = request.mac, request.resume_token
+        await tx.execute(
+            "INSERT INTO portal_sessions (user, role, started_at, ends_at, bytes_used,"
+            " throttled, class_name, level) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (user) DO UPDATE SET ends_at = excluded.ends_at,"
+            " bytes_used = excluded.bytes_used, throttled = excluded.throttled,"
+            " class_name = excluded.class_name, level = excluded.level",
+            (
+                session.user,
+                session.role,
+                session.started_at,
+                session.ends_at,
+                session.bytes_used,
+                int(session.throttled),
+                class_name,
+                level,
+            ),
+        )
+        await tx.execute("DELETE FROM portal_devices WHERE user = ?", (session.user,))
+        for device in session.devices:
+            await tx.execute("DELETE FROM portal_devices WHERE ip = ?", (device.ip,))
             await tx.execute(
-                "INSERT INTO portal_sessions (user, role, started_at, ends_at, bytes_used,"
-                " throttled, class_name, level) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (user) DO UPDATE SET ends_at = excluded.ends_at,"
-                " bytes_used = excluded.bytes_used, throttled = excluded.throttled,"
-                " class_name = excluded.class_name, level = excluded.level",
+                "INSERT INTO portal_devices (mac, ip, user, attached_at, last_active,"
+                " randomised) VALUES (?, ?, ?, ?, ?, ?)",
                 (
+                    device.mac,
+                    device.ip,
                     session.user,
-                    session.role,
-                    session.started_at,
-                    session.ends_at,
-                    session.bytes_used,
-                    int(session.throttled),
-                    class_name,
-                    level,
+                    device.attached_at,
+                    device.last_active,
+                    int(device.randomised),
                 ),
             )
-            await tx.execute("DELETE FROM portal_devices WHERE user = ?", (session.user,))
-            for device in session.devices:
-                await tx.execute("DELETE FROM portal_devices WHERE ip = ?", (device.ip,))
-                await tx.execute(
-                    "INSERT INTO portal_devices (mac, ip, user, attached_at, last_active,"
-                    " randomised) VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        device.mac,
-                        device.ip,
-                        session.user,
-                        device.attached_at,
-                        device.last_active,
-                        int(device.randomised),
-                    ),
-                )
-                await tx.execute(
-                    "INSERT OR REPLACE INTO network_clients (address, person_id, role,"
-                    " class_name, level, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (device.ip, session.user, session.role, class_name, level, session.ends_at),
-                )
             await tx.execute(
-                "INSERT OR IGNORE INTO portal_charter (user, version, device_mac, accepted_at)"
-                " VALUES (?, ?, ?, ?)",
-                (session.user, self.charter.version, mac, utc_now_iso()),
+                "INSERT OR REPLACE INTO network_clients (address, person_id, role,"
+                " class_name, level, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (device.ip, session.user, session.role, class_name, level, session.ends_at),
             )
-            await tx.execute(
-                "INSERT INTO portal_resume (token_hash, user, expires_at) VALUES (?, ?, ?)",
-                (hashlib.sha256(resume_token.encode()).hexdigest(), session.user, session.ends_at),
-            )
-            await tx.execute("DELETE FROM portal_resume WHERE expires_at < ?", (time.time(),))
-            await tx.notify(filtering.CLIENTS_TOPIC)
+        await tx.execute(
+            "INSERT OR IGNORE INTO portal_charter (user, version, device_mac, accepted_at)"
+            " VALUES (?, ?, ?, ?)",
+            (session.user, self.charter.version, mac, utc_now_iso()),
+        )
+        await tx.execute(
+            "INSERT INTO portal_resume (token_hash, user, expires_at) VALUES (?, ?, ?)",
+            (hashlib.sha256(resume_token.encode()).hexdigest(), session.user, session.ends_at),
+        )
+        await tx.execute("DELETE FROM portal_resume WHERE expires_at < ?", (time.time(),))
+        await AuditLog.record_in(
+            tx,
+            actor=session.user,
+            source=request.address,
+            action="portal.login",
+            outcome="success",
+        )
 
     async def logout_submit(self, request: web.Request) -> web.StreamResponse:
         """Log this device out; the session ends with its last device."""

@@ -123,7 +123,11 @@ def _self_signed_ca(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.
 @pytest.fixture(scope="session")
 def test_ca(tmp_path_factory: pytest.TempPathFactory) -> SchoolCA:
     """Create a CA, a server certificate for 127.0.0.1 and the lab portal, another CA."""
-    folder = tmp_path_factory.mktemp("ca")
+    return make_school_ca(tmp_path_factory.mktemp("ca"))
+
+
+def make_school_ca(folder: Path) -> SchoolCA:
+    """Write a CA, a server certificate (127.0.0.1, the lab portal) and another CA."""
     ca_key, ca_cert = _self_signed_ca("Préau test CA")
     _, other_cert = _self_signed_ca("Some other CA")
     server_key = _key()
@@ -258,8 +262,11 @@ _PUPIL_NAMES = [
 ]
 
 
-def school_ldif() -> tuple[str, dict[str, SchoolAccount]]:
-    """Return the LDIF of the test school and its accounts with their passwords."""
+def school_ldif(extra_pupils: int = 0) -> tuple[str, dict[str, SchoolAccount]]:
+    """Return the LDIF of the test school and its accounts with their passwords.
+
+    ``extra_pupils`` adds pupils ``eleve0001``… in class 4C (benchmarks).
+    """
     accounts: dict[str, SchoolAccount] = {}
     entries = [
         f"dn: {BASE_DN}\nobjectClass: dcObject\nobjectClass: organization\n"
@@ -294,6 +301,8 @@ def school_ldif() -> tuple[str, dict[str, SchoolAccount]]:
     for index, (given, surname) in enumerate(_PUPIL_NAMES):
         class_name = "6A" if index < 10 else "5B"
         person(f"{given[0].lower()}{surname.lower()}", given, surname, "pupil", class_name)
+    for number in range(1, extra_pupils + 1):
+        person(f"eleve{number:04d}", "Eleve", f"Numero{number}", "pupil", "4C")
 
     def group(cn: str, uids: list[str]) -> None:
         members = "".join(f"member: uid={uid},ou=people,{BASE_DN}\n" for uid in uids)
@@ -356,6 +365,52 @@ olcAccess: to * by dn.exact="{SERVICE_DN}" read by self read by * none
 """
 
 
+def start_slapd(
+    folder: Path, ca: SchoolCA, data: str, accounts: dict[str, SchoolAccount], netns: str = ""
+) -> LdapServer:
+    """Start a real slapd holding ``data`` (LDIF), in ``netns`` if given."""
+    (folder / "slapd.d").mkdir()
+    (folder / "data").mkdir()
+    shutil.copy(ca.ca_cert, folder / "ca.pem")
+    port = free_port()
+    config = folder / "config.ldif"
+    config.write_text(_slapd_config(folder, ca, port))
+    subprocess.run(
+        ["/usr/sbin/slapadd", "-n", "0", "-F", str(folder / "slapd.d"), "-l", str(config)],
+        check=True,
+        capture_output=True,
+    )
+    (folder / "school.ldif").write_text(data)
+    subprocess.run(
+        [
+            "/usr/sbin/slapadd",
+            "-n",
+            "1",
+            "-F",
+            str(folder / "slapd.d"),
+            "-l",
+            str(folder / "school.ldif"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    uri = f"ldap://127.0.0.1:{port}"
+    ldaps_port = free_port()
+    server = LdapServer(
+        uri=uri,
+        port=port,
+        ldaps_port=ldaps_port,
+        folder=folder,
+        process=None,
+        accounts=accounts,
+        netns=netns,
+    )
+    listeners = f"{uri}/ ldaps://127.0.0.1:{ldaps_port}/"
+    server.argv = ["/usr/sbin/slapd", "-d", "0", "-h", listeners, "-F", str(folder / "slapd.d")]
+    server.start()
+    return server
+
+
 @pytest.fixture(scope="session")
 def slapd_factory(
     tmp_path_factory: pytest.TempPathFactory, test_ca: SchoolCA
@@ -364,47 +419,8 @@ def slapd_factory(
     started: list[LdapServer] = []
 
     def start(netns: str = "") -> LdapServer:
-        folder = tmp_path_factory.mktemp("slapd")
-        (folder / "slapd.d").mkdir()
-        (folder / "data").mkdir()
-        shutil.copy(test_ca.ca_cert, folder / "ca.pem")
-        port = free_port()
-        config = folder / "config.ldif"
-        config.write_text(_slapd_config(folder, test_ca, port))
-        subprocess.run(
-            ["/usr/sbin/slapadd", "-n", "0", "-F", str(folder / "slapd.d"), "-l", str(config)],
-            check=True,
-            capture_output=True,
-        )
         data, accounts = school_ldif()
-        (folder / "school.ldif").write_text(data)
-        subprocess.run(
-            [
-                "/usr/sbin/slapadd",
-                "-n",
-                "1",
-                "-F",
-                str(folder / "slapd.d"),
-                "-l",
-                str(folder / "school.ldif"),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        uri = f"ldap://127.0.0.1:{port}"
-        ldaps_port = free_port()
-        server = LdapServer(
-            uri=uri,
-            port=port,
-            ldaps_port=ldaps_port,
-            folder=folder,
-            process=None,
-            accounts=accounts,
-            netns=netns,
-        )
-        listeners = f"{uri}/ ldaps://127.0.0.1:{ldaps_port}/"
-        server.argv = ["/usr/sbin/slapd", "-d", "0", "-h", listeners, "-F", str(folder / "slapd.d")]
-        server.start()
+        server = start_slapd(tmp_path_factory.mktemp("slapd"), test_ca, data, accounts, netns)
         started.append(server)
         return server
 

@@ -9,10 +9,12 @@ reading a hash. Only the attributes of CARMO table 9 are requested (#7.53).
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, TypeVar
 
 import ldap
 import ldap.filter
@@ -22,6 +24,8 @@ from appliance.identity.model import Person, role_from_directory
 
 _LOGGER = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+_POOL_SIZE: Final = 8  # kept TLS connections per kind, at most
 _UNREACHABLE = (ldap.SERVER_DOWN, ldap.TIMEOUT, ldap.CONNECT_ERROR, ldap.TIMELIMIT_EXCEEDED)
 
 
@@ -104,6 +108,9 @@ class LdapDirectory:
         self._config = config
         self._service_password = service_password
         self._default_school = default_school
+        self._pool_lock = threading.Lock()
+        self._service_pool: list[Any] = []
+        self._bind_pool: list[Any] = []
 
     @property
     def _attrlist(self) -> list[str]:
@@ -174,41 +181,67 @@ class LdapDirectory:
         )
         return [found_dn for found_dn, _ in results if found_dn]
 
+    def _pooled(self, pool: list[Any], service: bool, use: Callable[[Any], _T]) -> _T:
+        """Run ``use`` on a kept connection; a dropped one is replaced once, then it fails.
+
+        Logins reuse their TLS connections: two handshakes per login (service
+        search, user bind) cost more than the rest of the login together.
+        """
+        for attempt in (0, 1):
+            with self._pool_lock:
+                conn = pool.pop() if pool else None
+            if conn is None:
+                conn = self._service_connection() if service else self._connect()
+            try:
+                result = use(conn)
+            except _UNREACHABLE as err:
+                with contextlib.suppress(ldap.LDAPError):
+                    conn.unbind_s()
+                if attempt:
+                    raise DirectoryUnreachable(self._describe(err)) from err
+                continue
+            except BaseException:
+                with contextlib.suppress(ldap.LDAPError):
+                    conn.unbind_s()
+                raise
+            with self._pool_lock:
+                if len(pool) < _POOL_SIZE:
+                    pool.append(conn)
+                    conn = None
+            if conn is not None:
+                conn.unbind_s()
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def authenticate(self, login: str, password: str) -> Person | None:
         """Return the person if ``password`` binds as ``login``, else None."""
         # An empty password would be an anonymous bind that "succeeds" (RFC 4513 §5.1.2).
         if not login or not password:
             return None
         cfg = self._config
-        service = self._service_connection()
-        try:
-            search = cfg.user_filter.replace("{login}", ldap.filter.escape_filter_chars(login))
-            try:
-                results = [
-                    (dn, attrs)
-                    for dn, attrs in service.search_s(
-                        cfg.base_dn, ldap.SCOPE_SUBTREE, search, self._attrlist
-                    )
-                    if dn
-                ]
-            except _UNREACHABLE as err:
-                raise DirectoryUnreachable(self._describe(err)) from err
-            if len(results) != 1:
-                return None
-            dn, attrs = results[0]
-            user = self._connect()
+        search = cfg.user_filter.replace("{login}", ldap.filter.escape_filter_chars(login))
+
+        def find(service: Any) -> list[tuple[str, Any]]:
+            found = service.search_s(cfg.base_dn, ldap.SCOPE_SUBTREE, search, self._attrlist)
+            return [(dn, attrs) for dn, attrs in found if dn]
+
+        results = self._pooled(self._service_pool, True, find)
+        if len(results) != 1:
+            return None
+        dn, attrs = results[0]
+
+        def bind(user: Any) -> bool:
+            # A kept connection is re-bound for each login: a bind replaces the identity.
             try:
                 user.simple_bind_s(dn, password)
             except ldap.INVALID_CREDENTIALS:
-                return None
-            except _UNREACHABLE as err:
-                raise DirectoryUnreachable(self._describe(err)) from err
-            finally:
-                user.unbind_s()
-            groups = self._groups_of(service, dn)
-            return person_from_entry(attrs, groups, cfg, self._default_school)
-        finally:
-            service.unbind_s()
+                return False
+            return True
+
+        if not self._pooled(self._bind_pool, False, bind):
+            return None
+        groups = self._pooled(self._service_pool, True, lambda conn: self._groups_of(conn, dn))
+        return person_from_entry(attrs, groups, cfg, self._default_school)
 
     def fetch_all(self) -> tuple[list[Person], list[DirectoryGroup]]:
         """Read everybody and every group (the sync job's snapshot)."""

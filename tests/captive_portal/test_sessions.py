@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from captive_portal.probes import CaptiveState, probe_answer
-from captive_portal.sessions import RolePolicy, is_randomised, login, sweep
+from captive_portal.sessions import RolePolicy, is_randomised, login, logout, sweep
 
 PUPIL = RolePolicy(hard_seconds=3600, idle_seconds=600, max_devices=2, ends_with_school_day=True)
 
@@ -85,3 +85,45 @@ def test_probe_answers_and_rfc8908() -> None:
     ).as_json()
     assert after["seconds-remaining"] == 120
     assert after["can-extend-session"] is True
+
+
+def test_fair_use_throttles_instead_of_cutting_and_quota_is_daily() -> None:
+    fair = RolePolicy(hard_seconds=3600, idle_seconds=600, quota_bytes=1000, fair_use=True)
+    result = login(None, "u", "pupil", "02:00:00:00:00:01", "10.0.0.1", 0.0, fair)
+    assert result.session is not None
+    session, gate = sweep(result.session, 10.0, fair, {"02:00:00:00:00:01": (1500, False)})
+    assert session is not None
+    assert session.throttled
+    assert gate.close == ()
+    # Today's usage counts for a new session: past the quota a cut-off role is refused.
+    strict = RolePolicy(quota_bytes=1000)
+    refused = login(
+        None, "u", "pupil", "02:00:00:00:00:01", "10.0.0.1", 0.0, strict, used_today=1000
+    )
+    assert refused.refused == "quota"
+    slowed = login(None, "u", "pupil", "02:00:00:00:00:01", "10.0.0.1", 0.0, fair, used_today=1000)
+    assert slowed.session is not None
+    assert slowed.session.throttled
+
+
+def test_logout_detaches_one_device_and_ends_with_the_last() -> None:
+    policy = RolePolicy(max_devices=3)
+    first = login(None, "u", "pupil", "02:00:00:00:00:01", "10.0.0.1", 0.0, policy).session
+    both = login(first, "u", "pupil", "02:00:00:00:00:02", "10.0.0.2", 1.0, policy).session
+    assert both is not None
+    remaining, gate = logout(both, "02:00:00:00:00:01")
+    assert gate.close == (("02:00:00:00:00:01", "10.0.0.1"),)
+    assert remaining is not None
+    assert [d.mac for d in remaining.devices] == ["02:00:00:00:00:02"]
+    ended, _ = logout(remaining, "02:00:00:00:00:02")
+    assert ended is None
+
+
+def test_voucher_end_and_allow_policy() -> None:
+    allow = RolePolicy(max_devices=1, concurrent="allow")
+    first = login(None, "g", "guest", "02:00:00:00:00:01", "10.0.0.1", 0.0, allow, ends_at=600.0)
+    assert first.session is not None
+    assert first.session.ends_at == 600.0
+    second = login(first.session, "g", "guest", "02:00:00:00:00:02", "10.0.0.2", 1.0, allow)
+    assert second.session is not None
+    assert len(second.session.devices) == 2
