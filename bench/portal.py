@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._peers import ensure_debian_packages, result_line  # noqa: E402
+from bench._peers import ensure_debian_packages, result_line
 
 IP = "/usr/sbin/ip"
 PORT = 8082
@@ -236,10 +236,36 @@ def login_part(count: int, folder: Path) -> dict[str, Any]:
         for ns in (phones, appliance, wan):
             run(IP, "netns", "add", ns)
             run(IP, "link", "set", "lo", "up", ns=ns)
-        run(IP, "link", "add", "cv", "netns", phones, "type", "veth", "peer", "name",
-            f"byod{tag}", "netns", appliance)  # fmt: skip
-        run(IP, "link", "add", f"wan{tag}", "netns", appliance, "type", "veth", "peer", "name",
-            "wv", "netns", wan)  # fmt: skip
+        run(
+            IP,
+            "link",
+            "add",
+            "cv",
+            "netns",
+            phones,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            f"byod{tag}",
+            "netns",
+            appliance,
+        )
+        run(
+            IP,
+            "link",
+            "add",
+            f"wan{tag}",
+            "netns",
+            appliance,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "wv",
+            "netns",
+            wan,
+        )
         run(IP, "addr", "add", "10.77.0.1/16", "dev", f"byod{tag}", ns=appliance)
         run(IP, "addr", "add", "10.78.0.1/24", "dev", f"wan{tag}", ns=appliance)
         run(IP, "addr", "add", "10.78.0.2/24", "dev", "wv", ns=wan)
@@ -292,20 +318,30 @@ def login_part(count: int, folder: Path) -> dict[str, Any]:
         log = (folder / "portal.log").open("wb")
         processes.append(
             subprocess.Popen(
-                [IP, "netns", "exec", appliance, str(preau), "--config", str(path), "run",
-                 "portal"],  # fmt: skip
+                [
+                    IP,
+                    "netns",
+                    "exec",
+                    appliance,
+                    str(preau),
+                    "--config",
+                    str(path),
+                    "run",
+                    "portal",
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
         )
-        probe = "import socket; socket.create_connection(('10.77.0.1', %d), 0.5).close()" % PORT
+        probe = f"import socket; socket.create_connection(('10.77.0.1', {PORT}), 0.5).close()"
         for _ in range(200):
             if run(sys.executable, "-c", probe, ns=appliance, check=False).returncode == 0:
                 break
             time.sleep(0.1)
         pupils = [(a.uid, a.password) for a in accounts.values() if a.uid.startswith("eleve")]
-        done = run(sys.executable, "-c", _PHONES, str(count), str(PORT), json.dumps(pupils),
-                   ns=phones)  # fmt: skip
+        done = run(
+            sys.executable, "-c", _PHONES, str(count), str(PORT), json.dumps(pupils), ns=phones
+        )
         results = json.loads(done.stdout)
         statuses = {status for _, _, status in results}
         if statuses != {302}:
@@ -347,8 +383,18 @@ def main() -> None:
     run(IP, "netns", "add", ns)
     try:
         kernel = json.loads(
-            run(sys.executable, __file__, "--kernel-only", "--sizes", args.sizes, "--ops",
-                str(args.ops), "--peer-ops", str(args.peer_ops), ns=ns).stdout  # fmt: skip
+            run(
+                sys.executable,
+                __file__,
+                "--kernel-only",
+                "--sizes",
+                args.sizes,
+                "--ops",
+                str(args.ops),
+                "--peer-ops",
+                str(args.peer_ops),
+                ns=ns,
+            ).stdout
         )
     finally:
         run(IP, "netns", "del", ns, check=False)
@@ -357,9 +403,7 @@ def main() -> None:
     per_size = kernel["sizes"]
     for size, figures in per_size.items():
         print(f"clients={size} " + " ".join(f"{k}={v:.3f}" for k, v in figures.items()))
-    print(
-        f"login p50 {login['login_p50_ms']:.1f} ms, sweep max {kernel['sweep_max_ms']:.1f} ms"
-    )
+    print(f"login p50 {login['login_p50_ms']:.1f} ms, sweep max {kernel['sweep_max_ms']:.1f} ms")
     print(
         result_line(
             auth_p95_ms=max(f["auth_p95_ms"] for f in per_size.values()),

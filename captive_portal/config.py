@@ -89,6 +89,18 @@ class PortalConfig(_Section):
     block_all_cuts_forwarding: bool = Field(
         True, description="A teacher's 'block all' on a class also stops its devices' traffic."
     )
+    ipv6_prefix: str = Field(
+        "", description="IPv6 prefix of the BYOD network (e.g. fd77::/64); empty: IPv4 only."
+    )
+    address6: str = Field("", description="The portal's IPv6 address on the BYOD network.")
+    walled_garden: list[str] = Field(
+        default_factory=list,
+        description="Host names reachable before login (ENT, charter, OCSP/CRL), opened for "
+        "the TTL of their DNS answers.",
+    )
+    garden_resolver: str = Field(
+        "", description="ADDRESS:PORT asked for walled-garden names; empty: the DNS filter's."
+    )
     dhcp: bool = Field(True, description="Serve DHCP on the BYOD network (dnsmasq, DHCP only).")
     dhcp_first: str = Field("10.77.0.100", description="First address handed out.")
     dhcp_last: str = Field("10.77.0.250", description="Last address handed out.")
@@ -115,6 +127,23 @@ class PortalConfig(_Section):
         ipaddress.IPv4Address(value)
         return value
 
+    @field_validator("walled_garden")
+    @classmethod
+    def _garden_names(cls, value: list[str]) -> list[str]:
+        from captive_portal.garden import check_name
+
+        return [check_name(name) for name in value]
+
+    @field_validator("garden_resolver")
+    @classmethod
+    def _garden_resolver(cls, value: str) -> str:
+        if value:
+            host, _, port = value.rpartition(":")
+            ipaddress.ip_address(host.strip("[]"))
+            if not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{value!r}: expected ADDRESS:PORT")
+        return value
+
     @field_validator("roles", mode="before")
     @classmethod
     def _over_default_roles(cls, value: object) -> object:
@@ -132,6 +161,18 @@ class PortalConfig(_Section):
             else:
                 merged[name] = role
         return merged
+
+    @model_validator(mode="after")
+    def _ipv6_pair(self) -> PortalConfig:
+        if bool(self.ipv6_prefix) != bool(self.address6):
+            raise ValueError("ipv6_prefix and address6 go together")
+        if self.ipv6_prefix:
+            prefix = ipaddress.IPv6Network(self.ipv6_prefix)
+            if prefix.prefixlen != 64:
+                raise ValueError("ipv6_prefix: SLAAC needs a /64")
+            if ipaddress.IPv6Address(self.address6) not in prefix:
+                raise ValueError("address6 is not in ipv6_prefix")
+        return self
 
     @model_validator(mode="after")
     def _tls_pair(self) -> PortalConfig:

@@ -55,11 +55,14 @@ class DhcpSettings:
     last: str
     lease_minutes: int
     captive_api_url: str
+    dns_server6: str = ""  # set: DHCPv6 (stateless) with option 103 too
 
     def __post_init__(self) -> None:
         """Refuse settings that would put something unexpected in the file."""
         for address in (self.router, self.dns_server, self.first, self.last):
             ipaddress.IPv4Address(address)
+        if self.dns_server6:
+            ipaddress.IPv6Address(self.dns_server6)
         if not self.captive_api_url.startswith(("https://", "http://")) or any(
             c in self.captive_api_url for c in '"\n\r '
         ):
@@ -69,7 +72,21 @@ class DhcpSettings:
 
 
 def render_dnsmasq(settings: DhcpSettings, lease_file: Path) -> str:
-    """Return the dnsmasq configuration (DHCP only)."""
+    """Return the dnsmasq configuration (DHCP only; DHCPv6 stateless when IPv6 is on).
+
+    DHCPv6 hands out no address ("static" with no hosts: SLAAC does that, from
+    the portal's router advertisements); it answers information requests with
+    the DNS server and option 103, the RFC 8908 API.
+    """
+    ipv6 = (
+        [
+            f"dhcp-range=::,constructor:{settings.interface},static,64",
+            f'dhcp-option=option6:103,"{settings.captive_api_url}"',
+            f"dhcp-option=option6:dns-server,[{settings.dns_server6}]",
+        ]
+        if settings.dns_server6
+        else []
+    )
     return "\n".join(
         [
             "port=0",
@@ -81,6 +98,7 @@ def render_dnsmasq(settings: DhcpSettings, lease_file: Path) -> str:
             f"dhcp-option=option:dns-server,{settings.dns_server}",
             f'dhcp-option=114,"{settings.captive_api_url}"',
             f"dhcp-leasefile={lease_file}",
+            *ipv6,
             "",
         ]
     )

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Final
 
-from captive_portal.ruleset import FAMILY, TABLE, KernelState, parse_table
+from captive_portal.ruleset import FAMILY, TABLE, KernelState, parse_seen_v6, parse_table
 
 NFT: Final = "/usr/sbin/nft"
 _OUTPUT_JSON: Final = 1 << 4  # NFT_CTX_OUTPUT_JSON: JSON out, and JSON in
@@ -113,3 +113,10 @@ class NftTable:
         """Return what the table holds: counters, blocked and rate-limited clients."""
         listing = {"nftables": [{"list": {"table": {"family": FAMILY, "name": TABLE}}}]}
         return parse_table(json.loads(self._run(json.dumps(listing), json_mode=True)))
+
+    def seen_v6(self) -> set[tuple[str, str]]:
+        """Return the (MAC, IPv6) pairs of authorised devices seen recently (a small set)."""
+        query = {"list": {"set": {"family": FAMILY, "table": TABLE, "name": "seen_v6"}}}
+        return parse_seen_v6(
+            json.loads(self._run(json.dumps({"nftables": [query]}), json_mode=True))
+        )

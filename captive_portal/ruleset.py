@@ -55,6 +55,7 @@ class PortalNetwork:
     dns_port: int = 53
     portal_https_port: int = 443
     rates: tuple[int, ...] = ()
+    ipv6_prefix: str = ""  # e.g. fd77::/64; empty: no IPv6 is forwarded
 
     def __post_init__(self) -> None:
         """Refuse anything that is not a plain interface name, address or number."""
@@ -68,6 +69,11 @@ class PortalNetwork:
         for rate in self.rates:
             if not isinstance(rate, int) or not 0 < rate <= 10_000_000:
                 raise RulesetError(f"rate {rate!r} is out of range")
+        if self.ipv6_prefix:
+            try:
+                ipaddress.IPv6Network(self.ipv6_prefix)
+            except ValueError as err:
+                raise RulesetError(f"IPv6 prefix {self.ipv6_prefix!r} is not valid") from err
 
 
 def _rate_sets(net: PortalNetwork) -> tuple[str, str]:
@@ -95,6 +101,16 @@ def render_table(net: PortalNetwork) -> str:
     byod, wan = net.byod_interface, net.wan_interface
     portal = f"{net.portal_address}:{net.portal_http_port}"
     rate_sets, rate_rules = _rate_sets(net)
+    # An authorised device's IPv6 addresses (SLAAC, privacy) are not known in
+    # advance: a packet from a new one is noted in seen_v6 and refused (the
+    # phone falls back to IPv4 at once); within a second the portal gives the
+    # address its own counted auth_v6 element. Nothing passes uncounted.
+    learn_v6 = (
+        f'        iifname "{byod}" oifname "{wan}" ether saddr @auth_mac ip6 saddr '
+        f"{net.ipv6_prefix} update @seen_v6 {{ ether saddr . ip6 saddr }}\n"
+        if net.ipv6_prefix
+        else ""
+    )
     return f"""table {FAMILY} {TABLE}
 delete table {FAMILY} {TABLE}
 table {FAMILY} {TABLE} {{
@@ -117,6 +133,15 @@ table {FAMILY} {TABLE} {{
         type ipv6_addr
         flags timeout
         counter
+    }}
+    set auth_mac {{
+        type ether_addr
+        flags timeout
+    }}
+    set seen_v6 {{
+        type ether_addr . ipv6_addr
+        flags dynamic,timeout
+        timeout 10m
     }}
     set garden_v4 {{
         type ipv4_addr
@@ -156,7 +181,7 @@ nd-router-solicit, echo-request }} accept
         iifname "{wan}" oifname "{byod}" ct state established,related accept
         iifname "{byod}" oifname "{wan}" ether saddr . ip saddr @auth_v4 accept
         iifname "{byod}" oifname "{wan}" ether saddr . ip6 saddr @auth_v6 accept
-        iifname "{byod}" oifname "{wan}" ip daddr @garden_v4 accept
+{learn_v6}        iifname "{byod}" oifname "{wan}" ip daddr @garden_v4 accept
         iifname "{byod}" tcp dport 443 reject with tcp reset
         iifname "{byod}" reject with icmpx type admin-prohibited
     }}
@@ -221,6 +246,18 @@ def deauthorise(mac: str, ip: str) -> list[dict[str, Any]]:
     ]
 
 
+def authorise_mac(mac: str, seconds: int) -> dict[str, Any]:
+    """Return the command letting ``mac``'s IPv6 addresses be learned for ``seconds``."""
+    return {
+        "add": _element("auth_mac", [{"elem": {"val": _mac(mac), "timeout": _seconds(seconds)}}])
+    }
+
+
+def deauthorise_mac(mac: str) -> dict[str, Any]:
+    """Return the command that stops learning ``mac``'s IPv6 addresses."""
+    return {"delete": _element("auth_mac", [_mac(mac)])}
+
+
 def _timed(name: str, ip: str, seconds: int) -> dict[str, Any]:
     return {"add": _element(name, [{"elem": {"val": _ipv4(ip), "timeout": _seconds(seconds)}}])}
 
@@ -246,12 +283,20 @@ class KernelState:
 
     clients: list[ClientCounters] = field(default_factory=list)
     blocked: dict[str, int] = field(default_factory=dict)  # ip → seconds left
+    garden: dict[str, int] = field(default_factory=dict)  # ip → seconds left
+    macs: dict[str, int] = field(default_factory=dict)  # authorised MAC → seconds left
+    seen_v6: set[tuple[str, str]] = field(default_factory=set)  # (MAC, IPv6) seen passing
     rates: dict[int, set[str]] = field(default_factory=dict)  # kB/s → ips
 
 
 def _set_items(entry: dict[str, Any]) -> list[dict[str, Any]]:
     items = entry.get("elem", [])
     return [e["elem"] if isinstance(e, dict) and "elem" in e else {"val": e} for e in items]
+
+
+def parse_seen_v6(listing: dict[str, Any]) -> set[tuple[str, str]]:
+    """Read ``nft -j list set … seen_v6`` into (MAC, IPv6) pairs."""
+    return parse_table(listing).seen_v6
 
 
 def parse_table(listing: dict[str, Any]) -> KernelState:
@@ -280,6 +325,13 @@ def parse_table(listing: dict[str, Any]) -> KernelState:
             )
     for item in sets.get("blocked_v4", []):
         state.blocked[str(item["val"])] = int(item.get("expires", 0))
+    for item in sets.get("auth_mac", []):
+        state.macs[str(item["val"])] = int(item.get("expires", 0))
+    for item in sets.get("seen_v6", []):
+        mac, ip = item["val"]["concat"]
+        state.seen_v6.add((str(mac), str(ip)))
+    for item in sets.get("garden_v4", []):
+        state.garden[str(item["val"])] = int(item.get("expires", 0))
     for name, items in sets.items():
         if name.startswith("rate_"):
             state.rates[int(name.removeprefix("rate_"))] = {str(i["val"]) for i in items}
@@ -327,6 +379,16 @@ def reconcile(
                 commands.append(_remove("blocked_v4", ip))
             commands.append(_timed("blocked_v4", ip, seconds))
     commands += [_remove("blocked_v4", ip) for ip in kernel.blocked if ip not in blocked]
+    macs: dict[str, int] = {}
+    for (mac, _ip), target in want.items():
+        macs[mac] = max(macs.get(mac, 0), target.seconds)
+    for mac, seconds in macs.items():
+        left = kernel.macs.get(mac)
+        if left is None or abs(left - seconds) > TIMEOUT_SLACK_SECONDS:
+            if left is not None:
+                commands.append(deauthorise_mac(mac))
+            commands.append(authorise_mac(mac, seconds))
+    commands += [deauthorise_mac(mac) for mac in kernel.macs if mac not in macs]
     rate_of = {w.ip: w.rate for w in want.values() if w.rate is not None and ":" not in w.ip}
     for rate, members in kernel.rates.items():
         commands += [_remove(f"rate_{rate}", ip) for ip in members if rate_of.get(ip) != rate]
@@ -335,3 +397,19 @@ def reconcile(
             seconds = next(w.seconds for w in want.values() if w.ip == ip)
             commands.append(_timed(f"rate_{rate}", ip, seconds))
     return commands, readded
+
+
+def garden_commands(kernel: KernelState, wanted: Mapping[str, int]) -> list[dict[str, Any]]:
+    """Return the commands opening the walled garden's addresses for their TTL.
+
+    Addresses no longer in any answer are left to expire by themselves.
+    """
+    commands: list[dict[str, Any]] = []
+    for ip, seconds in sorted(wanted.items()):
+        left = kernel.garden.get(ip)
+        if left is not None and left >= seconds - TIMEOUT_SLACK_SECONDS:
+            continue
+        if left is not None:
+            commands.append(_remove("garden_v4", ip))
+        commands.append(_timed("garden_v4", ip, seconds))
+    return commands

@@ -15,11 +15,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import hashlib
-import json
 import logging
 import secrets
+import socket
 import ssl
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +32,14 @@ from appliance.audit import AuditLog, utc_now_iso
 from appliance.scheduler.calendar import parse_span
 from appliance.service import Health, Service
 from appliance.state.db import Transaction
-from captive_portal import ruleset
+from captive_portal import garden, ruleset
 from captive_portal.config import PortalRoleConfig
 from captive_portal.dhcp import DNSMASQ, DhcpSettings, parse_leases, render_dnsmasq
 from captive_portal.guard import FormTokens, SourceLimits
 from captive_portal.nftables import NftError, NftTable
 from captive_portal.pages import PortalPages, choose_language, human_bytes
 from captive_portal.probes import CAPTIVE_JSON, CaptiveState, probe_answer
+from captive_portal.ra import RouterAdvertiser, router_advertisement
 from captive_portal.sessions import (
     Device,
     GateChange,
@@ -53,10 +53,10 @@ from captive_portal.sessions import (
 _LOGGER = logging.getLogger(__name__)
 
 ARP_TABLE: Final = Path("/proc/net/arp")
-IP: Final = "/usr/sbin/ip"
 PORTAL_KEY: Final = web.AppKey("portal", object)
 RESUME_COOKIE: Final = "preau_resume"
 MAX_BODY: Final = 8 * 1024
+V6_LEARN_SECONDS: Final = 0.5
 
 
 def mac_of(arp_text: str, ip: str) -> str | None:
@@ -66,17 +66,6 @@ def mac_of(arp_text: str, ip: str) -> str | None:
         if len(fields) >= 4 and fields[0] == ip and fields[3] != "00:00:00:00:00:00":
             return fields[3].lower()
     return None
-
-
-def neighbours_v6(text: str) -> dict[str, set[str]]:
-    """Map MAC → global IPv6 addresses from ``ip -j -6 neigh`` output."""
-    found: dict[str, set[str]] = {}
-    for entry in json.loads(text or "[]"):
-        mac, address = entry.get("lladdr"), entry.get("dst", "")
-        states = set(entry.get("state", []))
-        if mac and not address.startswith("fe80") and not states & {"FAILED", "INCOMPLETE"}:
-            found.setdefault(mac.lower(), set()).add(address)
-    return found
 
 
 def role_policy(role: PortalRoleConfig, fair_use_kbytes: int) -> RolePolicy:
@@ -126,6 +115,7 @@ class PortalService(Service):
             cfg.http_port,
             portal_https_port=cfg.https_port,
             rates=tuple(sorted(rates)),
+            ipv6_prefix=cfg.ipv6_prefix,
         )
         await self.core.executor.run(self.table.load, ruleset.render_table(self.network))
         self.sessions: dict[str, Session] = {}
@@ -231,7 +221,9 @@ class PortalService(Service):
         now = time.time()
         if kernel is None:
             kernel = await self.core.executor.run(self.table.state)
-        v6 = await self._neighbours_v6() if self.sessions else {}
+        v6: dict[str, set[str]] = {}
+        for mac, address in kernel.seen_v6:
+            v6.setdefault(mac, set()).add(address)
         wanted = []
         for session in self.sessions.values():
             seconds = int(session.ends_at - now)
@@ -255,21 +247,6 @@ class PortalService(Service):
         for key in readded:
             self._last[key] = (0, 0)
         return len(commands)
-
-    async def _neighbours_v6(self) -> dict[str, set[str]]:
-        interface = self.core.config.portal.byod_interface
-
-        def read() -> str:
-            result = subprocess.run(
-                [IP, "-j", "-6", "neigh", "show", "dev", interface],
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=10,
-            )
-            return result.stdout if result.returncode == 0 else "[]"
-
-        return neighbours_v6(await self.core.executor.run(read))
 
     def _app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY, middlewares=[self._guard_middleware])
@@ -316,6 +293,7 @@ class PortalService(Service):
                 last=cfg.dhcp_last,
                 lease_minutes=cfg.lease_minutes,
                 captive_api_url=cfg.captive_api_url or self.api_url(),
+                dns_server6=cfg.address6,
             )
             conf = folder / "dnsmasq.conf"
             text = render_dnsmasq(settings, folder / "dhcp.leases")
@@ -327,12 +305,31 @@ class PortalService(Service):
                 "--pid-file=",
                 "--log-facility=-",
             )
+        self._advertiser: RouterAdvertiser | None = None
+        if cfg.ipv6_prefix:
+            mac = await self.core.executor.run(
+                Path(f"/sys/class/net/{cfg.byod_interface}/address").read_text
+            )
+            self._advertiser = RouterAdvertiser(
+                cfg.byod_interface,
+                router_advertisement(
+                    mac=mac.strip(),
+                    prefix=cfg.ipv6_prefix,
+                    dns_server=cfg.address6,
+                    api_url=cfg.captive_api_url or self.api_url(),
+                ),
+            )
+            await self._advertiser.start()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="preau-portal-sweep")
+        self._learner = asyncio.create_task(self._learn_v6_forever(), name="preau-portal-v6")
+        self._gardener = asyncio.create_task(self._garden_forever(), name="preau-portal-garden")
 
     async def async_stop(self) -> None:
         """Stop serving; the kernel keeps the sessions (they expire by themselves)."""
         await self._runner.cleanup()
-        for task in (self._sweeper, self._flusher):
+        if self._advertiser is not None:
+            await self._advertiser.stop()
+        for task in (self._sweeper, self._flusher, self._gardener, self._learner):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -347,6 +344,74 @@ class PortalService(Service):
                 await self.sweep_once()
             except Exception:
                 _LOGGER.exception("Portal sweep failed")
+
+    async def _learn_v6_forever(self) -> None:
+        """Give new IPv6 addresses of logged-in devices their element within a second."""
+        known: set[tuple[str, str]] = set()
+        while self.core.config.portal.ipv6_prefix:
+            await asyncio.sleep(V6_LEARN_SECONDS)
+            try:
+                seen = await self.core.executor.run(self.table.seen_v6)
+                if seen - known:
+                    async with self._lock:
+                        await self.reconcile()
+                known = seen
+            except Exception:
+                _LOGGER.exception("IPv6 address learning failed")
+
+    async def _garden_forever(self) -> None:
+        """Keep the walled garden's addresses open for the TTL of their answers."""
+        names = self.core.config.portal.walled_garden
+        while names:
+            try:
+                pause = await self.refresh_garden()
+            except Exception:
+                _LOGGER.exception("Walled garden refresh failed")
+                pause = garden.MIN_REFRESH_SECONDS
+            await asyncio.sleep(pause)
+
+    async def refresh_garden(self) -> float:
+        """Resolve every walled-garden name once; return when to do it again."""
+        cfg = self.core.config.portal
+        endpoint = cfg.garden_resolver or self.core.config.filter.listen[0]
+        host, _, port = endpoint.rpartition(":")
+        wanted: dict[str, int] = {}
+        pause = float(garden.MAX_REFRESH_SECONDS)
+        for name in cfg.walled_garden:
+            asked = name
+            for _ in range(garden.MAX_CNAME_CHAIN):
+                query_id = secrets.randbelow(65536)
+                try:
+                    packet = await self._ask(
+                        host.strip("[]"), int(port), garden.build_query(asked, query_id)
+                    )
+                    answer = garden.parse_answer(asked, query_id, packet)
+                except (OSError, TimeoutError, garden.GardenError) as err:
+                    _LOGGER.warning("Walled garden: no answer for %s (%s)", asked, err)
+                    pause = min(pause, garden.MIN_REFRESH_SECONDS)
+                    break
+                for address, seconds in answer.addresses.items():
+                    wanted[address] = max(wanted.get(address, 0), seconds)
+                pause = min(pause, answer.refresh_in)
+                if not answer.follow:
+                    break
+                asked = answer.follow
+        kernel = await self.core.executor.run(self.table.state)
+        commands = ruleset.garden_commands(kernel, wanted)
+        _LOGGER.debug("Walled garden: %d addresses, %d changes", len(wanted), len(commands))
+        if commands:
+            await self.core.executor.run(self.table.apply, commands)
+        return pause
+
+    async def _ask(self, host: str, port: int, query: bytes) -> bytes:
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, (host, port))
+            await loop.sock_sendall(sock, query)
+            async with asyncio.timeout(2):
+                return await loop.sock_recv(sock, 65535)
 
     async def sweep_once(self) -> None:
         """Sample counters into usage, apply idle/hard/quota limits, reconcile the kernel."""
@@ -744,7 +809,7 @@ class PortalService(Service):
             if owner is not None and owner != user:
                 await self._detach_locked(owner, address)
             try:
-                await self._apply_gate(result.gate, result.session)
+                await self._apply_gate(result.gate)
             except NftError:
                 _LOGGER.exception("Could not open the gate for a device")
                 return await self.login_page(request, "err_portal", 500)
@@ -754,6 +819,10 @@ class PortalService(Service):
                 self.by_ip.pop(old_ip, None)
             self.by_ip[address] = user
             self.classes[user] = (class_name, level)
+            if self._rate_of(session) is not None or (
+                result.gate.close and self.core.config.portal.ipv6_prefix
+            ):
+                await self.reconcile()  # rate sets, and IPv6 of replaced devices
         token = secrets.token_urlsafe(24)
         await self._store(_StoreRequest(session, class_name, level, mac, token, address))
         response = web.HTTPFound(self._url("/status"))
@@ -767,11 +836,10 @@ class PortalService(Service):
         )
         raise response
 
-    async def _apply_gate(self, gate: GateChange, session: Session) -> None:
+    async def _apply_gate(self, gate: GateChange) -> None:
         commands: list[dict[str, Any]] = []
         for old_mac, old_ip in gate.close:
             commands += ruleset.deauthorise(old_mac, old_ip)
-        rate = self._rate_of(session)
         for new_mac, new_ip, seconds in gate.open:
             commands += ruleset.authorise(new_mac, new_ip, seconds)
             self._last[(new_mac, new_ip)] = (0, 0)
@@ -782,8 +850,9 @@ class PortalService(Service):
             except NftError:
                 opened = [c for c in commands if "add" in c]
                 await self.core.executor.run(self.table.apply, opened)
-        if rate is not None:
-            await self.reconcile()
+        macs = [ruleset.authorise_mac(m, seconds) for m, _ip, seconds in gate.open]
+        if macs:
+            await self.core.executor.run(self.table.apply, macs)
 
     async def _detach_locked(self, user: str, address: str) -> None:
         session = self.sessions.get(user)
@@ -793,12 +862,15 @@ class PortalService(Service):
         if device is None:
             return
         updated, gate = logout(session, device.mac)
-        with contextlib.suppress(NftError):
-            await self._apply_gate(gate, session)
         if updated is None:
             del self.sessions[user]
         else:
             self.sessions[user] = updated
+        self.by_ip.pop(address, None)
+        with contextlib.suppress(NftError):
+            await self._apply_gate(gate)
+        if self.core.config.portal.ipv6_prefix:
+            await self.reconcile()  # the device's IPv6 addresses go with it
 
     async def _used_today(self, user: str, now: float) -> int:
         row = await self.core.db.fetchone(

@@ -343,6 +343,7 @@ def portal_config(lab: Lab, tmp_path: Path, **extra: Any) -> tuple[PreauConfig, 
     """Return a config running the portal on the lab's interfaces, and its file."""
     identity = extra.pop("identity", None)
     sections: dict[str, Any] = {
+        "logging": {"level": "DEBUG"},
         "portal": {
             "enabled": True,
             "byod_interface": lab.byod_if,
@@ -351,7 +352,7 @@ def portal_config(lab: Lab, tmp_path: Path, **extra: Any) -> tuple[PreauConfig, 
             "http_port": PORT,
             "sweep_seconds": 0.5,
             **extra,
-        }
+        },
     }
     if identity is not None:
         sections["identity"] = identity

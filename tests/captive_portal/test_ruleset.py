@@ -59,23 +59,31 @@ def test_reconcile_adds_missing_removes_foreign_and_refreshes_extended() -> None
         clients=[
             ClientCounters(MAC, "10.0.0.2", 10, 20, expires_in=600),
             ClientCounters("02:bb:00:00:00:02", "10.0.0.3", 0, 0, expires_in=600),
-        ]
+        ],
+        macs={MAC: 600, "02:bb:00:00:00:02": 600},
     )
     wanted = [Wanted(MAC, "10.0.0.2", 600), Wanted("02:cc:00:00:00:03", "10.0.0.4", 900)]
     commands, readded = ruleset.reconcile(kernel, wanted, {})
     assert readded == set()
     deleted = [c["delete"]["element"] for c in commands if "delete" in c]
     added = [c["add"]["element"] for c in commands if "add" in c]
-    assert {d["name"] for d in deleted} == {"auth_v4", "auth_v4_down"}
+    assert {d["name"] for d in deleted} == {"auth_v4", "auth_v4_down", "auth_mac"}
     assert deleted[0]["elem"] == [{"concat": ["02:bb:00:00:00:02", "10.0.0.3"]}]
     assert added[0]["elem"][0]["elem"]["val"] == {"concat": ["02:cc:00:00:00:03", "10.0.0.4"]}
     # Nothing to do when equal: reconcile is idempotent.
-    same = KernelState(clients=[ClientCounters(MAC, "10.0.0.2", 0, 0, expires_in=590)])
+    same = KernelState(
+        clients=[ClientCounters(MAC, "10.0.0.2", 0, 0, expires_in=590)], macs={MAC: 590}
+    )
     assert ruleset.reconcile(same, [Wanted(MAC, "10.0.0.2", 600)], {}) == ([], set())
     # An extended session is put back with its new timeout; its counters restart.
     commands, readded = ruleset.reconcile(same, [Wanted(MAC, "10.0.0.2", 4200)], {})
     assert readded == {(MAC, "10.0.0.2")}
-    assert commands[-1]["add"]["element"]["elem"][0]["elem"]["timeout"] == 4200
+    timeouts = {
+        c["add"]["element"]["name"]: c["add"]["element"]["elem"][0]["elem"]["timeout"]
+        for c in commands
+        if "add" in c
+    }
+    assert timeouts == {"auth_v4": 4200, "auth_v4_down": 4200, "auth_mac": 4200}
 
 
 def test_reconcile_blocked_and_rate_sets() -> None:
