@@ -2,8 +2,10 @@
 
 Pure renderer plus a tiny runner. DNS stays with Préau's filter (``port=0``
 turns dnsmasq's DNS off); option 114 gives devices the RFC 8908 API so they
-learn they are captive without guessing from probe URLs. Leases are kept
-in ``dhcp.leases`` (the device inventory will read them).
+learn they are captive without guessing from probe URLs. Each lease event
+(MAC, address, host name, vendor class, option-55 fingerprint) is appended
+by dnsmasq's lease script to a spool the portal reads into the device
+inventory.
 """
 
 from __future__ import annotations
@@ -16,32 +18,6 @@ from typing import Final
 
 DNSMASQ: Final = "/usr/sbin/dnsmasq"
 _MAC: Final = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-
-
-@dataclass(frozen=True, slots=True)
-class Lease:
-    """One line of dnsmasq's lease file."""
-
-    expires: int
-    mac: str
-    ip: str
-    hostname: str
-
-
-def parse_leases(text: str) -> list[Lease]:
-    """Read dnsmasq's lease file; malformed lines are skipped, host names bounded."""
-    leases = []
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) < 4 or not fields[0].isdigit() or not _MAC.match(fields[1].lower()):
-            continue
-        try:
-            ip = str(ipaddress.ip_address(fields[2]))
-        except ValueError:
-            continue
-        hostname = "" if fields[3] == "*" else fields[3][:63]
-        leases.append(Lease(int(fields[0]), fields[1].lower(), ip, hostname))
-    return leases
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +47,62 @@ class DhcpSettings:
             raise ValueError(f"interface name {self.interface!r} is not valid")
 
 
-def render_dnsmasq(settings: DhcpSettings, lease_file: Path) -> str:
+@dataclass(frozen=True, slots=True)
+class LeaseEvent:
+    """A lease given or renewed, as dnsmasq's lease script reports it."""
+
+    mac: str
+    ip: str
+    hostname: str
+    vendor_class: str
+    fingerprint: str  # the parameter request list (option 55), e.g. "1,3,6,15,114"
+
+
+_FINGERPRINT: Final = re.compile(r"^[0-9]{1,3}(,[0-9]{1,3}){0,63}$")
+
+
+def render_lease_hook(spool: Path) -> str:
+    """Return dnsmasq's lease script: one tab-separated line per event, appended to ``spool``.
+
+    Values come from the device: tabs and newlines are removed, the portal
+    checks every field again when it reads the spool.
+    """
+    return (
+        "#!/bin/sh\n"
+        "# Written by Préau: dnsmasq runs this on each lease; the portal reads the spool.\n"
+        '[ "$1" = del ] && exit 0\n'
+        'line=$(printf "%s\\t%s\\t%s\\t%s\\t%s" "$2" "$3" "${4:-}" '
+        '"$(printf %s "${DNSMASQ_VENDOR_CLASS:-}" | tr -d "\\t\\n")" '
+        '"${DNSMASQ_REQUESTED_OPTIONS:-}")\n'
+        f'printf "%s\\n" "$line" >> "{spool}"\n'
+    )
+
+
+def parse_lease_events(text: str) -> list[LeaseEvent]:
+    """Read the lease spool; a malformed line is skipped, free text is bounded."""
+    events = []
+    for line in text.splitlines():
+        fields = line.split("\t")
+        if len(fields) != 5 or not _MAC.match(fields[0].lower()):
+            continue
+        try:
+            ip = str(ipaddress.ip_address(fields[1]))
+        except ValueError:
+            continue
+        hostname, vendor, fingerprint = fields[2], fields[3], fields[4]
+        events.append(
+            LeaseEvent(
+                fields[0].lower(),
+                ip,
+                "".join(c for c in hostname if c.isprintable())[:63],
+                "".join(c for c in vendor if c.isprintable())[:64],
+                fingerprint if _FINGERPRINT.match(fingerprint) else "",
+            )
+        )
+    return events
+
+
+def render_dnsmasq(settings: DhcpSettings, lease_file: Path, lease_hook: Path | None = None) -> str:
     """Return the dnsmasq configuration (DHCP only; DHCPv6 stateless when IPv6 is on).
 
     DHCPv6 hands out no address ("static" with no hosts: SLAAC does that, from
@@ -98,6 +129,7 @@ def render_dnsmasq(settings: DhcpSettings, lease_file: Path) -> str:
             f"dhcp-option=option:dns-server,{settings.dns_server}",
             f'dhcp-option=114,"{settings.captive_api_url}"',
             f"dhcp-leasefile={lease_file}",
+            *([f"dhcp-script={lease_hook}"] if lease_hook else []),
             *ipv6,
             "",
         ]

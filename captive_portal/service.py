@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import logging
 import secrets
@@ -34,7 +35,13 @@ from appliance.service import Health, Service
 from appliance.state.db import Transaction
 from captive_portal import garden, ruleset
 from captive_portal.config import PortalRoleConfig
-from captive_portal.dhcp import DNSMASQ, DhcpSettings, parse_leases, render_dnsmasq
+from captive_portal.dhcp import (
+    DNSMASQ,
+    DhcpSettings,
+    parse_lease_events,
+    render_dnsmasq,
+    render_lease_hook,
+)
 from captive_portal.guard import FormTokens, SourceLimits
 from captive_portal.nftables import NftError, NftTable
 from captive_portal.pages import PortalPages, choose_language, human_bytes
@@ -127,7 +134,6 @@ class PortalService(Service):
         self._forms = FormTokens()
         self._limits = SourceLimits(logins_per_minute=cfg.logins_per_minute)
         self._pages = PortalPages()
-        self._leases_seen = 0.0
         self.charter = await portal_admin.current_charter(self.core)
         await self._load_sessions()
         await self.reconcile()
@@ -296,7 +302,13 @@ class PortalService(Service):
                 dns_server6=cfg.address6,
             )
             conf = folder / "dnsmasq.conf"
-            text = render_dnsmasq(settings, folder / "dhcp.leases")
+            hook = folder / "lease-hook.sh"
+            text = render_dnsmasq(settings, folder / "dhcp.leases", hook)
+            await self.core.executor.run(
+                functools.partial(
+                    write_atomic, hook, render_lease_hook(folder / "lease-events.tsv"), mode=0o750
+                )
+            )
             await self.core.executor.run(write_atomic, conf, text)
             self._dhcp = await asyncio.create_subprocess_exec(
                 DNSMASQ,
@@ -528,29 +540,37 @@ class PortalService(Service):
         )
 
     async def _record_leases(self) -> None:
-        """Copy new DHCP leases into the device inventory (MAC, IP, host name)."""
+        """Move new DHCP lease events into the device inventory."""
         if not self.core.config.portal.dhcp:
             return
-        path = self.core.config.site.data_dir / "portal" / "dhcp.leases"
+        spool = self.core.config.site.data_dir / "portal" / "lease-events.tsv"
 
-        def read() -> tuple[float, str]:
+        def take() -> str:
+            # dnsmasq appends to the spool; renaming it first means no line is lost.
+            taken = spool.with_suffix(".reading")
             try:
-                return path.stat().st_mtime, path.read_text(errors="replace")
+                spool.rename(taken)
             except FileNotFoundError:
-                return 0.0, ""
+                return ""
+            text = taken.read_text(errors="replace")
+            taken.unlink()
+            return text
 
-        mtime, text = await self.core.executor.run(read)
-        if mtime <= self._leases_seen:
+        events = parse_lease_events(await self.core.executor.run(take))
+        if not events:
             return
-        self._leases_seen = mtime
         now = time.time()
-        rows = [(lease.mac, lease.ip, lease.hostname, now, now) for lease in parse_leases(text)]
         async with self.core.db.write() as tx:
             await tx.executemany(
-                "INSERT INTO portal_dhcp_devices (mac, ip, hostname, first_seen, last_seen)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (mac) DO UPDATE SET ip = excluded.ip,"
-                " hostname = excluded.hostname, last_seen = excluded.last_seen",
-                rows,
+                "INSERT INTO portal_dhcp_devices (mac, ip, hostname, vendor_class, fingerprint,"
+                " first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (mac) DO UPDATE"
+                " SET ip = excluded.ip, hostname = excluded.hostname,"
+                " vendor_class = excluded.vendor_class, fingerprint = excluded.fingerprint,"
+                " last_seen = excluded.last_seen",
+                [
+                    (e.mac, e.ip, e.hostname, e.vendor_class, e.fingerprint, now, now)
+                    for e in events
+                ],
             )
 
     async def async_health(self) -> Health:

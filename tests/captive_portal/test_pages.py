@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from captive_portal.dhcp import parse_leases
+from captive_portal.dhcp import parse_lease_events
 from captive_portal.pages import TEXTS, PortalPages, choose_language, human_bytes
 
 
@@ -52,21 +52,22 @@ def test_status_page_in_english() -> None:
     assert "slower until tomorrow" in html
 
 
-def test_lease_file_is_read_defensively() -> None:
+def test_lease_events_are_read_defensively() -> None:
     text = (
-        "1790000000 aa:bb:cc:dd:ee:01 10.77.0.100 tablette-12 01:aa:bb:cc:dd:ee:01\n"
+        "aa:bb:cc:dd:ee:01\t10.77.0.100\ttablette-12\tandroid-dhcp-14\t1,3,6,15,114\n"
         "garbage line\n"
-        "1790000000 not-a-mac 10.77.0.101 x *\n"
-        "1790000000 aa:bb:cc:dd:ee:02 10.77.0.300 x *\n"
-        f"1790000000 AA:BB:CC:DD:EE:03 10.77.0.102 {'h' * 300} *\n"
-        "1790000000 aa:bb:cc:dd:ee:04 10.77.0.103 * *\n"
+        "not-a-mac\t10.77.0.101\tx\t\t\n"
+        "aa:bb:cc:dd:ee:02\t10.77.0.300\tx\t\t\n"
+        f"AA:BB:CC:DD:EE:03\t10.77.0.102\t{'h' * 300}\t{'v' * 300}\t1,3;rm -rf\n"
+        "aa:bb:cc:dd:ee:04\t10.77.0.103\t\t\t\textra\n"
     )
-    leases = parse_leases(text)
-    assert [(lease.mac, lease.ip) for lease in leases] == [
+    events = parse_lease_events(text)
+    assert [(e.mac, e.ip) for e in events] == [
         ("aa:bb:cc:dd:ee:01", "10.77.0.100"),
         ("aa:bb:cc:dd:ee:03", "10.77.0.102"),
-        ("aa:bb:cc:dd:ee:04", "10.77.0.103"),
     ]
-    assert leases[0].hostname == "tablette-12"
-    assert len(leases[1].hostname) == 63
-    assert leases[2].hostname == ""
+    assert events[0].fingerprint == "1,3,6,15,114"
+    assert events[0].vendor_class == "android-dhcp-14"
+    assert len(events[1].hostname) == 63
+    assert len(events[1].vendor_class) == 64
+    assert events[1].fingerprint == ""

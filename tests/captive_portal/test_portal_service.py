@@ -298,7 +298,8 @@ def ask(kind, extra):
         / DHCP(options=[("message-type", kind), *extra, "end"])
     )
     return srp1(packet, iface=iface, timeout=5, verbose=0)
-offer = ask("discover", [("param_req_list", [1, 3, 6, 114]), ("hostname", b"tablette-12")])
+asked = [("param_req_list", [1, 3, 6, 15, 114]), ("vendor_class_id", b"android-dhcp-14")]
+offer = ask("discover", [*asked, ("hostname", b"tablette-12")])
 if offer is None:
     print("no-offer")
     sys.exit(0)
@@ -306,7 +307,7 @@ options = {o[0]: o[1] for o in offer[DHCP].options if isinstance(o, tuple)}
 portal = options.get("captive-portal", options.get(114, b""))
 address = offer[BOOTP].yiaddr
 ack = ask("request", [("requested_addr", address), ("server_id", offer[IP].src),
-                      ("hostname", b"tablette-12"), ("param_req_list", [1, 3, 6, 114])])
+                      ("hostname", b"tablette-12"), *asked])
 print(address, portal.decode() if isinstance(portal, bytes) else portal, "ack" if ack else "nak")
 """
 

@@ -92,3 +92,32 @@ def test_pupil_sees_own_account_not_admin(
     assert not browser.find_elements(By.LINK_TEXT, "Tableau de bord")
     browser.get(f"{running.base_url}/settings")
     assert browser.current_url.endswith("/account")
+
+
+def test_referent_prints_guest_codes_from_a_phone(
+    tmp_path: Path, preau_factory: Callable[..., PreauProcess], browser: Any
+) -> None:
+    config = make_config(tmp_path / "data")
+    running = preau_factory(config)
+    password = seed_referent(running.config_path)
+    log_in(browser, running.base_url, "referent", password)
+    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/dashboard"))
+    browser.find_element(By.LINK_TEXT, "Wi-Fi invité·es").click()
+    WebDriverWait(browser, 10).until(expected_conditions.url_contains("/portal"))
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Portail Wi-Fi (appareils personnels)"
+    assert browser.find_element(By.ID, "charter-version").text == "2026-09"
+    # Nothing overflows the phone's width (tables scroll inside their own box).
+    width = browser.execute_script("return document.documentElement.scrollWidth")
+    assert width <= browser.execute_script("return window.innerWidth")
+    count = browser.find_element(By.ID, "count")
+    count.clear()
+    count.send_keys("3")
+    browser.find_element(By.ID, "label").send_keys("Conseil d'école")
+    browser.find_element(By.CSS_SELECTOR, "form[action='/portal/vouchers'] button").click()
+    codes = WebDriverWait(browser, 10).until(
+        lambda b: b.find_elements(By.CSS_SELECTOR, "#voucher-codes .code")
+    )
+    assert len(codes) == 3
+    assert all(len(code.text) == 11 for code in codes)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / "portal-vouchers-phone.png"))
