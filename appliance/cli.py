@@ -107,7 +107,8 @@ def _setup_logging(ctx: click.Context, config: PreauConfig) -> None:
 def run(ctx: click.Context, services: tuple[str, ...]) -> None:
     """Run SERVICES (default: all of them in this process).
 
-    Known services: directory, scheduler, web. One systemd unit runs one.
+    Known services: directory, scheduler, filter, portal, web. One systemd unit
+    runs one; the portal and the filter only when enabled in the config.
     """
     config = _config(ctx)
     _setup_logging(ctx, config)

@@ -379,6 +379,7 @@ class PortalProcess:
     config_path: Path
     log: Path
     process: subprocess.Popen[bytes] | None = None
+    services: tuple[str, ...] = ("portal",)
 
     def start(self) -> None:
         """Start it and wait until it answers."""
@@ -393,7 +394,7 @@ class PortalProcess:
                     "--config",
                     str(self.config_path),
                     "run",
-                    "portal",
+                    *self.services,
                 ],
                 stdout=handle,
                 stderr=subprocess.STDOUT,

@@ -1,0 +1,128 @@
+"""The portal and the DNS filter together in the appliance namespace, unbound
+as "the internet": the filter answers a phone as the person logged in on it,
+and a teacher's "block all" on a class cuts that class's phone in DNS and in
+the kernel, not another class's (issue #4 scope 9; CARMO #7.2, #9.2)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from appliance import filtering
+from tests.captive_portal.conftest import (
+    PORTAL_IP,
+    WAN_IP,
+    Lab,
+    PortalProcess,
+    add_user,
+    portal_config,
+    portal_login,
+    run,
+    wait_until,
+    with_core,
+)
+from tests.conftest import write_config
+
+pytestmark = pytest.mark.timeout(120)
+PASSWORD = "pupil-password-1"
+
+
+def _unbound_conf(folder: Path) -> str:
+    return "\n".join(
+        [
+            "server:",
+            f"  interface: {WAN_IP}",
+            "  port: 53",
+            "  do-ip6: no",
+            "  do-daemonize: no",
+            '  username: ""',
+            '  chroot: ""',
+            f'  directory: "{folder}"',
+            f'  pidfile: "{folder}/unbound.pid"',
+            "  use-syslog: no",
+            '  logfile: ""',
+            "  access-control: 10.78.0.0/24 allow",
+            '  module-config: "iterator"',
+            '  local-zone: "." static',
+            '  local-zone: "cours.test." static',
+            f'  local-data: "cours.test. 60 IN A {WAN_IP}"',
+            "remote-control:",
+            "  control-enable: no",
+            "",
+        ]
+    )
+
+
+def dig(lab: Lab, ns: str, name: str) -> str:
+    """Ask the appliance's filter from a phone; return the short answer."""
+    return run(
+        "/usr/bin/dig", "+short", "+time=2", "+tries=1", f"@{PORTAL_IP}", name, ns=ns, check=False
+    ).stdout.strip()
+
+
+def curl(ns: str, url: str) -> str:
+    """Fetch ``url`` with curl from a phone; return the body (empty on failure)."""
+    argv = ["/usr/bin/curl", "-s", "--max-time", "3", "--resolve", f"cours.test:80:{WAN_IP}"]
+    return run(*argv, url, ns=ns, check=False).stdout
+
+
+def test_filter_follows_the_logged_in_class_and_block_all_cuts_it(lab: Lab, tmp_path: Path) -> None:
+    folder = tmp_path / "unbound"
+    folder.mkdir()
+    (folder / "unbound.conf").write_text(_unbound_conf(folder))
+    lab.servers.append(
+        subprocess.Popen(
+            [
+                "/usr/sbin/ip",
+                "netns",
+                "exec",
+                lab.wan,
+                "/usr/sbin/unbound",
+                "-d",
+                "-c",
+                str(folder / "unbound.conf"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    )
+    config, path = portal_config(lab, tmp_path)
+    config = config.model_copy(
+        update={
+            "filter": config.filter.model_copy(
+                update={"listen": [f"{PORTAL_IP}:53"], "upstreams": [f"{WAN_IP}:53"]}
+            )
+        }
+    )
+    write_config(config, path)
+    add_user(path, "a.sixieme", "pupil", "6A", PASSWORD)
+    add_user(path, "b.cinquieme", "pupil", "5B", PASSWORD)
+    portal = PortalProcess(lab, path, tmp_path / "preau.log", services=("portal", "filter"))
+    portal.start()
+    try:
+        assert wait_until(lambda: dig(lab, lab.client, "cours.test") == WAN_IP, 10), portal.tail()
+        assert portal_login(lab, "a.sixieme", PASSWORD).status == 200
+        assert portal_login(lab, "b.cinquieme", PASSWORD, ns=lab.other).status == 200
+        assert "origin page" in curl(lab.client, "http://cours.test/index.html")
+        assert "origin page" in curl(lab.other, "http://cours.test/index.html")
+        with_core(
+            config,
+            lambda core: filtering.add_override(
+                core,
+                target_kind="class",
+                target="6A",
+                action="block_all",
+                seconds=600,
+                actor="sdurand",
+                source="test",
+            ),
+        )
+        # Within a second: 6A's phone gets no address and no traffic; 5B's is untouched.
+        assert wait_until(lambda: dig(lab, lab.client, "cours.test") != WAN_IP), portal.tail()
+        assert curl(lab.client, "http://cours.test/index.html") == ""
+        assert dig(lab, lab.other, "cours.test") == WAN_IP
+        assert "origin page" in curl(lab.other, "http://cours.test/index.html")
+    finally:
+        portal.stop()
