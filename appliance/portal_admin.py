@@ -11,15 +11,22 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import logging
 import secrets
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from pydantic import ValidationError
+
 from appliance import filtering
+from captive_portal.config import PortalRoleConfig
 
 if TYPE_CHECKING:
     from appliance.core import Core
+
+_LOGGER = logging.getLogger(__name__)
 
 PORTAL_TOPIC: Final = "portal.sessions"
 CHARTER_TOPIC: Final = "portal.charter"
@@ -126,6 +133,67 @@ async def acceptances(core: Core, version: str) -> int:
         "SELECT COUNT(*) AS n FROM portal_charter WHERE version = ?", (version,)
     )
     return int(row["n"]) if row else 0
+
+
+# -- per-role rules -----------------------------------------------------------------
+
+
+async def role_settings(core: Core) -> dict[str, PortalRoleConfig]:
+    """Return each role's rules: preau.toml's, with the changes made in the admin UI."""
+    roles = dict(core.config.portal.roles)
+    for row in await core.db.fetchall("SELECT role, settings FROM portal_role_settings"):
+        base = roles.get(row["role"])
+        if base is None:
+            continue  # a role removed from preau.toml
+        try:
+            roles[row["role"]] = PortalRoleConfig.model_validate(
+                {**base.model_dump(), **json.loads(row["settings"])}
+            )
+        except (ValueError, ValidationError):
+            _LOGGER.warning("Ignoring unreadable portal rules for role %s", row["role"])
+    return roles
+
+
+async def set_role_settings(
+    core: Core, role: str, changes: dict[str, Any], *, actor: str, source: str
+) -> PortalRoleConfig:
+    """Change some of a role's rules; the portal applies them within a second."""
+    roles = await role_settings(core)
+    if role not in roles:
+        raise PortalStateError(f"role: {role!r} is not one of {', '.join(sorted(roles))}")
+    unknown = set(changes) - set(PortalRoleConfig.model_fields)
+    if unknown:
+        raise PortalStateError(f"{sorted(unknown)[0]}: unknown key")
+    try:
+        updated = PortalRoleConfig.model_validate({**roles[role].model_dump(), **changes})
+    except ValidationError as err:
+        problem = err.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise PortalStateError(f"{where}: {problem['msg']}") from err
+    row = await core.db.fetchone(
+        "SELECT settings FROM portal_role_settings WHERE role = ?", (role,)
+    )
+    stored = {
+        **(json.loads(row["settings"]) if row else {}),
+        **updated.model_dump(include=set(changes)),
+    }
+    async with core.db.write() as tx:
+        await tx.execute(
+            "INSERT INTO portal_role_settings (role, settings, updated_by, updated_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (role) DO UPDATE SET settings = excluded.settings,"
+            " updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+            (role, json.dumps(stored, sort_keys=True), actor, time.time()),
+        )
+        await tx.notify(PORTAL_TOPIC)
+    await core.audit.record(
+        actor=actor,
+        source=source,
+        action="portal.roles",
+        target=role,
+        outcome="success",
+        detail=", ".join(f"{k}={v}" for k, v in sorted(stored.items())),
+    )
+    return updated
 
 
 # -- sessions ------------------------------------------------------------------------

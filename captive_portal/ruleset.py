@@ -76,31 +76,33 @@ class PortalNetwork:
                 raise RulesetError(f"IPv6 prefix {self.ipv6_prefix!r} is not valid") from err
 
 
-def _rate_sets(net: PortalNetwork) -> tuple[str, str]:
-    sets, rules = [], []
-    for rate in sorted(set(net.rates)):
-        sets.append(
-            f"    set rate_{rate} {{\n        type ipv4_addr\n        flags timeout\n    }}\n"
-            f"    set meter_up_{rate} {{\n        type ipv4_addr\n"
-            "        flags dynamic,timeout\n        timeout 1m\n    }\n"
-            f"    set meter_down_{rate} {{\n        type ipv4_addr\n"
-            "        flags dynamic,timeout\n        timeout 1m\n    }\n"
-        )
-        limit = f"limit rate over {rate} kbytes/second burst {rate} kbytes"
-        rules.append(
-            f'        iifname "{net.byod_interface}" ip saddr @rate_{rate}'
-            f" update @meter_up_{rate} {{ ip saddr {limit} }} drop\n"
-            f'        oifname "{net.byod_interface}" ip daddr @rate_{rate}'
-            f" update @meter_down_{rate} {{ ip daddr {limit} }} drop\n"
-        )
-    return "".join(sets), "".join(rules)
+def rate_tier(net: PortalNetwork, rate: int) -> str:
+    """Return the nft commands adding the ``rate_N`` set, its meters and its rules.
+
+    Tiers live in the ``ratelimit`` chain, so a rate chosen later in the admin
+    UI is added at run time without reloading the table (and its counters).
+    """
+    if not isinstance(rate, int) or not 0 < rate <= 10_000_000:
+        raise RulesetError(f"rate {rate!r} is out of range")
+    table = f"{FAMILY} {TABLE}"
+    limit = f"limit rate over {rate} kbytes/second burst {rate} kbytes"
+    meter = "{ type ipv4_addr; flags dynamic,timeout; timeout 1m; }"
+    return (
+        f"add set {table} rate_{rate} {{ type ipv4_addr; flags timeout; }}\n"
+        f"add set {table} meter_up_{rate} {meter}\n"
+        f"add set {table} meter_down_{rate} {meter}\n"
+        f'add rule {table} ratelimit iifname "{net.byod_interface}" ip saddr @rate_{rate} '
+        f"update @meter_up_{rate} {{ ip saddr {limit} }} drop\n"
+        f'add rule {table} ratelimit oifname "{net.byod_interface}" ip daddr @rate_{rate} '
+        f"update @meter_down_{rate} {{ ip daddr {limit} }} drop\n"
+    )
 
 
 def render_table(net: PortalNetwork) -> str:
     """Return the nft script that (re)creates the portal table atomically."""
     byod, wan = net.byod_interface, net.wan_interface
     portal = f"{net.portal_address}:{net.portal_http_port}"
-    rate_sets, rate_rules = _rate_sets(net)
+    tiers = "".join(rate_tier(net, rate) for rate in sorted(set(net.rates)))
     # An authorised device's IPv6 addresses (SLAAC, privacy) are not known in
     # advance: a packet from a new one is noted in seen_v6 and refused (the
     # phone falls back to IPv4 at once); within a second the portal gives the
@@ -151,7 +153,9 @@ table {FAMILY} {TABLE} {{
         type ipv4_addr
         flags timeout
     }}
-{rate_sets}    chain prerouting {{
+    chain ratelimit {{
+    }}
+    chain prerouting {{
         type nat hook prerouting priority dstnat; policy accept;
         iifname "{byod}" ip daddr != {net.portal_address} tcp dport 80 ip daddr != @garden_v4 \
 ether saddr . ip saddr != @auth_v4 dnat ip to {portal}
@@ -174,7 +178,8 @@ nd-router-solicit, echo-request }} accept
         iifname "{wan}" oifname "{byod}" ip daddr @blocked_v4 drop
         iifname "{byod}" ip saddr @blocked_v4 tcp dport 443 reject with tcp reset
         iifname "{byod}" ip saddr @blocked_v4 reject with icmpx type admin-prohibited
-{rate_rules}        iifname "{wan}" oifname "{byod}" ct state established,related ip daddr \
+        jump ratelimit
+        iifname "{wan}" oifname "{byod}" ct state established,related ip daddr \
 @auth_v4_down accept
         iifname "{wan}" oifname "{byod}" ct state established,related ip6 daddr \
 @auth_v6_down accept
@@ -186,7 +191,7 @@ nd-router-solicit, echo-request }} accept
         iifname "{byod}" reject with icmpx type admin-prohibited
     }}
 }}
-"""
+{tiers}"""
 
 
 def _mac(value: str) -> str:

@@ -108,12 +108,9 @@ class PortalService(Service):
     async def async_setup(self) -> None:
         """Load the table, put unexpired sessions back into the kernel, prepare the pages."""
         cfg = self.core.config.portal
-        self.policies = {
-            name: role_policy(role, cfg.fair_use_kbytes) for name, role in cfg.roles.items()
-        }
-        rates = {r.rate_kbytes for r in cfg.roles.values() if r.rate_kbytes}
-        if cfg.fair_use_kbytes:
-            rates.add(cfg.fair_use_kbytes)
+        self._use_roles(await portal_admin.role_settings(self.core))
+        rates = self._rates_needed()
+        self._tiers = set(rates)
         self.table = NftTable()
         self.network = ruleset.PortalNetwork(
             cfg.byod_interface,
@@ -185,8 +182,24 @@ class PortalService(Service):
         self.sessions = sessions
         self.by_ip = {d.ip: s.user for s in sessions.values() for d in s.devices}
 
+    def _use_roles(self, roles: dict[str, PortalRoleConfig]) -> None:
+        fair_use = self.core.config.portal.fair_use_kbytes
+        self.roles = roles
+        self.policies = {name: role_policy(role, fair_use) for name, role in roles.items()}
+
+    def _rates_needed(self) -> set[int]:
+        rates = {r.rate_kbytes for r in self.roles.values() if r.rate_kbytes}
+        if self.core.config.portal.fair_use_kbytes:
+            rates.add(self.core.config.portal.fair_use_kbytes)
+        return rates
+
     async def _sessions_changed(self, _topic: str) -> None:
+        """Reload rules and sessions after an admin action, and make the kernel follow."""
         async with self._lock:
+            self._use_roles(await portal_admin.role_settings(self.core))
+            for rate in sorted(self._rates_needed() - self._tiers):
+                await self.core.executor.run(self.table.load, ruleset.rate_tier(self.network, rate))
+                self._tiers.add(rate)
             await self._load_sessions()
             await self.reconcile()
 
@@ -201,7 +214,7 @@ class PortalService(Service):
         cfg = self.core.config.portal
         if session.throttled and cfg.fair_use_kbytes:
             return cfg.fair_use_kbytes
-        role = cfg.roles.get(session.role)
+        role = self.roles.get(session.role)
         return role.rate_kbytes if role else None
 
     async def _blocked(self, now: float) -> dict[str, int]:

@@ -83,6 +83,18 @@ class VouchersBody(_Body):
     label: str = Field("", max_length=100)
 
 
+class RoleBody(_Body):
+    """Changes to one role's Wi-Fi rules (only the keys sent change; null clears)."""
+
+    hard_minutes: float | None = Field(None, gt=0, le=7 * 1440)
+    idle_minutes: float | None = Field(None, gt=0, le=1440)
+    ends_with_school_day: bool | None = None
+    max_devices: int | None = Field(None, ge=1, le=10)
+    concurrent: Literal["allow", "refuse", "replace_oldest"] | None = None
+    daily_quota_mb: int | None = Field(None, ge=1)
+    rate_kbytes: int | None = Field(None, ge=8, le=10_000_000)
+
+
 class CharterBody(_Body):
     """A new charter version (#7.48, #7.49)."""
 
@@ -194,6 +206,8 @@ OPERATIONS: Final[list[Operation]] = [
         success=201,
     ),
     Operation("delete", "/portal/vouchers/{voucher_id}", "Revoke a voucher."),
+    Operation("get", "/portal/roles", "Wi-Fi rules per role (preau.toml plus UI changes)."),
+    Operation("post", "/portal/roles/{role}", "Change some of a role's Wi-Fi rules.", RoleBody),
     Operation("get", "/portal/charters", "Charter versions, newest first."),
     Operation("post", "/portal/charters", "Publish a charter version.", CharterBody, success=201),
     Operation(
@@ -866,3 +880,36 @@ async def portal_alerts(request: web.Request) -> web.StreamResponse:
 async def portal_devices(request: web.Request) -> web.StreamResponse:
     """List the DHCP inventory."""
     return web.json_response({"devices": await portal_admin.dhcp_devices(request.app[CORE_KEY])})
+
+
+@routes.get(API_PREFIX + "/portal/roles")
+@require_role("referent", api=True)
+async def portal_roles(request: web.Request) -> web.StreamResponse:
+    """List each role's Wi-Fi rules."""
+    roles = await portal_admin.role_settings(request.app[CORE_KEY])
+    return web.json_response({name: role.model_dump() for name, role in roles.items()})
+
+
+@routes.post(API_PREFIX + "/portal/roles/{role}")
+@require_role("referent", api=True)
+async def portal_set_role(request: web.Request) -> web.StreamResponse:
+    """Change some of a role's rules."""
+    body = await _body(request, RoleBody)
+    if isinstance(body, web.Response):
+        return body
+    changes = {key: getattr(body, key) for key in body.model_fields_set}
+    required = ("hard_minutes", "idle_minutes", "ends_with_school_day", "max_devices")
+    for key in (*required, "concurrent"):
+        if key in changes and changes[key] is None:
+            return error(422, "invalid", f"{key}: cannot be empty")
+    try:
+        updated = await portal_admin.set_role_settings(
+            request.app[CORE_KEY],
+            request.match_info["role"],
+            changes,
+            actor=_actor(request),
+            source=source_of(request),
+        )
+    except portal_admin.PortalStateError as err:
+        return error(422, "invalid", str(err))
+    return web.json_response(updated.model_dump())

@@ -150,7 +150,16 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "portal.charter.text": "Texte",
         "portal.charter.publish": "Publier (chacun l'accepte à sa prochaine connexion)",
         "portal.roles": "Règles par rôle",
-        "portal.roles.help": "Modifiables dans /etc/preau/preau.toml, section [portal.roles.*].",
+        "portal.roles.help": (
+            "Les valeurs de /etc/preau/preau.toml ([portal.roles.*]) s'appliquent tant "
+            "qu'elles ne sont pas modifiées ici ; les nouvelles règles valent pour les "
+            "prochaines connexions, l'inactivité et les quotas tout de suite."
+        ),
+        "portal.roles.save": "Enregistrer",
+        "portal.roles.concurrent": "Au-delà",
+        "portal.roles.concurrent.replace_oldest": "remplacer le plus ancien",
+        "portal.roles.concurrent.refuse": "refuser",
+        "portal.roles.concurrent.allow": "accepter",
         "portal.roles.hard": "Durée max.",
         "portal.roles.idle": "Inactivité",
         "portal.roles.max_devices": "Appareils",
@@ -314,7 +323,15 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "portal.charter.text": "Text",
         "portal.charter.publish": "Publish (everyone accepts it at their next login)",
         "portal.roles": "Rules per role",
-        "portal.roles.help": "Set in /etc/preau/preau.toml, section [portal.roles.*].",
+        "portal.roles.help": (
+            "Values from /etc/preau/preau.toml ([portal.roles.*]) apply until changed "
+            "here; new rules apply to the next logins, idle time and quotas at once."
+        ),
+        "portal.roles.save": "Save",
+        "portal.roles.concurrent": "Beyond",
+        "portal.roles.concurrent.replace_oldest": "replace the oldest",
+        "portal.roles.concurrent.refuse": "refuse",
+        "portal.roles.concurrent.allow": "allow",
         "portal.roles.hard": "Max. length",
         "portal.roles.idle": "Idle",
         "portal.roles.max_devices": "Devices",

@@ -74,7 +74,7 @@ async def portal_page(request: web.Request) -> dict[str, Any]:
         "charter_accepted": await portal_admin.acceptances(core, charter.version),
         "history": history,
         "vouchers": vouchers,
-        "roles": core.config.portal.roles,
+        "roles": await portal_admin.role_settings(core),
         "retention": core.config.portal.usage_retention_days,
         "alerts": alerts,
         "devices": devices,
@@ -168,6 +168,38 @@ async def charter_form(request: web.Request) -> web.StreamResponse:
             source=source_of(request),
         )
     except portal_admin.PortalStateError as err:
+        raise web.HTTPBadRequest(text=f"{err}") from err
+    raise web.HTTPSeeOther("/portal")
+
+
+@routes.post("/portal/roles")
+@require_role("referent")
+async def roles_form(request: web.Request) -> web.StreamResponse:
+    """Change one role's rules from its form (empty quota or rate: none)."""
+    form = await request.post()
+
+    def optional_int(key: str) -> int | None:
+        text = str(form.get(key, "")).strip()
+        return int(text) if text else None
+
+    try:
+        changes: dict[str, Any] = {
+            "hard_minutes": float(str(form.get("hard_minutes", ""))),
+            "idle_minutes": float(str(form.get("idle_minutes", ""))),
+            "ends_with_school_day": form.get("ends_with_school_day") == "on",
+            "max_devices": int(str(form.get("max_devices", ""))),
+            "concurrent": str(form.get("concurrent", "")),
+            "daily_quota_mb": optional_int("daily_quota_mb"),
+            "rate_kbytes": optional_int("rate_kbytes"),
+        }
+        await portal_admin.set_role_settings(
+            request.app[CORE_KEY],
+            str(form.get("role", "")),
+            changes,
+            actor=_actor(request),
+            source=source_of(request),
+        )
+    except (ValueError, portal_admin.PortalStateError) as err:
         raise web.HTTPBadRequest(text=f"{err}") from err
     raise web.HTTPSeeOther("/portal")
 

@@ -197,3 +197,26 @@ def test_past_the_daily_quota_a_pupil_is_slowed_not_cut(lab: Lab, tmp_path: Path
         # The referent is alerted once about the account past the daily threshold.
         alerts = with_core(config, portal_admin.alerts)
         assert [(a["user"], a["kind"]) for a in alerts] == [("l.bernard", "daily")]
+
+
+def test_a_rate_chosen_in_the_admin_ui_applies_at_once(lab: Lab, tmp_path: Path) -> None:
+    config, path = portal_config(lab, tmp_path, fair_use_kbytes=0)
+    add_user(path, "l.bernard", "pupil", "6A", PASSWORD)
+    with running_portal(lab, path, tmp_path / "portal.log") as portal:
+        assert portal_login(lab, "l.bernard", PASSWORD).status == 200
+        assert lab.fetch(f"http://{WAN_IP}/quarter.bin")[0] == "ok"
+        # No rate tier exists yet: the referent picks 32 kB/s for pupils.
+        with_core(
+            config,
+            lambda core: portal_admin.set_role_settings(
+                core, "pupil", {"rate_kbytes": 32}, actor="cmartin", source="t"
+            ),
+        )
+        assert wait_until(lambda: CLIENT_IP in lab.table.state().rates.get(32, set())), (
+            portal.tail()
+        )
+        outcome, size, seconds = lab.fetch(f"http://{WAN_IP}/quarter.bin", timeout=30)
+        assert (outcome, size) == ("ok", QUARTER_BYTES)
+        assert seconds >= (QUARTER_BYTES - 32 * 1024) / (32 * 1024) * 0.8
+        # Counters survived: the table was not reloaded.
+        assert lab.table.state().clients[0].down_bytes > QUARTER_BYTES

@@ -46,7 +46,8 @@ def test_table_has_sets_not_per_client_rules() -> None:
     assert "counter" in text
     assert "tcp dport 443 reject with tcp reset" in text
     assert "policy drop" in text
-    assert "set rate_64" in text
+    assert "add set inet preau_portal rate_64" in text
+    assert "jump ratelimit" in text
     assert "limit rate over 500 kbytes/second" in text
     # Only the forward chain looks the counted sets up positively.
     prerouting = text.split("chain prerouting")[1].split("chain input")[0]

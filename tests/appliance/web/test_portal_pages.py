@@ -201,3 +201,62 @@ async def test_portal_page_lists_sessions_and_prints_vouchers(
     assert text.count('class="voucher"') == 2
     assert "imprimez cette page" in text
     assert printed.headers["Cache-Control"] == "no-store"
+
+
+async def test_role_rules_are_changed_from_the_api_and_the_page(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    csrf = await api_login(client, "referent")
+    headers = {"X-CSRF-Token": csrf}
+    roles = await (await client.get("/api/v1/portal/roles")).json()
+    assert roles["pupil"]["max_devices"] == 2
+    assert roles["pupil"]["daily_quota_mb"] is None
+    changed = await client.post(
+        "/api/v1/portal/roles/pupil",
+        json={"daily_quota_mb": 500, "rate_kbytes": 200},
+        headers=headers,
+    )
+    assert changed.status == 200, await changed.text()
+    rules = await portal_admin.role_settings(core)
+    assert rules["pupil"].daily_quota_mb == 500
+    assert rules["pupil"].max_devices == 2  # untouched keys keep preau.toml's value
+    assert rules["teacher"].daily_quota_mb is None
+    for body, key in (
+        ({"max_devices": 0}, "max_devices"),
+        ({"bogus": 1}, "bogus"),
+        ({"hard_minutes": None}, "hard_minutes"),
+    ):
+        refused = await client.post("/api/v1/portal/roles/pupil", json=body, headers=headers)
+        assert refused.status == 422
+        assert key in (await refused.json())["error"]["message"]
+    unknown = await client.post(
+        "/api/v1/portal/roles/director", json={"max_devices": 3}, headers=headers
+    )
+    assert unknown.status == 422
+    cleared = await client.post(
+        "/api/v1/portal/roles/pupil", json={"daily_quota_mb": None}, headers=headers
+    )
+    assert (await cleared.json())["daily_quota_mb"] is None
+    assert (await portal_admin.role_settings(core))["pupil"].rate_kbytes == 200
+    # The page's form for one role.
+    page = await (await client.get("/portal")).text()
+    assert 'id="role-guest"' in page
+    form = {
+        "csrf_token": csrf,
+        "role": "guest",
+        "hard_minutes": "90",
+        "idle_minutes": "15",
+        "max_devices": "1",
+        "concurrent": "refuse",
+        "daily_quota_mb": "300",
+        "rate_kbytes": "",
+    }
+    saved = await client.post("/portal/roles", data=form, allow_redirects=False)
+    assert saved.status == 303
+    guest = (await portal_admin.role_settings(core))["guest"]
+    assert (guest.hard_minutes, guest.ends_with_school_day, guest.daily_quota_mb) == (
+        90,
+        False,
+        300,
+    )
+    assert "portal.roles" in [e["action"] for e in await core.audit.recent(10)]
