@@ -38,11 +38,16 @@ class AuditLog:
         detail: str = "",
     ) -> None:
         """Append one entry durably."""
-        await self._db.execute_write(
-            "INSERT INTO audit (at, actor, source, action, target, outcome, detail)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (utc_now_iso(), actor, source, action, target, outcome, detail),
-        )
+        async with self._db.write() as tx:
+            await self.record_in(
+                tx,
+                actor=actor,
+                source=source,
+                action=action,
+                outcome=outcome,
+                target=target,
+                detail=detail,
+            )
         # Debug only: the audit table is the record, with its own retention;
         # journald would otherwise keep pupils' identifiers for as long as it likes.
         _LOGGER.debug("audit %s %s by %s from %s: %s", action, target, actor, source, outcome)

@@ -19,7 +19,6 @@ import hashlib
 import logging
 import secrets
 import socket
-import ssl
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from appliance.audit import AuditLog, utc_now_iso
 from appliance.scheduler.calendar import parse_span
 from appliance.service import Health, Service
 from appliance.state.db import Transaction
+from appliance.tls import server_context
 from captive_portal import garden, ruleset
 from captive_portal.config import PortalRoleConfig
 from captive_portal.dhcp import (
@@ -280,15 +280,6 @@ class PortalService(Service):
         app.router.add_route("GET", "/{tail:.*}", self.anything)
         return app
 
-    def _tls_context(self) -> ssl.SSLContext | None:
-        cfg = self.core.config.portal
-        if cfg.tls_cert is None or cfg.tls_key is None:
-            return None
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
-        return context
-
     async def async_start(self) -> None:
         """Serve the portal (HTTP, and HTTPS if configured) and DHCP; start the sweep."""
         cfg = self.core.config.portal
@@ -296,7 +287,7 @@ class PortalService(Service):
         self._wake = asyncio.Event()
         self._flusher = asyncio.create_task(self._flush_forever(), name="preau-portal-store")
         await web.TCPSite(self._runner, cfg.address, cfg.http_port).start()
-        context = await self.core.executor.run(self._tls_context)
+        context = await self.core.executor.run(server_context, cfg.tls_cert, cfg.tls_key)
         if context is not None:
             await web.TCPSite(
                 self._runner, cfg.address, cfg.https_port, ssl_context=context
@@ -727,16 +718,23 @@ class PortalService(Service):
             return form, "err_form"
         return form, None
 
-    async def login_submit(self, request: web.Request) -> web.StreamResponse:
-        """Check the account and the charter, then open the gate for this device."""
+    async def _login_form(self, request: web.Request) -> tuple[Any, web.Response | None]:
+        """Read a login or voucher form; refuse a replay, a flood or a missing charter."""
         form, problem = await self._checked_form(request)
         if problem:
-            return await self.login_page(request, problem, 400)
-        address = request.remote or ""
-        if not self._limits.allow_login(address, time.monotonic()):
-            return await self.login_page(request, "err_slow", 429)
+            return form, await self.login_page(request, problem, 400)
+        if not self._limits.allow_login(request.remote or "", time.monotonic()):
+            return form, await self.login_page(request, "err_slow", 429)
         if form.get("charter") != "accepted" or form.get("charter_version") != self.charter.version:
-            return await self.login_page(request, "err_charter")
+            return form, await self.login_page(request, "err_charter")
+        return form, None
+
+    async def login_submit(self, request: web.Request) -> web.StreamResponse:
+        """Check the account and the charter, then open the gate for this device."""
+        form, refusal = await self._login_form(request)
+        if refusal is not None:
+            return refusal
+        address = request.remote or ""
         login_name = str(form.get("login", ""))[:128]
         outcome = await self.core.directory.authenticate(
             login_name, str(form.get("password", ""))[:256]
@@ -751,14 +749,10 @@ class PortalService(Service):
 
     async def voucher_submit(self, request: web.Request) -> web.StreamResponse:
         """Log a visitor in with a printed voucher code."""
-        form, problem = await self._checked_form(request)
-        if problem:
-            return await self.login_page(request, problem, 400)
+        form, refusal = await self._login_form(request)
+        if refusal is not None:
+            return refusal
         address = request.remote or ""
-        if not self._limits.allow_login(address, time.monotonic()):
-            return await self.login_page(request, "err_slow", 429)
-        if form.get("charter") != "accepted" or form.get("charter_version") != self.charter.version:
-            return await self.login_page(request, "err_charter")
         grant = await portal_admin.redeem_voucher(self.core, str(form.get("code", ""))[:20])
         if grant is None:
             await self.core.audit.record(

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 import unicodedata
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -456,6 +456,42 @@ def ldap_section(server: LdapServer, ca: Path, folder: Path) -> dict[str, Any]:
             "referent": [f"cn=referents,ou=groups,{BASE_DN}"],
         },
     }
+
+
+# -- unbound ------------------------------------------------------------------------
+
+
+def unbound_config_text(
+    folder: Path,
+    *,
+    interface: str = "127.0.0.1",
+    port: int,
+    allow: str = "127.0.0.0/8",
+    zones: Sequence[str] = (),
+    data: Sequence[str] = (),
+) -> str:
+    """Return an unbound.conf answering only ``data`` in ``zones`` (nothing recursive)."""
+    lines = [
+        "server:",
+        f"  interface: {interface}",
+        f"  port: {port}",
+        "  do-ip6: no",
+        "  do-daemonize: no",
+        '  username: ""',
+        '  chroot: ""',
+        f'  directory: "{folder}"',
+        f'  pidfile: "{folder}/unbound.pid"',
+        "  use-syslog: no",
+        '  logfile: ""',
+        "  verbosity: 0",
+        f"  access-control: {allow} allow",
+        '  module-config: "iterator"',
+        "  edns-buffer-size: 1232",
+        '  local-zone: "." static',
+    ]
+    lines += [f'  local-zone: "{zone}" static' for zone in zones]
+    lines += [f'  local-data: "{line}"' for line in data]
+    return "\n".join([*lines, "remote-control:", "  control-enable: no", ""])
 
 
 # -- config and core ---------------------------------------------------------------

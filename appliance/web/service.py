@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import ssl
 from typing import ClassVar
 
 from aiohttp import web
 
 from appliance.service import Health, Service
+from appliance.tls import server_context
 from appliance.web.app import create_app
 
 _LOGGER = logging.getLogger(__name__)
@@ -24,19 +24,11 @@ class WebService(Service):
         self._runner = web.AppRunner(create_app(self.core), access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
 
-    def _tls(self) -> ssl.SSLContext | None:
-        cfg = self.core.config.web
-        if cfg.tls_cert is None or cfg.tls_key is None:
-            return None
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
-        return context
-
     async def async_start(self) -> None:
         """Listen on the configured address."""
         cfg = self.core.config.web
-        site = web.TCPSite(self._runner, cfg.host, cfg.port, ssl_context=self._tls())
+        context = server_context(cfg.tls_cert, cfg.tls_key)
+        site = web.TCPSite(self._runner, cfg.host, cfg.port, ssl_context=context)
         await site.start()
         _LOGGER.info("Admin UI on %s", site.name)
 

@@ -23,35 +23,20 @@ from tests.captive_portal.conftest import (
     wait_until,
     with_core,
 )
-from tests.conftest import write_config
+from tests.conftest import unbound_config_text, write_config
 
 pytestmark = pytest.mark.timeout(120)
 PASSWORD = "pupil-password-1"
 
 
 def _unbound_conf(folder: Path) -> str:
-    return "\n".join(
-        [
-            "server:",
-            f"  interface: {WAN_IP}",
-            "  port: 53",
-            "  do-ip6: no",
-            "  do-daemonize: no",
-            '  username: ""',
-            '  chroot: ""',
-            f'  directory: "{folder}"',
-            f'  pidfile: "{folder}/unbound.pid"',
-            "  use-syslog: no",
-            '  logfile: ""',
-            "  access-control: 10.78.0.0/24 allow",
-            '  module-config: "iterator"',
-            '  local-zone: "." static',
-            '  local-zone: "cours.test." static',
-            f'  local-data: "cours.test. 60 IN A {WAN_IP}"',
-            "remote-control:",
-            "  control-enable: no",
-            "",
-        ]
+    return unbound_config_text(
+        folder,
+        interface=WAN_IP,
+        port=53,
+        allow="10.78.0.0/24",
+        zones=["cours.test."],
+        data=[f"cours.test. 60 IN A {WAN_IP}"],
     )
 
 

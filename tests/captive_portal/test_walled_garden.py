@@ -19,36 +19,21 @@ from tests.captive_portal.conftest import (
     running_portal,
     wait_until,
 )
+from tests.conftest import unbound_config_text
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def _unbound_conf(folder: Path) -> str:
-    return "\n".join(
-        [
-            "server:",
-            "  interface: 127.0.0.1",
-            "  port: 5353",
-            "  do-ip6: no",
-            "  do-daemonize: no",
-            '  username: ""',
-            '  chroot: ""',
-            f'  directory: "{folder}"',
-            f'  pidfile: "{folder}/unbound.pid"',
-            "  use-syslog: no",
-            '  logfile: ""',
-            "  access-control: 127.0.0.0/8 allow",
-            '  module-config: "iterator"',
-            '  local-zone: "." static',
-            '  local-zone: "ent.test." static',
-            '  local-data: "ent.test. 40 IN CNAME www.ent.test."',
-            f'  local-data: "www.ent.test. 40 IN A {WAN_IP}"',
-            '  local-zone: "other.test." static',
-            '  local-data: "other.test. 300 IN A 10.78.0.99"',
-            "remote-control:",
-            "  control-enable: no",
-            "",
-        ]
+    return unbound_config_text(
+        folder,
+        port=5353,
+        zones=["ent.test.", "other.test."],
+        data=[
+            "ent.test. 40 IN CNAME www.ent.test.",
+            f"www.ent.test. 40 IN A {WAN_IP}",
+            "other.test. 300 IN A 10.78.0.99",
+        ],
     )
 
 

@@ -18,6 +18,7 @@ from tests.conftest import (
     free_port,
     make_config,
     run_preau,
+    unbound_config_text,
     wait_for_port,
     write_config,
 )
@@ -52,31 +53,12 @@ BIG_NAME = "big.example.test"
 def unbound_config(folder: Path, port: int) -> str:
     """Return an unbound.conf answering only the local data above."""
     zones = sorted({line.split()[0] for line in LOCAL_DATA} | {f"{BIG_NAME}."})
-    lines = [
-        "server:",
-        "  interface: 127.0.0.1",
-        f"  port: {port}",
-        "  do-ip6: no",
-        "  do-daemonize: no",
-        '  username: ""',
-        '  chroot: ""',
-        f'  directory: "{folder}"',
-        f'  pidfile: "{folder}/unbound.pid"',
-        "  use-syslog: no",
-        '  logfile: ""',
-        "  verbosity: 0",
-        "  access-control: 127.0.0.0/8 allow",
-        '  module-config: "iterator"',
-        "  edns-buffer-size: 1232",
-        '  local-zone: "." static',
-    ]
-    lines += [f'  local-zone: "{zone}" static' for zone in zones]
-    lines += [f'  local-data: "{line}"' for line in LOCAL_DATA]
+    text = unbound_config_text(folder, port=port, zones=zones, data=LOCAL_DATA)
     # About 1,700 bytes of TXT: more than fits in 1232-byte UDP.
-    for index in range(8):
-        lines.append(f"  local-data: '{BIG_NAME}. 300 IN TXT \"{index}{'x' * 199}\"'")
-    lines += ["remote-control:", "  control-enable: no"]
-    return "\n".join(lines) + "\n"
+    big = "".join(
+        f"  local-data: '{BIG_NAME}. 300 IN TXT \"{index}{'x' * 199}\"'\n" for index in range(8)
+    )
+    return text.replace("remote-control:", big + "remote-control:", 1)
 
 
 @dataclass
