@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from appliance import filtering
 from appliance.config import PreauConfig
 from appliance.core import Core
 from captive_portal.nftables import NftTable
@@ -480,3 +481,19 @@ def with_core(config: PreauConfig, action: Callable[[Core], Awaitable[T]]) -> T:
             return await action(core)
 
     return asyncio.run(go())
+
+
+def block_class(config: PreauConfig, class_name: str) -> filtering.OverrideRow:
+    """A teacher cuts the internet for ``class_name`` for ten minutes (#9.2)."""
+    return with_core(
+        config,
+        lambda core: filtering.add_override(
+            core,
+            target_kind="class",
+            target=class_name,
+            action="block_all",
+            seconds=600,
+            actor="sdurand",
+            source="test",
+        ),
+    )

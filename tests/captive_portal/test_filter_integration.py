@@ -10,18 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from appliance import filtering
 from tests.captive_portal.conftest import (
     PORTAL_IP,
     WAN_IP,
     Lab,
     PortalProcess,
     add_user,
+    block_class,
     portal_config,
     portal_login,
     run,
     wait_until,
-    with_core,
 )
 from tests.conftest import unbound_config_text, write_config
 
@@ -92,18 +91,7 @@ def test_filter_follows_the_logged_in_class_and_block_all_cuts_it(lab: Lab, tmp_
         assert portal_login(lab, "b.cinquieme", PASSWORD, ns=lab.other).status == 200
         assert "origin page" in curl(lab.client, "http://cours.test/index.html")
         assert "origin page" in curl(lab.other, "http://cours.test/index.html")
-        with_core(
-            config,
-            lambda core: filtering.add_override(
-                core,
-                target_kind="class",
-                target="6A",
-                action="block_all",
-                seconds=600,
-                actor="sdurand",
-                source="test",
-            ),
-        )
+        block_class(config, "6A")
         # Within a second: 6A's phone gets no address and no traffic; 5B's is untouched.
         assert wait_until(lambda: dig(lab, lab.client, "cours.test") != WAN_IP), portal.tail()
         assert curl(lab.client, "http://cours.test/index.html") == ""

@@ -18,6 +18,7 @@ from tests.captive_portal.conftest import (
     WAN_IP,
     Lab,
     add_user,
+    block_class,
     phone_request,
     portal_config,
     portal_login,
@@ -40,18 +41,7 @@ def test_block_all_on_a_class_cuts_its_pupil_and_not_another(lab: Lab, tmp_path:
         assert portal_login(lab, "b.cinquieme", PASSWORD, ns=lab.other).status == 200
         assert lab.connect(8080)[0] == "connected"
         assert lab.connect(8080, ns=lab.other)[0] == "connected"
-        override = with_core(
-            config,
-            lambda core: filtering.add_override(
-                core,
-                target_kind="class",
-                target="6A",
-                action="block_all",
-                seconds=600,
-                actor="sdurand",
-                source="test",
-            ),
-        )
+        override = block_class(config, "6A")
         assert wait_until(lambda: lab.connect(8080, timeout=1)[0] != "connected"), portal.tail()
         assert lab.connect(8080, ns=lab.other)[0] == "connected"
         # The session is kept: when the teacher ends the control, the pupil is back.
