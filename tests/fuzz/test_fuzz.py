@@ -48,3 +48,31 @@ def test_packet_path_survives_100k_fuzzed_inputs(tmp_path: Path) -> None:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "Done 100000 runs" in output
+
+
+@pytest.mark.timeout(600)
+def test_portal_parsers_survive_100k_fuzzed_inputs(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    answer = DNSRecord.question("ent.test").reply()
+    answer.add_answer(RR("ent.test", rdata=A("192.0.2.1"), ttl=60))
+    (corpus / "dns").write_bytes(b"\x00\x07" + b"fr-FR" + bytes(answer.pack()))
+    (corpus / "lease").write_bytes(b"\x00\x01en\naa:bb:cc:dd:ee:01\t10.0.0.2\th\tv\t1,3,6\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "fuzz_portal.py"),
+            "-runs=100000",
+            "-max_len=600",
+            "-seed=20261122",
+            str(corpus),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=580,
+        cwd=HERE.parent.parent,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "Done 100000 runs" in output
