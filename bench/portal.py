@@ -46,6 +46,13 @@ def _client(i: int) -> tuple[str, str]:
     )
 
 
+def _login(mac: str, ip: str) -> list[dict[str, Any]]:
+    """Return the batch a login applies (as the portal does: one atomic batch)."""
+    from captive_portal import ruleset
+
+    return [*ruleset.authorise(mac, ip, 3600), ruleset.authorise_mac(mac, 3600)]
+
+
 def p95(values: list[float]) -> float:
     """Return the 95th percentile."""
     ordered = sorted(values)
@@ -66,18 +73,18 @@ def kernel_part(sizes: list[int], ops: int, peer_ops: int) -> dict[str, Any]:
         for start in range(0, size, 5000):
             batch: list[dict[str, Any]] = []
             for i in range(start, min(size, start + 5000)):
-                batch += ruleset.authorise(*_client(i), 3600)
+                batch += _login(*_client(i))
             table.apply(batch)
         auth, deauth = [], []
         for i in range(size + 1, size + 1 + ops):
             mac, ip = _client(i)
             began = time.perf_counter()
-            table.apply(ruleset.authorise(mac, ip, 3600))
+            table.apply(_login(mac, ip))
             auth.append((time.perf_counter() - began) * 1000)
         for i in range(size + 1, size + 1 + ops):
             mac, ip = _client(i)
             began = time.perf_counter()
-            table.apply(ruleset.deauthorise(mac, ip))
+            table.apply([*ruleset.deauthorise(mac, ip), ruleset.deauthorise_mac(mac)])
             deauth.append((time.perf_counter() - began) * 1000)
         # The peer: one rule per client in a chain of its own.
         peer = "table inet peer\ndelete table inet peer\ntable inet peer {\n chain clients {\n"
@@ -121,7 +128,7 @@ def kernel_part(sizes: list[int], ops: int, peer_ops: int) -> dict[str, Any]:
     clients = [_client(i) for i in range(2000)]
     batch = []
     for mac, ip in clients:
-        batch += ruleset.authorise(mac, ip, 3600)
+        batch += _login(mac, ip)
     table.apply(batch)
     now = time.time()
     policy = RolePolicy()

@@ -869,6 +869,7 @@ class PortalService(Service):
             commands += ruleset.deauthorise(old_mac, old_ip)
         for new_mac, new_ip, seconds in gate.open:
             commands += ruleset.authorise(new_mac, new_ip, seconds)
+            commands.append(ruleset.authorise_mac(new_mac, seconds))
             self._last[(new_mac, new_ip)] = (0, 0)
         if commands:
             # Closing a pair the kernel already dropped must not keep the new one shut.
@@ -877,9 +878,6 @@ class PortalService(Service):
             except NftError:
                 opened = [c for c in commands if "add" in c]
                 await self.core.executor.run(self.table.apply, opened)
-        macs = [ruleset.authorise_mac(m, seconds) for m, _ip, seconds in gate.open]
-        if macs:
-            await self.core.executor.run(self.table.apply, macs)
 
     async def _detach_locked(self, user: str, address: str) -> None:
         session = self.sessions.get(user)
