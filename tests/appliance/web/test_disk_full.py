@@ -37,11 +37,11 @@ async def small_core(small_disk: Path) -> AsyncIterator[Core]:
 
 
 def _fill(path: Path) -> None:
+    # Unbuffered: a short last write must not leave bytes for close() to fail on.
     chunk = b"\0" * 65536
-    with path.open("wb") as handle, contextlib.suppress(OSError):
+    with path.open("wb", buffering=0) as handle, contextlib.suppress(OSError):
         while True:
             handle.write(chunk)
-            handle.flush()
 
 
 async def test_full_disk_refuses_write_clearly_then_recovers(
