@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from appliance.productions.config import ProductionsConfig
 from captive_portal.config import PortalConfig
 from filter.config import FilterConfig
 
@@ -307,6 +308,7 @@ class PreauConfig(_Section):
     audit: AuditConfig = Field(default_factory=AuditConfig)
     filter: FilterConfig = Field(default_factory=FilterConfig)
     portal: PortalConfig = Field(default_factory=PortalConfig)
+    productions: ProductionsConfig = Field(default_factory=ProductionsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     @property

@@ -507,6 +507,7 @@ def make_config(data_dir: Path, **sections: Any) -> PreauConfig:
         },
         "web": {"host": "127.0.0.1", "port": free_port()},
         "identity": {"local": {"hash_profile": "owasp-minimum"}},
+        "productions": {"kdf_profile": "owasp-minimum"},
         # The filter answers on its own loopback port; nothing listens upstream
         # unless a test starts unbound (no traffic ever leaves the machine).
         "filter": {"listen": [f"127.0.0.1:{free_port()}"], "upstreams": ["127.0.0.1:9"]},

@@ -149,6 +149,7 @@ class Operation:
 
 
 _STAFF: Final[tuple[Role, ...]] = ("teacher", "referent")
+_ALL: Final[tuple[Role, ...]] = ("pupil", "teacher", "staff", "referent")
 
 OPERATIONS: Final[list[Operation]] = [
     Operation(
@@ -217,6 +218,19 @@ OPERATIONS: Final[list[Operation]] = [
     ),
     Operation("get", "/portal/alerts", "Accounts past the daily usage threshold."),
     Operation("get", "/portal/devices", "Devices seen by the BYOD DHCP server."),
+    Operation("get", "/spaces", "My two spaces: use, capacity, PERSONNEL's lock.", None, _ALL),
+    Operation("get", "/spaces/{space}/folder", "List a folder (?path=).", None, _ALL),
+    Operation("post", "/spaces/{space}/folder", "Create a folder.", None, _ALL, 201),
+    Operation("get", "/spaces/{space}/file", "Download a file (?path=).", None, _ALL),
+    Operation("put", "/spaces/{space}/file", "Upload a file (?path=; raw body).", None, _ALL, 201),
+    Operation("delete", "/spaces/{space}/file", "Delete a file or folder (?path=).", None, _ALL),
+    Operation(
+        "post",
+        "/spaces/personnel/unlock",
+        "Open PERSONNEL after a directory password change (old password or code).",
+        None,
+        _ALL,
+    ),
     Operation("get", "/openapi.json", "This document.", None, None),
 ]
 

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Final
 from aiohttp import web
 
 from appliance.metrics import render_metrics
-from appliance.web import api, filtering_pages, pages, portal_pages
-from appliance.web.keys import CORE_KEY, SESSIONS_KEY, THROTTLE_KEY
+from appliance.productions.store import ProductionsStore
+from appliance.web import api, filtering_pages, pages, portal_pages, spaces_api
+from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSIONS_KEY, THROTTLE_KEY
 from appliance.web.rendering import TEMPLATES_KEY, create_environment
 from appliance.web.security import (
     csrf_middleware,
@@ -63,10 +64,12 @@ def create_app(core: Core) -> web.Application:
         absolute_seconds=web_config.session_absolute_hours * 3600,
     )
     app[THROTTLE_KEY] = LoginThrottle(web_config.throttle)
+    app[PRODUCTIONS_KEY] = ProductionsStore(core)
     app[TEMPLATES_KEY] = create_environment()
     app.add_routes(pages.routes)
     app.add_routes(filtering_pages.routes)
     app.add_routes(portal_pages.routes)
+    app.add_routes(spaces_api.routes)
     app.add_routes(api.routes)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)

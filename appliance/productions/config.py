@@ -1,0 +1,67 @@
+"""The ``[productions]`` section of preau.toml (pupils' and teachers' work)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SpaceQuota(_Section):
+    """Capacity of one role's spaces (#8.7, #8.8)."""
+
+    pedagogical_mb: int = Field(ge=1, description="Pedagogical space (backed up).")
+    personnel_mb: int = Field(ge=1, description="PERSONNEL (encrypted, never backed up).")
+
+
+def _default_quotas() -> dict[str, SpaceQuota]:
+    return {
+        "pupil": SpaceQuota(pedagogical_mb=500, personnel_mb=500),
+        "teacher": SpaceQuota(pedagogical_mb=5000, personnel_mb=2000),
+        "staff": SpaceQuota(pedagogical_mb=1000, personnel_mb=1000),
+        "referent": SpaceQuota(pedagogical_mb=1000, personnel_mb=1000),
+    }
+
+
+class ProductionsConfig(_Section):
+    """Storage of pupils' and teachers' work: pedagogical space and PERSONNEL (#8.6)."""
+
+    enabled: bool = Field(True, description="Offer the spaces (web and API).")
+    kdf_profile: Literal["rfc9106-low-memory", "owasp-minimum"] = Field(
+        "rfc9106-low-memory", description="Argon2id cost sealing each PERSONNEL key."
+    )
+    recovery_codes: bool = Field(
+        True, description="Give each person a recovery code for PERSONNEL (shown once)."
+    )
+    quotas: dict[str, SpaceQuota] = Field(
+        default_factory=_default_quotas, description="Capacity per role and space."
+    )
+    warn_percent: list[int] = Field(
+        default_factory=lambda: [80, 95],
+        description="Usage thresholds that warn the person and the referent.",
+    )
+    max_upload_mb: int = Field(2000, ge=1, description="Largest single upload.")
+
+    @field_validator("warn_percent")
+    @classmethod
+    def _thresholds(cls, value: list[int]) -> list[int]:
+        if sorted(value) != value or any(not 0 < v < 100 for v in value):
+            raise ValueError("increasing percentages between 1 and 99")
+        return value
+
+    @field_validator("quotas", mode="before")
+    @classmethod
+    def _over_defaults(cls, value: object) -> object:
+        if not isinstance(value, dict):
+            return value
+        merged: dict[str, object] = {k: v.model_dump() for k, v in _default_quotas().items()}
+        for role, quota in value.items():
+            base = merged.get(role, {})
+            merged[role] = (
+                {**base, **quota} if isinstance(quota, dict) and isinstance(base, dict) else quota
+            )
+        return merged

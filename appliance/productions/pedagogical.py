@@ -1,0 +1,136 @@
+"""The pedagogical space on disk: plain files, one folder per person, backed up.
+
+Every write streams into a temporary file in the destination folder, is
+fsynced, renamed over the old version and the folder fsynced (rule 3): an
+interrupted upload leaves the old version, never a partial file. Blocking:
+call through the executor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO, Final
+
+from appliance.atomic import fsync_directory
+from appliance.productions.personnel import Readable, SpaceError
+
+_SAFE_USER: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+CHUNK: Final = 1 << 16
+
+
+def user_folder(root: Path, user: str) -> Path:
+    """Return a person's folder: the account name when it is plain, else a hash."""
+    name = user if _SAFE_USER.match(user) else "u-" + hashlib.sha256(user.encode()).hexdigest()[:32]
+    return root / name
+
+
+def _copy_within(source: Readable, out: BinaryIO, limit: int) -> int:
+    size = 0
+    while chunk := source.read(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise SpaceError("quota: the file does not fit in the space")
+        out.write(chunk)
+    return size
+
+
+class PedagogicalSpace:
+    """One person's pedagogical space."""
+
+    def __init__(self, root: Path, user: str) -> None:
+        """Bind the space of ``user`` under ``root``."""
+        self.folder = user_folder(root, user)
+
+    def _path(self, path: str) -> Path:
+        # ``path`` is already clean (no "..", no absolute part): see clean_path.
+        return self.folder / path
+
+    def write(self, path: str, source: Readable, limit: int) -> int:
+        """Store ``source`` at ``path`` atomically; return its size."""
+        target = self._path(path)
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+        if target.is_dir():
+            raise SpaceError("path: a folder has this name")
+        temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.part"
+        try:
+            with temp.open("wb") as out:
+                size = _copy_within(source, out, limit)
+                out.flush()
+                os.fsync(out.fileno())
+            temp.rename(target)
+            fsync_directory(target.parent)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+            raise
+        return size
+
+    def read(self, path: str, sink: Callable[[bytes], None]) -> None:
+        """Copy a file into ``sink``."""
+        target = self._path(path)
+        if not target.is_file():
+            raise FileNotFoundError(path)
+        with target.open("rb") as source:
+            while data := source.read(CHUNK):
+                sink(data)
+
+    def size_of(self, path: str) -> int:
+        """Return a file's size."""
+        return self._path(path).stat().st_size
+
+    def listing(self, folder: str) -> list[dict[str, Any]]:
+        """Return the direct children of ``folder`` ("" for the top)."""
+        base = self._path(folder) if folder else self.folder
+        if not base.is_dir():
+            if folder:
+                raise FileNotFoundError(folder)
+            return []
+        entries = []
+        for child in base.iterdir():
+            if child.name.startswith("."):
+                continue
+            stat = child.stat()
+            if child.is_dir():
+                entries.append({"name": child.name, "folder": True})
+            else:
+                entries.append(
+                    {
+                        "name": child.name,
+                        "folder": False,
+                        "size": stat.st_size,
+                        "modified": stat.st_mtime,
+                    }
+                )
+        return sorted(entries, key=lambda e: (not e["folder"], e["name"].casefold()))
+
+    def make_folder(self, path: str) -> None:
+        """Create a folder (and its parents)."""
+        self._path(path).mkdir(parents=True, exist_ok=True, mode=0o750)
+
+    def delete(self, path: str) -> None:
+        """Delete a file or a whole folder."""
+        target = self._path(path)
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        else:
+            raise FileNotFoundError(path)
+        fsync_directory(target.parent)
+
+    def usage(self) -> tuple[int, int]:
+        """Return (bytes, files) stored."""
+        total, count = 0, 0
+        if self.folder.exists():
+            for item in self.folder.rglob("*"):
+                if item.is_file() and not item.name.startswith("."):
+                    total += item.stat().st_size
+                    count += 1
+        return total, count

@@ -1,0 +1,300 @@
+"""The PERSONNEL space on disk: age-encrypted blobs and an encrypted index.
+
+Layout, per person (the folder name is a hash of the account, not the name)::
+
+    personnel/<sha256(user)[:32]>/index.age     the folder tree: names, sizes, dates
+    personnel/<sha256(user)[:32]>/b/<random>     one file's content, padded
+
+Every blob and the index are age files encrypted to the person's recipient.
+What the disk shows is the number of files and each blob's size rounded up
+by Padmé (at most 12 % more, leaking O(log log n) bits), never a name, a
+folder, an exact size or a date of the person's choosing. Nothing in
+plaintext is ever written: uploads are encrypted as they stream in, reads
+are decrypted as they stream out, and every write goes to a temporary file
+that is fsynced and renamed (an interrupted upload leaves no blob and the
+old index). Blocking: call through the executor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import posixpath
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Final, Protocol
+
+import pyrage
+from pyrage import x25519
+
+from appliance.atomic import fsync_directory, write_atomic
+
+INDEX_VERSION: Final = 1
+MAX_PATH: Final = 1024
+MAX_NAME: Final = 255
+
+
+class SpaceError(ValueError):
+    """A path or an operation the space refuses (the reason names it)."""
+
+
+class Readable(Protocol):
+    """What an upload is read from (a file, or a bridge from the network)."""
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Return up to ``size`` bytes, b"" at the end."""
+
+
+def padme(length: int) -> int:
+    """Return the Padmé padded length of ``length`` bytes (Nikitin et al., PETS 2019)."""
+    if length < 2:
+        return max(length, 1)
+    exponent = length.bit_length() - 1
+    mantissa_bits = exponent.bit_length()
+    zeros = exponent - mantissa_bits
+    mask = (1 << zeros) - 1
+    return (length + mask) & ~mask
+
+
+def clean_path(path: str) -> str:
+    """Return a normalised relative path, or refuse one that escapes or is odd."""
+    if len(path) > MAX_PATH or "\0" in path or "\\" in path:
+        raise SpaceError("path: too long or holds forbidden characters")
+    parts = [p for p in path.strip("/").split("/") if p not in ("", ".")]
+    if not parts or any(p == ".." for p in parts):
+        raise SpaceError("path: must name something inside the space")
+    if any(len(p) > MAX_NAME or not p.isprintable() for p in parts):
+        raise SpaceError("path: a name is too long or not printable")
+    return "/".join(parts)
+
+
+@dataclass(slots=True)
+class Entry:
+    """One file of the space, as the index knows it."""
+
+    blob: str
+    size: int
+    modified: float
+
+
+@dataclass(slots=True)
+class Index:
+    """The decrypted folder tree of one space (in memory only)."""
+
+    files: dict[str, Entry] = field(default_factory=dict)
+    folders: set[str] = field(default_factory=set)
+
+    def to_bytes(self) -> bytes:
+        """Return the plaintext to encrypt."""
+        return json.dumps(
+            {
+                "v": INDEX_VERSION,
+                "files": {p: [e.blob, e.size, e.modified] for p, e in self.files.items()},
+                "folders": sorted(self.folders),
+            }
+        ).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Index:
+        """Read the decrypted index."""
+        raw = json.loads(data)
+        if raw.get("v") != INDEX_VERSION:
+            raise SpaceError("index: unknown version")
+        return cls(
+            {p: Entry(str(b), int(s), float(m)) for p, (b, s, m) in raw["files"].items()},
+            set(raw["folders"]),
+        )
+
+    def listing(self, folder: str) -> list[dict[str, Any]]:
+        """Return the direct children of ``folder`` ("" for the top)."""
+        prefix = f"{folder}/" if folder else ""
+        seen: dict[str, dict[str, Any]] = {}
+        for path, entry in self.files.items():
+            if path.startswith(prefix):
+                head, _, rest = path[len(prefix) :].partition("/")
+                if rest:
+                    seen.setdefault(head, {"name": head, "folder": True})
+                else:
+                    seen[head] = {
+                        "name": head,
+                        "folder": False,
+                        "size": entry.size,
+                        "modified": entry.modified,
+                    }
+        for path in self.folders:
+            if path.startswith(prefix) and path != folder:
+                head = path[len(prefix) :].partition("/")[0]
+                seen.setdefault(head, {"name": head, "folder": True})
+        return sorted(seen.values(), key=lambda e: (not e["folder"], e["name"].casefold()))
+
+
+class _Padded(io.RawIOBase):
+    """Read ``source`` then zeros up to its Padmé length; count the real bytes."""
+
+    def __init__(self, source: Readable, limit: int) -> None:
+        self._source = source
+        self._limit = limit
+        self.size = 0
+        self._padding: int | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._padding is None:
+            chunk = self._source.read(len(view))
+            if chunk:
+                self.size += len(chunk)
+                if self.size > self._limit:
+                    raise SpaceError("quota: the file does not fit in the space")
+                view[: len(chunk)] = chunk
+                return len(chunk)
+            self._padding = padme(self.size) - self.size
+        count = min(len(view), self._padding)
+        view[:count] = bytes(count)
+        self._padding -= count
+        return count
+
+
+class _Truncating(io.RawIOBase):
+    """Pass the first ``size`` bytes to ``sink``; drop the padding after them."""
+
+    def __init__(self, sink: Callable[[bytes], None], size: int) -> None:
+        self._sink = sink
+        self._left = size
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        if self._left > 0:
+            self._sink(chunk[: self._left])
+            self._left -= min(len(chunk), self._left)
+        return len(chunk)
+
+
+def space_folder(root: Path, user: str) -> Path:
+    """Return the folder of ``user``'s PERSONNEL (named by a hash of the account)."""
+    return root / hashlib.sha256(user.encode()).hexdigest()[:32]
+
+
+class PersonnelSpace:
+    """One person's encrypted space."""
+
+    def __init__(self, root: Path, user: str, recipient: str) -> None:
+        """Bind the space of ``user`` under ``root``, encrypting to ``recipient``."""
+        self.folder = space_folder(root, user)
+        self._recipient = x25519.Recipient.from_str(recipient)
+
+    @property
+    def _blobs(self) -> Path:
+        return self.folder / "b"
+
+    def ensure(self) -> None:
+        """Create the folders (0700)."""
+        self._blobs.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def load_index(self, identity: x25519.Identity) -> Index:
+        """Decrypt the index (empty for a new space)."""
+        path = self.folder / "index.age"
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return Index()
+        try:
+            return Index.from_bytes(pyrage.decrypt(data, [identity]))
+        except pyrage.DecryptError as err:
+            raise SpaceError("index: cannot be decrypted with this key") from err
+
+    def save_index(self, index: Index) -> None:
+        """Encrypt and replace the index atomically."""
+        self.ensure()
+        write_atomic(
+            self.folder / "index.age",
+            pyrage.encrypt(index.to_bytes(), [self._recipient]),
+            mode=0o600,
+        )
+
+    def write_blob(self, source: Readable, limit: int) -> tuple[str, int]:
+        """Encrypt ``source`` into a new blob; return its id and the plaintext size."""
+        self.ensure()
+        blob = secrets.token_hex(16)
+        final = self._blobs / blob
+        temp = self._blobs / f".{blob}.part"
+        padded = _Padded(source, limit)
+        try:
+            with temp.open("wb") as out:
+                pyrage.encrypt_io(io.BufferedReader(padded, 1 << 16), out, [self._recipient])
+                out.flush()
+                os.fsync(out.fileno())
+            temp.rename(final)
+            fsync_directory(self._blobs)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+            raise
+        return blob, padded.size
+
+    def read_blob(
+        self, entry: Entry, identity: x25519.Identity, sink: Callable[[bytes], None]
+    ) -> None:
+        """Decrypt a blob into ``sink``, chunk by chunk, without its padding."""
+        with (self._blobs / entry.blob).open("rb") as source:
+            try:
+                pyrage.decrypt_io(source, _Truncating(sink, entry.size), [identity])
+            except pyrage.DecryptError as err:
+                raise SpaceError("file: cannot be decrypted with this key") from err
+
+    def delete_blob(self, blob: str) -> None:
+        """Remove a blob (after the index stopped naming it)."""
+        with contextlib.suppress(FileNotFoundError):
+            (self._blobs / blob).unlink()
+
+    def stored_bytes(self) -> int:
+        """Return what the space takes on disk (what an administrator may know)."""
+        if not self._blobs.exists():
+            return 0
+        return sum(p.stat().st_size for p in self._blobs.iterdir())
+
+    def collect_garbage(self, index: Index, older_than: float = 3600.0) -> int:
+        """Remove blobs the index does not name (left by a crash); return how many."""
+        if not self._blobs.exists():
+            return 0
+        named = {entry.blob for entry in index.files.values()}
+        removed = 0
+        now = time.time()
+        for path in self._blobs.iterdir():
+            orphan = path.name.lstrip(".").removesuffix(".part") not in named
+            if orphan and now - path.stat().st_mtime > older_than:
+                path.unlink()
+                removed += 1
+        return removed
+
+    def erase(self) -> None:
+        """Destroy the space (its key is destroyed by the caller, #7.29)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def parent_folders(path: str) -> set[str]:
+    """Return every folder above ``path``."""
+    folders = set()
+    head = posixpath.dirname(path)
+    while head:
+        folders.add(head)
+        head = posixpath.dirname(head)
+    return folders
+
+
+def copy_stream(source: BinaryIO, sink: Callable[[bytes], None], chunk: int = 1 << 16) -> None:
+    """Copy a plaintext file into ``sink`` (the pedagogical space's read path)."""
+    while data := source.read(chunk):
+        sink(data)

@@ -1,0 +1,491 @@
+"""The productions store: both spaces of every person, behind one async API.
+
+Owned by the web process (explicit wiring: created in the app's cleanup
+context). It keeps, in memory only, the PERSONNEL identity of each logged-in
+web session (:class:`Keyring`); a session that ends takes its key with it.
+Access is checked on every call: a person reaches only their own spaces;
+no role, referent included, can open another person's PERSONNEL, because no
+code path holds their identity (#7.30, #7.31). Blocking work (Argon2id,
+encryption, disk) runs in the bounded executor; uploads and downloads stream
+through a small bounded queue, so no plaintext ever touches the disk and
+memory stays flat whatever the file size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import queue
+import shutil
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from pyrage import x25519
+
+from appliance.productions import vault
+from appliance.productions.pedagogical import PedagogicalSpace
+from appliance.productions.personnel import (
+    Entry,
+    Index,
+    PersonnelSpace,
+    SpaceError,
+    clean_path,
+    space_folder,
+)
+from appliance.productions.personnel import parent_folders as _parents
+
+if TYPE_CHECKING:
+    from appliance.core import Core
+
+_LOGGER = logging.getLogger(__name__)
+
+Space = Literal["pedagogical", "personnel"]
+SPACES: Final[tuple[Space, ...]] = ("pedagogical", "personnel")
+USAGE_TOPIC: Final = "productions.usage"
+_QUEUE_CHUNKS: Final = 8
+_DONE: Final = object()
+
+
+class LockedError(PermissionError):
+    """PERSONNEL is locked for this session (the password changed in the directory)."""
+
+
+class QuotaError(SpaceError):
+    """The space is full (a clear French message goes to the person)."""
+
+
+@dataclass(slots=True)
+class Unlocked:
+    """A web session's open PERSONNEL."""
+
+    user: str
+    identity: x25519.Identity | None  # None: locked until the old password or a code
+    recovery_code: str = ""  # shown once, right after the keys were made
+    opened_at: float = field(default_factory=time.monotonic)
+
+
+@dataclass(slots=True)
+class Keyring:
+    """PERSONNEL identities of live web sessions, in memory only."""
+
+    sessions: dict[str, Unlocked] = field(default_factory=dict)
+
+    def forget(self, session_hash: str) -> None:
+        """Drop a session's key (logout, expiry, revocation)."""
+        self.sessions.pop(session_hash, None)
+
+    def prune(self, max_age: float) -> None:
+        """Drop keys of sessions older than any session may live."""
+        now = time.monotonic()
+        for hashed, unlocked in list(self.sessions.items()):
+            if now - unlocked.opened_at > max_age:
+                del self.sessions[hashed]
+
+
+class _QueueReader:
+    """A blocking reader fed by the event loop (upload bridge)."""
+
+    def __init__(self) -> None:
+        self.chunks: queue.Queue[object] = queue.Queue(maxsize=_QUEUE_CHUNKS)
+        self._rest = b""
+        self._ended = False
+
+    def read(self, size: int = -1, /) -> bytes:
+        while not self._rest and not self._ended:
+            item = self.chunks.get()
+            if item is _DONE:
+                self._ended = True
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                assert isinstance(item, bytes)  # noqa: S101 - queue holds bytes or markers
+                self._rest = item
+        if size < 0:
+            size = len(self._rest)
+        data, self._rest = self._rest[:size], self._rest[size:]
+        return data
+
+
+async def _feed(reader: _QueueReader, chunks: AsyncIterator[bytes]) -> None:
+    """Move network chunks into the blocking reader without blocking the loop."""
+
+    async def put(item: object) -> None:
+        while True:
+            try:
+                reader.chunks.put_nowait(item)
+            except queue.Full:
+                await asyncio.sleep(0.002)
+            else:
+                return
+
+    try:
+        async for chunk in chunks:
+            if chunk:
+                await put(bytes(chunk))
+    except BaseException as err:
+        await put(ConnectionError(f"upload interrupted: {err!r}"))
+        raise
+    await put(_DONE)
+
+
+class ProductionsStore:
+    """Both spaces of every person."""
+
+    def __init__(self, core: Core) -> None:
+        """Bind to the core; spaces live under ``<data_dir>/productions``."""
+        self.core = core
+        self.root = core.config.site.data_dir / "productions"
+        self.keyring = Keyring()
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def _lock(self, user: str) -> asyncio.Lock:
+        return self._locks.setdefault(user, asyncio.Lock())
+
+    # -- keys ------------------------------------------------------------------------
+
+    async def unlock_at_login(self, user: str, password: str, session_hash: str) -> None:
+        """Open (or create) the person's PERSONNEL key with the password just checked."""
+        cfg = self.core.config.productions
+        self.keyring.prune(self.core.config.web.session_absolute_hours * 3600)
+        row = await self.core.db.fetchone(
+            "SELECT by_password FROM personnel_keys WHERE user = ?", (user,)
+        )
+        if row is None:
+            keys = await self.core.executor.run(
+                _create_keys, password, cfg.kdf_profile, cfg.recovery_codes
+            )
+            now = time.time()
+            async with self.core.db.write() as tx:
+                await tx.execute(
+                    "INSERT OR IGNORE INTO personnel_keys (user, recipient, by_password,"
+                    " by_recovery, created_at, sealed_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        user,
+                        keys.recipient,
+                        keys.by_password.to_json(),
+                        keys.by_recovery.to_json() if keys.by_recovery else None,
+                        now,
+                        now,
+                    ),
+                )
+            self.keyring.sessions[session_hash] = Unlocked(user, keys.identity, keys.recovery_code)
+            return
+        sealed = vault.SealedIdentity.from_json(row["by_password"])
+        try:
+            identity = await self.core.executor.run(vault.open_sealed, sealed, password)
+        except vault.VaultError:
+            # The directory has a new password: PERSONNEL waits for the old one or the code.
+            self.keyring.sessions[session_hash] = Unlocked(user, None)
+            return
+        self.keyring.sessions[session_hash] = Unlocked(user, identity)
+
+    async def reseal(
+        self,
+        session_hash: str,
+        user: str,
+        password: str,
+        *,
+        old_password: str = "",
+        recovery_code: str = "",
+    ) -> None:
+        """Seal the key under ``password`` again (a changed password, or a recovery)."""
+        row = await self.core.db.fetchone(
+            "SELECT by_password, by_recovery FROM personnel_keys WHERE user = ?", (user,)
+        )
+        if row is None:
+            raise vault.VaultError("no PERSONNEL key for this account")
+        if recovery_code:
+            if row["by_recovery"] is None:
+                raise vault.VaultError("recovery codes are off")
+            sealed = vault.SealedIdentity.from_json(row["by_recovery"])
+            secret = vault.normalise_code(recovery_code)
+        else:
+            sealed = vault.SealedIdentity.from_json(row["by_password"])
+            secret = old_password
+        identity = await self.core.executor.run(vault.open_sealed, sealed, secret)
+        profile = self.core.config.productions.kdf_profile
+        resealed = await self.core.executor.run(vault.seal, identity, password, profile)
+        async with self.core.db.write() as tx:
+            await tx.execute(
+                "UPDATE personnel_keys SET by_password = ?, sealed_at = ? WHERE user = ?",
+                (resealed.to_json(), time.time(), user),
+            )
+        self.keyring.sessions[session_hash] = Unlocked(user, identity)
+        await self.core.audit.record(
+            actor=user,
+            source="web",
+            action="personnel.reseal",
+            outcome="success",
+            detail="recovery code" if recovery_code else "old password",
+        )
+
+    def take_recovery_code(self, session_hash: str) -> str:
+        """Return the new recovery code once (then forget it)."""
+        unlocked = self.keyring.sessions.get(session_hash)
+        if unlocked is None or not unlocked.recovery_code:
+            return ""
+        code, unlocked.recovery_code = unlocked.recovery_code, ""
+        return code
+
+    def _identity(self, session_hash: str, user: str) -> x25519.Identity:
+        unlocked = self.keyring.sessions.get(session_hash)
+        if unlocked is None or unlocked.user != user or unlocked.identity is None:
+            raise LockedError("PERSONNEL is locked for this session")
+        return unlocked.identity
+
+    async def _recipient(self, user: str) -> str:
+        row = await self.core.db.fetchone(
+            "SELECT recipient FROM personnel_keys WHERE user = ?", (user,)
+        )
+        if row is None:
+            raise LockedError("PERSONNEL has no key yet (log in once)")
+        return str(row["recipient"])
+
+    async def _personnel(self, user: str) -> PersonnelSpace:
+        return PersonnelSpace(self.root / "personnel", user, await self._recipient(user))
+
+    def _pedagogical(self, user: str) -> PedagogicalSpace:
+        return PedagogicalSpace(self.root / "pedagogical", user)
+
+    # -- quotas ----------------------------------------------------------------------
+
+    def quota_bytes(self, role: str, space: Space) -> int:
+        """Return a role's capacity for one space."""
+        quotas = self.core.config.productions.quotas
+        quota = quotas.get(role) or quotas["pupil"]
+        megabytes = quota.pedagogical_mb if space == "pedagogical" else quota.personnel_mb
+        return megabytes * 1_000_000
+
+    async def usage(self, user: str, space: Space) -> tuple[int, int]:
+        """Return (bytes, files) a space takes (what an administrator may see)."""
+        row = await self.core.db.fetchone(
+            "SELECT bytes, files FROM storage_usage WHERE user = ? AND space = ?", (user, space)
+        )
+        return (int(row["bytes"]), int(row["files"])) if row else (0, 0)
+
+    async def _record_usage(self, user: str, space: Space, size: int, files: int) -> None:
+        async with self.core.db.write() as tx:
+            await tx.execute(
+                "INSERT INTO storage_usage (user, space, bytes, files, updated_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (user, space) DO UPDATE SET"
+                " bytes = excluded.bytes, files = excluded.files,"
+                " updated_at = excluded.updated_at",
+                (user, space, size, files, time.time()),
+            )
+            await tx.notify(USAGE_TOPIC)
+
+    # -- files -----------------------------------------------------------------------
+
+    async def listing(
+        self, session_hash: str, user: str, space: Space, folder: str
+    ) -> list[dict[str, Any]]:
+        """Return a folder's children."""
+        folder = clean_path(folder) if folder.strip("/") else ""
+        if space == "pedagogical":
+            return await self.core.executor.run(self._pedagogical(user).listing, folder)
+        identity = self._identity(session_hash, user)
+        personnel = await self._personnel(user)
+        index = await self.core.executor.run(personnel.load_index, identity)
+        return index.listing(folder)
+
+    async def put(
+        self,
+        session_hash: str,
+        user: str,
+        role: str,
+        space: Space,
+        path: str,
+        chunks: AsyncIterator[bytes],
+    ) -> int:
+        """Store an upload atomically; return its size. Refused past the quota."""
+        path = clean_path(path)
+        used, _ = await self.usage(user, space)
+        room = min(
+            self.quota_bytes(role, space) - used,
+            self.core.config.productions.max_upload_mb * 1_000_000,
+        )
+        if room <= 0:
+            raise QuotaError("quota: the space is full")
+        reader = _QueueReader()
+        if space == "pedagogical":
+            target = self._pedagogical(user)
+            async with self._lock(user):
+                size = int(await self._bridge(reader, chunks, target.write, path, reader, room))
+                total, files = await self.core.executor.run(target.usage)
+                await self._record_usage(user, space, total, files)
+            return size
+        identity = self._identity(session_hash, user)
+        personnel = await self._personnel(user)
+        async with self._lock(user):
+            blob, written = await self._bridge(reader, chunks, personnel.write_blob, reader, room)
+            size = int(written)
+            index = await self.core.executor.run(personnel.load_index, identity)
+            if path in index.folders:
+                await self.core.executor.run(personnel.delete_blob, blob)
+                raise SpaceError("path: a folder has this name")
+            old = index.files.get(path)
+            index.files[path] = Entry(blob, size, time.time())
+            index.folders |= _parents(path)
+            await self.core.executor.run(personnel.save_index, index)
+            if old is not None:
+                await self.core.executor.run(personnel.delete_blob, old.blob)
+            stored = await self.core.executor.run(personnel.stored_bytes)
+            await self._record_usage(user, space, stored, len(index.files))
+        return size
+
+    async def _bridge(
+        self,
+        reader: _QueueReader,
+        chunks: AsyncIterator[bytes],
+        work: Callable[..., Any],
+        *args: Any,
+    ) -> Any:
+        """Run ``work`` in the executor while the loop feeds it the upload."""
+        feeding = asyncio.create_task(_feed(reader, chunks), name="preau-upload-feed")
+        try:
+            return await self.core.executor.run(work, *args)
+        finally:
+            if not feeding.done():
+                feeding.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await feeding
+
+    async def size_of(self, session_hash: str, user: str, space: Space, path: str) -> int:
+        """Return a file's size (for Content-Length)."""
+        path = clean_path(path)
+        if space == "pedagogical":
+            size: int = await self.core.executor.run(self._pedagogical(user).size_of, path)
+            return size
+        identity = self._identity(session_hash, user)
+        personnel = await self._personnel(user)
+        index = await self.core.executor.run(personnel.load_index, identity)
+        entry = index.files.get(path)
+        if entry is None:
+            raise FileNotFoundError(path)
+        return entry.size
+
+    async def get(
+        self,
+        session_hash: str,
+        user: str,
+        space: Space,
+        path: str,
+        send: Callable[[bytes], Awaitable[None]],
+    ) -> None:
+        """Stream a file to ``send`` (decrypted on the fly for PERSONNEL)."""
+        path = clean_path(path)
+        if space == "pedagogical":
+            await self._pump(self._pedagogical(user).read, path, send=send)
+            return
+        identity = self._identity(session_hash, user)
+        personnel = await self._personnel(user)
+        index = await self.core.executor.run(personnel.load_index, identity)
+        entry = index.files.get(path)
+        if entry is None:
+            raise FileNotFoundError(path)
+        await self._pump(personnel.read_blob, entry, identity, send=send)
+
+    async def _pump(
+        self, work: Callable[..., None], *args: Any, send: Callable[[bytes], Awaitable[None]]
+    ) -> None:
+        """Run a blocking reader in the executor and forward its chunks to ``send``."""
+        loop = asyncio.get_running_loop()
+        chunks: asyncio.Queue[object] = asyncio.Queue(maxsize=_QUEUE_CHUNKS)
+        cancelled = False
+
+        def sink(data: bytes) -> None:
+            if cancelled:
+                raise ConnectionError("download cancelled")
+            asyncio.run_coroutine_threadsafe(chunks.put(data), loop).result()
+
+        def run() -> None:
+            try:
+                work(*args, sink)
+            finally:
+                asyncio.run_coroutine_threadsafe(chunks.put(_DONE), loop).result()
+
+        job = asyncio.ensure_future(self.core.executor.run(run))
+        try:
+            while (item := await chunks.get()) is not _DONE:
+                assert isinstance(item, bytes)  # noqa: S101 - queue holds bytes or the end
+                await send(item)
+        except BaseException:
+            cancelled = True
+            while not job.done():  # let the worker see the cancellation and stop
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    chunks.get_nowait()
+                await asyncio.sleep(0)
+            raise
+        finally:
+            await job
+
+    async def make_folder(self, session_hash: str, user: str, space: Space, path: str) -> None:
+        """Create a folder."""
+        path = clean_path(path)
+        if space == "pedagogical":
+            await self.core.executor.run(self._pedagogical(user).make_folder, path)
+            return
+        identity = self._identity(session_hash, user)
+        personnel = await self._personnel(user)
+        async with self._lock(user):
+            index = await self.core.executor.run(personnel.load_index, identity)
+            if path in index.files:
+                raise SpaceError("path: a file has this name")
+            index.folders |= {path} | _parents(path)
+            await self.core.executor.run(personnel.save_index, index)
+
+    async def delete(self, session_hash: str, user: str, space: Space, path: str) -> None:
+        """Delete a file or a folder and everything in it."""
+        path = clean_path(path)
+        if space == "pedagogical":
+            target = self._pedagogical(user)
+            async with self._lock(user):
+                await self.core.executor.run(target.delete, path)
+                total, files = await self.core.executor.run(target.usage)
+                await self._record_usage(user, space, total, files)
+            return
+        identity = self._identity(session_hash, user)
+        personnel = await self._personnel(user)
+        async with self._lock(user):
+            index = await self.core.executor.run(personnel.load_index, identity)
+            gone = [p for p in index.files if p == path or p.startswith(f"{path}/")]
+            folders = {f for f in index.folders if f == path or f.startswith(f"{path}/")}
+            if not gone and not folders:
+                raise FileNotFoundError(path)
+            blobs = [index.files.pop(p).blob for p in gone]
+            index.folders -= folders
+            await self.core.executor.run(personnel.save_index, index)
+            for blob in blobs:
+                await self.core.executor.run(personnel.delete_blob, blob)
+            stored = await self.core.executor.run(personnel.stored_bytes)
+            await self._record_usage(user, space, stored, len(index.files))
+
+    async def erase_personnel(self, user: str, *, actor: str, source: str) -> None:
+        """Destroy PERSONNEL for good: its key, then its files (#7.29, #7.33, #7.34)."""
+        async with self._lock(user):
+            async with self.core.db.write() as tx:
+                await tx.execute("DELETE FROM personnel_keys WHERE user = ?", (user,))
+                await tx.execute(
+                    "DELETE FROM storage_usage WHERE user = ? AND space = 'personnel'", (user,)
+                )
+            for hashed, unlocked in list(self.keyring.sessions.items()):
+                if unlocked.user == user:
+                    self.keyring.forget(hashed)
+            folder = space_folder(self.root / "personnel", user)
+            await self.core.executor.run(
+                functools.partial(shutil.rmtree, folder, ignore_errors=True)
+            )
+        await self.core.audit.record(
+            actor=actor, source=source, action="personnel.erase", target=user, outcome="success"
+        )
+
+
+def _create_keys(password: str, profile: str, recovery: bool) -> vault.NewKeys:
+    return vault.create_keys(password, profile, recovery=recovery)
+
+
+__all__ = ["SPACES", "Index", "Keyring", "LockedError", "ProductionsStore", "QuotaError"]

@@ -1,0 +1,214 @@
+"""Each person's two spaces over the JSON API: list, upload, download, delete.
+
+Everybody reaches only their own spaces (the session's person); the API has
+no parameter naming another person, so no role, referent included, can ask
+for someone else's PERSONNEL (#7.30, #7.31, #8.11). Uploads are the raw
+request body, streamed; downloads stream back with their exact length.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from aiohttp import web
+from pydantic import Field
+
+from appliance.config import Role
+from appliance.productions import vault
+from appliance.productions.personnel import SpaceError
+from appliance.productions.store import SPACES, LockedError, QuotaError, Space
+from appliance.web.api import API_PREFIX, _Body, _body, error
+from appliance.web.auth import require_role, source_of
+from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSION_KEY
+
+routes = web.RouteTableDef()
+EVERYONE: Final[tuple[Role, ...]] = ("pupil", "teacher", "staff", "referent")
+MESSAGES: Final = {
+    "quota": "Espace plein : supprimez des fichiers ou demandez plus de place au référent.",
+    "locked": "Votre espace PERSONNEL est verrouillé : saisissez votre ancien mot de passe "
+    "ou votre code de secours.",
+}
+
+
+class FolderBody(_Body):
+    """A folder to create."""
+
+    path: str = Field(min_length=1, max_length=1024)
+
+
+class UnlockBody(_Body):
+    """Open PERSONNEL after a password change made in the directory."""
+
+    password: str = Field(min_length=1, max_length=256)
+    old_password: str = Field("", max_length=256)
+    recovery_code: str = Field("", max_length=64)
+
+
+def _space(request: web.Request) -> Space:
+    space = request.match_info["space"]
+    if space not in SPACES:
+        raise web.HTTPNotFound(text="unknown space")
+    return space
+
+
+def _who(request: web.Request) -> tuple[str, str, str]:
+    session = request[SESSION_KEY]
+    if session is None:  # require_role guarantees a session
+        raise web.HTTPUnauthorized
+    return session.token_hash, session.person_id, session.role
+
+
+def _refusal(err: Exception) -> web.Response:
+    if isinstance(err, LockedError):
+        return error(423, "locked", MESSAGES["locked"])
+    if isinstance(err, QuotaError) or (isinstance(err, SpaceError) and "quota" in str(err)):
+        return error(413, "quota", MESSAGES["quota"])
+    if isinstance(err, FileNotFoundError):
+        return error(404, "absent", "no such file or folder")
+    return error(422, "invalid", str(err))
+
+
+@routes.get(API_PREFIX + "/spaces")
+@require_role(*EVERYONE, api=True)
+async def spaces(request: web.Request) -> web.StreamResponse:
+    """Both spaces: use, capacity, thresholds; PERSONNEL's lock; a new recovery code once."""
+    store = request.app[PRODUCTIONS_KEY]
+    session_hash, user, role = _who(request)
+    warn = request.app[CORE_KEY].config.productions.warn_percent
+    unlocked = store.keyring.sessions.get(session_hash)
+    answer: dict[str, Any] = {}
+    for space in SPACES:
+        used, files = await store.usage(user, space)
+        quota = store.quota_bytes(role, space)
+        percent = 100 * used / quota
+        answer[space] = {
+            "used_bytes": used,
+            "files": files,
+            "quota_bytes": quota,
+            "warning": max((w for w in warn if percent >= w), default=0),
+        }
+    answer["personnel"]["locked"] = unlocked is None or unlocked.identity is None
+    answer["recovery_code"] = store.take_recovery_code(session_hash)
+    return web.json_response(answer, headers={"Cache-Control": "no-store"})
+
+
+@routes.get(API_PREFIX + "/spaces/{space}/folder")
+@require_role(*EVERYONE, api=True)
+async def folder(request: web.Request) -> web.StreamResponse:
+    """List a folder (?path=, empty for the top)."""
+    session_hash, user, _ = _who(request)
+    try:
+        entries = await request.app[PRODUCTIONS_KEY].listing(
+            session_hash, user, _space(request), request.query.get("path", "")
+        )
+    except (LockedError, SpaceError, FileNotFoundError) as err:
+        return _refusal(err)
+    return web.json_response({"entries": entries}, headers={"Cache-Control": "no-store"})
+
+
+@routes.post(API_PREFIX + "/spaces/{space}/folder")
+@require_role(*EVERYONE, api=True)
+async def make_folder(request: web.Request) -> web.StreamResponse:
+    """Create a folder."""
+    body = await _body(request, FolderBody)
+    if isinstance(body, web.Response):
+        return body
+    session_hash, user, _ = _who(request)
+    try:
+        await request.app[PRODUCTIONS_KEY].make_folder(
+            session_hash, user, _space(request), body.path
+        )
+    except (LockedError, SpaceError) as err:
+        return _refusal(err)
+    return web.json_response({"path": body.path}, status=201)
+
+
+@routes.put(API_PREFIX + "/spaces/{space}/file")
+@require_role(*EVERYONE, api=True)
+async def upload(request: web.Request) -> web.StreamResponse:
+    """Store the request body at ?path= (replacing an older version atomically)."""
+    session_hash, user, role = _who(request)
+    store = request.app[PRODUCTIONS_KEY]
+    limit = request.app[CORE_KEY].config.productions.max_upload_mb * 1_000_000
+    if request.content_length is not None and request.content_length > limit:
+        return error(413, "too_large", "file larger than productions.max_upload_mb")
+    try:
+        size = await store.put(
+            session_hash,
+            user,
+            role,
+            _space(request),
+            request.query.get("path", ""),
+            request.content.iter_chunked(1 << 16),
+        )
+    except (LockedError, SpaceError) as err:
+        return _refusal(err)
+    return web.json_response({"path": request.query.get("path", ""), "size": size}, status=201)
+
+
+@routes.get(API_PREFIX + "/spaces/{space}/file")
+@require_role(*EVERYONE, api=True)
+async def download(request: web.Request) -> web.StreamResponse:
+    """Stream the file at ?path=."""
+    session_hash, user, _ = _who(request)
+    store = request.app[PRODUCTIONS_KEY]
+    space = _space(request)
+    path = request.query.get("path", "")
+    try:
+        size = await store.size_of(session_hash, user, space, path)
+    except (LockedError, SpaceError, FileNotFoundError) as err:
+        return _refusal(err)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Disposition": "attachment",
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        }
+    )
+    response.content_length = size
+    await response.prepare(request)
+    await store.get(session_hash, user, space, path, response.write)
+    await response.write_eof()
+    return response
+
+
+@routes.delete(API_PREFIX + "/spaces/{space}/file")
+@require_role(*EVERYONE, api=True)
+async def delete(request: web.Request) -> web.StreamResponse:
+    """Delete the file or folder at ?path=."""
+    session_hash, user, _ = _who(request)
+    path = request.query.get("path", "")
+    try:
+        await request.app[PRODUCTIONS_KEY].delete(session_hash, user, _space(request), path)
+    except (LockedError, SpaceError, FileNotFoundError) as err:
+        return _refusal(err)
+    return web.json_response({"deleted": path})
+
+
+@routes.post(API_PREFIX + "/spaces/personnel/unlock")
+@require_role(*EVERYONE, api=True)
+async def unlock(request: web.Request) -> web.StreamResponse:
+    """Open PERSONNEL with the old password or the recovery code; seal it anew."""
+    body = await _body(request, UnlockBody)
+    if isinstance(body, web.Response):
+        return body
+    session_hash, user, _ = _who(request)
+    core = request.app[CORE_KEY]
+    check = await core.directory.authenticate(user, body.password)
+    if check.person is None or check.person.id != user:
+        return error(403, "forbidden", "the current password is wrong")
+    try:
+        await request.app[PRODUCTIONS_KEY].reseal(
+            session_hash,
+            user,
+            body.password,
+            old_password=body.old_password,
+            recovery_code=body.recovery_code,
+        )
+    except vault.VaultError:
+        await core.audit.record(
+            actor=user, source=source_of(request), action="personnel.unlock", outcome="failure"
+        )
+        return error(403, "forbidden", "wrong old password or recovery code")
+    return web.json_response({"locked": False})
