@@ -143,12 +143,20 @@ class _Padded(io.RawIOBase):
         self._limit = limit
         self.size = 0
         self._padding: int | None = None
+        # age reports a reader's error as its own: keep ours to raise it unchanged.
+        self.failure: BaseException | None = None
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
+        try:
+            return self._fill(memoryview(buffer).cast("B"))
+        except BaseException as err:
+            self.failure = err
+            raise
+
+    def _fill(self, view: memoryview) -> int:
         if self._padding is None:
             chunk = self._source.read(len(view))
             if chunk:
@@ -170,6 +178,7 @@ class _Truncating(io.RawIOBase):
     def __init__(self, sink: Callable[[bytes], None], size: int) -> None:
         self._sink = sink
         self._left = size
+        self.failure: BaseException | None = None
 
     def writable(self) -> bool:
         return True
@@ -177,7 +186,11 @@ class _Truncating(io.RawIOBase):
     def write(self, data: Any) -> int:
         chunk = bytes(data)
         if self._left > 0:
-            self._sink(chunk[: self._left])
+            try:
+                self._sink(chunk[: self._left])
+            except BaseException as err:
+                self.failure = err
+                raise
             self._left -= min(len(chunk), self._left)
         return len(chunk)
 
@@ -233,7 +246,12 @@ class PersonnelSpace:
         padded = _Padded(source, limit)
         try:
             with temp.open("wb") as out:
-                pyrage.encrypt_io(io.BufferedReader(padded, 1 << 16), out, [self._recipient])
+                try:
+                    pyrage.encrypt_io(io.BufferedReader(padded, 1 << 16), out, [self._recipient])
+                except pyrage.EncryptError:
+                    if padded.failure is not None:
+                        raise padded.failure from None
+                    raise
                 out.flush()
                 os.fsync(out.fileno())
             temp.rename(final)
@@ -248,10 +266,13 @@ class PersonnelSpace:
         self, entry: Entry, identity: x25519.Identity, sink: Callable[[bytes], None]
     ) -> None:
         """Decrypt a blob into ``sink``, chunk by chunk, without its padding."""
+        target = _Truncating(sink, entry.size)
         with (self._blobs / entry.blob).open("rb") as source:
             try:
-                pyrage.decrypt_io(source, _Truncating(sink, entry.size), [identity])
+                pyrage.decrypt_io(source, target, [identity])
             except pyrage.DecryptError as err:
+                if target.failure is not None:
+                    raise target.failure from None
                 raise SpaceError("file: cannot be decrypted with this key") from err
 
     def delete_blob(self, blob: str) -> None:

@@ -1,0 +1,198 @@
+"""Each person's spaces through the API: their own only, PERSONNEL unreadable by
+anyone else, the referent included; quotas; a password changed in the directory
+(issue #5; CARMO #7.30, #7.31, #8.2, #8.6, #8.7, #8.11)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from appliance.core import Core
+from appliance.web.api import OPERATIONS
+from appliance.web.app import create_app
+from tests.appliance.web.conftest import PASSWORDS, ClientFactory, api_login, seed_local_people
+from tests.conftest import make_config, opened_core
+
+CANARY_NAME = "journal-intime-5e1d0a"
+CANARY_TEXT = b"le-secret-de-jo-c47b19"
+FILE = "/api/v1/spaces/{space}/file"
+
+
+async def _put(client: TestClient[Any, Any], token: str, space: str, path: str, body: bytes) -> Any:
+    return await client.put(
+        FILE.format(space=space),
+        params={"path": path},
+        data=body,
+        headers={"X-CSRF-Token": token, "Content-Type": "application/octet-stream"},
+    )
+
+
+async def test_a_pupil_keeps_work_in_both_spaces(client: TestClient[Any, Any]) -> None:
+    token = await api_login(client, "eleve")
+    content = os.urandom(300_000)
+    for space in ("pedagogical", "personnel"):
+        stored = await _put(client, token, space, "Maths/devoir 1.pdf", content)
+        assert stored.status == 201, await stored.text()
+        assert (await stored.json())["size"] == len(content)
+        top = await (await client.get(f"/api/v1/spaces/{space}/folder")).json()
+        assert top["entries"] == [{"name": "Maths", "folder": True}]
+        inside = await client.get(f"/api/v1/spaces/{space}/folder", params={"path": "Maths"})
+        (entry,) = (await inside.json())["entries"]
+        assert (entry["name"], entry["size"]) == ("devoir 1.pdf", len(content))
+        got = await client.get(FILE.format(space=space), params={"path": "Maths/devoir 1.pdf"})
+        assert got.status == 200
+        assert got.headers["Content-Length"] == str(len(content))
+        assert await got.read() == content
+        replaced = await _put(client, token, space, "Maths/devoir 1.pdf", b"v2")
+        assert replaced.status == 201
+        got = await client.get(FILE.format(space=space), params={"path": "Maths/devoir 1.pdf"})
+        assert await got.read() == b"v2"
+        gone = await client.delete(
+            FILE.format(space=space), params={"path": "Maths"}, headers={"X-CSRF-Token": token}
+        )
+        assert gone.status == 200
+        missing = await client.get(FILE.format(space=space), params={"path": "Maths/devoir 1.pdf"})
+        assert missing.status == 404
+    spaces = await (await client.get("/api/v1/spaces")).json()
+    assert spaces["personnel"]["locked"] is False
+    assert spaces["pedagogical"]["quota_bytes"] == 500_000_000
+    for bad in ("../eleve2/x", "/", "a/\0"):
+        refused = await _put(client, token, "pedagogical", bad, b"x")
+        assert refused.status == 422
+
+
+async def test_personnel_is_unreadable_on_disk_in_the_db_in_the_logs_and_by_the_referent(
+    client: TestClient[Any, Any],
+    core: Core,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    # As `preau run web` serves it (AppRunner(access_log=None)): URLs name files, so
+    # no access log is kept; the test server would otherwise write one.
+    monkeypatch.setattr(logging.getLogger("aiohttp.access"), "disabled", True)
+    token = await api_login(client, "eleve")
+    secret = CANARY_TEXT * 1000
+    assert (await _put(client, token, "personnel", f"{CANARY_NAME}.txt", secret)).status == 201
+    # The same strings in the pedagogical space ARE found: the search can see.
+    visible = await _put(client, token, "pedagogical", "visible-9a7c.txt", b"visible-9a7c")
+    assert visible.status == 201
+    data_dir = core.config.site.data_dir
+    found_visible = any(
+        b"visible-9a7c" in p.read_bytes() for p in data_dir.rglob("*") if p.is_file()
+    )
+    assert found_visible
+    for path in data_dir.rglob("*"):
+        assert CANARY_NAME not in str(path)
+        if path.is_file():
+            raw = path.read_bytes()
+            assert CANARY_TEXT not in raw
+            assert CANARY_NAME.encode() not in raw
+    dump = "\n".join(await core.executor.run(_dump, core.config.state_path))
+    assert CANARY_NAME not in dump
+    assert CANARY_TEXT.decode() not in dump
+    assert PASSWORDS["eleve"] not in dump
+    assert CANARY_NAME not in caplog.text
+    assert CANARY_TEXT.decode() not in caplog.text
+    # The referent: their own spaces, and every admin read of the API, show nothing.
+    await client.delete("/api/v1/session", headers={"X-CSRF-Token": token})
+    await api_login(client, "referent")
+    listing = await (await client.get("/api/v1/spaces/personnel/folder")).json()
+    assert listing["entries"] == []
+    for op in OPERATIONS:
+        if op.method != "get" or "{" in op.path:
+            continue
+        response = await client.get("/api/v1" + op.path)
+        body = await response.read()
+        assert CANARY_NAME.encode() not in body, op.path
+        assert CANARY_TEXT not in body, op.path
+    escaped = await client.get(
+        FILE.format(space="personnel"), params={"path": f"../{CANARY_NAME}.txt"}
+    )
+    assert escaped.status == 422
+
+
+def _dump(path: Path) -> list[str]:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+async def small_quota_client(tmp_path: Path, aiohttp_client: ClientFactory) -> Any:
+    config = make_config(
+        tmp_path / "data",
+        productions={"quotas": {"pupil": {"pedagogical_mb": 1, "personnel_mb": 1}}},
+    )
+    async with opened_core(config) as core:
+        await seed_local_people(core)
+        yield await aiohttp_client(create_app(core))
+
+
+async def test_a_full_space_refuses_clearly_and_keeps_what_is_stored(
+    small_quota_client: TestClient[Any, Any],
+) -> None:
+    client = small_quota_client
+    token = await api_login(client, "eleve")
+    for space in ("pedagogical", "personnel"):
+        first = await _put(client, token, space, "a.bin", b"a" * 600_000)
+        assert first.status == 201
+        over = await _put(client, token, space, "b.bin", b"b" * 600_000)
+        assert over.status == 413
+        assert "Espace plein" in (await over.json())["error"]["message"]
+        kept = await client.get(FILE.format(space=space), params={"path": "a.bin"})
+        assert await kept.read() == b"a" * 600_000
+        names = [
+            e["name"]
+            for e in (await (await client.get(f"/api/v1/spaces/{space}/folder")).json())["entries"]
+        ]
+        assert names == ["a.bin"]
+    spaces = await (await client.get("/api/v1/spaces")).json()
+    assert spaces["pedagogical"]["warning"] == 0  # 600 kB of 1 MB: under 80 %
+    assert spaces["personnel"]["warning"] in (0, 80)  # padded size on disk
+
+
+async def test_a_password_changed_in_the_directory_locks_until_the_old_one_or_the_code(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    token = await api_login(client, "eleve")
+    code = (await (await client.get("/api/v1/spaces")).json())["recovery_code"]
+    assert len(code) == 35
+    assert (await (await client.get("/api/v1/spaces")).json())["recovery_code"] == ""  # once
+    assert (await _put(client, token, "personnel", "notes.txt", b"mes notes")).status == 201
+    await client.delete("/api/v1/session", headers={"X-CSRF-Token": token})
+    # The directory now has another password.
+    person = await core.directory.person("eleve")
+    assert person is not None
+    await core.directory.add_local_person(person, "nouveau-mot-de-passe")
+    token = await api_login(client, "eleve", "nouveau-mot-de-passe")
+    assert (await (await client.get("/api/v1/spaces")).json())["personnel"]["locked"] is True
+    locked = await client.get(FILE.format(space="personnel"), params={"path": "notes.txt"})
+    assert locked.status == 423
+    wrong = await client.post(
+        "/api/v1/spaces/personnel/unlock",
+        json={"password": "nouveau-mot-de-passe", "old_password": "pas-le-bon"},
+        headers={"X-CSRF-Token": token},
+    )
+    assert wrong.status == 403
+    opened = await client.post(
+        "/api/v1/spaces/personnel/unlock",
+        json={"password": "nouveau-mot-de-passe", "recovery_code": code},
+        headers={"X-CSRF-Token": token},
+    )
+    assert opened.status == 200, await opened.text()
+    got = await client.get(FILE.format(space="personnel"), params={"path": "notes.txt"})
+    assert await got.read() == b"mes notes"
+    # Next login with the new password opens PERSONNEL directly.
+    await client.delete("/api/v1/session", headers={"X-CSRF-Token": token})
+    await api_login(client, "eleve", "nouveau-mot-de-passe")
+    assert (await (await client.get("/api/v1/spaces")).json())["personnel"]["locked"] is False
