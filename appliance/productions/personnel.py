@@ -31,10 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Final, Protocol
 
-import pyrage
-from pyrage import x25519
-
 from appliance.atomic import fsync_directory, write_atomic
+from appliance.productions import agefile
 
 INDEX_VERSION: Final = 1
 MAX_PATH: Final = 1024
@@ -135,64 +133,17 @@ class Index:
         return sorted(seen.values(), key=lambda e: (not e["folder"], e["name"].casefold()))
 
 
-class _Padded(io.RawIOBase):
-    """Read ``source`` then zeros up to its Padmé length; count the real bytes."""
-
-    def __init__(self, source: Readable, limit: int) -> None:
-        self._source = source
-        self._limit = limit
-        self.size = 0
-        self._padding: int | None = None
-        # age reports a reader's error as its own: keep ours to raise it unchanged.
-        self.failure: BaseException | None = None
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        try:
-            return self._fill(memoryview(buffer).cast("B"))
-        except BaseException as err:
-            self.failure = err
-            raise
-
-    def _fill(self, view: memoryview) -> int:
-        if self._padding is None:
-            chunk = self._source.read(len(view))
-            if chunk:
-                self.size += len(chunk)
-                if self.size > self._limit:
-                    raise SpaceError("quota: the file does not fit in the space")
-                view[: len(chunk)] = chunk
-                return len(chunk)
-            self._padding = padme(self.size) - self.size
-        count = min(len(view), self._padding)
-        view[:count] = bytes(count)
-        self._padding -= count
-        return count
+_READ: Final = 1 << 20
 
 
-class _Truncating(io.RawIOBase):
-    """Pass the first ``size`` bytes to ``sink``; drop the padding after them."""
-
-    def __init__(self, sink: Callable[[bytes], None], size: int) -> None:
-        self._sink = sink
-        self._left = size
-        self.failure: BaseException | None = None
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: Any) -> int:
-        chunk = bytes(data)
-        if self._left > 0:
-            try:
-                self._sink(chunk[: self._left])
-            except BaseException as err:
-                self.failure = err
-                raise
-            self._left -= min(len(chunk), self._left)
-        return len(chunk)
+def _encrypt_within(source: Readable, writer: agefile.AgeWriter, limit: int) -> int:
+    size = 0
+    while chunk := source.read(_READ):
+        size += len(chunk)
+        if size > limit:
+            raise SpaceError("quota: the file does not fit in the space")
+        writer.write(chunk)
+    return size
 
 
 def space_folder(root: Path, user: str) -> Path:
@@ -206,7 +157,7 @@ class PersonnelSpace:
     def __init__(self, root: Path, user: str, recipient: str) -> None:
         """Bind the space of ``user`` under ``root``, encrypting to ``recipient``."""
         self.folder = space_folder(root, user)
-        self._recipient = x25519.Recipient.from_str(recipient)
+        self._recipient = recipient
 
     @property
     def _blobs(self) -> Path:
@@ -216,7 +167,7 @@ class PersonnelSpace:
         """Create the folders (0700)."""
         self._blobs.mkdir(parents=True, exist_ok=True, mode=0o700)
 
-    def load_index(self, identity: x25519.Identity) -> Index:
+    def load_index(self, identity: str) -> Index:
         """Decrypt the index (empty for a new space)."""
         path = self.folder / "index.age"
         try:
@@ -224,34 +175,38 @@ class PersonnelSpace:
         except FileNotFoundError:
             return Index()
         try:
-            return Index.from_bytes(pyrage.decrypt(data, [identity]))
-        except pyrage.DecryptError as err:
+            return Index.from_bytes(agefile.decrypt_stream(identity, io.BytesIO(data)))
+        except agefile.AgeError as err:
             raise SpaceError("index: cannot be decrypted with this key") from err
 
     def save_index(self, index: Index) -> None:
         """Encrypt and replace the index atomically."""
         self.ensure()
-        write_atomic(
-            self.folder / "index.age",
-            pyrage.encrypt(index.to_bytes(), [self._recipient]),
-            mode=0o600,
-        )
+        sealed = io.BytesIO()
+        writer = agefile.AgeWriter(self._recipient, sealed)
+        writer.write(index.to_bytes())
+        writer.close()
+        write_atomic(self.folder / "index.age", sealed.getvalue(), mode=0o600)
 
     def write_blob(self, source: Readable, limit: int) -> tuple[str, int]:
-        """Encrypt ``source`` into a new blob; return its id and the plaintext size."""
+        """Encrypt ``source`` into a new blob; return its id and the plaintext size.
+
+        The plaintext is followed by zeros up to its Padmé length; the exact
+        size lives only in the encrypted index.
+        """
         self.ensure()
         blob = secrets.token_hex(16)
         final = self._blobs / blob
         temp = self._blobs / f".{blob}.part"
-        padded = _Padded(source, limit)
         try:
             with temp.open("wb") as out:
-                try:
-                    pyrage.encrypt_io(io.BufferedReader(padded, 1 << 16), out, [self._recipient])
-                except pyrage.EncryptError:
-                    if padded.failure is not None:
-                        raise padded.failure from None
-                    raise
+                writer = agefile.AgeWriter(self._recipient, out)
+                size = _encrypt_within(source, writer, limit)
+                padding = padme(size) - size
+                while padding > 0:
+                    writer.write(bytes(min(padding, _READ)))
+                    padding -= _READ
+                writer.close()
                 out.flush()
                 os.fsync(out.fileno())
             temp.rename(final)
@@ -260,19 +215,19 @@ class PersonnelSpace:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
             raise
-        return blob, padded.size
+        return blob, size
 
-    def read_blob(
-        self, entry: Entry, identity: x25519.Identity, sink: Callable[[bytes], None]
-    ) -> None:
+    def read_blob(self, entry: Entry, identity: str, sink: Callable[[bytes], None]) -> None:
         """Decrypt a blob into ``sink``, chunk by chunk, without its padding."""
-        target = _Truncating(sink, entry.size)
-        with (self._blobs / entry.blob).open("rb") as source:
+        left = entry.size
+        with (self._blobs / entry.blob).open("rb", buffering=_READ) as source:
             try:
-                pyrage.decrypt_io(source, target, [identity])
-            except pyrage.DecryptError as err:
-                if target.failure is not None:
-                    raise target.failure from None
+                for chunk in agefile.iter_plaintext(identity, source):
+                    if left <= 0:
+                        continue  # padding: still read, so its integrity is checked
+                    sink(chunk if len(chunk) <= left else chunk[:left])
+                    left -= min(len(chunk), left)
+            except agefile.AgeError as err:
                 raise SpaceError("file: cannot be decrypted with this key") from err
 
     def delete_blob(self, blob: str) -> None:

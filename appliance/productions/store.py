@@ -24,8 +24,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from pyrage import x25519
-
 from appliance.productions import vault
 from appliance.productions.pedagogical import PedagogicalSpace
 from appliance.productions.personnel import (
@@ -47,6 +45,7 @@ Space = Literal["pedagogical", "personnel"]
 SPACES: Final[tuple[Space, ...]] = ("pedagogical", "personnel")
 USAGE_TOPIC: Final = "productions.usage"
 _QUEUE_CHUNKS: Final = 8
+_HAND_OVER_BYTES: Final = 1 << 20
 _DONE: Final = object()
 
 
@@ -63,7 +62,7 @@ class Unlocked:
     """A web session's open PERSONNEL."""
 
     user: str
-    identity: x25519.Identity | None  # None: locked until the old password or a code
+    identity: str | None  # None: locked until the old password or a code
     recovery_code: str = ""  # shown once, right after the keys were made
     opened_at: float = field(default_factory=time.monotonic)
 
@@ -231,7 +230,7 @@ class ProductionsStore:
         code, unlocked.recovery_code = unlocked.recovery_code, ""
         return code
 
-    def _identity(self, session_hash: str, user: str) -> x25519.Identity:
+    def _identity(self, session_hash: str, user: str) -> str:
         unlocked = self.keyring.sessions.get(session_hash)
         if unlocked is None or unlocked.user != user or unlocked.identity is None:
             raise LockedError("PERSONNEL is locked for this session")
@@ -397,14 +396,31 @@ class ProductionsStore:
         chunks: asyncio.Queue[object] = asyncio.Queue(maxsize=_QUEUE_CHUNKS)
         cancelled = False
 
+        pending: list[bytes] = []
+        pending_size = 0
+
+        def hand_over() -> None:
+            nonlocal pending_size
+            if pending:
+                data = b"".join(pending)
+                pending.clear()
+                pending_size = 0
+                asyncio.run_coroutine_threadsafe(chunks.put(data), loop).result()
+
         def sink(data: bytes) -> None:
+            # Crossing threads costs more than copying: hand over about 1 MiB at a time.
+            nonlocal pending_size
             if cancelled:
                 raise ConnectionError("download cancelled")
-            asyncio.run_coroutine_threadsafe(chunks.put(data), loop).result()
+            pending.append(data)
+            pending_size += len(data)
+            if pending_size >= _HAND_OVER_BYTES:
+                hand_over()
 
         def run() -> None:
             try:
                 work(*args, sink)
+                hand_over()
             finally:
                 asyncio.run_coroutine_threadsafe(chunks.put(_DONE), loop).result()
 

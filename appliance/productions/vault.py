@@ -27,7 +27,8 @@ from typing import Final
 from argon2.low_level import Type, hash_secret_raw
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from pyrage import x25519
+
+from appliance.productions import agefile
 
 ENVELOPE_VERSION: Final = 1
 RECOVERY_ALPHABET: Final = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -104,23 +105,23 @@ def _key(secret: str, salt: bytes, time_cost: int, memory_kib: int, parallelism:
     )
 
 
-def seal(identity: x25519.Identity, secret: str, profile: str) -> SealedIdentity:
+def seal(identity: str, secret: str, profile: str) -> SealedIdentity:
     """Seal ``identity`` under a key derived from ``secret``."""
     time_cost, memory_kib, parallelism = KDF_PROFILES[profile]
     salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
     key = _key(secret, salt, time_cost, memory_kib, parallelism)
-    box = ChaCha20Poly1305(key).encrypt(nonce, str(identity).encode(), _AAD)
+    box = ChaCha20Poly1305(key).encrypt(nonce, identity.encode(), _AAD)
     return SealedIdentity(time_cost, memory_kib, parallelism, salt, nonce, box)
 
 
-def open_sealed(sealed: SealedIdentity, secret: str) -> x25519.Identity:
+def open_sealed(sealed: SealedIdentity, secret: str) -> str:
     """Return the identity, or raise :class:`VaultError` for a wrong secret."""
     key = _key(secret, sealed.salt, sealed.time_cost, sealed.memory_kib, sealed.parallelism)
     try:
         text = ChaCha20Poly1305(key).decrypt(sealed.nonce, sealed.box, _AAD)
     except InvalidTag as err:
         raise VaultError("wrong password or code") from err
-    return x25519.Identity.from_str(text.decode())
+    return text.decode()
 
 
 def new_recovery_code() -> str:
@@ -143,16 +144,16 @@ class NewKeys:
     recipient: str
     by_password: SealedIdentity
     by_recovery: SealedIdentity | None
-    identity: x25519.Identity
+    identity: str
     recovery_code: str
 
 
 def create_keys(password: str, profile: str, *, recovery: bool) -> NewKeys:
     """Generate an identity and seal it under the password (and a recovery code)."""
-    identity = x25519.Identity.generate()
+    identity = agefile.generate_identity()
     code = new_recovery_code() if recovery else ""
     return NewKeys(
-        recipient=str(identity.to_public()),
+        recipient=agefile.recipient_of(identity),
         by_password=seal(identity, password, profile),
         by_recovery=seal(identity, normalise_code(code), profile) if recovery else None,
         identity=identity,

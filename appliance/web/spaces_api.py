@@ -139,7 +139,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
             role,
             _space(request),
             request.query.get("path", ""),
-            request.content.iter_chunked(1 << 16),
+            request.content.iter_chunked(1 << 20),
         )
     except (LockedError, SpaceError) as err:
         return _refusal(err)

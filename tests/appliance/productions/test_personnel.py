@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from pyrage import x25519
 
+from appliance.productions import agefile
 from appliance.productions.personnel import (
     Entry,
     Index,
@@ -42,9 +42,9 @@ def test_paths_are_normalised() -> None:
     assert clean_path("/Devoirs//maths/./exo.pdf/") == "Devoirs/maths/exo.pdf"
 
 
-def _space(tmp_path: Path) -> tuple[PersonnelSpace, x25519.Identity]:
-    identity = x25519.Identity.generate()
-    return PersonnelSpace(tmp_path, "l.bernard", str(identity.to_public())), identity
+def _space(tmp_path: Path) -> tuple[PersonnelSpace, str]:
+    identity = agefile.generate_identity()
+    return PersonnelSpace(tmp_path, "l.bernard", agefile.recipient_of(identity)), identity
 
 
 def test_round_trip_and_nothing_readable_on_disk(tmp_path: Path) -> None:
@@ -69,7 +69,7 @@ def test_round_trip_and_nothing_readable_on_disk(tmp_path: Path) -> None:
     assert space.stored_bytes() >= padme(len(content))
     # Another identity opens nothing.
     with pytest.raises(SpaceError):
-        space.load_index(x25519.Identity.generate())
+        space.load_index(agefile.generate_identity())
 
 
 class _Broken:
