@@ -456,6 +456,9 @@ def demo_config(data_dir: Path) -> PreauConfig:
             },
             "web": {"host": "127.0.0.1", "port": 8080},
             "filter": {"listen": ["127.0.0.1:5300"], "upstreams": system_resolvers()},
+            # The demo has no clamd (its signatures come from the internet): uploads
+            # are not scanned. A school's box scans every upload (#8.12).
+            "productions": {"antivirus": {"enabled": False}},
         }
     )
 

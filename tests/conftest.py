@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pytest
 from cryptography import x509
@@ -458,6 +458,61 @@ def ldap_section(server: LdapServer, ca: Path, folder: Path) -> dict[str, Any]:
     }
 
 
+# -- clamd ---------------------------------------------------------------------------
+
+# The EICAR test file: every antivirus detects it; it does nothing.
+EICAR: Final = rb"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+
+@dataclass
+class Clamd:
+    """A running clamd with a local test signature database."""
+
+    socket: Path
+    process: subprocess.Popen[bytes]
+    temporary: Path
+
+
+@pytest.fixture(scope="session")
+def clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clamd]:
+    """Start a real clamd whose only signature is EICAR; its temp files stay in RAM."""
+    folder = tmp_path_factory.mktemp("clamd")
+    (folder / "db").mkdir()
+    digest = hashlib.md5(EICAR, usedforsecurity=False).hexdigest()
+    (folder / "db" / "test.hdb").write_text(f"{digest}:{len(EICAR)}:Eicar-Test-Signature\n")
+    # A body signature too: EICAR anywhere in a file, not only as the whole file.
+    (folder / "db" / "test.ndb").write_text(f"Eicar-Test-Signature:0:*:{EICAR.hex()}\n")
+    temporary = folder / "tmp"
+    temporary.mkdir()
+    subprocess.run(
+        ["/usr/bin/mount", "-t", "tmpfs", "-o", "size=64m,mode=0700", "tmpfs", str(temporary)],
+        check=True,
+    )
+    socket_path = folder / "clamd.sock"
+    (folder / "clamd.conf").write_text(
+        f"LocalSocket {socket_path}\nDatabaseDirectory {folder / 'db'}\n"
+        f"TemporaryDirectory {temporary}\nForeground yes\nLogFile {folder / 'clamd.log'}\n"
+        f"PidFile {folder / 'clamd.pid'}\nStreamMaxLength 200M\n"
+    )
+    process = subprocess.Popen(
+        ["/usr/sbin/clamd", "-c", str(folder / "clamd.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(300):
+            if socket_path.exists():
+                break
+            time.sleep(0.05)
+        else:
+            raise TimeoutError((folder / "clamd.log").read_text(errors="replace")[-2000:])
+        yield Clamd(socket_path, process, temporary)
+    finally:
+        process.terminate()
+        process.wait(10)
+        subprocess.run(["/usr/bin/umount", "-l", str(temporary)], check=False)
+
+
 # -- unbound ------------------------------------------------------------------------
 
 
@@ -507,7 +562,9 @@ def make_config(data_dir: Path, **sections: Any) -> PreauConfig:
         },
         "web": {"host": "127.0.0.1", "port": free_port()},
         "identity": {"local": {"hash_profile": "owasp-minimum"}},
-        "productions": {"kdf_profile": "owasp-minimum"},
+        # Uploads are scanned by a real clamd in the tests about scanning
+        # (tests/appliance/productions); elsewhere scanning is off.
+        "productions": {"kdf_profile": "owasp-minimum", "antivirus": {"enabled": False}},
         # The filter answers on its own loopback port; nothing listens upstream
         # unless a test starts unbound (no traffic ever leaves the machine).
         "filter": {"listen": [f"127.0.0.1:{free_port()}"], "upstreams": ["127.0.0.1:9"]},

@@ -27,6 +27,18 @@ def _default_quotas() -> dict[str, SpaceQuota]:
     }
 
 
+class AntivirusConfig(_Section):
+    """ClamAV scanning of every upload before it is stored (#8.12)."""
+
+    enabled: bool = Field(True, description="Scan uploads with clamd; off only for a demo.")
+    clamd_socket: str = Field(
+        "/run/clamav/clamd.ctl", description="clamd's local socket (LocalSocket in clamd.conf)."
+    )
+    timeout_seconds: float = Field(
+        60.0, gt=0, le=600, description="Longest wait for clamd's verdict after an upload."
+    )
+
+
 class ProductionsConfig(_Section):
     """Storage of pupils' and teachers' work: pedagogical space and PERSONNEL (#8.6)."""
 
@@ -45,6 +57,7 @@ class ProductionsConfig(_Section):
         description="Usage thresholds that warn the person and the referent.",
     )
     max_upload_mb: int = Field(2000, ge=1, description="Largest single upload.")
+    antivirus: AntivirusConfig = Field(default_factory=AntivirusConfig)
 
     @field_validator("warn_percent")
     @classmethod

@@ -52,8 +52,14 @@ class PedagogicalSpace:
         # ``path`` is already clean (no "..", no absolute part): see clean_path.
         return self.folder / path
 
-    def write(self, path: str, source: Readable, limit: int) -> int:
-        """Store ``source`` at ``path`` atomically; return its size."""
+    def write(
+        self, path: str, source: Readable, limit: int, gate: Callable[[], None] | None = None
+    ) -> int:
+        """Store ``source`` at ``path`` atomically; return its size.
+
+        ``gate`` runs after the whole file is on disk and before it replaces the
+        old version (the antivirus verdict): if it raises, nothing changes.
+        """
         target = self._path(path)
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
         if target.is_dir():
@@ -64,6 +70,8 @@ class PedagogicalSpace:
                 size = _copy_within(source, out, limit)
                 out.flush()
                 os.fsync(out.fileno())
+            if gate is not None:
+                gate()
             temp.rename(target)
             fsync_directory(target.parent)
         except BaseException:

@@ -188,11 +188,14 @@ class PersonnelSpace:
         writer.close()
         write_atomic(self.folder / "index.age", sealed.getvalue(), mode=0o600)
 
-    def write_blob(self, source: Readable, limit: int) -> tuple[str, int]:
+    def write_blob(
+        self, source: Readable, limit: int, gate: Callable[[], None] | None = None
+    ) -> tuple[str, int]:
         """Encrypt ``source`` into a new blob; return its id and the plaintext size.
 
         The plaintext is followed by zeros up to its Padmé length; the exact
-        size lives only in the encrypted index.
+        size lives only in the encrypted index. ``gate`` runs before the blob
+        is committed (the antivirus verdict): if it raises, no blob remains.
         """
         self.ensure()
         blob = secrets.token_hex(16)
@@ -209,6 +212,8 @@ class PersonnelSpace:
                 writer.close()
                 out.flush()
                 os.fsync(out.fileno())
+            if gate is not None:
+                gate()
             temp.rename(final)
             fsync_directory(self._blobs)
         except BaseException:

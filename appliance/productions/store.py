@@ -14,6 +14,7 @@ memory stays flat whatever the file size.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import functools
 import logging
@@ -24,7 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from appliance.productions import vault
+from appliance.productions import antivirus, vault
 from appliance.productions.pedagogical import PedagogicalSpace
 from appliance.productions.personnel import (
     Entry,
@@ -55,6 +56,15 @@ class LockedError(PermissionError):
 
 class QuotaError(SpaceError):
     """The space is full (a clear French message goes to the person)."""
+
+
+class InfectedError(SpaceError):
+    """clamd found a virus: the upload is refused and nothing is stored."""
+
+    def __init__(self, signature: str) -> None:
+        """Name what was found."""
+        super().__init__(f"infected: {signature}")
+        self.signature = signature
 
 
 @dataclass(slots=True)
@@ -309,18 +319,71 @@ class ProductionsStore:
         )
         if room <= 0:
             raise QuotaError("quota: the space is full")
+        try:
+            return await self._store_upload(session_hash, user, space, path, chunks, room)
+        except InfectedError as err:
+            await self.core.audit.record(
+                actor=user,
+                source="web",
+                action="antivirus.infected",
+                target=space,
+                outcome="refused",
+                detail=err.signature,
+            )
+            _LOGGER.warning("Upload refused: clamd found %s", err.signature)
+            raise
+
+    async def _store_upload(
+        self,
+        session_hash: str,
+        user: str,
+        space: Space,
+        path: str,
+        chunks: AsyncIterator[bytes],
+        room: int,
+    ) -> int:
+        if space == "personnel":
+            identity = self._identity(session_hash, user)
+            personnel = await self._personnel(user)
         reader = _QueueReader()
+        scan = await self._scan_session()
+        gate: concurrent.futures.Future[antivirus.Verdict] = concurrent.futures.Future()
+
+        def wait_for_verdict() -> None:
+            verdict = gate.result()
+            if not verdict.clean:
+                raise InfectedError(verdict.signature)
+
         if space == "pedagogical":
             target = self._pedagogical(user)
             async with self._lock(user):
-                size = int(await self._bridge(reader, chunks, target.write, path, reader, room))
+                size = int(
+                    await self._bridge(
+                        reader,
+                        chunks,
+                        scan,
+                        gate,
+                        target.write,
+                        path,
+                        reader,
+                        room,
+                        wait_for_verdict,
+                    )
+                )
                 total, files = await self.core.executor.run(target.usage)
                 await self._record_usage(user, space, total, files)
             return size
-        identity = self._identity(session_hash, user)
-        personnel = await self._personnel(user)
         async with self._lock(user):
-            blob, written = await self._bridge(reader, chunks, personnel.write_blob, reader, room)
+            blob, written = await self._bridge(
+                reader,
+                chunks,
+                scan,
+                gate,
+                personnel.write_blob,
+                reader,
+                room,
+                wait_for_verdict,
+            )
             size = int(written)
             index = await self.core.executor.run(personnel.load_index, identity)
             if path in index.folders:
@@ -336,22 +399,57 @@ class ProductionsStore:
             await self._record_usage(user, space, stored, len(index.files))
         return size
 
+    async def _scan_session(self) -> antivirus.ScanSession | None:
+        cfg = self.core.config.productions.antivirus
+        if not cfg.enabled:
+            return None
+        return await antivirus.ScanSession.open(cfg.clamd_socket, wait_seconds=5.0)
+
     async def _bridge(
         self,
         reader: _QueueReader,
         chunks: AsyncIterator[bytes],
+        scan: antivirus.ScanSession | None,
+        gate: concurrent.futures.Future[antivirus.Verdict],
         work: Callable[..., Any],
         *args: Any,
     ) -> Any:
-        """Run ``work`` in the executor while the loop feeds it the upload."""
-        feeding = asyncio.create_task(_feed(reader, chunks), name="preau-upload-feed")
+        """Run ``work`` in the executor while the loop feeds it the upload and clamd.
+
+        ``work`` writes the whole file, then waits on ``gate`` before committing
+        it; the gate opens with clamd's verdict once the upload has ended.
+        """
+
+        async def scanned() -> AsyncIterator[bytes]:
+            async for chunk in chunks:
+                if scan is not None:
+                    await scan.send(chunk)
+                yield chunk
+
+        feeding = asyncio.create_task(_feed(reader, scanned()), name="preau-upload-feed")
+        job = asyncio.ensure_future(self.core.executor.run(work, *args))
         try:
-            return await self.core.executor.run(work, *args)
-        finally:
+            await feeding
+            if scan is None:
+                gate.set_result(antivirus.Verdict(True))
+            else:
+                timeout = self.core.config.productions.antivirus.timeout_seconds
+                gate.set_result(await scan.verdict(timeout))
+            return await job
+        except BaseException as err:
+            if not gate.done():
+                gate.set_exception(
+                    err if isinstance(err, Exception) else ConnectionError("upload abandoned")
+                )
             if not feeding.done():
                 feeding.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await feeding
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await job
+            if scan is not None:
+                scan.close()
+            raise
 
     async def size_of(self, session_hash: str, user: str, space: Space, path: str) -> int:
         """Return a file's size (for Content-Length)."""

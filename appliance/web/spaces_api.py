@@ -15,8 +15,9 @@ from pydantic import Field
 
 from appliance.config import Role
 from appliance.productions import vault
+from appliance.productions.antivirus import ScannerUnavailable
 from appliance.productions.personnel import SpaceError
-from appliance.productions.store import SPACES, LockedError, QuotaError, Space
+from appliance.productions.store import SPACES, InfectedError, LockedError, QuotaError, Space
 from appliance.web.api import API_PREFIX, _Body, _body, error
 from appliance.web.auth import require_role, source_of
 from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSION_KEY
@@ -27,6 +28,9 @@ MESSAGES: Final = {
     "quota": "Espace plein : supprimez des fichiers ou demandez plus de place au référent.",
     "locked": "Votre espace PERSONNEL est verrouillé : saisissez votre ancien mot de passe "
     "ou votre code de secours.",
+    "infected": "Fichier refusé : l'antivirus y a trouvé {signature}. Rien n'a été enregistré.",
+    "antivirus": "L'antivirus ne répond pas : le fichier n'a pas été enregistré, réessayez "
+    "dans quelques minutes.",
 }
 
 
@@ -59,6 +63,10 @@ def _who(request: web.Request) -> tuple[str, str, str]:
 
 
 def _refusal(err: Exception) -> web.Response:
+    if isinstance(err, InfectedError):
+        return error(422, "infected", MESSAGES["infected"].format(signature=err.signature))
+    if isinstance(err, ScannerUnavailable):
+        return error(503, "antivirus_unavailable", MESSAGES["antivirus"])
     if isinstance(err, LockedError):
         return error(423, "locked", MESSAGES["locked"])
     if isinstance(err, QuotaError) or (isinstance(err, SpaceError) and "quota" in str(err)):
@@ -141,7 +149,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
             request.query.get("path", ""),
             request.content.iter_chunked(1 << 20),
         )
-    except (LockedError, SpaceError) as err:
+    except (LockedError, SpaceError, ScannerUnavailable) as err:
         return _refusal(err)
     return web.json_response({"path": request.query.get("path", ""), "size": size}, status=201)
 
