@@ -231,6 +231,15 @@ OPERATIONS: Final[list[Operation]] = [
         None,
         _ALL,
     ),
+    Operation(
+        "post",
+        "/spaces/personnel/erase",
+        "Erase my PERSONNEL for good (password and EFFACER).",
+        None,
+        _ALL,
+    ),
+    Operation("delete", "/people/{person_id}/personnel", "Erase a person's PERSONNEL remotely."),
+    Operation("get", "/storage", "Use of every space against its capacity (no content)."),
     Operation("get", "/openapi.json", "This document.", None, None),
 ]
 

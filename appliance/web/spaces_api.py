@@ -220,3 +220,71 @@ async def unlock(request: web.Request) -> web.StreamResponse:
         )
         return error(403, "forbidden", "wrong old password or recovery code")
     return web.json_response({"locked": False})
+
+
+class EraseBody(_Body):
+    """The owner's confirmation that PERSONNEL must go for good (#7.34)."""
+
+    password: str = Field(min_length=1, max_length=256)
+    confirm: str = Field(pattern="^EFFACER$")
+
+
+@routes.post(API_PREFIX + "/spaces/personnel/erase")
+@require_role(*EVERYONE, api=True)
+async def erase_own(request: web.Request) -> web.StreamResponse:
+    """Erase my PERSONNEL irreversibly (its key first), on my password and "EFFACER"."""
+    body = await _body(request, EraseBody)
+    if isinstance(body, web.Response):
+        return body
+    _, user, _ = _who(request)
+    core = request.app[CORE_KEY]
+    check = await core.directory.authenticate(user, body.password)
+    if check.person is None or check.person.id != user:
+        return error(403, "forbidden", "the password is wrong")
+    await request.app[PRODUCTIONS_KEY].erase_personnel(user, actor=user, source=source_of(request))
+    return web.json_response({"erased": True})
+
+
+@routes.delete(API_PREFIX + "/people/{person_id}/personnel")
+@require_role("referent", api=True)
+async def erase_remote(request: web.Request) -> web.StreamResponse:
+    """Erase a person's PERSONNEL remotely (#7.33): the referent destroys, never reads."""
+    _, actor, _ = _who(request)
+    person_id = request.match_info["person_id"]
+    core = request.app[CORE_KEY]
+    if await core.directory.person(person_id) is None:
+        return error(404, "absent", "no such person")
+    await request.app[PRODUCTIONS_KEY].erase_personnel(
+        person_id, actor=actor, source=source_of(request)
+    )
+    return web.json_response({"erased": person_id})
+
+
+@routes.get(API_PREFIX + "/storage")
+@require_role("referent", api=True)
+async def storage(request: web.Request) -> web.StreamResponse:
+    """Use of every space against its capacity, and who passed a threshold (no content)."""
+    core = request.app[CORE_KEY]
+    store = request.app[PRODUCTIONS_KEY]
+    warn = core.config.productions.warn_percent
+    rows = await core.db.fetchall(
+        "SELECT u.user, u.space, u.bytes, u.files, COALESCE(p.role, 'pupil') AS role"
+        " FROM storage_usage u LEFT JOIN people p ON p.id = u.user ORDER BY u.user, u.space"
+    )
+    spaces: list[dict[str, Any]] = []
+    for row in rows:
+        quota = store.quota_bytes(row["role"], row["space"])
+        percent = 100 * row["bytes"] / quota
+        spaces.append(
+            {
+                "user": row["user"],
+                "space": row["space"],
+                "used_bytes": row["bytes"],
+                "files": row["files"],
+                "quota_bytes": quota,
+                "warning": max((w for w in warn if percent >= w), default=0),
+            }
+        )
+    return web.json_response(
+        {"spaces": spaces, "over_threshold": [s for s in spaces if s["warning"]]}
+    )

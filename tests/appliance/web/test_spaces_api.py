@@ -196,3 +196,57 @@ async def test_a_password_changed_in_the_directory_locks_until_the_old_one_or_th
     await client.delete("/api/v1/session", headers={"X-CSRF-Token": token})
     await api_login(client, "eleve", "nouveau-mot-de-passe")
     assert (await (await client.get("/api/v1/spaces")).json())["personnel"]["locked"] is False
+
+
+async def test_erasure_by_the_owner_and_remotely_destroys_the_key_first(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    token = await api_login(client, "eleve")
+    assert (await _put(client, token, "personnel", "a.txt", b"contenu")).status == 201
+    refused = await client.post(
+        "/api/v1/spaces/personnel/erase",
+        json={"password": PASSWORD_OF_ELEVE, "confirm": "oui"},
+        headers={"X-CSRF-Token": token},
+    )
+    assert refused.status == 422
+    wrong = await client.post(
+        "/api/v1/spaces/personnel/erase",
+        json={"password": "pas-le-bon", "confirm": "EFFACER"},
+        headers={"X-CSRF-Token": token},
+    )
+    assert wrong.status == 403
+    erased = await client.post(
+        "/api/v1/spaces/personnel/erase",
+        json={"password": PASSWORD_OF_ELEVE, "confirm": "EFFACER"},
+        headers={"X-CSRF-Token": token},
+    )
+    assert erased.status == 200
+    assert await core.db.fetchall("SELECT * FROM personnel_keys") == []
+    personnel_root = core.config.site.data_dir / "productions" / "personnel"
+    assert not any(personnel_root.rglob("*"))
+    assert (
+        await client.get(FILE.format(space="personnel"), params={"path": "a.txt"})
+    ).status == 423
+    # The next login makes a new, empty PERSONNEL; the referent can erase it remotely.
+    await client.delete("/api/v1/session", headers={"X-CSRF-Token": token})
+    token = await api_login(client, "eleve")
+    assert (await _put(client, token, "personnel", "b.txt", b"nouveau")).status == 201
+    await client.delete("/api/v1/session", headers={"X-CSRF-Token": token})
+    referent = await api_login(client, "referent")
+    usage = await (await client.get("/api/v1/storage")).json()
+    assert {(s["user"], s["space"]) for s in usage["spaces"]} >= {("eleve", "personnel")}
+    assert "b.txt" not in str(usage)
+    remote = await client.delete(
+        "/api/v1/people/eleve/personnel", headers={"X-CSRF-Token": referent}
+    )
+    assert remote.status == 200
+    assert await core.db.fetchall("SELECT * FROM personnel_keys WHERE user = 'eleve'") == []
+    unknown = await client.delete(
+        "/api/v1/people/nobody/personnel", headers={"X-CSRF-Token": referent}
+    )
+    assert unknown.status == 404
+    actions = [e["action"] for e in await core.audit.recent(30)]
+    assert actions.count("personnel.erase") == 2
+
+
+PASSWORD_OF_ELEVE = PASSWORDS["eleve"]
