@@ -112,6 +112,42 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "filtering.request.open": "En attente",
         "filtering.status.allowed": "Autorisé",
         "filtering.status.refused": "Refusé",
+        "nav.files": "Mes fichiers",
+        "files.title": "Mes fichiers",
+        "files.spaces": "Mes espaces",
+        "files.space.pedagogical": "Espace pédagogique",
+        "files.space.personnel": "PERSONNEL",
+        "files.space_help.pedagogical": "Vos travaux de classe, sauvegardés chaque nuit.",
+        "files.space_help.personnel": (
+            "Votre espace privé : chiffré, jamais sauvegardé, personne d'autre que vous "
+            "ne peut le lire, pas même l'administrateur."
+        ),
+        "files.recovery_title": "Notez votre code de secours",
+        "files.recovery_help": (
+            "Il ouvre votre espace PERSONNEL si vous perdez votre mot de passe. Il ne sera "
+            "plus jamais affiché : recopiez-le et gardez-le chez vous."
+        ),
+        "files.usage": "Place utilisée",
+        "files.usage_text": "{used} utilisés sur {quota}",
+        "files.quota_warning": "Votre espace est rempli à plus de {percent} %.",
+        "files.locked_title": "Espace PERSONNEL verrouillé",
+        "files.locked_help": (
+            "Votre mot de passe a changé dans l'annuaire : saisissez votre ancien mot de "
+            "passe ou votre code de secours pour rouvrir votre espace."
+        ),
+        "files.up": "Dossier parent",
+        "files.empty": "Ce dossier est vide.",
+        "files.delete": "Supprimer",
+        "files.upload": "Ajouter des fichiers",
+        "files.choose": "Fichiers à envoyer",
+        "files.send": "Envoyer",
+        "files.new_folder": "Nouveau dossier",
+        "files.create": "Créer",
+        "files.stored": "{count} fichier(s) enregistré(s).",
+        "files.message.infected": "Fichier refusé : l'antivirus y a trouvé un virus.",
+        "files.message.quota": "Espace plein : supprimez des fichiers ou demandez plus de place.",
+        "files.message.refused": "Action refusée.",
+        "files.message.deleted": "Supprimé.",
         "nav.portal": "Wi-Fi invité·es",
         "portal.title": "Portail Wi-Fi (appareils personnels)",
         "portal.sessions": "Connexions en cours",
@@ -287,6 +323,42 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "filtering.request.open": "Waiting",
         "filtering.status.allowed": "Allowed",
         "filtering.status.refused": "Refused",
+        "nav.files": "My files",
+        "files.title": "My files",
+        "files.spaces": "My spaces",
+        "files.space.pedagogical": "Class work space",
+        "files.space.personnel": "PERSONNEL",
+        "files.space_help.pedagogical": "Your class work, backed up every night.",
+        "files.space_help.personnel": (
+            "Your private space: encrypted, never backed up, nobody but you can read it, "
+            "not even the administrator."
+        ),
+        "files.recovery_title": "Write down your recovery code",
+        "files.recovery_help": (
+            "It opens your PERSONNEL space if you lose your password. It will never be "
+            "shown again: copy it and keep it at home."
+        ),
+        "files.usage": "Space used",
+        "files.usage_text": "{used} used of {quota}",
+        "files.quota_warning": "Your space is more than {percent} % full.",
+        "files.locked_title": "PERSONNEL is locked",
+        "files.locked_help": (
+            "Your password changed in the directory: type your old password or your "
+            "recovery code to open your space again."
+        ),
+        "files.up": "Parent folder",
+        "files.empty": "This folder is empty.",
+        "files.delete": "Delete",
+        "files.upload": "Add files",
+        "files.choose": "Files to send",
+        "files.send": "Send",
+        "files.new_folder": "New folder",
+        "files.create": "Create",
+        "files.stored": "{count} file(s) stored.",
+        "files.message.infected": "File refused: the antivirus found a virus in it.",
+        "files.message.quota": "Space full: delete files or ask for more space.",
+        "files.message.refused": "Action refused.",
+        "files.message.deleted": "Deleted.",
         "nav.portal": "Guest Wi-Fi",
         "portal.title": "Wi-Fi portal (personal devices)",
         "portal.sessions": "Current sessions",

@@ -98,13 +98,14 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if origin != expected:
             return _forbidden(request, "foreign Origin")
     given = request.headers.get(CSRF_HEADER)
-    if given is None and request.content_type in (
-        "application/x-www-form-urlencoded",
-        "multipart/form-data",
-    ):
+    if given is None and request.content_type == "application/x-www-form-urlencoded":
         form = await request.post()
         field = form.get(CSRF_FIELD)
         given = field if isinstance(field, str) else None
+    elif given is None and request.content_type == "multipart/form-data":
+        # File uploads stream to the store: reading the body here would buffer
+        # it, so their form carries the token in its action URL instead.
+        given = request.query.get(CSRF_FIELD)
     session = request[SESSION_KEY]
     if session is not None and _same_token(session.csrf_token, given):
         return await handler(request)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -121,3 +122,49 @@ def test_referent_prints_guest_codes_from_a_phone(
     assert all(len(code.text) == 11 for code in codes)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENSHOTS / "portal-vouchers-phone.png"))
+
+
+def test_a_pupil_uploads_from_a_phone_and_the_antivirus_stops_eicar(
+    tmp_path: Path, preau_factory: Callable[..., PreauProcess], browser: Any, clamd: Any
+) -> None:
+    from tests.conftest import EICAR, run_preau
+
+    config = make_config(
+        tmp_path / "data",
+        productions={"antivirus": {"enabled": True, "clamd_socket": str(clamd.socket)}},
+    )
+    running = preau_factory(config)
+    result = run_preau("demo", config_path=running.config_path)
+    line = next(line for line in result.stdout.splitlines() if line.startswith("l.bernard"))
+    log_in(browser, running.base_url, "l.bernard", line.split()[-1])
+    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/account"))
+    browser.find_element(By.LINK_TEXT, "Mes fichiers").click()
+    WebDriverWait(browser, 10).until(expected_conditions.url_contains("/fichiers"))
+    # First visit: the recovery code of PERSONNEL, shown once.
+    assert len(browser.find_element(By.CSS_SELECTOR, "#recovery code").text) == 35
+    homework = tmp_path / "rédaction.txt"
+    homework.write_text("Il était une fois…")
+    virus = tmp_path / "jeu.com"
+    virus.write_bytes(EICAR)
+    for tab in ("Espace pédagogique", "PERSONNEL"):
+        browser.find_element(By.LINK_TEXT, tab).click()
+        WebDriverWait(browser, 10).until(
+            lambda b, tab=tab: (
+                b.find_element(By.CSS_SELECTOR, ".tabs [aria-current=page]").text == tab
+            )
+        )
+        browser.find_element(By.ID, "files").send_keys(str(homework))
+        browser.find_element(By.CSS_SELECTOR, "#upload-form button").click()
+        message = WebDriverWait(browser, 15).until(lambda b: b.find_element(By.ID, "message"))
+        assert message.text == "1 fichier(s) enregistré(s)."
+        assert "rédaction.txt" in browser.find_element(By.ID, "entries").text
+        browser.find_element(By.ID, "files").send_keys(str(virus))
+        browser.find_element(By.CSS_SELECTOR, "#upload-form button").click()
+        WebDriverWait(browser, 15, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda b: "antivirus" in b.find_element(By.ID, "message").text
+        )
+        assert "jeu.com" not in browser.find_element(By.ID, "entries").text
+    width = browser.execute_script("return document.documentElement.scrollWidth")
+    assert width <= browser.execute_script("return window.innerWidth")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / "files-phone.png"))

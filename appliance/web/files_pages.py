@@ -1,0 +1,223 @@
+"""The "Mes fichiers" pages: each person's two spaces from a phone or a PC.
+
+Server-rendered and usable without JavaScript (a form per action); a small
+local script adds upload progress and drag and drop on desktops. Uploads
+stream from the multipart body into the store (scanned, encrypted for
+PERSONNEL), never buffered whole. The CSRF token of the upload form travels
+in its action URL, because the middleware must not read a file body.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+import urllib.parse
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from appliance.productions.antivirus import ScannerUnavailable
+from appliance.productions.personnel import SpaceError
+from appliance.productions.store import SPACES, InfectedError, LockedError, QuotaError, Space
+from appliance.web.auth import require_role
+from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSION_KEY
+from appliance.web.rendering import render
+from appliance.web.spaces_api import EVERYONE
+
+routes = web.RouteTableDef()
+
+
+def _space(value: str | None) -> Space:
+    return "personnel" if value == "personnel" else "pedagogical"
+
+
+def _folder(value: str | None) -> str:
+    return (value or "").strip("/")
+
+
+def _back(space: Space, folder: str, message: str = "") -> str:
+    query = {"espace": space, "dossier": folder}
+    if message:
+        query["message"] = message
+    return "/fichiers?" + urllib.parse.urlencode(query)
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("o", "ko", "Mo", "Go"):
+        if value < 1000 or unit == "Go":
+            return f"{value:.0f} {unit}" if unit == "o" else f"{value:.1f} {unit}".replace(".", ",")
+        value /= 1000
+    return f"{value:.1f} Go"
+
+
+@routes.get("/fichiers")
+@require_role(*EVERYONE)
+async def files_page(request: web.Request) -> web.StreamResponse:
+    """Show a folder of one of my spaces, with upload, new folder and delete."""
+    session = request[SESSION_KEY]
+    assert session is not None  # noqa: S101 - require_role guarantees it
+    store = request.app[PRODUCTIONS_KEY]
+    core = request.app[CORE_KEY]
+    space = _space(request.query.get("espace"))
+    folder = _folder(request.query.get("dossier"))
+    error = ""
+    entries: list[dict[str, Any]] = []
+    try:
+        entries = await store.listing(session.token_hash, session.person_id, space, folder)
+    except LockedError:
+        error = "locked"
+    except (SpaceError, FileNotFoundError):
+        error = "absent"
+    for entry in entries:
+        path = posixpath.join(folder, entry["name"]) if folder else entry["name"]
+        entry["path"] = path
+        entry["href"] = (
+            _back(space, path)
+            if entry["folder"]
+            else "/fichiers/telecharger?"
+            + urllib.parse.urlencode({"espace": space, "chemin": path})
+        )
+        if not entry["folder"]:
+            entry["size_text"] = _size(entry["size"])
+            entry["date"] = dt.datetime.fromtimestamp(
+                entry["modified"], core.config.site.zone
+            ).strftime("%d/%m/%Y %H:%M")
+    used, _ = await store.usage(session.person_id, space)
+    quota = store.quota_bytes(session.role, space)
+    percent = min(100, round(100 * used / quota))
+    warn = max((w for w in core.config.productions.warn_percent if percent >= w), default=0)
+    crumbs = []
+    parts = folder.split("/") if folder else []
+    for index, part in enumerate(parts):
+        crumbs.append({"name": part, "href": _back(space, "/".join(parts[: index + 1]))})
+    upload_action = "/fichiers/envoyer?" + urllib.parse.urlencode(
+        {"espace": space, "dossier": folder, "csrf_token": session.csrf_token}
+    )
+    return render(
+        request,
+        "files.html",
+        {
+            "space": space,
+            "spaces": SPACES,
+            "folder": folder,
+            "entries": entries,
+            "crumbs": crumbs,
+            "error": error,
+            "message": request.query.get("message", ""),
+            "used": _size(used),
+            "quota": _size(quota),
+            "percent": percent,
+            "warn": warn,
+            "upload_action": upload_action,
+            "recovery_code": store.take_recovery_code(session.token_hash),
+            "back_href": _back(space, posixpath.dirname(folder)) if folder else "",
+        },
+    )
+
+
+async def _file_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(1 << 20):
+        yield chunk
+
+
+@routes.post("/fichiers/envoyer")
+@require_role(*EVERYONE)
+async def upload_form(request: web.Request) -> web.StreamResponse:
+    """Store the files of a multipart form, one by one, streaming."""
+    session = request[SESSION_KEY]
+    assert session is not None  # noqa: S101 - require_role guarantees it
+    store = request.app[PRODUCTIONS_KEY]
+    space = _space(request.query.get("espace"))
+    folder = _folder(request.query.get("dossier"))
+    stored = 0
+    message = ""
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader) or not part.filename:
+            continue
+        name = posixpath.basename(part.filename.replace("\\", "/"))
+        path = posixpath.join(folder, name) if folder else name
+        try:
+            await store.put(
+                session.token_hash, session.person_id, session.role, space, path, _file_chunks(part)
+            )
+            stored += 1
+        except InfectedError:
+            message = "infected"
+        except QuotaError:
+            message = "quota"
+        except (SpaceError, LockedError, ScannerUnavailable) as err:
+            message = "quota" if "quota" in str(err) else "refused"
+        if message:
+            break
+    raise web.HTTPSeeOther(_back(space, folder, message or f"stored:{stored}"))
+
+
+@routes.get("/fichiers/telecharger")
+@require_role(*EVERYONE)
+async def download_page(request: web.Request) -> web.StreamResponse:
+    """Send one of my files."""
+    session = request[SESSION_KEY]
+    assert session is not None  # noqa: S101 - require_role guarantees it
+    store = request.app[PRODUCTIONS_KEY]
+    space = _space(request.query.get("espace"))
+    path = request.query.get("chemin", "")
+    try:
+        size = await store.size_of(session.token_hash, session.person_id, space, path)
+    except (LockedError, SpaceError, FileNotFoundError) as err:
+        raise web.HTTPNotFound(text="fichier introuvable") from err
+    name = posixpath.basename(path)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Disposition": "attachment; filename*=UTF-8''" + urllib.parse.quote(name),
+            "Cache-Control": "no-store",
+        }
+    )
+    response.content_length = size
+    await response.prepare(request)
+    await store.get(session.token_hash, session.person_id, space, path, response.write)
+    await response.write_eof()
+    return response
+
+
+@routes.post("/fichiers/dossier")
+@require_role(*EVERYONE)
+async def folder_form(request: web.Request) -> web.StreamResponse:
+    """Create a folder in the current one."""
+    session = request[SESSION_KEY]
+    assert session is not None  # noqa: S101 - require_role guarantees it
+    form = await request.post()
+    space = _space(str(form.get("espace", "")))
+    folder = _folder(str(form.get("dossier", "")))
+    name = str(form.get("nom", "")).strip().replace("/", "-")
+    try:
+        await request.app[PRODUCTIONS_KEY].make_folder(
+            session.token_hash,
+            session.person_id,
+            space,
+            posixpath.join(folder, name) if folder else name,
+        )
+    except (SpaceError, LockedError):
+        raise web.HTTPSeeOther(_back(space, folder, "refused")) from None
+    raise web.HTTPSeeOther(_back(space, folder))
+
+
+@routes.post("/fichiers/supprimer")
+@require_role(*EVERYONE)
+async def delete_form(request: web.Request) -> web.StreamResponse:
+    """Delete one of my files or folders."""
+    session = request[SESSION_KEY]
+    assert session is not None  # noqa: S101 - require_role guarantees it
+    form = await request.post()
+    space = _space(str(form.get("espace", "")))
+    path = str(form.get("chemin", ""))
+    try:
+        await request.app[PRODUCTIONS_KEY].delete(
+            session.token_hash, session.person_id, space, path
+        )
+    except (SpaceError, LockedError, FileNotFoundError):
+        raise web.HTTPSeeOther(_back(space, posixpath.dirname(path), "refused")) from None
+    raise web.HTTPSeeOther(_back(space, posixpath.dirname(path), "deleted"))
