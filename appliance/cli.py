@@ -384,3 +384,62 @@ def _register_subcommands() -> None:
 
 
 _register_subcommands()
+
+
+@main.group()
+def backup() -> None:
+    """Backups of the pedagogical spaces (restic; PERSONNEL is never backed up)."""
+
+
+def _backups(ctx: click.Context) -> Any:
+    from appliance.productions.backup import Backups
+
+    config = _config(ctx)
+    _setup_logging(ctx, config)
+    if not config.productions.backup.enabled:
+        _fail("productions.backup.enabled is false: no repository configured")
+    return Backups(config.productions.backup, config.site.data_dir)
+
+
+@backup.command("run")
+@click.pass_context
+def backup_run(ctx: click.Context) -> None:
+    """Back the pedagogical spaces up now."""
+    from appliance.productions.backup import BackupError
+
+    try:
+        snapshot = _backups(ctx).back_up()
+    except BackupError as err:
+        _fail(f"sauvegarde / backup: {err}")
+    click.echo(f"instantané {snapshot.id} : {snapshot.files} fichiers")
+
+
+@backup.command("list")
+@click.pass_context
+def backup_list(ctx: click.Context) -> None:
+    """List the snapshots."""
+    from appliance.productions.backup import BackupError
+
+    try:
+        snapshots = _backups(ctx).snapshots()
+    except BackupError as err:
+        _fail(f"sauvegarde / backup: {err}")
+    for snapshot in snapshots:
+        click.echo(f"{snapshot.id}  {snapshot.time}")
+
+
+@backup.command("restore")
+@click.argument("person")
+@click.argument("path", required=False, default="")
+@click.option("--snapshot", default="latest", show_default=True, help="Snapshot id.")
+@click.pass_context
+def backup_restore(ctx: click.Context, person: str, path: str, snapshot: str) -> None:
+    """Put back PERSON's pedagogical space, or one PATH in it (file or folder)."""
+    from appliance.productions.backup import BackupError
+    from appliance.productions.personnel import SpaceError
+
+    try:
+        count = _backups(ctx).restore(person, path, snapshot)
+    except (BackupError, SpaceError) as err:
+        _fail(f"restauration / restore: {err}")
+    click.echo(f"{count} fichier(s) restauré(s)")

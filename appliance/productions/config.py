@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -39,6 +40,28 @@ class AntivirusConfig(_Section):
     )
 
 
+class BackupConfig(_Section):
+    """restic backups of the pedagogical spaces, never of PERSONNEL (#7.15, #7.16, #4.15)."""
+
+    enabled: bool = Field(False, description="Back the pedagogical spaces up every night.")
+    repository: str = Field(
+        "",
+        description="restic repository: a path (USB disk), sftp:host:/path or rest:https://….",
+    )
+    password_file: Path | None = Field(
+        None, description="File holding the repository password (kept out of this file)."
+    )
+    keep_daily: int = Field(7, ge=1, le=365, description="Daily snapshots kept.")
+    keep_weekly: int = Field(5, ge=0, le=520, description="Weekly snapshots kept.")
+    keep_monthly: int = Field(12, ge=0, le=120, description="Monthly snapshots kept.")
+
+    @model_validator(mode="after")
+    def _complete(self) -> BackupConfig:
+        if self.enabled and (not self.repository or self.password_file is None):
+            raise ValueError("an enabled backup needs repository and password_file")
+        return self
+
+
 class ProductionsConfig(_Section):
     """Storage of pupils' and teachers' work: pedagogical space and PERSONNEL (#8.6)."""
 
@@ -58,6 +81,7 @@ class ProductionsConfig(_Section):
     )
     max_upload_mb: int = Field(2000, ge=1, description="Largest single upload.")
     antivirus: AntivirusConfig = Field(default_factory=AntivirusConfig)
+    backup: BackupConfig = Field(default_factory=BackupConfig)
 
     @field_validator("warn_percent")
     @classmethod

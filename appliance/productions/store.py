@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from appliance.productions import antivirus, vault
+from appliance.productions.config import ProductionsConfig
 from appliance.productions.pedagogical import PedagogicalSpace
 from appliance.productions.personnel import (
     Entry,
@@ -139,6 +140,13 @@ async def _feed(reader: _QueueReader, chunks: AsyncIterator[bytes]) -> None:
         await put(ConnectionError(f"upload interrupted: {err!r}"))
         raise
     await put(_DONE)
+
+
+def quota_bytes(config: ProductionsConfig, role: str, space: str) -> int:
+    """Return a role's capacity for one space (pupils' when the role has none)."""
+    quota = config.quotas.get(role) or config.quotas["pupil"]
+    megabytes = quota.pedagogical_mb if space == "pedagogical" else quota.personnel_mb
+    return megabytes * 1_000_000
 
 
 class ProductionsStore:
@@ -264,10 +272,7 @@ class ProductionsStore:
 
     def quota_bytes(self, role: str, space: Space) -> int:
         """Return a role's capacity for one space."""
-        quotas = self.core.config.productions.quotas
-        quota = quotas.get(role) or quotas["pupil"]
-        megabytes = quota.pedagogical_mb if space == "pedagogical" else quota.personnel_mb
-        return megabytes * 1_000_000
+        return quota_bytes(self.core.config.productions, role, space)
 
     async def usage(self, user: str, space: Space) -> tuple[int, int]:
         """Return (bytes, files) a space takes (what an administrator may see)."""

@@ -218,6 +218,26 @@ async def _portal_usage_purge(context: JobContext) -> str:
     return f"{removed} portal usage records past retention removed"
 
 
+async def _productions_backup(context: JobContext) -> str:
+    from appliance.productions.backup import Backups
+
+    core = context.core
+    backups = Backups(core.config.productions.backup, core.config.site.data_dir)
+    snapshot = await core.executor.run(backups.back_up)
+    return f"snapshot {snapshot.id}: {snapshot.files} files of the pedagogical spaces"
+
+
+async def _productions_restore_test(context: JobContext) -> str:
+    from appliance.productions.backup import BackupError, Backups
+
+    core = context.core
+    backups = Backups(core.config.productions.backup, core.config.site.data_dir)
+    compared, mismatches = await core.executor.run(backups.verify_latest)
+    if mismatches:
+        raise BackupError(f"restore test: {mismatches} of {compared} files differ")
+    return f"restore test: {compared} files identical"
+
+
 def _list_update_job(source_name: str) -> JobFunction:
     async def run(context: JobContext) -> str:
         from appliance.list_updates import update_list
@@ -237,6 +257,23 @@ def builtin_jobs(core: Core) -> list[JobSpec]:
     jobs.append(
         JobSpec("filter-log-purge", "Purge des requêtes bloquées", "nightly", _filter_log_purge)
     )
+    if core.config.productions.backup.enabled:
+        jobs.append(
+            JobSpec(
+                "productions-backup",
+                "Sauvegarde des espaces pédagogiques",
+                "nightly",
+                _productions_backup,
+            )
+        )
+        jobs.append(
+            JobSpec(
+                "productions-restore-test",
+                "Test de restauration",
+                "weekly",
+                _productions_restore_test,
+            )
+        )
     if core.config.portal.enabled:
         jobs.append(
             JobSpec(

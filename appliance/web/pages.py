@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance.config import render_config
+from appliance.productions.store import quota_bytes
 from appliance.scheduler.closed_days import add_closed_day, list_closed_days, remove_closed_day
 from appliance.site_status import read_host_figures, services_status
 from appliance.web.auth import (
@@ -124,7 +125,41 @@ async def dashboard(request: web.Request) -> dict[str, Any]:
             for row in jobs
         ],
         "audit": await core.audit.recent(10),
+        "storage": await _storage_summary(core),
     }
+
+
+async def _storage_summary(core: Any) -> dict[str, Any]:
+    """Backups' last results and the spaces past a threshold (no names of files)."""
+    runs = {
+        row["job_id"]: row
+        for row in await core.db.fetchall(
+            "SELECT job_id, last_success, last_error FROM job_runs"
+            " WHERE job_id IN ('productions-backup', 'productions-restore-test')"
+        )
+    }
+    warn = core.config.productions.warn_percent
+    over = []
+    for row in await core.db.fetchall(
+        "SELECT u.user, u.space, u.bytes, COALESCE(p.role, 'pupil') AS role"
+        " FROM storage_usage u LEFT JOIN people p ON p.id = u.user"
+    ):
+        quota = quota_bytes(core.config.productions, row["role"], row["space"])
+        percent = 100 * row["bytes"] / quota
+        if warn and percent >= warn[0]:
+            over.append({"user": row["user"], "space": row["space"], "percent": round(percent)})
+    return {
+        "backup_enabled": core.config.productions.backup.enabled,
+        "backup": _job_state(core, runs.get("productions-backup")),
+        "restore_test": _job_state(core, runs.get("productions-restore-test")),
+        "over": sorted(over, key=lambda o: -o["percent"]),
+    }
+
+
+def _job_state(core: Any, row: Any) -> dict[str, str]:
+    if row is None:
+        return {"success": "", "error": ""}
+    return {"success": _local(core, row["last_success"]), "error": row["last_error"] or ""}
 
 
 @routes.get("/directory")
