@@ -80,6 +80,12 @@ class ProductionsConfig(_Section):
         description="Usage thresholds that warn the person and the referent.",
     )
     max_upload_mb: int = Field(2000, ge=1, description="Largest single upload.")
+    departed_grace_days: int = Field(
+        90,
+        ge=1,
+        le=730,
+        description="A person who left keeps read access this long; then both spaces are erased.",
+    )
     antivirus: AntivirusConfig = Field(default_factory=AntivirusConfig)
     backup: BackupConfig = Field(default_factory=BackupConfig)
 

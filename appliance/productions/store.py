@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import datetime as dt
 import functools
 import logging
 import queue
@@ -582,6 +583,31 @@ class ProductionsStore:
                 await self.core.executor.run(personnel.delete_blob, blob)
             stored = await self.core.executor.run(personnel.stored_bytes)
             await self._record_usage(user, space, stored, len(index.files))
+
+    async def erase_departed(self, now: float | None = None) -> list[str]:
+        """Erase both spaces of people gone longer than the grace period (#8.21)."""
+        grace = self.core.config.productions.departed_grace_days
+        cutoff = dt.datetime.fromtimestamp(
+            (time.time() if now is None else now) - grace * 86_400, dt.UTC
+        ).strftime("%Y-%m-%dT%H:%M:%S")
+        rows = await self.core.db.fetchall(
+            "SELECT id FROM people WHERE departed_at IS NOT NULL AND departed_at < ?"
+            " AND (id IN (SELECT user FROM storage_usage)"
+            " OR id IN (SELECT user FROM personnel_keys))",
+            (cutoff,),
+        )
+        erased = []
+        for row in rows:
+            user = str(row["id"])
+            await self.erase_personnel(user, actor="preau", source="lifecycle")
+            folder = self._pedagogical(user).folder
+            await self.core.executor.run(
+                functools.partial(shutil.rmtree, folder, ignore_errors=True)
+            )
+            async with self.core.db.write() as tx:
+                await tx.execute("DELETE FROM storage_usage WHERE user = ?", (user,))
+            erased.append(user)
+        return erased
 
     async def erase_personnel(self, user: str, *, actor: str, source: str) -> None:
         """Destroy PERSONNEL for good: its key, then its files (#7.29, #7.33, #7.34)."""

@@ -238,6 +238,13 @@ async def _productions_restore_test(context: JobContext) -> str:
     return f"restore test: {compared} files identical"
 
 
+async def _productions_lifecycle(context: JobContext) -> str:
+    from appliance.productions.store import ProductionsStore
+
+    erased = await ProductionsStore(context.core).erase_departed()
+    return f"{len(erased)} departed people's spaces erased after the grace period"
+
+
 def _list_update_job(source_name: str) -> JobFunction:
     async def run(context: JobContext) -> str:
         from appliance.list_updates import update_list
@@ -257,6 +264,15 @@ def builtin_jobs(core: Core) -> list[JobSpec]:
     jobs.append(
         JobSpec("filter-log-purge", "Purge des requêtes bloquées", "nightly", _filter_log_purge)
     )
+    if core.config.productions.enabled:
+        jobs.append(
+            JobSpec(
+                "productions-lifecycle",
+                "Effacement des espaces des partants",
+                "nightly",
+                _productions_lifecycle,
+            )
+        )
     if core.config.productions.backup.enabled:
         jobs.append(
             JobSpec(

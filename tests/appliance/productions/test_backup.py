@@ -4,6 +4,7 @@ or a whole person is restored; the weekly restore test catches a difference
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -96,3 +97,32 @@ async def test_backup_restore_and_the_weekly_test(tmp_path: Path) -> None:
     missing = run_preau("backup", "restore", "eleve", "Nulle/part.txt", config_path=config_path)
     assert missing.returncode != 0
     assert "not in snapshot" in missing.stderr
+
+
+async def test_spaces_of_people_gone_past_the_grace_period_are_erased(tmp_path: Path) -> None:
+    from tests.appliance.web.conftest import PASSWORDS, seed_local_people
+
+    config = make_config(tmp_path / "data")
+    async with opened_core(config) as core:
+        await seed_local_people(core)
+        store = ProductionsStore(core)
+        for person in ("eleve", "prof"):
+            await store.unlock_at_login(person, PASSWORDS[person], person)
+            for space in ("pedagogical", "personnel"):
+                await store.put(person, person, "pupil", space, "a.txt", _chunks(b"travail"))
+        today = dt.date.today()
+        async with core.db.write() as tx:
+            for person, days in (("eleve", 100), ("prof", 2)):
+                await tx.execute(
+                    "UPDATE people SET departed_at = ? WHERE id = ?",
+                    ((today - dt.timedelta(days=days)).isoformat(), person),
+                )
+        erased = await store.erase_departed()
+        assert erased == ["eleve"]  # gone 100 days ago; the teacher left two days ago
+        users = {r["user"] for r in await core.db.fetchall("SELECT user FROM personnel_keys")}
+        assert users == {"prof"}
+        root = config.site.data_dir / "productions" / "pedagogical"
+        assert not (root / "eleve").exists()
+        assert (root / "prof" / "a.txt").exists()
+        jobs = {job.id for job in builtin_jobs(core)}
+        assert "productions-lifecycle" in jobs
