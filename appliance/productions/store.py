@@ -18,13 +18,15 @@ import concurrent.futures
 import contextlib
 import datetime as dt
 import functools
+import io
 import logging
 import queue
 import shutil
 import time
+import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import IO, TYPE_CHECKING, Any, Final, Literal
 
 from appliance.productions import antivirus, vault
 from appliance.productions.config import ProductionsConfig
@@ -543,6 +545,19 @@ class ProductionsStore:
         finally:
             await job
 
+    async def export(
+        self, session_hash: str, user: str, send: Callable[[bytes], Awaitable[None]]
+    ) -> None:
+        """Stream a zip of both my spaces (#8.20); PERSONNEL is decrypted on the fly."""
+        pedagogical = self._pedagogical(user)
+        personnel: tuple[PersonnelSpace, str, Index] | None = None
+        unlocked = self.keyring.sessions.get(session_hash)
+        if unlocked is not None and unlocked.user == user and unlocked.identity is not None:
+            space = await self._personnel(user)
+            index = await self.core.executor.run(space.load_index, unlocked.identity)
+            personnel = (space, unlocked.identity, index)
+        await self._pump(_write_zip, pedagogical, personnel, send=send)
+
     async def make_folder(self, session_hash: str, user: str, space: Space, path: str) -> None:
         """Create a folder."""
         path = clean_path(path)
@@ -634,3 +649,49 @@ def _create_keys(password: str, profile: str, recovery: bool) -> vault.NewKeys:
 
 
 __all__ = ["SPACES", "Index", "Keyring", "LockedError", "ProductionsStore", "QuotaError"]
+
+
+class _SinkFile(io.RawIOBase):
+    """A write-only, unseekable file that hands its bytes to a sink."""
+
+    def __init__(self, sink: Callable[[bytes], None]) -> None:
+        self._sink = sink
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self._sink(chunk)
+        return len(chunk)
+
+
+def _write_zip(
+    pedagogical: PedagogicalSpace,
+    personnel: tuple[PersonnelSpace, str, Index] | None,
+    sink: Callable[[bytes], None],
+) -> None:
+    """Write the zip of both spaces to ``sink``.
+
+    Stored, not compressed: the work is mostly already-compressed documents
+    and photos, and the box's CPU is small.
+    """
+    with zipfile.ZipFile(_SinkFile(sink), "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        if pedagogical.folder.exists():
+            for found in sorted(pedagogical.folder.rglob("*")):
+                if found.is_file() and not found.name.startswith("."):
+                    relative = found.relative_to(pedagogical.folder).as_posix()
+                    with archive.open(f"pedagogique/{relative}", "w", force_zip64=True) as out:
+                        pedagogical.read(relative, _into(out))
+        if personnel is not None:
+            space, identity, index = personnel
+            for name, entry in sorted(index.files.items()):
+                with archive.open(f"PERSONNEL/{name}", "w", force_zip64=True) as out:
+                    space.read_blob(entry, identity, _into(out))
+
+
+def _into(out: IO[bytes]) -> Callable[[bytes], None]:
+    def write(data: bytes) -> None:
+        out.write(data)
+
+    return write

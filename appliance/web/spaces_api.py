@@ -222,6 +222,24 @@ async def unlock(request: web.Request) -> web.StreamResponse:
     return web.json_response({"locked": False})
 
 
+@routes.get(API_PREFIX + "/spaces/export")
+@require_role(*EVERYONE, api=True)
+async def export(request: web.Request) -> web.StreamResponse:
+    """Download all my work as one zip (#8.20); PERSONNEL only when it is open."""
+    session_hash, user, _ = _who(request)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "application/zip",
+            "Content-Disposition": 'attachment; filename="mes-travaux.zip"',
+            "Cache-Control": "no-store",
+        }
+    )
+    await response.prepare(request)
+    await request.app[PRODUCTIONS_KEY].export(session_hash, user, response.write)
+    await response.write_eof()
+    return response
+
+
 class EraseBody(_Body):
     """The owner's confirmation that PERSONNEL must go for good (#7.34)."""
 

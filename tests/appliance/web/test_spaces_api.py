@@ -4,6 +4,7 @@ anyone else, the referent included; quotas; a password changed in the directory
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from pathlib import Path
@@ -27,7 +28,7 @@ async def _put(client: TestClient[Any, Any], token: str, space: str, path: str, 
     return await client.put(
         FILE.format(space=space),
         params={"path": path},
-        data=body,
+        data=io.BytesIO(body),
         headers={"X-CSRF-Token": token, "Content-Type": "application/octet-stream"},
     )
 
@@ -250,3 +251,23 @@ async def test_erasure_by_the_owner_and_remotely_destroys_the_key_first(
 
 
 PASSWORD_OF_ELEVE = PASSWORDS["eleve"]
+
+
+async def test_all_my_work_as_one_zip(client: TestClient[Any, Any]) -> None:
+    import zipfile
+
+    token = await api_login(client, "eleve")
+    big = os.urandom(2_500_000)
+    assert (await _put(client, token, "pedagogical", "Maths/devoir.txt", b"x = 42")).status == 201
+    assert (await _put(client, token, "personnel", "Carnet/grand.bin", big)).status == 201
+    response = await client.get("/api/v1/spaces/export")
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(await response.read()))
+    assert sorted(archive.namelist()) == [
+        "PERSONNEL/Carnet/grand.bin",
+        "pedagogique/Maths/devoir.txt",
+    ]
+    assert archive.read("pedagogique/Maths/devoir.txt") == b"x = 42"
+    assert archive.read("PERSONNEL/Carnet/grand.bin") == big
+    assert archive.testzip() is None
