@@ -443,3 +443,70 @@ def backup_restore(ctx: click.Context, person: str, path: str, snapshot: str) ->
     except (BackupError, SpaceError) as err:
         _fail(f"restauration / restore: {err}")
     click.echo(f"{count} fichier(s) restauré(s)")
+
+
+@main.group()
+def personnel() -> None:
+    """PERSONNEL spaces: the escrow for judicial requests."""
+
+
+@personnel.command("escrow-create")
+@click.option("--custodians", type=int, required=True, help="How many custodians get a share.")
+@click.option("--threshold", type=int, required=True, help="How many shares open a space (≥ 2).")
+@click.pass_context
+def personnel_escrow_create(ctx: click.Context, custodians: int, threshold: int) -> None:
+    """Split a new escrow key between custodians; print each share once."""
+    from appliance.productions.escrow import EscrowError
+    from appliance.productions.store import ProductionsStore
+
+    config = _config(ctx)
+    _setup_logging(ctx, config)
+
+    async def body(core: Core) -> list[str]:
+        return await ProductionsStore(core).create_escrow(custodians, threshold, actor="cli")
+
+    try:
+        shares = _with_core(config, ctx.obj["config_path"], body)
+    except EscrowError as err:
+        _fail(f"séquestre / escrow: {err}")
+    click.echo(
+        f"Remettez chaque part à un dépositaire différent ; {threshold} parts sur "
+        f"{custodians} ouvrent un espace PERSONNEL. Elles ne seront plus affichées."
+    )
+    for number, share in enumerate(shares, start=1):
+        click.echo(f"\n--- part {number}/{custodians} ---\n{share}")
+
+
+@personnel.command("escrow-open")
+@click.argument("person")
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Zip file to write PERSON's PERSONNEL to.",
+)
+@click.pass_context
+def personnel_escrow_open(ctx: click.Context, person: str, output: Path) -> None:
+    """Open PERSON's PERSONNEL with custodians' shares (one per line on stdin)."""
+    from appliance.productions.escrow import EscrowError
+    from appliance.productions.store import ProductionsStore
+
+    config = _config(ctx)
+    _setup_logging(ctx, config)
+    shares = [line.strip() for line in sys.stdin if line.strip()]
+
+    async def body(core: Core) -> None:
+        store = ProductionsStore(core)
+        identity = await store.open_by_escrow(person, shares, actor="cli")
+        with output.open("wb") as out:
+
+            async def send(data: bytes) -> None:
+                out.write(data)
+
+            await store.export_with_identity(person, identity, send)
+
+    try:
+        _with_core(config, ctx.obj["config_path"], body)
+    except EscrowError as err:
+        _fail(f"séquestre / escrow: {err}")
+    click.echo(f"PERSONNEL de {person} écrit dans {output}")

@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Final, Literal
 
-from appliance.productions import antivirus, vault
+from appliance.productions import antivirus, escrow, vault
 from appliance.productions.config import ProductionsConfig
 from appliance.productions.pedagogical import PedagogicalSpace
 from appliance.productions.personnel import (
@@ -193,6 +193,7 @@ class ProductionsStore:
                     ),
                 )
             self.keyring.sessions[session_hash] = Unlocked(user, keys.identity, keys.recovery_code)
+            await self._seal_for_escrow(user, keys.identity)
             return
         sealed = vault.SealedIdentity.from_json(row["by_password"])
         try:
@@ -202,6 +203,78 @@ class ProductionsStore:
             self.keyring.sessions[session_hash] = Unlocked(user, None)
             return
         self.keyring.sessions[session_hash] = Unlocked(user, identity)
+        await self._seal_for_escrow(user, identity)
+
+    async def _seal_for_escrow(self, user: str, identity: str) -> None:
+        """Seal the key to the escrow, once, if the school set one up."""
+        row = await self.core.db.fetchone(
+            "SELECT e.recipient FROM personnel_escrow e, personnel_keys k"
+            " WHERE k.user = ? AND k.by_escrow IS NULL",
+            (user,),
+        )
+        if row is None:
+            return
+        sealed = await self.core.executor.run(
+            escrow.seal_for_escrow, identity, str(row["recipient"])
+        )
+        await self.core.db.execute_write(
+            "UPDATE personnel_keys SET by_escrow = ? WHERE user = ?", (sealed, user)
+        )
+
+    async def create_escrow(self, custodians: int, threshold: int, *, actor: str) -> list[str]:
+        """Set the escrow up; return the custodians' shares (to print, never stored)."""
+        if await self.core.db.fetchone("SELECT 1 FROM personnel_escrow") is not None:
+            raise escrow.EscrowError("an escrow exists already")
+        made = await self.core.executor.run(escrow.create, custodians, threshold)
+        await self.core.db.execute_write(
+            "INSERT INTO personnel_escrow (id, recipient, custodians, threshold, created_at)"
+            " VALUES (1, ?, ?, ?, ?)",
+            (made.recipient, custodians, threshold, time.time()),
+        )
+        await self.core.audit.record(
+            actor=actor,
+            source="cli",
+            action="personnel.escrow",
+            outcome="created",
+            detail=f"{threshold} of {custodians} custodians",
+        )
+        return made.shares
+
+    async def open_by_escrow(self, user: str, shares: list[str], *, actor: str) -> str:
+        """Return a person's PERSONNEL identity from custodians' shares (audited)."""
+        row = await self.core.db.fetchone(
+            "SELECT by_escrow FROM personnel_keys WHERE user = ?", (user,)
+        )
+        if row is None or row["by_escrow"] is None:
+            raise escrow.EscrowError(f"{user}: no key sealed to the escrow")
+        try:
+            escrow_identity = await self.core.executor.run(escrow.rebuild, shares)
+            identity = await self.core.executor.run(
+                escrow.open_from_escrow, str(row["by_escrow"]), escrow_identity
+            )
+        except escrow.EscrowError:
+            await self.core.audit.record(
+                actor=actor,
+                source="cli",
+                action="personnel.escrow_open",
+                target=user,
+                outcome="failure",
+            )
+            raise
+        await self.core.audit.record(
+            actor=actor, source="cli", action="personnel.escrow_open", target=user,
+            outcome="success", detail=f"{len(shares)} shares",
+        )  # fmt: skip
+        return identity
+
+    async def export_with_identity(
+        self, user: str, identity: str, send: Callable[[bytes], Awaitable[None]]
+    ) -> None:
+        """Stream the zip of a person's PERSONNEL opened by the escrow (judicial path)."""
+        space = await self._personnel(user)
+        index = await self.core.executor.run(space.load_index, identity)
+        empty = PedagogicalSpace(self.root / ".none", user)
+        await self._pump(_write_zip, empty, (space, identity, index), send=send)
 
     async def reseal(
         self,
