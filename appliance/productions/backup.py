@@ -1,7 +1,8 @@
-"""Backups of the pedagogical spaces with restic; PERSONNEL is never included.
+"""Backups of the pedagogical spaces and class areas with restic; never PERSONNEL.
 
 restic encrypts, deduplicates and checks its repository (a USB disk, an SFTP
-server or a REST server). Only ``productions/pedagogical`` is given to it:
+server or a REST server). Only ``productions/pedagogical`` and
+``productions/classes`` are given to it:
 neither PERSONNEL nor the state DB (which holds PERSONNEL's sealed keys:
 a backup of them would defeat erasure, #7.16, #7.29). Restores go through a
 staging folder inside the data directory, then replace the live copy with a
@@ -52,6 +53,7 @@ class Backups:
         """Back up ``<data_dir>/productions/pedagogical`` into the configured repository."""
         self._config = config
         self.source = data_dir / "productions" / "pedagogical"
+        self.classes = data_dir / "productions" / "classes"
         self._cache = data_dir / "restic-cache"
 
     def _run(self, *args: str, timeout: float = 6 * 3600) -> str:
@@ -88,9 +90,10 @@ class Backups:
     def back_up(self) -> Snapshot:
         """Snapshot the pedagogical spaces, then apply the retention policy."""
         self.source.mkdir(parents=True, exist_ok=True)
+        self.classes.mkdir(parents=True, exist_ok=True)
         self.ensure_repository()
         options = ["--json", "--tag", TAG, "--exclude", "*.part", "--one-file-system"]
-        out = self._run("backup", *options, str(self.source))
+        out = self._run("backup", *options, str(self.source), str(self.classes))
         summary = next(
             (json.loads(line) for line in out.splitlines() if '"message_type":"summary"' in line),
             None,

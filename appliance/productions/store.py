@@ -423,47 +423,20 @@ class ProductionsStore:
         chunks: AsyncIterator[bytes],
         room: int,
     ) -> int:
-        if space == "personnel":
-            identity = self._identity(session_hash, user)
-            personnel = await self._personnel(user)
-        reader = _QueueReader()
-        scan = await self._scan_session()
-        gate: concurrent.futures.Future[antivirus.Verdict] = concurrent.futures.Future()
-
-        def wait_for_verdict() -> None:
-            verdict = gate.result()
-            if not verdict.clean:
-                raise InfectedError(verdict.signature)
-
         if space == "pedagogical":
             target = self._pedagogical(user)
             async with self._lock(user):
-                size = int(
-                    await self._bridge(
-                        reader,
-                        chunks,
-                        scan,
-                        gate,
-                        target.write,
-                        path,
-                        reader,
-                        room,
-                        wait_for_verdict,
-                    )
+                size = await self._scanned(
+                    chunks, lambda source, gate: target.write(path, source, room, gate)
                 )
                 total, files = await self.core.executor.run(target.usage)
                 await self._record_usage(user, space, total, files)
-            return size
+            return int(size)
+        identity = self._identity(session_hash, user)
+        personnel = await self._personnel(user)
         async with self._lock(user):
-            blob, written = await self._bridge(
-                reader,
-                chunks,
-                scan,
-                gate,
-                personnel.write_blob,
-                reader,
-                room,
-                wait_for_verdict,
+            blob, written = await self._scanned(
+                chunks, lambda source, gate: personnel.write_blob(source, room, gate)
             )
             size = int(written)
             index = await self.core.executor.run(personnel.load_index, identity)
@@ -479,6 +452,59 @@ class ProductionsStore:
             stored = await self.core.executor.run(personnel.stored_bytes)
             await self._record_usage(user, space, stored, len(index.files))
         return size
+
+    async def _scanned(
+        self,
+        chunks: AsyncIterator[bytes],
+        write: Callable[[_QueueReader, Callable[[], None]], Any],
+    ) -> Any:
+        """Run ``write(source, gate)`` in the executor on the scanned upload.
+
+        ``write`` must call ``gate()`` after the whole file is on disk and
+        before committing it: the gate raises :class:`InfectedError` (or the
+        scanner's error) and the write leaves nothing.
+        """
+        reader = _QueueReader()
+        scan = await self._scan_session()
+        gate: concurrent.futures.Future[antivirus.Verdict] = concurrent.futures.Future()
+
+        def wait_for_verdict() -> None:
+            verdict = gate.result()
+            if not verdict.clean:
+                raise InfectedError(verdict.signature)
+
+        return await self._bridge(
+            reader, chunks, scan, gate, functools.partial(write, reader, wait_for_verdict)
+        )
+
+    async def put_class_file(
+        self, target: PedagogicalSpace, path: str, chunks: AsyncIterator[bytes], *, actor: str
+    ) -> int:
+        """Store a file in a class area (access already checked), scanned, atomically."""
+        path = clean_path(path)
+        room = self.core.config.productions.max_upload_mb * 1_000_000
+        try:
+            async with self._lock(f"class:{target.folder}"):
+                size = await self._scanned(
+                    chunks, lambda source, gate: target.write(path, source, room, gate)
+                )
+        except InfectedError as err:
+            await self.core.audit.record(
+                actor=actor,
+                source="web",
+                action="antivirus.infected",
+                target="class",
+                outcome="refused",
+                detail=err.signature,
+            )
+            raise
+        return int(size)
+
+    async def read_class_file(
+        self, target: PedagogicalSpace, path: str, send: Callable[[bytes], Awaitable[None]]
+    ) -> None:
+        """Stream a file of a class area (access already checked)."""
+        await self._pump(target.read, clean_path(path), send=send)
 
     async def _scan_session(self) -> antivirus.ScanSession | None:
         cfg = self.core.config.productions.antivirus

@@ -241,6 +241,55 @@ OPERATIONS: Final[list[Operation]] = [
     ),
     Operation("delete", "/people/{person_id}/personnel", "Erase a person's PERSONNEL remotely."),
     Operation("get", "/storage", "Use of every space against its capacity (no content)."),
+    Operation(
+        "get", "/classes/{class_name}/distribution", "List a class's Distribution.", None, _ALL
+    ),
+    Operation(
+        "get",
+        "/classes/{class_name}/distribution/file",
+        "Download a Distribution document.",
+        None,
+        _ALL,
+    ),
+    Operation(
+        "put",
+        "/classes/{class_name}/distribution/file",
+        "Put a document in Distribution (teachers).",
+        None,
+        _ALL,
+        201,
+    ),
+    Operation(
+        "post",
+        "/classes/{class_name}/assignments",
+        "Open an assignment (Rendus).",
+        None,
+        _STAFF,
+        201,
+    ),
+    Operation("get", "/classes/{class_name}/assignments", "A class's assignments.", None, _ALL),
+    Operation(
+        "put",
+        "/classes/{class_name}/assignments/{assignment_id}/rendu",
+        "Hand a file in (pupils, before the deadline).",
+        None,
+        _ALL,
+        201,
+    ),
+    Operation(
+        "get",
+        "/classes/{class_name}/assignments/{assignment_id}/rendus",
+        "Work handed in (teachers: all; a pupil: their own).",
+        None,
+        _ALL,
+    ),
+    Operation(
+        "get",
+        "/classes/{class_name}/assignments/{assignment_id}/rendus/{pupil}/file",
+        "Download a handed-in file.",
+        None,
+        _ALL,
+    ),
     Operation("get", "/openapi.json", "This document.", None, None),
 ]
 

@@ -14,7 +14,15 @@ from aiohttp import web
 
 from appliance.metrics import render_metrics
 from appliance.productions.store import ProductionsStore
-from appliance.web import api, files_pages, filtering_pages, pages, portal_pages, spaces_api
+from appliance.web import (
+    api,
+    classes_api,
+    files_pages,
+    filtering_pages,
+    pages,
+    portal_pages,
+    spaces_api,
+)
 from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSIONS_KEY, THROTTLE_KEY
 from appliance.web.rendering import TEMPLATES_KEY, create_environment
 from appliance.web.security import (
@@ -71,6 +79,7 @@ def create_app(core: Core) -> web.Application:
     app.add_routes(portal_pages.routes)
     app.add_routes(spaces_api.routes)
     app.add_routes(files_pages.routes)
+    app.add_routes(classes_api.routes)
     app.add_routes(api.routes)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)

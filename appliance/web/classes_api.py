@@ -1,0 +1,258 @@
+"""Class areas over the JSON API: Distribution and assignments' Rendus (#9.1, #9.17).
+
+Who may do what is decided by :mod:`appliance.productions.classes` on every
+request, from the session's person (role and class from the directory).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from aiohttp import web
+from pydantic import Field
+
+from appliance.productions import classes
+from appliance.productions.antivirus import ScannerUnavailable
+from appliance.productions.pedagogical import PedagogicalSpace
+from appliance.productions.personnel import SpaceError
+from appliance.web.api import API_PREFIX, _Body, _body, error
+from appliance.web.auth import require_role, source_of
+from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSION_KEY
+from appliance.web.spaces_api import EVERYONE, _refusal
+
+routes = web.RouteTableDef()
+
+
+class AssignmentBody(_Body):
+    """Work to hand in, for a class, with an optional deadline."""
+
+    title: str = Field(min_length=1, max_length=200)
+    due_at: dt.datetime | None = None
+
+
+async def _person(request: web.Request) -> classes.Person:
+    session = request[SESSION_KEY]
+    if session is None:
+        raise web.HTTPUnauthorized
+    found = await request.app[CORE_KEY].directory.person(session.person_id)
+    return classes.Person(session.person_id, session.role, found.class_name if found else "")
+
+
+def _root(request: web.Request) -> Any:
+    return request.app[CORE_KEY].config.site.data_dir / "productions" / "classes"
+
+
+def _denied(err: Exception) -> web.Response:
+    if isinstance(err, classes.AccessDenied):
+        return error(403, "forbidden", str(err))
+    return _refusal(err)
+
+
+async def _send_file(
+    request: web.Request, target: PedagogicalSpace, path: str
+) -> web.StreamResponse:
+    store = request.app[PRODUCTIONS_KEY]
+    try:
+        size = await request.app[CORE_KEY].executor.run(target.size_of, path)
+    except (OSError, SpaceError) as err:
+        return _refusal(FileNotFoundError(str(err)))
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Disposition": "attachment",
+            "Cache-Control": "no-store",
+        }
+    )
+    response.content_length = size
+    await response.prepare(request)
+    await store.read_class_file(target, path, response.write)
+    await response.write_eof()
+    return response
+
+
+@routes.get(API_PREFIX + "/classes/{class_name}/distribution")
+@require_role(*EVERYONE, api=True)
+async def distribution_list(request: web.Request) -> web.StreamResponse:
+    """List the class's Distribution folder (?path=)."""
+    try:
+        target = classes.distribution(
+            _root(request), request.match_info["class_name"], await _person(request), write=False
+        )
+        path = request.query.get("path", "").strip("/")
+        entries = await request.app[CORE_KEY].executor.run(target.listing, path)
+    except (classes.AccessDenied, SpaceError, FileNotFoundError) as err:
+        return _denied(err)
+    return web.json_response({"entries": entries})
+
+
+@routes.get(API_PREFIX + "/classes/{class_name}/distribution/file")
+@require_role(*EVERYONE, api=True)
+async def distribution_get(request: web.Request) -> web.StreamResponse:
+    """Download a Distribution document (?path=)."""
+    try:
+        target = classes.distribution(
+            _root(request), request.match_info["class_name"], await _person(request), write=False
+        )
+    except (classes.AccessDenied, SpaceError) as err:
+        return _denied(err)
+    return await _send_file(request, target, request.query.get("path", ""))
+
+
+@routes.put(API_PREFIX + "/classes/{class_name}/distribution/file")
+@require_role(*EVERYONE, api=True)
+async def distribution_put(request: web.Request) -> web.StreamResponse:
+    """Put a document in Distribution (teachers, referent)."""
+    person = await _person(request)
+    try:
+        target = classes.distribution(
+            _root(request), request.match_info["class_name"], person, write=True
+        )
+        size = await request.app[PRODUCTIONS_KEY].put_class_file(
+            target,
+            request.query.get("path", ""),
+            request.content.iter_chunked(1 << 20),
+            actor=person.id,
+        )
+    except (classes.AccessDenied, SpaceError, ScannerUnavailable) as err:
+        return _denied(err)
+    return web.json_response({"size": size}, status=201)
+
+
+@routes.post(API_PREFIX + "/classes/{class_name}/assignments")
+@require_role("teacher", "referent", api=True)
+async def create_assignment(request: web.Request) -> web.StreamResponse:
+    """Open an assignment for a class (a Rendus folder per pupil)."""
+    body = await _body(request, AssignmentBody)
+    if isinstance(body, web.Response):
+        return body
+    class_name = request.match_info["class_name"]
+    try:
+        classes.check_class(class_name)
+    except SpaceError as err:
+        return _refusal(err)
+    person = await _person(request)
+    due = body.due_at.timestamp() if body.due_at else None
+    core = request.app[CORE_KEY]
+    async with core.db.write() as tx:
+        assignment_id = await tx.insert(
+            "INSERT INTO assignments (class_name, title, created_by, created_at, due_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (class_name, body.title, person.id, time.time(), due),
+        )
+    await core.audit.record(
+        actor=person.id,
+        source=source_of(request),
+        action="assignment.create",
+        target=class_name,
+        outcome="success",
+        detail=body.title,
+    )
+    return web.json_response({"id": assignment_id, "title": body.title, "due_at": due}, status=201)
+
+
+@routes.get(API_PREFIX + "/classes/{class_name}/assignments")
+@require_role(*EVERYONE, api=True)
+async def list_assignments(request: web.Request) -> web.StreamResponse:
+    """List a class's assignments (pupils: their own class only)."""
+    person = await _person(request)
+    class_name = request.match_info["class_name"]
+    if person.role not in classes.STAFF and person.class_name != class_name:
+        return error(403, "forbidden", "assignments of another class")
+    rows = await request.app[CORE_KEY].db.fetchall(
+        "SELECT id, title, created_by, due_at FROM assignments WHERE class_name = ?"
+        " ORDER BY id DESC",
+        (class_name,),
+    )
+    return web.json_response({"assignments": [dict(r) for r in rows]})
+
+
+async def _assignment(request: web.Request) -> Any:
+    row = await request.app[CORE_KEY].db.fetchone(
+        "SELECT id, class_name, due_at FROM assignments WHERE id = ? AND class_name = ?",
+        (request.match_info["assignment_id"], request.match_info["class_name"]),
+    )
+    if row is None:
+        raise web.HTTPNotFound(text="no such assignment")
+    return row
+
+
+@routes.put(API_PREFIX + "/classes/{class_name}/assignments/{assignment_id}/rendu")
+@require_role(*EVERYONE, api=True)
+async def hand_in(request: web.Request) -> web.StreamResponse:
+    """Hand a file in for an assignment (the pupil's own folder, before the deadline)."""
+    person = await _person(request)
+    row = await _assignment(request)
+    try:
+        target = classes.submission(
+            _root(request),
+            row["class_name"],
+            row["id"],
+            person.id,
+            person,
+            write=True,
+            due_at=row["due_at"],
+            now=time.time(),
+        )
+        size = await request.app[PRODUCTIONS_KEY].put_class_file(
+            target,
+            request.query.get("path", ""),
+            request.content.iter_chunked(1 << 20),
+            actor=person.id,
+        )
+    except (classes.AccessDenied, SpaceError, ScannerUnavailable) as err:
+        return _denied(err)
+    return web.json_response({"size": size}, status=201)
+
+
+@routes.get(API_PREFIX + "/classes/{class_name}/assignments/{assignment_id}/rendus")
+@require_role(*EVERYONE, api=True)
+async def handed_in(request: web.Request) -> web.StreamResponse:
+    """What was handed in: every pupil's files (teachers) or mine (a pupil)."""
+    person = await _person(request)
+    row = await _assignment(request)
+    root = _root(request) / row["class_name"] / "Rendus" / str(row["id"])
+    core = request.app[CORE_KEY]
+    pupils = [person.id]
+    if person.role in classes.STAFF:
+        pupils = sorted(p.name for p in root.iterdir()) if root.exists() else []
+    result: dict[str, Any] = {}
+    for pupil in pupils:
+        try:
+            target = classes.submission(
+                _root(request),
+                row["class_name"],
+                row["id"],
+                pupil,
+                person,
+                write=False,
+                due_at=row["due_at"],
+                now=time.time(),
+            )
+        except classes.AccessDenied as err:
+            return _denied(err)
+        result[pupil] = await core.executor.run(target.listing, "")
+    return web.json_response({"rendus": result})
+
+
+@routes.get(API_PREFIX + "/classes/{class_name}/assignments/{assignment_id}/rendus/{pupil}/file")
+@require_role(*EVERYONE, api=True)
+async def handed_in_file(request: web.Request) -> web.StreamResponse:
+    """Download one handed-in file (teachers: any pupil; a pupil: their own)."""
+    person = await _person(request)
+    row = await _assignment(request)
+    try:
+        target = classes.submission(
+            _root(request),
+            row["class_name"],
+            row["id"],
+            request.match_info["pupil"],
+            person,
+            write=False,
+            due_at=row["due_at"],
+            now=time.time(),
+        )
+    except classes.AccessDenied as err:
+        return _denied(err)
+    return await _send_file(request, target, request.query.get("path", ""))
