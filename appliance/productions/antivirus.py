@@ -11,8 +11,10 @@ appliance image mounts one), or PERSONNEL would touch the disk in clear.
 from __future__ import annotations
 
 import asyncio
+import socket
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 COMMAND: Final = b"zINSTREAM\0"
@@ -88,3 +90,25 @@ class ScanSession:
     def close(self) -> None:
         """Hang up."""
         self._writer.close()
+
+
+def scan_file(socket_path: str, path: Path, wait_seconds: float) -> Verdict:
+    """Scan a file already on disk (blocking: WebDAV's threads, or the executor)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(wait_seconds)
+            conn.connect(socket_path)
+            conn.sendall(COMMAND)
+            with path.open("rb") as source:
+                while chunk := source.read(MAX_CHUNK):
+                    conn.sendall(struct.pack("!I", len(chunk)) + chunk)
+            conn.sendall(struct.pack("!I", 0))
+            reply = b""
+            while not reply.endswith(b"\0"):
+                data = conn.recv(4096)
+                if not data:
+                    break
+                reply += data
+    except OSError as err:
+        raise ScannerUnavailable(f"clamd: {err}") from err
+    return parse_reply(reply)

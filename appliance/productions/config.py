@@ -80,6 +80,11 @@ class ProductionsConfig(_Section):
         description="Usage thresholds that warn the person and the referent.",
     )
     max_upload_mb: int = Field(2000, ge=1, description="Largest single upload.")
+    webdav_listen: str = Field(
+        "",
+        description="ADDRESS:PORT serving the pedagogical spaces over WebDAV (HTTPS with "
+        "web.tls_cert); empty: off.",
+    )
     departed_grace_days: int = Field(
         90,
         ge=1,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import ClassVar
 
 from aiohttp import web
 
+from appliance.productions.webdav import WebDavServer, directory_check
 from appliance.service import Health, Service
 from appliance.tls import server_context
 from appliance.web.app import create_app
@@ -31,9 +33,29 @@ class WebService(Service):
         site = web.TCPSite(self._runner, cfg.host, cfg.port, ssl_context=context)
         await site.start()
         _LOGGER.info("Admin UI on %s", site.name)
+        self._webdav: WebDavServer | None = None
+        productions = self.core.config.productions
+        if productions.enabled and productions.webdav_listen:
+            host, _, port = productions.webdav_listen.rpartition(":")
+            antivirus = productions.antivirus
+            self._webdav = WebDavServer(
+                host=host.strip("[]"),
+                port=int(port),
+                root=self.core.config.site.data_dir / "productions" / "pedagogical",
+                authenticate=directory_check(
+                    self.core.directory.authenticate, asyncio.get_running_loop()
+                ),
+                clamd_socket=antivirus.clamd_socket if antivirus.enabled else None,
+                scan_wait=antivirus.timeout_seconds,
+                tls=(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None,
+            )
+            await self.core.executor.run(self._webdav.start)
+            _LOGGER.info("WebDAV on %s", productions.webdav_listen)
 
     async def async_stop(self) -> None:
         """Stop listening and finish in-flight requests."""
+        if self._webdav is not None:
+            await self.core.executor.run(self._webdav.stop)
         await self._runner.cleanup()
 
     async def async_health(self) -> Health:

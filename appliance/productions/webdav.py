@@ -1,0 +1,291 @@
+"""WebDAV for the pedagogical spaces: PCs, Macs and file apps mount their work.
+
+WsgiDAV speaks the protocol (it passes the ``litmus`` suites); Préau gives
+it a provider whose root is the logged-in person's own space, whose writes
+are atomic (a temporary file, fsynced and renamed: an interrupted PUT
+leaves the old version) and scanned by clamd before they are committed
+(#8.12), and a domain controller that checks logins against the directory
+(local accounts or LDAP), caching a success for a few minutes so a file
+manager's burst of requests does not cost one Argon2id or LDAP bind each.
+
+WSGI is synchronous: cheroot serves it from its own bounded thread pool, in
+a thread the web service starts and stops; directory checks hop to the
+service's event loop. PERSONNEL is not served over WebDAV yet (its
+encrypted index needs a provider of its own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final
+
+from cheroot import wsgi
+from cheroot.ssl.builtin import BuiltinSSLAdapter
+from wsgidav import util
+from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
+from wsgidav.dc.base_dc import BaseDomainController
+from wsgidav.fs_dav_provider import FileResource, FilesystemProvider, FolderResource
+from wsgidav.wsgidav_app import WsgiDAVApp
+
+from appliance.atomic import fsync_directory, write_atomic
+from appliance.productions import antivirus
+from appliance.productions.pedagogical import user_folder
+
+_LOGGER = logging.getLogger(__name__)
+
+AUTH_CACHE_SECONDS: Final = 300.0
+REALM: Final = "Préau"
+THREADS: Final = 8
+
+Authenticate = Callable[[str, str], str]  # login, password → the person's id, or ""
+PERSON_KEY: Final = "preau.person"
+
+
+class _Settings:
+    """What the provider needs at request time (set once by the server)."""
+
+    def __init__(self, root: Path, clamd_socket: str | None, scan_wait: float) -> None:
+        self.root = root
+        self.clamd_socket = clamd_socket
+        self.scan_wait = scan_wait
+
+
+class PedagogicalFile(FileResource):  # type: ignore[misc]
+    """A file of the pedagogical space; a new one exists only once written."""
+
+    def __init__(self, path: str, environ: dict[str, Any], file_path: str) -> None:
+        """Bind the resource; a file not written yet has no stat."""
+        self._target = Path(file_path)
+        self.file_stat: os.stat_result | None
+        if self._target.exists():
+            super().__init__(path, environ, file_path)
+        else:
+            # DAVNonCollection's constructor, without FileResource's stat of a missing file.
+            super(FileResource, self).__init__(path, environ)
+            self._file_path = file_path
+            self.name = self._target.name
+            self.file_stat = None
+        self._temp: Path | None = None
+
+    def _settings(self) -> _Settings:
+        settings: _Settings = self.provider.settings
+        return settings
+
+    def get_content_length(self) -> int | None:
+        """Return the size (None before the first write)."""
+        return None if self.file_stat is None else int(super().get_content_length())
+
+    def get_etag(self) -> str | None:
+        """Return the etag (None before the first write)."""
+        return str(super().get_etag()) if self._target.exists() else None
+
+    def begin_write(self, *, content_type: str | None = None) -> Any:
+        """Write into a temporary file next to the target."""
+        del content_type
+        self._temp = self._target.parent / f".{self.name}.{secrets.token_hex(4)}.part"
+        return self._temp.open("wb")  # WsgiDAV writes, then closes it
+
+    def end_write(self, *, with_errors: bool) -> None:
+        """Scan, then replace the old version in one rename (or leave nothing)."""
+        temp, self._temp = self._temp, None
+        if temp is None:
+            return
+        try:
+            if with_errors:
+                raise DAVError(HTTP_FORBIDDEN, "upload interrupted")
+            settings = self._settings()
+            if settings.clamd_socket:
+                try:
+                    verdict = antivirus.scan_file(settings.clamd_socket, temp, settings.scan_wait)
+                except antivirus.ScannerUnavailable as err:
+                    raise DAVError(HTTP_FORBIDDEN, "antivirus unavailable") from err
+                if not verdict.clean:
+                    _LOGGER.warning("WebDAV upload refused: clamd found %s", verdict.signature)
+                    raise DAVError(HTTP_FORBIDDEN, f"infected: {verdict.signature}")
+            with temp.open("rb") as written:
+                os.fsync(written.fileno())
+            temp.rename(self._target)
+            fsync_directory(self._target.parent)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+        self.file_stat = self._target.stat()
+
+
+class PedagogicalFolder(FolderResource):  # type: ignore[misc]
+    """A folder of the pedagogical space."""
+
+    def get_member_names(self) -> list[str]:
+        """List the folder, without Préau's temporary files."""
+        names: list[str] = super().get_member_names()
+        return [name for name in names if not name.startswith(".")]
+
+    def get_member(self, name: str) -> Any:
+        """Return a member with Préau's resource classes."""
+        return _resource(util.join_uri(self.path, name), self.environ, Path(self._file_path) / name)
+
+    def create_empty_resource(self, name: str) -> PedagogicalFile:
+        """Return a file that will exist once written (nothing is created now)."""
+        if name.startswith("."):
+            raise DAVError(HTTP_FORBIDDEN, "names starting with a dot are reserved")
+        target = Path(self._file_path) / name
+        if self.environ.get("REQUEST_METHOD") == "LOCK":
+            # A LOCK on an unmapped URL reserves the name with an empty file (RFC 4918 §7.3).
+            write_atomic(target, b"", mode=0o640)
+        return PedagogicalFile(util.join_uri(self.path, name), self.environ, str(target))
+
+
+def _resource(path: str, environ: dict[str, Any], file_path: Path) -> Any:
+    if file_path.is_symlink():
+        raise DAVError(HTTP_FORBIDDEN, "links are not served")
+    if file_path.is_dir():
+        return PedagogicalFolder(path, environ, str(file_path))
+    if file_path.is_file():
+        return PedagogicalFile(path, environ, str(file_path))
+    return None
+
+
+class PedagogicalProvider(FilesystemProvider):  # type: ignore[misc]
+    """Each person sees their own pedagogical space at the root."""
+
+    def __init__(self, settings: _Settings) -> None:
+        """Serve the spaces under ``settings.root``."""
+        settings.root.mkdir(parents=True, exist_ok=True)
+        super().__init__(str(settings.root), fs_opts={})
+        self.settings = settings
+
+    def _loc_to_file_path(self, path: str, environ: dict[str, Any] | None = None) -> str:
+        user = (environ or {}).get(PERSON_KEY) or ""
+        if not user:
+            raise DAVError(HTTP_FORBIDDEN, "not logged in")
+        home = user_folder(self.settings.root, user)
+        home.mkdir(parents=True, exist_ok=True)
+        parts = [p for p in path.strip("/").split("/") if p]
+        if any(p in ("..", ".") or p.startswith(".") for p in parts):
+            raise DAVError(HTTP_FORBIDDEN, "path outside the space")
+        target = home.joinpath(*parts).resolve()
+        if not target.is_relative_to(home.resolve()):
+            raise DAVError(HTTP_FORBIDDEN, "path outside the space")
+        return str(target)
+
+    def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
+        """Return the resource at ``path`` in the person's space, or None."""
+        return _resource(path, environ, Path(self._loc_to_file_path(path, environ)))
+
+
+class DirectoryLogins(BaseDomainController):  # type: ignore[misc]
+    """Basic auth checked against Préau's directory, successes cached briefly."""
+
+    def __init__(self, wsgidav_app: Any, config: dict[str, Any]) -> None:
+        """Take the login check Préau put in the WsgiDAV config."""
+        super().__init__(wsgidav_app, config)
+        self._check: Authenticate = config["preau"]["authenticate"]
+        self._cache: dict[tuple[str, str], tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def get_domain_realm(self, path_info: str, environ: dict[str, Any] | None) -> str:
+        """One realm for the whole server."""
+        return REALM
+
+    def require_authentication(self, realm: str, environ: dict[str, Any] | None) -> bool:
+        """Everything needs a login."""
+        return True
+
+    def supports_http_digest_auth(self) -> bool:
+        """Basic over TLS only: digest would need the password in clear on the box."""
+        return False
+
+    def basic_auth_user(
+        self, realm: str, user_name: str, password: str, environ: dict[str, Any]
+    ) -> bool:
+        """Check a login (cached for a few minutes after a success)."""
+        key = (user_name, hashlib.sha256(f"{user_name}\0{password}".encode()).hexdigest())
+        now = time.monotonic()
+        with self._lock:
+            until, person = self._cache.get(key, (0.0, ""))
+        if until <= now:
+            person = self._check(user_name, password)
+            if not person:
+                return False
+            with self._lock:
+                self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+                self._cache[key] = (now + AUTH_CACHE_SECONDS, person)
+        environ[PERSON_KEY] = person
+        environ["wsgidav.auth.roles"] = ("editor",)
+        return True
+
+
+class WebDavServer:
+    """cheroot serving WsgiDAV in a thread of its own, started and stopped explicitly."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        root: Path,
+        authenticate: Authenticate,
+        clamd_socket: str | None,
+        scan_wait: float,
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
+        """Prepare the WsgiDAV application and the server."""
+        settings = _Settings(root, clamd_socket, scan_wait)
+        config = {
+            "host": host,
+            "port": port,
+            "provider_mapping": {"/": PedagogicalProvider(settings)},
+            "http_authenticator": {
+                "domain_controller": DirectoryLogins,
+                "accept_basic": True,
+                "accept_digest": False,
+                "default_to_digest": False,
+                "trusted_auth_header": None,
+            },
+            "preau": {"authenticate": authenticate},
+            "lock_storage": True,
+            "property_manager": True,
+            "dir_browser": {"enable": False},
+            "verbose": 0,
+            "logging": {"enable": False},
+        }
+        self._server = wsgi.Server((host, port), WsgiDAVApp(config), numthreads=THREADS)
+        if tls is not None:
+            self._server.ssl_adapter = BuiltinSSLAdapter(str(tls[0]), str(tls[1]))
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Listen and serve in a thread."""
+        self._server.prepare()
+        self._thread = threading.Thread(target=self._server.serve, name="preau-webdav", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread."""
+        self._server.stop()
+        if self._thread is not None:
+            self._thread.join(10)
+
+
+def directory_check(
+    authenticate: Callable[[str, str], Any], loop: asyncio.AbstractEventLoop
+) -> Authenticate:
+    """Return a thread-side login check running the directory on ``loop``."""
+
+    def check(login: str, password: str) -> str:
+        if not login or not password:
+            return ""
+        future = asyncio.run_coroutine_threadsafe(authenticate(login, password), loop)
+        outcome = future.result(timeout=30)
+        return str(outcome.person.id) if outcome.person is not None else ""
+
+    return check

@@ -1,0 +1,97 @@
+"""WebDAV on the pedagogical spaces passes the litmus suites (basic, copymove,
+props, locks, http) with a directory login; uploads are scanned and atomic;
+each person sees only their own space (issue #5 scope 3; #8.11, #8.12)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import (
+    EICAR,
+    Clamd,
+    PreauProcess,
+    free_port,
+    make_config,
+    run_preau,
+    wait_for_port,
+)
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _curl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_litmus_scanning_and_one_space_per_person(
+    tmp_path: Path, preau_factory: Callable[..., PreauProcess], clamd: Clamd
+) -> None:
+    port = free_port()
+    config = make_config(
+        tmp_path / "data",
+        productions={
+            "webdav_listen": f"127.0.0.1:{port}",
+            "antivirus": {"enabled": True, "clamd_socket": str(clamd.socket)},
+        },
+    )
+    running = preau_factory(config, "web")
+    for login, password in (("lina", "mot-de-passe-1"), ("noe", "mot-de-passe-2")):
+        added = run_preau(
+            "user",
+            "add",
+            login,
+            "--role",
+            "pupil",
+            "--name",
+            login,
+            "--class",
+            "6A",
+            "--password",
+            password,
+            config_path=running.config_path,
+        )
+        assert added.returncode == 0, added.stderr
+    wait_for_port("127.0.0.1", port, timeout=20)
+    url = f"http://127.0.0.1:{port}/"
+    litmus = subprocess.run(
+        ["/usr/bin/litmus", url, "lina", "mot-de-passe-1"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=240,
+        cwd=tmp_path,
+    )
+    summaries = [line for line in litmus.stdout.splitlines() if "summary for" in line]
+    assert len(summaries) == 5, litmus.stdout[-3000:] + running.output()
+    assert all("0 failed" in line for line in summaries), "\n".join(summaries)
+    assert litmus.returncode == 0
+    # A wrong password gets nothing.
+    assert _curl("-u", "lina:faux", url).stdout == "401"
+    # A clean file lands in the person's space, atomically; EICAR is refused.
+    homework = tmp_path / "devoir.txt"
+    homework.write_text("Il était une fois")
+    assert _curl("-u", "lina:mot-de-passe-1", "-T", str(homework), url + "devoir.txt").stdout in (
+        "201",
+        "204",
+    )
+    virus = tmp_path / "jeu.com"
+    virus.write_bytes(EICAR)
+    assert _curl("-u", "lina:mot-de-passe-1", "-T", str(virus), url + "jeu.com").stdout == "403"
+    space = config.site.data_dir / "productions" / "pedagogical" / "lina"
+    assert (space / "devoir.txt").read_text() == "Il était une fois"
+    assert sorted(p.name for p in space.iterdir() if p.name != "litmus") == ["devoir.txt"]
+    assert not [p for p in space.rglob("*") if p.name.endswith(".part")]
+    # Noé's root is his own space: Lina's file is not there, and ".." goes nowhere.
+    assert _curl("-u", "noe:mot-de-passe-2", url + "devoir.txt").stdout == "404"
+    escape = _curl("-u", "noe:mot-de-passe-2", "--path-as-is", url + "../lina/devoir.txt")
+    assert escape.stdout in ("400", "403", "404")
