@@ -357,6 +357,11 @@ class ProductionsStore:
         )
         return (int(row["bytes"]), int(row["files"])) if row else (0, 0)
 
+    async def recount_pedagogical(self, user: str) -> None:
+        """Store what a person's pedagogical space takes (after a WebDAV write)."""
+        total, files = await self.core.executor.run(self._pedagogical(user).usage)
+        await self._record_usage(user, "pedagogical", total, files)
+
     async def _record_usage(self, user: str, space: Space, size: int, files: int) -> None:
         async with self.core.db.write() as tx:
             await tx.execute(

@@ -25,6 +25,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -38,7 +39,7 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 
 from appliance.atomic import fsync_directory, write_atomic
 from appliance.productions import antivirus
-from appliance.productions.pedagogical import user_folder
+from appliance.productions.pedagogical import PedagogicalSpace, user_folder
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -46,17 +47,38 @@ AUTH_CACHE_SECONDS: Final = 300.0
 REALM: Final = "Préau"
 THREADS: Final = 8
 
-Authenticate = Callable[[str, str], str]  # login, password → the person's id, or ""
 PERSON_KEY: Final = "preau.person"
+ROLE_KEY: Final = "preau.role"
+HTTP_INSUFFICIENT_STORAGE: Final = 507
+
+
+@dataclass(frozen=True, slots=True)
+class DavPerson:
+    """Who a WebDAV login is: the person's id and role."""
+
+    id: str
+    role: str
+
+
+Authenticate = Callable[[str, str], DavPerson | None]
 
 
 class _Settings:
     """What the provider needs at request time (set once by the server)."""
 
-    def __init__(self, root: Path, clamd_socket: str | None, scan_wait: float) -> None:
+    def __init__(
+        self,
+        root: Path,
+        clamd_socket: str | None,
+        scan_wait: float,
+        quota: Callable[[str], int],
+        record_usage: Callable[[str], None],
+    ) -> None:
         self.root = root
         self.clamd_socket = clamd_socket
         self.scan_wait = scan_wait
+        self.quota = quota  # role → bytes
+        self.record_usage = record_usage  # person → (recount and store the space's use)
 
 
 class PedagogicalFile(FileResource):  # type: ignore[misc]
@@ -111,6 +133,7 @@ class PedagogicalFile(FileResource):  # type: ignore[misc]
                 if not verdict.clean:
                     _LOGGER.warning("WebDAV upload refused: clamd found %s", verdict.signature)
                     raise DAVError(HTTP_FORBIDDEN, f"infected: {verdict.signature}")
+            self._check_quota(settings, temp)
             with temp.open("rb") as written:
                 os.fsync(written.fileno())
             temp.rename(self._target)
@@ -119,6 +142,15 @@ class PedagogicalFile(FileResource):  # type: ignore[misc]
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
         self.file_stat = self._target.stat()
+        settings.record_usage(self.environ[PERSON_KEY])
+
+    def _check_quota(self, settings: _Settings, temp: Path) -> None:
+        """Refuse a file that would take the space past its capacity (#8.8)."""
+        person, role = self.environ[PERSON_KEY], self.environ[ROLE_KEY]
+        used, _ = PedagogicalSpace(settings.root, person).usage()
+        replaced = self._target.stat().st_size if self._target.exists() else 0
+        if used - replaced + temp.stat().st_size > settings.quota(role):
+            raise DAVError(HTTP_INSUFFICIENT_STORAGE, "quota: the space is full")
 
 
 class PedagogicalFolder(FolderResource):  # type: ignore[misc]
@@ -189,7 +221,7 @@ class DirectoryLogins(BaseDomainController):  # type: ignore[misc]
         """Take the login check Préau put in the WsgiDAV config."""
         super().__init__(wsgidav_app, config)
         self._check: Authenticate = config["preau"]["authenticate"]
-        self._cache: dict[tuple[str, str], tuple[float, str]] = {}
+        self._cache: dict[tuple[str, str], tuple[float, DavPerson]] = {}
         self._lock = threading.Lock()
 
     def get_domain_realm(self, path_info: str, environ: dict[str, Any] | None) -> str:
@@ -211,15 +243,17 @@ class DirectoryLogins(BaseDomainController):  # type: ignore[misc]
         key = (user_name, hashlib.sha256(f"{user_name}\0{password}".encode()).hexdigest())
         now = time.monotonic()
         with self._lock:
-            until, person = self._cache.get(key, (0.0, ""))
-        if until <= now:
+            until, cached = self._cache.get(key, (0.0, None))
+        person = cached if until > now else None
+        if person is None:
             person = self._check(user_name, password)
-            if not person:
+            if person is None:
                 return False
             with self._lock:
                 self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
                 self._cache[key] = (now + AUTH_CACHE_SECONDS, person)
-        environ[PERSON_KEY] = person
+        environ[PERSON_KEY] = person.id
+        environ[ROLE_KEY] = person.role
         environ["wsgidav.auth.roles"] = ("editor",)
         return True
 
@@ -236,10 +270,12 @@ class WebDavServer:
         authenticate: Authenticate,
         clamd_socket: str | None,
         scan_wait: float,
+        quota: Callable[[str], int],
+        record_usage: Callable[[str], None],
         tls: tuple[Path, Path] | None = None,
     ) -> None:
         """Prepare the WsgiDAV application and the server."""
-        settings = _Settings(root, clamd_socket, scan_wait)
+        settings = _Settings(root, clamd_socket, scan_wait, quota, record_usage)
         config = {
             "host": host,
             "port": port,
@@ -281,11 +317,13 @@ def directory_check(
 ) -> Authenticate:
     """Return a thread-side login check running the directory on ``loop``."""
 
-    def check(login: str, password: str) -> str:
+    def check(login: str, password: str) -> DavPerson | None:
         if not login or not password:
-            return ""
+            return None
         future = asyncio.run_coroutine_threadsafe(authenticate(login, password), loop)
         outcome = future.result(timeout=30)
-        return str(outcome.person.id) if outcome.person is not None else ""
+        if outcome.person is None or outcome.role is None:
+            return None
+        return DavPerson(str(outcome.person.id), str(outcome.role))
 
     return check

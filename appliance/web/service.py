@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from aiohttp import web
 
+from appliance.productions.store import ProductionsStore, quota_bytes
 from appliance.productions.webdav import WebDavServer, directory_check
 from appliance.service import Health, Service
 from appliance.tls import server_context
@@ -38,15 +39,21 @@ class WebService(Service):
         if productions.enabled and productions.webdav_listen:
             host, _, port = productions.webdav_listen.rpartition(":")
             antivirus = productions.antivirus
+            loop = asyncio.get_running_loop()
+            store = ProductionsStore(self.core)
+
+            def record_usage(person: str) -> None:
+                asyncio.run_coroutine_threadsafe(store.recount_pedagogical(person), loop).result(60)
+
             self._webdav = WebDavServer(
                 host=host.strip("[]"),
                 port=int(port),
                 root=self.core.config.site.data_dir / "productions" / "pedagogical",
-                authenticate=directory_check(
-                    self.core.directory.authenticate, asyncio.get_running_loop()
-                ),
+                authenticate=directory_check(self.core.directory.authenticate, loop),
                 clamd_socket=antivirus.clamd_socket if antivirus.enabled else None,
                 scan_wait=antivirus.timeout_seconds,
+                quota=lambda role: quota_bytes(productions, role, "pedagogical"),
+                record_usage=record_usage,
                 tls=(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None,
             )
             await self.core.executor.run(self._webdav.start)

@@ -4,6 +4,7 @@ each person sees only their own space (issue #5 scope 3; #8.11, #8.12)."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -42,16 +43,20 @@ def test_litmus_scanning_and_one_space_per_person(
         productions={
             "webdav_listen": f"127.0.0.1:{port}",
             "antivirus": {"enabled": True, "clamd_socket": str(clamd.socket)},
+            "quotas": {"teacher": {"pedagogical_mb": 1}},
         },
     )
     running = preau_factory(config, "web")
-    for login, password in (("lina", "mot-de-passe-1"), ("noe", "mot-de-passe-2")):
+    for login, password, role in (
+        ("lina", "mot-de-passe-1", "pupil"),
+        ("noe", "mot-de-passe-2", "teacher"),
+    ):
         added = run_preau(
             "user",
             "add",
             login,
             "--role",
-            "pupil",
+            role,
             "--name",
             login,
             "--class",
@@ -95,3 +100,15 @@ def test_litmus_scanning_and_one_space_per_person(
     assert _curl("-u", "noe:mot-de-passe-2", url + "devoir.txt").stdout == "404"
     escape = _curl("-u", "noe:mot-de-passe-2", "--path-as-is", url + "../lina/devoir.txt")
     assert escape.stdout in ("400", "403", "404")
+
+    # Over WebDAV too, a full space refuses (507) and keeps what it holds; use is counted.
+    big = tmp_path / "video.bin"
+    big.write_bytes(b"v" * 1_500_000)
+    assert _curl("-u", "noe:mot-de-passe-2", "-T", str(big), url + "video.bin").stdout == "507"
+    assert not (config.site.data_dir / "productions" / "pedagogical" / "noe" / "video.bin").exists()
+    with sqlite3.connect(config.state_path) as conn:
+        used = conn.execute(
+            "SELECT bytes FROM storage_usage WHERE user = 'lina' AND space = 'pedagogical'"
+        ).fetchone()
+    assert used is not None
+    assert used[0] >= len("Il était une fois".encode())
