@@ -357,6 +357,29 @@ class ProductionsStore:
         )
         return (int(row["bytes"]), int(row["files"])) if row else (0, 0)
 
+    async def open_identity(self, user: str, password: str) -> str | None:
+        """Return PERSONNEL's identity for a password (None: no key yet, or another password).
+
+        Never creates keys: a first login on the web page does, and shows the
+        recovery code there.
+        """
+        row = await self.core.db.fetchone(
+            "SELECT by_password FROM personnel_keys WHERE user = ?", (user,)
+        )
+        if row is None:
+            return None
+        try:
+            identity: str = await self.core.executor.run(
+                vault.open_sealed, vault.SealedIdentity.from_json(row["by_password"]), password
+            )
+        except vault.VaultError:
+            return None
+        return identity
+
+    async def record_personnel_usage(self, user: str, stored: int, files: int) -> None:
+        """Store what a person's PERSONNEL takes (after a WebDAV write)."""
+        await self._record_usage(user, "personnel", stored, files)
+
     async def recount_pedagogical(self, user: str) -> None:
         """Store what a person's pedagogical space takes (after a WebDAV write)."""
         total, files = await self.core.executor.run(self._pedagogical(user).usage)

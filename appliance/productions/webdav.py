@@ -10,8 +10,8 @@ manager's burst of requests does not cost one Argon2id or LDAP bind each.
 
 WSGI is synchronous: cheroot serves it from its own bounded thread pool, in
 a thread the web service starts and stops; directory checks hop to the
-service's event loop. PERSONNEL is not served over WebDAV yet (its
-encrypted index needs a provider of its own).
+service's event loop. Two shares: ``/pedagogique`` and ``/personnel``
+(see ``webdav_personnel``).
 """
 
 from __future__ import annotations
@@ -40,6 +40,11 @@ from wsgidav.wsgidav_app import WsgiDAVApp
 from appliance.atomic import fsync_directory, write_atomic
 from appliance.productions import antivirus
 from appliance.productions.pedagogical import PedagogicalSpace, user_folder
+from appliance.productions.webdav_personnel import (
+    IDENTITY_KEY,
+    PersonnelProvider,
+    PersonnelSettings,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -54,10 +59,11 @@ HTTP_INSUFFICIENT_STORAGE: Final = 507
 
 @dataclass(frozen=True, slots=True)
 class DavPerson:
-    """Who a WebDAV login is: the person's id and role."""
+    """Who a WebDAV login is: the person's id and role, PERSONNEL's key if it opened."""
 
     id: str
     role: str
+    identity: str = ""
 
 
 Authenticate = Callable[[str, str], DavPerson | None]
@@ -254,6 +260,7 @@ class DirectoryLogins(BaseDomainController):  # type: ignore[misc]
                 self._cache[key] = (now + AUTH_CACHE_SECONDS, person)
         environ[PERSON_KEY] = person.id
         environ[ROLE_KEY] = person.role
+        environ[IDENTITY_KEY] = person.identity
         environ["wsgidav.auth.roles"] = ("editor",)
         return True
 
@@ -272,6 +279,7 @@ class WebDavServer:
         scan_wait: float,
         quota: Callable[[str], int],
         record_usage: Callable[[str], None],
+        personnel: PersonnelSettings,
         tls: tuple[Path, Path] | None = None,
     ) -> None:
         """Prepare the WsgiDAV application and the server."""
@@ -279,7 +287,11 @@ class WebDavServer:
         config = {
             "host": host,
             "port": port,
-            "provider_mapping": {"/": PedagogicalProvider(settings)},
+            "provider_mapping": {
+                "/pedagogique": PedagogicalProvider(settings),
+                # WsgiDAV matches share names in lower case.
+                "/personnel": PersonnelProvider(personnel),
+            },
             "http_authenticator": {
                 "domain_controller": DirectoryLogins,
                 "accept_basic": True,
@@ -313,9 +325,11 @@ class WebDavServer:
 
 
 def directory_check(
-    authenticate: Callable[[str, str], Any], loop: asyncio.AbstractEventLoop
+    authenticate: Callable[[str, str], Any],
+    open_identity: Callable[[str, str], Any],
+    loop: asyncio.AbstractEventLoop,
 ) -> Authenticate:
-    """Return a thread-side login check running the directory on ``loop``."""
+    """Return a thread-side login check running the directory (and PERSONNEL) on ``loop``."""
 
     def check(login: str, password: str) -> DavPerson | None:
         if not login or not password:
@@ -324,6 +338,8 @@ def directory_check(
         outcome = future.result(timeout=30)
         if outcome.person is None or outcome.role is None:
             return None
-        return DavPerson(str(outcome.person.id), str(outcome.role))
+        person = str(outcome.person.id)
+        identity = asyncio.run_coroutine_threadsafe(open_identity(person, password), loop)
+        return DavPerson(person, str(outcome.role), identity.result(timeout=30) or "")
 
     return check

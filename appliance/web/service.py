@@ -10,6 +10,7 @@ from aiohttp import web
 
 from appliance.productions.store import ProductionsStore, quota_bytes
 from appliance.productions.webdav import WebDavServer, directory_check
+from appliance.productions.webdav_personnel import PersonnelSettings
 from appliance.service import Health, Service
 from appliance.tls import server_context
 from appliance.web.app import create_app
@@ -45,15 +46,28 @@ class WebService(Service):
             def record_usage(person: str) -> None:
                 asyncio.run_coroutine_threadsafe(store.recount_pedagogical(person), loop).result(60)
 
+            def record_personnel(person: str, stored: int, files: int) -> None:
+                future = store.record_personnel_usage(person, stored, files)
+                asyncio.run_coroutine_threadsafe(future, loop).result(60)
+
             self._webdav = WebDavServer(
                 host=host.strip("[]"),
                 port=int(port),
                 root=self.core.config.site.data_dir / "productions" / "pedagogical",
-                authenticate=directory_check(self.core.directory.authenticate, loop),
+                authenticate=directory_check(
+                    self.core.directory.authenticate, store.open_identity, loop
+                ),
                 clamd_socket=antivirus.clamd_socket if antivirus.enabled else None,
                 scan_wait=antivirus.timeout_seconds,
                 quota=lambda role: quota_bytes(productions, role, "pedagogical"),
                 record_usage=record_usage,
+                personnel=PersonnelSettings(
+                    self.core.config.site.data_dir / "productions" / "personnel",
+                    antivirus.clamd_socket if antivirus.enabled else None,
+                    antivirus.timeout_seconds,
+                    lambda role: quota_bytes(productions, role, "personnel"),
+                    record_personnel,
+                ),
                 tls=(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None,
             )
             await self.core.executor.run(self._webdav.start)

@@ -34,6 +34,13 @@ def _curl(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def virus_file(folder: Path) -> Path:
+    """Write the EICAR test file."""
+    path = folder / "eicar.com"
+    path.write_bytes(EICAR)
+    return path
+
+
 def test_litmus_scanning_and_one_space_per_person(
     tmp_path: Path, preau_factory: Callable[..., PreauProcess], clamd: Clamd
 ) -> None:
@@ -67,19 +74,62 @@ def test_litmus_scanning_and_one_space_per_person(
         )
         assert added.returncode == 0, added.stderr
     wait_for_port("127.0.0.1", port, timeout=20)
-    url = f"http://127.0.0.1:{port}/"
-    litmus = subprocess.run(
-        ["/usr/bin/litmus", url, "lina", "mot-de-passe-1"],
+    # A first login on the web page makes Lina's PERSONNEL key (and shows her code).
+    login = subprocess.run(
+        [
+            "/usr/bin/curl",
+            "-s",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            '{"login": "lina", "password": "mot-de-passe-1"}',
+            f"http://127.0.0.1:{config.web.port}/api/v1/session",
+        ],
         capture_output=True,
         text=True,
         check=False,
-        timeout=240,
-        cwd=tmp_path,
+        timeout=30,
     )
-    summaries = [line for line in litmus.stdout.splitlines() if "summary for" in line]
-    assert len(summaries) == 5, litmus.stdout[-3000:] + running.output()
-    assert all("0 failed" in line for line in summaries), "\n".join(summaries)
-    assert litmus.returncode == 0
+    assert "csrf_token" in login.stdout, login.stdout
+    url = f"http://127.0.0.1:{port}/pedagogique/"
+    for share in ("pedagogique", "personnel"):
+        litmus = subprocess.run(
+            ["/usr/bin/litmus", f"http://127.0.0.1:{port}/{share}/", "lina", "mot-de-passe-1"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=240,
+            cwd=tmp_path,
+        )
+        summaries = [line for line in litmus.stdout.splitlines() if "summary for" in line]
+        assert len(summaries) == 5, share + litmus.stdout[-3000:] + running.output()
+        assert all("0 failed" in line for line in summaries), share + "\n".join(summaries)
+        assert litmus.returncode == 0
+    # PERSONNEL over WebDAV: readable by its owner only, nothing in clear on the disk.
+    secret = tmp_path / "journal-b0e7.txt"
+    secret.write_bytes(b"secret-f31c9a" * 100)
+    personnel_url = f"http://127.0.0.1:{port}/personnel/"
+    stored = _curl("-u", "lina:mot-de-passe-1", "-T", str(secret), personnel_url + secret.name)
+    assert stored.stdout in ("201", "204")
+    back = subprocess.run(
+        ["/usr/bin/curl", "-s", "-u", "lina:mot-de-passe-1", personnel_url + secret.name],
+        capture_output=True,
+        check=False,
+        timeout=30,
+    )
+    assert back.stdout == b"secret-f31c9a" * 100
+    for path in (config.site.data_dir).rglob("*"):
+        assert "journal-b0e7" not in path.name
+        if path.is_file():
+            assert b"secret-f31c9a" not in path.read_bytes()
+    # Noé has no PERSONNEL key yet (no web login): locked, never created over WebDAV.
+    assert _curl("-u", "noe:mot-de-passe-2", personnel_url).stdout == "423"
+    assert (
+        _curl(
+            "-u", "lina:mot-de-passe-1", "-T", str(virus_file(tmp_path)), personnel_url + "v.com"
+        ).stdout
+        == "403"
+    )
     # A wrong password gets nothing.
     assert _curl("-u", "lina:faux", url).stdout == "401"
     # A clean file lands in the person's space, atomically; EICAR is refused.
