@@ -262,9 +262,13 @@ class ProductionsStore:
             )
             raise
         await self.core.audit.record(
-            actor=actor, source="cli", action="personnel.escrow_open", target=user,
-            outcome="success", detail=f"{len(shares)} shares",
-        )  # fmt: skip
+            actor=actor,
+            source="cli",
+            action="personnel.escrow_open",
+            target=user,
+            outcome="success",
+            detail=f"{len(shares)} shares",
+        )
         return identity
 
     async def export_with_identity(

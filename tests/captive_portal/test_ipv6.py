@@ -95,9 +95,13 @@ def test_ra_and_dhcpv6_announce_the_api_and_only_logged_in_devices_get_ipv6(
         uri = ""
         for _ in range(10):
             uri = run(
-                sys.executable, "-c", _INFORMATION_REQUEST, lab.client_if, ns=lab.client,
+                sys.executable,
+                "-c",
+                _INFORMATION_REQUEST,
+                lab.client_if,
+                ns=lab.client,
                 check=False,
-            ).stdout.strip()  # fmt: skip
+            ).stdout.strip()
             if uri:
                 break
         assert uri == API, portal.tail()
