@@ -183,6 +183,23 @@ class _EncryptingWriter(io.RawIOBase):
             self.temp.unlink()
 
 
+def _carry_properties(resource: Any, dest_path: str, *, is_move: bool) -> None:
+    """Move or copy a resource's dead properties to its new URL."""
+    manager = resource.provider.prop_manager
+    if not manager:
+        return
+    destination = resource.provider.get_resource_inst(dest_path, resource.environ)
+    if is_move:
+        manager.move_properties(
+            resource.get_ref_url(),
+            destination.get_ref_url(),
+            with_children=False,
+            environ=resource.environ,
+        )
+    else:
+        manager.copy_properties(resource.get_ref_url(), destination.get_ref_url(), resource.environ)
+
+
 class PersonnelFile(DAVNonCollection):  # type: ignore[misc]
     """A file of PERSONNEL (or a name about to become one)."""
 
@@ -286,18 +303,7 @@ class PersonnelFile(DAVNonCollection):  # type: ignore[misc]
             context.save(index)
             if replaced is not None and replaced.blob != source.blob:
                 context.space.delete_blob(replaced.blob)
-        manager = self.provider.prop_manager
-        if manager:
-            destination = self.provider.get_resource_inst(dest_path, self.environ)
-            if is_move:
-                manager.move_properties(
-                    self.get_ref_url(),
-                    destination.get_ref_url(),
-                    with_children=False,
-                    environ=self.environ,
-                )
-            else:
-                manager.copy_properties(self.get_ref_url(), destination.get_ref_url(), self.environ)
+        _carry_properties(self, dest_path, is_move=is_move)
 
 
 class PersonnelFolder(DAVCollection):  # type: ignore[misc]
@@ -352,18 +358,7 @@ class PersonnelFolder(DAVCollection):  # type: ignore[misc]
             index = context.index()
             index.folders.add(_relative(dest_path))
             context.save(index)
-        manager = self.provider.prop_manager
-        if manager:
-            destination = self.provider.get_resource_inst(dest_path, self.environ)
-            if is_move:
-                manager.move_properties(
-                    self.get_ref_url(),
-                    destination.get_ref_url(),
-                    with_children=False,
-                    environ=self.environ,
-                )
-            else:
-                manager.copy_properties(self.get_ref_url(), destination.get_ref_url(), self.environ)
+        _carry_properties(self, dest_path, is_move=is_move)
 
     def support_recursive_move(self, dest_path: str) -> bool:
         return False

@@ -50,6 +50,22 @@ def _denied(err: Exception) -> web.Response:
     return _refusal(err)
 
 
+async def _receive(
+    request: web.Request, target: PedagogicalSpace, person: classes.Person
+) -> web.StreamResponse:
+    """Store the request body in a class area (access already checked)."""
+    try:
+        size = await request.app[PRODUCTIONS_KEY].put_class_file(
+            target,
+            request.query.get("path", ""),
+            request.content.iter_chunked(1 << 20),
+            actor=person.id,
+        )
+    except (SpaceError, ScannerUnavailable) as err:
+        return _denied(err)
+    return web.json_response({"size": size}, status=201)
+
+
 async def _send_file(
     request: web.Request, target: PedagogicalSpace, path: str
 ) -> web.StreamResponse:
@@ -109,15 +125,9 @@ async def distribution_put(request: web.Request) -> web.StreamResponse:
         target = classes.distribution(
             _root(request), request.match_info["class_name"], person, write=True
         )
-        size = await request.app[PRODUCTIONS_KEY].put_class_file(
-            target,
-            request.query.get("path", ""),
-            request.content.iter_chunked(1 << 20),
-            actor=person.id,
-        )
-    except (classes.AccessDenied, SpaceError, ScannerUnavailable) as err:
+    except (classes.AccessDenied, SpaceError) as err:
         return _denied(err)
-    return web.json_response({"size": size}, status=201)
+    return await _receive(request, target, person)
 
 
 @routes.post(API_PREFIX + "/classes/{class_name}/assignments")
@@ -195,15 +205,9 @@ async def hand_in(request: web.Request) -> web.StreamResponse:
             due_at=row["due_at"],
             now=time.time(),
         )
-        size = await request.app[PRODUCTIONS_KEY].put_class_file(
-            target,
-            request.query.get("path", ""),
-            request.content.iter_chunked(1 << 20),
-            actor=person.id,
-        )
-    except (classes.AccessDenied, SpaceError, ScannerUnavailable) as err:
+    except (classes.AccessDenied, SpaceError) as err:
         return _denied(err)
-    return web.json_response({"size": size}, status=201)
+    return await _receive(request, target, person)
 
 
 @routes.get(API_PREFIX + "/classes/{class_name}/assignments/{assignment_id}/rendus")
