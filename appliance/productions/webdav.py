@@ -38,6 +38,7 @@ from wsgidav.fs_dav_provider import FileResource, FilesystemProvider, FolderReso
 from wsgidav.wsgidav_app import WsgiDAVApp
 
 from appliance.atomic import fsync_directory, write_atomic
+from appliance.config import ThrottleConfig
 from appliance.productions import antivirus
 from appliance.productions.pedagogical import PedagogicalSpace, user_folder
 from appliance.productions.webdav_personnel import (
@@ -45,6 +46,7 @@ from appliance.productions.webdav_personnel import (
     PersonnelProvider,
     PersonnelSettings,
 )
+from appliance.web.throttle import LoginThrottle
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -227,6 +229,7 @@ class DirectoryLogins(BaseDomainController):  # type: ignore[misc]
         """Take the login check Préau put in the WsgiDAV config."""
         super().__init__(wsgidav_app, config)
         self._check: Authenticate = config["preau"]["authenticate"]
+        self._throttle: LoginThrottle = config["preau"]["throttle"]
         self._cache: dict[tuple[str, str], tuple[float, DavPerson]] = {}
         self._lock = threading.Lock()
 
@@ -252,7 +255,19 @@ class DirectoryLogins(BaseDomainController):  # type: ignore[misc]
             until, cached = self._cache.get(key, (0.0, None))
         person = cached if until > now else None
         if person is None:
+            # The same throttle as the web login: per source, per account and source
+            # with growing delays, per account (no lockout: only slows guessing).
+            account, source = user_name.casefold(), environ.get("REMOTE_ADDR", "")
+            with self._lock:
+                decision = self._throttle.check(account, source, now, known_device=False)
+            if not decision.allowed:
+                return False
             person = self._check(user_name, password)
+            with self._lock:
+                if person is None:
+                    self._throttle.record_failure(account, source, now)
+                else:
+                    self._throttle.record_success(account, source)
             if person is None:
                 return False
             with self._lock:
@@ -280,6 +295,7 @@ class WebDavServer:
         quota: Callable[[str], int],
         record_usage: Callable[[str], None],
         personnel: PersonnelSettings,
+        throttle: ThrottleConfig,
         tls: tuple[Path, Path] | None = None,
     ) -> None:
         """Prepare the WsgiDAV application and the server."""
@@ -299,7 +315,7 @@ class WebDavServer:
                 "default_to_digest": False,
                 "trusted_auth_header": None,
             },
-            "preau": {"authenticate": authenticate},
+            "preau": {"authenticate": authenticate, "throttle": LoginThrottle(throttle)},
             "lock_storage": True,
             "property_manager": True,
             "dir_browser": {"enable": False},

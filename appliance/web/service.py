@@ -68,6 +68,7 @@ class WebService(Service):
                     lambda role: quota_bytes(productions, role, "personnel"),
                     record_personnel,
                 ),
+                throttle=cfg.throttle,
                 tls=(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None,
             )
             await self.core.executor.run(self._webdav.start)

@@ -57,6 +57,7 @@ def test_litmus_scanning_and_one_space_per_person(
     for login, password, role in (
         ("lina", "mot-de-passe-1", "pupil"),
         ("noe", "mot-de-passe-2", "teacher"),
+        ("zoe", "mot-de-passe-3", "pupil"),
     ):
         added = run_preau(
             "user",
@@ -162,3 +163,8 @@ def test_litmus_scanning_and_one_space_per_person(
         ).fetchone()
     assert used is not None
     assert used[0] >= len("Il était une fois".encode())
+    # Guessing passwords is slowed like on the web login: after the free failures,
+    # even the right password waits (401) until the delay has passed.
+    for _ in range(8):
+        assert _curl("-u", "zoe:devine", url).stdout == "401"
+    assert _curl("-u", "zoe:mot-de-passe-3", url).stdout == "401"
