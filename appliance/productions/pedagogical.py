@@ -122,6 +122,21 @@ class PedagogicalSpace:
         """Create a folder (and its parents)."""
         self._path(path).mkdir(parents=True, exist_ok=True, mode=0o750)
 
+    def move(self, source: str, target: str) -> None:
+        """Rename or move a file or folder inside the space (refused onto an existing name)."""
+        origin, destination = self._path(source), self._path(target)
+        if not origin.exists():
+            raise FileNotFoundError(source)
+        if destination.exists():
+            raise SpaceError("path: something already has this name")
+        if destination.is_relative_to(origin):
+            raise SpaceError("path: a folder cannot go inside itself")
+        destination.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+        origin.rename(destination)
+        fsync_directory(destination.parent)
+        if origin.parent != destination.parent:
+            fsync_directory(origin.parent)
+
     def delete(self, path: str) -> None:
         """Delete a file or a whole folder."""
         target = self._path(path)

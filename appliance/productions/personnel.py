@@ -110,6 +110,23 @@ class Index:
             set(raw["folders"]),
         )
 
+    def move(self, source: str, target: str) -> None:
+        """Rename or move a file or a folder (with everything in it) in the tree."""
+        if target == source or target.startswith(f"{source}/"):
+            raise SpaceError("path: a folder cannot go inside itself")
+        if target in self.files or target in self.folders:
+            raise SpaceError("path: something already has this name")
+        moved = {p: e for p, e in self.files.items() if p == source or p.startswith(f"{source}/")}
+        folders = {f for f in self.folders if f == source or f.startswith(f"{source}/")}
+        if not moved and not folders:
+            raise FileNotFoundError(source)
+        for path, entry in moved.items():
+            del self.files[path]
+            self.files[target + path[len(source) :]] = entry
+        self.folders -= folders
+        self.folders |= {target + f[len(source) :] for f in folders}
+        self.folders |= parent_folders(target)
+
     def listing(self, folder: str) -> list[dict[str, Any]]:
         """Return the direct children of ``folder`` ("" for the top)."""
         prefix = f"{folder}/" if folder else ""

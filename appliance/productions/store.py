@@ -704,6 +704,22 @@ class ProductionsStore:
             index.folders |= {path} | _parents(path)
             await self.core.executor.run(personnel.save_index, index)
 
+    async def move(
+        self, session_hash: str, user: str, space: Space, source: str, target: str
+    ) -> None:
+        """Rename or move a file or folder within one of my spaces."""
+        source, target = clean_path(source), clean_path(target)
+        if space == "pedagogical":
+            async with self._lock(user):
+                await self.core.executor.run(self._pedagogical(user).move, source, target)
+            return
+        identity = self._identity(session_hash, user)
+        personnel = await self._personnel(user)
+        async with self._lock(user):
+            index = await self.core.executor.run(personnel.load_index, identity)
+            index.move(source, target)
+            await self.core.executor.run(personnel.save_index, index)
+
     async def delete(self, session_hash: str, user: str, space: Space, path: str) -> None:
         """Delete a file or a folder and everything in it."""
         path = clean_path(path)

@@ -221,6 +221,7 @@ OPERATIONS: Final[list[Operation]] = [
     Operation("get", "/spaces", "My two spaces: use, capacity, PERSONNEL's lock.", None, _ALL),
     Operation("get", "/spaces/{space}/folder", "List a folder (?path=).", None, _ALL),
     Operation("get", "/spaces/export", "All my work as one zip (#8.20).", None, _ALL),
+    Operation("post", "/spaces/{space}/move", "Rename or move a file or folder.", None, _ALL),
     Operation("post", "/spaces/{space}/folder", "Create a folder.", None, _ALL, 201),
     Operation("get", "/spaces/{space}/file", "Download a file (?path=).", None, _ALL),
     Operation("put", "/spaces/{space}/file", "Upload a file (?path=; raw body).", None, _ALL, 201),

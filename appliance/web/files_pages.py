@@ -221,3 +221,27 @@ async def delete_form(request: web.Request) -> web.StreamResponse:
     except (SpaceError, LockedError, FileNotFoundError):
         raise web.HTTPSeeOther(_back(space, posixpath.dirname(path), "refused")) from None
     raise web.HTTPSeeOther(_back(space, posixpath.dirname(path), "deleted"))
+
+
+@routes.post("/fichiers/renommer")
+@require_role(*EVERYONE)
+async def rename_form(request: web.Request) -> web.StreamResponse:
+    """Rename one of my files or folders (same folder, new name)."""
+    session = request[SESSION_KEY]
+    assert session is not None  # noqa: S101 - require_role guarantees it
+    form = await request.post()
+    space = _space(str(form.get("espace", "")))
+    path = str(form.get("chemin", ""))
+    name = str(form.get("nom", "")).strip().replace("/", "-")
+    folder = posixpath.dirname(path)
+    try:
+        await request.app[PRODUCTIONS_KEY].move(
+            session.token_hash,
+            session.person_id,
+            space,
+            path,
+            posixpath.join(folder, name) if folder else name,
+        )
+    except (SpaceError, LockedError, FileNotFoundError):
+        raise web.HTTPSeeOther(_back(space, folder, "refused")) from None
+    raise web.HTTPSeeOther(_back(space, folder, "renamed"))

@@ -40,6 +40,13 @@ class FolderBody(_Body):
     path: str = Field(min_length=1, max_length=1024)
 
 
+class MoveBody(_Body):
+    """Rename or move: from one path to another in the same space."""
+
+    source: str = Field(min_length=1, max_length=1024)
+    target: str = Field(min_length=1, max_length=1024)
+
+
 class UnlockBody(_Body):
     """Open PERSONNEL after a password change made in the directory."""
 
@@ -179,6 +186,23 @@ async def download(request: web.Request) -> web.StreamResponse:
     await store.get(session_hash, user, space, path, response.write)
     await response.write_eof()
     return response
+
+
+@routes.post(API_PREFIX + "/spaces/{space}/move")
+@require_role(*EVERYONE, api=True)
+async def move(request: web.Request) -> web.StreamResponse:
+    """Rename or move a file or folder."""
+    body = await _body(request, MoveBody)
+    if isinstance(body, web.Response):
+        return body
+    session_hash, user, _ = _who(request)
+    try:
+        await request.app[PRODUCTIONS_KEY].move(
+            session_hash, user, _space(request), body.source, body.target
+        )
+    except (LockedError, SpaceError, FileNotFoundError) as err:
+        return _refusal(err)
+    return web.json_response({"source": body.source, "target": body.target})
 
 
 @routes.delete(API_PREFIX + "/spaces/{space}/file")

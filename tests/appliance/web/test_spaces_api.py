@@ -271,3 +271,49 @@ async def test_all_my_work_as_one_zip(client: TestClient[Any, Any]) -> None:
     assert archive.read("pedagogique/Maths/devoir.txt") == b"x = 42"
     assert archive.read("PERSONNEL/Carnet/grand.bin") == big
     assert archive.testzip() is None
+
+
+async def test_rename_and_move_in_both_spaces(client: TestClient[Any, Any]) -> None:
+    token = await api_login(client, "eleve")
+    headers = {"X-CSRF-Token": token}
+    for space in ("pedagogical", "personnel"):
+        assert (await _put(client, token, space, "Brouillons/a.txt", b"texte")).status == 201
+        assert (await _put(client, token, space, "Brouillons/b.txt", b"autre")).status == 201
+        renamed = await client.post(
+            f"/api/v1/spaces/{space}/move",
+            json={"source": "Brouillons/a.txt", "target": "Brouillons/rédaction.txt"},
+            headers=headers,
+        )
+        assert renamed.status == 200, await renamed.text()
+        clash = await client.post(
+            f"/api/v1/spaces/{space}/move",
+            json={"source": "Brouillons/b.txt", "target": "Brouillons/rédaction.txt"},
+            headers=headers,
+        )
+        assert clash.status == 422
+        inside = await client.post(
+            f"/api/v1/spaces/{space}/move",
+            json={"source": "Brouillons", "target": "Brouillons/Sous"},
+            headers=headers,
+        )
+        assert inside.status == 422
+        moved = await client.post(
+            f"/api/v1/spaces/{space}/move",
+            json={"source": "Brouillons", "target": "Français/Rédactions"},
+            headers=headers,
+        )
+        assert moved.status == 200
+        got = await client.get(
+            FILE.format(space=space), params={"path": "Français/Rédactions/rédaction.txt"}
+        )
+        assert await got.read() == b"texte"
+        gone = await client.get(FILE.format(space=space), params={"path": "Brouillons/b.txt"})
+        assert gone.status == 404
+        top = await (await client.get(f"/api/v1/spaces/{space}/folder")).json()
+        assert [e["name"] for e in top["entries"]] == ["Français"]
+        missing = await client.post(
+            f"/api/v1/spaces/{space}/move",
+            json={"source": "Nulle-part", "target": "Ailleurs"},
+            headers=headers,
+        )
+        assert missing.status == 404
