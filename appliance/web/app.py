@@ -17,6 +17,7 @@ from appliance.productions.store import ProductionsStore
 from appliance.web import (
     api,
     classes_api,
+    classes_pages,
     files_pages,
     filtering_pages,
     pages,
@@ -80,6 +81,7 @@ def create_app(core: Core) -> web.Application:
     app.add_routes(spaces_api.routes)
     app.add_routes(files_pages.routes)
     app.add_routes(classes_api.routes)
+    app.add_routes(classes_pages.routes)
     app.add_routes(api.routes)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)

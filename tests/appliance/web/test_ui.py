@@ -168,3 +168,51 @@ def test_a_pupil_uploads_from_a_phone_and_the_antivirus_stops_eicar(
     assert width <= browser.execute_script("return window.innerWidth")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENSHOTS / "files-phone.png"))
+
+
+def test_a_teacher_hands_out_and_collects_work_from_a_phone(
+    tmp_path: Path, preau_factory: Callable[..., PreauProcess], browser: Any
+) -> None:
+    from tests.conftest import run_preau
+
+    config = make_config(tmp_path / "data")
+    running = preau_factory(config)
+    result = run_preau("demo", config_path=running.config_path)
+    passwords = {line.split()[0]: line.split()[-1] for line in result.stdout.splitlines() if line}
+    handout = tmp_path / "chapitre-1.pdf"
+    handout.write_bytes(b"%PDF-1.4 cours")
+    copy = tmp_path / "ma-copie.odt"
+    copy.write_bytes(b"ma copie")
+
+    log_in(browser, running.base_url, "prof.durand", passwords["prof.durand"])
+    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/account"))
+    browser.get(f"{running.base_url}/classe?classe=6A")
+    browser.find_element(By.ID, "documents-files").send_keys(str(handout))
+    browser.find_element(By.CSS_SELECTOR, "form[enctype] button").click()
+    WebDriverWait(browser, 15).until(lambda b: "1 fichier" in b.find_element(By.ID, "message").text)
+    browser.find_element(By.ID, "titre").send_keys("Rédaction")
+    browser.find_element(By.CSS_SELECTOR, "form[action='/classe/devoir'] button").click()
+    WebDriverWait(browser, 15).until(
+        lambda b: "Rédaction" in b.find_element(By.ID, "assignments").text
+    )
+    browser.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
+
+    log_in(browser, running.base_url, "l.bernard", passwords["l.bernard"])
+    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/account"))
+    browser.find_element(By.LINK_TEXT, "Ma classe").click()
+    WebDriverWait(browser, 10).until(expected_conditions.url_contains("/classe"))
+    assert "chapitre-1.pdf" in browser.find_element(By.ID, "documents").text
+    assert not browser.find_elements(By.ID, "documents-files")  # pupils do not hand out
+    browser.find_element(By.CSS_SELECTOR, "#assignments input[type=file]").send_keys(str(copy))
+    browser.find_element(By.CSS_SELECTOR, "#assignments button").click()
+    WebDriverWait(browser, 15, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda b: "ma-copie.odt" in b.find_element(By.ID, "assignments").text
+    )
+    width = browser.execute_script("return document.documentElement.scrollWidth")
+    assert width <= browser.execute_script("return window.innerWidth")
+    browser.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
+
+    log_in(browser, running.base_url, "prof.durand", passwords["prof.durand"])
+    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/account"))
+    browser.get(f"{running.base_url}/classe?classe=6A")
+    assert "1 rendu(s) : l.bernard" in browser.find_element(By.ID, "assignments").text
