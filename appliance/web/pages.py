@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import urllib.parse
 from typing import Any
 
 from aiohttp import web
@@ -126,7 +127,41 @@ async def dashboard(request: web.Request) -> dict[str, Any]:
         ],
         "audit": await core.audit.recent(10),
         "storage": await _storage_summary(core),
+        "restore_message": request.query.get("restauration", "")[:300],
     }
+
+
+@routes.post("/dashboard/restore")
+@require_role("referent")
+async def restore_form(request: web.Request) -> web.StreamResponse:
+    """Put back a person's pedagogical space, or one file or folder, from the last backup."""
+    from appliance.productions.backup import BackupError, Backups
+    from appliance.productions.personnel import SpaceError
+
+    core = request.app[CORE_KEY]
+    form = await request.post()
+    person = str(form.get("person", "")).strip()
+    path = str(form.get("path", "")).strip()
+    t = translator(request[LANG_KEY])
+    if not core.config.productions.backup.enabled:
+        message = t("dashboard.backup_off")
+    else:
+        backups = Backups(core.config.productions.backup, core.config.site.data_dir)
+        try:
+            count = await core.executor.run(backups.restore, person, path)
+            message = t("dashboard.restored", count=count)
+            outcome = "success"
+        except (BackupError, SpaceError) as err:
+            message = t("dashboard.restore_failed", reason=str(err)[:200])
+            outcome = "failure"
+        await core.audit.record(
+            actor=_actor(request),
+            source=source_of(request),
+            action="backup.restore",
+            target=f"{person}:{path}",
+            outcome=outcome,
+        )
+    raise web.HTTPSeeOther("/dashboard?" + urllib.parse.urlencode({"restauration": message}))
 
 
 async def _storage_summary(core: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import os
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from appliance.config import PreauConfig
 from appliance.productions.backup import RESTIC, Backups
@@ -126,3 +127,36 @@ async def test_spaces_of_people_gone_past_the_grace_period_are_erased(tmp_path: 
         assert (root / "prof" / "a.txt").exists()
         jobs = {job.id for job in builtin_jobs(core)}
         assert "productions-lifecycle" in jobs
+
+
+async def test_the_referent_restores_from_the_dashboard(
+    tmp_path: Path, aiohttp_client: Any
+) -> None:
+    from appliance.web.app import create_app
+    from tests.appliance.web.conftest import api_login, seed_local_people
+
+    config = _config(tmp_path)
+    async with opened_core(config) as core:
+        await seed_local_people(core)
+        store = ProductionsStore(core)
+        await store.put("s", "eleve", "pupil", "pedagogical", "Maths/devoir.txt", _chunks(b"42"))
+        backups = Backups(config.productions.backup, config.site.data_dir)
+        await core.executor.run(backups.back_up)
+        live = config.site.data_dir / "productions" / "pedagogical" / "eleve" / "Maths"
+        (live / "devoir.txt").unlink()
+        client = await aiohttp_client(create_app(core))
+        token = await api_login(client, "referent")
+        page = await (await client.get("/dashboard")).text()
+        assert 'id="restore-form"' in page
+        restored = await client.post(
+            "/dashboard/restore",
+            data={"csrf_token": token, "person": "eleve", "path": "Maths/devoir.txt"},
+        )
+        assert "1 fichier(s) restauré(s)." in await restored.text()
+        assert (live / "devoir.txt").read_bytes() == b"42"
+        missing = await client.post(
+            "/dashboard/restore", data={"csrf_token": token, "person": "eleve", "path": "x.txt"}
+        )
+        assert "Restauration impossible" in await missing.text()
+        actions = [e["action"] for e in await core.audit.recent(10)]
+        assert actions.count("backup.restore") == 2
