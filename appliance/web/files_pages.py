@@ -13,7 +13,7 @@ import datetime as dt
 import posixpath
 import urllib.parse
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import BodyPartReader, web
 
@@ -26,6 +26,18 @@ from appliance.web.rendering import render
 from appliance.web.spaces_api import EVERYONE
 
 routes = web.RouteTableDef()
+
+# Types shown in the browser; anything else (HTML, SVG, scripts…) is only
+# ever downloaded, so a pupil's file cannot run in the appliance's origin.
+PREVIEW_TYPES: Final[dict[str, str]] = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".pdf": "application/pdf",
+    ".txt": "text/plain; charset=utf-8",
+}
 
 
 def _space(value: str | None) -> Space:
@@ -80,6 +92,10 @@ async def files_page(request: web.Request) -> web.StreamResponse:
             + urllib.parse.urlencode({"espace": space, "chemin": path})
         )
         if not entry["folder"]:
+            if posixpath.splitext(entry["name"])[1].lower() in PREVIEW_TYPES:
+                entry["preview"] = "/fichiers/apercu?" + urllib.parse.urlencode(
+                    {"espace": space, "chemin": path}
+                )
             entry["size_text"] = _size(entry["size"])
             entry["date"] = dt.datetime.fromtimestamp(
                 entry["modified"], core.config.site.zone
@@ -174,6 +190,38 @@ async def download_page(request: web.Request) -> web.StreamResponse:
             "Content-Type": "application/octet-stream",
             "Content-Disposition": "attachment; filename*=UTF-8''" + urllib.parse.quote(name),
             "Cache-Control": "no-store",
+        }
+    )
+    response.content_length = size
+    await response.prepare(request)
+    await store.get(session.token_hash, session.person_id, space, path, response.write)
+    await response.write_eof()
+    return response
+
+
+@routes.get("/fichiers/apercu")
+@require_role(*EVERYONE)
+async def preview_page(request: web.Request) -> web.StreamResponse:
+    """Show one of my images, PDFs or text files in the browser."""
+    session = request[SESSION_KEY]
+    assert session is not None  # noqa: S101 - require_role guarantees it
+    store = request.app[PRODUCTIONS_KEY]
+    space = _space(request.query.get("espace"))
+    path = request.query.get("chemin", "")
+    content_type = PREVIEW_TYPES.get(posixpath.splitext(path)[1].lower())
+    if content_type is None:
+        raise web.HTTPUnsupportedMediaType(text="aperçu impossible : téléchargez le fichier")
+    try:
+        size = await store.size_of(session.token_hash, session.person_id, space, path)
+    except (LockedError, SpaceError, FileNotFoundError) as err:
+        raise web.HTTPNotFound(text="fichier introuvable") from err
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": content_type,
+            "Content-Disposition": "inline",
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'",
         }
     )
     response.content_length = size

@@ -317,3 +317,25 @@ async def test_rename_and_move_in_both_spaces(client: TestClient[Any, Any]) -> N
             headers=headers,
         )
         assert missing.status == 404
+
+
+async def test_previews_only_for_safe_types(client: TestClient[Any, Any]) -> None:
+    token = await api_login(client, "eleve")
+    png = bytes.fromhex("89504e470d0a1a0a") + b"\0" * 32
+    for space in ("pedagogical", "personnel"):
+        assert (await _put(client, token, space, "photo.png", png)).status == 201
+        assert (await _put(client, token, space, "page.html", b"<script>x</script>")).status == 201
+        page = await (await client.get("/fichiers", params={"espace": space})).text()
+        assert "/fichiers/apercu?" in page
+        shown = await client.get(
+            "/fichiers/apercu", params={"espace": space, "chemin": "photo.png"}
+        )
+        assert shown.status == 200
+        assert shown.headers["Content-Type"] == "image/png"
+        assert shown.headers["Content-Disposition"] == "inline"
+        assert "sandbox" in shown.headers["Content-Security-Policy"]
+        assert await shown.read() == png
+        refused = await client.get(
+            "/fichiers/apercu", params={"espace": space, "chemin": "page.html"}
+        )
+        assert refused.status == 415
