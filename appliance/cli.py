@@ -510,3 +510,27 @@ def personnel_escrow_open(ctx: click.Context, person: str, output: Path) -> None
     except EscrowError as err:
         _fail(f"séquestre / escrow: {err}")
     click.echo(f"PERSONNEL de {person} écrit dans {output}")
+
+
+@main.group("classes")
+def classes_group() -> None:
+    """Class areas (Distribution, Rendus)."""
+
+
+@classes_group.command("rollover")
+@click.option("--yes", is_flag=True, help="Do it without asking.")
+@click.pass_context
+def classes_rollover(ctx: click.Context, yes: bool) -> None:
+    """Start a new school year: archive every class area and close assignments."""
+    from appliance.productions.store import ProductionsStore
+
+    config = _config(ctx)
+    _setup_logging(ctx, config)
+    if not yes:
+        click.confirm("Archiver les espaces de toutes les classes ?", abort=True)
+
+    async def body(core: Core) -> int:
+        return await ProductionsStore(core).roll_classes_over(actor="cli")
+
+    moved = _with_core(config, ctx.obj["config_path"], body)
+    click.echo(f"{moved} classe(s) archivée(s)")

@@ -54,6 +54,7 @@ class Backups:
         self._config = config
         self.source = data_dir / "productions" / "pedagogical"
         self.classes = data_dir / "productions" / "classes"
+        self.archives = data_dir / "productions" / "classes-archive"
         self._cache = data_dir / "restic-cache"
 
     def _run(self, *args: str, timeout: float = 6 * 3600) -> str:
@@ -91,9 +92,11 @@ class Backups:
         """Snapshot the pedagogical spaces, then apply the retention policy."""
         self.source.mkdir(parents=True, exist_ok=True)
         self.classes.mkdir(parents=True, exist_ok=True)
+        self.archives.mkdir(parents=True, exist_ok=True)
         self.ensure_repository()
         options = ["--json", "--tag", TAG, "--exclude", "*.part", "--one-file-system"]
-        out = self._run("backup", *options, str(self.source), str(self.classes))
+        folders = [str(self.source), str(self.classes), str(self.archives)]
+        out = self._run("backup", *options, *folders)
         summary = next(
             (json.loads(line) for line in out.splitlines() if '"message_type":"summary"' in line),
             None,

@@ -746,6 +746,64 @@ class ProductionsStore:
             stored = await self.core.executor.run(personnel.stored_bytes)
             await self._record_usage(user, space, stored, len(index.files))
 
+    async def roll_classes_over(self, *, actor: str) -> int:
+        """Start a school year: last year's class areas and assignments go to an archive.
+
+        Distribution and Rendus of every class move, in one rename each, to
+        ``productions/classes-archive/<date>/`` (backed up with the rest, and
+        erased with :meth:`purge_class_archives` after the grace period);
+        assignments are closed. Pupils' classes themselves come from the
+        directory's sync.
+        """
+        classes_root = self.root / "classes"
+        archive = self.root / "classes-archive" / dt.date.today().isoformat()
+
+        def move() -> int:
+            if not classes_root.exists():
+                return 0
+            archive.mkdir(parents=True, exist_ok=True)
+            moved = 0
+            for folder in sorted(classes_root.iterdir()):
+                if folder.is_dir():
+                    folder.rename(archive / folder.name)
+                    moved += 1
+            return moved
+
+        async with self._lock("class-rollover"):
+            moved = await self.core.executor.run(move)
+            async with self.core.db.write() as tx:
+                await tx.execute("DELETE FROM assignments")
+        await self.core.audit.record(
+            actor=actor,
+            source="cli",
+            action="classes.rollover",
+            outcome="success",
+            detail=f"{moved} classes archived",
+        )
+        return moved
+
+    async def purge_class_archives(self, now: float | None = None) -> int:
+        """Erase class archives older than the departed grace period."""
+        grace = self.core.config.productions.departed_grace_days
+        cutoff = dt.date.fromtimestamp((time.time() if now is None else now) - grace * 86_400)
+        root = self.root / "classes-archive"
+
+        def purge() -> int:
+            if not root.exists():
+                return 0
+            removed = 0
+            for folder in root.iterdir():
+                try:
+                    day = dt.date.fromisoformat(folder.name)
+                except ValueError:
+                    continue
+                if day < cutoff:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed += 1
+            return removed
+
+        return int(await self.core.executor.run(purge))
+
     async def erase_departed(self, now: float | None = None) -> list[str]:
         """Erase both spaces of people gone longer than the grace period (#8.21)."""
         grace = self.core.config.productions.departed_grace_days

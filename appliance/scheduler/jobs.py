@@ -241,8 +241,10 @@ async def _productions_restore_test(context: JobContext) -> str:
 async def _productions_lifecycle(context: JobContext) -> str:
     from appliance.productions.store import ProductionsStore
 
-    erased = await ProductionsStore(context.core).erase_departed()
-    return f"{len(erased)} departed people's spaces erased after the grace period"
+    store = ProductionsStore(context.core)
+    erased = await store.erase_departed()
+    archives = await store.purge_class_archives()
+    return f"{len(erased)} departed people's spaces and {archives} class archives erased"
 
 
 def _list_update_job(source_name: str) -> JobFunction:

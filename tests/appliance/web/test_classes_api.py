@@ -115,3 +115,32 @@ async def test_rendus_before_the_deadline_own_folder_only(
     assert missing.status == 404
     bad = await client.get("/api/v1/classes/..%2Fetc/distribution")
     assert bad.status in (403, 404, 422)
+
+
+async def test_a_new_school_year_archives_class_areas(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    import time
+
+    from appliance.productions.store import ProductionsStore
+
+    token = await _as(client, "prof")
+    assert (
+        await _put(client, token, f"{BASE}/distribution/file", "cours.pdf", b"%PDF")
+    ).status == 201
+    opened = await client.post(
+        f"{BASE}/assignments", json={"title": "Devoir"}, headers={"X-CSRF-Token": token}
+    )
+    assert opened.status == 201
+    store = ProductionsStore(core)
+    assert await store.roll_classes_over(actor="test") == 1
+    assert (await (await client.get(f"{BASE}/assignments")).json())["assignments"] == []
+    assert (await (await client.get(f"{BASE}/distribution")).json())["entries"] == []
+    archive = core.config.site.data_dir / "productions" / "classes-archive"
+    (kept,) = list(archive.iterdir())
+    assert (kept / "6A" / "Distribution" / "cours.pdf").read_bytes() == b"%PDF"
+    # Kept for the grace period, then erased by the nightly lifecycle job.
+    assert await store.purge_class_archives() == 0
+    later = time.time() + (core.config.productions.departed_grace_days + 2) * 86_400
+    assert await store.purge_class_archives(now=later) == 1
+    assert not kept.exists()
