@@ -20,7 +20,7 @@ from appliance.productions.personnel import SpaceError
 from appliance.web.api import API_PREFIX, _Body, _body, error
 from appliance.web.auth import require_role, source_of
 from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSION_KEY
-from appliance.web.spaces_api import EVERYONE, _refusal
+from appliance.web.spaces_api import DOWNLOAD, EVERYONE, _refusal, send_stream
 
 routes = web.RouteTableDef()
 
@@ -74,18 +74,9 @@ async def _send_file(
         size = await request.app[CORE_KEY].executor.run(target.size_of, path)
     except (OSError, SpaceError) as err:
         return _refusal(FileNotFoundError(str(err)))
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "application/octet-stream",
-            "Content-Disposition": "attachment",
-            "Cache-Control": "no-store",
-        }
+    return await send_stream(
+        request, DOWNLOAD, size, lambda write: store.read_class_file(target, path, write)
     )
-    response.content_length = size
-    await response.prepare(request)
-    await store.read_class_file(target, path, response.write)
-    await response.write_eof()
-    return response
 
 
 @routes.get(API_PREFIX + "/classes/{class_name}/distribution")

@@ -23,7 +23,7 @@ from appliance.productions.store import SPACES, InfectedError, LockedError, Quot
 from appliance.web.auth import require_role
 from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSION_KEY
 from appliance.web.rendering import render
-from appliance.web.spaces_api import EVERYONE
+from appliance.web.spaces_api import DOWNLOAD, EVERYONE, send_stream
 
 routes = web.RouteTableDef()
 
@@ -185,18 +185,16 @@ async def download_page(request: web.Request) -> web.StreamResponse:
     except (LockedError, SpaceError, FileNotFoundError) as err:
         raise web.HTTPNotFound(text="fichier introuvable") from err
     name = posixpath.basename(path)
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "application/octet-stream",
-            "Content-Disposition": "attachment; filename*=UTF-8''" + urllib.parse.quote(name),
-            "Cache-Control": "no-store",
-        }
+    headers = {
+        **DOWNLOAD,
+        "Content-Disposition": "attachment; filename*=UTF-8''" + urllib.parse.quote(name),
+    }
+    return await send_stream(
+        request,
+        headers,
+        size,
+        lambda write: store.get(session.token_hash, session.person_id, space, path, write),
     )
-    response.content_length = size
-    await response.prepare(request)
-    await store.get(session.token_hash, session.person_id, space, path, response.write)
-    await response.write_eof()
-    return response
 
 
 @routes.get("/fichiers/apercu")
@@ -215,20 +213,18 @@ async def preview_page(request: web.Request) -> web.StreamResponse:
         size = await store.size_of(session.token_hash, session.person_id, space, path)
     except (LockedError, SpaceError, FileNotFoundError) as err:
         raise web.HTTPNotFound(text="fichier introuvable") from err
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": content_type,
-            "Content-Disposition": "inline",
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'",
-        }
+    headers = {
+        "Content-Type": content_type,
+        "Content-Disposition": "inline",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'",
+    }
+    return await send_stream(
+        request,
+        headers,
+        size,
+        lambda write: store.get(session.token_hash, session.person_id, space, path, write),
     )
-    response.content_length = size
-    await response.prepare(request)
-    await store.get(session.token_hash, session.person_id, space, path, response.write)
-    await response.write_eof()
-    return response
 
 
 @routes.post("/fichiers/dossier")

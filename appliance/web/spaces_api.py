@@ -8,6 +8,7 @@ request body, streamed; downloads stream back with their exact length.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from aiohttp import web
@@ -53,6 +54,29 @@ class UnlockBody(_Body):
     password: str = Field(min_length=1, max_length=256)
     old_password: str = Field("", max_length=256)
     recovery_code: str = Field("", max_length=64)
+
+
+async def send_stream(
+    request: web.Request,
+    headers: dict[str, str],
+    size: int | None,
+    produce: Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[None]],
+) -> web.StreamResponse:
+    """Answer with a streamed body: ``produce`` writes it chunk by chunk."""
+    response = web.StreamResponse(headers={"Cache-Control": "no-store", **headers})
+    if size is not None:
+        response.content_length = size
+    await response.prepare(request)
+    await produce(response.write)
+    await response.write_eof()
+    return response
+
+
+DOWNLOAD: Final = {
+    "Content-Type": "application/octet-stream",
+    "Content-Disposition": "attachment",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 def _space(request: web.Request) -> Space:
@@ -173,19 +197,12 @@ async def download(request: web.Request) -> web.StreamResponse:
         size = await store.size_of(session_hash, user, space, path)
     except (LockedError, SpaceError, FileNotFoundError) as err:
         return _refusal(err)
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "application/octet-stream",
-            "Content-Disposition": "attachment",
-            "Cache-Control": "no-store",
-            "X-Content-Type-Options": "nosniff",
-        }
+    return await send_stream(
+        request,
+        DOWNLOAD,
+        size,
+        lambda write: store.get(session_hash, user, space, path, write),
     )
-    response.content_length = size
-    await response.prepare(request)
-    await store.get(session_hash, user, space, path, response.write)
-    await response.write_eof()
-    return response
 
 
 @routes.post(API_PREFIX + "/spaces/{space}/move")
@@ -251,17 +268,14 @@ async def unlock(request: web.Request) -> web.StreamResponse:
 async def export(request: web.Request) -> web.StreamResponse:
     """Download all my work as one zip (#8.20); PERSONNEL only when it is open."""
     session_hash, user, _ = _who(request)
-    response = web.StreamResponse(
-        headers={
-            "Content-Type": "application/zip",
-            "Content-Disposition": 'attachment; filename="mes-travaux.zip"',
-            "Cache-Control": "no-store",
-        }
+    headers = {
+        "Content-Type": "application/zip",
+        "Content-Disposition": 'attachment; filename="mes-travaux.zip"',
+    }
+    store = request.app[PRODUCTIONS_KEY]
+    return await send_stream(
+        request, headers, None, lambda write: store.export(session_hash, user, write)
     )
-    await response.prepare(request)
-    await request.app[PRODUCTIONS_KEY].export(session_hash, user, response.write)
-    await response.write_eof()
-    return response
 
 
 class EraseBody(_Body):
