@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -160,9 +159,8 @@ def test_a_pupil_uploads_from_a_phone_and_the_antivirus_stops_eicar(
         assert "rédaction.txt" in browser.find_element(By.ID, "entries").text
         browser.find_element(By.ID, "files").send_keys(str(virus))
         browser.find_element(By.CSS_SELECTOR, "#upload-form button").click()
-        WebDriverWait(browser, 15, ignored_exceptions=(StaleElementReferenceException,)).until(
-            lambda b: "antivirus" in b.find_element(By.ID, "message").text
-        )
+        WebDriverWait(browser, 15).until(expected_conditions.url_contains("message=infected"))
+        assert "antivirus" in browser.find_element(By.ID, "message").text
         assert "jeu.com" not in browser.find_element(By.ID, "entries").text
     width = browser.execute_script("return document.documentElement.scrollWidth")
     assert width <= browser.execute_script("return window.innerWidth")
@@ -205,9 +203,8 @@ def test_a_teacher_hands_out_and_collects_work_from_a_phone(
     assert not browser.find_elements(By.ID, "documents-files")  # pupils do not hand out
     browser.find_element(By.CSS_SELECTOR, "#assignments input[type=file]").send_keys(str(copy))
     browser.find_element(By.CSS_SELECTOR, "#assignments button").click()
-    WebDriverWait(browser, 15, ignored_exceptions=(StaleElementReferenceException,)).until(
-        lambda b: "ma-copie.odt" in b.find_element(By.ID, "assignments").text
-    )
+    WebDriverWait(browser, 15).until(expected_conditions.url_contains("message=stored"))
+    assert "ma-copie.odt" in browser.find_element(By.ID, "assignments").text
     width = browser.execute_script("return document.documentElement.scrollWidth")
     assert width <= browser.execute_script("return window.innerWidth")
     browser.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
