@@ -38,6 +38,11 @@ class AntivirusConfig(_Section):
     timeout_seconds: float = Field(
         60.0, gt=0, le=600, description="Longest wait for clamd's verdict after an upload."
     )
+    when_clamd_down: Literal["refuse", "hold"] = Field(
+        "refuse",
+        description="clamd unreachable: refuse uploads, or hold them unseen and scan them "
+        "when it is back (plain spaces only: PERSONNEL is always refused).",
+    )
 
 
 class BackupConfig(_Section):

@@ -21,13 +21,16 @@ import functools
 import io
 import logging
 import queue
+import secrets
 import shutil
 import time
 import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, Final, Literal
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Final, Literal, NoReturn
 
+from appliance.atomic import fsync_directory
 from appliance.productions import antivirus, escrow, vault
 from appliance.productions.config import ProductionsConfig
 from appliance.productions.pedagogical import PedagogicalSpace
@@ -60,6 +63,15 @@ class LockedError(PermissionError):
 
 class QuotaError(SpaceError):
     """The space is full (a clear French message goes to the person)."""
+
+
+class HeldForScan(Exception):
+    """clamd is down and the policy is "hold": the upload waits, unseen, for a scan."""
+
+    def __init__(self, size: int) -> None:
+        """Say how much was received."""
+        super().__init__(f"held for scanning: {size} bytes")
+        self.size = size
 
 
 class InfectedError(SpaceError):
@@ -458,12 +470,10 @@ class ProductionsStore:
         if space == "pedagogical":
             target = self._pedagogical(user)
             async with self._lock(user):
-                size = await self._scanned(
-                    chunks, lambda source, gate: target.write(path, source, room, gate)
-                )
+                size = await self._plain_write(target, path, chunks, room, owner=user)
                 total, files = await self.core.executor.run(target.usage)
                 await self._record_usage(user, space, total, files)
-            return int(size)
+            return size
         identity = self._identity(session_hash, user)
         personnel = await self._personnel(user)
         async with self._lock(user):
@@ -485,10 +495,97 @@ class ProductionsStore:
             await self._record_usage(user, space, stored, len(index.files))
         return size
 
+    async def _plain_write(
+        self,
+        target: PedagogicalSpace,
+        path: str,
+        chunks: AsyncIterator[bytes],
+        room: int,
+        *,
+        owner: str,
+    ) -> int:
+        """Write a plain file, scanned; with clamd down, refuse or hold it (the policy)."""
+        try:
+            scan = await self._scan_session()
+        except antivirus.ScannerUnavailable:
+            if self.core.config.productions.antivirus.when_clamd_down != "hold":
+                raise
+            await self._hold(target, path, chunks, room, owner)
+        size = await self._scanned(
+            chunks, lambda source, gate: target.write(path, source, room, gate), scan
+        )
+        return int(size)
+
+    async def _hold(
+        self,
+        target: PedagogicalSpace,
+        path: str,
+        chunks: AsyncIterator[bytes],
+        room: int,
+        owner: str,
+    ) -> NoReturn:
+        """Keep an upload aside, unseen, until clamd can scan it; raise HeldForScan."""
+        held = PedagogicalSpace(self.root, "held")
+        name = secrets.token_hex(16)
+        reader = _QueueReader()
+        gate: concurrent.futures.Future[antivirus.Verdict] = concurrent.futures.Future()
+        size = int(
+            await self._bridge(
+                reader,
+                chunks,
+                None,
+                gate,
+                functools.partial(held.write, name, reader, room),
+            )
+        )
+        async with self.core.db.write() as tx:
+            await tx.execute(
+                "INSERT INTO held_uploads (owner, target_folder, target_path, held_name, size,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (owner, str(target.folder), path, name, size, time.time()),
+            )
+        _LOGGER.warning("clamd unreachable: an upload is held until it can be scanned")
+        raise HeldForScan(size)
+
+    async def release_held(self) -> tuple[int, int]:
+        """Scan held uploads; put the clean ones in place; return (released, refused)."""
+        cfg = self.core.config.productions.antivirus
+        rows = await self.core.db.fetchall("SELECT * FROM held_uploads ORDER BY id")
+        held_root = PedagogicalSpace(self.root, "held").folder
+        released = refused = 0
+        for row in rows:
+            held = held_root / row["held_name"]
+            try:
+                verdict = await self.core.executor.run(
+                    antivirus.scan_file, cfg.clamd_socket, held, cfg.timeout_seconds
+                )
+            except antivirus.ScannerUnavailable:
+                break  # still down: try again later
+            if verdict.clean:
+                target = Path(row["target_folder"]) / row["target_path"]
+                await self.core.executor.run(_put_in_place, held, target)
+                released += 1
+            else:
+                await self.core.executor.run(functools.partial(held.unlink, missing_ok=True))
+                refused += 1
+                await self.core.audit.record(
+                    actor=row["owner"],
+                    source="scan",
+                    action="antivirus.infected",
+                    target="held",
+                    outcome="refused",
+                    detail=verdict.signature,
+                )
+            await self.core.db.execute_write("DELETE FROM held_uploads WHERE id = ?", (row["id"],))
+            if Path(row["target_folder"]).parent == self.root / "pedagogical":
+                await self.recount_pedagogical(row["owner"])
+        return released, refused
+
     async def _scanned(
         self,
         chunks: AsyncIterator[bytes],
         write: Callable[[_QueueReader, Callable[[], None]], Any],
+        scan: antivirus.ScanSession | None = None,
     ) -> Any:
         """Run ``write(source, gate)`` in the executor on the scanned upload.
 
@@ -497,7 +594,8 @@ class ProductionsStore:
         scanner's error) and the write leaves nothing.
         """
         reader = _QueueReader()
-        scan = await self._scan_session()
+        if scan is None:
+            scan = await self._scan_session()
         gate: concurrent.futures.Future[antivirus.Verdict] = concurrent.futures.Future()
 
         def wait_for_verdict() -> None:
@@ -517,9 +615,7 @@ class ProductionsStore:
         room = self.core.config.productions.max_upload_mb * 1_000_000
         try:
             async with self._lock(f"class:{target.folder}"):
-                size = await self._scanned(
-                    chunks, lambda source, gate: target.write(path, source, room, gate)
-                )
+                size = await self._plain_write(target, path, chunks, room, owner=actor)
         except InfectedError as err:
             await self.core.audit.record(
                 actor=actor,
@@ -869,6 +965,13 @@ class _SinkFile(io.RawIOBase):
         chunk = bytes(data)
         self._sink(chunk)
         return len(chunk)
+
+
+def _put_in_place(held: Path, target: Path) -> None:
+    """Move a held file, now scanned, to where it was uploaded (one rename)."""
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+    held.rename(target)
+    fsync_directory(target.parent)
 
 
 def _write_zip(

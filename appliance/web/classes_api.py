@@ -17,10 +17,11 @@ from appliance.productions import classes
 from appliance.productions.antivirus import ScannerUnavailable
 from appliance.productions.pedagogical import PedagogicalSpace
 from appliance.productions.personnel import SpaceError
+from appliance.productions.store import HeldForScan
 from appliance.web.api import API_PREFIX, _Body, _body, error
 from appliance.web.auth import require_role, source_of
 from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSION_KEY
-from appliance.web.spaces_api import DOWNLOAD, EVERYONE, _refusal, send_stream
+from appliance.web.spaces_api import DOWNLOAD, EVERYONE, _refusal, held, send_stream
 
 routes = web.RouteTableDef()
 
@@ -61,6 +62,8 @@ async def _receive(
             request.content.iter_chunked(1 << 20),
             actor=person.id,
         )
+    except HeldForScan as err:
+        return held(err)
     except (SpaceError, ScannerUnavailable) as err:
         return _denied(err)
     return web.json_response({"size": size}, status=201)

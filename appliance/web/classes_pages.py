@@ -19,6 +19,7 @@ from aiohttp import BodyPartReader, web
 from appliance.productions import classes
 from appliance.productions.antivirus import ScannerUnavailable
 from appliance.productions.personnel import SpaceError
+from appliance.productions.store import HeldForScan
 from appliance.web.auth import require_role
 from appliance.web.classes_api import _person, _root
 from appliance.web.files_pages import _file_chunks, _size
@@ -130,6 +131,8 @@ async def _store_parts(request: web.Request, target: Any, person: classes.Person
             await request.app[PRODUCTIONS_KEY].put_class_file(
                 target, name, _file_chunks(part), actor=person.id
             )
+        except HeldForScan:
+            return "held"
         except (SpaceError, ScannerUnavailable) as err:
             return "infected" if "infected" in str(err) else "refused"
         stored += 1

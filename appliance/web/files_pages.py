@@ -19,7 +19,14 @@ from aiohttp import BodyPartReader, web
 
 from appliance.productions.antivirus import ScannerUnavailable
 from appliance.productions.personnel import SpaceError
-from appliance.productions.store import SPACES, InfectedError, LockedError, QuotaError, Space
+from appliance.productions.store import (
+    SPACES,
+    HeldForScan,
+    InfectedError,
+    LockedError,
+    QuotaError,
+    Space,
+)
 from appliance.web.auth import require_role
 from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSION_KEY
 from appliance.web.rendering import render
@@ -160,6 +167,8 @@ async def upload_form(request: web.Request) -> web.StreamResponse:
                 session.token_hash, session.person_id, session.role, space, path, _file_chunks(part)
             )
             stored += 1
+        except HeldForScan:
+            message = "held"
         except InfectedError:
             message = "infected"
         except QuotaError:

@@ -179,6 +179,14 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "files.message.refused": "Action refusée.",
         "files.message.deleted": "Supprimé.",
         "files.message.renamed": "Renommé.",
+        "files.message.held": (
+            "L'antivirus ne répond pas : le fichier est mis de côté et apparaîtra dès qu'il "
+            "aura été analysé."
+        ),
+        "class.message.held": (
+            "L'antivirus ne répond pas : le fichier est mis de côté et apparaîtra dès qu'il "
+            "aura été analysé."
+        ),
         "files.rename": "Renommer",
         "files.preview": "Aperçu",
         "files.new_name": "Nouveau nom",
@@ -424,6 +432,14 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "files.message.refused": "Action refused.",
         "files.message.deleted": "Deleted.",
         "files.message.renamed": "Renamed.",
+        "files.message.held": (
+            "The antivirus is not answering: the file is kept aside and will appear once "
+            "it has been scanned."
+        ),
+        "class.message.held": (
+            "The antivirus is not answering: the file is kept aside and will appear once "
+            "it has been scanned."
+        ),
         "files.rename": "Rename",
         "files.preview": "Preview",
         "files.new_name": "New name",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from typing import ClassVar
+from typing import ClassVar, Final
 
 from aiohttp import web
 
@@ -16,6 +17,7 @@ from appliance.tls import server_context
 from appliance.web.app import create_app
 
 _LOGGER = logging.getLogger(__name__)
+HELD_SCAN_SECONDS: Final = 60.0
 
 
 class WebService(Service):
@@ -35,6 +37,9 @@ class WebService(Service):
         site = web.TCPSite(self._runner, cfg.host, cfg.port, ssl_context=context)
         await site.start()
         _LOGGER.info("Admin UI on %s", site.name)
+        self._held: asyncio.Task[None] | None = None
+        if self.core.config.productions.antivirus.when_clamd_down == "hold":
+            self._held = asyncio.create_task(self._release_held_forever(), name="preau-held")
         self._webdav: WebDavServer | None = None
         productions = self.core.config.productions
         if productions.enabled and productions.webdav_listen:
@@ -74,8 +79,25 @@ class WebService(Service):
             await self.core.executor.run(self._webdav.start)
             _LOGGER.info("WebDAV on %s", productions.webdav_listen)
 
+    async def _release_held_forever(self) -> None:
+        """Scan uploads held while clamd was down, once a minute."""
+        store = ProductionsStore(self.core)
+        while True:
+            await asyncio.sleep(HELD_SCAN_SECONDS)
+            try:
+                released, refused = await store.release_held()
+            except Exception:
+                _LOGGER.exception("Scanning held uploads failed")
+                continue
+            if released or refused:
+                _LOGGER.info("Held uploads: %d let in, %d refused", released, refused)
+
     async def async_stop(self) -> None:
         """Stop listening and finish in-flight requests."""
+        if self._held is not None:
+            self._held.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._held
         if self._webdav is not None:
             await self.core.executor.run(self._webdav.stop)
         await self._runner.cleanup()

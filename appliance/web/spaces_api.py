@@ -18,7 +18,14 @@ from appliance.config import Role
 from appliance.productions import vault
 from appliance.productions.antivirus import ScannerUnavailable
 from appliance.productions.personnel import SpaceError
-from appliance.productions.store import SPACES, InfectedError, LockedError, QuotaError, Space
+from appliance.productions.store import (
+    SPACES,
+    HeldForScan,
+    InfectedError,
+    LockedError,
+    QuotaError,
+    Space,
+)
 from appliance.web.api import API_PREFIX, _Body, _body, error
 from appliance.web.auth import require_role, source_of
 from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSION_KEY
@@ -32,7 +39,16 @@ MESSAGES: Final = {
     "infected": "Fichier refusé : l'antivirus y a trouvé {signature}. Rien n'a été enregistré.",
     "antivirus": "L'antivirus ne répond pas : le fichier n'a pas été enregistré, réessayez "
     "dans quelques minutes.",
+    "held": "L'antivirus ne répond pas : le fichier est mis de côté et apparaîtra dès qu'il "
+    "aura été analysé.",
 }
+
+
+def held(err: HeldForScan) -> web.Response:
+    """The answer to an upload kept aside until clamd can scan it."""
+    return web.json_response(
+        {"held": True, "size": err.size, "message": MESSAGES["held"]}, status=202
+    )
 
 
 class FolderBody(_Body):
@@ -180,6 +196,8 @@ async def upload(request: web.Request) -> web.StreamResponse:
             request.query.get("path", ""),
             request.content.iter_chunked(1 << 20),
         )
+    except HeldForScan as err:
+        return held(err)
     except (LockedError, SpaceError, ScannerUnavailable) as err:
         return _refusal(err)
     return web.json_response({"path": request.query.get("path", ""), "size": size}, status=201)

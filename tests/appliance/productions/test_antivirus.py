@@ -114,3 +114,54 @@ async def test_with_clamd_down_uploads_are_refused_not_accepted(
             assert "antivirus ne répond pas" in (await refused.json())["error"]["message"]
             missing = await client.get(FILE.format(space=space), params={"path": "a.txt"})
             assert missing.status == 404
+
+
+async def test_hold_then_scan_lets_clean_files_in_and_throws_viruses_away(
+    tmp_path: Path, clamd: Clamd, aiohttp_client: ClientFactory
+) -> None:
+    from appliance.productions.store import ProductionsStore
+
+    down = {"enabled": True, "clamd_socket": str(tmp_path / "down.sock"), "when_clamd_down": "hold"}
+    config = make_config(tmp_path / "data", productions={"antivirus": down})
+    async with opened_core(config) as core:
+        await seed_local_people(core)
+        client = await aiohttp_client(create_app(core))
+        token = await api_login(client, "eleve")
+        clean = await _put(client, token, "pedagogical", "Cours/propre.txt", b"propre")
+        assert clean.status == 202
+        assert "mis de côté" in (await clean.json())["message"]
+        infected = await _put(client, token, "pedagogical", "Cours/virus.com", EICAR)
+        assert infected.status == 202
+        # Unseen while held; PERSONNEL is never held (nobody could scan it later).
+        listed = await client.get("/api/v1/spaces/pedagogical/folder", params={"path": "Cours"})
+        assert listed.status == 404
+        private = await _put(client, token, "personnel", "a.txt", b"x")
+        assert private.status == 503
+        # clamd is back: held uploads are scanned, the clean one appears, the virus goes.
+        back = config.model_copy(
+            update={
+                "productions": config.productions.model_copy(
+                    update={
+                        "antivirus": config.productions.antivirus.model_copy(
+                            update={"clamd_socket": str(clamd.socket)}
+                        )
+                    }
+                )
+            }
+        )
+        core.config = back  # the same box, clamd restarted on its usual socket
+        released, refused = await ProductionsStore(core).release_held()
+        assert (released, refused) == (1, 1)
+        got = await client.get(
+            FILE.format(space="pedagogical"), params={"path": "Cours/propre.txt"}
+        )
+        assert await got.read() == b"propre"
+        gone = await client.get(
+            FILE.format(space="pedagogical"), params={"path": "Cours/virus.com"}
+        )
+        assert gone.status == 404
+        held_root = config.site.data_dir / "productions" / "held"
+        assert list(held_root.iterdir()) == []
+        assert await core.db.fetchall("SELECT * FROM held_uploads") == []
+        audit = [e for e in await core.audit.recent(20) if e["action"] == "antivirus.infected"]
+        assert [e["target"] for e in audit] == ["held"]
