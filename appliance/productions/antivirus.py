@@ -4,9 +4,10 @@ Every upload is streamed to clamd while it is written; the file is committed
 only after clamd answers "OK" (#8.12). An infected file is refused, audited
 and reported to the referent. When clamd cannot be reached the upload is
 refused, or, with ``when_clamd_down = "hold"``, kept aside unseen and scanned
-when clamd is back (plain spaces only): never a silent accept. PERSONNEL's plaintext goes to clamd over a
-local socket only; clamd's ``TemporaryDirectory`` must be a tmpfs (the
-appliance image mounts one), or PERSONNEL would touch the disk in clear.
+when clamd is back (plain spaces only): never a silent accept.
+PERSONNEL's plaintext goes to clamd over a local socket only; clamd's
+``TemporaryDirectory`` must be a tmpfs (the appliance image mounts one), or
+PERSONNEL would touch the disk in clear.
 """
 
 from __future__ import annotations
