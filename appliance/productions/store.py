@@ -18,6 +18,7 @@ import concurrent.futures
 import contextlib
 import datetime as dt
 import functools
+import hashlib
 import io
 import logging
 import queue
@@ -841,6 +842,47 @@ class ProductionsStore:
                 await self.core.executor.run(personnel.delete_blob, blob)
             stored = await self.core.executor.run(personnel.stored_bytes)
             await self._record_usage(user, space, stored, len(index.files))
+
+    async def create_retrieval_code(self, person: str, *, actor: str) -> tuple[str, float]:
+        """Make a code letting someone who left download their work (#8.21); shown once."""
+        code = vault.new_recovery_code()[:23]  # 4 groups of 5: about 99 bits
+        expires = time.time() + self.core.config.productions.departed_grace_days * 86_400
+        digest = hashlib.sha256(vault.normalise_code(code).encode()).hexdigest()
+        async with self.core.db.write() as tx:
+            await tx.execute(
+                "INSERT INTO retrieval_codes (code_hash, person_id, created_by, created_at,"
+                " expires_at) VALUES (?, ?, ?, ?, ?)",
+                (digest, person, actor, time.time(), expires),
+            )
+        await self.core.audit.record(
+            actor=actor,
+            source="web",
+            action="productions.retrieval_code",
+            target=person,
+            outcome="success",
+        )
+        return code, expires
+
+    async def person_of_retrieval_code(self, code: str) -> str | None:
+        """Return whose work a code opens, if it is valid and unexpired."""
+        digest = hashlib.sha256(vault.normalise_code(code).encode()).hexdigest()
+        row = await self.core.db.fetchone(
+            "SELECT person_id FROM retrieval_codes WHERE code_hash = ? AND expires_at > ?",
+            (digest, time.time()),
+        )
+        return None if row is None else str(row["person_id"])
+
+    async def export_for_retrieval(
+        self, person: str, password: str, send: Callable[[bytes], Awaitable[None]]
+    ) -> None:
+        """Stream a person's work: the pedagogical space, and PERSONNEL if the password opens it."""
+        personnel: tuple[PersonnelSpace, str, Index] | None = None
+        identity = await self.open_identity(person, password) if password else None
+        if identity is not None:
+            space = await self._personnel(person)
+            index = await self.core.executor.run(space.load_index, identity)
+            personnel = (space, identity, index)
+        await self._pump(_write_zip, self._pedagogical(person), personnel, send=send)
 
     async def roll_classes_over(self, *, actor: str) -> int:
         """Start a school year: last year's class areas and assignments go to an archive.

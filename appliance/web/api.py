@@ -243,6 +243,14 @@ OPERATIONS: Final[list[Operation]] = [
     Operation("delete", "/people/{person_id}/personnel", "Erase a person's PERSONNEL remotely."),
     Operation("get", "/storage", "Use of every space against its capacity (no content)."),
     Operation(
+        "post",
+        "/people/{person_id}/retrieval-code",
+        "A code for someone who left to download their work (#8.21).",
+        None,
+        ("referent",),
+        201,
+    ),
+    Operation(
         "get", "/classes/{class_name}/distribution", "List a class's Distribution.", None, _ALL
     ),
     Operation(

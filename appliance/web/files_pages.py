@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import posixpath
+import time
 import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any, Final
@@ -27,8 +28,8 @@ from appliance.productions.store import (
     QuotaError,
     Space,
 )
-from appliance.web.auth import require_role
-from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSION_KEY
+from appliance.web.auth import login_csrf_token, require_role, set_login_csrf, source_of
+from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSION_KEY, THROTTLE_KEY
 from appliance.web.rendering import render
 from appliance.web.spaces_api import DOWNLOAD, EVERYONE, send_stream
 
@@ -298,3 +299,50 @@ async def rename_form(request: web.Request) -> web.StreamResponse:
     except (SpaceError, LockedError, FileNotFoundError):
         raise web.HTTPSeeOther(_back(space, folder, "refused")) from None
     raise web.HTTPSeeOther(_back(space, folder, "renamed"))
+
+
+@routes.get("/recuperer")
+async def retrieval_page(request: web.Request) -> web.StreamResponse:
+    """The page where someone who left downloads their work with a printed code (#8.21)."""
+    return _retrieval_form(request)
+
+
+def _retrieval_form(request: web.Request, error: str = "", status: int = 200) -> web.Response:
+    token = login_csrf_token(request)
+    response = render(
+        request, "retrieve.html", {"login_csrf": token, "error": error}, status=status
+    )
+    set_login_csrf(request, response, token)
+    return response
+
+
+@routes.post("/recuperer")
+async def retrieval_submit(request: web.Request) -> web.StreamResponse:
+    """Check the code (throttled per address) and stream the zip."""
+    core = request.app[CORE_KEY]
+    throttle = request.app[THROTTLE_KEY]
+    form = await request.post()
+    source = source_of(request)
+    code = str(form.get("code", ""))[:64]
+    decision = throttle.check("retrieval", source, time.monotonic(), known_device=False)
+    if not decision.allowed:
+        return _retrieval_form(request, "retrieve.slow", 429)
+    store = request.app[PRODUCTIONS_KEY]
+    person = await store.person_of_retrieval_code(code)
+    if person is None:
+        throttle.record_failure("retrieval", source, time.monotonic())
+        await core.audit.record(
+            actor="?", source=source, action="productions.retrieval", outcome="failure"
+        )
+        return _retrieval_form(request, "retrieve.bad_code", 403)
+    await core.audit.record(
+        actor=person, source=source, action="productions.retrieval", outcome="success"
+    )
+    password = str(form.get("password", ""))[:256]
+    headers = {
+        "Content-Type": "application/zip",
+        "Content-Disposition": 'attachment; filename="mes-travaux.zip"',
+    }
+    return await send_stream(
+        request, headers, None, lambda write: store.export_for_retrieval(person, password, write)
+    )

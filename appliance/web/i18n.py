@@ -114,6 +114,16 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "filtering.status.refused": "Refusé",
         "nav.files": "Mes fichiers",
         "nav.class": "Ma classe",
+        "retrieve.title": "Récupérer mes travaux",
+        "retrieve.help": (
+            "Vous avez quitté l'établissement : saisissez le code que l'on vous a remis. "
+            "Ajoutez votre ancien mot de passe pour récupérer aussi votre espace PERSONNEL."
+        ),
+        "retrieve.code": "Code de récupération",
+        "retrieve.password": "Ancien mot de passe (facultatif, pour PERSONNEL)",
+        "retrieve.submit": "Télécharger mes travaux",
+        "retrieve.bad_code": "Code inconnu ou expiré.",
+        "retrieve.slow": "Trop d'essais depuis cet appareil : patientez.",
         "class.title": "Ma classe",
         "class.show": "Afficher",
         "class.distribution": "Documents distribués",
@@ -367,6 +377,16 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "filtering.status.refused": "Refused",
         "nav.files": "My files",
         "nav.class": "My class",
+        "retrieve.title": "Take my work away",
+        "retrieve.help": (
+            "You have left the school: type the code you were given. Add your old password "
+            "to take your PERSONNEL space too."
+        ),
+        "retrieve.code": "Retrieval code",
+        "retrieve.password": "Old password (optional, for PERSONNEL)",
+        "retrieve.submit": "Download my work",
+        "retrieve.bad_code": "Unknown or expired code.",
+        "retrieve.slow": "Too many tries from this device: wait.",
         "class.title": "My class",
         "class.show": "Show",
         "class.distribution": "Handed-out documents",

@@ -334,6 +334,22 @@ async def erase_remote(request: web.Request) -> web.StreamResponse:
     return web.json_response({"erased": person_id})
 
 
+@routes.post(API_PREFIX + "/people/{person_id}/retrieval-code")
+@require_role("referent", api=True)
+async def retrieval_code(request: web.Request) -> web.StreamResponse:
+    """Print a code letting someone who left download their work (#8.21); shown once."""
+    _, actor, _ = _who(request)
+    person_id = request.match_info["person_id"]
+    if await request.app[CORE_KEY].directory.person(person_id) is None:
+        return error(404, "absent", "no such person")
+    code, expires = await request.app[PRODUCTIONS_KEY].create_retrieval_code(person_id, actor=actor)
+    return web.json_response(
+        {"code": code, "expires_at": expires, "page": "/recuperer"},
+        status=201,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
 @routes.get(API_PREFIX + "/storage")
 @require_role("referent", api=True)
 async def storage(request: web.Request) -> web.StreamResponse:

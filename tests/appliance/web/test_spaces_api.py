@@ -339,3 +339,47 @@ async def test_previews_only_for_safe_types(client: TestClient[Any, Any]) -> Non
             "/fichiers/apercu", params={"espace": space, "chemin": "page.html"}
         )
         assert refused.status == 415
+
+
+async def test_someone_who_left_takes_their_work_away_with_a_printed_code(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    import re
+    import zipfile
+
+    token = await api_login(client, "eleve")
+    assert (await _put(client, token, "pedagogical", "Maths/devoir.txt", b"x = 42")).status == 201
+    assert (await _put(client, token, "personnel", "journal.txt", b"cher journal")).status == 201
+    await client.delete("/api/v1/session", headers={"X-CSRF-Token": token})
+    referent = await api_login(client, "referent")
+    made = await client.post(
+        "/api/v1/people/eleve/retrieval-code", headers={"X-CSRF-Token": referent}
+    )
+    assert made.status == 201
+    code = (await made.json())["code"]
+    dump = "\n".join(str(tuple(r)) for r in await core.db.fetchall("SELECT * FROM retrieval_codes"))
+    assert code.replace("-", "") not in dump  # only a hash is kept
+    await client.delete("/api/v1/session", headers={"X-CSRF-Token": referent})
+
+    async def retrieve(code_typed: str, password: str = "") -> Any:
+        page = await (await client.get("/recuperer")).text()
+        found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert found is not None
+        return await client.post(
+            "/recuperer",
+            data={"csrf_token": found.group(1), "code": code_typed, "password": password},
+        )
+
+    wrong = await retrieve("AAAAA-BBBBB-CCCCC-DDDDD")
+    assert wrong.status == 403
+    assert "Code inconnu" in await wrong.text()
+    plain = await retrieve(code.lower())
+    assert plain.status == 200
+    archive = zipfile.ZipFile(io.BytesIO(await plain.read()))
+    assert archive.namelist() == ["pedagogique/Maths/devoir.txt"]  # PERSONNEL needs the password
+    full = await retrieve(code, PASSWORDS["eleve"])
+    names = zipfile.ZipFile(io.BytesIO(await full.read())).namelist()
+    assert sorted(names) == ["PERSONNEL/journal.txt", "pedagogique/Maths/devoir.txt"]
+    # Without the page's token, a post from elsewhere is refused.
+    forged = await client.post("/recuperer", data={"code": code})
+    assert forged.status == 403
