@@ -18,6 +18,7 @@ old index). Blocking: call through the executor.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -26,15 +27,16 @@ import posixpath
 import secrets
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Final, Protocol
+from typing import Any, BinaryIO, Final, Protocol, TypeVar
 
 from appliance.atomic import fsync_directory, write_atomic
 from appliance.productions import agefile
 
 INDEX_VERSION: Final = 1
+_T = TypeVar("_T")
 MAX_PATH: Final = 1024
 MAX_NAME: Final = 255
 
@@ -109,6 +111,31 @@ class Index:
             {p: Entry(str(b), int(s), float(m)) for p, (b, s, m) in raw["files"].items()},
             set(raw["folders"]),
         )
+
+    def put(self, path: str, entry: Entry) -> Entry | None:
+        """Name a blob at ``path``; return the entry it replaces."""
+        if path in self.folders:
+            raise SpaceError("path: a folder has this name")
+        old = self.files.get(path)
+        self.files[path] = entry
+        self.folders |= parent_folders(path)
+        return old
+
+    def add_folder(self, path: str) -> None:
+        """Create a folder (and its parents)."""
+        if path in self.files:
+            raise SpaceError("path: a file has this name")
+        self.folders |= {path} | parent_folders(path)
+
+    def remove(self, path: str) -> list[str]:
+        """Forget a file, or a folder and all it holds; return the blobs to delete."""
+        inside = f"{path}/"
+        gone = [p for p in self.files if p == path or p.startswith(inside)]
+        folders = {f for f in self.folders if f == path or f.startswith(inside)}
+        if not gone and not folders:
+            raise FileNotFoundError(path)
+        self.folders -= folders
+        return [self.files.pop(p).blob for p in gone]
 
     def move(self, source: str, target: str) -> None:
         """Rename or move a file or a folder (with everything in it) in the tree."""
@@ -195,6 +222,31 @@ class PersonnelSpace:
             return Index.from_bytes(agefile.decrypt_stream(identity, io.BytesIO(data)))
         except agefile.AgeError as err:
             raise SpaceError("index: cannot be decrypted with this key") from err
+
+    @contextlib.contextmanager
+    def changing_index(self, identity: str) -> Iterator[Index]:
+        """Load the index for a change and save it after: one change at a time.
+
+        An exclusive ``flock`` serialises the web API, WebDAV's threads and any
+        other process, so no change is lost between a load and a save. If the
+        block raises, nothing is saved.
+        """
+        self.ensure()
+        with (self.folder / "index.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                index = self.load_index(identity)
+                yield index
+                self.save_index(index)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def change_index(self, identity: str, change: Callable[[Index], _T]) -> tuple[_T, int]:
+        """Apply ``change`` under the index lock; return its result and the file count."""
+        with self.changing_index(identity) as index:
+            result = change(index)
+            count = len(index.files)
+        return result, count
 
     def save_index(self, index: Index) -> None:
         """Encrypt and replace the index atomically."""

@@ -43,7 +43,6 @@ from appliance.productions.personnel import (
     clean_path,
     space_folder,
 )
-from appliance.productions.personnel import parent_folders as _parents
 
 if TYPE_CHECKING:
     from appliance.core import Core
@@ -482,18 +481,18 @@ class ProductionsStore:
                 chunks, lambda source, gate: personnel.write_blob(source, room, gate)
             )
             size = int(written)
-            index = await self.core.executor.run(personnel.load_index, identity)
-            if path in index.folders:
+            entry = Entry(blob, size, time.time())
+            try:
+                old, files = await self.core.executor.run(
+                    personnel.change_index, identity, lambda index: index.put(path, entry)
+                )
+            except SpaceError:
                 await self.core.executor.run(personnel.delete_blob, blob)
-                raise SpaceError("path: a folder has this name")
-            old = index.files.get(path)
-            index.files[path] = Entry(blob, size, time.time())
-            index.folders |= _parents(path)
-            await self.core.executor.run(personnel.save_index, index)
+                raise
             if old is not None:
                 await self.core.executor.run(personnel.delete_blob, old.blob)
             stored = await self.core.executor.run(personnel.stored_bytes)
-            await self._record_usage(user, space, stored, len(index.files))
+            await self._record_usage(user, space, stored, files)
         return size
 
     async def _plain_write(
@@ -794,12 +793,9 @@ class ProductionsStore:
             return
         identity = self._identity(session_hash, user)
         personnel = await self._personnel(user)
-        async with self._lock(user):
-            index = await self.core.executor.run(personnel.load_index, identity)
-            if path in index.files:
-                raise SpaceError("path: a file has this name")
-            index.folders |= {path} | _parents(path)
-            await self.core.executor.run(personnel.save_index, index)
+        await self.core.executor.run(
+            personnel.change_index, identity, lambda index: index.add_folder(path)
+        )
 
     async def move(
         self, session_hash: str, user: str, space: Space, source: str, target: str
@@ -812,10 +808,9 @@ class ProductionsStore:
             return
         identity = self._identity(session_hash, user)
         personnel = await self._personnel(user)
-        async with self._lock(user):
-            index = await self.core.executor.run(personnel.load_index, identity)
-            index.move(source, target)
-            await self.core.executor.run(personnel.save_index, index)
+        await self.core.executor.run(
+            personnel.change_index, identity, lambda index: index.move(source, target)
+        )
 
     async def delete(self, session_hash: str, user: str, space: Space, path: str) -> None:
         """Delete a file or a folder and everything in it."""
@@ -830,18 +825,13 @@ class ProductionsStore:
         identity = self._identity(session_hash, user)
         personnel = await self._personnel(user)
         async with self._lock(user):
-            index = await self.core.executor.run(personnel.load_index, identity)
-            gone = [p for p in index.files if p == path or p.startswith(f"{path}/")]
-            folders = {f for f in index.folders if f == path or f.startswith(f"{path}/")}
-            if not gone and not folders:
-                raise FileNotFoundError(path)
-            blobs = [index.files.pop(p).blob for p in gone]
-            index.folders -= folders
-            await self.core.executor.run(personnel.save_index, index)
+            blobs, files = await self.core.executor.run(
+                personnel.change_index, identity, lambda index: index.remove(path)
+            )
             for blob in blobs:
                 await self.core.executor.run(personnel.delete_blob, blob)
             stored = await self.core.executor.run(personnel.stored_bytes)
-            await self._record_usage(user, space, stored, len(index.files))
+            await self._record_usage(user, space, stored, files)
 
     async def create_retrieval_code(self, person: str, *, actor: str) -> tuple[str, float]:
         """Make a code letting someone who left download their work (#8.21); shown once."""

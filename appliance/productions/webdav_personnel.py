@@ -18,10 +18,9 @@ import secrets
 import shutil
 import socket
 import struct
-import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from wsgidav import util
 from wsgidav.dav_error import HTTP_FORBIDDEN, HTTP_LOCKED, DAVError
@@ -31,6 +30,7 @@ from appliance.productions import agefile, antivirus
 from appliance.productions.personnel import Entry, Index, PersonnelSpace, padme
 
 IDENTITY_KEY: Final = "preau.identity"
+_T = TypeVar("_T")
 HTTP_INSUFFICIENT_STORAGE: Final = 507
 
 
@@ -66,15 +66,16 @@ class _Context:
         self.role: str = environ.get("preau.role") or "pupil"
         self.identity: str = identity
         self.space = PersonnelSpace(provider.settings.root, person, agefile.recipient_of(identity))
-        self.lock = provider.lock_for(person)
         self.settings = provider.settings
 
     def index(self) -> Index:
         return self.space.load_index(self.identity)
 
-    def save(self, index: Index) -> None:
-        self.space.save_index(index)
-        self.settings.record_usage(self.person, self.space.stored_bytes(), len(index.files))
+    def change(self, change: Callable[[Index], _T]) -> _T:
+        """Change the index under its lock (shared with the web API), then count the use."""
+        result, files = self.space.change_index(self.identity, change)
+        self.settings.record_usage(self.person, self.space.stored_bytes(), files)
+        return result
 
 
 def _relative(path: str) -> str:
@@ -256,53 +257,53 @@ class PersonnelFile(DAVNonCollection):  # type: ignore[misc]
             verdict = writer.finish()
             if not verdict.clean:
                 raise DAVError(HTTP_FORBIDDEN, f"infected: {verdict.signature}")
-            with context.lock:
-                index = context.index()
+            blobs = context.space.folder / "b"
+            entry = Entry(writer.blob, writer.size, time.time())
+
+            def commit(index: Index) -> Entry | None:
                 old = index.files.get(_relative(self.path))
-                blobs = context.space.folder / "b"
                 replaced = (blobs / old.blob).stat().st_size if old is not None else 0
                 if context.space.stored_bytes() - replaced > context.settings.quota(context.role):
                     raise DAVError(HTTP_INSUFFICIENT_STORAGE, "quota: the space is full")
-                writer.temp.rename(context.space.folder / "b" / writer.blob)
-                entry = Entry(writer.blob, writer.size, time.time())
-                index.files[_relative(self.path)] = entry
-                context.save(index)
-                if old is not None:
-                    context.space.delete_blob(old.blob)
-                self._entry = entry
+                old = index.put(_relative(self.path), entry)
+                writer.temp.rename(blobs / writer.blob)
+                return old
+
+            old = context.change(commit)
+            if old is not None:
+                context.space.delete_blob(old.blob)
+            self._entry = entry
         finally:
             writer.discard()
 
     def delete(self) -> None:
         context = self._context
-        with context.lock:
-            index = context.index()
-            entry = index.files.pop(_relative(self.path), None)
-            context.save(index)
-        if entry is not None:
-            context.space.delete_blob(entry.blob)
+        path = _relative(self.path)
+        for blob in context.change(lambda index: index.remove(path) if path in index.files else []):
+            context.space.delete_blob(blob)
         self.remove_all_properties(recursive=True)
         self.remove_all_locks(recursive=True)
 
     def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
         context = self._context
-        with context.lock:
-            index = context.index()
+        blobs = context.space.folder / "b"
+
+        def copy_or_move(index: Index) -> Entry | None:
             source = index.files[_relative(self.path)]
             target = _relative(dest_path)
-            replaced = index.files.get(target)
             if is_move:
-                index.files[target] = source
                 del index.files[_relative(self.path)]
+                replaced = index.put(target, source)
             else:
                 blob = secrets.token_hex(16)
-                blobs = context.space.folder / "b"
                 shutil.copyfile(blobs / source.blob, blobs / f".{blob}.part")
                 (blobs / f".{blob}.part").rename(blobs / blob)
-                index.files[target] = Entry(blob, source.size, time.time())
-            context.save(index)
-            if replaced is not None and replaced.blob != source.blob:
-                context.space.delete_blob(replaced.blob)
+                replaced = index.put(target, Entry(blob, source.size, time.time()))
+            return replaced if replaced is not None and replaced.blob != source.blob else None
+
+        replaced = context.change(copy_or_move)
+        if replaced is not None:
+            context.space.delete_blob(replaced.blob)
         _carry_properties(self, dest_path, is_move=is_move)
 
 
@@ -330,34 +331,28 @@ class PersonnelFolder(DAVCollection):  # type: ignore[misc]
         return resource
 
     def create_collection(self, name: str) -> None:
-        context = self._context
-        with context.lock:
-            index = context.index()
-            index.folders.add(_relative(util.join_uri(self.path, name)))
-            context.save(index)
+        path = _relative(util.join_uri(self.path, name))
+        self._context.change(lambda index: index.add_folder(path))
 
     def delete(self) -> None:
         context = self._context
         prefix = _relative(self.path)
-        with context.lock:
-            index = context.index()
-            gone = [p for p in index.files if p.startswith(f"{prefix}/")]
-            blobs = [index.files.pop(p).blob for p in gone]
-            index.folders = {
-                f for f in index.folders if f != prefix and not f.startswith(f"{prefix}/")
-            }
-            context.save(index)
+
+        def remove(index: Index) -> list[str]:
+            try:
+                return index.remove(prefix)
+            except FileNotFoundError:
+                return []  # an empty folder only implied by its path
+
+        blobs = context.change(remove)
         for blob in blobs:
             context.space.delete_blob(blob)
         self.remove_all_properties(recursive=True)
         self.remove_all_locks(recursive=True)
 
     def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
-        context = self._context
-        with context.lock:
-            index = context.index()
-            index.folders.add(_relative(dest_path))
-            context.save(index)
+        target = _relative(dest_path)
+        self._context.change(lambda index: index.add_folder(target))
         _carry_properties(self, dest_path, is_move=is_move)
 
     def support_recursive_move(self, dest_path: str) -> bool:
@@ -370,13 +365,6 @@ class PersonnelProvider(DAVProvider):  # type: ignore[misc]
     def __init__(self, settings: PersonnelSettings) -> None:
         super().__init__()
         self.settings = settings
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_lock = threading.Lock()
-
-    def lock_for(self, person: str) -> threading.Lock:
-        """Return the lock serialising one person's index changes."""
-        with self._locks_lock:
-            return self._locks.setdefault(person, threading.Lock())
 
     def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
         context = _Context(self, environ)

@@ -109,3 +109,17 @@ def test_orphan_blobs_are_collected(tmp_path: Path) -> None:
     space.erase()
     assert not space.folder.exists()
     del identity
+
+
+def test_index_changes_from_many_threads_are_never_lost(tmp_path: Path) -> None:
+    # The web API and WebDAV's threads change the same index: every change must stay.
+    from concurrent.futures import ThreadPoolExecutor
+
+    space, identity = _space(tmp_path)
+
+    def add(number: int) -> None:
+        space.change_index(identity, lambda index: index.put(f"f{number}.txt", Entry("b", 1, 0.0)))
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(add, range(80)))
+    assert len(space.load_index(identity).files) == 80
