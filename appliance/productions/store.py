@@ -686,40 +686,25 @@ class ProductionsStore:
                 scan.close()
             raise
 
-    async def size_of(self, session_hash: str, user: str, space: Space, path: str) -> int:
-        """Return a file's size (for Content-Length)."""
-        path = clean_path(path)
-        if space == "pedagogical":
-            size: int = await self.core.executor.run(self._pedagogical(user).size_of, path)
-            return size
-        identity = self._identity(session_hash, user)
-        personnel = await self._personnel(user)
-        index = await self.core.executor.run(personnel.load_index, identity)
-        entry = index.files.get(path)
-        if entry is None:
-            raise FileNotFoundError(path)
-        return entry.size
+    async def open_file(
+        self, session_hash: str, user: str, space: Space, path: str
+    ) -> tuple[int, Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[None]]]:
+        """Find a file: return its size (for Content-Length) and what streams it.
 
-    async def get(
-        self,
-        session_hash: str,
-        user: str,
-        space: Space,
-        path: str,
-        send: Callable[[bytes], Awaitable[None]],
-    ) -> None:
-        """Stream a file to ``send`` (decrypted on the fly for PERSONNEL)."""
+        PERSONNEL's index is decrypted once for both.
+        """
         path = clean_path(path)
         if space == "pedagogical":
-            await self._pump(self._pedagogical(user).read, path, send=send)
-            return
+            target = self._pedagogical(user)
+            size: int = await self.core.executor.run(target.size_of, path)
+            return size, lambda send: self._pump(target.read, path, send=send)
         identity = self._identity(session_hash, user)
         personnel = await self._personnel(user)
         index = await self.core.executor.run(personnel.load_index, identity)
         entry = index.files.get(path)
         if entry is None:
             raise FileNotFoundError(path)
-        await self._pump(personnel.read_blob, entry, identity, send=send)
+        return entry.size, lambda send: self._pump(personnel.read_blob, entry, identity, send=send)
 
     async def _pump(
         self, work: Callable[..., None], *args: Any, send: Callable[[bytes], Awaitable[None]]

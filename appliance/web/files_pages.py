@@ -185,56 +185,46 @@ async def upload_form(request: web.Request) -> web.StreamResponse:
 @require_role(*EVERYONE)
 async def download_page(request: web.Request) -> web.StreamResponse:
     """Send one of my files."""
-    session = request[SESSION_KEY]
-    assert session is not None  # noqa: S101 - require_role guarantees it
-    store = request.app[PRODUCTIONS_KEY]
     space = _space(request.query.get("espace"))
     path = request.query.get("chemin", "")
-    try:
-        size = await store.size_of(session.token_hash, session.person_id, space, path)
-    except (LockedError, SpaceError, FileNotFoundError) as err:
-        raise web.HTTPNotFound(text="fichier introuvable") from err
     name = posixpath.basename(path)
     headers = {
         **DOWNLOAD,
         "Content-Disposition": "attachment; filename*=UTF-8''" + urllib.parse.quote(name),
     }
-    return await send_stream(
-        request,
-        headers,
-        size,
-        lambda write: store.get(session.token_hash, session.person_id, space, path, write),
-    )
+    return await _send_own_file(request, space, path, headers)
+
+
+async def _send_own_file(
+    request: web.Request, space: Space, path: str, headers: dict[str, str]
+) -> web.StreamResponse:
+    """Stream one of the session's person's files with ``headers``."""
+    session = request[SESSION_KEY]
+    assert session is not None  # noqa: S101 - require_role guarantees it
+    store = request.app[PRODUCTIONS_KEY]
+    try:
+        size, stream = await store.open_file(session.token_hash, session.person_id, space, path)
+    except (LockedError, SpaceError, FileNotFoundError) as err:
+        raise web.HTTPNotFound(text="fichier introuvable") from err
+    return await send_stream(request, headers, size, stream)
 
 
 @routes.get("/fichiers/apercu")
 @require_role(*EVERYONE)
 async def preview_page(request: web.Request) -> web.StreamResponse:
     """Show one of my images, PDFs or text files in the browser."""
-    session = request[SESSION_KEY]
-    assert session is not None  # noqa: S101 - require_role guarantees it
-    store = request.app[PRODUCTIONS_KEY]
     space = _space(request.query.get("espace"))
     path = request.query.get("chemin", "")
     content_type = PREVIEW_TYPES.get(posixpath.splitext(path)[1].lower())
     if content_type is None:
         raise web.HTTPUnsupportedMediaType(text="aperçu impossible : téléchargez le fichier")
-    try:
-        size = await store.size_of(session.token_hash, session.person_id, space, path)
-    except (LockedError, SpaceError, FileNotFoundError) as err:
-        raise web.HTTPNotFound(text="fichier introuvable") from err
     headers = {
         "Content-Type": content_type,
         "Content-Disposition": "inline",
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'",
     }
-    return await send_stream(
-        request,
-        headers,
-        size,
-        lambda write: store.get(session.token_hash, session.person_id, space, path, write),
-    )
+    return await _send_own_file(request, space, path, headers)
 
 
 @routes.post("/fichiers/dossier")

@@ -212,15 +212,10 @@ async def download(request: web.Request) -> web.StreamResponse:
     space = _space(request)
     path = request.query.get("path", "")
     try:
-        size = await store.size_of(session_hash, user, space, path)
+        size, stream = await store.open_file(session_hash, user, space, path)
     except (LockedError, SpaceError, FileNotFoundError) as err:
         return _refusal(err)
-    return await send_stream(
-        request,
-        DOWNLOAD,
-        size,
-        lambda write: store.get(session_hash, user, space, path, write),
-    )
+    return await send_stream(request, DOWNLOAD, size, stream)
 
 
 @routes.post(API_PREFIX + "/spaces/{space}/move")
