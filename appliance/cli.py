@@ -500,7 +500,7 @@ def personnel_escrow_open(ctx: click.Context, person: str, output: Path) -> None
         identity = await store.open_by_escrow(person, shares, actor="cli")
         with output.open("wb") as out:
 
-            async def send(data: bytes) -> None:
+            async def send(data: bytes | bytearray) -> None:
                 out.write(data)
 
             await store.export_with_identity(person, identity, send)

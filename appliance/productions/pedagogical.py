@@ -80,7 +80,7 @@ class PedagogicalSpace:
             raise
         return size
 
-    def read(self, path: str, sink: Callable[[bytes], None]) -> None:
+    def read(self, path: str, sink: Callable[[bytes | bytearray], None]) -> None:
         """Copy a file into ``sink``."""
         target = self._path(path)
         if not target.is_file():

@@ -291,16 +291,20 @@ class PersonnelSpace:
             raise
         return blob, size
 
-    def read_blob(self, entry: Entry, identity: str, sink: Callable[[bytes], None]) -> None:
-        """Decrypt a blob into ``sink``, chunk by chunk, without its padding."""
+    def read_blob(
+        self, entry: Entry, identity: str, sink: Callable[[bytes | bytearray], None]
+    ) -> None:
+        """Decrypt a blob into ``sink``, block by block, without its padding."""
         left = entry.size
         with (self._blobs / entry.blob).open("rb", buffering=_READ) as source:
             try:
-                for chunk in agefile.iter_plaintext(identity, source):
+                for block in agefile.iter_plaintext(identity, source):
                     if left <= 0:
                         continue  # padding: still read, so its integrity is checked
-                    sink(chunk if len(chunk) <= left else chunk[:left])
-                    left -= min(len(chunk), left)
+                    if len(block) > left:
+                        del block[left:]  # the padding starts in this block
+                    sink(block)
+                    left -= len(block)
             except agefile.AgeError as err:
                 raise SpaceError("file: cannot be decrypted with this key") from err
 
@@ -344,7 +348,9 @@ def parent_folders(path: str) -> set[str]:
     return folders
 
 
-def copy_stream(source: BinaryIO, sink: Callable[[bytes], None], chunk: int = 1 << 16) -> None:
+def copy_stream(
+    source: BinaryIO, sink: Callable[[bytes | bytearray], None], chunk: int = 1 << 16
+) -> None:
     """Copy a plaintext file into ``sink`` (the pedagogical space's read path)."""
     while data := source.read(chunk):
         sink(data)

@@ -24,6 +24,7 @@ import logging
 import queue
 import secrets
 import shutil
+import threading
 import time
 import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -284,7 +285,7 @@ class ProductionsStore:
         return identity
 
     async def export_with_identity(
-        self, user: str, identity: str, send: Callable[[bytes], Awaitable[None]]
+        self, user: str, identity: str, send: Callable[[bytes | bytearray], Awaitable[None]]
     ) -> None:
         """Stream the zip of a person's PERSONNEL opened by the escrow (judicial path)."""
         space = await self._personnel(user)
@@ -629,7 +630,10 @@ class ProductionsStore:
         return int(size)
 
     async def read_class_file(
-        self, target: PedagogicalSpace, path: str, send: Callable[[bytes], Awaitable[None]]
+        self,
+        target: PedagogicalSpace,
+        path: str,
+        send: Callable[[bytes | bytearray], Awaitable[None]],
     ) -> None:
         """Stream a file of a class area (access already checked)."""
         await self._pump(target.read, clean_path(path), send=send)
@@ -688,7 +692,7 @@ class ProductionsStore:
 
     async def open_file(
         self, session_hash: str, user: str, space: Space, path: str
-    ) -> tuple[int, Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[None]]]:
+    ) -> tuple[int, Callable[[Callable[[bytes | bytearray], Awaitable[None]]], Awaitable[None]]]:
         """Find a file: return its size (for Content-Length) and what streams it.
 
         PERSONNEL's index is decrypted once for both.
@@ -707,25 +711,38 @@ class ProductionsStore:
         return entry.size, lambda send: self._pump(personnel.read_blob, entry, identity, send=send)
 
     async def _pump(
-        self, work: Callable[..., None], *args: Any, send: Callable[[bytes], Awaitable[None]]
+        self,
+        work: Callable[..., None],
+        *args: Any,
+        send: Callable[[bytes | bytearray], Awaitable[None]],
     ) -> None:
-        """Run a blocking reader in the executor and forward its chunks to ``send``."""
+        """Run a blocking reader in the executor and forward its chunks to ``send``.
+
+        The reader does not wait for the event loop at each hand-over (it only
+        takes one of ``_QUEUE_CHUNKS`` slots), so reading and decrypting the
+        next block overlap with sending this one.
+        """
         loop = asyncio.get_running_loop()
-        chunks: asyncio.Queue[object] = asyncio.Queue(maxsize=_QUEUE_CHUNKS)
+        chunks: asyncio.Queue[object] = asyncio.Queue()
+        slots = threading.Semaphore(_QUEUE_CHUNKS)
         cancelled = False
 
-        pending: list[bytes] = []
+        pending: list[bytes | bytearray] = []
         pending_size = 0
 
         def hand_over() -> None:
             nonlocal pending_size
             if pending:
-                data = b"".join(pending)
+                # PERSONNEL hands over whole blocks: those go as they are, not copied.
+                data = pending[0] if len(pending) == 1 else b"".join(pending)
                 pending.clear()
                 pending_size = 0
-                asyncio.run_coroutine_threadsafe(chunks.put(data), loop).result()
+                while not slots.acquire(timeout=1.0):
+                    if cancelled:
+                        raise ConnectionError("download cancelled")
+                loop.call_soon_threadsafe(chunks.put_nowait, data)
 
-        def sink(data: bytes) -> None:
+        def sink(data: bytes | bytearray) -> None:
             # Crossing threads costs more than copying: hand over about 1 MiB at a time.
             nonlocal pending_size
             if cancelled:
@@ -740,25 +757,24 @@ class ProductionsStore:
                 work(*args, sink)
                 hand_over()
             finally:
-                asyncio.run_coroutine_threadsafe(chunks.put(_DONE), loop).result()
+                loop.call_soon_threadsafe(chunks.put_nowait, _DONE)
 
         job = asyncio.ensure_future(self.core.executor.run(run))
         try:
             while (item := await chunks.get()) is not _DONE:
-                assert isinstance(item, bytes)  # noqa: S101 - queue holds bytes or the end
+                slots.release()
+                assert isinstance(item, bytes | bytearray)  # noqa: S101 - bytes or the end
                 await send(item)
         except BaseException:
             cancelled = True
-            while not job.done():  # let the worker see the cancellation and stop
-                with contextlib.suppress(asyncio.QueueEmpty):
-                    chunks.get_nowait()
-                await asyncio.sleep(0)
+            slots.release()  # a reader waiting for a slot sees the cancellation at once
+            with contextlib.suppress(ConnectionError):  # the worker's "cancelled"
+                await job
             raise
-        finally:
-            await job
+        await job
 
     async def export(
-        self, session_hash: str, user: str, send: Callable[[bytes], Awaitable[None]]
+        self, session_hash: str, user: str, send: Callable[[bytes | bytearray], Awaitable[None]]
     ) -> None:
         """Stream a zip of both my spaces (#8.20); PERSONNEL is decrypted on the fly."""
         pedagogical = self._pedagogical(user)
@@ -848,7 +864,7 @@ class ProductionsStore:
         return None if row is None else str(row["person_id"])
 
     async def export_for_retrieval(
-        self, person: str, password: str, send: Callable[[bytes], Awaitable[None]]
+        self, person: str, password: str, send: Callable[[bytes | bytearray], Awaitable[None]]
     ) -> None:
         """Stream a person's work: the pedagogical space, and PERSONNEL if the password opens it."""
         personnel: tuple[PersonnelSpace, str, Index] | None = None
@@ -972,7 +988,7 @@ __all__ = ["SPACES", "Index", "Keyring", "LockedError", "ProductionsStore", "Quo
 class _SinkFile(io.RawIOBase):
     """A write-only, unseekable file that hands its bytes to a sink."""
 
-    def __init__(self, sink: Callable[[bytes], None]) -> None:
+    def __init__(self, sink: Callable[[bytes | bytearray], None]) -> None:
         self._sink = sink
 
     def writable(self) -> bool:
@@ -994,7 +1010,7 @@ def _put_in_place(held: Path, target: Path) -> None:
 def _write_zip(
     pedagogical: PedagogicalSpace,
     personnel: tuple[PersonnelSpace, str, Index] | None,
-    sink: Callable[[bytes], None],
+    sink: Callable[[bytes | bytearray], None],
 ) -> None:
     """Write the zip of both spaces to ``sink``.
 
@@ -1015,8 +1031,8 @@ def _write_zip(
                     space.read_blob(entry, identity, _into(out))
 
 
-def _into(out: IO[bytes]) -> Callable[[bytes], None]:
-    def write(data: bytes) -> None:
+def _into(out: IO[bytes]) -> Callable[[bytes | bytearray], None]:
+    def write(data: bytes | bytearray) -> None:
         out.write(data)
 
     return write

@@ -87,9 +87,9 @@ class _PlainStream(io.RawIOBase):
 
     def __init__(self, space: PersonnelSpace, entry: Entry, identity: str) -> None:
         self._source = (space.folder / "b" / entry.blob).open("rb")
-        self._chunks: Iterator[bytes] = agefile.iter_plaintext(identity, self._source)
+        self._blocks: Iterator[bytearray] = agefile.iter_plaintext(identity, self._source)
         self._left = entry.size
-        self._rest = b""
+        self._rest = memoryview(b"")
 
     def readable(self) -> bool:
         return True
@@ -97,10 +97,11 @@ class _PlainStream(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
         while not self._rest and self._left > 0:
-            chunk = next(self._chunks, b"")
-            if not chunk:
+            block = next(self._blocks, None)
+            if not block:
                 break
-            self._rest = chunk[: self._left]
+            # A view, so that small reads do not copy the rest of the block each time.
+            self._rest = memoryview(block)[: self._left]
             self._left -= len(self._rest)
         count = min(len(view), len(self._rest))
         view[:count] = self._rest[:count]

@@ -27,7 +27,11 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "login.directory_unreachable": (
             "L'annuaire de l'établissement ne répond pas. Réessayez dans quelques minutes."
         ),
-        "login.departed": "Ce compte n'est plus actif dans l'établissement.",
+        "login.departed": (
+            "Ce compte n'est plus actif dans l'établissement. Pour récupérer vos fichiers,"
+            " demandez un code de récupération au référent numérique et ouvrez la page"
+            " « Récupérer mes fichiers » (/recuperer)."
+        ),
         "login.throttled": "Trop de tentatives. Réessayez dans {seconds} secondes.",
         "login.missing": "Saisissez votre identifiant et votre mot de passe.",
         "dashboard.title": "Tableau de bord",
@@ -290,7 +294,10 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "login.directory_unreachable": (
             "The school directory is not answering. Try again in a few minutes."
         ),
-        "login.departed": "This account is no longer active at the school.",
+        "login.departed": (
+            "This account is no longer active at the school. To take your files away, ask"
+            " the IT referent for a retrieval code and open /recuperer."
+        ),
         "login.throttled": "Too many attempts. Try again in {seconds} seconds.",
         "login.missing": "Enter your username and password.",
         "dashboard.title": "Dashboard",

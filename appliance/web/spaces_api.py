@@ -76,7 +76,7 @@ async def send_stream(
     request: web.Request,
     headers: dict[str, str],
     size: int | None,
-    produce: Callable[[Callable[[bytes], Awaitable[None]]], Awaitable[None]],
+    produce: Callable[[Callable[[bytes | bytearray], Awaitable[None]]], Awaitable[None]],
 ) -> web.StreamResponse:
     """Answer with a streamed body: ``produce`` writes it chunk by chunk."""
     response = web.StreamResponse(headers={"Cache-Control": "no-store", **headers})

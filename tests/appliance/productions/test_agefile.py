@@ -62,3 +62,32 @@ def test_tampering_truncation_and_the_wrong_key_are_detected() -> None:
             agefile.decrypt_stream(identity, io.BytesIO(data))
     with pytest.raises(agefile.AgeError):
         agefile.decrypt_stream(agefile.generate_identity(), io.BytesIO(sealed))
+
+
+@pytest.mark.parametrize("per_block", [1, 2, 3, 16])
+def test_blocks_of_any_size_give_the_plaintext_back(per_block: int) -> None:
+    """Reads are batched into blocks; every block edge still checks the last-chunk flag."""
+    chunk = agefile.CHUNK
+    for size in (0, 1, chunk, 2 * chunk, 3 * chunk, 3 * chunk + 5, 6 * chunk - 1, 6 * chunk):
+        data = os.urandom(size)
+        identity = agefile.generate_identity()
+        theirs = pyrage.encrypt(data, [x25519.Recipient.from_str(agefile.recipient_of(identity))])
+        blocks = list(agefile.iter_plaintext(identity, io.BytesIO(theirs), per_block))
+        assert b"".join(blocks) == data
+        assert all(len(block) == per_block * chunk for block in blocks[:-1])
+
+
+@pytest.mark.parametrize("per_block", [1, 2, 16])
+def test_cut_at_a_chunk_boundary_or_reordered_is_refused(per_block: int) -> None:
+    """A file cut exactly between chunks looks whole unless the last flag is checked."""
+    identity, sealed = _sealed(os.urandom(5 * agefile.CHUNK + 10))
+    payload = sealed.index(b"\n---") + 1
+    payload = sealed.index(b"\n", payload) + 1 + 16  # after the MAC line and the nonce
+    step = agefile.CHUNK + agefile.TAG
+    chunks = [sealed[payload + i * step : payload + (i + 1) * step] for i in range(6)]
+    damaged = [sealed[: payload + k * step] for k in range(1, 6)]
+    damaged.append(sealed[:payload] + chunks[1] + chunks[0] + b"".join(chunks[2:]))
+    damaged.append(sealed[:payload] + b"".join(chunks[:4]) + chunks[5])  # one dropped
+    for data in damaged:
+        with pytest.raises(agefile.AgeError):
+            list(agefile.iter_plaintext(identity, io.BytesIO(data), per_block))
