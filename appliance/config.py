@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from appliance.productions.config import ProductionsConfig
+from cache.config import CacheConfig
 from captive_portal.config import PortalConfig
 from filter.config import FilterConfig
 
@@ -308,6 +309,7 @@ class PreauConfig(_Section):
     audit: AuditConfig = Field(default_factory=AuditConfig)
     filter: FilterConfig = Field(default_factory=FilterConfig)
     portal: PortalConfig = Field(default_factory=PortalConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
     productions: ProductionsConfig = Field(default_factory=ProductionsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from appliance.core import Core
     from appliance.service import Service
 
-SERVICE_NAMES: Final = ("directory", "scheduler", "filter", "portal", "web")
+SERVICE_NAMES: Final = ("directory", "scheduler", "filter", "portal", "cache", "web")
 
 
 def enabled_service_names(config: PreauConfig) -> tuple[str, ...]:
@@ -25,6 +25,8 @@ def enabled_service_names(config: PreauConfig) -> tuple[str, ...]:
         disabled.add("filter")
     if not config.portal.enabled:
         disabled.add("portal")
+    if not config.cache.enabled:
+        disabled.add("cache")
     return tuple(name for name in SERVICE_NAMES if name not in disabled)
 
 
@@ -64,6 +66,12 @@ def create_services(core: Core, names: Iterable[str]) -> list[Service]:
             from captive_portal.service import PortalService
 
             services.append(PortalService(core))
+        elif name == "cache":
+            if not core.config.cache.enabled:
+                continue
+            from cache.service import CacheService
+
+            services.append(CacheService(core))
         elif name == "web":
             from appliance.web.service import WebService
 

@@ -1,0 +1,87 @@
+"""The ``[cache]`` section of preau.toml: the app and update cache."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def endpoint(value: str) -> str:
+    """Check an ``ADDRESS:PORT`` value (IPv6 as ``[::1]:3142``)."""
+    host, _, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r}: expected ADDRESS:PORT (IPv6 as [::1]:3142)")
+    ipaddress.ip_address(host)
+    return value
+
+
+def split_origin(address: str) -> tuple[str, int | None]:
+    """Split ``ADDRESS[:PORT]`` (IPv6 in brackets when a port follows)."""
+    if address.startswith("[") and "]:" in address:
+        host, _, port = address[1:].partition("]:")
+        return host, int(port)
+    if address.count(":") == 1:
+        host, _, port = address.partition(":")
+        return host, int(port)
+    return address.strip("[]"), None
+
+
+class CacheConfig(BaseModel):
+    """One download per site, streamed to every device that asks for it (#6.2)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(False, description="Run the update cache.")
+    listen: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1:3142"],
+        description="HTTP listeners (ADDRESS:PORT): port 80 on the LAN address for DNS "
+        "steering, any port for the proxy (PAC) and Delivery Optimization.",
+    )
+    data_dir: Path | None = Field(
+        None, description="Where objects are stored (default: DATA_DIR/cache; an SSD, not the SD)."
+    )
+    max_size_gb: float = Field(50.0, gt=0, description="Disk the cache may use.")
+    min_free_gb: float = Field(5.0, ge=0, description="Free space always left on that disk.")
+    chunk_kib: int = Field(
+        1024, ge=64, le=16384, description="Chunk size: the unit of the bitmap and of resuming."
+    )
+    resolver: str = Field(
+        "",
+        description="Resolver for origin names (ADDRESS:PORT, the box's unbound). Empty: the "
+        "system's. Never the filter itself when it steers names to the cache.",
+    )
+    origins: dict[str, str] = Field(
+        default_factory=dict,
+        description="Fixed addresses for origin names (NAME = ADDRESS[:PORT]).",
+    )
+    rules_file: Path | None = Field(None, description="A site's own rules (default: shipped).")
+    upstream_timeout_s: float = Field(
+        30.0, gt=0, description="Give up on an origin silent for this long."
+    )
+    max_retries: int = Field(5, ge=0, description="Resumes of one fetch before giving up.")
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, values: list[str]) -> list[str]:
+        return [endpoint(v) for v in values]
+
+    @field_validator("resolver")
+    @classmethod
+    def _resolver(cls, value: str) -> str:
+        return endpoint(value) if value else value
+
+    @field_validator("origins")
+    @classmethod
+    def _origins(cls, values: dict[str, str]) -> dict[str, str]:
+        for name, address in values.items():
+            try:
+                host, port = split_origin(address)
+                ipaddress.ip_address(host)
+            except ValueError:
+                raise ValueError(f"{name}: {address!r} is not ADDRESS[:PORT]") from None
+            if port is not None and not 0 < port < 65536:
+                raise ValueError(f"{name}: {address!r}: bad port")
+        return values

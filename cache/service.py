@@ -1,0 +1,507 @@
+"""The cache service: HTTP listeners in front of the object store and the fills.
+
+Requests arrive three ways, all plain HTTP (TLS is never intercepted):
+steered by DNS (``Host`` is the CDN's name), through the proxy set by the
+PAC file (absolute-form request line) and in Windows Delivery Optimization's
+cache-host form (``?cacheHostOrigin=NAME``). A request the rules do not
+cache is relayed as it is. A cached one is answered from the object, whose
+missing bytes are fetched once whoever asks (:mod:`cache.fill`); hits and
+landed bytes go out with ``sendfile``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, ClassVar, Final
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from appliance import filtering
+from appliance.service import Health, Service
+from cache.chunks import RangeNotSatisfiable, content_range, parse_content_range, parse_range
+from cache.config import CacheConfig, split_origin
+from cache.fill import MAX_REQUEST, CachedObject, FillSettings, Run
+from cache.objects import ObjectMeta, ObjectStore
+from cache.rules import IMMUTABLE, Rule, RuleSet, key_digest, load_rules, normalise_host
+from cache.upstream import HOP_BY_HOP, OriginLoopError, open_session
+
+if TYPE_CHECKING:
+    from appliance.core import Core
+
+_LOGGER = logging.getLogger(__name__)
+
+DO_ORIGIN: Final = "cacheHostOrigin"
+METRICS_SECONDS: Final = 10.0
+_FORWARDED_REQUEST: Final = ("User-Agent", "Accept", "If-None-Match", "If-Modified-Since")
+_KEPT_RESPONSE: Final = ("Content-Type", "ETag", "Last-Modified")
+
+
+class _LoopDetectedError(web.HTTPServerError):
+    status_code = 508
+
+
+@dataclass(slots=True)
+class Target:
+    """Where a request goes upstream and under which rule."""
+
+    host: str
+    url: URL
+    rule: Rule | None
+    key: str
+
+
+class _Traffic:
+    """Bytes per content class: served to devices (hits and landed) and fetched upstream."""
+
+    def __init__(self) -> None:
+        self.served: Counter[str] = Counter()
+        self.fetched: Counter[str] = Counter()
+        self.requests: Counter[tuple[str, str]] = Counter()
+
+    def on_fetched(self, content_class: str, count: int) -> None:
+        self.fetched[content_class] += count
+
+
+class CacheService(Service):
+    """One download per site, streamed to every device that asks (#6.2)."""
+
+    name: ClassVar[str] = "cache"
+
+    def __init__(self, core: Core) -> None:
+        """Read the config; open nothing yet."""
+        super().__init__(core)
+        self.config: CacheConfig = core.config.cache
+        root = self.config.data_dir or core.config.site.data_dir / "cache"
+        gib = 1 << 30
+        self.store = ObjectStore(
+            root, int(self.config.max_size_gb * gib), int(self.config.min_free_gb * gib)
+        )
+        self.rules: RuleSet | None = None
+        self.traffic = _Traffic()
+        self.settings = FillSettings(
+            max_retries=self.config.max_retries,
+            on_fetched=self.traffic.on_fetched,
+            on_idle=self._retire_if_idle,
+        )
+        self._session: aiohttp.ClientSession | None = None
+        self._runner: web.AppRunner | None = None
+        self._live: dict[str, CachedObject] = {}
+        self._opening: dict[str, asyncio.Future[None]] = {}
+        self._metrics_task: asyncio.Task[None] | None = None
+        self._own = {split_origin(listen)[0] for listen in self.config.listen}
+
+    async def async_setup(self) -> None:
+        """Index the objects on disk, load the rules and open the listeners."""
+        count = await self.core.executor.run(self.store.open)
+        self.rules = await self.core.executor.run(load_rules, self.config.rules_file)
+        _LOGGER.info("Cache: %d objects on disk, rules %s", count, self.rules.version)
+        self._session = open_session(self.config, self._own)
+        app = web.Application(client_max_size=0)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+
+    async def async_start(self) -> None:
+        """Listen, and publish the traffic figures every few seconds."""
+        assert self._runner is not None  # noqa: S101 - async_setup ran
+        for listen in self.config.listen:
+            host, port = split_origin(listen)
+            await web.TCPSite(self._runner, host, port, reuse_address=True).start()
+        self._metrics_task = asyncio.get_running_loop().create_task(self._publish_forever())
+
+    async def async_stop(self) -> None:
+        """Stop listening, stop the fills (committing what landed) and close the client."""
+        if self._metrics_task is not None:
+            self._metrics_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._metrics_task
+        if self._runner is not None:
+            await self._runner.cleanup()
+        for obj in list(self._live.values()):
+            await obj.close()
+        self._live.clear()
+        if self._session is not None:
+            await self._session.close()
+
+    async def async_health(self) -> Health:
+        """Report the object count and the fills in progress."""
+        fills = sum(len(obj.runs) for obj in self._live.values())
+        return Health("ok", f"{len(self.store.index)} objects, {fills} fills")
+
+    # -- metrics ---------------------------------------------------------------------
+
+    async def _publish_forever(self) -> None:
+        while True:
+            await asyncio.sleep(METRICS_SECONDS)
+            await self.publish_metrics()
+
+    async def publish_metrics(self) -> None:
+        """Write the figures /metrics shows (no address, no device: content classes only)."""
+        values: list[tuple[str, str, float]] = [
+            ("preau_cache_objects", "", float(len(self.store.index))),
+            ("preau_cache_used_bytes", "", float(self.store.used_bytes())),
+            ("preau_cache_fills", "", float(sum(len(o.runs) for o in self._live.values()))),
+        ]
+        for content_class, count in sorted(self.traffic.served.items()):
+            values.append(("preau_cache_served_bytes_total", f'class="{content_class}"', count))
+        for content_class, count in sorted(self.traffic.fetched.items()):
+            values.append(("preau_cache_fetched_bytes_total", f'class="{content_class}"', count))
+        for (content_class, outcome), count in sorted(self.traffic.requests.items()):
+            labels = f'class="{content_class}",outcome="{outcome}"'
+            values.append(("preau_cache_requests_total", labels, float(count)))
+        await filtering.publish_metrics(self.core, "cache", values)
+
+    # -- requests --------------------------------------------------------------------
+
+    def target(self, request: web.Request) -> Target | None:
+        """Return where ``request`` goes upstream; None when it is for the cache itself."""
+        assert self.rules is not None  # noqa: S101 - async_setup ran
+        url = request.url
+        host = normalise_host(url.host or "")
+        port = url.explicit_port
+        query = url.raw_query_string
+        origin = request.query.get(DO_ORIGIN)
+        if origin:
+            host, port = normalise_host(origin), None
+            query = "&".join(
+                part for part in query.split("&") if not part.startswith(f"{DO_ORIGIN}=")
+            )
+        elif host in self._own or not host:
+            return None
+        upstream = URL.build(
+            scheme="http", host=host, port=port, path=url.raw_path, query_string=query, encoded=True
+        )
+        rule = self.rules.match(host, url.raw_path, request.headers.get("User-Agent", ""))
+        key = rule.key(host, url.raw_path, query) if rule is not None and rule.cache else ""
+        return Target(host, upstream, rule if key else None, key)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        target = self.target(request)
+        if target is None:
+            return await self._local(request)
+        if target.rule is None or request.method not in ("GET", "HEAD"):
+            self.traffic.requests["other", "relayed"] += 1
+            return await self._relay(request, target.url)
+        try:
+            obj = await self._object(request, target, target.rule)
+        except OriginLoopError:
+            raise _LoopDetectedError(text="origin resolves to this cache") from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as err:
+            _LOGGER.info("Cache: origin of %s unreachable: %r", target.host, err)
+            raise web.HTTPBadGateway(text="origin unreachable") from None
+        if isinstance(obj, aiohttp.ClientResponse):  # not cacheable: relayed as it is
+            self.traffic.requests[target.rule.content_class, "uncacheable"] += 1
+            return await self._relay_response(request, obj)
+        obj.users += 1
+        obj.meta.last_used = time.time()
+        try:
+            return await self._serve(request, obj, target.rule)
+        finally:
+            obj.users -= 1
+            await self._retire_if_idle(obj)
+
+    async def _local(self, request: web.Request) -> web.StreamResponse:
+        """Answer what is asked of the cache itself: the PAC file, a health check."""
+        if request.path in ("/proxy.pac", "/wpad.dat"):
+            return web.Response(
+                text=self.pac(f"{request.url.host}:{request.url.port}"),
+                content_type="application/x-ns-proxy-autoconfig",
+            )
+        if request.path == "/healthz":
+            return web.Response(text="ok\n")
+        raise web.HTTPNotFound(text="Préau cache: name an origin (Host or proxy form)\n")
+
+    def pac(self, proxy: str) -> str:
+        """Return a PAC file sending the cached names' plain HTTP here, the rest direct."""
+        assert self.rules is not None  # noqa: S101 - async_setup ran
+        tests = []
+        for rule in self.rules.rules:
+            if not rule.cache:
+                continue
+            for host in rule.hosts:
+                if host.startswith("*."):
+                    tests.append(f'dnsDomainIs(host, "{host[1:]}")')
+                elif host != "@ip":
+                    tests.append(f'host == "{host}"')
+        condition = " ||\n      ".join(dict.fromkeys(tests))
+        return (
+            "function FindProxyForURL(url, host) {\n"
+            '  if (url.substring(0, 5) == "http:" && (\n'
+            f"      {condition}))\n"
+            f'    return "PROXY {proxy}; DIRECT";\n'
+            '  return "DIRECT";\n'
+            "}\n"
+        )
+
+    # -- objects ---------------------------------------------------------------------
+
+    async def _object(
+        self, request: web.Request, target: Target, rule: Rule
+    ) -> CachedObject | aiohttp.ClientResponse:
+        """Return the object for ``target``, opening it once however many ask at once."""
+        digest = key_digest(target.key)
+        while True:
+            live = self._live.get(digest)
+            if live is not None and live.failed is None:
+                return live
+            opening = self._opening.get(digest)
+            if opening is None:
+                break
+            await asyncio.shield(opening)
+        done = asyncio.get_running_loop().create_future()
+        self._opening[digest] = done
+        try:
+            return await self._open(request, target, rule, digest)
+        finally:
+            del self._opening[digest]
+            done.set_result(None)
+
+    async def _open(
+        self, request: web.Request, target: Target, rule: Rule, digest: str
+    ) -> CachedObject | aiohttp.ClientResponse:
+        assert self._session is not None  # noqa: S101 - async_setup ran
+        live = self._live.pop(digest, None)
+        if live is not None:  # failed: drop it and its bytes
+            await live.close()
+            await self.core.executor.run(self.store.remove, digest)
+        meta = self.store.index.get(digest)
+        if meta is not None and rule.max_age != IMMUTABLE:
+            if time.time() - meta.validated > rule.max_age and not await self._still_valid(meta):
+                await self.core.executor.run(self.store.remove, digest)
+                meta = None
+        if meta is not None:
+            self.traffic.requests[rule.content_class, "hit"] += 1
+            return await self._activate(meta)
+        # A miss: the leader's own request tells the length and whether to keep it.
+        chunk = self.config.chunk_kib * 1024
+        headers = {"Accept-Encoding": "identity"}
+        headers.update((h, request.headers[h]) for h in ("User-Agent",) if h in request.headers)
+        # Ranged even for a whole object: the origin sends the length, and the
+        # first run asks for no more than one request's worth (see cache.fill).
+        wanted: tuple[int, int] | None = None
+        with contextlib.suppress(RangeNotSatisfiable):
+            wanted = parse_range(request.headers.get("Range"), 1 << 62)
+        start = 0 if wanted is None else wanted[0] // chunk * chunk
+        end = start + MAX_REQUEST
+        if wanted is not None and wanted[1] < 1 << 62:
+            end = min(end, -(-wanted[1] // chunk) * chunk)
+        headers["Range"] = f"bytes={start}-{end - 1}"
+        response = await self._session.get(target.url, headers=headers)
+        window = self._cacheable(response)
+        if window is None:
+            if "Range" in request.headers or response.status != 206 or _whole(response):
+                return response  # what the device asked for (a 200: the Range was ignored)
+            # Asked for a range the device did not: ask again as the device did.
+            response.close()
+            return await self._session.get(target.url, headers=_forwarded(request))
+        length, start, _ = window
+        meta = ObjectMeta(
+            key=target.key,
+            digest=digest,
+            url=str(target.url),
+            length=length,
+            etag=response.headers.get("ETag", ""),
+            last_modified=response.headers.get("Last-Modified", ""),
+            content_type=response.headers.get("Content-Type", "application/octet-stream"),
+            content_class=rule.content_class,
+            chunk_size=chunk,
+        )
+        try:
+            await self.core.executor.run(self.store.make_room, length, set(self._live))
+            await self.core.executor.run(self.store.create, meta)
+        except OSError as err:
+            _LOGGER.warning("Cache: %s not kept: %s", target.url, err)
+            return response
+        self.traffic.requests[rule.content_class, "miss"] += 1
+        obj = await self._activate(meta)
+        # The run goes on to the end of what was asked: the whole object, or the range.
+        asked = length if wanted is None else min(length, -(-wanted[1] // chunk) * chunk)
+        obj.start_run(Run(frontier=start, end=max(asked, start + 1), response=response))
+        return obj
+
+    async def _activate(self, meta: ObjectMeta) -> CachedObject:
+        assert self._session is not None  # noqa: S101 - async_setup ran
+        obj = CachedObject(
+            meta, self.store, self.core.executor, self._session, meta.url, self.settings
+        )
+        await obj.open()
+        meta.last_used = time.time()
+        self._live[meta.digest] = obj
+        return obj
+
+    @staticmethod
+    def _cacheable(response: aiohttp.ClientResponse) -> tuple[int, int, int] | None:
+        """Return (length, start, end) of a response worth keeping, or None."""
+        control = response.headers.get("Cache-Control", "").lower()
+        encoding = response.headers.get("Content-Encoding", "identity").lower()
+        if "no-store" in control or "private" in control or encoding != "identity":
+            return None
+        if response.status == 200 and response.content_length:
+            return response.content_length, 0, response.content_length
+        if response.status == 206:
+            parsed = parse_content_range(response.headers.get("Content-Range"))
+            if parsed is not None:
+                return parsed[2], parsed[0], parsed[1]
+        return None
+
+    async def _still_valid(self, meta: ObjectMeta) -> bool:
+        """Ask the origin whether a stale object changed (a HEAD; same ETag, same length)."""
+        assert self._session is not None  # noqa: S101 - async_setup ran
+        try:
+            async with self._session.head(meta.url) as response:
+                same = (
+                    response.status == 200
+                    and response.content_length == meta.length
+                    and response.headers.get("ETag", "") == meta.etag
+                    and response.headers.get("Last-Modified", "") == meta.last_modified
+                )
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            return True  # the origin is away: what we hold is the best there is
+        if same:
+            meta.validated = time.time()
+            await self.core.executor.run(self.store.save, meta)
+        return same
+
+    async def _retire_if_idle(self, obj: CachedObject) -> None:
+        if obj.users or obj.runs or self._live.get(obj.meta.digest) is not obj:
+            return
+        del self._live[obj.meta.digest]
+        await obj.close()
+        if obj.failed is not None:
+            await self.core.executor.run(self.store.remove, obj.meta.digest)
+
+    # -- answering -------------------------------------------------------------------
+
+    async def _serve(
+        self, request: web.Request, obj: CachedObject, rule: Rule
+    ) -> web.StreamResponse:
+        meta = obj.meta
+        size = meta.length
+        headers = CIMultiDict({"Accept-Ranges": "bytes", "X-Preau-Cache": "hit"})
+        for name in _KEPT_RESPONSE:
+            value = getattr(meta, name.lower().replace("-", "_"), "")
+            if value:
+                headers[name] = value
+        if meta.etag and meta.etag in request.headers.get("If-None-Match", ""):
+            return web.Response(status=304, headers=headers)
+        try:
+            wanted = parse_range(request.headers.get("Range"), size)
+        except RangeNotSatisfiable:
+            return web.Response(status=416, headers={"Content-Range": f"bytes */{size}"})
+        if_range = request.headers.get("If-Range")
+        if wanted is not None and if_range and if_range not in (meta.etag, meta.last_modified):
+            wanted = None
+        start, end = wanted or (0, size)
+        if obj.available(start) < end:
+            headers["X-Preau-Cache"] = "filling"
+        if wanted is not None:
+            headers["Content-Range"] = content_range(start, end, size)
+        response = web.StreamResponse(status=206 if wanted else 200, headers=headers)
+        response.content_length = end - start
+        await response.prepare(request)
+        if request.method == "HEAD":
+            await response.write_eof()
+            return response
+        source = await self.core.executor.run(_open_data, self.store.data_path(meta.digest))
+        try:
+            await self._send(request, obj, source, start, end, rule)
+        finally:
+            await self.core.executor.run(source.close)
+        if rule.complete and obj.available(0) < size:
+            obj.fill_everything()  # the rest of the object, for the next device
+        await response.write_eof()
+        return response
+
+    async def _send(
+        self,
+        request: web.Request,
+        obj: CachedObject,
+        source: IO[bytes],
+        start: int,
+        end: int,
+        rule: Rule,
+    ) -> None:
+        """Send ``[start, end)`` as it lands; cut the connection if the object fails."""
+        loop = asyncio.get_running_loop()
+        position = start
+        while position < end:
+            if obj.failed is not None:
+                if request.transport is not None:
+                    request.transport.abort()  # the device must see a cut, never a short file
+                raise ConnectionResetError(f"cache object failed: {obj.failed}")
+            reach = min(obj.available(position), end)
+            if reach > position:
+                transport = request.transport
+                if transport is None:
+                    raise ConnectionResetError("device went away")
+                await loop.sendfile(transport, source, position, reach - position)
+                self.traffic.served[rule.content_class] += reach - position
+                position = reach
+                continue
+            obj.ensure_fetching(position, end)
+            await obj.wait_change()
+
+    async def _relay(self, request: web.Request, url: URL) -> web.StreamResponse:
+        """Pass a request the cache does not keep to its origin and the answer back."""
+        assert self._session is not None  # noqa: S101 - async_setup ran
+        headers = _forwarded(request)
+        body = request.content if request.body_exists else None
+        try:
+            upstream = await self._session.request(
+                request.method, url, headers=headers, data=body, allow_redirects=False
+            )
+        except OriginLoopError:
+            raise _LoopDetectedError(text="origin resolves to this cache") from None
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            raise web.HTTPBadGateway(text="origin unreachable") from None
+        return await self._relay_response(request, upstream)
+
+    async def _relay_response(
+        self, request: web.Request, upstream: aiohttp.ClientResponse
+    ) -> web.StreamResponse:
+        try:
+            headers = CIMultiDict(
+                (name, value)
+                for name, value in upstream.headers.items()
+                if name.lower() not in HOP_BY_HOP
+            )
+            status = upstream.status
+            if status == 206 and "Range" not in request.headers and _whole(upstream):
+                status = 200  # the cache asked for a range; the device did not
+                del headers["Content-Range"]
+            response = web.StreamResponse(status=status, headers=headers)
+            await response.prepare(request)
+            async for data in upstream.content.iter_any():
+                await response.write(data)
+            await response.write_eof()
+            return response
+        finally:
+            upstream.close()
+
+
+def _whole(response: aiohttp.ClientResponse) -> bool:
+    """Return whether a 206 holds the whole object (then it is relayed as a 200)."""
+    parsed = parse_content_range(response.headers.get("Content-Range"))
+    return response.status == 206 and parsed is not None and parsed[:2] == (0, parsed[2])
+
+
+def _forwarded(request: web.Request) -> dict[str, str]:
+    """Return the device's request headers an origin may see."""
+    return {
+        name: value
+        for name, value in request.headers.items()
+        if name.lower() not in HOP_BY_HOP and name.lower() != "host"
+    }
+
+
+def _open_data(path: Path) -> IO[bytes]:
+    return path.open("rb")

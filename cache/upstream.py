@@ -1,0 +1,142 @@
+"""How the cache reaches origins: its own resolver and one HTTP client.
+
+When the DNS filter steers a CDN's names to the appliance, the system
+resolver would answer "the appliance" for them too; the cache therefore asks
+the recursive resolver (unbound) directly, or uses fixed addresses from the
+config, and refuses an origin that resolves to one of its own listeners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import secrets
+import socket
+from typing import Any, Final
+
+import dnslib
+from aiohttp import ClientSession, ClientTimeout, TCPConnector
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
+
+from cache.config import CacheConfig, split_origin
+
+_LOGGER = logging.getLogger(__name__)
+
+DNS_TIMEOUT: Final = 2.0
+HOP_BY_HOP: Final = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+
+class OriginLoopError(OSError):
+    """An origin name resolves to the cache itself (a steering loop)."""
+
+
+class _Query(asyncio.DatagramProtocol):
+    def __init__(self, ident: int) -> None:
+        self.ident = ident
+        self.answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        if len(data) >= 2 and int.from_bytes(data[:2], "big") == self.ident:
+            if not self.answer.done():
+                self.answer.set_result(data)
+
+    def error_received(self, exc: Exception) -> None:
+        if not self.answer.done():
+            self.answer.set_exception(exc)
+
+
+class OriginResolver(AbstractResolver):
+    """Fixed origins first, then the configured resolver, else the system's."""
+
+    def __init__(self, config: CacheConfig, own: set[str]) -> None:
+        """Keep the fixed map, the resolver address and the cache's own addresses."""
+        self._fixed = {name.lower().rstrip("."): value for name, value in config.origins.items()}
+        self._resolver: tuple[str, int] | None = None
+        if config.resolver:
+            host, _, port = config.resolver.rpartition(":")
+            self._resolver = (host.strip("[]"), int(port))
+        self._system = ThreadedResolver()
+        self._own = own
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        """Return the origin's addresses; refuse the cache's own."""
+        name = host.lower().rstrip(".")
+        fixed = self._fixed.get(name)
+        if fixed is not None:
+            address, fixed_port = split_origin(fixed)
+            results = [_result(name, address, fixed_port or port)]
+        elif _is_ip(name):
+            results = [_result(name, name, port)]
+        elif self._resolver is not None:
+            results = [_result(name, a, port) for a in await self._ask(name)]
+        else:
+            results = await self._system.resolve(host, port, family)
+        addresses = {r["host"] for r in results}
+        if addresses & self._own:
+            raise OriginLoopError(f"{host} resolves to the cache itself")
+        if not results:
+            raise OSError(f"{host}: no address")
+        return results
+
+    async def _ask(self, name: str) -> list[str]:
+        assert self._resolver is not None  # noqa: S101 - checked by the caller
+        loop = asyncio.get_running_loop()
+        ident = secrets.randbelow(1 << 16)
+        query = dnslib.DNSRecord.question(name, "A")
+        query.header.id = ident
+        transport, protocol = await loop.create_datagram_endpoint(
+            lambda: _Query(ident), remote_addr=self._resolver
+        )
+        try:
+            transport.sendto(query.pack())
+            raw = await asyncio.wait_for(protocol.answer, DNS_TIMEOUT)
+        finally:
+            transport.close()
+        answer = dnslib.DNSRecord.parse(raw)
+        return [str(rr.rdata) for rr in answer.rr if rr.rtype == dnslib.QTYPE.A]
+
+    async def close(self) -> None:
+        """Close the system resolver."""
+        await self._system.close()
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _result(name: str, address: str, port: int) -> ResolveResult:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    return ResolveResult(hostname=name, host=address, port=port, family=family, proto=0, flags=0)
+
+
+def open_session(config: CacheConfig, own: set[str]) -> ClientSession:
+    """Return the HTTP client for origins (bytes as sent: no decompression)."""
+    connector = TCPConnector(
+        resolver=OriginResolver(config, own), limit=0, ttl_dns_cache=60, force_close=False
+    )
+    timeout = ClientTimeout(
+        total=None, connect=config.upstream_timeout_s, sock_read=config.upstream_timeout_s
+    )
+    return ClientSession(
+        connector=connector, timeout=timeout, auto_decompress=False, trust_env=False
+    )

@@ -1,0 +1,112 @@
+"""A CDN origin for the cache tests and benchmark, run inside the WAN namespace.
+
+Serves the files of ``--root`` with Range and If-Range, an ETag and a length,
+and logs every body byte it sends (one JSON line per request) so a test can
+count upstream traffic. Paths choose misbehaviour:
+
+* ``/files/NAME``: a well-behaved origin;
+* ``/truncate/NAME``: announces the full length, sends 60 % and closes;
+* ``/nolength/NAME``: chunked, no length (not cacheable);
+* ``/nostore/NAME``: ``Cache-Control: no-store``;
+* ``/slowstart/NAME``: waits one second before the first byte.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+BLOCK = 64 * 1024
+
+
+def _range(header: str | None, size: int) -> tuple[int, int] | None:
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header[6:].partition("-")
+    if first == "":
+        return max(0, size - int(last)), size
+    return int(first), size if last == "" else min(int(last) + 1, size)
+
+
+def make_app(root: Path, log: Path) -> web.Application:
+    """Return the origin's application."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        mode, _, name = request.path.strip("/").partition("/")
+        path = root / name
+        if mode not in {"files", "truncate", "nolength", "nostore", "slowstart"}:
+            raise web.HTTPNotFound
+        if not path.is_file() or "/" in name:
+            raise web.HTTPNotFound
+        size = path.stat().st_size
+        etag = f'"{path.stat().st_mtime_ns:x}-{size:x}"'
+        wanted = _range(request.headers.get("Range"), size) if mode != "nolength" else None
+        if_range = request.headers.get("If-Range")
+        if if_range is not None and if_range != etag:
+            wanted = None
+        start, end = wanted or (0, size)
+        headers = {"ETag": etag, "Accept-Ranges": "bytes", "Content-Type": "application/x-test"}
+        if mode == "nostore":
+            headers["Cache-Control"] = "no-store"
+        response = web.StreamResponse(status=206 if wanted else 200, headers=headers)
+        if wanted:
+            response.headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+        if mode != "nolength":
+            response.content_length = end - start
+        stop = end if mode != "truncate" else start + (end - start) * 6 // 10
+        sent = 0
+        began = time.time()
+        try:
+            await response.prepare(request)
+            if request.method == "HEAD":
+                return response
+            if mode == "slowstart":
+                await asyncio.sleep(1.0)
+            with path.open("rb") as source:
+                source.seek(start)
+                while start + sent < stop:
+                    block = source.read(min(BLOCK, stop - start - sent))
+                    await response.write(block)
+                    sent += len(block)
+            if mode == "truncate":
+                assert request.transport is not None
+                request.transport.abort()
+                return response
+            await response.write_eof()
+            return response
+        finally:
+            record = {
+                "path": request.path,
+                "range": request.headers.get("Range", ""),
+                "status": response.status,
+                "sent": sent,
+                "began": began,
+                "ended": time.time(),
+                "user_agent": request.headers.get("User-Agent", ""),
+            }
+            with log.open("a") as out:
+                out.write(json.dumps(record) + "\n")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
+
+
+def main() -> None:
+    """Serve until killed."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--root", type=Path, required=True)
+    parser.add_argument("--log", type=Path, required=True)
+    parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--port", type=int, default=80)
+    args = parser.parse_args()
+    web.run_app(make_app(args.root, args.log), host=args.host, port=args.port, print=None)
+
+
+if __name__ == "__main__":
+    main()
