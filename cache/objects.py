@@ -51,6 +51,7 @@ class ObjectMeta:
     pinned: str = ""
     sha256: str = ""
     fetched_bytes: int = 0
+    served_bytes: int = 0
 
     def __post_init__(self) -> None:
         self.chunks = ChunkMap(self.length, self.chunk_size)

@@ -25,7 +25,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from appliance import filtering
+from appliance import cache_admin, filtering
 from appliance.service import Health, Service
 from cache.chunks import RangeNotSatisfiable, content_range, parse_content_range, parse_range
 from cache.config import CacheConfig, split_origin
@@ -41,6 +41,7 @@ _LOGGER = logging.getLogger(__name__)
 
 DO_ORIGIN: Final = "cacheHostOrigin"
 METRICS_SECONDS: Final = 10.0
+TOP_OBJECTS: Final = 50
 _FORWARDED_REQUEST: Final = ("User-Agent", "Accept", "If-None-Match", "If-Modified-Since")
 _KEPT_RESPONSE: Final = ("Content-Type", "ETag", "Last-Modified")
 
@@ -60,15 +61,43 @@ class Target:
 
 
 class _Traffic:
-    """Bytes per content class: served to devices (hits and landed) and fetched upstream."""
+    """Bytes and requests per content class: totals since start, and deltas to store."""
 
     def __init__(self) -> None:
         self.served: Counter[str] = Counter()
         self.fetched: Counter[str] = Counter()
         self.requests: Counter[tuple[str, str]] = Counter()
+        self._pending: dict[str, Counter[str]] = {}
+
+    def _add(self, content_class: str, what: str, count: int) -> None:
+        self._pending.setdefault(content_class, Counter())[what] += count
 
     def on_fetched(self, content_class: str, count: int) -> None:
         self.fetched[content_class] += count
+        self._add(content_class, "fetched", count)
+
+    def on_served(self, content_class: str, count: int) -> None:
+        self.served[content_class] += count
+        self._add(content_class, "served", count)
+
+    def on_request(self, content_class: str, outcome: str) -> None:
+        self.requests[content_class, outcome] += 1
+        if outcome in ("hit", "miss"):
+            self._add(content_class, "hits" if outcome == "hit" else "misses", 1)
+
+    def take(self) -> list[cache_admin.TrafficDelta]:
+        """Return what changed since the last call, and start again."""
+        pending, self._pending = self._pending, {}
+        return [
+            cache_admin.TrafficDelta(
+                content_class,
+                served_bytes=counts["served"],
+                fetched_bytes=counts["fetched"],
+                hits=counts["hits"],
+                misses=counts["misses"],
+            )
+            for content_class, counts in pending.items()
+        ]
 
 
 class CacheService(Service):
@@ -129,6 +158,7 @@ class CacheService(Service):
         for obj in list(self._live.values()):
             await obj.close()
         self._live.clear()
+        await self.publish_metrics()  # what was counted since the last flush
         if self._session is not None:
             await self._session.close()
 
@@ -159,6 +189,24 @@ class CacheService(Service):
             labels = f'class="{content_class}",outcome="{outcome}"'
             values.append(("preau_cache_requests_total", labels, float(count)))
         await filtering.publish_metrics(self.core, "cache", values)
+        await cache_admin.add_traffic(self.core, self.traffic.take())
+        top = sorted(self.store.index.values(), key=lambda m: m.served_bytes, reverse=True)
+        await cache_admin.replace_objects(
+            self.core,
+            [
+                cache_admin.ObjectFigures(
+                    m.digest,
+                    m.url,
+                    m.content_class,
+                    m.length,
+                    m.chunks.present_bytes(),
+                    m.served_bytes,
+                    m.last_used,
+                    m.pinned,
+                )
+                for m in top[:TOP_OBJECTS]
+            ],
+        )
 
     # -- requests --------------------------------------------------------------------
 
@@ -189,7 +237,7 @@ class CacheService(Service):
         if target is None:
             return await self._local(request)
         if target.rule is None or request.method not in ("GET", "HEAD"):
-            self.traffic.requests["other", "relayed"] += 1
+            self.traffic.on_request("other", "relayed")
             return await self._relay(request, target.url)
         try:
             obj = await self._object(request, target, target.rule)
@@ -199,7 +247,7 @@ class CacheService(Service):
             _LOGGER.info("Cache: origin of %s unreachable: %r", target.host, err)
             raise web.HTTPBadGateway(text="origin unreachable") from None
         if isinstance(obj, aiohttp.ClientResponse):  # not cacheable: relayed as it is
-            self.traffic.requests[target.rule.content_class, "uncacheable"] += 1
+            self.traffic.on_request(target.rule.content_class, "uncacheable")
             return await self._relay_response(request, obj)
         obj.users += 1
         obj.meta.last_used = time.time()
@@ -279,7 +327,6 @@ class CacheService(Service):
                 await self.core.executor.run(self.store.remove, digest)
                 meta = None
         if meta is not None:
-            self.traffic.requests[rule.content_class, "hit"] += 1
             return await self._activate(meta)
         # A miss: the leader's own request tells the length and whether to keep it.
         chunk = self.config.chunk_kib * 1024
@@ -321,7 +368,6 @@ class CacheService(Service):
         except OSError as err:
             _LOGGER.warning("Cache: %s not kept: %s", target.url, err)
             return response
-        self.traffic.requests[rule.content_class, "miss"] += 1
         obj = await self._activate(meta)
         # The run goes on to the end of what was asked: the whole object, or the range.
         asked = length if wanted is None else min(length, -(-wanted[1] // chunk) * chunk)
@@ -401,7 +447,9 @@ class CacheService(Service):
         if wanted is not None and if_range and if_range not in (meta.etag, meta.last_modified):
             wanted = None
         start, end = wanted or (0, size)
-        if obj.available(start) < end:
+        hit = obj.available(start) >= end
+        self.traffic.on_request(rule.content_class, "hit" if hit else "miss")
+        if not hit:
             headers["X-Preau-Cache"] = "filling"
         if wanted is not None:
             headers["Content-Range"] = content_range(start, end, size)
@@ -444,7 +492,8 @@ class CacheService(Service):
                 if transport is None:
                     raise ConnectionResetError("device went away")
                 await loop.sendfile(transport, source, position, reach - position)
-                self.traffic.served[rule.content_class] += reach - position
+                self.traffic.on_served(rule.content_class, reach - position)
+                obj.meta.served_bytes += reach - position
                 position = reach
                 continue
             obj.ensure_fetching(position, end)

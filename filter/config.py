@@ -187,6 +187,35 @@ class ListSource(_Section):
     )
 
 
+class CacheSteeringConfig(_Section):
+    """Answer update CDNs' names with the appliance, so downloads go through its cache (#6.2)."""
+
+    enabled: bool = Field(False, description="Steer the cache rules' names to the appliance.")
+    ipv4: str = Field("", description="The appliance's LAN address (the cache on port 80).")
+    names: list[str] = Field(
+        default_factory=list,
+        description="More names to steer: exact, or *.suffix for sub-domains.",
+    )
+    apt_proxy_domains: list[str] = Field(
+        default_factory=list,
+        description="Search domains whose _apt_proxy._tcp SRV points at the cache "
+        "(auto-apt-proxy on Debian and Ubuntu).",
+    )
+    apt_proxy_port: int = Field(80, gt=0, lt=65536, description="Port named by that SRV.")
+
+    @model_validator(mode="after")
+    def _address(self) -> CacheSteeringConfig:
+        if self.enabled and not self.ipv4:
+            raise ValueError("ipv4: required when steering is enabled")
+        if self.ipv4:
+            ipaddress.IPv4Address(self.ipv4)
+        for name in self.names:
+            if normalise(name.removeprefix("*.")) is None:
+                raise ValueError(f"names: {name!r} is not a domain name or *.suffix")
+        _domains(self.apt_proxy_domains)
+        return self
+
+
 class FilterConfig(_Section):
     """DNS content filtering (#7.2, #9.2, #9.6)."""
 
@@ -251,6 +280,9 @@ class FilterConfig(_Section):
     )
     sources: list[ListSource] = Field(
         default_factory=list, description="Lists downloaded by the nightly job."
+    )
+    cache_steering: CacheSteeringConfig = Field(
+        default_factory=CacheSteeringConfig, description="DNS steering to the update cache."
     )
 
     _check_allow = field_validator("allow", "deny")(_domains)

@@ -35,6 +35,7 @@ from filter.ratelimit import RateLimiter
 
 BLOCKED_TTL: Final = 60
 RFC8482_TTL: Final = 3600
+STEERING_TTL: Final = 300
 DECISION_MEMO_SIZE: Final = 20_000
 _UNSUPPORTED_TYPES: Final = frozenset({251, 252})  # IXFR, AXFR
 
@@ -132,6 +133,11 @@ class FilterEngine:
         self.counters: Counter[tuple[str, str, str]] = Counter()
         self.blocked_log: Counter[tuple[str, str, str]] = Counter()
         self.stats: Counter[str] = Counter()
+        self._steer_exact: frozenset[bytes] = frozenset()
+        self._steer_below: frozenset[bytes] = frozenset()
+        self._steer_v4 = b""
+        self._apt_srv: frozenset[bytes] = frozenset()
+        self._apt_port = config.cache_steering.apt_proxy_port
         # Recent decisions for clients without overrides: most traffic repeats names.
         self._decisions: dict[tuple[bytes, int, str], Decision] = {}
 
@@ -144,6 +150,41 @@ class FilterEngine:
         self._matches = list_matches(self.lists)
         self._decisions = {}
         return previous
+
+    def set_steering(self, names: Sequence[str], ipv4: str, apt_domains: Sequence[str]) -> None:
+        """Answer ``names`` (exact, or ``*.suffix``) with the cache's IPv4 address, and no AAAA."""
+        self._steer_exact = frozenset(n.encode() for n in names if not n.startswith("*."))
+        self._steer_below = frozenset(n[2:].encode() for n in names if n.startswith("*."))
+        self._apt_srv = frozenset(b"_apt_proxy._tcp." + d.lower().encode() for d in apt_domains)
+        self._steer_v4 = ipaddress.IPv4Address(ipv4).packed if ipv4 else b""
+
+    def steered(self, name: bytes) -> bool:
+        """Return whether ``name`` is answered with the cache's address."""
+        if not self._steer_v4:
+            return False
+        if name in self._steer_exact:
+            return True
+        labels = name.split(b".")
+        return any(b".".join(labels[i:]) in self._steer_below for i in range(1, len(labels) - 1))
+
+    def _steering_answer(self, query: wire.Query) -> bytes | None:
+        """Answer a steered name: A is the cache, AAAA and HTTPS are empty (no bypass)."""
+        if query.qtype == wire.TYPE_SRV and query.qname in self._apt_srv:
+            target = b"apt-proxy." + query.qname[len(b"_apt_proxy._tcp.") :]
+            rdata = struct.pack("!HHH", 0, 0, self._apt_port) + wire.encode_name(target)
+            answer = wire.record(wire.QNAME_POINTER, wire.TYPE_SRV, STEERING_TTL, rdata)
+            return wire.response(query, wire.RCODE_NOERROR, [answer])
+        steered = self.steered(query.qname) or (
+            query.qname.startswith(b"apt-proxy.")
+            and b"_apt_proxy._tcp." + query.qname[len(b"apt-proxy.") :] in self._apt_srv
+        )
+        if not steered or query.qtype not in (wire.TYPE_A, wire.TYPE_AAAA, wire.TYPE_HTTPS):
+            return None
+        self.stats["steered"] += 1
+        if query.qtype == wire.TYPE_A:
+            answer = wire.record(wire.QNAME_POINTER, wire.TYPE_A, STEERING_TTL, self._steer_v4)
+            return wire.response(query, wire.RCODE_NOERROR, [answer])
+        return wire.response(query, wire.RCODE_NOERROR, authority=[self._soa(query)])
 
     def set_clients(self, clients: ClientMap) -> None:
         """Use a new address → group map."""
@@ -262,6 +303,10 @@ class FilterEngine:
                 self.blocked_log[(client.group, decision.matched.decode(), decision.category)] += 1
             self.stats["blocked"] += 1
             return self._fit(self.blocked_answer(query, policy, decision), query, tcp)
+        if self._steer_v4:
+            steered = self._steering_answer(query)
+            if steered is not None:
+                return steered
         if query.qtype == wire.TYPE_ANY:
             hinfo = wire.record(
                 wire.QNAME_POINTER, wire.TYPE_HINFO, RFC8482_TTL, b"\x07RFC8482\x00"

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, ClassVar, Final
 
 from aiohttp import web
 
-from appliance import filtering
+from appliance import cache_steering, filtering
 from appliance.service import Health, Service
 from filter.blockpage import BlockPage
 from filter.clients import Client, ClientMap, Identity
@@ -80,6 +80,10 @@ def targeted(row: filtering.OverrideRow) -> TargetedOverride:
 async def build_engine(core: Core) -> FilterEngine:
     """Return an engine loaded with the state DB's lists, overrides and clients."""
     engine = FilterEngine(core.config.filter)
+    steering = core.config.filter.cache_steering
+    if steering.enabled:
+        names = await core.executor.run(cache_steering.steered_names, core.config)
+        engine.set_steering(names, steering.ipv4, steering.apt_proxy_domains)
     await reload_lists(core, engine)
     await reload_overrides(core, engine)
     await reload_clients(core, engine)

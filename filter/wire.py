@@ -21,6 +21,7 @@ TYPE_CNAME: Final = 5
 TYPE_SOA: Final = 6
 TYPE_HINFO: Final = 13
 TYPE_TXT: Final = 16
+TYPE_SRV: Final = 33
 TYPE_AAAA: Final = 28
 TYPE_OPT: Final = 41
 TYPE_HTTPS: Final = 65

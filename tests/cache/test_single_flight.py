@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import sqlite3
 
 from tests.cache.conftest import CacheLab
 
@@ -26,6 +27,20 @@ def test_thirty_devices_share_one_upstream_fetch(cache_lab: CacheLab) -> None:
     assert again.digest == expected
     assert "X-Preau-Cache: hit" in again.headers
     assert cache_lab.wan_bytes()[1] == sent
+    # What the referent's page will show: served ≈ 31 copies, fetched ≈ one (#6.2).
+    cache_lab.stop_cache()
+    with sqlite3.connect(cache_lab.tmp / "data" / "state.db") as db:
+        served, fetched, hits, misses = db.execute(
+            "SELECT served_bytes, fetched_bytes, hits, misses FROM cache_traffic"
+            " WHERE content_class = 'windows'"
+        ).fetchone()
+        ((url, object_served),) = db.execute("SELECT url, served_bytes FROM cache_objects")
+    assert served == 31 * len(data)
+    assert len(data) <= fetched <= len(data) * 1.03
+    assert hits >= 1
+    assert hits + misses == 31
+    assert url.endswith("/files/update.cab")
+    assert object_served == served
 
 
 def test_devices_asking_ranges_converge_on_one_copy(cache_lab: CacheLab) -> None:

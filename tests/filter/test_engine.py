@@ -210,3 +210,59 @@ def test_refused_outside_networks_and_formerr_on_garbage(engine: FilterEngine) -
     assert isinstance(garbage, bytes)
     assert garbage[3] & 0xF == wire.RCODE_FORMERR
     assert engine.handle(b"\x01", "10.1.1.1", 0.0) is None
+
+
+def test_update_cdns_are_steered_to_the_cache_without_ipv6_bypass(tmp_path: Path) -> None:
+    """Issue #6 scope 1 (CARMO #6.2): the cache's names answer with the appliance."""
+    from appliance.cache_steering import steered_names
+    from tests.conftest import make_config
+
+    config = make_config(
+        tmp_path,
+        filter={
+            "groups": default_test_groups(),
+            "cache_steering": {
+                "enabled": True,
+                "ipv4": "10.0.0.1",
+                "names": ["cdn.ecole.test"],
+                "apt_proxy_domains": ["college.test"],
+            },
+        },
+    )
+    eng = FilterEngine(config.filter)
+    steering = config.filter.cache_steering
+    eng.set_steering(steered_names(config), steering.ipv4, steering.apt_proxy_domains)
+
+    def ask(name: str, qtype: str = "A") -> DNSRecord | Forward:
+        answer = eng.handle(query(name, qtype), "10.1.1.1", 0.0)
+        assert answer is not None
+        return answer if isinstance(answer, Forward) else DNSRecord.parse(answer)
+
+    for name in ("download.windowsupdate.com", "au.download.windowsupdate.com", "cdn.ecole.test"):
+        record = ask(name)
+        assert isinstance(record, DNSRecord)
+        assert [str(rr.rdata) for rr in record.rr] == ["10.0.0.1"]
+        for qtype in ("AAAA", "HTTPS"):
+            empty = ask(name, qtype)
+            assert isinstance(empty, DNSRecord)
+            assert (empty.header.rcode, empty.rr) == (wire.RCODE_NOERROR, [])
+    # Not steered: other names, *.gvt1.com (Play downloads broke), other record types.
+    assert isinstance(ask("r1.gvt1.com"), Forward)
+    assert isinstance(ask("www.example.test"), Forward)
+    assert isinstance(ask("download.windowsupdate.com", "MX"), Forward)
+    # auto-apt-proxy finds the cache through SRV, and its target resolves to the cache.
+    srv = ask("_apt_proxy._tcp.college.test", "SRV")
+    assert isinstance(srv, DNSRecord)
+    assert srv.rr[0].rtype == QTYPE.SRV
+    assert (srv.rr[0].rdata.port, str(srv.rr[0].rdata.target)) == (80, "apt-proxy.college.test.")
+    target = ask("apt-proxy.college.test")
+    assert isinstance(target, DNSRecord)
+    assert [str(rr.rdata) for rr in target.rr] == ["10.0.0.1"]
+    assert isinstance(ask("_apt_proxy._tcp.other.test", "SRV"), Forward)
+
+
+def test_steering_needs_an_address() -> None:
+    with pytest.raises(ValueError, match="ipv4: required"):
+        FilterConfig.model_validate(
+            {"groups": default_test_groups(), "cache_steering": {"enabled": True}}
+        )

@@ -1,0 +1,102 @@
+"""The "Cache des mises à jour" admin page: bandwidth saved, per class, top objects.
+
+Figures come from the state DB (``cache_admin``), written by the cache
+service. The chart is an SVG drawn here, with the same figures in a table
+next to it (RGAA: a graphic needs a text alternative), and no script.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from aiohttp import web
+
+from appliance import cache_admin
+from appliance.web.auth import require_role
+from appliance.web.keys import CORE_KEY
+from appliance.web.rendering import page
+
+routes = web.RouteTableDef()
+
+CHART_WIDTH: Final = 600
+CHART_HEIGHT: Final = 160
+
+
+def size_text(count: int) -> str:
+    """Return a byte count for people (French decimal comma)."""
+    for unit, scale in (("To", 1e12), ("Go", 1e9), ("Mo", 1e6), ("ko", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f}".replace(".", ",") + f" {unit}"
+    return f"{count} o"
+
+
+def saved_chart(days: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return one bar per day (x, y, width, height in the SVG's units) for bytes saved."""
+    peak = max((d["served"] for d in days), default=0) or 1
+    width = CHART_WIDTH / max(len(days), 1)
+    bars = []
+    for index, day in enumerate(days):
+        served = day["served"] * (CHART_HEIGHT - 20) / peak
+        saved = day["saved"] * (CHART_HEIGHT - 20) / peak
+        bars.append(
+            {
+                "day": day["day"],
+                "x": round(index * width + 1, 1),
+                "width": round(max(width - 2, 1), 1),
+                "served_y": round(CHART_HEIGHT - served, 1),
+                "served_h": round(served, 1),
+                "saved_y": round(CHART_HEIGHT - saved, 1),
+                "saved_h": round(saved, 1),
+            }
+        )
+    return bars
+
+
+@routes.get("/cache")
+@require_role("referent")
+@page("cache.html")
+async def cache_page(request: web.Request) -> dict[str, Any]:
+    """Show what the cache saved, per day and per class, and the objects used most."""
+    core = request.app[CORE_KEY]
+    days = await cache_admin.traffic_by_day(core, 30)
+    served = sum(d["served"] for d in days)
+    fetched = sum(d["fetched"] for d in days)
+    classes = await cache_admin.traffic_by_class(core, 30)
+    objects = await cache_admin.top_objects(core, 20)
+    steering = core.config.filter.cache_steering
+    listen = core.config.cache.listen
+    return {
+        "enabled": core.config.cache.enabled,
+        "steering": steering,
+        "listen": listen,
+        "pac_url": f"http://{listen[0]}/proxy.pac" if listen else "",
+        "served": size_text(served),
+        "fetched": size_text(fetched),
+        "saved": size_text(max(0, served - fetched)),
+        "ratio": f"{(1 - fetched / served) * 100:.0f} %" if served else "—",
+        "days": [
+            {**d, "served_text": size_text(d["served"]), "saved_text": size_text(d["saved"])}
+            for d in days
+        ],
+        "bars": saved_chart(days),
+        "chart_width": CHART_WIDTH,
+        "chart_height": CHART_HEIGHT,
+        "classes": [
+            {
+                **c,
+                "served_text": size_text(c["served"]),
+                "fetched_text": size_text(c["fetched"]),
+                "ratio_text": f"{c['hit_ratio'] * 100:.0f} %",
+            }
+            for c in classes
+        ],
+        "objects": [
+            {
+                **o,
+                "length_text": size_text(o["length"]),
+                "served_text": size_text(o["served_bytes"]),
+                "present": f"{o['present_bytes'] * 100 // max(o['length'], 1)} %",
+            }
+            for o in objects
+        ],
+    }
