@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 import time
+import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from appliance.core import Core
@@ -148,3 +150,145 @@ async def purge_traffic(core: Core, keep_days: int = 400) -> int:
     return await core.db.execute_write(
         "DELETE FROM cache_traffic WHERE day < ?", (first.isoformat(),)
     )
+
+
+# -- night pre-staging -------------------------------------------------------------------
+
+PLAN_NAME: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+SHA256: Final = re.compile(r"[0-9a-f]{64}")
+MAX_PLAN_ITEMS: Final = 5000
+
+
+class PrestageError(ValueError):
+    """A pre-staging list that cannot be used; the message names the line or field."""
+
+
+@dataclass(frozen=True, slots=True)
+class PrestageItem:
+    """One URL to fetch at night, with the publisher's SHA-256 when known."""
+
+    url: str
+    sha256: str = ""
+
+
+def parse_plan_text(text: str) -> list[PrestageItem]:
+    """Parse lines ``URL [SHA256]`` (blank lines and ``#`` comments skipped)."""
+    items = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split()
+        if len(parts) > 2:
+            raise PrestageError(f"line {number}: expected URL [SHA256]")
+        items.append(check_item(parts[0], parts[1] if len(parts) == 2 else "", f"line {number}"))
+    return items
+
+
+def check_item(url: str, sha256: str, where: str) -> PrestageItem:
+    """Return a checked item: an http:// URL with a host, and a hex SHA-256 or nothing."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme != "http" or not parsed.hostname:
+        raise PrestageError(f"{where}: {url!r}: expected an http:// URL (HTTPS is never cached)")
+    sha256 = sha256.lower()
+    if sha256 and not SHA256.fullmatch(sha256):
+        raise PrestageError(f"{where}: sha256: expected 64 hexadecimal digits")
+    return PrestageItem(url, sha256)
+
+
+async def set_plan(
+    core: Core, plan: str, items: list[PrestageItem], *, actor: str, source: str
+) -> int:
+    """Replace the URLs of ``plan`` (an empty list deletes it); return how many."""
+    if not PLAN_NAME.fullmatch(plan):
+        raise PrestageError("plan: lower-case letters, digits and dashes (40 at most)")
+    if len(items) > MAX_PLAN_ITEMS:
+        raise PrestageError(f"items: at most {MAX_PLAN_ITEMS} per plan")
+    now = time.time()
+    unique = {item.url: item for item in items}
+    async with core.db.write() as tx:
+        await tx.execute("DELETE FROM cache_prestage_items WHERE plan = ?", (plan,))
+        await tx.executemany(
+            "INSERT INTO cache_prestage_items (plan, url, sha256, added_by, added_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(plan, item.url, item.sha256, actor, now) for item in unique.values()],
+        )
+        await core.audit.record_in(
+            tx, actor=actor, source=source, action="cache.prestage.plan", outcome="ok",
+            target=plan, detail=f"{len(unique)} URL",
+        )  # fmt: skip
+    return len(unique)
+
+
+async def plans(core: Core) -> list[dict[str, Any]]:
+    """Return each plan with its item counts by status and bytes fetched."""
+    rows = await core.db.fetchall(
+        "SELECT plan, COUNT(*) AS items, SUM(status = 'done') AS done,"
+        " SUM(status = 'failed') AS failed, SUM(bytes) AS bytes, MAX(checked_at) AS checked_at"
+        " FROM cache_prestage_items GROUP BY plan ORDER BY plan"
+    )
+    return [dict(row) for row in rows]
+
+
+async def prestage_items(core: Core, plan: str | None = None) -> list[dict[str, Any]]:
+    """Return the items to fetch (of one plan, or all)."""
+    if plan is None:
+        rows = await core.db.fetchall("SELECT * FROM cache_prestage_items ORDER BY plan, id")
+    else:
+        rows = await core.db.fetchall(
+            "SELECT * FROM cache_prestage_items WHERE plan = ? ORDER BY id", (plan,)
+        )
+    return [dict(row) for row in rows]
+
+
+async def record_item(core: Core, item_id: int, status: str, fetched: int, error: str) -> None:
+    """Record how fetching one item went."""
+    await core.db.execute_write(
+        "UPDATE cache_prestage_items SET status = ?, bytes = ?, error = ?, checked_at = ?"
+        " WHERE id = ?",
+        (status, fetched, error[:300], time.time(), item_id),
+    )
+
+
+async def request_prestage(core: Core, deadline: float) -> int:
+    """Ask the cache service to fetch every plan's items before ``deadline``; return the run."""
+    async with core.db.write() as tx:
+        return await tx.insert(
+            "INSERT INTO cache_prestage_runs (requested_at, deadline) VALUES (?, ?)",
+            (time.time(), deadline),
+        )
+
+
+async def next_requested_run(core: Core) -> dict[str, Any] | None:
+    """Return the oldest run waiting for the cache service."""
+    row = await core.db.fetchone(
+        "SELECT * FROM cache_prestage_runs WHERE status = 'requested' ORDER BY id LIMIT 1"
+    )
+    return dict(row) if row else None
+
+
+async def update_run(core: Core, run_id: int, **fields: Any) -> None:
+    """Update a run's status and counts (the cache service reports as it goes)."""
+    allowed = {"status", "started_at", "finished_at", "items_done", "items_failed", "items_left",
+               "fetched_bytes"}  # fmt: skip
+    if not fields or set(fields) - allowed:
+        raise ValueError(f"unknown run fields: {sorted(set(fields) - allowed)}")
+    assignments = ", ".join(f"{name} = ?" for name in fields)
+    await core.db.execute_write(
+        f"UPDATE cache_prestage_runs SET {assignments} WHERE id = ?",  # noqa: S608 - names checked
+        (*fields.values(), run_id),
+    )
+
+
+async def prestage_run(core: Core, run_id: int) -> dict[str, Any] | None:
+    """Return one run."""
+    row = await core.db.fetchone("SELECT * FROM cache_prestage_runs WHERE id = ?", (run_id,))
+    return dict(row) if row else None
+
+
+async def recent_runs(core: Core, limit: int = 7) -> list[dict[str, Any]]:
+    """Return the last runs, newest first."""
+    rows = await core.db.fetchall(
+        "SELECT * FROM cache_prestage_runs ORDER BY id DESC LIMIT ?", (limit,)
+    )
+    return [dict(row) for row in rows]

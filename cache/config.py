@@ -62,6 +62,17 @@ class CacheConfig(BaseModel):
         30.0, gt=0, description="Give up on an origin silent for this long."
     )
     max_retries: int = Field(5, ge=0, description="Resumes of one fetch before giving up.")
+    background_rate_mbit: float = Field(
+        0.0,
+        ge=0,
+        description="WAN rate of pre-staging and background completion outside class hours "
+        "(Mbit/s; 0: no limit).",
+    )
+    class_hours_rate_mbit: float = Field(
+        5.0,
+        gt=0,
+        description="Their rate during class hours, so they never starve teaching traffic.",
+    )
 
     @field_validator("listen")
     @classmethod

@@ -63,10 +63,40 @@ class Run:
     ident: int = field(default_factory=lambda: next(_RUN_IDS))
     task: asyncio.Task[None] | None = None
     response: aiohttp.ClientResponse | None = None  # the first one, opened by the caller
+    background: bool = False  # completion or pre-staging: under the WAN token bucket
 
     def __post_init__(self) -> None:
         if self.segment_start < 0:
             self.segment_start = self.frontier
+
+
+class TokenBucket:
+    """The WAN budget of background fills, in bytes per second, which may change by the hour.
+
+    ``rate_of`` is asked at each take: the site's class hours get a lower rate
+    than the night, so pre-staging and completions never starve teaching
+    traffic. A rate of 0 means no limit.
+    """
+
+    def __init__(self, rate_of: Callable[[], float], burst_seconds: float = 0.25) -> None:
+        """Start full."""
+        self.rate_of = rate_of
+        self.burst_seconds = burst_seconds
+        self._tokens = 0.0
+        self._stamp = time.monotonic()
+
+    async def take(self, count: int) -> None:
+        """Wait until ``count`` bytes fit in the budget."""
+        rate = self.rate_of()
+        now = time.monotonic()
+        if rate <= 0:
+            self._stamp = now
+            return
+        burst = rate * self.burst_seconds
+        self._tokens = min(burst, self._tokens + (now - self._stamp) * rate) - count
+        self._stamp = now
+        if self._tokens < 0:
+            await asyncio.sleep(-self._tokens / rate)
 
 
 @dataclass(slots=True)
@@ -77,6 +107,7 @@ class FillSettings:
     retry_base_s: float = 0.2
     on_fetched: Callable[[str, int], None] | None = None  # (content class, bytes)
     on_idle: Callable[[CachedObject], Awaitable[None]] | None = None  # no run, no reader
+    budget: TokenBucket | None = None  # for background runs
 
 
 class CachedObject:
@@ -165,6 +196,7 @@ class CachedObject:
             if run.segment_start <= offset < run.end:
                 ahead = index - self.written.index_of(run.frontier)
                 if ahead <= LOOKAHEAD_CHUNKS:
+                    run.background = False  # a device waits for it now: full speed
                     return
         start = index * self.chunk
         stop = min(self.size, -(-end // self.chunk) * self.chunk)
@@ -179,10 +211,21 @@ class CachedObject:
         )
 
     def fill_everything(self) -> None:
-        """Fetch every missing chunk (background completion after ranged requests)."""
+        """Fetch every missing chunk in the background (completion, pre-staging)."""
         gap = self.written.missing_from(0)
         if gap is not None and not self.runs:
-            self.start_run(Run(frontier=gap[0] * self.chunk, end=self.size))
+            self.start_run(Run(frontier=gap[0] * self.chunk, end=self.size, background=True))
+
+    def stop_background(self) -> None:
+        """Cancel the background runs (the maintenance window closed); devices' runs go on."""
+        for run in self.runs:
+            if run.background and run.task is not None:
+                run.task.cancel()
+
+    @property
+    def complete(self) -> bool:
+        """Return whether every chunk is on disk."""
+        return self.written.missing_from(0) is None
 
     async def wait_change(self) -> None:
         """Wait until bytes land, a run ends or the object fails."""
@@ -314,6 +357,8 @@ class CachedObject:
             pending = bytearray()
             flushed_at = time.monotonic()
             async for piece in response.content.iter_any():
+                if run.background and self.settings.budget is not None:
+                    await self.settings.budget.take(len(piece))
                 data = memoryview(piece)[skip:]
                 skip = max(0, skip - len(piece))
                 while data:

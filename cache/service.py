@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, ClassVar, Final
@@ -26,11 +28,14 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from appliance import cache_admin, filtering
+from appliance.scheduler.calendar import SchoolCalendar
+from appliance.scheduler.jobs import load_calendar
 from appliance.service import Health, Service
 from cache.chunks import RangeNotSatisfiable, content_range, parse_content_range, parse_range
 from cache.config import CacheConfig, split_origin
-from cache.fill import MAX_REQUEST, CachedObject, FillSettings, Run
+from cache.fill import MAX_REQUEST, CachedObject, FillSettings, Run, TokenBucket
 from cache.objects import ObjectMeta, ObjectStore
+from cache.prestage import Prestaging
 from cache.rules import IMMUTABLE, Rule, RuleSet, key_digest, load_rules, normalise_host
 from cache.upstream import HOP_BY_HOP, OriginLoopError, open_session
 
@@ -41,9 +46,23 @@ _LOGGER = logging.getLogger(__name__)
 
 DO_ORIGIN: Final = "cacheHostOrigin"
 METRICS_SECONDS: Final = 10.0
+CALENDAR_SECONDS: Final = 600.0
 TOP_OBJECTS: Final = 50
 _FORWARDED_REQUEST: Final = ("User-Agent", "Accept", "If-None-Match", "If-Modified-Since")
 _KEPT_RESPONSE: Final = ("Content-Type", "ETag", "Last-Modified")
+
+
+def background_rate(
+    config: CacheConfig, calendar: SchoolCalendar | None, now: dt.datetime
+) -> float:
+    """Return the background fills' budget at ``now`` in bytes per second (0: no limit).
+
+    Without a calendar (an unreadable file) lessons are assumed: the safe side
+    for teaching traffic.
+    """
+    in_class = calendar.is_class_time(now) if calendar is not None else True
+    mbit = config.class_hours_rate_mbit if in_class else config.background_rate_mbit
+    return mbit * 125_000
 
 
 class _LoopDetectedError(web.HTTPServerError):
@@ -120,7 +139,12 @@ class CacheService(Service):
             max_retries=self.config.max_retries,
             on_fetched=self.traffic.on_fetched,
             on_idle=self._retire_if_idle,
+            budget=TokenBucket(self._background_rate),
         )
+        self.prestaging = Prestaging(core, self.open_url, self._retire_if_idle)
+        self._calendar: SchoolCalendar | None = None
+        self._calendar_at = 0.0
+        self._prestage_task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._live: dict[str, CachedObject] = {}
@@ -134,6 +158,7 @@ class CacheService(Service):
         self.rules = await self.core.executor.run(load_rules, self.config.rules_file)
         _LOGGER.info("Cache: %d objects on disk, rules %s", count, self.rules.version)
         self._session = open_session(self.config, self._own)
+        await self._load_calendar()
         app = web.Application(client_max_size=0)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -145,14 +170,17 @@ class CacheService(Service):
         for listen in self.config.listen:
             host, port = split_origin(listen)
             await web.TCPSite(self._runner, host, port, reuse_address=True).start()
-        self._metrics_task = asyncio.get_running_loop().create_task(self._publish_forever())
+        loop = asyncio.get_running_loop()
+        self._metrics_task = loop.create_task(self._publish_forever())
+        self._prestage_task = loop.create_task(self.prestaging.run_forever())
 
     async def async_stop(self) -> None:
         """Stop listening, stop the fills (committing what landed) and close the client."""
-        if self._metrics_task is not None:
-            self._metrics_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._metrics_task
+        for task in (self._metrics_task, self._prestage_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._runner is not None:
             await self._runner.cleanup()
         for obj in list(self._live.values()):
@@ -173,6 +201,20 @@ class CacheService(Service):
         while True:
             await asyncio.sleep(METRICS_SECONDS)
             await self.publish_metrics()
+            if time.monotonic() - self._calendar_at > CALENDAR_SECONDS:
+                await self._load_calendar()
+
+    async def _load_calendar(self) -> None:
+        """Read the school calendar (class hours set the background fills' WAN rate)."""
+        try:
+            self._calendar = await load_calendar(self.core)
+        except ValueError as err:
+            _LOGGER.warning("Cache: school calendar not read (%s): class hours assumed", err)
+        self._calendar_at = time.monotonic()
+
+    def _background_rate(self) -> float:
+        """Return the WAN budget of background fills now, in bytes per second."""
+        return background_rate(self.config, self._calendar, dt.datetime.now(dt.UTC))
 
     async def publish_metrics(self) -> None:
         """Write the figures /metrics shows (no address, no device: content classes only)."""
@@ -240,7 +282,7 @@ class CacheService(Service):
             self.traffic.on_request("other", "relayed")
             return await self._relay(request, target.url)
         try:
-            obj = await self._object(request, target, target.rule)
+            obj = await self._object(request.headers, target, target.rule)
         except OriginLoopError:
             raise _LoopDetectedError(text="origin resolves to this cache") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
@@ -292,8 +334,30 @@ class CacheService(Service):
 
     # -- objects ---------------------------------------------------------------------
 
+    async def open_url(self, url: str) -> CachedObject | str:
+        """Open the object for a listed URL (pre-staging); return it, or why not."""
+        assert self.rules is not None  # noqa: S101 - async_setup ran
+        parsed = URL(url)
+        host = normalise_host(parsed.host or "")
+        rule = self.rules.match(host, parsed.raw_path)
+        if rule is None or not rule.cache:
+            return "no cache rule for this address"
+        key = rule.key(host, parsed.raw_path, parsed.raw_query_string)
+        target = Target(host, parsed, rule, key)
+        try:
+            opened = await self._object({}, target, rule)
+        except OriginLoopError:
+            return "the address resolves to this cache"
+        except (aiohttp.ClientError, TimeoutError, OSError) as err:
+            return f"origin unreachable: {err!r}"[:200]
+        if isinstance(opened, aiohttp.ClientResponse):
+            opened.close()
+            return f"not cacheable (HTTP {opened.status})"
+        opened.meta.last_used = time.time()
+        return opened
+
     async def _object(
-        self, request: web.Request, target: Target, rule: Rule
+        self, asked: Mapping[str, str], target: Target, rule: Rule
     ) -> CachedObject | aiohttp.ClientResponse:
         """Return the object for ``target``, opening it once however many ask at once."""
         digest = key_digest(target.key)
@@ -308,14 +372,18 @@ class CacheService(Service):
         done = asyncio.get_running_loop().create_future()
         self._opening[digest] = done
         try:
-            return await self._open(request, target, rule, digest)
+            return await self._open(asked, target, rule, digest)
         finally:
             del self._opening[digest]
             done.set_result(None)
 
     async def _open(
-        self, request: web.Request, target: Target, rule: Rule, digest: str
+        self, asked: Mapping[str, str], target: Target, rule: Rule, digest: str
     ) -> CachedObject | aiohttp.ClientResponse:
+        """Open the object: from disk, or from the leader's own request to the origin.
+
+        ``asked`` are the device's request headers (a range, its User-Agent).
+        """
         assert self._session is not None  # noqa: S101 - async_setup ran
         live = self._live.pop(digest, None)
         if live is not None:  # failed: drop it and its bytes
@@ -331,12 +399,12 @@ class CacheService(Service):
         # A miss: the leader's own request tells the length and whether to keep it.
         chunk = self.config.chunk_kib * 1024
         headers = {"Accept-Encoding": "identity"}
-        headers.update((h, request.headers[h]) for h in ("User-Agent",) if h in request.headers)
+        headers.update((h, asked[h]) for h in ("User-Agent",) if h in asked)
         # Ranged even for a whole object: the origin sends the length, and the
         # first run asks for no more than one request's worth (see cache.fill).
         wanted: tuple[int, int] | None = None
         with contextlib.suppress(RangeNotSatisfiable):
-            wanted = parse_range(request.headers.get("Range"), 1 << 62)
+            wanted = parse_range(asked.get("Range"), 1 << 62)
         start = 0 if wanted is None else wanted[0] // chunk * chunk
         end = start + MAX_REQUEST
         if wanted is not None and wanted[1] < 1 << 62:
@@ -345,11 +413,11 @@ class CacheService(Service):
         response = await self._session.get(target.url, headers=headers)
         window = self._cacheable(response)
         if window is None:
-            if "Range" in request.headers or response.status != 206 or _whole(response):
+            if "Range" in asked or response.status != 206 or _whole(response):
                 return response  # what the device asked for (a 200: the Range was ignored)
             # Asked for a range the device did not: ask again as the device did.
             response.close()
-            return await self._session.get(target.url, headers=_forwarded(request))
+            return await self._session.get(target.url, headers=_forwarded(asked))
         length, start, _ = window
         meta = ObjectMeta(
             key=target.key,
@@ -370,8 +438,8 @@ class CacheService(Service):
             return response
         obj = await self._activate(meta)
         # The run goes on to the end of what was asked: the whole object, or the range.
-        asked = length if wanted is None else min(length, -(-wanted[1] // chunk) * chunk)
-        obj.start_run(Run(frontier=start, end=max(asked, start + 1), response=response))
+        until = length if wanted is None else min(length, -(-wanted[1] // chunk) * chunk)
+        obj.start_run(Run(frontier=start, end=max(until, start + 1), response=response))
         return obj
 
     async def _activate(self, meta: ObjectMeta) -> CachedObject:
@@ -502,7 +570,7 @@ class CacheService(Service):
     async def _relay(self, request: web.Request, url: URL) -> web.StreamResponse:
         """Pass a request the cache does not keep to its origin and the answer back."""
         assert self._session is not None  # noqa: S101 - async_setup ran
-        headers = _forwarded(request)
+        headers = _forwarded(request.headers)
         body = request.content if request.body_exists else None
         try:
             upstream = await self._session.request(
@@ -543,11 +611,11 @@ def _whole(response: aiohttp.ClientResponse) -> bool:
     return response.status == 206 and parsed is not None and parsed[:2] == (0, parsed[2])
 
 
-def _forwarded(request: web.Request) -> dict[str, str]:
+def _forwarded(asked: Mapping[str, str]) -> dict[str, str]:
     """Return the device's request headers an origin may see."""
     return {
         name: value
-        for name, value in request.headers.items()
+        for name, value in asked.items()
         if name.lower() not in HOP_BY_HOP and name.lower() != "host"
     }
 

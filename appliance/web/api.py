@@ -67,6 +67,25 @@ class UnblockDecisionBody(_Body):
     status: Literal["allowed", "refused"]
 
 
+class PrestageItemBody(_Body):
+    """One URL to fetch at night, with the publisher's SHA-256 if known."""
+
+    url: str = Field(min_length=8, max_length=2000)
+    sha256: str = Field("", max_length=64)
+
+
+class PlanBody(_Body):
+    """A pre-staging list: it replaces the plan's URLs (an empty list deletes the plan)."""
+
+    items: list[PrestageItemBody] = Field(max_length=5000)
+
+
+class PrestageRunBody(_Body):
+    """Fetch the lists now, for at most this many hours."""
+
+    hours: float = Field(4.0, gt=0, le=12)
+
+
 class ExtendBody(_Body):
     """More time for an open portal session."""
 
@@ -218,6 +237,10 @@ OPERATIONS: Final[list[Operation]] = [
     ),
     Operation("get", "/portal/alerts", "Accounts past the daily usage threshold."),
     Operation("get", "/portal/devices", "Devices seen by the BYOD DHCP server."),
+    Operation("get", "/cache", "Update cache: traffic per day and class, top objects, plans."),
+    Operation("put", "/cache/prestage/{plan}", "Replace a pre-staging list.", PlanBody),
+    Operation("delete", "/cache/prestage/{plan}", "Delete a pre-staging list."),
+    Operation("post", "/cache/prestage/runs", "Fetch the lists now.", PrestageRunBody, success=201),
     Operation("get", "/spaces", "My two spaces: use, capacity, PERSONNEL's lock.", None, _ALL),
     Operation("get", "/spaces/{space}/folder", "List a folder (?path=).", None, _ALL),
     Operation("get", "/spaces/export", "All my work as one zip (#8.20).", None, _ALL),
@@ -343,7 +366,9 @@ def openapi_document() -> dict[str, Any]:
             ]
         if op.body is not None:
             name = op.body.__name__
-            schemas[name] = op.body.model_json_schema(ref_template="#/components/schemas/{model}")
+            schema = op.body.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(schema.pop("$defs", {}))  # nested bodies become components too
+            schemas[name] = schema
             entry["requestBody"] = {
                 "required": True,
                 "content": {

@@ -16,6 +16,7 @@ from appliance.metrics import render_metrics
 from appliance.productions.store import ProductionsStore
 from appliance.web import (
     api,
+    cache_api,
     cache_pages,
     classes_api,
     classes_pages,
@@ -80,6 +81,7 @@ def create_app(core: Core) -> web.Application:
     app.add_routes(filtering_pages.routes)
     app.add_routes(portal_pages.routes)
     app.add_routes(cache_pages.routes)
+    app.add_routes(cache_api.routes)
     app.add_routes(spaces_api.routes)
     app.add_routes(files_pages.routes)
     app.add_routes(classes_api.routes)

@@ -7,19 +7,27 @@ next to it (RGAA: a graphic needs a text alternative), and no script.
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from typing import Any, Final
 
 from aiohttp import web
 
 from appliance import cache_admin
-from appliance.web.auth import require_role
-from appliance.web.keys import CORE_KEY
+from appliance.web.auth import require_role, source_of
+from appliance.web.keys import CORE_KEY, SESSION_KEY
 from appliance.web.rendering import page
 
 routes = web.RouteTableDef()
 
 CHART_WIDTH: Final = 600
 CHART_HEIGHT: Final = 160
+
+
+def _when(at: float | None, zone: Any) -> str:
+    if not at:
+        return ""
+    return dt.datetime.fromtimestamp(at, zone).strftime("%d/%m/%Y %H:%M")
 
 
 def size_text(count: int) -> str:
@@ -65,7 +73,22 @@ async def cache_page(request: web.Request) -> dict[str, Any]:
     objects = await cache_admin.top_objects(core, 20)
     steering = core.config.filter.cache_steering
     listen = core.config.cache.listen
+    zone = core.config.site.zone
+    runs = [
+        {
+            **r,
+            "when": _when(r["finished_at"] or r["started_at"] or r["requested_at"], zone),
+            "fetched_text": size_text(r["fetched_bytes"]),
+        }
+        for r in await cache_admin.recent_runs(core)
+    ]
     return {
+        "plans": [
+            {**p, "bytes_text": size_text(int(p["bytes"] or 0))}
+            for p in await cache_admin.plans(core)
+        ],
+        "runs": runs,
+        "message": request.query.get("message", ""),
         "enabled": core.config.cache.enabled,
         "steering": steering,
         "listen": listen,
@@ -100,3 +123,34 @@ async def cache_page(request: web.Request) -> dict[str, Any]:
             for o in objects
         ],
     }
+
+
+@routes.post("/cache/prestage")
+@require_role("referent")
+async def plan_form(request: web.Request) -> web.StreamResponse:
+    """Replace a pre-staging list from the form (one URL per line, then its SHA-256)."""
+    form = await request.post()
+    session = request[SESSION_KEY]
+    try:
+        items = cache_admin.parse_plan_text(str(form.get("urls", "")))
+        await cache_admin.set_plan(
+            request.app[CORE_KEY], str(form.get("plan", "")).strip(), items,
+            actor=session.person_id if session else "?", source=source_of(request),
+        )  # fmt: skip
+    except cache_admin.PrestageError as err:
+        raise web.HTTPSeeOther(f"/cache?message={_quote(str(err))}#prestage-title") from None
+    raise web.HTTPSeeOther("/cache?message=saved#prestage-title")
+
+
+@routes.post("/cache/prestage/run")
+@require_role("referent")
+async def run_form(request: web.Request) -> web.StreamResponse:
+    """Fetch the lists now, for four hours at most."""
+    await cache_admin.request_prestage(request.app[CORE_KEY], time.time() + 4 * 3600)
+    raise web.HTTPSeeOther("/cache?message=requested#prestage-title")
+
+
+def _quote(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text[:200])

@@ -53,3 +53,64 @@ async def test_cache_page_shows_saved_bytes_per_day_class_and_object(
     await client.post("/logout")
     await api_login(client, "prof")
     assert (await client.get("/cache", allow_redirects=False)).status in (302, 303, 403)
+
+
+async def test_pre_staging_lists_from_the_page_and_the_api(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    token = await api_login(client, "referent")
+    page = await (await client.get("/cache")).text()
+    form_token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    sha = "a" * 64
+    saved = await client.post(
+        "/cache/prestage",
+        data={
+            "csrf_token": form_token,
+            "plan": "chariot-ipad",
+            "urls": f"# la mise à jour de rentrée\nhttp://dl.google.com/chromeos/u.bin {sha}\n"
+            "http://download.windowsupdate.com/kb.cab\n",
+        },
+    )
+    assert saved.status == 200
+    assert "Liste enregistrée." in await saved.text()
+    assert "chariot-ipad" in await saved.text()
+    items = await cache_admin.prestage_items(core, "chariot-ipad")
+    assert [(i["url"], i["sha256"]) for i in items] == [
+        ("http://dl.google.com/chromeos/u.bin", sha),
+        ("http://download.windowsupdate.com/kb.cab", ""),
+    ]
+    # A bad line is refused with the line number, and nothing changes.
+    refused = await client.post(
+        "/cache/prestage",
+        data={"csrf_token": form_token, "plan": "chariot-ipad", "urls": "https://x.test/a"},
+    )
+    assert "line 1" in await refused.text()
+    assert len(await cache_admin.prestage_items(core, "chariot-ipad")) == 2
+    # The API: the same lists, a run requested, a plan deleted; bad input names the key.
+    headers = {"X-CSRF-Token": token}
+    put = await client.put(
+        "/api/v1/cache/prestage/salle-info",
+        json={"items": [{"url": "http://deb.debian.org/debian/pool/main/a/a.deb"}]},
+        headers=headers,
+    )
+    assert put.status == 200, await put.text()
+    bad = await client.put(
+        "/api/v1/cache/prestage/salle-info",
+        json={"items": [{"url": "http://deb.debian.org/x", "sha256": "xyz"}]},
+        headers=headers,
+    )
+    assert bad.status == 422
+    assert "items.0: sha256" in (await bad.json())["error"]["message"]
+    run = await client.post("/api/v1/cache/prestage/runs", json={"hours": 2}, headers=headers)
+    assert run.status == 201
+    figures = await (await client.get("/api/v1/cache")).json()
+    assert {p["plan"] for p in figures["plans"]} == {"chariot-ipad", "salle-info"}
+    assert figures["runs"][0]["status"] == "requested"
+    removed = await client.delete("/api/v1/cache/prestage/salle-info", headers=headers)
+    assert removed.status == 200
+    gone = await client.delete("/api/v1/cache/prestage/salle-info", headers=headers)
+    assert gone.status == 404
+    page = await (await client.get("/cache")).text()
+    assert "demandé" in page
+    audit = await core.db.fetchall("SELECT action, target FROM audit WHERE action LIKE 'cache.%'")
+    assert ("cache.prestage.plan", "salle-info") in [(a["action"], a["target"]) for a in audit]
