@@ -108,6 +108,12 @@ class PortalConfig(_Section):
     captive_api_url: str = Field(
         "", description="RFC 8908 API URL announced by DHCP option 114; empty: the portal's."
     )
+    do_cache_host: str = Field(
+        "",
+        description="Update cache announced by DHCP option 235 to Windows Delivery "
+        "Optimization (policy 'Cache Server Hostname Source' = DHCP); empty: none.",
+        pattern=r"^[A-Za-z0-9.:-]{0,253}$",
+    )
     sweep_seconds: float = Field(
         10.0, gt=0, le=10, description="How often counters are sampled and limits applied."
     )

@@ -20,6 +20,9 @@ DNSMASQ: Final = "/usr/sbin/dnsmasq"
 _MAC: Final = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
+_CACHE_HOST: Final = re.compile(r"[A-Za-z0-9.:-]{1,253}")
+
+
 @dataclass(frozen=True, slots=True)
 class DhcpSettings:
     """What the BYOD DHCP server hands out."""
@@ -32,6 +35,7 @@ class DhcpSettings:
     lease_minutes: int
     captive_api_url: str
     dns_server6: str = ""  # set: DHCPv6 (stateless) with option 103 too
+    do_cache_host: str = ""  # set: option 235, Windows Delivery Optimization's cache host
 
     def __post_init__(self) -> None:
         """Refuse settings that would put something unexpected in the file."""
@@ -43,6 +47,8 @@ class DhcpSettings:
             c in self.captive_api_url for c in '"\n\r '
         ):
             raise ValueError(f"captive API URL {self.captive_api_url!r} is not a plain URL")
+        if self.do_cache_host and not _CACHE_HOST.fullmatch(self.do_cache_host):
+            raise ValueError(f"cache host {self.do_cache_host!r} is not a host name or address")
         if not self.interface.replace("-", "").replace("_", "").replace(".", "").isalnum():
             raise ValueError(f"interface name {self.interface!r} is not valid")
 
@@ -128,6 +134,7 @@ def render_dnsmasq(settings: DhcpSettings, lease_file: Path, lease_hook: Path | 
             f"dhcp-option=option:router,{settings.router}",
             f"dhcp-option=option:dns-server,{settings.dns_server}",
             f'dhcp-option=114,"{settings.captive_api_url}"',
+            *([f'dhcp-option=235,"{settings.do_cache_host}"'] if settings.do_cache_host else []),
             f"dhcp-leasefile={lease_file}",
             *([f"dhcp-script={lease_hook}"] if lease_hook else []),
             *ipv6,

@@ -304,6 +304,7 @@ class PortalService(Service):
                 lease_minutes=cfg.lease_minutes,
                 captive_api_url=cfg.captive_api_url or self.api_url(),
                 dns_server6=cfg.address6,
+                do_cache_host=cfg.do_cache_host,
             )
             conf = folder / "dnsmasq.conf"
             hook = folder / "lease-hook.sh"

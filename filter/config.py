@@ -196,10 +196,15 @@ class CacheSteeringConfig(_Section):
         default_factory=list,
         description="More names to steer: exact, or *.suffix for sub-domains.",
     )
-    apt_proxy_domains: list[str] = Field(
+    search_domains: list[str] = Field(
         default_factory=list,
-        description="Search domains whose _apt_proxy._tcp SRV points at the cache "
-        "(auto-apt-proxy on Debian and Ubuntu).",
+        description="The clients' search domains: their _apt_proxy._tcp SRV points at the "
+        "cache (auto-apt-proxy) and their _aaplcache._tcp TXT lists apple_public_ranges.",
+    )
+    apple_public_ranges: list[str] = Field(
+        default_factory=list,
+        description="The school's public IPv4 addresses or ranges (A.B.C.D or A-B), published "
+        "for Apple content caching when the site has several (never proxied).",
     )
     apt_proxy_port: int = Field(80, gt=0, lt=65536, description="Port named by that SRV.")
 
@@ -212,7 +217,12 @@ class CacheSteeringConfig(_Section):
         for name in self.names:
             if normalise(name.removeprefix("*.")) is None:
                 raise ValueError(f"names: {name!r} is not a domain name or *.suffix")
-        _domains(self.apt_proxy_domains)
+        _domains(self.search_domains)
+        for value in self.apple_public_ranges:
+            for address in value.split("-"):
+                ipaddress.IPv4Address(address.strip())
+        if self.apple_public_ranges and not self.search_domains:
+            raise ValueError("apple_public_ranges: needs search_domains to publish them in")
         return self
 
 

@@ -36,6 +36,7 @@ from filter.ratelimit import RateLimiter
 BLOCKED_TTL: Final = 60
 RFC8482_TTL: Final = 3600
 STEERING_TTL: Final = 300
+APPLE_TXT_TTL: Final = 10800  # Apple's documented example
 DECISION_MEMO_SIZE: Final = 20_000
 _UNSUPPORTED_TYPES: Final = frozenset({251, 252})  # IXFR, AXFR
 
@@ -138,6 +139,8 @@ class FilterEngine:
         self._steer_v4 = b""
         self._apt_srv: frozenset[bytes] = frozenset()
         self._apt_port = config.cache_steering.apt_proxy_port
+        self._apple_txt: frozenset[bytes] = frozenset()
+        self._apple_rdata = b""
         # Recent decisions for clients without overrides: most traffic repeats names.
         self._decisions: dict[tuple[bytes, int, str], Decision] = {}
 
@@ -151,8 +154,27 @@ class FilterEngine:
         self._decisions = {}
         return previous
 
-    def set_steering(self, names: Sequence[str], ipv4: str, apt_domains: Sequence[str]) -> None:
-        """Answer ``names`` (exact, or ``*.suffix``) with the cache's IPv4 address, and no AAAA."""
+    def set_steering(
+        self,
+        names: Sequence[str],
+        ipv4: str,
+        apt_domains: Sequence[str],
+        apple_ranges: Sequence[str] = (),
+    ) -> None:
+        """Answer ``names`` (exact, or ``*.suffix``) with the cache's IPv4 address, and no AAAA.
+
+        In each search domain, ``_apt_proxy._tcp`` names the cache for apt and,
+        when the site gives its public ranges, ``_aaplcache._tcp`` carries them
+        for Apple's content caching (the record Apple documents; Apple traffic
+        itself is never steered).
+        """
+        apple = ("prs=" + ",".join(apple_ranges)).encode() if apple_ranges else b""
+        self._apple_txt = (
+            frozenset(b"_aaplcache._tcp." + d.lower().encode() for d in apt_domains)
+            if apple
+            else frozenset()
+        )
+        self._apple_rdata = bytes([len(apple)]) + apple if apple else b""
         self._steer_exact = frozenset(n.encode() for n in names if not n.startswith("*."))
         self._steer_below = frozenset(n[2:].encode() for n in names if n.startswith("*."))
         self._apt_srv = frozenset(b"_apt_proxy._tcp." + d.lower().encode() for d in apt_domains)
@@ -169,6 +191,9 @@ class FilterEngine:
 
     def _steering_answer(self, query: wire.Query) -> bytes | None:
         """Answer a steered name: A is the cache, AAAA and HTTPS are empty (no bypass)."""
+        if query.qtype == wire.TYPE_TXT and query.qname in self._apple_txt:
+            txt = wire.record(wire.QNAME_POINTER, wire.TYPE_TXT, APPLE_TXT_TTL, self._apple_rdata)
+            return wire.response(query, wire.RCODE_NOERROR, [txt])
         if query.qtype == wire.TYPE_SRV and query.qname in self._apt_srv:
             target = b"apt-proxy." + query.qname[len(b"_apt_proxy._tcp.") :]
             rdata = struct.pack("!HHH", 0, 0, self._apt_port) + wire.encode_name(target)

@@ -83,7 +83,9 @@ async def build_engine(core: Core) -> FilterEngine:
     steering = core.config.filter.cache_steering
     if steering.enabled:
         names = await core.executor.run(cache_steering.steered_names, core.config)
-        engine.set_steering(names, steering.ipv4, steering.apt_proxy_domains)
+        engine.set_steering(
+            names, steering.ipv4, steering.search_domains, steering.apple_public_ranges
+        )
     await reload_lists(core, engine)
     await reload_overrides(core, engine)
     await reload_clients(core, engine)

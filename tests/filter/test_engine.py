@@ -225,13 +225,19 @@ def test_update_cdns_are_steered_to_the_cache_without_ipv6_bypass(tmp_path: Path
                 "enabled": True,
                 "ipv4": "10.0.0.1",
                 "names": ["cdn.ecole.test"],
-                "apt_proxy_domains": ["college.test"],
+                "search_domains": ["college.test"],
+                "apple_public_ranges": ["203.0.113.1-203.0.113.30", "198.51.100.7"],
             },
         },
     )
     eng = FilterEngine(config.filter)
     steering = config.filter.cache_steering
-    eng.set_steering(steered_names(config), steering.ipv4, steering.apt_proxy_domains)
+    eng.set_steering(
+        steered_names(config),
+        steering.ipv4,
+        steering.search_domains,
+        steering.apple_public_ranges,
+    )
 
     def ask(name: str, qtype: str = "A") -> DNSRecord | Forward:
         answer = eng.handle(query(name, qtype), "10.1.1.1", 0.0)
@@ -259,6 +265,11 @@ def test_update_cdns_are_steered_to_the_cache_without_ipv6_bypass(tmp_path: Path
     assert isinstance(target, DNSRecord)
     assert [str(rr.rdata) for rr in target.rr] == ["10.0.0.1"]
     assert isinstance(ask("_apt_proxy._tcp.other.test", "SRV"), Forward)
+    # Apple content caching: the public ranges in the record Apple documents, nothing proxied.
+    txt = ask("_aaplcache._tcp.college.test", "TXT")
+    assert isinstance(txt, DNSRecord)
+    assert txt.rr[0].rdata.data == [b"prs=203.0.113.1-203.0.113.30,198.51.100.7"]
+    assert isinstance(ask("swcdn.apple.com"), Forward)
 
 
 def test_steering_needs_an_address() -> None:
