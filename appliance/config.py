@@ -298,6 +298,13 @@ class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
 
+class StoreConfig(_Section):
+    """The school's private app store (#6.4, #7.37, #7.38)."""
+
+    folder: Path | None = Field(None, description="Where packages live (default: DATA_DIR/store).")
+    max_package_mb: int = Field(4096, ge=1, le=65536, description="Largest package accepted.")
+
+
 class PreauConfig(_Section):
     """The whole appliance configuration."""
 
@@ -310,6 +317,7 @@ class PreauConfig(_Section):
     filter: FilterConfig = Field(default_factory=FilterConfig)
     portal: PortalConfig = Field(default_factory=PortalConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
     productions: ProductionsConfig = Field(default_factory=ProductionsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 

@@ -86,6 +86,19 @@ class PrestageRunBody(_Body):
     hours: float = Field(4.0, gt=0, le=12)
 
 
+class AssignmentBody(_Body):
+    """One rule of who may install a package."""
+
+    kind: Literal["school", "role", "class", "group", "person"]
+    target: str = Field("", max_length=128)
+
+
+class AssignmentsBody(_Body):
+    """Who may install a package (replaces the previous rules)."""
+
+    assignments: list[AssignmentBody] = Field(max_length=500)
+
+
 class ExtendBody(_Body):
     """More time for an open portal session."""
 
@@ -241,6 +254,23 @@ OPERATIONS: Final[list[Operation]] = [
     Operation("put", "/cache/prestage/{plan}", "Replace a pre-staging list.", PlanBody),
     Operation("delete", "/cache/prestage/{plan}", "Delete a pre-staging list."),
     Operation("post", "/cache/prestage/runs", "Fetch the lists now.", PrestageRunBody, success=201),
+    Operation(
+        "post",
+        "/store/packages",
+        "Add an app package (raw body; ?platform=&name=&package_id=&version_name=&filename=).",
+        success=201,
+    ),
+    Operation("get", "/store/packages", "The school's app packages and their assignments."),
+    Operation("delete", "/store/packages/{package_id}", "Remove an app package."),
+    Operation(
+        "put", "/store/packages/{package_id}/assignments", "Who may install it.", AssignmentsBody
+    ),
+    Operation(
+        "get",
+        "/store/packages/{package_id}/managed-play",
+        "Managed Google Play's externally hosted APK definition.",
+    ),
+    Operation("get", "/store/mine", "The apps I may install.", None, _ALL),
     Operation("get", "/spaces", "My two spaces: use, capacity, PERSONNEL's lock.", None, _ALL),
     Operation("get", "/spaces/{space}/folder", "List a folder (?path=).", None, _ALL),
     Operation("get", "/spaces/export", "All my work as one zip (#8.20).", None, _ALL),

@@ -16,6 +16,8 @@ from appliance.metrics import render_metrics
 from appliance.productions.store import ProductionsStore
 from appliance.web import (
     api,
+    appstore_api,
+    appstore_pages,
     cache_api,
     cache_pages,
     classes_api,
@@ -82,6 +84,8 @@ def create_app(core: Core) -> web.Application:
     app.add_routes(portal_pages.routes)
     app.add_routes(cache_pages.routes)
     app.add_routes(cache_api.routes)
+    app.add_routes(appstore_pages.routes)
+    app.add_routes(appstore_api.routes)
     app.add_routes(spaces_api.routes)
     app.add_routes(files_pages.routes)
     app.add_routes(classes_api.routes)

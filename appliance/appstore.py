@@ -1,0 +1,431 @@
+"""The school's private app store: packages, who may install them, and how.
+
+The referent (or the collectivité's MDM, through the API) uploads a package
+with its metadata. It is stored once, by SHA-256, after clamd scanned it;
+what can be read from the package itself is (an IPA's Info.plist, an APK's
+v1 signing certificates) and must agree with what was declared. Assignments
+say who sees it: the whole school, a role, a class, a directory group or one
+person. Devices install over HTTPS: a direct download for people logged in,
+and unguessable links for MDMs (Managed Google Play's externally hosted
+apps JSON, an iOS in-house manifest).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import plistlib
+import re
+import secrets
+import time
+import zipfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+
+from appliance.atomic import fsync_directory
+from appliance.productions.antivirus import ScannerUnavailable, scan_file
+
+if TYPE_CHECKING:
+    from appliance.core import Core
+    from appliance.identity.model import Person
+
+Platform = Literal["android", "ios", "windows", "macos", "linux", "other"]
+PLATFORMS: Final = ("android", "ios", "windows", "macos", "linux", "other")
+EXTENSIONS: Final = {
+    "android": (".apk",),
+    "ios": (".ipa",),
+    "windows": (".msi", ".msix", ".appx", ".exe"),
+    "macos": (".pkg", ".dmg"),
+    "linux": (".deb", ".appimage"),
+    "other": (".zip", ".pdf"),
+}
+KINDS: Final = ("school", "role", "class", "group", "person")
+ROLES: Final = ("pupil", "teacher", "staff", "referent")
+_FILENAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}")
+_PACKAGE_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
+
+
+class StoreError(ValueError):
+    """A package or an assignment that cannot be accepted; the message names the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class Declared:
+    """What the uploader says the package is."""
+
+    platform: str
+    name: str
+    package_id: str
+    version_name: str
+    filename: str
+    version_code: int = 0
+    description: str = ""
+
+    def check(self) -> None:
+        """Raise StoreError naming the first field that is not acceptable."""
+        if self.platform not in PLATFORMS:
+            raise StoreError(f"platform: one of {', '.join(PLATFORMS)}")
+        if not 1 <= len(self.name.strip()) <= 120:
+            raise StoreError("name: 1 to 120 characters")
+        if not _PACKAGE_ID.fullmatch(self.package_id):
+            raise StoreError("package_id: letters, digits, dots, dashes (the app's identifier)")
+        if not 1 <= len(self.version_name) <= 64:
+            raise StoreError("version_name: 1 to 64 characters")
+        if not _FILENAME.fullmatch(self.filename):
+            raise StoreError("filename: letters, digits, dots, dashes and underscores")
+        if not self.filename.lower().endswith(EXTENSIONS[self.platform]):
+            raise StoreError(f"filename: a {self.platform} package ends with "
+                             f"{' or '.join(EXTENSIONS[self.platform])}")  # fmt: skip
+        if not 0 <= self.version_code < 2**31:
+            raise StoreError("version_code: 0 to 2^31-1")
+        if len(self.description) > 2000:
+            raise StoreError("description: 2000 characters at most")
+
+
+@dataclass(frozen=True, slots=True)
+class Inspected:
+    """What the package itself says."""
+
+    package_id: str = ""
+    version_name: str = ""
+    title: str = ""
+    certificates: tuple[str, ...] = ()  # base64 DER (Android signing certificates)
+
+
+def inspect_package(path: Path, platform: str) -> Inspected:
+    """Read what a package tells about itself (blocking); raise StoreError if it is not one."""
+    if platform == "ios":
+        return _inspect_ipa(path)
+    if platform == "android":
+        return _inspect_apk(path)
+    return Inspected()
+
+
+def _inspect_ipa(path: Path) -> Inspected:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [
+                n for n in archive.namelist()
+                if re.fullmatch(r"Payload/[^/]+\.app/Info\.plist", n)
+            ]  # fmt: skip
+            if len(names) != 1:
+                raise StoreError("file: an IPA holds one Payload/NAME.app/Info.plist")
+            info = plistlib.loads(archive.read(names[0]))
+    except (zipfile.BadZipFile, plistlib.InvalidFileException, OSError) as err:
+        raise StoreError(f"file: not an IPA ({err})") from err
+    return Inspected(
+        package_id=str(info.get("CFBundleIdentifier", "")),
+        version_name=str(info.get("CFBundleShortVersionString", info.get("CFBundleVersion", ""))),
+        title=str(info.get("CFBundleDisplayName", info.get("CFBundleName", ""))),
+    )
+
+
+def _inspect_apk(path: Path) -> Inspected:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if "AndroidManifest.xml" not in names:
+                raise StoreError("file: an APK holds AndroidManifest.xml")
+            certificates: list[str] = []
+            for name in names:
+                if re.fullmatch(r"META-INF/[^/]+\.(RSA|DSA|EC)", name):
+                    for certificate in pkcs7.load_der_pkcs7_certificates(archive.read(name)):
+                        der = certificate.public_bytes(Encoding.DER)
+                        certificates.append(base64.b64encode(der).decode())
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        raise StoreError(f"file: not an APK ({err})") from err
+    return Inspected(certificates=tuple(dict.fromkeys(certificates)))
+
+
+def reconcile(declared: Declared, inspected: Inspected) -> None:
+    """Refuse a package whose contents contradict its declaration."""
+    if inspected.package_id and inspected.package_id != declared.package_id:
+        raise StoreError(
+            f"package_id: the package says {inspected.package_id!r}, not {declared.package_id!r}"
+        )
+    if inspected.version_name and inspected.version_name != declared.version_name:
+        raise StoreError(
+            f"version_name: the package says {inspected.version_name!r}, "
+            f"not {declared.version_name!r}"
+        )
+
+
+class PackageFiles:
+    """Package files under ``folder``, named by SHA-256 (identical uploads are stored once)."""
+
+    def __init__(self, folder: Path) -> None:
+        """Remember where packages live."""
+        self.folder = folder
+
+    def path(self, sha256: str) -> Path:
+        """Return a package's file."""
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise StoreError("sha256: 64 hexadecimal digits")
+        return self.folder / sha256
+
+    def temp_path(self) -> Path:
+        """Return a fresh temporary name for an upload in progress."""
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o750)
+        return self.folder / f".upload-{secrets.token_hex(8)}"
+
+    def commit(self, temp: Path, sha256: str) -> Path:
+        """Move a finished, fsynced upload to its name and fsync the folder."""
+        final = self.path(sha256)
+        temp.rename(final)
+        fsync_directory(self.folder)
+        return final
+
+    def discard(self, temp: Path) -> None:
+        """Remove an unfinished upload."""
+        with contextlib.suppress(FileNotFoundError):
+            temp.unlink()
+
+
+async def receive(
+    core: Core, files: PackageFiles, chunks: AsyncIterator[bytes], limit: int
+) -> tuple[Path, str, int]:
+    """Write an upload to a temporary file while hashing it; return (path, SHA-256, size)."""
+    temp = files.temp_path()
+    digest = hashlib.sha256()
+    size = 0
+    out = await core.executor.run(temp.open, "wb")
+    try:
+        async for chunk in chunks:
+            size += len(chunk)
+            _check_size(size, limit)
+            digest.update(chunk)
+            await core.executor.run(out.write, chunk)
+        await core.executor.run(out.flush)
+        await core.executor.run(_fsync, out)
+    except BaseException:
+        await core.executor.run(out.close)
+        await core.executor.run(files.discard, temp)
+        raise
+    await core.executor.run(out.close)
+    return temp, digest.hexdigest(), size
+
+
+def _check_size(size: int, limit: int) -> None:
+    if size > limit:
+        raise StoreError(f"file: larger than {limit // 1_000_000} MB")
+
+
+def _fsync(out: Any) -> None:
+    os.fsync(out.fileno())
+
+
+async def add_package(
+    core: Core,
+    declared: Declared,
+    *,
+    sha256: str,
+    size: int,
+    inspected: Inspected,
+    actor: str,
+    source: str,
+) -> dict[str, Any]:
+    """Record a stored package; return it."""
+    token = secrets.token_urlsafe(24)
+    async with core.db.write() as tx:
+        package_id = await tx.insert(
+            "INSERT INTO store_packages (platform, name, package_id, version_name,"
+            " version_code, filename, size, sha256, certificates, description, mdm_token,"
+            " uploaded_by, uploaded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                declared.platform, declared.name.strip(), declared.package_id,
+                declared.version_name, declared.version_code, declared.filename, size, sha256,
+                json.dumps(list(inspected.certificates)), declared.description, token, actor,
+                time.time(),
+            ),
+        )  # fmt: skip
+        await core.audit.record_in(
+            tx, actor=actor, source=source, action="store.package.add", outcome="ok",
+            target=f"{declared.package_id} {declared.version_name}", detail=sha256,
+        )  # fmt: skip
+    package = await get_package(core, package_id)
+    assert package is not None  # noqa: S101 - inserted above
+    return package
+
+
+async def get_package(core: Core, package_id: int) -> dict[str, Any] | None:
+    """Return one package with its assignments."""
+    row = await core.db.fetchone("SELECT * FROM store_packages WHERE id = ?", (package_id,))
+    if row is None:
+        return None
+    package = dict(row)
+    package["certificates"] = json.loads(package["certificates"])
+    assigned = await core.db.fetchall(
+        "SELECT kind, target FROM store_assignments WHERE package_id = ? ORDER BY kind, target",
+        (package_id,),
+    )
+    package["assignments"] = [{"kind": a["kind"], "target": a["target"]} for a in assigned]
+    return package
+
+
+async def package_by_token(core: Core, token: str) -> dict[str, Any] | None:
+    """Return the package an MDM link names."""
+    row = await core.db.fetchone("SELECT id FROM store_packages WHERE mdm_token = ?", (token,))
+    return await get_package(core, int(row["id"])) if row else None
+
+
+async def packages(core: Core) -> list[dict[str, Any]]:
+    """Return every package, newest first."""
+    rows = await core.db.fetchall("SELECT id FROM store_packages ORDER BY uploaded_at DESC")
+    return [p for row in rows if (p := await get_package(core, int(row["id"]))) is not None]
+
+
+async def remove_package(core: Core, package_id: int, *, actor: str, source: str) -> str | None:
+    """Delete a package's record; return its SHA-256 if no other record uses the file."""
+    package = await get_package(core, package_id)
+    if package is None:
+        return None
+    async with core.db.write() as tx:
+        await tx.execute("DELETE FROM store_assignments WHERE package_id = ?", (package_id,))
+        await tx.execute("DELETE FROM store_packages WHERE id = ?", (package_id,))
+        await core.audit.record_in(
+            tx, actor=actor, source=source, action="store.package.remove", outcome="ok",
+            target=f"{package['package_id']} {package['version_name']}",
+        )  # fmt: skip
+    still = await core.db.fetchone(
+        "SELECT 1 FROM store_packages WHERE sha256 = ?", (package["sha256"],)
+    )
+    return None if still else str(package["sha256"])
+
+
+async def set_assignments(
+    core: Core, package_id: int, assignments: list[tuple[str, str]], *, actor: str, source: str
+) -> None:
+    """Replace who may install a package."""
+    for kind, target in assignments:
+        if kind not in KINDS:
+            raise StoreError(f"kind: one of {', '.join(KINDS)}")
+        if kind == "school" and target:
+            raise StoreError("target: none for the whole school")
+        if kind == "role" and target not in ROLES:
+            raise StoreError(f"target: a role is one of {', '.join(ROLES)}")
+        if kind in ("class", "group", "person") and not 1 <= len(target) <= 128:
+            raise StoreError(f"target: the {kind}'s name")
+    async with core.db.write() as tx:
+        await tx.execute("DELETE FROM store_assignments WHERE package_id = ?", (package_id,))
+        await tx.executemany(
+            "INSERT OR IGNORE INTO store_assignments (package_id, kind, target) VALUES (?, ?, ?)",
+            [(package_id, kind, target) for kind, target in assignments],
+        )
+        await core.audit.record_in(
+            tx, actor=actor, source=source, action="store.package.assign", outcome="ok",
+            target=str(package_id), detail=", ".join(f"{k}:{t}" for k, t in assignments),
+        )  # fmt: skip
+
+
+async def assigned_to(core: Core, person: Person, role: str) -> list[dict[str, Any]]:
+    """Return the packages ``person`` (acting as ``role``) may install."""
+    rows = await core.db.fetchall(
+        "SELECT g.name FROM groups g JOIN memberships m ON m.group_id = g.id"
+        " WHERE m.person_id = ? AND g.kind = 'group'",
+        (person.id,),
+    )
+    groups = {row["name"] for row in rows}
+    rows = await core.db.fetchall("SELECT DISTINCT package_id, kind, target FROM store_assignments")
+    allowed = set()
+    for row in rows:
+        kind, target = row["kind"], row["target"]
+        if (
+            kind == "school"
+            or (kind == "role" and target == role)
+            or (kind == "class" and person.class_name and target == person.class_name)
+            or (kind == "group" and target in groups)
+            or (kind == "person" and target == person.id)
+        ):
+            allowed.add(int(row["package_id"]))
+    found = [await get_package(core, package_id) for package_id in sorted(allowed)]
+    return [p for p in found if p is not None]
+
+
+def managed_play_definition(package: dict[str, Any], url: str) -> dict[str, Any]:
+    """Return Managed Google Play's definition of an externally hosted private app.
+
+    The fields of ``ExternallyHostedApk``: Google shows the app, devices fetch
+    the APK from ``url`` and check it against ``file_sha256_base64``.
+    """
+    return {
+        "application_label": package["name"],
+        "package_name": package["package_id"],
+        "version_code": package["version_code"],
+        "version_name": package["version_name"],
+        "file_size": str(package["size"]),
+        "file_sha256_base64": base64.urlsafe_b64encode(bytes.fromhex(package["sha256"]))
+        .decode()
+        .rstrip("="),
+        "externally_hosted_url": url,
+        "certificate_base64s": package["certificates"],
+    }
+
+
+def ios_manifest(package: dict[str, Any], url: str) -> bytes:
+    """Return the in-house distribution manifest that ``itms-services`` links point to."""
+    manifest = {
+        "items": [
+            {
+                "assets": [{"kind": "software-package", "url": url}],
+                "metadata": {
+                    "bundle-identifier": package["package_id"],
+                    "bundle-version": package["version_name"],
+                    "kind": "software",
+                    "title": package["name"],
+                },
+            }
+        ]
+    }
+    return plistlib.dumps(manifest)
+
+
+def package_files(core: Core) -> PackageFiles:
+    """Return where this site keeps its packages."""
+    return PackageFiles(core.config.store.folder or core.config.site.data_dir / "store")
+
+
+async def _scan(core: Core, declared: Declared, path: Path, *, actor: str, source: str) -> None:
+    """Refuse a package clamd finds infected, or cannot scan (never a silent accept)."""
+    antivirus = core.config.productions.antivirus
+    if not antivirus.enabled:
+        return
+    try:
+        verdict = await core.executor.run(
+            scan_file, antivirus.clamd_socket, path, antivirus.timeout_seconds
+        )
+    except ScannerUnavailable as err:
+        raise StoreError("file: the antivirus cannot be reached; try again later") from err
+    if not verdict.clean:
+        await core.audit.record(
+            actor=actor, source=source, action="store.package.infected",
+            outcome="refused", target=declared.filename, detail=verdict.signature,
+        )  # fmt: skip
+        raise StoreError(f"file: infected ({verdict.signature})")
+
+
+async def upload(
+    core: Core, declared: Declared, chunks: AsyncIterator[bytes], *, actor: str, source: str
+) -> dict[str, Any]:
+    """Check, store, inspect and scan an upload, then record it; raise StoreError if refused."""
+    declared.check()
+    files = package_files(core)
+    limit = core.config.store.max_package_mb * 1_000_000
+    temp, sha256, size = await receive(core, files, chunks, limit)
+    try:
+        inspected = await core.executor.run(inspect_package, temp, declared.platform)
+        reconcile(declared, inspected)
+        await _scan(core, declared, temp, actor=actor, source=source)
+        await core.executor.run(files.commit, temp, sha256)
+    except BaseException:
+        await core.executor.run(files.discard, temp)
+        raise
+    return await add_package(
+        core, declared, sha256=sha256, size=size, inspected=inspected, actor=actor, source=source
+    )

@@ -1,0 +1,148 @@
+"""The private app store in the API: for the referent's scripts and the central MDM."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from appliance import appstore
+from appliance.web.api import API_PREFIX, AssignmentsBody, _body, error
+from appliance.web.auth import require_role, source_of
+from appliance.web.keys import CORE_KEY, SESSION_KEY
+
+routes = web.RouteTableDef()
+
+
+def _actor(request: web.Request) -> str:
+    session = request[SESSION_KEY]
+    return session.person_id if session else "?"
+
+
+def _public(package: dict[str, object]) -> dict[str, object]:
+    """Return a package without its MDM token (which is a download right)."""
+    return {key: value for key, value in package.items() if key != "mdm_token"}
+
+
+@routes.post(API_PREFIX + "/store/packages")
+@require_role("referent", api=True)
+async def add_package(request: web.Request) -> web.StreamResponse:
+    """Store a package sent as the raw body; its metadata in the query string."""
+    query = request.query
+    try:
+        declared = appstore.Declared(
+            platform=query.get("platform", ""),
+            name=query.get("name", ""),
+            package_id=query.get("package_id", ""),
+            version_name=query.get("version_name", ""),
+            version_code=int(query.get("version_code") or 0),
+            filename=query.get("filename", ""),
+            description=query.get("description", ""),
+        )
+        package = await appstore.upload(
+            request.app[CORE_KEY], declared, request.content.iter_chunked(1 << 20),
+            actor=_actor(request), source=source_of(request),
+        )  # fmt: skip
+    except ValueError as err:
+        return error(422, "invalid", str(err) if isinstance(err, appstore.StoreError)
+                     else "version_code: an integer")  # fmt: skip
+    return web.json_response(_public(package), status=201)
+
+
+@routes.get(API_PREFIX + "/store/packages")
+@require_role("referent", api=True)
+async def list_packages(request: web.Request) -> web.StreamResponse:
+    """Every package with its assignments and MDM link."""
+    origin = request.url.origin()
+    return web.json_response(
+        {
+            "packages": [
+                {**_public(p), "mdm_url": f"{origin}/applis/mdm/{p['mdm_token']}/{p['filename']}"}
+                for p in await appstore.packages(request.app[CORE_KEY])
+            ]
+        }
+    )
+
+
+def _package_id(request: web.Request) -> int | None:
+    try:
+        return int(request.match_info["package_id"])
+    except ValueError:
+        return None
+
+
+@routes.delete(API_PREFIX + "/store/packages/{package_id}")
+@require_role("referent", api=True)
+async def remove_package(request: web.Request) -> web.StreamResponse:
+    """Delete a package (and its file when no other record uses it)."""
+    core = request.app[CORE_KEY]
+    package_id = _package_id(request)
+    if package_id is None or await appstore.get_package(core, package_id) is None:
+        return error(404, "absent", "no such package")
+    unused = await appstore.remove_package(
+        core, package_id, actor=_actor(request), source=source_of(request)
+    )
+    if unused:
+        files = appstore.package_files(core)
+        await core.executor.run(files.discard, files.path(unused))
+    return web.json_response({"removed": package_id})
+
+
+@routes.put(API_PREFIX + "/store/packages/{package_id}/assignments")
+@require_role("referent", api=True)
+async def assign(request: web.Request) -> web.StreamResponse:
+    """Replace who may install a package."""
+    core = request.app[CORE_KEY]
+    package_id = _package_id(request)
+    if package_id is None or await appstore.get_package(core, package_id) is None:
+        return error(404, "absent", "no such package")
+    body = await _body(request, AssignmentsBody)
+    if isinstance(body, web.Response):
+        return body
+    try:
+        await appstore.set_assignments(
+            core, package_id, [(a.kind, a.target) for a in body.assignments],
+            actor=_actor(request), source=source_of(request),
+        )  # fmt: skip
+    except appstore.StoreError as err:
+        return error(422, "invalid", str(err))
+    package = await appstore.get_package(core, package_id)
+    assert package is not None  # noqa: S101 - checked above
+    return web.json_response(_public(package))
+
+
+@routes.get(API_PREFIX + "/store/packages/{package_id}/managed-play")
+@require_role("referent", api=True)
+async def managed_play(request: web.Request) -> web.StreamResponse:
+    """The externally hosted APK definition to give Managed Google Play."""
+    core = request.app[CORE_KEY]
+    package_id = _package_id(request)
+    package = await appstore.get_package(core, package_id) if package_id is not None else None
+    if package is None or package["platform"] != "android":
+        return error(404, "absent", "no such Android package")
+    url = f"{request.url.origin()}/applis/mdm/{package['mdm_token']}/{package['filename']}"
+    return web.json_response(appstore.managed_play_definition(package, url))
+
+
+@routes.get(API_PREFIX + "/store/mine")
+@require_role("pupil", "teacher", "staff", "referent", api=True)
+async def mine(request: web.Request) -> web.StreamResponse:
+    """The packages I may install, with their install links."""
+    from appliance.web.appstore_pages import install_link
+
+    core = request.app[CORE_KEY]
+    session = request[SESSION_KEY]
+    assert session is not None  # noqa: S101 - require_role guarantees it
+    person = await core.directory.person(session.person_id)
+    assigned = await appstore.assigned_to(core, person, session.role) if person else []
+    return web.json_response(
+        {
+            "packages": [
+                {
+                    key: p[key]
+                    for key in ("id", "platform", "name", "package_id", "version_name", "size",
+                                "sha256", "description")
+                }
+                | {"install": install_link(p, request)}
+                for p in assigned
+            ]
+        }
+    )  # fmt: skip
