@@ -469,6 +469,8 @@ def demo_config(data_dir: Path) -> PreauConfig:
             # The demo has no clamd (its signatures come from the internet): uploads
             # are not scanned. A school's box scans every upload (#8.12).
             "productions": {"antivirus": {"enabled": False}},
+            # The update cache on loopback: try it as a proxy (http://127.0.0.1:3142/proxy.pac).
+            "cache": {"enabled": True, "listen": ["127.0.0.1:3142"]},
         }
     )
 
