@@ -292,3 +292,28 @@ async def recent_runs(core: Core, limit: int = 7) -> list[dict[str, Any]]:
         "SELECT * FROM cache_prestage_runs ORDER BY id DESC LIMIT ?", (limit,)
     )
     return [dict(row) for row in rows]
+
+
+# -- publishers' hashes ------------------------------------------------------------------
+
+
+async def record_publisher_hashes(core: Core, hashes: Iterable[tuple[str, str]]) -> int:
+    """Remember (cache key, SHA-256) pairs read from a publisher's index; return how many."""
+    now = time.time()
+    rows = [(key, sha256, now) for key, sha256 in hashes]
+    async with core.db.write() as tx:
+        await tx.executemany(
+            "INSERT INTO cache_publisher_hashes (cache_key, sha256, seen_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (cache_key) DO UPDATE SET sha256 = excluded.sha256,"
+            " seen_at = excluded.seen_at",
+            rows,
+        )
+    return len(rows)
+
+
+async def publisher_hash(core: Core, cache_key: str) -> str:
+    """Return the publisher's SHA-256 for a cache key, or ''."""
+    row = await core.db.fetchone(
+        "SELECT sha256 FROM cache_publisher_hashes WHERE cache_key = ?", (cache_key,)
+    )
+    return str(row["sha256"]) if row else ""

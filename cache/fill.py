@@ -108,6 +108,7 @@ class FillSettings:
     on_fetched: Callable[[str, int], None] | None = None  # (content class, bytes)
     on_idle: Callable[[CachedObject], Awaitable[None]] | None = None  # no run, no reader
     budget: TokenBucket | None = None  # for background runs
+    on_complete: Callable[[CachedObject], Awaitable[None]] | None = None  # every chunk landed
 
 
 class CachedObject:
@@ -312,6 +313,10 @@ class CachedObject:
             self.runs.remove(run)
             self._notify()
         await self.commit(force=True)
+        if self.complete and not self.meta.checked and self.failed is None:
+            self.meta.checked = True  # once, even when two runs end together
+            if self.settings.on_complete is not None:
+                await self.settings.on_complete(self)
         if not self.runs and not self.users and self.settings.on_idle is not None:
             await self.settings.on_idle(self)
 

@@ -52,6 +52,7 @@ class ObjectMeta:
     sha256: str = ""
     fetched_bytes: int = 0
     served_bytes: int = 0
+    checked: bool = False  # completed and compared with the publisher's hash, if any
 
     def __post_init__(self) -> None:
         self.chunks = ChunkMap(self.length, self.chunk_size)

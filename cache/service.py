@@ -31,11 +31,12 @@ from appliance import cache_admin, filtering
 from appliance.scheduler.calendar import SchoolCalendar
 from appliance.scheduler.jobs import load_calendar
 from appliance.service import Health, Service
+from cache import publishers
 from cache.chunks import RangeNotSatisfiable, content_range, parse_content_range, parse_range
 from cache.config import CacheConfig, split_origin
 from cache.fill import MAX_REQUEST, CachedObject, FillSettings, Run, TokenBucket
 from cache.objects import ObjectMeta, ObjectStore
-from cache.prestage import Prestaging
+from cache.prestage import Prestaging, file_sha256
 from cache.rules import IMMUTABLE, Rule, RuleSet, key_digest, load_rules, normalise_host
 from cache.upstream import HOP_BY_HOP, OriginLoopError, open_session
 
@@ -140,6 +141,7 @@ class CacheService(Service):
             on_fetched=self.traffic.on_fetched,
             on_idle=self._retire_if_idle,
             budget=TokenBucket(self._background_rate),
+            on_complete=self._check_complete,
         )
         self.prestaging = Prestaging(core, self.open_url, self._retire_if_idle)
         self._calendar: SchoolCalendar | None = None
@@ -429,6 +431,7 @@ class CacheService(Service):
             content_type=response.headers.get("Content-Type", "application/octet-stream"),
             content_class=rule.content_class,
             chunk_size=chunk,
+            sha256=await cache_admin.publisher_hash(self.core, target.key),
         )
         try:
             await self.core.executor.run(self.store.make_room, length, set(self._live))
@@ -441,6 +444,44 @@ class CacheService(Service):
         until = length if wanted is None else min(length, -(-wanted[1] // chunk) * chunk)
         obj.start_run(Run(frontier=start, end=max(until, start + 1), response=response))
         return obj
+
+    async def _check_complete(self, obj: CachedObject) -> None:
+        """Compare a completed object with its publisher's hash; learn from apt indexes."""
+        meta = obj.meta
+        path = URL(meta.url).raw_path
+        expected = meta.sha256 or publishers.hash_in_path(path)
+        data = self.store.data_path(meta.digest)
+        if expected:
+            actual = await self.core.executor.run(file_sha256, data)
+            if actual != expected:
+                _LOGGER.warning(
+                    "Cache dropped %s: SHA-256 %s, the publisher says %s", meta.url, actual,
+                    expected,
+                )  # fmt: skip
+                obj.fail(ValueError("SHA-256 differs from the publisher's"))
+                return
+        if publishers.is_packages_index(path):
+            await self._learn_hashes(meta, path, data)
+        await obj.commit(force=True)
+
+    async def _learn_hashes(self, meta: ObjectMeta, path: str, data: Path) -> None:
+        """Record the SHA-256 of every package a Packages index lists, under their keys."""
+        assert self.rules is not None  # noqa: S101 - async_setup ran
+        host = normalise_host(URL(meta.url).host or "")
+        root = publishers.archive_root(path)
+        try:
+            listed = await self.core.executor.run(lambda: list(publishers.packages_hashes(data)))
+        except (OSError, EOFError, ValueError) as err:
+            _LOGGER.info("Cache: %s is not a readable Packages index: %s", meta.url, err)
+            return
+        keyed = []
+        for filename, sha256 in listed:
+            file_path = f"{root}/{filename}"
+            rule = self.rules.match(host, file_path)
+            if rule is not None and rule.cache:
+                keyed.append((rule.key(host, file_path, ""), sha256))
+        count = await cache_admin.record_publisher_hashes(self.core, keyed)
+        _LOGGER.info("Cache: %d package hashes from %s", count, meta.url)
 
     async def _activate(self, meta: ObjectMeta) -> CachedObject:
         assert self._session is not None  # noqa: S101 - async_setup ran

@@ -8,7 +8,8 @@ count upstream traffic. Paths choose misbehaviour:
 * ``/truncate/NAME``: announces the full length, sends 60 % and closes;
 * ``/nolength/NAME``: chunked, no length (not cacheable);
 * ``/nostore/NAME``: ``Cache-Control: no-store``;
-* ``/slowstart/NAME``: waits one second before the first byte.
+* ``/slowstart/NAME``: waits one second before the first byte;
+* ``/debian/PATH``: an apt archive under ``ROOT/debian``.
 """
 
 from __future__ import annotations
@@ -39,9 +40,13 @@ def make_app(root: Path, log: Path) -> web.Application:
     async def handle(request: web.Request) -> web.StreamResponse:
         mode, _, name = request.path.strip("/").partition("/")
         path = root / name
-        if mode not in {"files", "truncate", "nolength", "nostore", "slowstart"}:
+        if mode == "debian":  # an apt archive: dists/ and pool/ under ROOT/debian
+            path = root / "debian" / name
+            if ".." in name.split("/") or not path.is_file():
+                raise web.HTTPNotFound
+        elif mode not in {"files", "truncate", "nolength", "nostore", "slowstart"}:
             raise web.HTTPNotFound
-        if not path.is_file() or "/" in name:
+        elif not path.is_file() or "/" in name:
             raise web.HTTPNotFound
         size = path.stat().st_size
         etag = f'"{path.stat().st_mtime_ns:x}-{size:x}"'
