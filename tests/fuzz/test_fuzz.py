@@ -76,3 +76,29 @@ def test_portal_parsers_survive_100k_fuzzed_inputs(tmp_path: Path) -> None:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "Done 100000 runs" in output
+
+
+@pytest.mark.timeout(600)
+def test_cache_parsers_survive_100k_fuzzed_inputs(tmp_path: Path) -> None:
+    """Issue #6: Range headers, hosts, paths, rules and Packages indexes never crash."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "range").write_bytes(b"\x00" * 8 + b"bytes=0-1023\x00bytes 0-1023/4096\x00")
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "fuzz_cache.py"),
+            "-runs=100000",
+            "-max_len=1200",
+            "-seed=20261122",
+            str(corpus),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=580,
+        cwd=HERE.parent.parent,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "Done 100000 runs" in output
