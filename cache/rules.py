@@ -102,6 +102,11 @@ class RuleSet:
                 return rule
         return None
 
+    def serves_host(self, host: str) -> bool:
+        """Return whether some rule names ``host`` (the cache relays nothing else)."""
+        host = normalise_host(host)
+        return any(rule.matches_host(host) for rule in self.rules)
+
     def steered_names(self) -> list[str]:
         """Return the host patterns the DNS filter answers with the appliance's address."""
         names: list[str] = []

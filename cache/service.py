@@ -280,6 +280,10 @@ class CacheService(Service):
         target = self.target(request)
         if target is None:
             return await self._local(request)
+        assert self.rules is not None  # noqa: S101 - async_setup ran
+        if not self.rules.serves_host(target.host):
+            # Not an open proxy: anything else would go round the DNS filter.
+            raise web.HTTPForbidden(text="Préau cache: this host is not an update CDN\n")
         if target.rule is None or request.method not in ("GET", "HEAD"):
             self.traffic.on_request("other", "relayed")
             return await self._relay(request, target.url)
