@@ -40,6 +40,12 @@ class CacheConfig(BaseModel):
         description="HTTP listeners (ADDRESS:PORT): port 80 on the LAN address for DNS "
         "steering, any port for the proxy (PAC) and Delivery Optimization.",
     )
+    tls_passthrough: list[str] = Field(
+        default_factory=list,
+        description="ADDRESS:PORT (the LAN address, port 443) where steered names' HTTPS is "
+        "joined to the real origin by its server name, never decrypted. Needed with DNS "
+        "steering.",
+    )
     data_dir: Path | None = Field(
         None, description="Where objects are stored (default: DATA_DIR/cache; an SSD, not the SD)."
     )
@@ -74,7 +80,7 @@ class CacheConfig(BaseModel):
         description="Their rate during class hours, so they never starve teaching traffic.",
     )
 
-    @field_validator("listen")
+    @field_validator("listen", "tls_passthrough")
     @classmethod
     def _listen(cls, values: list[str]) -> list[str]:
         return [endpoint(v) for v in values]

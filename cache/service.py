@@ -36,9 +36,10 @@ from cache.chunks import RangeNotSatisfiable, content_range, parse_content_range
 from cache.config import CacheConfig, split_origin
 from cache.fill import MAX_REQUEST, CachedObject, FillSettings, Run, TokenBucket
 from cache.objects import ObjectMeta, ObjectStore
+from cache.passthrough import TlsPassthrough
 from cache.prestage import Prestaging, file_sha256
 from cache.rules import IMMUTABLE, Rule, RuleSet, key_digest, load_rules, normalise_host
-from cache.upstream import HOP_BY_HOP, OriginLoopError, open_session
+from cache.upstream import HOP_BY_HOP, OriginLoopError, OriginResolver, open_session
 
 if TYPE_CHECKING:
     from appliance.core import Core
@@ -147,6 +148,8 @@ class CacheService(Service):
         self._calendar: SchoolCalendar | None = None
         self._calendar_at = 0.0
         self._prestage_task: asyncio.Task[None] | None = None
+        self._passthrough: TlsPassthrough | None = None
+        self._tls_servers: list[asyncio.Server] = []
         self._session: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
         self._live: dict[str, CachedObject] = {}
@@ -160,6 +163,11 @@ class CacheService(Service):
         self.rules = await self.core.executor.run(load_rules, self.config.rules_file)
         _LOGGER.info("Cache: %d objects on disk, rules %s", count, self.rules.version)
         self._session = open_session(self.config, self._own)
+        self._passthrough = TlsPassthrough(
+            self.rules,
+            OriginResolver(self.config, self._own),
+            self.config.upstream_timeout_s,
+        )
         await self._load_calendar()
         app = web.Application(client_max_size=0)
         app.router.add_route("*", "/{tail:.*}", self._handle)
@@ -172,6 +180,12 @@ class CacheService(Service):
         for listen in self.config.listen:
             host, port = split_origin(listen)
             await web.TCPSite(self._runner, host, port, reuse_address=True).start()
+        assert self._passthrough is not None  # noqa: S101 - async_setup ran
+        for listen in self.config.tls_passthrough:
+            host, port = split_origin(listen)
+            self._tls_servers.append(
+                await asyncio.start_server(self._passthrough.handle, host, port, reuse_address=True)
+            )
         loop = asyncio.get_running_loop()
         self._metrics_task = loop.create_task(self._publish_forever())
         self._prestage_task = loop.create_task(self.prestaging.run_forever())
@@ -183,6 +197,12 @@ class CacheService(Service):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        for server in self._tls_servers:
+            server.close()
+        if self._passthrough is not None:
+            await self._passthrough.close()
+        for server in self._tls_servers:
+            await server.wait_closed()
         if self._runner is not None:
             await self._runner.cleanup()
         for obj in list(self._live.values()):
@@ -225,6 +245,11 @@ class CacheService(Service):
             ("preau_cache_used_bytes", "", float(self.store.used_bytes())),
             ("preau_cache_fills", "", float(sum(len(o.runs) for o in self._live.values()))),
         ]
+        if self._passthrough is not None:
+            values += [
+                ("preau_cache_tls_passed_total", "", float(self._passthrough.passed)),
+                ("preau_cache_tls_refused_total", "", float(self._passthrough.refused)),
+            ]
         for content_class, count in sorted(self.traffic.served.items()):
             values.append(("preau_cache_served_bytes_total", f'class="{content_class}"', count))
         for content_class, count in sorted(self.traffic.fetched.items()):

@@ -148,6 +148,8 @@ def make_school_ca(folder: Path) -> SchoolCA:
                     # The captive portal's address in the network-namespace lab.
                     x509.IPAddress(ipaddress.ip_address("10.77.0.1")),
                     x509.DNSName("portail.test"),
+                    # The CDN origin of the cache lab (tests/cache), for its HTTPS.
+                    x509.DNSName("download.windowsupdate.com"),
                 ]
             ),
             critical=False,

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PREAU, REPO, make_config, write_config
+from tests.conftest import PREAU, REPO, SchoolCA, make_config, write_config
 
 LAN_DEVICE = "10.91.1.2"
 CACHE_IP = "10.91.1.1"
@@ -230,7 +230,7 @@ class CacheLab:
 
 
 @contextlib.contextmanager
-def built_lab(tmp_path: Path) -> Iterator[CacheLab]:
+def built_lab(tmp_path: Path, ca: SchoolCA | None = None) -> Iterator[CacheLab]:
     """Build lan ⇄ appliance ⇄ wan with the origin running (also used by bench/cache.py)."""
     tag = secrets.token_hex(3)
     lab = CacheLab(
@@ -266,9 +266,10 @@ def built_lab(tmp_path: Path) -> Iterator[CacheLab]:
             input=counter, text=True, check=True, capture_output=True, timeout=30,
         )  # fmt: skip
         lab.limit_wan("400mbit")
+        tls = ["--tls-cert", str(ca.server_cert), "--tls-key", str(ca.server_key)] if ca else []
         lab.origin = subprocess.Popen(
             [ip, "netns", "exec", lab.wan, sys.executable, str(ORIGIN),
-             "--root", str(lab.files), "--log", str(lab.origin_log), "--port", "80"],
+             "--root", str(lab.files), "--log", str(lab.origin_log), "--port", "80", *tls],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         wait_listening(lab.wan, ORIGIN_IP, 80)
@@ -283,7 +284,10 @@ def built_lab(tmp_path: Path) -> Iterator[CacheLab]:
 
 
 @pytest.fixture
-def cache_lab(tmp_path: Path) -> Iterator[CacheLab]:
-    """The lab, with the origin running; the test starts the cache."""
-    with built_lab(tmp_path) as lab:
+def cache_lab(tmp_path: Path, test_ca: SchoolCA) -> Iterator[CacheLab]:
+    """The lab, with the origin running (HTTP, and HTTPS with the test CA); the test starts
+    the cache."""
+    with built_lab(tmp_path, test_ca) as lab:
+        if lab.origin is not None:
+            wait_listening(lab.wan, ORIGIN_IP, 443)
         yield lab

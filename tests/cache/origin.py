@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import ssl
 import time
 from pathlib import Path
 
@@ -109,8 +110,21 @@ def main() -> None:
     parser.add_argument("--log", type=Path, required=True)
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=80)
+    parser.add_argument("--tls-cert", type=Path, help="also serve HTTPS on 443 with this")
+    parser.add_argument("--tls-key", type=Path)
     args = parser.parse_args()
-    web.run_app(make_app(args.root, args.log), host=args.host, port=args.port, print=None)
+    asyncio.run(_serve(args))
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    runner = web.AppRunner(make_app(args.root, args.log))
+    await runner.setup()
+    await web.TCPSite(runner, args.host, args.port).start()
+    if args.tls_cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        await web.TCPSite(runner, args.host, 443, ssl_context=context).start()
+    await asyncio.Event().wait()
 
 
 if __name__ == "__main__":

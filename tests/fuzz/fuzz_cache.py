@@ -1,7 +1,8 @@
 """libFuzzer target (atheris) for what devices and origins send the cache.
 
 Run by tests/fuzz/test_fuzz.py. Range and Content-Range headers, Host headers,
-request paths through the shipped rules, rules files and Packages indexes:
+request paths through the shipped rules, rules files, TLS ClientHellos (the
+pass-through's server name) and Packages indexes:
 only the modules' own errors may come out.
 """
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports():
-    from cache import publishers
+    from cache import publishers, sni
     from cache.chunks import ChunkMap, RangeNotSatisfiable, parse_content_range, parse_range
     from cache.rules import RulesError, load_rules, normalise_host, parse_rules
 
@@ -48,6 +49,10 @@ def one_input(data: bytes) -> None:
     try:
         parse_rules(provider.ConsumeUnicodeNoSurrogates(300))
     except RulesError:
+        pass
+    try:
+        sni.server_name(provider.ConsumeBytes(600))
+    except (sni.NeedMore, sni.NotClientHello):
         pass
     index = SCRATCH / "Packages"
     index.write_bytes(provider.ConsumeBytes(400))
