@@ -317,3 +317,25 @@ async def publisher_hash(core: Core, cache_key: str) -> str:
         "SELECT sha256 FROM cache_publisher_hashes WHERE cache_key = ?", (cache_key,)
     )
     return str(row["sha256"]) if row else ""
+
+
+# -- Apple content caching -----------------------------------------------------------------
+
+
+async def apple_cache_signals(core: Core) -> dict[str, dict[str, float]]:
+    """Return what the DNS filter saw of Apple's content caching, by kind.
+
+    ``registration``: a Mac content cache on this network registered with Apple;
+    ``lookup``: Apple devices looked for a cache. Counts and last time only.
+    """
+    rows = await core.db.fetchall(
+        "SELECT name, labels, value FROM service_metrics WHERE service = 'filter'"
+        " AND name IN ('preau_filter_apple_cache_queries_total',"
+        " 'preau_filter_apple_cache_last_seen_seconds')"
+    )
+    signals: dict[str, dict[str, float]] = {}
+    for row in rows:
+        kind = str(row["labels"]).removeprefix('kind="').removesuffix('"')
+        field = "count" if row["name"].endswith("_total") else "last_seen"
+        signals.setdefault(kind, {})[field] = float(row["value"])
+    return signals

@@ -36,6 +36,12 @@ from filter.ratelimit import RateLimiter
 BLOCKED_TTL: Final = 60
 RFC8482_TTL: Final = 3600
 STEERING_TTL: Final = 300
+# Apple's content caching: a Mac cache registers, devices look for one (Apple's
+# "Use Apple products on enterprise networks"). Counted, never steered.
+APPLE_CACHE_SIGNALS: Final = {
+    b"lcdn-registration.apple.com": "registration",
+    b"lcdn-locator.apple.com": "lookup",
+}
 APPLE_TXT_TTL: Final = 10800  # Apple's documented example
 DECISION_MEMO_SIZE: Final = 20_000
 _UNSUPPORTED_TYPES: Final = frozenset({251, 252})  # IXFR, AXFR
@@ -141,6 +147,9 @@ class FilterEngine:
         self._apt_port = config.cache_steering.apt_proxy_port
         self._apple_txt: frozenset[bytes] = frozenset()
         self._apple_rdata = b""
+        # Apple content caching seen on the network: counts and last time, no address.
+        self.apple_cache: Counter[str] = Counter()
+        self.apple_cache_last: dict[str, float] = {}
         # Recent decisions for clients without overrides: most traffic repeats names.
         self._decisions: dict[tuple[bytes, int, str], Decision] = {}
 
@@ -318,6 +327,10 @@ class FilterEngine:
             return wire.response(query, wire.RCODE_NOTIMP)
         if query.qclass != wire.CLASS_IN or query.qtype in _UNSUPPORTED_TYPES:
             return wire.response(query, wire.RCODE_REFUSED)
+        signal = APPLE_CACHE_SIGNALS.get(query.qname)
+        if signal is not None:
+            self.apple_cache[signal] += 1
+            self.apple_cache_last[signal] = now
         client = self.clients.resolve(address)
         policy = self.policies.get(client.group) or self.policies["unknown"]
         decision = self.decide(query.qname, query.qtype, client, now)

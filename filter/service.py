@@ -342,6 +342,17 @@ class FilterService(Service):
             ("preau_filter_upstream_latency_p50_seconds", "", self.upstreams.latency(0.5)),
             ("preau_filter_upstream_latency_p99_seconds", "", self.upstreams.latency(0.99)),
         ]
+        for signal, count in sorted(engine.apple_cache.items()):
+            values.append(
+                ("preau_filter_apple_cache_queries_total", f'kind="{signal}"', float(count))
+            )
+            values.append(
+                (
+                    "preau_filter_apple_cache_last_seen_seconds",
+                    f'kind="{signal}"',
+                    engine.apple_cache_last.get(signal, 0.0),
+                )
+            )
         for (group, category), count in sorted(self._blocked_totals.items()):
             values.append(
                 (

@@ -82,7 +82,11 @@ async def cache_page(request: web.Request) -> dict[str, Any]:
         }
         for r in await cache_admin.recent_runs(core)
     ]
+    apple = await cache_admin.apple_cache_signals(core)
+    registered = apple.get("registration", {})
     return {
+        "apple_registered": _when(registered.get("last_seen"), zone) if registered else "",
+        "apple_lookups": int(apple.get("lookup", {}).get("count", 0)),
         "plans": [
             {**p, "bytes_text": size_text(int(p["bytes"] or 0))}
             for p in await cache_admin.plans(core)

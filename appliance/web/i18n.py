@@ -269,6 +269,11 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "cache.reach.apple": "Apple : le trafic Apple n'est jamais intercepté ; un Mac avec le "
         "cache de contenu le sert sur le réseau de l'établissement",
         "cache.on": "activée",
+        "cache.apple.seen": "Un Mac avec le cache de contenu s'est enregistré depuis ce réseau "
+        "(dernière fois : {when}).",
+        "cache.apple.missing": "Les appareils Apple ont cherché un cache de contenu {count} fois "
+        "sans qu'aucun Mac ne s'enregistre : chaque iPad télécharge ses mises à jour sur Internet.",
+        "cache.apple.none": "Aucun appareil Apple n'a encore cherché de cache de contenu.",
         "cache.prestage": "Préchargement de nuit",
         "cache.prestage.help": "Les adresses listées sont téléchargées pendant la fenêtre de "
         "maintenance de nuit, avec un débit limité, et gardées en cache : le matin, les tablettes "
@@ -625,6 +630,11 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "cache.reach.apple": "Apple: Apple traffic is never intercepted; a Mac running content "
         "caching serves it on the school network",
         "cache.on": "on",
+        "cache.apple.seen": "A Mac running content caching registered from this network "
+        "(last time: {when}).",
+        "cache.apple.missing": "Apple devices looked for a content cache {count} times and no Mac "
+        "registered: every iPad downloads its updates from the Internet.",
+        "cache.apple.none": "No Apple device has looked for a content cache yet.",
         "cache.prestage": "Night pre-staging",
         "cache.prestage.help": "Listed addresses are downloaded in the night maintenance window, "
         "at a limited rate, and kept in the cache: in the morning the tablets find them on site. "

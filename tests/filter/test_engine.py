@@ -277,3 +277,13 @@ def test_steering_needs_an_address() -> None:
         FilterConfig.model_validate(
             {"groups": default_test_groups(), "cache_steering": {"enabled": True}}
         )
+
+
+def test_apple_content_caching_is_noticed_never_steered(engine: FilterEngine) -> None:
+    """Issue #6 scope 7: report a Mac content cache (or its absence); Apple is never proxied."""
+    for name, now in (("lcdn-locator.apple.com", 5.0), ("lcdn-locator.apple.com", 6.0)):
+        assert isinstance(engine.handle(query(name), "10.1.1.1", now), Forward)
+    assert engine.apple_cache == {"lookup": 2}
+    assert engine.apple_cache_last == {"lookup": 6.0}
+    assert isinstance(engine.handle(query("lcdn-registration.apple.com"), "10.9.9.9", 7.0), Forward)
+    assert engine.apple_cache["registration"] == 1
