@@ -50,6 +50,7 @@ DO_ORIGIN: Final = "cacheHostOrigin"
 METRICS_SECONDS: Final = 10.0
 CALENDAR_SECONDS: Final = 600.0
 TOP_OBJECTS: Final = 50
+LOCAL_PATHS: Final = frozenset({"/proxy.pac", "/wpad.dat", "/healthz"})
 _FORWARDED_REQUEST: Final = ("User-Agent", "Accept", "If-None-Match", "If-Modified-Since")
 _KEPT_RESPONSE: Final = ("Content-Type", "ETag", "Last-Modified")
 
@@ -294,6 +295,8 @@ class CacheService(Service):
             )
         elif host in self._own or not host:
             return None
+        elif url.path in LOCAL_PATHS and not self.rules.serves_host(host):
+            return None  # WPAD: wpad.<domain> is steered here for the PAC file
         upstream = URL.build(
             scheme="http", host=host, port=port, path=url.raw_path, query_string=query, encoded=True
         )
@@ -333,8 +336,12 @@ class CacheService(Service):
     async def _local(self, request: web.Request) -> web.StreamResponse:
         """Answer what is asked of the cache itself: the PAC file, a health check."""
         if request.path in ("/proxy.pac", "/wpad.dat"):
+            # The proxy is this listener, by the address the device used to reach it.
+            sockname = request.transport.get_extra_info("sockname") if request.transport else None
+            address = sockname[0] if sockname else request.url.host
+            port = sockname[1] if sockname else request.url.port
             return web.Response(
-                text=self.pac(f"{request.url.host}:{request.url.port}"),
+                text=self.pac(f"{address}:{port}"),
                 content_type="application/x-ns-proxy-autoconfig",
             )
         if request.path == "/healthz":

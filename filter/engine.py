@@ -187,6 +187,8 @@ class FilterEngine:
         self._steer_exact = frozenset(n.encode() for n in names if not n.startswith("*."))
         self._steer_below = frozenset(n[2:].encode() for n in names if n.startswith("*."))
         self._apt_srv = frozenset(b"_apt_proxy._tcp." + d.lower().encode() for d in apt_domains)
+        # WPAD: browsers set to detect proxy settings ask for wpad.<their domain>.
+        self._steer_exact |= frozenset(b"wpad." + d.lower().encode() for d in apt_domains)
         self._steer_v4 = ipaddress.IPv4Address(ipv4).packed if ipv4 else b""
 
     def steered(self, name: bytes) -> bool:

@@ -121,6 +121,13 @@ def test_proxy_form_delivery_optimization_form_and_pac(cache_lab: CacheLab) -> N
     assert 'host == "download.windowsupdate.com"' in text
     assert 'dnsDomainIs(host, ".download.windowsupdate.com")' in text
     assert "PROXY 10.91.1.1:80; DIRECT" in text
+    # WPAD: the filter steers wpad.<domain> here; the PAC file answers by that name too.
+    wpad = cache_lab.download("/wpad.dat", host="wpad.college.test")
+    assert wpad.status == 200
+    assert (
+        "PROXY 10.91.1.1:80; DIRECT"
+        in (cache_lab.tmp / f"device-{cache_lab.downloads}.bin").read_text()
+    )
 
 
 def test_a_small_disk_limit_evicts_the_least_recently_used(cache_lab: CacheLab) -> None:

@@ -244,7 +244,12 @@ def test_update_cdns_are_steered_to_the_cache_without_ipv6_bypass(tmp_path: Path
         assert answer is not None
         return answer if isinstance(answer, Forward) else DNSRecord.parse(answer)
 
-    for name in ("download.windowsupdate.com", "au.download.windowsupdate.com", "cdn.ecole.test"):
+    for name in (
+        "download.windowsupdate.com",
+        "au.download.windowsupdate.com",
+        "cdn.ecole.test",
+        "wpad.college.test",  # the PAC file, for browsers set to detect proxy settings
+    ):
         record = ask(name)
         assert isinstance(record, DNSRecord)
         assert [str(rr.rdata) for rr in record.rr] == ["10.0.0.1"]
