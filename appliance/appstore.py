@@ -299,6 +299,17 @@ async def remove_package(core: Core, package_id: int, *, actor: str, source: str
     return None if still else str(package["sha256"])
 
 
+async def delete_package(core: Core, package_id: int, *, actor: str, source: str) -> bool:
+    """Delete a package, and its file once no other record uses it; return whether it was."""
+    if await get_package(core, package_id) is None:
+        return False
+    unused = await remove_package(core, package_id, actor=actor, source=source)
+    if unused:
+        files = package_files(core)
+        await core.executor.run(files.discard, files.path(unused))
+    return True
+
+
 async def set_assignments(
     core: Core, package_id: int, assignments: list[tuple[str, str]], *, actor: str, source: str
 ) -> None:

@@ -7,15 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-
-def endpoint(value: str) -> str:
-    """Check an ``ADDRESS:PORT`` value (IPv6 as ``[::1]:3142``)."""
-    host, _, port = value.rpartition(":")
-    host = host.strip("[]")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{value!r}: expected ADDRESS:PORT (IPv6 as [::1]:3142)")
-    ipaddress.ip_address(host)
-    return value
+from appliance.endpoints import check_endpoint
 
 
 def split_origin(address: str) -> tuple[str, int | None]:
@@ -83,12 +75,12 @@ class CacheConfig(BaseModel):
     @field_validator("listen", "tls_passthrough")
     @classmethod
     def _listen(cls, values: list[str]) -> list[str]:
-        return [endpoint(v) for v in values]
+        return [check_endpoint(v, 3142) for v in values]
 
     @field_validator("resolver")
     @classmethod
     def _resolver(cls, value: str) -> str:
-        return endpoint(value) if value else value
+        return check_endpoint(value) if value else value
 
     @field_validator("origins")
     @classmethod

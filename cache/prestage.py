@@ -11,14 +11,13 @@ report (done, failed, left, bytes) is what the referent reads in the morning.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from appliance import cache_admin
+from appliance.endpoints import file_sha256
 from cache.fill import CachedObject
 
 if TYPE_CHECKING:
@@ -30,15 +29,6 @@ POLL_SECONDS: Final = 2.0
 
 Opener = Callable[[str], Awaitable[CachedObject | str]]
 Releaser = Callable[[CachedObject], Awaitable[None]]
-
-
-def file_sha256(path: Path) -> str:
-    """Return the hex SHA-256 of a file (blocking)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as source:
-        while block := source.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Prestaging:

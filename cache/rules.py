@@ -62,7 +62,7 @@ class Rule:
         """Return whether ``host`` (lower case, no port) is one of this rule's hosts."""
         for pattern in self.hosts:
             if pattern == ANY_IP:
-                if _is_ip(host):
+                if is_ip(host):
                     return True
             elif pattern.startswith("*."):
                 if host.endswith(pattern[1:]):
@@ -131,7 +131,8 @@ def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _is_ip(host: str) -> bool:
+def is_ip(host: str) -> bool:
+    """Return whether ``host`` is an IP address literal."""
     try:
         ipaddress.ip_address(host)
     except ValueError:

@@ -28,6 +28,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from appliance import cache_admin, filtering
+from appliance.endpoints import file_sha256
 from appliance.scheduler.calendar import SchoolCalendar
 from appliance.scheduler.jobs import load_calendar
 from appliance.service import Health, Service
@@ -37,7 +38,7 @@ from cache.config import CacheConfig, split_origin
 from cache.fill import MAX_REQUEST, CachedObject, FillSettings, Run, TokenBucket
 from cache.objects import ObjectMeta, ObjectStore
 from cache.passthrough import TlsPassthrough
-from cache.prestage import Prestaging, file_sha256
+from cache.prestage import Prestaging
 from cache.rules import IMMUTABLE, Rule, RuleSet, key_digest, load_rules, normalise_host
 from cache.upstream import HOP_BY_HOP, OriginLoopError, OriginResolver, open_session
 

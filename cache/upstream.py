@@ -9,7 +9,6 @@ config, and refuses an origin that resolves to one of its own listeners.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import secrets
 import socket
@@ -21,6 +20,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
 from cache.config import CacheConfig, split_origin
+from cache.rules import is_ip
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class OriginResolver(AbstractResolver):
         if fixed is not None:
             address, fixed_port = split_origin(fixed)
             results = [_result(name, address, fixed_port or port)]
-        elif _is_ip(name):
+        elif is_ip(name):
             results = [_result(name, name, port)]
         elif self._resolver is not None:
             results = [_result(name, a, port) for a in await self._ask(name)]
@@ -114,14 +114,6 @@ class OriginResolver(AbstractResolver):
     async def close(self) -> None:
         """Close the system resolver."""
         await self._system.close()
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _result(name: str, address: str, port: int) -> ResolveResult:

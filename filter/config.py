@@ -13,6 +13,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from appliance.endpoints import check_endpoint
 from filter.lists import normalise
 
 # Denied to every pupil (UT1 category names).
@@ -46,15 +47,6 @@ SECURITY_DENIED: Final = ("cryptojacking", "malware", "phishing", "stalkerware")
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _endpoint(value: str) -> str:
-    host, _, port = value.rpartition(":")
-    host = host.strip("[]")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{value!r}: expected ADDRESS:PORT (IPv6 as [::1]:53)")
-    ipaddress.ip_address(host)
-    return value
 
 
 def _domains(values: list[str]) -> list[str]:
@@ -300,7 +292,7 @@ class FilterConfig(_Section):
     @field_validator("listen", "upstreams")
     @classmethod
     def _endpoints(cls, values: list[str]) -> list[str]:
-        return [_endpoint(value) for value in values]
+        return [check_endpoint(value) for value in values]
 
     @field_validator("client_networks")
     @classmethod
@@ -325,7 +317,7 @@ class FilterConfig(_Section):
             if not name:
                 raise ValueError("allowlists: empty name")
         if self.blockpage_listen:
-            _endpoint(self.blockpage_listen)
+            check_endpoint(self.blockpage_listen)
         if self.blockpage_ipv4:
             ipaddress.IPv4Address(self.blockpage_ipv4)
         if self.blockpage_ipv6:

@@ -14,7 +14,6 @@ Blocking (restic is a child process): call through the executor.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
 import shutil
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from appliance.atomic import fsync_directory
+from appliance.endpoints import file_sha256
 from appliance.productions.config import BackupConfig
 from appliance.productions.pedagogical import user_folder
 from appliance.productions.personnel import clean_path
@@ -169,19 +169,11 @@ class Backups:
                 if not live.exists() or live.stat().st_mtime > cutoff:
                     continue
                 compared += 1
-                if _sha256(live) != _sha256(restored):
+                if file_sha256(live) != file_sha256(restored):
                     mismatches += 1
             return compared, mismatches
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as source:
-        while chunk := source.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _timestamp(text: str) -> float:

@@ -73,16 +73,11 @@ def _package_id(request: web.Request) -> int | None:
 @require_role("referent", api=True)
 async def remove_package(request: web.Request) -> web.StreamResponse:
     """Delete a package (and its file when no other record uses it)."""
-    core = request.app[CORE_KEY]
     package_id = _package_id(request)
-    if package_id is None or await appstore.get_package(core, package_id) is None:
+    if package_id is None or not await appstore.delete_package(
+        request.app[CORE_KEY], package_id, actor=_actor(request), source=source_of(request)
+    ):
         return error(404, "absent", "no such package")
-    unused = await appstore.remove_package(
-        core, package_id, actor=_actor(request), source=source_of(request)
-    )
-    if unused:
-        files = appstore.package_files(core)
-        await core.executor.run(files.discard, files.path(unused))
     return web.json_response({"removed": package_id})
 
 

@@ -229,10 +229,7 @@ async def remove_form(request: web.Request) -> web.StreamResponse:
         package_id = int(request.match_info["package_id"])
     except ValueError:
         raise web.HTTPNotFound from None
-    unused = await appstore.remove_package(
+    await appstore.delete_package(
         core, package_id, actor=session.person_id if session else "?", source=source_of(request)
     )
-    if unused:
-        files = appstore.package_files(core)
-        await core.executor.run(files.discard, files.path(unused))
     raise web.HTTPSeeOther("/applis/gestion?message=removed")

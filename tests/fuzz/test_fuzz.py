@@ -25,17 +25,14 @@ def seeds(folder: Path) -> None:
         (folder / f"seed{index}").write_bytes(bytes(sample.pack()))
 
 
-@pytest.mark.timeout(600)
-def test_packet_path_survives_100k_fuzzed_inputs(tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    seeds(corpus)
+def fuzz(script: str, corpus: Path, max_len: int = 600) -> None:
+    """Run an atheris target for 100,000 inputs from ``corpus``; fail on any crash."""
     result = subprocess.run(
         [
             sys.executable,
-            str(HERE / "fuzz_dns.py"),
+            str(HERE / script),
             "-runs=100000",
-            "-max_len=600",
+            f"-max_len={max_len}",
             "-seed=20261122",
             str(corpus),
         ],
@@ -48,6 +45,14 @@ def test_packet_path_survives_100k_fuzzed_inputs(tmp_path: Path) -> None:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "Done 100000 runs" in output
+
+
+@pytest.mark.timeout(600)
+def test_packet_path_survives_100k_fuzzed_inputs(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    seeds(corpus)
+    fuzz("fuzz_dns.py", corpus)
 
 
 @pytest.mark.timeout(600)
@@ -58,24 +63,7 @@ def test_portal_parsers_survive_100k_fuzzed_inputs(tmp_path: Path) -> None:
     answer.add_answer(RR("ent.test", rdata=A("192.0.2.1"), ttl=60))
     (corpus / "dns").write_bytes(b"\x00\x07" + b"fr-FR" + bytes(answer.pack()))
     (corpus / "lease").write_bytes(b"\x00\x01en\naa:bb:cc:dd:ee:01\t10.0.0.2\th\tv\t1,3,6\n")
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(HERE / "fuzz_portal.py"),
-            "-runs=100000",
-            "-max_len=600",
-            "-seed=20261122",
-            str(corpus),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=580,
-        cwd=HERE.parent.parent,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
-    assert "Done 100000 runs" in output
+    fuzz("fuzz_portal.py", corpus)
 
 
 @pytest.mark.timeout(600)
@@ -84,21 +72,4 @@ def test_cache_parsers_survive_100k_fuzzed_inputs(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "range").write_bytes(b"\x00" * 8 + b"bytes=0-1023\x00bytes 0-1023/4096\x00")
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(HERE / "fuzz_cache.py"),
-            "-runs=100000",
-            "-max_len=1200",
-            "-seed=20261122",
-            str(corpus),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=580,
-        cwd=HERE.parent.parent,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-4000:]
-    assert "Done 100000 runs" in output
+    fuzz("fuzz_cache.py", corpus, 1200)
