@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from appliance import cache_admin
+from appliance import cache_admin, cache_selftest
 from appliance.web.auth import require_role, source_of
 from appliance.web.keys import CORE_KEY, SESSION_KEY
 from appliance.web.rendering import page
@@ -158,3 +158,13 @@ def _quote(text: str) -> str:
     from urllib.parse import quote
 
     return quote(text[:200])
+
+
+@routes.post("/cache/verifier")
+@require_role("referent")
+@page("cache_check.html")
+async def check_form(request: web.Request) -> dict[str, Any]:
+    """Check, as a device would, that the cache is reachable the ways configured."""
+    core = request.app[CORE_KEY]
+    checks = await core.executor.run(cache_selftest.run_checks, core.config)
+    return {"checks": checks, "all_ok": all(c.ok for c in checks)}

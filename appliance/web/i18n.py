@@ -269,6 +269,14 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "cache.reach.apple": "Apple : le trafic Apple n'est jamais intercepté ; un Mac avec le "
         "cache de contenu le sert sur le réseau de l'établissement",
         "cache.on": "activée",
+        "cache.check": "Vérifier que les appareils passent par le cache",
+        "cache.check.ok": "Tout fonctionne : les appareils passent par le cache.",
+        "cache.check.ko": "Une vérification a échoué : voir le détail ci-dessous.",
+        "cache.check.what": "Vérification",
+        "cache.check.result": "Résultat",
+        "cache.check.seen": "Constaté",
+        "cache.check.pass": "réussi",
+        "cache.check.fail": "échec",
         "cache.apple.seen": "Un Mac avec le cache de contenu s'est enregistré depuis ce réseau "
         "(dernière fois : {when}).",
         "cache.apple.missing": "Les appareils Apple ont cherché un cache de contenu {count} fois "
@@ -630,6 +638,14 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "cache.reach.apple": "Apple: Apple traffic is never intercepted; a Mac running content "
         "caching serves it on the school network",
         "cache.on": "on",
+        "cache.check": "Check that devices go through the cache",
+        "cache.check.ok": "All works: devices go through the cache.",
+        "cache.check.ko": "A check failed: see the details below.",
+        "cache.check.what": "Check",
+        "cache.check.result": "Result",
+        "cache.check.seen": "Seen",
+        "cache.check.pass": "passed",
+        "cache.check.fail": "failed",
         "cache.apple.seen": "A Mac running content caching registered from this network "
         "(last time: {when}).",
         "cache.apple.missing": "Apple devices looked for a content cache {count} times and no Mac "

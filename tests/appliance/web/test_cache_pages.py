@@ -137,3 +137,15 @@ async def test_the_page_says_whether_a_mac_content_cache_serves_the_ipads(
     assert "Un Mac avec le cache de contenu s&#39;est enregistré" in page or (
         "Un Mac avec le cache de contenu s'est enregistré" in page
     )
+
+
+async def test_the_check_page_says_what_failed_in_words(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    await api_login(client, "referent")
+    page = await (await client.get("/cache")).text()
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    checked = await (await client.post("/cache/verifier", data={"csrf_token": token})).text()
+    assert "Une vérification a échoué" in checked
+    assert "✗ échec" in checked
+    assert "[cache] enabled = false" in checked
