@@ -339,8 +339,10 @@ class CacheService(Service):
         if request.path in ("/proxy.pac", "/wpad.dat"):
             # The proxy is this listener, by the address the device used to reach it.
             sockname = request.transport.get_extra_info("sockname") if request.transport else None
-            address = sockname[0] if sockname else request.url.host
+            address = str(sockname[0] if sockname else request.url.host)
             port = sockname[1] if sockname else request.url.port
+            if ":" in address:
+                address = f"[{address}]"  # an IPv6 listener
             return web.Response(
                 text=self.pac(f"{address}:{port}"),
                 content_type="application/x-ns-proxy-autoconfig",
