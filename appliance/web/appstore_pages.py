@@ -147,6 +147,7 @@ async def admin_page(request: web.Request) -> dict[str, Any]:
     return {
         "packages": packages,
         "platforms": appstore.PLATFORMS,
+        "scanned": core.config.productions.antivirus.enabled,
         "message": request.query.get("message", ""),
     }
 

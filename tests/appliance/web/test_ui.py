@@ -213,3 +213,44 @@ def test_a_teacher_hands_out_and_collects_work_from_a_phone(
     WebDriverWait(browser, 15).until(expected_conditions.url_contains("/account"))
     browser.get(f"{running.base_url}/classe?classe=6A")
     assert "1 rendu(s) : l.bernard" in browser.find_element(By.ID, "assignments").text
+
+
+def test_the_referent_reads_the_cache_page_and_adds_an_app_from_a_phone(
+    tmp_path: Path, preau_factory: Callable[..., PreauProcess], browser: Any
+) -> None:
+    """Issue #6 scope 5 and 8: the cache's figures and the store, usable at phone width."""
+    config = make_config(tmp_path / "data")
+    running = preau_factory(config)
+    password = seed_referent(running.config_path)
+    log_in(browser, running.base_url, "referent", password)
+    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/dashboard"))
+    browser.find_element(By.LINK_TEXT, "Cache des mises à jour").click()
+    WebDriverWait(browser, 10).until(expected_conditions.url_contains("/cache"))
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Cache des mises à jour"
+    assert browser.find_element(By.CSS_SELECTOR, "svg.chart").get_attribute("role") == "img"
+    width = browser.execute_script("return document.documentElement.scrollWidth")
+    assert width <= browser.execute_script("return window.innerWidth")
+    browser.find_element(By.ID, "plan").send_keys("chariot-ipad")
+    browser.find_element(By.ID, "urls").send_keys("http://dl.google.com/chromeos/u.bin")
+    browser.find_element(By.CSS_SELECTOR, "form[action='/cache/prestage'] button").click()
+    WebDriverWait(browser, 10).until(
+        lambda b: "chariot-ipad" in b.find_element(By.ID, "cache-plans").text
+    )
+    # An app uploaded from the phone's file picker, then assigned to the school.
+    package = tmp_path / "outil.msi"
+    package.write_bytes(b"MSI" + bytes(4000))
+    browser.find_element(By.LINK_TEXT, "Applications de l'établissement").click()
+    WebDriverWait(browser, 10).until(expected_conditions.url_contains("/applis/gestion"))
+    browser.find_element(By.ID, "platform").send_keys("Windows")
+    browser.find_element(By.ID, "name").send_keys("Outil de géométrie")
+    browser.find_element(By.ID, "package_id").send_keys("fr.college.geometrie")
+    browser.find_element(By.ID, "version_name").send_keys("3.0")
+    browser.find_element(By.ID, "package").send_keys(str(package))
+    browser.find_element(By.CSS_SELECTOR, "form[enctype='multipart/form-data'] button").click()
+    WebDriverWait(browser, 10).until(
+        lambda b: "Application enregistrée" in b.find_element(By.TAG_NAME, "main").text
+    )
+    width = browser.execute_script("return document.documentElement.scrollWidth")
+    assert width <= browser.execute_script("return window.innerWidth")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / "apps-admin-phone.png"))
