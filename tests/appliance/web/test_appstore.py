@@ -102,8 +102,9 @@ async def test_upload_assign_and_install(client: TestClient[Any, Any], core: Cor
                   "filename": "x.ipa"} | bad  # fmt: skip
         refused = await _upload(client, token, b"zip", **params)
         assert refused.status == 422
+    iphone_app = ipa()  # once: a zip records the time it was written
     answer = await _upload(
-        client, token, ipa(), platform="ios", name="Cahier", package_id="fr.college.cahier",
+        client, token, iphone_app, platform="ios", name="Cahier", package_id="fr.college.cahier",
         version_name="2.1", filename="cahier.ipa",
     )  # fmt: skip
     assert answer.status == 201, await answer.text()
@@ -167,7 +168,7 @@ async def test_upload_assign_and_install(client: TestClient[Any, Any], core: Cor
     item = manifest["items"][0]
     assert item["metadata"]["bundle-identifier"] == "fr.college.cahier"
     asset_url = item["assets"][0]["url"]
-    assert await (await client.get(urllib.parse.urlsplit(asset_url).path)).read() == ipa()
+    assert await (await client.get(urllib.parse.urlsplit(asset_url).path)).read() == iphone_app
     # An unknown MDM token gives nothing.
     assert (await client.get("/applis/mdm/forged-token/cahier.ipa")).status == 404
 
