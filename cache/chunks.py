@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import re
-from dataclasses import dataclass
 from typing import Final
 
 DEFAULT_CHUNK: Final = 1 << 20
@@ -71,22 +70,40 @@ def parse_content_range(value: str | None) -> tuple[int, int, int] | None:
     return start, end, length
 
 
-@dataclass(slots=True)
 class ChunkMap:
-    """Which chunks of an object of ``length`` bytes are present."""
+    """Which chunks of an object of ``length`` bytes are present.
 
-    length: int
-    chunk_size: int = DEFAULT_CHUNK
-    bits: bytearray | None = None
+    The number of present chunks is kept as chunks are marked, so the size on
+    disk and completeness cost nothing however large the object (the
+    eviction and the metrics ask for them across every object).
+    """
 
-    def __post_init__(self) -> None:
-        if self.length < 0 or self.chunk_size <= 0:
+    __slots__ = ("_present", "bits", "chunk_size", "length")
+
+    def __init__(
+        self, length: int, chunk_size: int = DEFAULT_CHUNK, bits: bytearray | None = None
+    ) -> None:
+        """Start empty, or from a saved bitmap."""
+        if length < 0 or chunk_size <= 0:
             raise ValueError("length and chunk size must be positive")
+        self.length = length
+        self.chunk_size = chunk_size
         wanted = (self.count + 7) // 8
-        if self.bits is None:
-            self.bits = bytearray(wanted)
-        elif len(self.bits) != wanted:
+        if bits is not None and len(bits) != wanted:
             raise ValueError("bitmap does not match the object's length")
+        self.bits = bits if bits is not None else bytearray(wanted)
+        self._present = int.from_bytes(self.bits, "big").bit_count()
+
+    def copy(self) -> ChunkMap:
+        """Return an independent copy."""
+        return ChunkMap(self.length, self.chunk_size, bytearray(self.bits))
+
+    def assign(self, other: ChunkMap) -> None:
+        """Take ``other``'s chunks (an object's durable bitmap catching up)."""
+        if (other.length, other.chunk_size) != (self.length, self.chunk_size):
+            raise ValueError("bitmaps of different objects")
+        self.bits[:] = other.bits
+        self._present = other._present
 
     @property
     def count(self) -> int:
@@ -104,24 +121,28 @@ class ChunkMap:
 
     def has(self, index: int) -> bool:
         """Return whether chunk ``index`` is present."""
-        assert self.bits is not None  # noqa: S101 - set in __post_init__
         return bool(self.bits[index >> 3] & (1 << (index & 7)))
 
     def mark(self, index: int) -> None:
         """Record chunk ``index`` as present."""
-        assert self.bits is not None  # noqa: S101 - set in __post_init__
         if not 0 <= index < self.count:
             raise IndexError(index)
-        self.bits[index >> 3] |= 1 << (index & 7)
+        if not self.has(index):
+            self.bits[index >> 3] |= 1 << (index & 7)
+            self._present += 1
 
     @property
     def complete(self) -> bool:
         """Return whether every chunk is present."""
-        return all(self.has(i) for i in range(self.count))
+        return self._present == self.count
 
     def present_bytes(self) -> int:
         """Return how many bytes of the object are present."""
-        return sum(self.span(i)[1] - self.span(i)[0] for i in range(self.count) if self.has(i))
+        if not self._present:
+            return 0
+        last = self.count - 1
+        short = self.chunk_size - (self.span(last)[1] - self.span(last)[0])
+        return self._present * self.chunk_size - (short if self.has(last) else 0)
 
     def present_from(self, offset: int) -> int:
         """Return the end of the run of present bytes that starts at ``offset``."""
@@ -144,7 +165,6 @@ class ChunkMap:
 
     def to_text(self) -> str:
         """Return the bitmap as base64 (for the object's metadata file)."""
-        assert self.bits is not None  # noqa: S101 - set in __post_init__
         return base64.b64encode(bytes(self.bits)).decode()
 
     @classmethod

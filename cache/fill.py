@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Final
 
 import aiohttp
 
-from cache.chunks import ChunkMap, parse_content_range
+from cache.chunks import parse_content_range
 from cache.objects import ObjectMeta, ObjectStore
 
 if TYPE_CHECKING:
@@ -130,8 +130,7 @@ class CachedObject:
         self.executor = executor
         self.session = session
         self.settings = settings
-        assert meta.chunks.bits is not None  # noqa: S101 - ChunkMap always has bits
-        self.written = ChunkMap(meta.length, meta.chunk_size, bytearray(meta.chunks.bits))
+        self.written = meta.chunks.copy()
         self.runs: list[Run] = []
         self.failed: BaseException | None = None
         self.users = 0
@@ -226,7 +225,7 @@ class CachedObject:
     @property
     def complete(self) -> bool:
         """Return whether every chunk is on disk."""
-        return self.written.missing_from(0) is None
+        return self.written.complete
 
     async def wait_change(self) -> None:
         """Wait until bytes land, a run ends or the object fails."""
@@ -443,11 +442,9 @@ class CachedObject:
         async with self._commit_lock:
             if self._fd < 0 or (not self._uncommitted and not force):
                 return
-            assert self.written.bits is not None  # noqa: S101 - ChunkMap always has bits
-            bits = bytearray(self.written.bits)
+            written = self.written.copy()  # what the fsync below makes durable
             self._uncommitted = 0
             self._committed_at = time.monotonic()
             await self.executor.run(os.fsync, self._fd)
-            assert self.meta.chunks.bits is not None  # noqa: S101 - ChunkMap always has bits
-            self.meta.chunks.bits[:] = bits
+            self.meta.chunks.assign(written)
             await self.executor.run(self.store.save, self.meta)

@@ -17,7 +17,7 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
 
@@ -59,7 +59,7 @@ class ObjectMeta:
 
     def to_json(self) -> bytes:
         """Return the metadata file's content."""
-        data = asdict(self)
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         data["chunks"] = self.chunks.to_text()
         data["format"] = FORMAT
         return json.dumps(data, sort_keys=True).encode()

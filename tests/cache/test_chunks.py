@@ -60,7 +60,14 @@ def test_chunk_map_tracks_present_runs_and_round_trips() -> None:
     assert chunks.missing_from(0) == (3, 5)
     assert chunks.missing_from(6) == (6, 10)
     assert chunks.present_bytes() == 4 * 1024 + 5
+    chunks.mark(10)  # again: counted once
+    assert chunks.present_bytes() == 4 * 1024 + 5
     assert not chunks.complete
+    durable = ChunkMap(chunks.length, 1024)
+    durable.assign(chunks.copy())
+    assert (durable.bits, durable.present_bytes()) == (chunks.bits, 4 * 1024 + 5)
+    chunks.mark(3)
+    assert durable.present_bytes() == 4 * 1024 + 5  # a copy, not a view
     again = ChunkMap.from_text(chunks.length, 1024, chunks.to_text())
     assert again.bits == chunks.bits
     for index in range(11):
