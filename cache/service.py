@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import heapq
 import logging
 import time
 from collections import Counter
@@ -52,7 +53,6 @@ METRICS_SECONDS: Final = 10.0
 CALENDAR_SECONDS: Final = 600.0
 TOP_OBJECTS: Final = 50
 LOCAL_PATHS: Final = frozenset({"/proxy.pac", "/wpad.dat", "/healthz"})
-_FORWARDED_REQUEST: Final = ("User-Agent", "Accept", "If-None-Match", "If-Modified-Since")
 _KEPT_RESPONSE: Final = ("Content-Type", "ETag", "Last-Modified")
 
 
@@ -261,7 +261,7 @@ class CacheService(Service):
             values.append(("preau_cache_requests_total", labels, float(count)))
         await filtering.publish_metrics(self.core, "cache", values)
         await cache_admin.add_traffic(self.core, self.traffic.take())
-        top = sorted(self.store.index.values(), key=lambda m: m.served_bytes, reverse=True)
+        top = heapq.nlargest(TOP_OBJECTS, self.store.index.values(), key=lambda m: m.served_bytes)
         await cache_admin.replace_objects(
             self.core,
             [
@@ -275,7 +275,7 @@ class CacheService(Service):
                     m.last_used,
                     m.pinned,
                 )
-                for m in top[:TOP_OBJECTS]
+                for m in top
             ],
         )
 
@@ -454,11 +454,7 @@ class CacheService(Service):
         response = await self._session.get(target.url, headers=headers)
         window = self._cacheable(response)
         if window is None:
-            if "Range" in asked or response.status != 206 or _whole(response):
-                return response  # what the device asked for (a 200: the Range was ignored)
-            # Asked for a range the device did not: ask again as the device did.
-            response.close()
-            return await self._session.get(target.url, headers=_forwarded(asked))
+            return await self._as_asked(asked, target, response)
         length, start, _ = window
         meta = ObjectMeta(
             key=target.key,
@@ -477,12 +473,27 @@ class CacheService(Service):
             await self.core.executor.run(self.store.create, meta)
         except OSError as err:
             _LOGGER.warning("Cache: %s not kept: %s", target.url, err)
-            return response
+            return await self._as_asked(asked, target, response)
         obj = await self._activate(meta)
         # The run goes on to the end of what was asked: the whole object, or the range.
         until = length if wanted is None else min(length, -(-wanted[1] // chunk) * chunk)
         obj.start_run(Run(frontier=start, end=max(until, start + 1), response=response))
         return obj
+
+    async def _as_asked(
+        self, asked: Mapping[str, str], target: Target, response: aiohttp.ClientResponse
+    ) -> aiohttp.ClientResponse:
+        """Return an answer to relay for what the device asked, from the opening request.
+
+        The opening request asked for a range; when the device did not, that
+        answer only does if it holds the whole object (or the origin ignored the
+        range); otherwise the device's own request goes to the origin.
+        """
+        assert self._session is not None  # noqa: S101 - async_setup ran
+        if "Range" in asked or response.status != 206 or _whole(response):
+            return response
+        response.close()
+        return await self._session.get(target.url, headers=_forwarded(asked))
 
     async def _check_complete(self, obj: CachedObject) -> None:
         """Compare a completed object with its publisher's hash; learn from apt indexes."""
@@ -528,7 +539,6 @@ class CacheService(Service):
             meta, self.store, self.core.executor, self._session, meta.url, self.settings
         )
         await obj.open()
-        meta.last_used = time.time()
         self._live[meta.digest] = obj
         return obj
 

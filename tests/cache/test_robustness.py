@@ -154,3 +154,13 @@ def test_a_slow_device_does_not_slow_the_others(cache_lab: CacheLab) -> None:
     assert all(r.digest == _digest(data) and r.total < 8 for r in done), done
     slow[0].kill()
     slow[0].communicate()
+
+
+def test_an_object_too_large_for_the_cache_is_relayed_whole(cache_lab: CacheLab) -> None:
+    data = cache_lab.add_file("huge.esd", 12 * MIB)  # more than one opening request's 8 MiB
+    cache_lab.configure(max_size_gb=4 * MIB / (1 << 30), min_free_gb=0)
+    cache_lab.start_cache()
+    for _ in range(2):
+        result = cache_lab.download("/files/huge.esd")
+        assert (result.code, result.status, result.digest) == (0, 200, _digest(data))
+    assert "not kept" in cache_lab.cache_output()
