@@ -1,11 +1,8 @@
-"""Small shared checks: listener endpoints and file digests, used by every service's config
-and by both the backups and the cache."""
+"""Listener endpoints (``ADDRESS:PORT``), checked the same way in every service's config."""
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
-from pathlib import Path
 
 
 def check_endpoint(value: str, example_port: int = 53) -> str:
@@ -16,12 +13,3 @@ def check_endpoint(value: str, example_port: int = 53) -> str:
         raise ValueError(f"{value!r}: expected ADDRESS:PORT (IPv6 as [::1]:{example_port})")
     ipaddress.ip_address(host)
     return value
-
-
-def file_sha256(path: Path) -> str:
-    """Return the hex SHA-256 of a file (blocking: run it in the executor)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as source:
-        while chunk := source.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

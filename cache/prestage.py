@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from appliance import cache_admin
-from appliance.endpoints import file_sha256
+from appliance.digests import file_sha256
 from cache.fill import CachedObject
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from appliance import cache_admin, filtering
-from appliance.endpoints import file_sha256
+from appliance.digests import file_sha256
 from appliance.scheduler.calendar import SchoolCalendar
 from appliance.scheduler.jobs import load_calendar
 from appliance.service import Health, Service

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from appliance.atomic import fsync_directory
-from appliance.endpoints import file_sha256
+from appliance.digests import file_sha256
 from appliance.productions.config import BackupConfig
 from appliance.productions.pedagogical import user_folder
 from appliance.productions.personnel import clean_path
