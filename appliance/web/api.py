@@ -22,7 +22,14 @@ from appliance.audit import utc_now_iso
 from appliance.config import Role
 from appliance.scheduler.closed_days import add_closed_day, list_closed_days, remove_closed_day
 from appliance.site_status import services_status
-from appliance.web.auth import attempt_login, logout, require_role, set_login_cookies, source_of
+from appliance.web.auth import (
+    actor_of,
+    attempt_login,
+    logout,
+    require_role,
+    set_login_cookies,
+    source_of,
+)
 from appliance.web.keys import CORE_KEY, SESSION_KEY, SESSIONS_KEY
 
 API_PREFIX: Final = "/api/v1"
@@ -161,11 +168,6 @@ async def _body(request: web.Request, model: type[_ModelT]) -> _ModelT | web.Res
             f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in err.errors()
         )
         return error(422, "invalid", problems)
-
-
-def _actor(request: web.Request) -> str:
-    session = request[SESSION_KEY]
-    return session.person_id if session else "?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -551,7 +553,7 @@ async def create_closed_day(request: web.Request) -> web.StreamResponse:
         request.app[CORE_KEY],
         body.day,
         body.reason,
-        actor=_actor(request),
+        actor=actor_of(request),
         source=source_of(request),
     )
     return web.json_response(
@@ -569,7 +571,7 @@ async def delete_closed_day(request: web.Request) -> web.StreamResponse:
     except ValueError:
         return error(422, "invalid", "day: expected YYYY-MM-DD")
     removed = await remove_closed_day(
-        request.app[CORE_KEY], day, actor=_actor(request), source=source_of(request)
+        request.app[CORE_KEY], day, actor=actor_of(request), source=source_of(request)
     )
     if not removed:
         return error(404, "absent", "no such closed day")
@@ -636,10 +638,10 @@ async def grant(request: web.Request) -> web.StreamResponse:
         created = await tx.execute(
             "INSERT OR IGNORE INTO role_grants"
             " (person_id, role, school_uai, granted_by, granted_at) VALUES (?, ?, ?, ?, ?)",
-            (body.person_id, body.role, body.school_uai, _actor(request), utc_now_iso()),
+            (body.person_id, body.role, body.school_uai, actor_of(request), utc_now_iso()),
         )
     await core.audit.record(
-        actor=_actor(request),
+        actor=actor_of(request),
         source=source_of(request),
         action="delegation.grant",
         target=f"{body.person_id}:{body.role}@{body.school_uai}",
@@ -664,7 +666,7 @@ async def withdraw(request: web.Request) -> web.StreamResponse:
         return error(404, "absent", "no such delegation")
     await request.app[SESSIONS_KEY].revoke_person(info["person_id"])
     await core.audit.record(
-        actor=_actor(request),
+        actor=actor_of(request),
         source=source_of(request),
         action="delegation.withdraw",
         target=f"{info['person_id']}:{info['role']}@{info['school_uai']}",
@@ -705,7 +707,7 @@ async def end_sessions(request: web.Request) -> web.StreamResponse:
     person_id = request.match_info["person_id"]
     ended = await request.app[SESSIONS_KEY].revoke_person(person_id)
     await request.app[CORE_KEY].audit.record(
-        actor=_actor(request),
+        actor=actor_of(request),
         source=source_of(request),
         action="sessions.revoke",
         target=person_id,
@@ -743,7 +745,7 @@ async def add_filter_override(request: web.Request) -> web.StreamResponse:
             categories=body.categories,
             allowlist=body.allowlist,
             reason=body.reason,
-            actor=_actor(request),
+            actor=actor_of(request),
             source=source_of(request),
         )
     except filtering.FilterStateError as err:
@@ -760,7 +762,7 @@ async def end_filter_override(request: web.Request) -> web.StreamResponse:
     except ValueError:
         return error(422, "invalid", "override_id: expected an integer")
     ended = await filtering.end_override(
-        request.app[CORE_KEY], override_id, actor=_actor(request), source=source_of(request)
+        request.app[CORE_KEY], override_id, actor=actor_of(request), source=source_of(request)
     )
     if not ended:
         return error(404, "absent", "no such override in force")
@@ -829,7 +831,7 @@ async def answer_unblock_request(request: web.Request) -> web.StreamResponse:
         request.app[CORE_KEY],
         request_id,
         body.status,
-        actor=_actor(request),
+        actor=actor_of(request),
         source=source_of(request),
     )
     if not changed:
@@ -872,7 +874,7 @@ async def portal_kick(request: web.Request) -> web.StreamResponse:
     """Log an account out of every device."""
     user = request.match_info["user"]
     ended = await portal_admin.end_session(
-        request.app[CORE_KEY], user, actor=_actor(request), source=source_of(request)
+        request.app[CORE_KEY], user, actor=actor_of(request), source=source_of(request)
     )
     if not ended:
         return error(404, "absent", "no such session")
@@ -888,7 +890,11 @@ async def portal_extend(request: web.Request) -> web.StreamResponse:
         return body
     user = request.match_info["user"]
     ends_at = await portal_admin.extend_session(
-        request.app[CORE_KEY], user, body.minutes, actor=_actor(request), source=source_of(request)
+        request.app[CORE_KEY],
+        user,
+        body.minutes,
+        actor=actor_of(request),
+        source=source_of(request),
     )
     if ends_at is None:
         return error(404, "absent", "no such session")
@@ -916,7 +922,7 @@ async def portal_create_vouchers(request: web.Request) -> web.StreamResponse:
         max_devices=body.max_devices,
         valid_days=body.valid_days,
         label=body.label,
-        actor=_actor(request),
+        actor=actor_of(request),
         source=source_of(request),
     )
     return web.json_response(
@@ -935,7 +941,7 @@ async def portal_revoke_voucher(request: web.Request) -> web.StreamResponse:
     except ValueError:
         return error(422, "invalid", "voucher_id: expected an integer")
     revoked = await portal_admin.revoke_voucher(
-        request.app[CORE_KEY], voucher_id, actor=_actor(request), source=source_of(request)
+        request.app[CORE_KEY], voucher_id, actor=actor_of(request), source=source_of(request)
     )
     if not revoked:
         return error(404, "absent", "no such voucher in force")
@@ -975,7 +981,7 @@ async def portal_publish_charter(request: web.Request) -> web.StreamResponse:
             request.app[CORE_KEY],
             version=body.version,
             text=body.text,
-            actor=_actor(request),
+            actor=actor_of(request),
             source=source_of(request),
         )
     except portal_admin.PortalStateError as err:
@@ -1044,7 +1050,7 @@ async def portal_set_role(request: web.Request) -> web.StreamResponse:
             request.app[CORE_KEY],
             request.match_info["role"],
             changes,
-            actor=_actor(request),
+            actor=actor_of(request),
             source=source_of(request),
         )
     except portal_admin.PortalStateError as err:

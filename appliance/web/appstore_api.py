@@ -6,15 +6,10 @@ from aiohttp import web
 
 from appliance import appstore
 from appliance.web.api import API_PREFIX, AssignmentsBody, _body, error
-from appliance.web.auth import require_role, source_of
+from appliance.web.auth import actor_of, require_role, source_of
 from appliance.web.keys import CORE_KEY, SESSION_KEY
 
 routes = web.RouteTableDef()
-
-
-def _actor(request: web.Request) -> str:
-    session = request[SESSION_KEY]
-    return session.person_id if session else "?"
 
 
 def _public(package: dict[str, object]) -> dict[str, object]:
@@ -39,7 +34,7 @@ async def add_package(request: web.Request) -> web.StreamResponse:
         )
         package = await appstore.upload(
             request.app[CORE_KEY], declared, request.content.iter_chunked(1 << 20),
-            actor=_actor(request), source=source_of(request),
+            actor=actor_of(request), source=source_of(request),
         )  # fmt: skip
     except ValueError as err:
         return error(422, "invalid", str(err) if isinstance(err, appstore.StoreError)
@@ -75,7 +70,7 @@ async def remove_package(request: web.Request) -> web.StreamResponse:
     """Delete a package (and its file when no other record uses it)."""
     package_id = _package_id(request)
     if package_id is None or not await appstore.delete_package(
-        request.app[CORE_KEY], package_id, actor=_actor(request), source=source_of(request)
+        request.app[CORE_KEY], package_id, actor=actor_of(request), source=source_of(request)
     ):
         return error(404, "absent", "no such package")
     return web.json_response({"removed": package_id})
@@ -95,7 +90,7 @@ async def assign(request: web.Request) -> web.StreamResponse:
     try:
         await appstore.set_assignments(
             core, package_id, [(a.kind, a.target) for a in body.assignments],
-            actor=_actor(request), source=source_of(request),
+            actor=actor_of(request), source=source_of(request),
         )  # fmt: skip
     except appstore.StoreError as err:
         return error(422, "invalid", str(err))

@@ -17,7 +17,7 @@ from typing import Any, Final
 from aiohttp import BodyPartReader, web
 
 from appliance import appstore
-from appliance.web.auth import require_role, source_of
+from appliance.web.auth import actor_of, require_role, source_of
 from appliance.web.keys import CORE_KEY, SESSION_KEY
 from appliance.web.rendering import page
 
@@ -161,7 +161,6 @@ async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
 @require_role("referent")
 async def upload_form(request: web.Request) -> web.StreamResponse:
     """Store a package from the form: its fields first, then the file, streamed."""
-    session = request[SESSION_KEY]
     fields: dict[str, str] = {}
     reader = await request.multipart()
     try:
@@ -180,7 +179,7 @@ async def upload_form(request: web.Request) -> web.StreamResponse:
                 )
                 await appstore.upload(
                     request.app[CORE_KEY], declared, _chunks(part),
-                    actor=session.person_id if session else "?", source=source_of(request),
+                    actor=actor_of(request), source=source_of(request),
                 )  # fmt: skip
                 raise web.HTTPSeeOther("/applis/gestion?message=stored")
             if part.name:
@@ -207,12 +206,11 @@ def parse_assignments(text: str) -> list[tuple[str, str]]:
 async def assign_form(request: web.Request) -> web.StreamResponse:
     """Replace who may install a package."""
     form = await request.post()
-    session = request[SESSION_KEY]
     try:
         await appstore.set_assignments(
             request.app[CORE_KEY], int(request.match_info["package_id"]),
             parse_assignments(str(form.get("assignments", ""))),
-            actor=session.person_id if session else "?", source=source_of(request),
+            actor=actor_of(request), source=source_of(request),
         )  # fmt: skip
     except (appstore.StoreError, ValueError) as err:
         quoted = urllib.parse.quote(str(err)[:300])
@@ -225,12 +223,11 @@ async def assign_form(request: web.Request) -> web.StreamResponse:
 async def remove_form(request: web.Request) -> web.StreamResponse:
     """Delete a package (its file too, when no other version record uses it)."""
     core = request.app[CORE_KEY]
-    session = request[SESSION_KEY]
     try:
         package_id = int(request.match_info["package_id"])
     except ValueError:
         raise web.HTTPNotFound from None
     await appstore.delete_package(
-        core, package_id, actor=session.person_id if session else "?", source=source_of(request)
+        core, package_id, actor=actor_of(request), source=source_of(request)
     )
     raise web.HTTPSeeOther("/applis/gestion?message=removed")

@@ -51,6 +51,12 @@ class LoginResult:
     device_token: str = ""
 
 
+def actor_of(request: web.Request) -> str:
+    """Return who acts in ``request``, for the audit log ("?" without a session)."""
+    session = request[SESSION_KEY]
+    return session.person_id if session else "?"
+
+
 def source_of(request: web.Request) -> str:
     """Return the client address used for limits (never X-Forwarded-For, ASVS V4.1.3)."""
     return request.remote or "unknown"

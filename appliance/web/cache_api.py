@@ -12,15 +12,10 @@ from aiohttp import web
 
 from appliance import cache_admin
 from appliance.web.api import API_PREFIX, PlanBody, PrestageRunBody, _body, error
-from appliance.web.auth import require_role, source_of
-from appliance.web.keys import CORE_KEY, SESSION_KEY
+from appliance.web.auth import actor_of, require_role, source_of
+from appliance.web.keys import CORE_KEY
 
 routes = web.RouteTableDef()
-
-
-def _actor(request: web.Request) -> str:
-    session = request[SESSION_KEY]
-    return session.person_id if session else "?"
 
 
 @routes.get(API_PREFIX + "/cache")
@@ -53,7 +48,7 @@ async def put_plan(request: web.Request) -> web.StreamResponse:
         ]
         count = await cache_admin.set_plan(
             request.app[CORE_KEY], request.match_info["plan"], items,
-            actor=_actor(request), source=source_of(request),
+            actor=actor_of(request), source=source_of(request),
         )  # fmt: skip
     except cache_admin.PrestageError as err:
         return error(422, "invalid", str(err))
@@ -69,7 +64,7 @@ async def delete_plan(request: web.Request) -> web.StreamResponse:
     if plan not in known:
         return error(404, "absent", "no such plan")
     await cache_admin.set_plan(
-        request.app[CORE_KEY], plan, [], actor=_actor(request), source=source_of(request)
+        request.app[CORE_KEY], plan, [], actor=actor_of(request), source=source_of(request)
     )
     return web.json_response({"removed": plan})
 

@@ -14,8 +14,8 @@ from typing import Any, Final
 from aiohttp import web
 
 from appliance import cache_admin, cache_selftest
-from appliance.web.auth import require_role, source_of
-from appliance.web.keys import CORE_KEY, SESSION_KEY
+from appliance.web.auth import actor_of, require_role, source_of
+from appliance.web.keys import CORE_KEY
 from appliance.web.rendering import page
 
 routes = web.RouteTableDef()
@@ -134,12 +134,11 @@ async def cache_page(request: web.Request) -> dict[str, Any]:
 async def plan_form(request: web.Request) -> web.StreamResponse:
     """Replace a pre-staging list from the form (one URL per line, then its SHA-256)."""
     form = await request.post()
-    session = request[SESSION_KEY]
     try:
         items = cache_admin.parse_plan_text(str(form.get("urls", "")))
         await cache_admin.set_plan(
             request.app[CORE_KEY], str(form.get("plan", "")).strip(), items,
-            actor=session.person_id if session else "?", source=source_of(request),
+            actor=actor_of(request), source=source_of(request),
         )  # fmt: skip
     except cache_admin.PrestageError as err:
         raise web.HTTPSeeOther(f"/cache?message={_quote(str(err))}#prestage-title") from None

@@ -9,16 +9,11 @@ from typing import Any
 from aiohttp import web
 
 from appliance import filtering
-from appliance.web.auth import require_role, source_of
-from appliance.web.keys import CORE_KEY, SESSION_KEY
+from appliance.web.auth import actor_of, require_role, source_of
+from appliance.web.keys import CORE_KEY
 from appliance.web.rendering import page
 
 routes = web.RouteTableDef()
-
-
-def _actor(request: web.Request) -> str:
-    session = request[SESSION_KEY]
-    return session.person_id if session else "?"
 
 
 @routes.get("/filtering")
@@ -79,7 +74,7 @@ async def add_override_form(request: web.Request) -> web.StreamResponse:
             domains=[d for d in str(form.get("domains", "")).split() if d],
             allowlist=str(form.get("allowlist", "")),
             reason=str(form.get("reason", "")),
-            actor=_actor(request),
+            actor=actor_of(request),
             source=source_of(request),
         )
     except (ValueError, filtering.FilterStateError) as err:
@@ -97,7 +92,7 @@ async def end_override_form(request: web.Request) -> web.StreamResponse:
     except ValueError as err:
         raise web.HTTPBadRequest(text="id: expected an integer") from err
     await filtering.end_override(
-        request.app[CORE_KEY], override_id, actor=_actor(request), source=source_of(request)
+        request.app[CORE_KEY], override_id, actor=actor_of(request), source=source_of(request)
     )
     raise web.HTTPSeeOther("/filtering")
 
@@ -118,7 +113,7 @@ async def answer_request_form(request: web.Request) -> web.StreamResponse:
         request.app[CORE_KEY],
         request_id,
         status,
-        actor=_actor(request),
+        actor=actor_of(request),
         source=source_of(request),
     )
     raise web.HTTPSeeOther("/filtering")

@@ -14,6 +14,7 @@ from appliance.productions.store import quota_bytes
 from appliance.scheduler.closed_days import add_closed_day, list_closed_days, remove_closed_day
 from appliance.site_status import read_host_figures, services_status
 from appliance.web.auth import (
+    actor_of,
     attempt_login,
     login_csrf_token,
     logout,
@@ -155,7 +156,7 @@ async def restore_form(request: web.Request) -> web.StreamResponse:
             message = t("dashboard.restore_failed", reason=str(err)[:200])
             outcome = "failure"
         await core.audit.record(
-            actor=_actor(request),
+            actor=actor_of(request),
             source=source_of(request),
             action="backup.restore",
             target=f"{person}:{path}",
@@ -255,11 +256,6 @@ async def settings(request: web.Request) -> dict[str, Any]:
     return {"effective": _mask_secrets(effective), "closed_days": await list_closed_days(core)}
 
 
-def _actor(request: web.Request) -> str:
-    session = request[SESSION_KEY]
-    return session.person_id if session else "?"
-
-
 @routes.post("/settings/closed-days")
 @require_role("referent")
 async def add_closed_day_form(request: web.Request) -> web.StreamResponse:
@@ -271,7 +267,7 @@ async def add_closed_day_form(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text="day: expected YYYY-MM-DD") from err
     reason = str(form.get("reason", "")).strip()[:200] or "—"
     core = request.app[CORE_KEY]
-    await add_closed_day(core, day, reason, actor=_actor(request), source=source_of(request))
+    await add_closed_day(core, day, reason, actor=actor_of(request), source=source_of(request))
     raise web.HTTPSeeOther("/settings")
 
 
@@ -285,7 +281,7 @@ async def remove_closed_day_form(request: web.Request) -> web.StreamResponse:
     except ValueError as err:
         raise web.HTTPBadRequest(text="day: expected YYYY-MM-DD") from err
     core = request.app[CORE_KEY]
-    await remove_closed_day(core, day, actor=_actor(request), source=source_of(request))
+    await remove_closed_day(core, day, actor=actor_of(request), source=source_of(request))
     raise web.HTTPSeeOther("/settings")
 
 

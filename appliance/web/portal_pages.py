@@ -11,16 +11,11 @@ from typing import Any
 from aiohttp import web
 
 from appliance import portal_admin
-from appliance.web.auth import require_role, source_of
-from appliance.web.keys import CORE_KEY, SESSION_KEY
+from appliance.web.auth import actor_of, require_role, source_of
+from appliance.web.keys import CORE_KEY
 from appliance.web.rendering import page, render
 
 routes = web.RouteTableDef()
-
-
-def _actor(request: web.Request) -> str:
-    session = request[SESSION_KEY]
-    return session.person_id if session else "?"
 
 
 def megabytes(count: int) -> str:
@@ -90,7 +85,7 @@ async def kick_form(request: web.Request) -> web.StreamResponse:
     await portal_admin.end_session(
         request.app[CORE_KEY],
         str(form.get("user", "")),
-        actor=_actor(request),
+        actor=actor_of(request),
         source=source_of(request),
     )
     raise web.HTTPSeeOther("/portal")
@@ -105,7 +100,7 @@ async def extend_form(request: web.Request) -> web.StreamResponse:
         request.app[CORE_KEY],
         str(form.get("user", "")),
         60,
-        actor=_actor(request),
+        actor=actor_of(request),
         source=source_of(request),
     )
     raise web.HTTPSeeOther("/portal")
@@ -125,7 +120,7 @@ async def vouchers_form(request: web.Request) -> web.StreamResponse:
             max_devices=int(str(form.get("max_devices", "1"))),
             valid_days=int(str(form.get("valid_days", "7"))),
             label=str(form.get("label", "")),
-            actor=_actor(request),
+            actor=actor_of(request),
             source=source_of(request),
         )
     except (ValueError, portal_admin.PortalStateError) as err:
@@ -149,7 +144,7 @@ async def revoke_form(request: web.Request) -> web.StreamResponse:
     except ValueError as err:
         raise web.HTTPBadRequest(text="id: expected an integer") from err
     await portal_admin.revoke_voucher(
-        request.app[CORE_KEY], voucher_id, actor=_actor(request), source=source_of(request)
+        request.app[CORE_KEY], voucher_id, actor=actor_of(request), source=source_of(request)
     )
     raise web.HTTPSeeOther("/portal")
 
@@ -164,7 +159,7 @@ async def charter_form(request: web.Request) -> web.StreamResponse:
             request.app[CORE_KEY],
             version=str(form.get("version", "")),
             text=str(form.get("text", "")),
-            actor=_actor(request),
+            actor=actor_of(request),
             source=source_of(request),
         )
     except portal_admin.PortalStateError as err:
@@ -196,7 +191,7 @@ async def roles_form(request: web.Request) -> web.StreamResponse:
             request.app[CORE_KEY],
             str(form.get("role", "")),
             changes,
-            actor=_actor(request),
+            actor=actor_of(request),
             source=source_of(request),
         )
     except (ValueError, portal_admin.PortalStateError) as err:
