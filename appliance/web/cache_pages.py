@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import urllib.parse
 from typing import Any, Final
 
 from aiohttp import web
@@ -141,7 +142,8 @@ async def plan_form(request: web.Request) -> web.StreamResponse:
             actor=actor_of(request), source=source_of(request),
         )  # fmt: skip
     except cache_admin.PrestageError as err:
-        raise web.HTTPSeeOther(f"/cache?message={_quote(str(err))}#prestage-title") from None
+        quoted = urllib.parse.quote(str(err)[:300])
+        raise web.HTTPSeeOther(f"/cache?message={quoted}#prestage-title") from None
     raise web.HTTPSeeOther("/cache?message=saved#prestage-title")
 
 
@@ -151,12 +153,6 @@ async def run_form(request: web.Request) -> web.StreamResponse:
     """Fetch the lists now, for four hours at most."""
     await cache_admin.request_prestage(request.app[CORE_KEY], time.time() + 4 * 3600)
     raise web.HTTPSeeOther("/cache?message=requested#prestage-title")
-
-
-def _quote(text: str) -> str:
-    from urllib.parse import quote
-
-    return quote(text[:200])
 
 
 @routes.post("/cache/verifier")
