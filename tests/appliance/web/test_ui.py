@@ -233,9 +233,9 @@ def test_the_referent_reads_the_cache_page_and_adds_an_app_from_a_phone(
     browser.find_element(By.ID, "plan").send_keys("chariot-ipad")
     browser.find_element(By.ID, "urls").send_keys("http://dl.google.com/chromeos/u.bin")
     browser.find_element(By.CSS_SELECTOR, "form[action='/cache/prestage'] button").click()
-    WebDriverWait(browser, 10).until(
-        lambda b: "chariot-ipad" in b.find_element(By.ID, "cache-plans").text
-    )
+    # Read the page only once the post has redirected (the old page would go stale).
+    WebDriverWait(browser, 10).until(expected_conditions.url_contains("message=saved"))
+    assert "chariot-ipad" in browser.find_element(By.ID, "cache-plans").text
     # An app uploaded from the phone's file picker, then assigned to the school.
     package = tmp_path / "outil.msi"
     package.write_bytes(b"MSI" + bytes(4000))
@@ -247,9 +247,8 @@ def test_the_referent_reads_the_cache_page_and_adds_an_app_from_a_phone(
     browser.find_element(By.ID, "version_name").send_keys("3.0")
     browser.find_element(By.ID, "package").send_keys(str(package))
     browser.find_element(By.CSS_SELECTOR, "form[enctype='multipart/form-data'] button").click()
-    WebDriverWait(browser, 10).until(
-        lambda b: "Application enregistrée" in b.find_element(By.TAG_NAME, "main").text
-    )
+    WebDriverWait(browser, 10).until(expected_conditions.url_contains("message=stored"))
+    assert "Application enregistrée" in browser.find_element(By.TAG_NAME, "main").text
     width = browser.execute_script("return document.documentElement.scrollWidth")
     assert width <= browser.execute_script("return window.innerWidth")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
