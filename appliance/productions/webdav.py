@@ -38,7 +38,6 @@ from wsgidav.fs_dav_provider import FileResource, FilesystemProvider, FolderReso
 from wsgidav.wsgidav_app import WsgiDAVApp
 
 from appliance.atomic import fsync_directory, write_atomic
-from appliance.config import ThrottleConfig
 from appliance.productions import antivirus
 from appliance.productions.pedagogical import PedagogicalSpace, user_folder
 from appliance.productions.webdav_personnel import (
@@ -295,7 +294,7 @@ class WebDavServer:
         quota: Callable[[str], int],
         record_usage: Callable[[str], None],
         personnel: PersonnelSettings,
-        throttle: ThrottleConfig,
+        throttle: LoginThrottle,
         tls: tuple[Path, Path] | None = None,
     ) -> None:
         """Prepare the WsgiDAV application and the server."""
@@ -315,7 +314,8 @@ class WebDavServer:
                 "default_to_digest": False,
                 "trusted_auth_header": None,
             },
-            "preau": {"authenticate": authenticate, "throttle": LoginThrottle(throttle)},
+            # The web app's throttle: failures count once, whichever door they come by.
+            "preau": {"authenticate": authenticate, "throttle": throttle},
             "lock_storage": True,
             "property_manager": True,
             "dir_browser": {"enable": False},

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import Final
+from typing import Final, Literal
 
 from aiohttp import web
 
@@ -60,6 +60,33 @@ def actor_of(request: web.Request) -> str:
 def source_of(request: web.Request) -> str:
     """Return the client address used for limits (never X-Forwarded-For, ASVS V4.1.3)."""
     return request.remote or "unknown"
+
+
+async def check_own_password(
+    request: web.Request, person_id: str, password: str, action: str
+) -> Literal["ok", "wrong", "throttled"]:
+    """Check the session's person's password again (before erasing, re-sealing…).
+
+    Through the login throttle, like a login: a stolen session is no free
+    password oracle. A wrong password is audited under ``action``.
+    """
+    core = request.app[CORE_KEY]
+    throttle = request.app[THROTTLE_KEY]
+    source = source_of(request)
+    if not password or len(password) > MAX_PASSWORD_LENGTH:
+        return "wrong"
+    if not throttle.check(person_id, source, time.monotonic()).allowed:
+        return "throttled"
+    outcome = await core.directory.authenticate(person_id, password)
+    if outcome.person is None or outcome.person.id != person_id:
+        throttle.record_failure(person_id, source, time.monotonic())
+        await core.audit.record(
+            actor=person_id, source=source, action=action, outcome="failure",
+            detail="wrong password",
+        )  # fmt: skip
+        return "wrong"
+    throttle.record_success(person_id, source)
+    return "ok"
 
 
 async def attempt_login(request: web.Request, login: str, password: str) -> LoginResult:

@@ -15,6 +15,7 @@ from appliance.productions.webdav_personnel import PersonnelSettings
 from appliance.service import Health, Service
 from appliance.tls import server_context
 from appliance.web.app import create_app
+from appliance.web.keys import THROTTLE_KEY
 
 _LOGGER = logging.getLogger(__name__)
 HELD_SCAN_SECONDS: Final = 60.0
@@ -27,7 +28,8 @@ class WebService(Service):
 
     async def async_setup(self) -> None:
         """Build the app and its runner."""
-        self._runner = web.AppRunner(create_app(self.core), access_log=None, shutdown_timeout=2.0)
+        self._app = create_app(self.core)
+        self._runner = web.AppRunner(self._app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
 
     async def async_start(self) -> None:
@@ -73,7 +75,7 @@ class WebService(Service):
                     lambda role: quota_bytes(productions, role, "personnel"),
                     record_personnel,
                 ),
-                throttle=cfg.throttle,
+                throttle=self._app[THROTTLE_KEY],
                 tls=(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None,
             )
             await self.core.executor.run(self._webdav.start)

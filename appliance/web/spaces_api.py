@@ -27,7 +27,7 @@ from appliance.productions.store import (
     Space,
 )
 from appliance.web.api import API_PREFIX, _Body, _body, error
-from appliance.web.auth import require_role, source_of
+from appliance.web.auth import check_own_password, require_role, source_of
 from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSION_KEY
 
 routes = web.RouteTableDef()
@@ -248,6 +248,12 @@ async def delete(request: web.Request) -> web.StreamResponse:
     return web.json_response({"deleted": path})
 
 
+def _password_refused(checked: str, message: str) -> web.Response:
+    if checked == "throttled":
+        return error(429, "throttled", "too many wrong passwords; wait a moment")
+    return error(403, "forbidden", message)
+
+
 @routes.post(API_PREFIX + "/spaces/personnel/unlock")
 @require_role(*EVERYONE, api=True)
 async def unlock(request: web.Request) -> web.StreamResponse:
@@ -257,9 +263,9 @@ async def unlock(request: web.Request) -> web.StreamResponse:
         return body
     session_hash, user, _ = _who(request)
     core = request.app[CORE_KEY]
-    check = await core.directory.authenticate(user, body.password)
-    if check.person is None or check.person.id != user:
-        return error(403, "forbidden", "the current password is wrong")
+    checked = await check_own_password(request, user, body.password, "personnel.unlock")
+    if checked != "ok":
+        return _password_refused(checked, "the current password is wrong")
     try:
         await request.app[PRODUCTIONS_KEY].reseal(
             session_hash,
@@ -306,10 +312,9 @@ async def erase_own(request: web.Request) -> web.StreamResponse:
     if isinstance(body, web.Response):
         return body
     _, user, _ = _who(request)
-    core = request.app[CORE_KEY]
-    check = await core.directory.authenticate(user, body.password)
-    if check.person is None or check.person.id != user:
-        return error(403, "forbidden", "the password is wrong")
+    checked = await check_own_password(request, user, body.password, "personnel.erase")
+    if checked != "ok":
+        return _password_refused(checked, "the password is wrong")
     await request.app[PRODUCTIONS_KEY].erase_personnel(user, actor=user, source=source_of(request))
     return web.json_response({"erased": True})
 

@@ -18,6 +18,7 @@ address down, and the real referent still logs in from any other.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -82,6 +83,8 @@ class LoginThrottle:
     def __init__(self, config: ThrottleConfig) -> None:
         """Start with no history."""
         self._config = config
+        # One throttle for the web, the API and WebDAV: WebDAV's threads use it too.
+        self._lock = threading.Lock()
         self._sources = _Windows(SOURCE_WINDOW_SECONDS)
         self._pairs = _Windows(PAIR_WINDOW_SECONDS)
         self._accounts = _Windows(ACCOUNT_WINDOW_SECONDS)
@@ -94,6 +97,12 @@ class LoginThrottle:
         self, account: str, source: str, now: float, *, known_device: bool = False
     ) -> ThrottleDecision:
         """Return whether this attempt may proceed; an allowed attempt is counted."""
+        with self._lock:
+            return self._check(account, source, now, known_device=known_device)
+
+    def _check(
+        self, account: str, source: str, now: float, *, known_device: bool
+    ) -> ThrottleDecision:
         cfg = self._config
         attempts = self._sources.recent(source, now)
         if len(attempts) >= cfg.per_source_per_minute:
@@ -114,9 +123,11 @@ class LoginThrottle:
 
     def record_failure(self, account: str, source: str, now: float) -> None:
         """Count a wrong password for the account, from the source."""
-        self._pairs.add(self._pair(account, source), now)
-        self._accounts.add(account.casefold(), now)
+        with self._lock:
+            self._pairs.add(self._pair(account, source), now)
+            self._accounts.add(account.casefold(), now)
 
     def record_success(self, account: str, source: str) -> None:
         """Forget this source's failures on the account after a good password."""
-        self._pairs.clear(self._pair(account, source))
+        with self._lock:
+            self._pairs.clear(self._pair(account, source))

@@ -246,8 +246,9 @@ async def test_erasure_by_the_owner_and_remotely_destroys_the_key_first(
         "/api/v1/people/nobody/personnel", headers={"X-CSRF-Token": referent}
     )
     assert unknown.status == 404
-    actions = [e["action"] for e in await core.audit.recent(30)]
-    assert actions.count("personnel.erase") == 2
+    entries = [(e["action"], e["outcome"]) for e in await core.audit.recent(30)]
+    assert entries.count(("personnel.erase", "success")) == 2
+    assert entries.count(("personnel.erase", "failure")) == 1  # the wrong password
 
 
 PASSWORD_OF_ELEVE = PASSWORDS["eleve"]
@@ -383,3 +384,32 @@ async def test_someone_who_left_takes_their_work_away_with_a_printed_code(
     # Without the page's token, a post from elsewhere is refused.
     forged = await client.post("/recuperer", data={"code": code})
     assert forged.status == 403
+
+
+async def test_password_checks_of_a_session_go_through_the_login_throttle(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    """A stolen session is no free password oracle (#7.43): erase and unlock are throttled."""
+    token = await api_login(client, "eleve")
+    statuses = []
+    for _ in range(12):
+        wrong = await client.post(
+            "/api/v1/spaces/personnel/erase",
+            json={"password": "devine-encore", "confirm": "EFFACER"},
+            headers={"X-CSRF-Token": token},
+        )
+        statuses.append(wrong.status)
+    assert statuses[0] == 403
+    assert 429 in statuses, statuses
+    # Even the right password waits now, and nothing was erased.
+    right = await client.post(
+        "/api/v1/spaces/personnel/erase",
+        json={"password": PASSWORD_OF_ELEVE, "confirm": "EFFACER"},
+        headers={"X-CSRF-Token": token},
+    )
+    assert right.status == 429
+    assert await core.db.fetchall("SELECT * FROM personnel_keys") != []
+    failures = await core.db.fetchall(
+        "SELECT * FROM audit WHERE action = 'personnel.erase' AND outcome = 'failure'"
+    )
+    assert failures
