@@ -254,31 +254,49 @@ async def add_package(
     return package
 
 
+async def _load(core: Core, where: str = "", params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """Return the packages matching ``where``, newest first, with their assignments.
+
+    Two queries however many packages: a school's store page is read at every
+    visit.
+    """
+    rows = await core.db.fetchall(
+        f"SELECT * FROM store_packages {where} ORDER BY uploaded_at DESC, id DESC",  # noqa: S608
+        params,
+    )
+    found = {int(row["id"]): {**dict(row), "assignments": []} for row in rows}
+    if not found:
+        return []
+    marks = ",".join("?" * len(found))
+    assigned = await core.db.fetchall(
+        f"SELECT package_id, kind, target FROM store_assignments"  # noqa: S608 - only marks
+        f" WHERE package_id IN ({marks}) ORDER BY kind, target",
+        tuple(found),
+    )
+    for row in assigned:
+        found[int(row["package_id"])]["assignments"].append(
+            {"kind": row["kind"], "target": row["target"]}
+        )
+    for package in found.values():
+        package["certificates"] = json.loads(package["certificates"])
+    return list(found.values())
+
+
 async def get_package(core: Core, package_id: int) -> dict[str, Any] | None:
     """Return one package with its assignments."""
-    row = await core.db.fetchone("SELECT * FROM store_packages WHERE id = ?", (package_id,))
-    if row is None:
-        return None
-    package = dict(row)
-    package["certificates"] = json.loads(package["certificates"])
-    assigned = await core.db.fetchall(
-        "SELECT kind, target FROM store_assignments WHERE package_id = ? ORDER BY kind, target",
-        (package_id,),
-    )
-    package["assignments"] = [{"kind": a["kind"], "target": a["target"]} for a in assigned]
-    return package
+    found = await _load(core, "WHERE id = ?", (package_id,))
+    return found[0] if found else None
 
 
 async def package_by_token(core: Core, token: str) -> dict[str, Any] | None:
     """Return the package an MDM link names."""
-    row = await core.db.fetchone("SELECT id FROM store_packages WHERE mdm_token = ?", (token,))
-    return await get_package(core, int(row["id"])) if row else None
+    found = await _load(core, "WHERE mdm_token = ?", (token,))
+    return found[0] if found else None
 
 
 async def packages(core: Core) -> list[dict[str, Any]]:
     """Return every package, newest first."""
-    rows = await core.db.fetchall("SELECT id FROM store_packages ORDER BY uploaded_at DESC")
-    return [p for row in rows if (p := await get_package(core, int(row["id"]))) is not None]
+    return await _load(core)
 
 
 async def remove_package(core: Core, package_id: int, *, actor: str, source: str) -> str | None:
@@ -343,20 +361,18 @@ async def assigned_to(core: Core, person: Person, role: str) -> list[dict[str, A
         (person.id,),
     )
     groups = {row["name"] for row in rows}
-    rows = await core.db.fetchall("SELECT DISTINCT package_id, kind, target FROM store_assignments")
-    allowed = set()
-    for row in rows:
-        kind, target = row["kind"], row["target"]
-        if (
-            kind == "school"
-            or (kind == "role" and target == role)
-            or (kind == "class" and person.class_name and target == person.class_name)
-            or (kind == "group" and target in groups)
-            or (kind == "person" and target == person.id)
-        ):
-            allowed.add(int(row["package_id"]))
-    found = [await get_package(core, package_id) for package_id in sorted(allowed)]
-    return [p for p in found if p is not None]
+
+    def may_install(package: dict[str, Any]) -> bool:
+        return any(
+            a["kind"] == "school"
+            or (a["kind"] == "role" and a["target"] == role)
+            or (a["kind"] == "class" and person.class_name and a["target"] == person.class_name)
+            or (a["kind"] == "group" and a["target"] in groups)
+            or (a["kind"] == "person" and a["target"] == person.id)
+            for a in package["assignments"]
+        )
+
+    return [p for p in await packages(core) if may_install(p)]
 
 
 def managed_play_definition(package: dict[str, Any], url: str) -> dict[str, Any]:
