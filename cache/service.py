@@ -50,6 +50,7 @@ _LOGGER = logging.getLogger(__name__)
 
 DO_ORIGIN: Final = "cacheHostOrigin"
 METRICS_SECONDS: Final = 10.0
+REPUBLISH_SECONDS: Final = 60.0
 CALENDAR_SECONDS: Final = 600.0
 TOP_OBJECTS: Final = 50
 LOCAL_PATHS: Final = frozenset({"/proxy.pac", "/wpad.dat", "/healthz"})
@@ -157,6 +158,8 @@ class CacheService(Service):
         self._live: dict[str, CachedObject] = {}
         self._opening: dict[str, asyncio.Future[None]] = {}
         self._metrics_task: asyncio.Task[None] | None = None
+        self._published: tuple[object, object] | None = None
+        self._published_at = 0.0
         self._own = {split_origin(listen)[0] for listen in self.config.listen}
 
     async def async_setup(self) -> None:
@@ -259,25 +262,28 @@ class CacheService(Service):
         for (content_class, outcome), count in sorted(self.traffic.requests.items()):
             labels = f'class="{content_class}",outcome="{outcome}"'
             values.append(("preau_cache_requests_total", labels, float(count)))
-        await filtering.publish_metrics(self.core, "cache", values)
-        await cache_admin.add_traffic(self.core, self.traffic.take())
+        deltas = self.traffic.take()
         top = heapq.nlargest(TOP_OBJECTS, self.store.index.values(), key=lambda m: m.served_bytes)
-        await cache_admin.replace_objects(
-            self.core,
-            [
-                cache_admin.ObjectFigures(
-                    m.digest,
-                    m.url,
-                    m.content_class,
-                    m.length,
-                    m.chunks.present_bytes(),
-                    m.served_bytes,
-                    m.last_used,
-                    m.pinned,
-                )
-                for m in top
-            ],
-        )
+        objects = [
+            cache_admin.ObjectFigures(
+                m.digest, m.url, m.content_class, m.length, m.chunks.present_bytes(),
+                m.served_bytes, m.last_used, m.pinned,
+            )
+            for m in top
+        ]  # fmt: skip
+        # An idle cache writes seldom (each write is an fsync on the box's disk), but
+        # often enough that /metrics, which drops figures older than 2 min, keeps them.
+        now = time.monotonic()
+        if (
+            not deltas
+            and (values, objects) == self._published
+            and now - self._published_at < REPUBLISH_SECONDS
+        ):
+            return
+        await filtering.publish_metrics(self.core, "cache", values)
+        await cache_admin.add_traffic(self.core, deltas)
+        await cache_admin.replace_objects(self.core, objects)
+        self._published, self._published_at = (values, objects), now
 
     # -- requests --------------------------------------------------------------------
 
