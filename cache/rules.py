@@ -103,8 +103,10 @@ class RuleSet:
         return None
 
     def serves_host(self, host: str) -> bool:
-        """Return whether some rule names ``host`` (the cache relays nothing else)."""
+        """Return whether some rule names ``host`` by name (IP-literal rules do not count)."""
         host = normalise_host(host)
+        if is_ip(host):
+            return False
         return any(rule.matches_host(host) for rule in self.rules)
 
     def steered_names(self) -> list[str]:
@@ -170,6 +172,9 @@ def _rule(position: int, raw: Any) -> Rule:
         bare = host.removeprefix("*.")
         if host != ANY_IP and not re.fullmatch(r"[a-z0-9.-]+", bare):
             raise RulesError(f"rule {name}: hosts: {host!r} is not a host name or *.suffix")
+    if ANY_IP in hosts and not raw.get("paths"):
+        # An IP literal can be anything, the box included: only a CDN's own paths pass.
+        raise RulesError(f"rule {name}: paths: an @ip rule must name the paths it serves")
     content_class = raw.get("class", name)
     max_age = raw.get("max_age", IMMUTABLE)
     if not isinstance(max_age, int) or max_age < IMMUTABLE:

@@ -29,6 +29,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from appliance import cache_admin, filtering
+from appliance.destinations import HostRefused, OwnAddresses, check_host
 from appliance.digests import file_sha256
 from appliance.scheduler.calendar import SchoolCalendar
 from appliance.scheduler.jobs import load_calendar
@@ -40,8 +41,14 @@ from cache.fill import MAX_REQUEST, CachedObject, FillSettings, Run, TokenBucket
 from cache.objects import ObjectMeta, ObjectStore
 from cache.passthrough import TlsPassthrough
 from cache.prestage import Prestaging
-from cache.rules import IMMUTABLE, Rule, RuleSet, key_digest, load_rules, normalise_host
-from cache.upstream import HOP_BY_HOP, OriginLoopError, OriginResolver, open_session
+from cache.rules import IMMUTABLE, Rule, RuleSet, is_ip, key_digest, load_rules, normalise_host
+from cache.upstream import (
+    HOP_BY_HOP,
+    OriginLoopError,
+    OriginRefusedError,
+    OriginResolver,
+    open_session,
+)
 
 if TYPE_CHECKING:
     from appliance.core import Core
@@ -54,6 +61,7 @@ REPUBLISH_SECONDS: Final = 60.0
 CALENDAR_SECONDS: Final = 600.0
 TOP_OBJECTS: Final = 50
 LOCAL_PATHS: Final = frozenset({"/proxy.pac", "/wpad.dat", "/healthz"})
+_NEVER_FORWARDED: Final = frozenset({"host", "cookie", "authorization", "proxy-authorization"})
 _KEPT_RESPONSE: Final = ("Content-Type", "ETag", "Last-Modified")
 
 
@@ -160,7 +168,8 @@ class CacheService(Service):
         self._metrics_task: asyncio.Task[None] | None = None
         self._published: tuple[object, object] | None = None
         self._published_at = 0.0
-        self._own = {split_origin(listen)[0] for listen in self.config.listen}
+        self._listeners = {split_origin(listen)[0] for listen in self.config.listen}
+        self._own = OwnAddresses(self._listeners)
 
     async def async_setup(self) -> None:
         """Index the objects on disk, load the rules and open the listeners."""
@@ -288,44 +297,65 @@ class CacheService(Service):
     # -- requests --------------------------------------------------------------------
 
     def target(self, request: web.Request) -> Target | None:
-        """Return where ``request`` goes upstream; None when it is for the cache itself."""
+        """Return where ``request`` goes upstream; None when it is for the cache itself.
+
+        Raises HostRefused for a host that is not a host (a 400).
+        """
         assert self.rules is not None  # noqa: S101 - async_setup ran
         url = request.url
-        host = normalise_host(url.host or "")
+        raw_host = url.host or ""
         port = url.explicit_port
         query = url.raw_query_string
         origin = request.query.get(DO_ORIGIN)
         if origin:
-            host, port = normalise_host(origin), None
+            raw_host, port = normalise_host(origin), None
             query = "&".join(
                 part for part in query.split("&") if not part.startswith(f"{DO_ORIGIN}=")
             )
-        elif host in self._own or not host:
+        elif not raw_host or normalise_host(raw_host) in self._listeners:
             return None
-        elif url.path in LOCAL_PATHS and not self.rules.serves_host(host):
+        host = check_host(raw_host)
+        if not origin and url.path in LOCAL_PATHS and not self.rules.serves_host(host):
             return None  # WPAD: wpad.<domain> is steered here for the PAC file
-        upstream = URL.build(
-            scheme="http", host=host, port=port, path=url.raw_path, query_string=query, encoded=True
-        )
         rule = self.rules.match(host, url.raw_path, request.headers.get("User-Agent", ""))
+        upstream = URL.build(
+            scheme="http",
+            host=host,
+            port=port,
+            path=url.raw_path,
+            query_string=query,
+            encoded=True,
+        )
         key = rule.key(host, url.raw_path, query) if rule is not None and rule.cache else ""
-        return Target(host, upstream, rule if key else None, key)
+        return Target(host, upstream, rule, key)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        target = self.target(request)
+        # Never a general proxy (#11): GET and HEAD only, to a host *and* path a
+        # rule names, never to the box itself or loopback (checked again on the
+        # resolved addresses, see cache.upstream), and never with credentials.
+        if request.method not in ("GET", "HEAD"):
+            raise web.HTTPMethodNotAllowed(request.method, ["GET", "HEAD"])
+        try:
+            target = self.target(request)
+        except (HostRefused, ValueError) as err:
+            raise web.HTTPBadRequest(text=f"Préau cache: {err}\n") from None
         if target is None:
             return await self._local(request)
-        assert self.rules is not None  # noqa: S101 - async_setup ran
-        if not self.rules.serves_host(target.host):
+        if target.rule is None:
             # Not an open proxy: anything else would go round the DNS filter.
-            raise web.HTTPForbidden(text="Préau cache: this host is not an update CDN\n")
-        if target.rule is None or request.method not in ("GET", "HEAD"):
+            raise web.HTTPForbidden(text="Préau cache: no rule serves this address\n")
+        why = self._own.refused(target.host) if is_ip(target.host) else None
+        if why is not None:
+            raise web.HTTPForbidden(text=f"Préau cache: {why}\n")
+        if not target.key:
             self.traffic.on_request("other", "relayed")
             return await self._relay(request, target.url)
         try:
             obj = await self._object(request.headers, target, target.rule)
         except OriginLoopError:
             raise _LoopDetectedError(text="origin resolves to this cache") from None
+        except OriginRefusedError as err:
+            raise web.HTTPForbidden(text=f"Préau cache: {err}\n") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
             _LOGGER.info("Cache: origin of %s unreachable: %r", target.host, err)
             raise web.HTTPBadGateway(text="origin unreachable") from None
@@ -384,8 +414,11 @@ class CacheService(Service):
     async def open_url(self, url: str) -> CachedObject | str:
         """Open the object for a listed URL (pre-staging); return it, or why not."""
         assert self.rules is not None  # noqa: S101 - async_setup ran
-        parsed = URL(url)
-        host = normalise_host(parsed.host or "")
+        try:
+            parsed = URL(url)
+            host = check_host(parsed.host or "")
+        except ValueError as err:
+            return f"not an address: {err}"[:200]
         rule = self.rules.match(host, parsed.raw_path)
         if rule is None or not rule.cache:
             return "no cache rule for this address"
@@ -395,6 +428,8 @@ class CacheService(Service):
             opened = await self._object({}, target, rule)
         except OriginLoopError:
             return "the address resolves to this cache"
+        except OriginRefusedError as err:
+            return f"refused: {err}"[:200]
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
             return f"origin unreachable: {err!r}"[:200]
         if isinstance(opened, aiohttp.ClientResponse):
@@ -667,13 +702,14 @@ class CacheService(Service):
         """Pass a request the cache does not keep to its origin and the answer back."""
         assert self._session is not None  # noqa: S101 - async_setup ran
         headers = _forwarded(request.headers)
-        body = request.content if request.body_exists else None
         try:
             upstream = await self._session.request(
-                request.method, url, headers=headers, data=body, allow_redirects=False
+                request.method, url, headers=headers, allow_redirects=False
             )
         except OriginLoopError:
             raise _LoopDetectedError(text="origin resolves to this cache") from None
+        except OriginRefusedError as err:
+            raise web.HTTPForbidden(text=f"Préau cache: {err}\n") from None
         except (aiohttp.ClientError, TimeoutError, OSError):
             raise web.HTTPBadGateway(text="origin unreachable") from None
         return await self._relay_response(request, upstream)
@@ -708,11 +744,11 @@ def _whole(response: aiohttp.ClientResponse) -> bool:
 
 
 def _forwarded(asked: Mapping[str, str]) -> dict[str, str]:
-    """Return the device's request headers an origin may see."""
+    """Return the device's request headers an origin may see (never its credentials)."""
     return {
         name: value
         for name, value in asked.items()
-        if name.lower() not in HOP_BY_HOP and name.lower() != "host"
+        if name.lower() not in HOP_BY_HOP and name.lower() not in _NEVER_FORWARDED
     }
 
 

@@ -3,7 +3,10 @@
 When the DNS filter steers a CDN's names to the appliance, the system
 resolver would answer "the appliance" for them too; the cache therefore asks
 the recursive resolver (unbound) directly, or uses fixed addresses from the
-config, and refuses an origin that resolves to one of its own listeners.
+config. Every address a connection will use is checked after resolution
+(:mod:`appliance.destinations`): never loopback, link-local, multicast or the
+box's own addresses, whatever name or literal led there (DNS rebinding
+included).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from aiohttp import ClientSession, ClientTimeout, TCPConnector
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
+from appliance.destinations import OWN_ADDRESS, OwnAddresses
 from cache.config import CacheConfig, split_origin
 from cache.rules import is_ip
 
@@ -40,7 +44,11 @@ HOP_BY_HOP: Final = frozenset(
 )
 
 
-class OriginLoopError(OSError):
+class OriginRefusedError(OSError):
+    """An origin resolves to an address the box never connects to for a device."""
+
+
+class OriginLoopError(OriginRefusedError):
     """An origin name resolves to the cache itself (a steering loop)."""
 
 
@@ -62,7 +70,7 @@ class _Query(asyncio.DatagramProtocol):
 class OriginResolver(AbstractResolver):
     """Fixed origins first, then the configured resolver, else the system's."""
 
-    def __init__(self, config: CacheConfig, own: set[str]) -> None:
+    def __init__(self, config: CacheConfig, own: OwnAddresses) -> None:
         """Keep the fixed map, the resolver address and the cache's own addresses."""
         self._fixed = {name.lower().rstrip("."): value for name, value in config.origins.items()}
         self._resolver: tuple[str, int] | None = None
@@ -87,9 +95,12 @@ class OriginResolver(AbstractResolver):
             results = [_result(name, a, port) for a in await self._ask(name)]
         else:
             results = await self._system.resolve(host, port, family)
-        addresses = {r["host"] for r in results}
-        if addresses & self._own:
-            raise OriginLoopError(f"{host} resolves to the cache itself")
+        for result in results:
+            why = self._own.refused(result["host"])
+            if why == OWN_ADDRESS:
+                raise OriginLoopError(f"{host} resolves to the cache itself")
+            if why is not None:
+                raise OriginRefusedError(f"{host}: {why}")
         if not results:
             raise OSError(f"{host}: no address")
         return results
@@ -121,7 +132,7 @@ def _result(name: str, address: str, port: int) -> ResolveResult:
     return ResolveResult(hostname=name, host=address, port=port, family=family, proto=0, flags=0)
 
 
-def open_session(config: CacheConfig, own: set[str]) -> ClientSession:
+def open_session(config: CacheConfig, own: OwnAddresses) -> ClientSession:
     """Return the HTTP client for origins (bytes as sent: no decompression)."""
     connector = TCPConnector(
         resolver=OriginResolver(config, own), limit=0, ttl_dns_cache=60, force_close=False

@@ -419,8 +419,8 @@ class FilterEngine:
         reply = DNSRecord.parse(wire.response(query, upstream.header.rcode))
         reply.rr = [RR(qname, QTYPE.CNAME, rdata=CNAME(forward.name.decode()), ttl=ttl)]
         reply.rr += [rr for rr in upstream.rr if rr.rtype in (query.qtype, QTYPE.CNAME)]
-        packed: bytes = reply.pack()
-        return packed
+        # dnslib packs into a bytearray: the service tells answers from forwards by type.
+        return bytes(reply.pack())
 
     def blocked_answer(self, query: wire.Query, policy: GroupPolicy, decision: Decision) -> bytes:
         """Build the answer for a blocked name, with an Extended DNS Error saying why."""

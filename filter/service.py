@@ -269,10 +269,10 @@ class FilterService(Service):
     def on_udp(self, server: _UdpServer, data: bytes, addr: tuple[str | object, int]) -> None:
         """Handle one UDP query."""
         address = str(addr[0])
-        result = self.engine.handle(data, address, time.time())
+        result = self._handle(data, address, tcp=False)
         if result is None or server.transport is None:
             return
-        if isinstance(result, bytes):
+        if not isinstance(result, Forward):
             server.transport.sendto(result, addr)
             return
         if len(self._pending) >= MAX_PENDING:
@@ -280,6 +280,15 @@ class FilterService(Service):
         task = asyncio.create_task(self._forward_udp(server, result, addr))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
+
+    def _handle(self, packet: bytes, address: str, *, tcp: bool) -> bytes | Forward | None:
+        """Run the engine; a fault on one packet drops that packet, never the listener."""
+        try:
+            return self.engine.handle(packet, address, time.time(), tcp=tcp)
+        except Exception:
+            self.engine.stats["errors"] += 1
+            _LOGGER.exception("Filter: a query could not be answered (dropped)")
+            return None
 
     async def _forward_udp(
         self, server: _UdpServer, forward: Forward, addr: tuple[str | object, int]
@@ -304,10 +313,10 @@ class FilterService(Service):
                     header = await reader.readexactly(2)
                     (length,) = struct.unpack("!H", header)
                     packet = await reader.readexactly(length)
-                result = self.engine.handle(packet, address, time.time(), tcp=True)
+                result = self._handle(packet, address, tcp=True)
                 if result is None:
                     break
-                answer = result if isinstance(result, bytes) else await self._resolve(result)
+                answer = await self._resolve(result) if isinstance(result, Forward) else result
                 writer.write(struct.pack("!H", len(answer)) + answer)
                 await writer.drain()
         except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):

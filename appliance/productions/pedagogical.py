@@ -1,9 +1,12 @@
 """The pedagogical space on disk: plain files, one folder per person, backed up.
 
-Every write streams into a temporary file in the destination folder, is
-fsynced, renamed over the old version and the folder fsynced (rule 3): an
-interrupted upload leaves the old version, never a partial file. Blocking:
-call through the executor.
+Every write streams into a temporary file beside the person's folder
+(:func:`~appliance.productions.paths.incoming_folder`), is fsynced, renamed
+over the old version and the folder fsynced (rule 3): an interrupted upload
+leaves the old version, never a partial file. Every path goes through the
+one check (:mod:`appliance.productions.paths`) here, whatever the caller
+did: no route can reach outside the folder, through a link or under a file.
+Blocking: call through the executor.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from pathlib import Path
 from typing import Any, BinaryIO, Final
 
 from appliance.atomic import fsync_directory
-from appliance.productions.personnel import Readable, SpaceError
+from appliance.productions.errors import SpaceError
+from appliance.productions.paths import clean_folder, clean_path, incoming_folder, inside
+from appliance.productions.personnel import Readable
 
 _SAFE_USER: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CHUNK: Final = 1 << 16
@@ -47,10 +52,10 @@ class PedagogicalSpace:
     def __init__(self, root: Path, user: str) -> None:
         """Bind the space of ``user`` under ``root``."""
         self.folder = user_folder(root, user)
+        self.incoming = incoming_folder(self.folder)
 
     def _path(self, path: str) -> Path:
-        # ``path`` is already clean (no "..", no absolute part): see clean_path.
-        return self.folder / path
+        return inside(self.folder, clean_path(path))
 
     def write(
         self, path: str, source: Readable, limit: int, gate: Callable[[], None] | None = None
@@ -64,7 +69,8 @@ class PedagogicalSpace:
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
         if target.is_dir():
             raise SpaceError("path: a folder has this name")
-        temp = target.parent / f".{target.name}.{secrets.token_hex(4)}.part"
+        self.incoming.mkdir(parents=True, exist_ok=True, mode=0o750)
+        temp = self.incoming / f"{secrets.token_hex(8)}.part"
         try:
             with temp.open("wb") as out:
                 size = _copy_within(source, out, limit)
@@ -90,11 +96,15 @@ class PedagogicalSpace:
                 sink(data)
 
     def size_of(self, path: str) -> int:
-        """Return a file's size."""
-        return self._path(path).stat().st_size
+        """Return a file's size (FileNotFoundError for a folder or nothing)."""
+        target = self._path(path)
+        if not target.is_file():
+            raise FileNotFoundError(path)
+        return target.stat().st_size
 
     def listing(self, folder: str) -> list[dict[str, Any]]:
         """Return the direct children of ``folder`` ("" for the top)."""
+        folder = clean_folder(folder)
         base = self._path(folder) if folder else self.folder
         if not base.is_dir():
             if folder:
@@ -102,8 +112,8 @@ class PedagogicalSpace:
             return []
         entries = []
         for child in base.iterdir():
-            if child.name.startswith("."):
-                continue
+            if child.is_symlink():
+                continue  # never made by Préau; never followed
             stat = child.stat()
             if child.is_dir():
                 entries.append({"name": child.name, "folder": True})
@@ -153,7 +163,7 @@ class PedagogicalSpace:
         total, count = 0, 0
         if self.folder.exists():
             for item in self.folder.rglob("*"):
-                if item.is_file() and not item.name.startswith("."):
+                if item.is_file() and not item.is_symlink():
                     total += item.stat().st_size
                     count += 1
         return total, count

@@ -34,15 +34,13 @@ from typing import Any, BinaryIO, Final, Protocol, TypeVar
 
 from appliance.atomic import fsync_directory, write_atomic
 from appliance.productions import agefile
+from appliance.productions.errors import SpaceError
+from appliance.productions.paths import PathRefused, PathThroughFile, clean_path
+
+__all__ = ["PathRefused", "SpaceError", "clean_path"]
 
 INDEX_VERSION: Final = 1
 _T = TypeVar("_T")
-MAX_PATH: Final = 1024
-MAX_NAME: Final = 255
-
-
-class SpaceError(ValueError):
-    """A path or an operation the space refuses (the reason names it)."""
 
 
 class Readable(Protocol):
@@ -61,18 +59,6 @@ def padme(length: int) -> int:
     zeros = exponent - mantissa_bits
     mask = (1 << zeros) - 1
     return (length + mask) & ~mask
-
-
-def clean_path(path: str) -> str:
-    """Return a normalised relative path, or refuse one that escapes or is odd."""
-    if len(path) > MAX_PATH or "\0" in path or "\\" in path:
-        raise SpaceError("path: too long or holds forbidden characters")
-    parts = [p for p in path.strip("/").split("/") if p not in ("", ".")]
-    if not parts or any(p == ".." for p in parts):
-        raise SpaceError("path: must name something inside the space")
-    if any(len(p) > MAX_NAME or not p.isprintable() for p in parts):
-        raise SpaceError("path: a name is too long or not printable")
-    return "/".join(parts)
 
 
 @dataclass(slots=True)
@@ -112,10 +98,15 @@ class Index:
             set(raw["folders"]),
         )
 
+    def _no_file_above(self, path: str) -> None:
+        if not parent_folders(path).isdisjoint(self.files):
+            raise PathThroughFile
+
     def put(self, path: str, entry: Entry) -> Entry | None:
         """Name a blob at ``path``; return the entry it replaces."""
         if path in self.folders:
             raise SpaceError("path: a folder has this name")
+        self._no_file_above(path)
         old = self.files.get(path)
         self.files[path] = entry
         self.folders |= parent_folders(path)
@@ -125,6 +116,7 @@ class Index:
         """Create a folder (and its parents)."""
         if path in self.files:
             raise SpaceError("path: a file has this name")
+        self._no_file_above(path)
         self.folders |= {path} | parent_folders(path)
 
     def remove(self, path: str) -> list[str]:
@@ -143,6 +135,7 @@ class Index:
             raise SpaceError("path: a folder cannot go inside itself")
         if target in self.files or target in self.folders:
             raise SpaceError("path: something already has this name")
+        self._no_file_above(target)
         moved = {p: e for p, e in self.files.items() if p == source or p.startswith(f"{source}/")}
         folders = {f for f in self.folders if f == source or f.startswith(f"{source}/")}
         if not moved and not folders:

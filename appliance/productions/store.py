@@ -35,6 +35,7 @@ from typing import IO, TYPE_CHECKING, Any, Final, Literal, NoReturn
 from appliance.atomic import fsync_directory
 from appliance.productions import antivirus, escrow, vault
 from appliance.productions.config import ProductionsConfig
+from appliance.productions.paths import clean_folder, inside
 from appliance.productions.pedagogical import PedagogicalSpace
 from appliance.productions.personnel import (
     Entry,
@@ -44,6 +45,7 @@ from appliance.productions.personnel import (
     clean_path,
     space_folder,
 )
+from appliance.productions.quota import QuotaError, room
 
 if TYPE_CHECKING:
     from appliance.core import Core
@@ -60,10 +62,6 @@ _DONE: Final = object()
 
 class LockedError(PermissionError):
     """PERSONNEL is locked for this session (the password changed in the directory)."""
-
-
-class QuotaError(SpaceError):
-    """The space is full (a clear French message goes to the person)."""
 
 
 class HeldForScan(Exception):
@@ -419,7 +417,7 @@ class ProductionsStore:
         self, session_hash: str, user: str, space: Space, folder: str
     ) -> list[dict[str, Any]]:
         """Return a folder's children."""
-        folder = clean_path(folder) if folder.strip("/") else ""
+        folder = clean_folder(folder)
         if space == "pedagogical":
             return await self.core.executor.run(self._pedagogical(user).listing, folder)
         identity = self._identity(session_hash, user)
@@ -438,15 +436,8 @@ class ProductionsStore:
     ) -> int:
         """Store an upload atomically; return its size. Refused past the quota."""
         path = clean_path(path)
-        used, _ = await self.usage(user, space)
-        room = min(
-            self.quota_bytes(role, space) - used,
-            self.core.config.productions.max_upload_mb * 1_000_000,
-        )
-        if room <= 0:
-            raise QuotaError("quota: the space is full")
         try:
-            return await self._store_upload(session_hash, user, space, path, chunks, room)
+            return await self._store_upload(session_hash, user, role, space, path, chunks)
         except InfectedError as err:
             await self.core.audit.record(
                 actor=user,
@@ -459,27 +450,41 @@ class ProductionsStore:
             _LOGGER.warning("Upload refused: clamd found %s", err.signature)
             raise
 
+    async def _room(self, user: str, role: str, space: Space) -> int:
+        """Ask the quota accountant what one more upload may take (under the person's lock)."""
+        used, _ = await self.usage(user, space)
+        held = await self.core.db.fetchone(
+            "SELECT COALESCE(SUM(size), 0) AS size FROM held_uploads WHERE owner = ?", (user,)
+        )
+        pending = int(held["size"]) if held is not None and space == "pedagogical" else 0
+        left = room(self.quota_bytes(role, space), used, pending=pending)
+        if left <= 0:
+            raise QuotaError("quota: the space is full")
+        return min(left, self.core.config.productions.max_upload_mb * 1_000_000)
+
     async def _store_upload(
         self,
         session_hash: str,
         user: str,
+        role: str,
         space: Space,
         path: str,
         chunks: AsyncIterator[bytes],
-        room: int,
     ) -> int:
         if space == "pedagogical":
             target = self._pedagogical(user)
             async with self._lock(user):
-                size = await self._plain_write(target, path, chunks, room, owner=user)
+                left = await self._room(user, role, space)
+                size = await self._plain_write(target, path, chunks, left, owner=user)
                 total, files = await self.core.executor.run(target.usage)
                 await self._record_usage(user, space, total, files)
             return size
         identity = self._identity(session_hash, user)
         personnel = await self._personnel(user)
         async with self._lock(user):
+            left = await self._room(user, role, space)
             blob, written = await self._scanned(
-                chunks, lambda source, gate: personnel.write_blob(source, room, gate)
+                chunks, lambda source, gate: personnel.write_blob(source, left, gate)
             )
             size = int(written)
             entry = Entry(blob, size, time.time())
@@ -563,9 +568,14 @@ class ProductionsStore:
             except antivirus.ScannerUnavailable:
                 break  # still down: try again later
             if verdict.clean:
-                target = Path(row["target_folder"]) / row["target_path"]
-                await self.core.executor.run(_put_in_place, held, target)
-                released += 1
+                try:
+                    target = inside(Path(row["target_folder"]), clean_path(row["target_path"]))
+                    await self.core.executor.run(_put_in_place, held, target)
+                    released += 1
+                except (SpaceError, OSError) as err:  # a file took a folder's name meanwhile
+                    _LOGGER.warning("A held upload could not be put in place: %s", err)
+                    await self.core.executor.run(functools.partial(held.unlink, missing_ok=True))
+                    refused += 1
             else:
                 await self.core.executor.run(functools.partial(held.unlink, missing_ok=True))
                 refused += 1
@@ -1020,14 +1030,16 @@ def _write_zip(
     with zipfile.ZipFile(_SinkFile(sink), "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
         if pedagogical.folder.exists():
             for found in sorted(pedagogical.folder.rglob("*")):
-                if found.is_file() and not found.name.startswith("."):
+                if found.is_file() and not found.is_symlink():
                     relative = found.relative_to(pedagogical.folder).as_posix()
                     with archive.open(f"pedagogique/{relative}", "w", force_zip64=True) as out:
                         pedagogical.read(relative, _into(out))
         if personnel is not None:
             space, identity, index = personnel
             for name, entry in sorted(index.files.items()):
-                with archive.open(f"PERSONNEL/{name}", "w", force_zip64=True) as out:
+                # Names stored before the one path check may hold NUL or newlines.
+                shown = "".join(c if c.isprintable() else "_" for c in name)
+                with archive.open(f"PERSONNEL/{shown}", "w", force_zip64=True) as out:
                     space.read_blob(entry, identity, _into(out))
 
 

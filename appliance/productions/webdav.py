@@ -22,6 +22,7 @@ import hashlib
 import logging
 import os
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -32,19 +33,28 @@ from typing import Any, Final
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from wsgidav import util
-from wsgidav.dav_error import HTTP_FORBIDDEN, DAVError
+from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_CONFLICT, HTTP_FORBIDDEN, DAVError
 from wsgidav.dc.base_dc import BaseDomainController
 from wsgidav.fs_dav_provider import FileResource, FilesystemProvider, FolderResource
 from wsgidav.wsgidav_app import WsgiDAVApp
 
 from appliance.atomic import fsync_directory, write_atomic
 from appliance.productions import antivirus
+from appliance.productions.paths import (
+    PathRefused,
+    PathThroughFile,
+    clean_folder,
+    incoming_folder,
+    inside,
+)
 from appliance.productions.pedagogical import PedagogicalSpace, user_folder
+from appliance.productions.quota import QuotaError, check_fits
 from appliance.productions.webdav_personnel import (
     IDENTITY_KEY,
     PersonnelProvider,
     PersonnelSettings,
 )
+from appliance.web.security import CONTENT_SECURITY_POLICY, SERVER_NAME, apply_headers
 from appliance.web.throttle import LoginThrottle
 
 _LOGGER = logging.getLogger(__name__)
@@ -120,7 +130,9 @@ class PedagogicalFile(FileResource):  # type: ignore[misc]
     def begin_write(self, *, content_type: str | None = None) -> Any:
         """Write into a temporary file next to the target."""
         del content_type
-        self._temp = self._target.parent / f".{self.name}.{secrets.token_hex(4)}.part"
+        incoming = incoming_folder(_home(self.environ, self._settings()))
+        incoming.mkdir(parents=True, exist_ok=True, mode=0o750)
+        self._temp = incoming / f"{secrets.token_hex(8)}.part"
         return self._temp.open("wb")  # WsgiDAV writes, then closes it
 
     def end_write(self, *, with_errors: bool) -> None:
@@ -153,20 +165,72 @@ class PedagogicalFile(FileResource):  # type: ignore[misc]
 
     def _check_quota(self, settings: _Settings, temp: Path) -> None:
         """Refuse a file that would take the space past its capacity (#8.8)."""
-        person, role = self.environ[PERSON_KEY], self.environ[ROLE_KEY]
-        used, _ = PedagogicalSpace(settings.root, person).usage()
-        replaced = self._target.stat().st_size if self._target.exists() else 0
-        if used - replaced + temp.stat().st_size > settings.quota(role):
-            raise DAVError(HTTP_INSUFFICIENT_STORAGE, "quota: the space is full")
+        _check_room(self.environ, settings, temp.stat().st_size, self._target)
+
+    def copy_move_single(self, dest_path: str, *, is_move: bool) -> None:
+        """Copy (within the quota, atomically) or move a file; count the use again."""
+        settings = self._settings()
+        destination = Path(self.provider._loc_to_file_path(dest_path, self.environ))
+        if is_move:
+            super().copy_move_single(dest_path, is_move=True)
+        else:
+            _check_room(self.environ, settings, self._target.stat().st_size, destination)
+            incoming = incoming_folder(_home(self.environ, settings))
+            incoming.mkdir(parents=True, exist_ok=True, mode=0o750)
+            temp = incoming / f"{secrets.token_hex(8)}.part"
+            try:
+                shutil.copy2(self._target, temp)
+                with temp.open("rb") as written:
+                    os.fsync(written.fileno())
+                temp.rename(destination)
+                fsync_directory(destination.parent)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    temp.unlink()
+            manager = self.provider.prop_manager
+            if manager:
+                copied = self.provider.get_resource_inst(dest_path, self.environ)
+                manager.copy_properties(self.get_ref_url(), copied.get_ref_url(), self.environ)
+        settings.record_usage(self.environ[PERSON_KEY])
+
+    def delete(self) -> None:
+        """Delete the file; count the use again."""
+        super().delete()
+        self._settings().record_usage(self.environ[PERSON_KEY])
+
+
+def _home(environ: dict[str, Any], settings: _Settings) -> Path:
+    return user_folder(settings.root, environ[PERSON_KEY])
+
+
+def _check_room(environ: dict[str, Any], settings: _Settings, size: int, target: Path) -> None:
+    """Refuse ``size`` more bytes at ``target`` past the person's capacity (507)."""
+    person, role = environ[PERSON_KEY], environ[ROLE_KEY]
+    used, _ = PedagogicalSpace(settings.root, person).usage()
+    replaced = target.stat().st_size if target.is_file() else 0
+    try:
+        check_fits(size, settings.quota(role), used, replaced=replaced)
+    except QuotaError:
+        raise DAVError(HTTP_INSUFFICIENT_STORAGE, "quota: the space is full") from None
 
 
 class PedagogicalFolder(FolderResource):  # type: ignore[misc]
     """A folder of the pedagogical space."""
 
-    def get_member_names(self) -> list[str]:
-        """List the folder, without Préau's temporary files."""
-        names: list[str] = super().get_member_names()
-        return [name for name in names if not name.startswith(".")]
+    def get_used_bytes(self) -> int:
+        """Return what the person's space takes (RFC 4331), not the disk's use."""
+        used, _ = PedagogicalSpace(self.provider.settings.root, self.environ[PERSON_KEY]).usage()
+        return used
+
+    def get_available_bytes(self) -> int:
+        """Return what is left of the person's capacity (RFC 4331)."""
+        settings: _Settings = self.provider.settings
+        return max(0, settings.quota(self.environ[ROLE_KEY]) - self.get_used_bytes())
+
+    def delete(self) -> None:
+        """Delete the folder and all it holds; count the use again."""
+        super().delete()
+        self.provider.settings.record_usage(self.environ[PERSON_KEY])
 
     def get_member(self, name: str) -> Any:
         """Return a member with Préau's resource classes."""
@@ -174,9 +238,7 @@ class PedagogicalFolder(FolderResource):  # type: ignore[misc]
 
     def create_empty_resource(self, name: str) -> PedagogicalFile:
         """Return a file that will exist once written (nothing is created now)."""
-        if name.startswith("."):
-            raise DAVError(HTTP_FORBIDDEN, "names starting with a dot are reserved")
-        target = Path(self._file_path) / name
+        target = Path(self.provider._loc_to_file_path(util.join_uri(self.path, name), self.environ))
         if self.environ.get("REQUEST_METHOD") == "LOCK":
             # A LOCK on an unmapped URL reserves the name with an empty file (RFC 4918 §7.3).
             write_atomic(target, b"", mode=0o640)
@@ -208,13 +270,13 @@ class PedagogicalProvider(FilesystemProvider):  # type: ignore[misc]
             raise DAVError(HTTP_FORBIDDEN, "not logged in")
         home = user_folder(self.settings.root, user)
         home.mkdir(parents=True, exist_ok=True)
-        parts = [p for p in path.strip("/").split("/") if p]
-        if any(p in ("..", ".") or p.startswith(".") for p in parts):
-            raise DAVError(HTTP_FORBIDDEN, "path outside the space")
-        target = home.joinpath(*parts).resolve()
-        if not target.is_relative_to(home.resolve()):
-            raise DAVError(HTTP_FORBIDDEN, "path outside the space")
-        return str(target)
+        try:
+            # The one path check of every entry point (appliance.productions.paths).
+            return str(inside(home, clean_folder(path)))
+        except PathThroughFile as err:
+            raise DAVError(HTTP_CONFLICT, str(err)) from None
+        except PathRefused as err:
+            raise DAVError(HTTP_BAD_REQUEST, str(err)) from None
 
     def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
         """Return the resource at ``path`` in the person's space, or None."""
@@ -279,6 +341,53 @@ class DirectoryLogins(BaseDomainController):  # type: ignore[misc]
         return True
 
 
+_GENERIC_ERROR: Final = "Erreur interne du serveur WebDAV : rien n'a été modifié.\n".encode()
+
+
+class _Guard:
+    """WSGI wrapper: security headers on every answer, no banner, no exception text.
+
+    WsgiDAV answers an unexpected exception with a 500 page naming it (an
+    ``OSError`` with its errno, a path): that page is replaced by a generic
+    one (the exception is in the log). Its ``Server`` banner goes too.
+    """
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self._app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        """Serve one request through WsgiDAV."""
+        failed = False
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            nonlocal failed
+            if status.startswith("500"):
+                failed = True
+                headers = [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(_GENERIC_ERROR))),
+                ]
+            given = {name.lower() for name, _ in headers}
+            extra: dict[str, str] = {"Content-Security-Policy": CONTENT_SECURITY_POLICY}
+            apply_headers(extra, static=True)
+            kept = [(n, v) for n, v in headers if n.lower() != "server"]
+            kept += [(n, v) for n, v in extra.items() if n.lower() not in given]
+            return start_response(status, kept, exc_info)
+
+        result = self._app(environ, start)
+        try:
+            for chunk in result:
+                if failed:
+                    break
+                yield chunk
+            if failed:
+                yield _GENERIC_ERROR
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+
+
 class WebDavServer:
     """cheroot serving WsgiDAV in a thread of its own, started and stopped explicitly."""
 
@@ -322,7 +431,8 @@ class WebDavServer:
             "verbose": 0,
             "logging": {"enable": False},
         }
-        self._server = wsgi.Server((host, port), WsgiDAVApp(config), numthreads=THREADS)
+        self._server = wsgi.Server((host, port), _Guard(WsgiDAVApp(config)), numthreads=THREADS)
+        self._server.version = SERVER_NAME
         if tls is not None:
             self._server.ssl_adapter = BuiltinSSLAdapter(str(tls[0]), str(tls[1]))
         self._thread: threading.Thread | None = None

@@ -23,11 +23,13 @@ from collections.abc import Callable, Iterator
 from typing import Any, Final, TypeVar
 
 from wsgidav import util
-from wsgidav.dav_error import HTTP_FORBIDDEN, HTTP_LOCKED, DAVError
+from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_CONFLICT, HTTP_FORBIDDEN, HTTP_LOCKED, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
 from appliance.productions import agefile, antivirus
-from appliance.productions.personnel import Entry, Index, PersonnelSpace, padme
+from appliance.productions.paths import PathRefused, clean_folder
+from appliance.productions.personnel import Entry, Index, PersonnelSpace, SpaceError, padme
+from appliance.productions.quota import QuotaError, check_fits
 
 IDENTITY_KEY: Final = "preau.identity"
 _T = TypeVar("_T")
@@ -73,13 +75,20 @@ class _Context:
 
     def change(self, change: Callable[[Index], _T]) -> _T:
         """Change the index under its lock (shared with the web API), then count the use."""
-        result, files = self.space.change_index(self.identity, change)
+        try:
+            result, files = self.space.change_index(self.identity, change)
+        except SpaceError as err:  # a file where a folder should be, or the reverse
+            raise DAVError(HTTP_CONFLICT, str(err)) from None
         self.settings.record_usage(self.person, self.space.stored_bytes(), files)
         return result
 
 
 def _relative(path: str) -> str:
-    return "/".join(p for p in path.strip("/").split("/") if p)
+    """Return a share path relative to the space, through the one path check."""
+    try:
+        return clean_folder(path)
+    except PathRefused as err:
+        raise DAVError(HTTP_BAD_REQUEST, str(err)) from None
 
 
 class _PlainStream(io.RawIOBase):
@@ -185,6 +194,15 @@ class _EncryptingWriter(io.RawIOBase):
             self.temp.unlink()
 
 
+def _fits(context: _Context, size: int, replaced: int) -> None:
+    """Ask the quota accountant; refuse with 507 Insufficient Storage past the capacity."""
+    capacity = context.settings.quota(context.role)
+    try:
+        check_fits(size, capacity, context.space.stored_bytes(), replaced=replaced)
+    except QuotaError:
+        raise DAVError(HTTP_INSUFFICIENT_STORAGE, "quota: the space is full") from None
+
+
 def _carry_properties(resource: Any, dest_path: str, *, is_move: bool) -> None:
     """Move or copy a resource's dead properties to its new URL."""
     manager = resource.provider.prop_manager
@@ -264,8 +282,8 @@ class PersonnelFile(DAVNonCollection):  # type: ignore[misc]
             def commit(index: Index) -> Entry | None:
                 old = index.files.get(_relative(self.path))
                 replaced = (blobs / old.blob).stat().st_size if old is not None else 0
-                if context.space.stored_bytes() - replaced > context.settings.quota(context.role):
-                    raise DAVError(HTTP_INSUFFICIENT_STORAGE, "quota: the space is full")
+                # The new blob is already in stored_bytes (as its temporary file).
+                _fits(context, 0, replaced)
                 old = index.put(_relative(self.path), entry)
                 writer.temp.rename(blobs / writer.blob)
                 return old
@@ -296,6 +314,10 @@ class PersonnelFile(DAVNonCollection):  # type: ignore[misc]
                 del index.files[_relative(self.path)]
                 replaced = index.put(target, source)
             else:
+                copied = (blobs / source.blob).stat().st_size
+                replaced_entry = index.files.get(target)
+                freed = (blobs / replaced_entry.blob).stat().st_size if replaced_entry else 0
+                _fits(context, copied, freed)
                 blob = secrets.token_hex(16)
                 shutil.copyfile(blobs / source.blob, blobs / f".{blob}.part")
                 (blobs / f".{blob}.part").rename(blobs / blob)
@@ -317,6 +339,15 @@ class PersonnelFolder(DAVCollection):  # type: ignore[misc]
 
     def get_member_names(self) -> list[str]:
         return [entry["name"] for entry in self._context.index().listing(_relative(self.path))]
+
+    def get_used_bytes(self) -> int:
+        """Return what the person's PERSONNEL takes on disk (RFC 4331)."""
+        return self._context.space.stored_bytes()
+
+    def get_available_bytes(self) -> int:
+        """Return what is left of the person's capacity (RFC 4331)."""
+        quota = self._context.settings.quota(self._context.role)
+        return max(0, quota - self.get_used_bytes())
 
     def get_member(self, name: str) -> Any:
         return self.provider.get_resource_inst(util.join_uri(self.path, name), self.environ)
@@ -370,8 +401,6 @@ class PersonnelProvider(DAVProvider):  # type: ignore[misc]
     def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
         context = _Context(self, environ)
         relative = _relative(path)
-        if any(part in (".", "..") for part in relative.split("/")):
-            raise DAVError(HTTP_FORBIDDEN, "path outside the space")
         index = context.index()
         if relative in index.files:
             return PersonnelFile(path, environ, context, index.files[relative])

@@ -32,7 +32,7 @@ from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSIONS_KEY, THROTTLE
 from appliance.web.rendering import TEMPLATES_KEY, create_environment
 from appliance.web.security import (
     csrf_middleware,
-    headers_middleware,
+    on_response_prepare,
     session_middleware,
     storage_errors_middleware,
 )
@@ -62,13 +62,13 @@ def create_app(core: Core) -> web.Application:
     """Return the admin application wired to ``core``."""
     app = web.Application(
         middlewares=[
-            headers_middleware,
             storage_errors_middleware,
             session_middleware,
             csrf_middleware,
         ],
         client_max_size=CLIENT_MAX_SIZE,
     )
+    app.on_response_prepare.append(on_response_prepare)
     app[CORE_KEY] = core
     web_config = core.config.web
     app[SESSIONS_KEY] = SessionStore(

@@ -74,9 +74,12 @@ async def _send_file(
 ) -> web.StreamResponse:
     store = request.app[PRODUCTIONS_KEY]
     try:
+        # size_of checks the path (appliance.productions.paths) before any stat.
         size = await request.app[CORE_KEY].executor.run(target.size_of, path)
-    except (OSError, SpaceError) as err:
-        return _refusal(FileNotFoundError(str(err)))
+    except SpaceError as err:
+        return _refusal(err)
+    except OSError:
+        return _refusal(FileNotFoundError(path))
     return await send_stream(
         request, DOWNLOAD, size, lambda write: store.read_class_file(target, path, write)
     )
@@ -90,7 +93,7 @@ async def distribution_list(request: web.Request) -> web.StreamResponse:
         target = classes.distribution(
             _root(request), request.match_info["class_name"], await _person(request), write=False
         )
-        path = request.query.get("path", "").strip("/")
+        path = request.query.get("path", "")
         entries = await request.app[CORE_KEY].executor.run(target.listing, path)
     except (classes.AccessDenied, SpaceError, FileNotFoundError) as err:
         return _denied(err)

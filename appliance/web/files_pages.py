@@ -19,6 +19,7 @@ from typing import Any, Final
 from aiohttp import BodyPartReader, web
 
 from appliance.productions.antivirus import ScannerUnavailable
+from appliance.productions.paths import PathRefused
 from appliance.productions.personnel import SpaceError
 from appliance.productions.store import (
     SPACES,
@@ -174,6 +175,8 @@ async def upload_form(request: web.Request) -> web.StreamResponse:
             message = "infected"
         except QuotaError:
             message = "quota"
+        except PathRefused:
+            message = "name"
         except (SpaceError, LockedError, ScannerUnavailable) as err:
             message = "quota" if "quota" in str(err) else "refused"
         if message:
@@ -244,6 +247,8 @@ async def folder_form(request: web.Request) -> web.StreamResponse:
             space,
             posixpath.join(folder, name) if folder else name,
         )
+    except PathRefused:
+        raise web.HTTPSeeOther(_back(space, folder, "name")) from None
     except (SpaceError, LockedError):
         raise web.HTTPSeeOther(_back(space, folder, "refused")) from None
     raise web.HTTPSeeOther(_back(space, folder))
@@ -286,6 +291,8 @@ async def rename_form(request: web.Request) -> web.StreamResponse:
             path,
             posixpath.join(folder, name) if folder else name,
         )
+    except PathRefused:
+        raise web.HTTPSeeOther(_back(space, folder, "name")) from None
     except (SpaceError, LockedError, FileNotFoundError):
         raise web.HTTPSeeOther(_back(space, folder, "refused")) from None
     raise web.HTTPSeeOther(_back(space, folder, "renamed"))

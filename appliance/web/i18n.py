@@ -191,6 +191,11 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "files.message.infected": "Fichier refusé : l'antivirus y a trouvé un virus.",
         "files.message.quota": "Espace plein : supprimez des fichiers ou demandez plus de place.",
         "files.message.refused": "Action refusée.",
+        "files.message.name": (
+            "Nom refusé : trop long (255 octets au plus), caractère interdit (/, \\, "
+            "retour à la ligne, inversion du sens du texte), ou un fichier porte le nom "
+            "d'un des dossiers du chemin."
+        ),
         "files.message.deleted": "Supprimé.",
         "files.message.renamed": "Renommé.",
         "files.message.held": (
@@ -561,6 +566,11 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "files.message.infected": "File refused: the antivirus found a virus in it.",
         "files.message.quota": "Space full: delete files or ask for more space.",
         "files.message.refused": "Action refused.",
+        "files.message.name": (
+            "Name refused: too long (255 bytes at most), a forbidden character (/, \\, "
+            "line break, text direction override), or a file has the name of a folder "
+            "on the path."
+        ),
         "files.message.deleted": "Deleted.",
         "files.message.renamed": "Renamed.",
         "files.message.held": (

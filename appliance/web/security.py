@@ -18,6 +18,7 @@ import errno
 import hmac
 import logging
 import sqlite3
+from collections.abc import MutableMapping
 from typing import Final
 
 from aiohttp import web
@@ -149,28 +150,32 @@ async def storage_errors_middleware(request: web.Request, handler: Handler) -> w
         return web.Response(status=503, text=message)
 
 
-@web.middleware
-async def headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Add the security headers to every response, errors included."""
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        response = exc
-        _apply_headers(request, response)
-        raise
-    _apply_headers(request, response)
-    return response
+async def on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    """Add the security headers to every response, as it is prepared.
 
-
-def _apply_headers(request: web.Request, response: web.StreamResponse) -> None:
-    headers = response.headers
-    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-    headers["X-Content-Type-Options"] = "nosniff"
-    headers["X-Frame-Options"] = "DENY"
-    headers["Referrer-Policy"] = "no-referrer"
-    headers["Cross-Origin-Opener-Policy"] = "same-origin"
-    headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
-    if not request.path.startswith("/static/"):
-        headers["Cache-Control"] = "no-store"
+    A signal, not a middleware: streamed responses (downloads, exports, the
+    WebDAV-sized bodies) send their headers in ``prepare()``, before any
+    middleware could see them (issue #11, F7).
+    """
+    apply_headers(response.headers, static=request.path.startswith("/static/"))
     if request.secure:
-        headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+
+
+SECURITY_HEADERS: Final = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+SERVER_NAME: Final = "Preau"  # no version banner
+
+
+def apply_headers(headers: MutableMapping[str, str], *, static: bool = False) -> None:
+    """Set the security headers (a response's own stricter CSP is kept)."""
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.update(SECURITY_HEADERS)
+    headers["Server"] = SERVER_NAME
+    if not static:
+        headers["Cache-Control"] = "no-store"

@@ -17,6 +17,7 @@ from pydantic import Field
 from appliance.config import Role
 from appliance.productions import vault
 from appliance.productions.antivirus import ScannerUnavailable
+from appliance.productions.paths import PathRefused, PathThroughFile
 from appliance.productions.personnel import SpaceError
 from appliance.productions.store import (
     SPACES,
@@ -118,8 +119,12 @@ def _refusal(err: Exception) -> web.Response:
         return error(423, "locked", MESSAGES["locked"])
     if isinstance(err, QuotaError) or (isinstance(err, SpaceError) and "quota" in str(err)):
         return error(413, "quota", MESSAGES["quota"])
+    if isinstance(err, PathThroughFile):
+        return error(409, "path", str(err))
+    if isinstance(err, PathRefused):
+        return error(400, "path", str(err))
     if isinstance(err, FileNotFoundError):
-        return error(404, "absent", "no such file or folder")
+        return error(404, "absent", "Fichier ou dossier introuvable.")
     return error(422, "invalid", str(err))
 
 

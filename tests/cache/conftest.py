@@ -100,6 +100,13 @@ class CacheLab:
             return []
         return [json.loads(line) for line in self.origin_log.read_text().splitlines()]
 
+    def origin_seen(self) -> list[dict[str, Any]]:
+        """Return every request that reached the origin (answered or not), with credentials."""
+        seen = self.origin_log.with_name(self.origin_log.name + ".seen")
+        if not seen.exists():
+            return []
+        return [json.loads(line) for line in seen.read_text().splitlines() if line]
+
     def origin_sent(self, path: str | None = None) -> int:
         """Return the body bytes the origin sent (for ``path`` only if given)."""
         return sum(r["sent"] for r in self.origin_requests() if path is None or r["path"] == path)

@@ -19,6 +19,7 @@ import asyncio
 import json
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -98,7 +99,24 @@ def make_app(root: Path, log: Path) -> web.Application:
             with log.open("a") as out:
                 out.write(json.dumps(record) + "\n")
 
-    app = web.Application()
+    seen = log.with_name(log.name + ".seen")
+
+    @web.middleware
+    async def record_every_request(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        # Every request that reached this server, answered or not, with its credentials:
+        # the SSRF tests check that nothing (and no cookie) ever arrives.
+        with seen.open("a") as out:
+            out.write(json.dumps({
+                "method": request.method,
+                "path": request.path_qs,
+                "cookie": request.headers.get("Cookie", ""),
+                "authorization": request.headers.get("Authorization", ""),
+            }) + "\n")  # fmt: skip
+        return await handler(request)
+
+    app = web.Application(middlewares=[record_every_request])
     app.router.add_route("*", "/{tail:.*}", handle)
     return app
 
