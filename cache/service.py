@@ -34,6 +34,7 @@ from appliance.digests import file_sha256
 from appliance.scheduler.calendar import SchoolCalendar
 from appliance.scheduler.jobs import load_calendar
 from appliance.service import Health, Service
+from appliance.web.security import SERVER_NAME
 from cache import publishers
 from cache.chunks import RangeNotSatisfiable, content_range, parse_content_range, parse_range
 from cache.config import CacheConfig, split_origin
@@ -184,6 +185,7 @@ class CacheService(Service):
         )
         await self._load_calendar()
         app = web.Application(client_max_size=0)
+        app.on_response_prepare.append(_no_banner)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -352,11 +354,8 @@ class CacheService(Service):
             return await self._relay(request, target.url)
         try:
             obj = await self._object(request.headers, target, target.rule)
-        except OriginLoopError:
-            raise _LoopDetectedError(text="origin resolves to this cache") from None
-        except OriginRefusedError as err:
-            raise web.HTTPForbidden(text=f"Préau cache: {err}\n") from None
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
+            _refuse_origin(err)
             _LOGGER.info("Cache: origin of %s unreachable: %r", target.host, err)
             raise web.HTTPBadGateway(text="origin unreachable") from None
         if isinstance(obj, aiohttp.ClientResponse):  # not cacheable: relayed as it is
@@ -426,11 +425,12 @@ class CacheService(Service):
         target = Target(host, parsed, rule, key)
         try:
             opened = await self._object({}, target, rule)
-        except OriginLoopError:
-            return "the address resolves to this cache"
-        except OriginRefusedError as err:
-            return f"refused: {err}"[:200]
         except (aiohttp.ClientError, TimeoutError, OSError) as err:
+            refused = _refused_origin(err)
+            if isinstance(refused, OriginLoopError):
+                return "the address resolves to this cache"
+            if refused is not None:
+                return f"refused: {refused}"[:200]
             return f"origin unreachable: {err!r}"[:200]
         if isinstance(opened, aiohttp.ClientResponse):
             opened.close()
@@ -706,11 +706,8 @@ class CacheService(Service):
             upstream = await self._session.request(
                 request.method, url, headers=headers, allow_redirects=False
             )
-        except OriginLoopError:
-            raise _LoopDetectedError(text="origin resolves to this cache") from None
-        except OriginRefusedError as err:
-            raise web.HTTPForbidden(text=f"Préau cache: {err}\n") from None
-        except (aiohttp.ClientError, TimeoutError, OSError):
+        except (aiohttp.ClientError, TimeoutError, OSError) as err:
+            _refuse_origin(err)
             raise web.HTTPBadGateway(text="origin unreachable") from None
         return await self._relay_response(request, upstream)
 
@@ -735,6 +732,32 @@ class CacheService(Service):
             return response
         finally:
             upstream.close()
+
+
+async def _no_banner(request: web.Request, response: web.StreamResponse) -> None:
+    """Name no server version in the answers."""
+    response.headers["Server"] = SERVER_NAME
+
+
+def _refused_origin(err: BaseException) -> OriginRefusedError | None:
+    """Return the resolver's refusal behind a client error (aiohttp wraps it), if any."""
+    seen: BaseException | None = err
+    for _ in range(4):
+        if seen is None:
+            return None
+        if isinstance(seen, OriginRefusedError):
+            return seen
+        seen = getattr(seen, "os_error", None) or seen.__cause__
+    return None
+
+
+def _refuse_origin(err: BaseException) -> None:
+    """Raise the answer for an origin the box must not reach (508 for a loop, else 403)."""
+    refused = _refused_origin(err)
+    if isinstance(refused, OriginLoopError):
+        raise _LoopDetectedError(text="origin resolves to this cache") from None
+    if refused is not None:
+        raise web.HTTPForbidden(text=f"Préau cache: {refused}\n") from None
 
 
 def _whole(response: aiohttp.ClientResponse) -> bool:

@@ -844,7 +844,9 @@ class ProductionsStore:
             stored = await self.core.executor.run(personnel.stored_bytes)
             await self._record_usage(user, space, stored, files)
 
-    async def create_retrieval_code(self, person: str, *, actor: str) -> tuple[str, float]:
+    async def create_retrieval_code(
+        self, person: str, *, actor: str, reason: str = ""
+    ) -> tuple[str, float]:
         """Make a code letting someone who left download their work (#8.21); shown once."""
         code = vault.new_recovery_code()[:23]  # 4 groups of 5: about 99 bits
         expires = time.time() + self.core.config.productions.departed_grace_days * 86_400
@@ -861,6 +863,7 @@ class ProductionsStore:
             action="productions.retrieval_code",
             target=person,
             outcome="success",
+            detail=reason or "departed",
         )
         return code, expires
 
@@ -873,12 +876,19 @@ class ProductionsStore:
         )
         return None if row is None else str(row["person_id"])
 
+    async def has_personnel_key(self, user: str) -> bool:
+        """Return whether the person's PERSONNEL has a key (it was opened once)."""
+        row = await self.core.db.fetchone("SELECT 1 FROM personnel_keys WHERE user = ?", (user,))
+        return row is not None
+
     async def export_for_retrieval(
-        self, person: str, password: str, send: Callable[[bytes | bytearray], Awaitable[None]]
+        self,
+        person: str,
+        identity: str | None,
+        send: Callable[[bytes | bytearray], Awaitable[None]],
     ) -> None:
-        """Stream a person's work: the pedagogical space, and PERSONNEL if the password opens it."""
+        """Stream a person's work: the pedagogical space, and PERSONNEL with its identity."""
         personnel: tuple[PersonnelSpace, str, Index] | None = None
-        identity = await self.open_identity(person, password) if password else None
         if identity is not None:
             space = await self._personnel(person)
             index = await self.core.executor.run(space.load_index, identity)

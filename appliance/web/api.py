@@ -300,7 +300,7 @@ OPERATIONS: Final[list[Operation]] = [
     Operation(
         "post",
         "/people/{person_id}/retrieval-code",
-        "A code for someone who left to download their work (#8.21).",
+        "A code for someone who left to download their work (#8.21); a reason for others.",
         None,
         ("referent",),
         201,

@@ -332,14 +332,36 @@ async def retrieval_submit(request: web.Request) -> web.StreamResponse:
             actor="?", source=source, action="productions.retrieval", outcome="failure"
         )
         return _retrieval_form(request, "retrieve.bad_code", 403)
-    await core.audit.record(
-        actor=person, source=source, action="productions.retrieval", outcome="success"
-    )
+    throttle.record_success("retrieval", source)
     password = str(form.get("password", ""))[:256]
+    identity: str | None = None
+    if password and await store.has_personnel_key(person):
+        # PERSONNEL's password is checked like a login: through the same throttle,
+        # per account and source, and audited with its real outcome (issue #11, F4).
+        account = person.casefold()
+        if not throttle.check(account, source, time.monotonic(), known_device=False).allowed:
+            await core.audit.record(
+                actor=person, source=source, action="productions.retrieval",
+                outcome="throttled",
+            )  # fmt: skip
+            return _retrieval_form(request, "retrieve.slow", 429)
+        identity = await store.open_identity(person, password)
+        if identity is None:
+            throttle.record_failure(account, source, time.monotonic())
+            await core.audit.record(
+                actor=person, source=source, action="productions.retrieval",
+                outcome="failure", detail="wrong PERSONNEL password",
+            )  # fmt: skip
+            return _retrieval_form(request, "retrieve.bad_password", 403)
+        throttle.record_success(account, source)
+    await core.audit.record(
+        actor=person, source=source, action="productions.retrieval", outcome="success",
+        detail="with PERSONNEL" if identity else "pedagogical space only",
+    )  # fmt: skip
     headers = {
         "Content-Type": "application/zip",
         "Content-Disposition": 'attachment; filename="mes-travaux.zip"',
     }
     return await send_stream(
-        request, headers, None, lambda write: store.export_for_retrieval(person, password, write)
+        request, headers, None, lambda write: store.export_for_retrieval(person, identity, write)
     )

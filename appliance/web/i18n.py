@@ -127,6 +127,10 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "retrieve.password": "Ancien mot de passe (facultatif, pour PERSONNEL)",
         "retrieve.submit": "Télécharger mes travaux",
         "retrieve.bad_code": "Code inconnu ou expiré.",
+        "retrieve.bad_password": (
+            "Mot de passe incorrect pour PERSONNEL. Laissez le champ vide pour télécharger "
+            "seulement l'espace pédagogique."
+        ),
         "retrieve.slow": "Trop d'essais depuis cet appareil : patientez.",
         "class.title": "Ma classe",
         "class.show": "Afficher",
@@ -502,6 +506,10 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "retrieve.password": "Old password (optional, for PERSONNEL)",
         "retrieve.submit": "Download my work",
         "retrieve.bad_code": "Unknown or expired code.",
+        "retrieve.bad_password": (
+            "Wrong password for PERSONNEL. Leave the field empty to download the "
+            "pedagogical space only."
+        ),
         "retrieve.slow": "Too many tries from this device: wait.",
         "class.title": "My class",
         "class.show": "Show",

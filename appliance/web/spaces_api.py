@@ -339,15 +339,48 @@ async def erase_remote(request: web.Request) -> web.StreamResponse:
     return web.json_response({"erased": person_id})
 
 
+class RetrievalBody(_Body):
+    """Why a code is printed for someone still in the directory (audited)."""
+
+    reason: str = Field("", max_length=300)
+
+
 @routes.post(API_PREFIX + "/people/{person_id}/retrieval-code")
 @require_role("referent", api=True)
 async def retrieval_code(request: web.Request) -> web.StreamResponse:
-    """Print a code letting someone who left download their work (#8.21); shown once."""
+    """Print a code letting someone who left download their work (#8.21); shown once.
+
+    CARMO #8.21 is for people who leave: someone the directory still lists
+    logs in and exports their own work. A code for them is refused unless
+    the referent records why (a pupil moving school before the directory
+    says so, say); the reason goes to the audit log.
+    """
     _, actor, _ = _who(request)
     person_id = request.match_info["person_id"]
-    if await request.app[CORE_KEY].directory.person(person_id) is None:
+    core = request.app[CORE_KEY]
+    row = await core.db.fetchone("SELECT departed_at FROM people WHERE id = ?", (person_id,))
+    if row is None:
         return error(404, "absent", "no such person")
-    code, expires = await request.app[PRODUCTIONS_KEY].create_retrieval_code(person_id, actor=actor)
+    reason = ""
+    if request.can_read_body:
+        body = await _body(request, RetrievalBody)
+        if isinstance(body, web.Response):
+            return body
+        reason = body.reason.strip()
+    if row["departed_at"] is None and not reason:
+        await core.audit.record(
+            actor=actor, source=source_of(request), action="productions.retrieval_code",
+            target=person_id, outcome="refused", detail="still in the directory, no reason",
+        )  # fmt: skip
+        return error(
+            409,
+            "present",
+            "Cette personne est encore dans l'annuaire : elle peut se connecter et exporter "
+            "ses travaux elle-même. Indiquez la raison pour imprimer un code quand même.",
+        )
+    code, expires = await request.app[PRODUCTIONS_KEY].create_retrieval_code(
+        person_id, actor=actor, reason=reason
+    )
     return web.json_response(
         {"code": code, "expires_at": expires, "page": "/recuperer"},
         status=201,

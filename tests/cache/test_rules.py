@@ -29,9 +29,20 @@ def test_shipped_rules_key_mirrors_and_ip_literals_together() -> None:
     index = rules.match("deb.debian.org", "/debian/dists/trixie/InRelease")
     assert index is not None
     assert index.max_age == 60
-    assert rules.match("dl.google.com", "/chrome/install/x.exe") is None
-    assert rules.match("dl.google.com", "/chromeos/update.bin") is not None
-    assert rules.match("lancache.steamcontent.com", "/depot/1/chunk/2") is None
+    # Other paths of a steered name are relayed, never kept (issue #11: a rule says so).
+    other = rules.match("dl.google.com", "/chrome/install/x.exe")
+    assert other is not None
+    assert not other.cache
+    chromeos = rules.match("dl.google.com", "/chromeos/update.bin")
+    assert chromeos is not None
+    assert chromeos.cache
+    no_agent = rules.match("lancache.steamcontent.com", "/depot/1/chunk/2")
+    assert no_agent is not None
+    assert not no_agent.cache
+    # An IP literal passes only on its CDN's paths: nothing else matches it.
+    assert rules.match("127.0.0.1", "/api/v1/me") is None
+    assert rules.match("10.0.0.1", "/") is None
+    assert not rules.serves_host("127.0.0.1")
     steam = rules.match(
         "lancache.steamcontent.com", "/depot/1/chunk/2", "Valve/Steam HTTP Client 1.0"
     )
@@ -71,6 +82,7 @@ TWICE = 'version = "1"\n[[rule]]\nname = "x"\nhosts = ["a"]\n[[rule]]\nname = "x
         ('version = "1"\n[[rule]]\nname = "x"\nhosts = ["a"]\nsteer = "yes"', "rule x: steer"),
         ('version = "1"\n[[rule]]\nname = "x"\nhosts = ["a"]\ncolour = 1', "rule x: colour"),
         (TWICE, "rule x: name: used twice"),
+        ('version = "1"\n[[rule]]\nname = "x"\nhosts = ["@ip"]', "rule x: paths: an @ip rule"),
         ("version = [", "not TOML"),
     ],
 )

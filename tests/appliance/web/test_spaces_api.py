@@ -353,10 +353,24 @@ async def test_someone_who_left_takes_their_work_away_with_a_printed_code(
     assert (await _put(client, token, "personnel", "journal.txt", b"cher journal")).status == 201
     await client.delete("/api/v1/session", headers={"X-CSRF-Token": token})
     referent = await api_login(client, "referent")
-    made = await client.post(
+    # Still in the directory: refused without a reason (#8.21 is for people who leave).
+    refused = await client.post(
         "/api/v1/people/eleve/retrieval-code", headers={"X-CSRF-Token": referent}
     )
+    assert refused.status == 409
+    made = await client.post(
+        "/api/v1/people/eleve/retrieval-code",
+        json={"reason": "Part en cours d'année, pas encore sorti de l'annuaire"},
+        headers={"X-CSRF-Token": referent},
+    )
     assert made.status == 201
+    audited = await core.db.fetchall(
+        "SELECT outcome, detail FROM audit WHERE action = 'productions.retrieval_code'"
+    )
+    assert [tuple(r) for r in audited] == [
+        ("refused", "still in the directory, no reason"),
+        ("success", "Part en cours d'année, pas encore sorti de l'annuaire"),
+    ]
     code = (await made.json())["code"]
     dump = "\n".join(str(tuple(r)) for r in await core.db.fetchall("SELECT * FROM retrieval_codes"))
     assert code.replace("-", "") not in dump  # only a hash is kept
@@ -381,6 +395,21 @@ async def test_someone_who_left_takes_their_work_away_with_a_printed_code(
     full = await retrieve(code, PASSWORDS["eleve"])
     names = zipfile.ZipFile(io.BytesIO(await full.read())).namelist()
     assert sorted(names) == ["PERSONNEL/journal.txt", "pedagogique/Maths/devoir.txt"]
+    # Issue #11, F4: a wrong PERSONNEL password is refused, audited as a failure, and
+    # throttled after as many failures as the login; then even the right one waits.
+    statuses = []
+    for _ in range(12):
+        guess = await retrieve(code, "devine-encore")
+        statuses.append(guess.status)
+        assert "PK" not in (await guess.read()).decode(errors="replace")[:2]
+    assert statuses[0] == 403
+    assert 429 in statuses, statuses
+    assert (await retrieve(code, PASSWORDS["eleve"])).status == 429
+    outcomes = await core.db.fetchall(
+        "SELECT outcome FROM audit WHERE action = 'productions.retrieval' AND actor = 'eleve'"
+    )
+    assert [r["outcome"] for r in outcomes].count("failure") >= 5
+    assert [r["outcome"] for r in outcomes].count("success") == 2
     # Without the page's token, a post from elsewhere is refused.
     forged = await client.post("/recuperer", data={"code": code})
     assert forged.status == 403
