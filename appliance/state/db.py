@@ -16,6 +16,7 @@ Design:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import sqlite3
@@ -112,6 +113,8 @@ class StateDB:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise StateError(f"{path.parent}: cannot create the data directory: {err}") from err
+        writer: aiosqlite.Connection | None = None
+        reader: aiosqlite.Connection | None = None
         try:
             # Migrations run on a plain connection first, in the bounded executor.
             await executor.run(_prepare, path)
@@ -123,12 +126,19 @@ class StateDB:
                 "PRAGMA synchronous = FULL",
             ):
                 await writer.execute(pragma)
-        except sqlite3.DatabaseError as err:
-            raise StateError(f"{path}: {err}") from err
-        reader = await aiosqlite.connect(path, isolation_level=None)
-        reader.row_factory = sqlite3.Row
-        await reader.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        await reader.execute("PRAGMA query_only = ON")
+            reader = await aiosqlite.connect(path, isolation_level=None)
+            reader.row_factory = sqlite3.Row
+            await reader.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await reader.execute("PRAGMA query_only = ON")
+        except BaseException as err:
+            # Nothing half-open is left behind (Python 3.13 warns of unclosed connections).
+            for opened in (reader, writer):
+                if opened is not None:
+                    with contextlib.suppress(Exception):
+                        await opened.close()
+            if isinstance(err, sqlite3.DatabaseError):
+                raise StateError(f"{path}: {err}") from err
+            raise
         return cls(path, writer, reader)
 
     async def close(self) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import sqlite3
@@ -42,7 +43,7 @@ def _config(lab: CacheLab) -> PreauConfig:
 def _wait_run(lab: CacheLab, run_id: int, seconds: float) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        with sqlite3.connect(lab.tmp / "data" / "state.db") as db:
+        with contextlib.closing(sqlite3.connect(lab.tmp / "data" / "state.db")) as db, db:
             db.row_factory = sqlite3.Row
             row = db.execute("SELECT * FROM cache_prestage_runs WHERE id = ?", (run_id,)).fetchone()
         if row is not None and row["status"] in ("done", "stopped"):
@@ -52,7 +53,7 @@ def _wait_run(lab: CacheLab, run_id: int, seconds: float) -> dict[str, Any]:
 
 
 def _items(lab: CacheLab) -> dict[str, dict[str, Any]]:
-    with sqlite3.connect(lab.tmp / "data" / "state.db") as db:
+    with contextlib.closing(sqlite3.connect(lab.tmp / "data" / "state.db")) as db, db:
         db.row_factory = sqlite3.Row
         rows = db.execute("SELECT * FROM cache_prestage_items").fetchall()
     return {row["url"].rsplit("/", 1)[1]: dict(row) for row in rows}
@@ -97,7 +98,7 @@ def test_a_night_list_is_fetched_pinned_and_checked(cache_lab: CacheLab) -> None
     cache_lab.download("/files/tampered.cab")
     assert cache_lab.origin_sent("/files/tampered.cab") == 8 * MIB
     cache_lab.stop_cache()
-    with sqlite3.connect(cache_lab.tmp / "data" / "state.db") as db:
+    with contextlib.closing(sqlite3.connect(cache_lab.tmp / "data" / "state.db")) as db, db:
         pinned = db.execute("SELECT url, pinned FROM cache_objects WHERE pinned != ''").fetchall()
     assert pinned == [(f"{base}/good.cab", "chariot-1")]
 

@@ -3,6 +3,7 @@ CARMO #6.2: OTA installs that spare the school's link)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import sqlite3
@@ -29,7 +30,7 @@ def test_thirty_devices_share_one_upstream_fetch(cache_lab: CacheLab) -> None:
     assert cache_lab.wan_bytes()[1] == sent
     # What the referent's page will show: served ≈ 31 copies, fetched ≈ one (#6.2).
     cache_lab.stop_cache()
-    with sqlite3.connect(cache_lab.tmp / "data" / "state.db") as db:
+    with contextlib.closing(sqlite3.connect(cache_lab.tmp / "data" / "state.db")) as db, db:
         served, fetched, hits, misses = db.execute(
             "SELECT served_bytes, fetched_bytes, hits, misses FROM cache_traffic"
             " WHERE content_class = 'windows'"

@@ -3,6 +3,7 @@ acknowledged upload is there (issue #5 scope 8; rule 3)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import random
 import signal
@@ -100,7 +101,7 @@ def test_uploads_survive_kill_9(tmp_path: Path) -> None:
         for mark, number in zip(lines[0::2], lines[1::2], strict=True):
             last[mark] = max(last[mark], int(number))
         if not identity:
-            with sqlite3.connect(config.state_path) as conn:
+            with contextlib.closing(sqlite3.connect(config.state_path)) as conn, conn:
                 (sealed,) = conn.execute("SELECT by_password FROM personnel_keys").fetchone()
             identity = vault.open_sealed(vault.SealedIdentity.from_json(sealed), PASSWORD)
         plain = PedagogicalSpace(root / "pedagogical", "eleve")
@@ -109,7 +110,7 @@ def test_uploads_survive_kill_9(tmp_path: Path) -> None:
             plain.read("Devoirs/f.bin", collected.extend)
             assert _check_version(bytes(collected)) >= last["P"]
             checked += 1
-        with sqlite3.connect(config.state_path) as conn:
+        with contextlib.closing(sqlite3.connect(config.state_path)) as conn, conn:
             (recipient,) = conn.execute("SELECT recipient FROM personnel_keys").fetchone()
         space = PersonnelSpace(root / "personnel", "eleve", recipient)
         index = space.load_index(identity)

@@ -4,6 +4,7 @@ with one, and never from what the box stores (issue #5 scope 2; CARMO #7.30)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import subprocess
 import zipfile
@@ -90,7 +91,7 @@ def test_escrow_through_the_cli(tmp_path: Path) -> None:
     assert two.returncode == 0, two.stderr
     assert zipfile.ZipFile(output).read("PERSONNEL/Journal/jour1.txt") == b"cher journal"
     # The box keeps none of the shares' words, and the opening is in the audit log.
-    with sqlite3.connect(config.state_path) as conn:
+    with contextlib.closing(sqlite3.connect(config.state_path)) as conn, conn:
         dump = "\n".join(conn.iterdump())
         actions = [r[0] for r in conn.execute("SELECT action || ':' || outcome FROM audit")]
     for share in shares:

@@ -4,6 +4,7 @@ each person sees only their own space (issue #5 scope 3; #8.11, #8.12)."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import subprocess
 from collections.abc import Callable
@@ -157,7 +158,7 @@ def test_litmus_scanning_and_one_space_per_person(
     big.write_bytes(b"v" * 1_500_000)
     assert _curl("-u", "noe:mot-de-passe-2", "-T", str(big), url + "video.bin").stdout == "507"
     assert not (config.site.data_dir / "productions" / "pedagogical" / "noe" / "video.bin").exists()
-    with sqlite3.connect(config.state_path) as conn:
+    with contextlib.closing(sqlite3.connect(config.state_path)) as conn, conn:
         used = conn.execute(
             "SELECT bytes FROM storage_usage WHERE user = 'lina' AND space = 'pedagogical'"
         ).fetchone()
