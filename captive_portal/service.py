@@ -506,6 +506,18 @@ class PortalService(Service):
                 "UPDATE portal_sessions SET bytes_used = ?, throttled = ? WHERE user = ?",
                 [(s.bytes_used, int(s.throttled), u) for u, s in self.sessions.items()],
             )
+            # A device that moved bytes was active now: what a reload (a restart, an
+            # admin's extend) reads back, so a quiet phone keeps its real idle time.
+            active = {(row[1], row[2]) for row in usage}
+            await tx.executemany(
+                "UPDATE portal_devices SET last_active = ? WHERE user = ? AND mac = ?",
+                [
+                    (device.last_active, user, device.mac)
+                    for user, session in self.sessions.items()
+                    for device in session.devices
+                    if (user, device.mac) in active
+                ],
+            )
             await tx.executemany("DELETE FROM portal_devices WHERE user = ?", [(u,) for u in ended])
             await tx.executemany(
                 "DELETE FROM portal_sessions WHERE user = ?", [(u,) for u in ended]

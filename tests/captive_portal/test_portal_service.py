@@ -216,6 +216,45 @@ def test_idle_and_hard_timeouts_close_the_gate_within_seconds(lab: Lab, tmp_path
         ), portal.tail()
 
 
+def test_a_busy_phone_keeps_its_idle_time_across_an_extend_and_a_restart(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """Issue #11: sessions reloaded from the DB took the attach time as last activity."""
+    config, path = portal_config(
+        lab,
+        tmp_path,
+        roles={"pupil": {"idle_minutes": 0.1, "hard_minutes": 60}},  # idle 6 s
+    )
+    add_user(path, "actif", "pupil", "6A", PASSWORD)
+    with running_portal(lab, path, tmp_path / "portal.log") as portal:
+        assert portal_login(lab, "actif", PASSWORD).status == 200
+        started = time.monotonic()
+        # Busy for longer than the idle limit: one small transfer every second.
+        while time.monotonic() - started < 9:
+            assert lab.fetch(f"http://{WAN_IP}/small.bin")[0] == "ok", portal.tail()
+            time.sleep(1)
+        moved = state_rows(config, "SELECT last_active, attached_at FROM portal_devices")
+        assert moved[0][0] > moved[0][1] + 5  # the DB follows the activity
+        # The referent extends the session: the portal reloads its sessions from the DB.
+        ends = with_core(
+            config,
+            lambda core: portal_admin.extend_session(core, "actif", 60, actor="r", source="t"),
+        )
+        assert ends is not None
+        for _ in range(4):  # still busy: never cut
+            assert lab.fetch(f"http://{WAN_IP}/small.bin")[0] == "ok", portal.tail()
+            time.sleep(1)
+    with running_portal(lab, path, tmp_path / "portal-2.log") as portal:
+        for _ in range(4):  # a restart reloads the sessions too: still online while busy
+            assert lab.fetch(f"http://{WAN_IP}/small.bin")[0] == "ok", portal.tail()
+            time.sleep(1)
+        # Quiet now: cut once its real idle time has run out, not before.
+        # (Asked of the portal's own API: a probe through the gate would be activity.)
+        quiet = time.monotonic()
+        assert wait_until(lambda: captive(lab)["captive"] is True, seconds=15), portal.tail()
+        assert time.monotonic() - quiet >= 4
+
+
 def test_a_new_mac_reattaches_in_one_tap_and_keeps_the_counters(lab: Lab, tmp_path: Path) -> None:
     config, path = portal_config(lab, tmp_path)
     add_user(path, "l.bernard", "pupil", "6A", PASSWORD)
