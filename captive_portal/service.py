@@ -36,12 +36,12 @@ from appliance.tls import server_context
 from captive_portal import garden, ruleset
 from captive_portal.config import PortalRoleConfig
 from captive_portal.dhcp import (
-    DNSMASQ,
     DhcpSettings,
     parse_lease_events,
     render_dnsmasq,
     render_lease_hook,
 )
+from captive_portal.dhcp_child import DhcpChild
 from captive_portal.guard import FormTokens, SourceLimits
 from captive_portal.nftables import NftError, NftTable
 from captive_portal.pages import PortalPages, choose_language, human_bytes
@@ -292,7 +292,7 @@ class PortalService(Service):
             await web.TCPSite(
                 self._runner, cfg.address, cfg.https_port, ssl_context=context
             ).start()
-        self._dhcp: asyncio.subprocess.Process | None = None
+        self._dhcp: DhcpChild | None = None
         if cfg.dhcp:
             folder = self.core.config.site.data_dir / "portal"
             settings = DhcpSettings(
@@ -315,13 +315,8 @@ class PortalService(Service):
                 )
             )
             await self.core.executor.run(write_atomic, conf, text)
-            self._dhcp = await asyncio.create_subprocess_exec(
-                DNSMASQ,
-                "--keep-in-foreground",
-                f"--conf-file={conf}",
-                "--pid-file=",
-                "--log-facility=-",
-            )
+            self._dhcp = DhcpChild(conf)
+            await self._dhcp.start(self.core.executor.run)
         self._advertiser: RouterAdvertiser | None = None
         if cfg.ipv6_prefix:
             mac = await self.core.executor.run(
@@ -350,9 +345,8 @@ class PortalService(Service):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._dhcp is not None and self._dhcp.returncode is None:
-            self._dhcp.terminate()
-            await self._dhcp.wait()
+        if self._dhcp is not None:
+            await self._dhcp.stop()
 
     async def _sweep_forever(self) -> None:
         while True:

@@ -4,6 +4,7 @@ a crash, DHCP, HTTPS (issue #4; CARMO #7.5, #5.17, #7.48, #7.49, 9.2.3)."""
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import re
@@ -124,11 +125,37 @@ def test_login_with_charter_counts_bytes_and_survives_a_crash(lab: Lab, tmp_path
         counted = day_usage(config, "l.bernard")[0] - before_usage
         assert abs(counted - received) <= received * 0.01, (counted, received)
         assert DOWNLOAD_BYTES <= counted
-        # SIGKILL and restart: the table is rebuilt and the session put back first.
+        # SIGKILL and restart: the table is rebuilt and the session put back first,
+        # and the orphaned dnsmasq is stopped before the new one starts: never two
+        # DHCP servers (issue #11).
+        conf = config.site.data_dir / "portal" / "dnsmasq.conf"
+        first = dnsmasq_pids(conf)
+        assert len(first) == 1
         portal.kill()
         portal.start()
         assert lab.connect(8080)[0] == "connected", portal.tail()
         assert captive(lab)["captive"] is False
+        assert wait_until(lambda: len(dnsmasq_pids(conf)) == 1)
+        assert dnsmasq_pids(conf) != first
+        assert wait_until(lambda: not Path(f"/proc/{first[0]}").exists())
+
+
+def dnsmasq_pids(conf: Path) -> list[int]:
+    """Return the pids of the DHCP servers running with ``conf`` (not their script helpers)."""
+    found: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith(b"dnsmasq") and f"--conf-file={conf}".encode() in argv:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                stat = (entry / "stat").read_text()
+                found[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    # dnsmasq forks a helper for its lease script: count the servers, not the helpers.
+    return sorted(pid for pid, parent in found.items() if parent not in found)
 
 
 def test_ldap_pupil_logs_in_and_out_and_accepts_each_charter_version(
