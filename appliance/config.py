@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import tomllib
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -391,6 +392,27 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"cannot render {type(value).__name__} as TOML")
 
 
+def _entry_model(annotation: Any) -> type[BaseModel] | None:
+    """Return the model of a list's entries (``list[Model]``), if it is one."""
+    for argument in typing.get_args(annotation):
+        if isinstance(argument, type) and issubclass(argument, BaseModel):
+            return argument
+    return None
+
+
+def _render_entry_example(model: type[BaseModel], table: str, out: list[str]) -> None:
+    """Show, commented, the keys one entry of an empty list of tables takes."""
+    out.append(f"# Each entry is a [[{table}]] table with these keys:")
+    out.append(f"# [[{table}]]")
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        shown = "(required)" if field.is_required() else _toml_value(field.get_default(
+            call_default_factory=True
+        ))  # fmt: skip
+        note = f"  # {field.description}" if field.description else ""
+        out.append(f"# {key} = {shown}{note}")
+
+
 def _render_section(model: BaseModel, prefix: str, out: list[str]) -> None:
     doc = (type(model).__doc__ or "").strip()
     out.append("")
@@ -422,6 +444,9 @@ def _render_section(model: BaseModel, prefix: str, out: list[str]) -> None:
             out.append(f"# {key} = (not set)")
         else:
             out.append(f"{key} = {_toml_value(value)}")
+        entry = _entry_model(field.annotation)
+        if isinstance(value, list) and not value and entry is not None:
+            _render_entry_example(entry, f"{prefix}.{key}", out)
     for key, items in tables:
         for item in items:
             out.append(f"[[{prefix}.{key}]]")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,11 +26,26 @@ def filter_group() -> None:
     """DNS filtering: lists, explain, overrides."""
 
 
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What an import compiled, what it left out (with examples), how long it took."""
+
+    per_category: dict[str, int]
+    skipped: dict[str, int]
+    examples: dict[str, list[str]]
+    seconds: float
+
+    @property
+    def total(self) -> int:
+        """Return the names compiled, exceptions included."""
+        return sum(self.per_category.values())
+
+
 async def import_list(
     core: Core, path: Path, *, name: str, list_format: str, category: str
-) -> tuple[int, dict[str, int], dict[str, int], float]:
-    """Read, compile and register a list; return (domains, per category, skipped, seconds)."""
-    from filter.lists import ListStats, compile_list, read_list
+) -> ImportReport:
+    """Read, compile and register a list (raises ListError, saying what is wrong)."""
+    from filter.lists import ListError, ListStats, compile_list, read_list
 
     started = time.perf_counter()
     stats = ListStats()
@@ -39,30 +55,62 @@ async def import_list(
         return compile_list(entries, {"name": name, "format": list_format, "source": str(path)})
 
     artifact = await core.executor.run(build)
+    if not stats.domains:
+        raise ListError(f"{path}: no domain in it; nothing was changed")
     await filtering.register_list(
         core, name=name, list_format=list_format, source=str(path), artifact=artifact, stats=stats
     )
-    return (
-        sum(stats.domains.values()),
-        stats.domains,
-        stats.not_enforceable,
-        time.perf_counter() - started,
+    return ImportReport(
+        stats.domains, stats.not_enforceable, stats.examples, time.perf_counter() - started
     )
 
 
-def _report(
-    total: int, per_category: dict[str, int], skipped: dict[str, int], seconds: float
-) -> None:
-    click.echo(f"{total} domaines compilés en {seconds:.1f} s / domains compiled")
-    for category, count in sorted(per_category.items(), key=lambda item: -item[1])[:20]:
-        click.echo(f"  {category:<24} {count}")
-    if len(per_category) > 20:
-        click.echo(f"  … {len(per_category) - 20} autres catégories / more categories")
-    if skipped:
+def _report(report: ImportReport, config: PreauConfig, *, ut1: bool) -> None:
+    from filter.lists import EXCEPTION
+
+    click.echo(f"{report.total} domaines compilés en {report.seconds:.1f} s / domains compiled")
+    ranked = sorted(report.per_category.items(), key=lambda item: -item[1])
+    for category, count in ranked[:20]:
+        shown = "exceptions (@@)" if category == EXCEPTION else category
+        click.echo(f"  {shown:<24} {count}")
+    if len(ranked) > 20:
+        click.echo(f"  … {len(ranked) - 20} autres catégories / more categories")
+    if report.skipped:
         click.echo("Non applicable par DNS / not enforceable by DNS:")
-        for reason, count in sorted(skipped.items()):
-            click.echo(f"  {reason:<24} {count}")
-    click.echo("Listes UT1 : Université Toulouse Capitole, licence CC BY-SA.")
+        for reason, count in sorted(report.skipped.items()):
+            examples = report.examples.get(reason, [])
+            shown = f"  (ex. {', '.join(repr(e) for e in examples)})" if examples else ""
+            click.echo(f"  {reason:<24} {count}{shown}")
+    # A category no group denies blocks nothing: say so, naming the groups' key.
+    denied = {c for group in config.filter.groups for c in group.denied_categories}
+    idle = sorted(c for c in report.per_category if c != EXCEPTION and c not in denied)
+    if idle and not ut1:
+        click.echo(
+            f"Attention : aucun groupe ne refuse {', '.join(idle)} : cette liste ne bloque "
+            "rien tant que filter.groups[].denied_categories ne la nomme pas. / "
+            "Warning: no group denies it, so this list blocks nothing yet.",
+            err=True,
+        )
+    if ut1:
+        click.echo("Listes UT1 : Université Toulouse Capitole, licence CC BY-SA.")
+
+
+def _import(ctx: click.Context, path: Path, name: str, list_format: str, category: str) -> None:
+    from filter.lists import ListError
+
+    cli = _cli()
+    config: PreauConfig = cli._config(ctx)
+    try:
+        report = cli._with_core(
+            config,
+            ctx.obj["config_path"],
+            lambda core: import_list(
+                core, path, name=name, list_format=list_format, category=category
+            ),
+        )
+    except ListError as err:
+        cli._fail(f"liste refusée / list refused: {err}", 2)
+    _report(report, config, ut1=list_format == "ut1")
 
 
 @filter_group.command("import-ut1")
@@ -71,14 +119,7 @@ def _report(
 @click.pass_context
 def import_ut1(ctx: click.Context, path: Path, name: str) -> None:
     """Import the UT1 lists from a tarball or a directory tree."""
-    cli = _cli()
-    config: PreauConfig = cli._config(ctx)
-    result = cli._with_core(
-        config,
-        ctx.obj["config_path"],
-        lambda core: import_list(core, path, name=name, list_format="ut1", category=""),
-    )
-    _report(*result)
+    _import(ctx, path, name, "ut1", "")
 
 
 @filter_group.command("import-list")
@@ -91,20 +132,17 @@ def import_ut1(ctx: click.Context, path: Path, name: str) -> None:
     default="domains",
     show_default=True,
 )
-@click.option("--category", default="blocked", show_default=True)
+@click.option(
+    "--category",
+    required=True,
+    help="The category its names get; a group must deny it (e.g. adult, malware, ads).",
+)
 @click.pass_context
 def import_other(
     ctx: click.Context, name: str, path: Path, list_format: str, category: str
 ) -> None:
     """Import a plain domain list, a hosts file or an adblock list as NAME."""
-    cli = _cli()
-    config: PreauConfig = cli._config(ctx)
-    result = cli._with_core(
-        config,
-        ctx.obj["config_path"],
-        lambda core: import_list(core, path, name=name, list_format=list_format, category=category),
-    )
-    _report(*result)
+    _import(ctx, path, name, list_format, category)
 
 
 @filter_group.command("lists")

@@ -6,7 +6,13 @@ Reading (pure generators over lines):
   Pi-hole, AdGuard Home and Blocky get wrong); ``urls`` and ``expressions``
   and IP literals cannot be enforced by DNS and are counted, not dropped
   silently;
-- plain domain lists, hosts files and adblock ``||domain^`` rules.
+- plain domain lists (Squid-style ``.example.org`` entries block the domain
+  and its subdomains, as every entry does), hosts files and adblock
+  ``||domain^`` rules; adblock ``@@||domain^`` exceptions are kept as the
+  :data:`EXCEPTION` category, which un-blocks that name and its subdomains
+  for the entries of the same list (:func:`filter.policy.decide`);
+- a UT1 alias (``porn -> adult``, a symbolic link in the tarball or the
+  tree) is a category of its own with the target's domains.
 
 Compiling: names are hashed to 64 bits (BLAKE2b), sorted, and written with a
 16-bit index into a table of category sets. The artifact (``*.pfl``) is
@@ -22,6 +28,7 @@ import hashlib
 import ipaddress
 import json
 import mmap
+import posixpath
 import re
 import struct
 import tarfile
@@ -37,6 +44,7 @@ _DOMAIN: Final = re.compile(
     rb"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)+(?=[a-z0-9-]*[a-z])[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 )
 _BLOCK: Final = 4 * 1024 * 1024
+EXCEPTION: Final = "@exception"  # adblock @@ rules: never a category a group denies
 _ADBLOCK: Final = re.compile(r"^\|\|([^/^$|*]+)\^(\$(important|document|all))?$")
 _HOSTS_SINKS: Final = frozenset({"0.0.0.0", "127.0.0.1", "::", "::1", "0"})
 _HOSTS_SKIP: Final = frozenset(
@@ -62,14 +70,20 @@ class ListStats:
 
     domains: dict[str, int] = field(default_factory=dict)
     not_enforceable: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)  # a few lines per reason
 
     def count(self, category: str) -> None:
         """Count one enforceable domain."""
         self.domains[category] = self.domains.get(category, 0) + 1
 
-    def skip(self, reason: str, amount: int = 1) -> None:
-        """Count entries DNS cannot enforce (URLs, regexes, IPs, malformed)."""
+    def skip(self, reason: str, amount: int = 1, line: bytes | str = b"") -> None:
+        """Count entries DNS cannot enforce (URLs, regexes, IPs, malformed); keep a few."""
         self.not_enforceable[reason] = self.not_enforceable.get(reason, 0) + amount
+        if line:
+            kept = self.examples.setdefault(reason, [])
+            if len(kept) < 3:
+                text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+                kept.append(text.strip()[:120])
 
 
 def normalise(entry: str) -> bytes | None:
@@ -77,6 +91,8 @@ def normalise(entry: str) -> bytes | None:
     name = entry.strip().lower().rstrip(".")
     if name.startswith("*."):
         name = name[2:]
+    elif name.startswith("."):  # Squid's ".example.org": the domain and its subdomains
+        name = name[1:]
     if not name or len(name) > 253:
         return None
     try:
@@ -97,6 +113,8 @@ def normalise_bytes(raw: bytes) -> bytes | None:
     name = raw.strip().lower().rstrip(b".")
     if name.startswith(b"*."):
         name = name[2:]
+    elif name.startswith(b"."):  # Squid's ".example.org"
+        name = name[1:]
     if not name or len(name) > 253:
         return None
     if _DOMAIN.fullmatch(name):
@@ -123,11 +141,11 @@ def _slow_line(line: bytes, stats: ListStats) -> bytes | None:
     if not text:
         return None
     if _looks_like_ip(text) and _is_ip(text.decode("ascii", "replace")):
-        stats.skip("ip")
+        stats.skip("ip", line=text)
         return None
     name = normalise_bytes(text)
     if name is None:
-        stats.skip("malformed")
+        stats.skip("malformed", line=text)
     return name
 
 
@@ -198,7 +216,7 @@ def read_hosts(
                 continue
             name = normalise(host)
             if name is None:
-                stats.skip("malformed")
+                stats.skip("malformed", line=host)
                 continue
             stats.count(category)
             yield name, category
@@ -207,18 +225,24 @@ def read_hosts(
 def read_adblock(
     lines: Iterable[str], category: str, stats: ListStats
 ) -> Iterator[tuple[bytes, str]]:
-    """Yield (name, category) from adblock ``||domain^`` rules; count the rest."""
+    """Yield (name, category) from adblock ``||domain^`` rules; count the rest.
+
+    ``@@||domain^`` exceptions come out as (name, :data:`EXCEPTION`).
+    """
     for line in lines:
         text = line.strip()
         if not text or text.startswith(("!", "[", "#")):
             continue
+        kind = category
+        if text.startswith("@@"):
+            kind, text = EXCEPTION, text[2:]
         match = _ADBLOCK.match(text)
         name = normalise(match.group(1)) if match else None
         if name is None:
-            stats.skip("adblock-rule")
+            stats.skip("adblock-rule", line=line)
             continue
-        stats.count(category)
-        yield name, category
+        stats.count(kind)
+        yield name, kind
 
 
 def _text_lines(handle: IO[bytes]) -> Iterator[str]:
@@ -240,8 +264,17 @@ def read_ut1(path: Path, stats: ListStats) -> Iterator[tuple[str, list[bytes]]]:
     except (tarfile.TarError, OSError) as err:
         raise ListError(f"{path}: not a UT1 tarball or directory: {err}") from err
     with archive:
+        found = False
         for member in archive:
             parts = Path(member.name).parts
+            if member.issym() and parts and parts[-1] not in ("domains", "urls", "expressions"):
+                # An alias category (``porn -> adult``): the link is the folder itself.
+                linked = _alias_domains(archive, member)
+                if linked is not None:
+                    found = True
+                    with linked:
+                        yield from read_domain_chunks(linked, parts[-1], stats)
+                continue
             if len(parts) < 2 or parts[-1] not in ("domains", "urls", "expressions"):
                 continue
             if not (member.isfile() or member.issym() or member.islnk()):
@@ -252,9 +285,22 @@ def read_ut1(path: Path, stats: ListStats) -> Iterator[tuple[str, list[bytes]]]:
             category = parts[-2]
             with handle:
                 if parts[-1] == "domains":
+                    found = True
                     yield from read_domain_chunks(handle, category, stats)
                 else:
                     stats.skip(parts[-1], _count_lines(handle))
+        if not found:
+            raise ListError(f"{path}: no <category>/domains files (is it a UT1 tarball?)")
+
+
+def _alias_domains(archive: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes] | None:
+    """Return the ``domains`` file of the category an alias links to, if the tarball has it."""
+    folder = posixpath.dirname(member.name)
+    name = posixpath.normpath(posixpath.join(folder, member.linkname, "domains"))
+    try:
+        return archive.extractfile(archive.getmember(name))
+    except KeyError:
+        return None
 
 
 def _read_ut1_tree(root: Path, stats: ListStats) -> Iterator[tuple[str, list[bytes]]]:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from filter.lists import CompiledList, match_suffix, suffixes
+from filter.lists import EXCEPTION, CompiledList, match_suffix, suffixes
 from filter.wire import TYPE_A, TYPE_AAAA, TYPE_HTTPS
 
 Action = Literal["allow", "block", "nxdomain", "nodata", "cname"]
@@ -167,7 +167,15 @@ def decide(
         if hit is not None:
             return Decision("block", f"deny:{source}", "local", matched=hit)
     if denied:
+        excepted: set[str] = set()
         for list_name, matched, categories in matches(name):
+            # Longest match first: an adblock @@ exception for this name or a parent
+            # un-blocks it for the rest of that list (its broader entries).
+            if list_name in excepted:
+                continue
+            if EXCEPTION in categories:
+                excepted.add(list_name)
+                continue
             for category in categories:
                 if category in denied:
                     return Decision(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from filter.lists import (
+    EXCEPTION,
     CompiledList,
     ListError,
     ListStats,
@@ -16,7 +17,8 @@ from filter.lists import (
     read_list,
     read_ut1,
 )
-from filter.policy import list_matches
+from filter.policy import GroupPolicy, decide, list_matches
+from filter.wire import TYPE_A
 from tests.filter.conftest import write_ut1_tree
 
 
@@ -106,3 +108,59 @@ def test_corrupt_artifact_is_refused(tmp_path: Path) -> None:
 )
 def test_normalise(text: str, expected: bytes | None) -> None:
     assert normalise(text) == expected
+
+
+def test_adblock_exceptions_unblock_the_excepted_subdomain(tmp_path: Path) -> None:
+    """Issue #11: ``@@||name^`` was dropped, so an excepted subdomain stayed blocked."""
+    adblock = tmp_path / "ads.txt"
+    adblock.write_text("||ads.test^\n@@||ok.ads.test^\n||other.test^\n")
+    stats = ListStats()
+    path = tmp_path / "ads.pfl"
+    path.write_bytes(compile_list(read_list(adblock, "adblock", "ads", stats), {"name": "ads"}))
+    assert stats.domains == {"ads": 2, EXCEPTION: 1}
+    lst = CompiledList("ads", path)
+    group = GroupPolicy("g", frozenset({"ads"}))
+    try:
+        matches = list_matches([lst])
+
+        def action(name: bytes) -> str:
+            return decide(name, TYPE_A, group, [], matches).action
+
+        assert action(b"ads.test") == "block"
+        assert action(b"x.ads.test") == "block"
+        assert action(b"ok.ads.test") == "allow"
+        assert action(b"cdn.ok.ads.test") == "allow"
+        assert action(b"other.test") == "block"
+    finally:
+        lst.close()
+
+
+def test_squid_style_entries_block_the_domain_and_its_subdomains(tmp_path: Path) -> None:
+    listed = tmp_path / "squid.txt"
+    listed.write_text(".example.org\nplain.test\n-bad-.test\n")
+    stats = ListStats()
+    names = [n for n, _ in pairs(read_list(listed, "domains", "adult", stats))]
+    assert names == [b"example.org", b"plain.test"]
+    # What could not be read is named, not only counted.
+    assert stats.not_enforceable == {"malformed": 1}
+    assert stats.examples == {"malformed": ["-bad-.test"]}
+
+
+def test_a_ut1_alias_is_a_category_from_a_tarball_as_from_a_tree(tmp_path: Path) -> None:
+    tree = write_ut1_tree(tmp_path / "src")
+    (tree / "porn").symlink_to("adult")
+    tarball = tmp_path / "blacklists.tar.gz"
+    with tarfile.open(tarball, "w:gz") as archive:
+        archive.add(tree, arcname="blacklists")
+    from_tree = pairs(read_ut1(tree, ListStats()))
+    from_tarball = pairs(read_ut1(tarball, ListStats()))
+    assert (b"porn-site.test", "porn") in from_tree
+    assert sorted(from_tarball) == sorted(from_tree)
+
+
+def test_an_empty_tarball_is_a_clear_error(tmp_path: Path) -> None:
+    tarball = tmp_path / "empty.tar.gz"
+    with tarfile.open(tarball, "w:gz"):
+        pass
+    with pytest.raises(ListError, match="no <category>/domains"):
+        list(read_ut1(tarball, ListStats()))
