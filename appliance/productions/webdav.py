@@ -21,11 +21,12 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import secrets
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -341,6 +342,7 @@ class DirectoryLogins(BaseDomainController):  # type: ignore[misc]
         return True
 
 
+_EMPTY_SUFFIX_RANGE: Final = re.compile(r"bytes=\s*-0+\s*(,\s*-0+\s*)*")
 _GENERIC_ERROR: Final = "Erreur interne du serveur WebDAV : rien n'a été modifié.\n".encode()
 
 
@@ -355,8 +357,20 @@ class _Guard:
     def __init__(self, app: Callable[..., Any]) -> None:
         self._app = app
 
+    @staticmethod
+    def _refuse(start_response: Callable[..., Any], status: str) -> Iterator[bytes]:
+        headers = {"Content-Type": "text/plain; charset=utf-8", "Content-Length": "0"}
+        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        apply_headers(headers, static=True)
+        start_response(status, list(headers.items()))
+        yield b""
+
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         """Serve one request through WsgiDAV."""
+        if _EMPTY_SUFFIX_RANGE.fullmatch(environ.get("HTTP_RANGE", "")):
+            # "bytes=-0" asks for no byte at all: WsgiDAV answers 206 "bytes 6-5/6".
+            yield from self._refuse(start_response, "416 Range Not Satisfiable")
+            return
         failed = False
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:

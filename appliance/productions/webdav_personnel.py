@@ -69,6 +69,7 @@ class _Context:
         self.identity: str = identity
         self.space = PersonnelSpace(provider.settings.root, person, agefile.recipient_of(identity))
         self.settings = provider.settings
+        self._files = 0
 
     def index(self) -> Index:
         return self.space.load_index(self.identity)
@@ -79,8 +80,13 @@ class _Context:
             result, files = self.space.change_index(self.identity, change)
         except SpaceError as err:  # a file where a folder should be, or the reverse
             raise DAVError(HTTP_CONFLICT, str(err)) from None
-        self.settings.record_usage(self.person, self.space.stored_bytes(), files)
+        self._files = files
+        self.recount()
         return result
+
+    def recount(self) -> None:
+        """Store what the space takes now (after blobs were added or deleted)."""
+        self.settings.record_usage(self.person, self.space.stored_bytes(), self._files)
 
 
 def _relative(path: str) -> str:
@@ -291,6 +297,7 @@ class PersonnelFile(DAVNonCollection):  # type: ignore[misc]
             old = context.change(commit)
             if old is not None:
                 context.space.delete_blob(old.blob)
+                context.recount()
             self._entry = entry
         finally:
             writer.discard()
@@ -300,6 +307,7 @@ class PersonnelFile(DAVNonCollection):  # type: ignore[misc]
         path = _relative(self.path)
         for blob in context.change(lambda index: index.remove(path) if path in index.files else []):
             context.space.delete_blob(blob)
+        context.recount()
         self.remove_all_properties(recursive=True)
         self.remove_all_locks(recursive=True)
 
@@ -327,6 +335,7 @@ class PersonnelFile(DAVNonCollection):  # type: ignore[misc]
         replaced = context.change(copy_or_move)
         if replaced is not None:
             context.space.delete_blob(replaced.blob)
+            context.recount()
         _carry_properties(self, dest_path, is_move=is_move)
 
 
@@ -379,6 +388,7 @@ class PersonnelFolder(DAVCollection):  # type: ignore[misc]
         blobs = context.change(remove)
         for blob in blobs:
             context.space.delete_blob(blob)
+        context.recount()
         self.remove_all_properties(recursive=True)
         self.remove_all_locks(recursive=True)
 
