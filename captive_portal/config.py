@@ -29,7 +29,10 @@ class PortalRoleConfig(_Section):
         description="At the device cap: allow one more, refuse, or replace the oldest device.",
     )
     daily_quota_mb: int | None = Field(
-        None, ge=1, description="Data per day; past it the fair-use rate applies (or cut)."
+        None,
+        ge=1,
+        le=10_000_000,
+        description="Data per day in MB (at most 10 TB); past it the fair-use rate applies.",
     )
     rate_kbytes: int | None = Field(
         None, ge=8, le=10_000_000, description="Per-device rate limit in kilobytes per second."

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic.fields import FieldInfo
 
 from appliance import __doc__ as _package_doc
 from appliance import filtering, portal_admin
@@ -31,6 +32,7 @@ from appliance.web.auth import (
     source_of,
 )
 from appliance.web.keys import CORE_KEY, SESSION_KEY, SESSIONS_KEY
+from captive_portal.config import PortalRoleConfig
 
 API_PREFIX: Final = "/api/v1"
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
@@ -122,16 +124,26 @@ class VouchersBody(_Body):
     label: str = Field("", max_length=100)
 
 
-class RoleBody(_Body):
-    """Changes to one role's Wi-Fi rules (only the keys sent change; null clears)."""
+def changes_body(section: type[BaseModel], name: str, doc: str) -> type[_Body]:
+    """Return a body changing some keys of a config section, with the section's own bounds.
 
-    hard_minutes: float | None = Field(None, gt=0, le=7 * 1440)
-    idle_minutes: float | None = Field(None, gt=0, le=1440)
-    ends_with_school_day: bool | None = None
-    max_devices: int | None = Field(None, ge=1, le=10)
-    concurrent: Literal["allow", "refuse", "replace_oldest"] | None = None
-    daily_quota_mb: int | None = Field(None, ge=1)
-    rate_kbytes: int | None = Field(None, ge=8, le=10_000_000)
+    One declaration validates the config file, the API and the pages (issue
+    #11): every key is optional here, and each keeps its type, bounds and
+    description (which the OpenAPI document shows).
+    """
+    fields: dict[str, Any] = {
+        key: (field.annotation | None, FieldInfo.merge_field_infos(field, default=None))  # type: ignore[operator]
+        for key, field in section.model_fields.items()
+    }
+    model: type[_Body] = create_model(name, __base__=_Body, __doc__=doc, **fields)
+    return model
+
+
+RoleBody = changes_body(
+    PortalRoleConfig,
+    "RoleBody",
+    "Changes to one role's Wi-Fi rules (only the keys sent change; null clears).",
+)
 
 
 class CharterBody(_Body):

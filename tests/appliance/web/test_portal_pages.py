@@ -225,6 +225,10 @@ async def test_role_rules_are_changed_from_the_api_and_the_page(
         ({"max_devices": 0}, "max_devices"),
         ({"bogus": 1}, "bogus"),
         ({"hard_minutes": None}, "hard_minutes"),
+        # Issue #11: bounds come from the one declaration (PortalRoleConfig).
+        ({"daily_quota_mb": 10**40}, "daily_quota_mb"),
+        ({"rate_kbytes": 10**12}, "rate_kbytes"),
+        ({"idle_minutes": 1e300}, "idle_minutes"),
     ):
         refused = await client.post("/api/v1/portal/roles/pupil", json=body, headers=headers)
         assert refused.status == 422
