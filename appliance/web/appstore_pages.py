@@ -162,6 +162,8 @@ async def _chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
 async def upload_form(request: web.Request) -> web.StreamResponse:
     """Store a package from the form: its fields first, then the file, streamed."""
     fields: dict[str, str] = {}
+    if request.content_type != "multipart/form-data":
+        raise web.HTTPSeeOther("/applis/gestion?message=" + urllib.parse.quote("file: missing"))
     reader = await request.multipart()
     try:
         while (part := await reader.next()) is not None:

@@ -158,6 +158,8 @@ async def upload_form(request: web.Request) -> web.StreamResponse:
     folder = _folder(request.query.get("dossier"))
     stored = 0
     message = ""
+    if request.content_type != "multipart/form-data":
+        raise web.HTTPSeeOther(_back(space, folder, "refused"))
     reader = await request.multipart()
     while (part := await reader.next()) is not None:
         if not isinstance(part, BodyPartReader) or not part.filename:
