@@ -38,6 +38,15 @@ class Person:
     class_name: str
 
 
+def pupils_who_handed_in(assignment_folder: Path) -> list[str]:
+    """Return the pupils' folders of one assignment's Rendus (not the uploads in flight)."""
+    if not assignment_folder.is_dir():
+        return []
+    return sorted(
+        p.name for p in assignment_folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
+
+
 def check_class(name: str) -> str:
     """Return a class name that can name a folder, or refuse it."""
     if not _CLASS.match(name):

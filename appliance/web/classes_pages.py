@@ -18,6 +18,7 @@ from aiohttp import BodyPartReader, web
 
 from appliance.productions import classes
 from appliance.productions.antivirus import ScannerUnavailable
+from appliance.productions.pedagogical import PedagogicalSpace
 from appliance.productions.personnel import SpaceError
 from appliance.productions.store import HeldForScan
 from appliance.web.auth import require_role
@@ -72,10 +73,11 @@ async def class_page(request: web.Request) -> web.StreamResponse:
             for row in rows:
                 folder = _root(request) / class_name / "Rendus" / str(row["id"])
                 if person.role in classes.STAFF:
-                    handed = sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+                    handed = await core.executor.run(classes.pupils_who_handed_in, folder)
                 else:
-                    mine = folder / person.id
-                    handed = sorted(p.name for p in mine.iterdir()) if mine.exists() else []
+                    mine = PedagogicalSpace(folder, person.id)
+                    listed = await core.executor.run(mine.listing, "")
+                    handed = [entry["name"] for entry in listed]
                 due = row["due_at"]
                 assignments.append(
                     {
