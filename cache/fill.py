@@ -137,6 +137,7 @@ class CachedObject:
         self._fd = -1
         self._change: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._commit_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._uncommitted = 0
         self._committed_at = time.monotonic()
 
@@ -156,19 +157,27 @@ class CachedObject:
         self._fd = await self.executor.run(os.open, path, os.O_RDWR | os.O_CLOEXEC)
 
     async def close(self) -> None:
-        """Stop the runs, commit what landed and close the data file."""
-        for run in list(self.runs):
-            if run.task is not None:
-                run.task.cancel()
-        for run in list(self.runs):
-            if run.task is not None:
-                with contextlib.suppress(BaseException):
-                    await run.task
+        """Stop the runs, commit what landed and close the data file.
+
+        Every fill task is waited for, including one whose run has already
+        left ``runs`` but is still committing: closing the file under it gave
+        EBADF (or, worse, an fsync of a reused descriptor). The task that
+        calls this (a run retiring its idle object) is not waited for.
+        """
+        current = asyncio.current_task()
+        others = [task for task in self._tasks if task is not current]
+        for task in others:
+            if any(run.task is task for run in self.runs):
+                task.cancel()
+        for task in others:
+            with contextlib.suppress(BaseException):
+                await task
         if self.failed is None:
             await self.commit(force=True)
-        if self._fd >= 0:
-            await self.executor.run(os.close, self._fd)
-            self._fd = -1
+        async with self._commit_lock:
+            if self._fd >= 0:
+                fd, self._fd = self._fd, -1
+                await self.executor.run(os.close, fd)
 
     # -- readers -------------------------------------------------------------------
 
@@ -209,6 +218,8 @@ class CachedObject:
         run.task = asyncio.get_running_loop().create_task(
             self._fill(run), name=f"cache-fill-{self.meta.digest[:8]}-{run.ident}"
         )
+        self._tasks.add(run.task)
+        run.task.add_done_callback(self._tasks.discard)
 
     def fill_everything(self) -> None:
         """Fetch every missing chunk in the background (completion, pre-staging)."""

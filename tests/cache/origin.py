@@ -9,6 +9,7 @@ count upstream traffic. Paths choose misbehaviour:
 * ``/nolength/NAME``: chunked, no length (not cacheable);
 * ``/nostore/NAME``: ``Cache-Control: no-store``;
 * ``/slowstart/NAME``: waits one second before the first byte;
+* ``/norange/NAME``: ignores Range (always the whole file, 200);
 * ``/debian/PATH``: an apt archive under ``ROOT/debian``.
 """
 
@@ -46,13 +47,17 @@ def make_app(root: Path, log: Path) -> web.Application:
             path = root / "debian" / name
             if ".." in name.split("/") or not path.is_file():
                 raise web.HTTPNotFound
-        elif mode not in {"files", "truncate", "nolength", "nostore", "slowstart"}:
+        elif mode not in {"files", "truncate", "nolength", "nostore", "slowstart", "norange"}:
             raise web.HTTPNotFound
         elif not path.is_file() or "/" in name:
             raise web.HTTPNotFound
         size = path.stat().st_size
         etag = f'"{path.stat().st_mtime_ns:x}-{size:x}"'
-        wanted = _range(request.headers.get("Range"), size) if mode != "nolength" else None
+        wanted = (
+            _range(request.headers.get("Range"), size)
+            if mode not in ("nolength", "norange")
+            else None
+        )
         if_range = request.headers.get("If-Range")
         if if_range is not None and if_range != etag:
             wanted = None

@@ -164,3 +164,24 @@ def test_an_object_too_large_for_the_cache_is_relayed_whole(cache_lab: CacheLab)
         result = cache_lab.download("/files/huge.esd")
         assert (result.code, result.status, result.digest) == (0, 200, _digest(data))
     assert "not kept" in cache_lab.cache_output()
+
+
+def test_an_origin_that_ignores_range_is_served_and_leaves_no_broken_task(
+    cache_lab: CacheLab,
+) -> None:
+    """Issue #11: a fill's last commit ran on a closed file (EBADF, "never retrieved")."""
+    data = cache_lab.add_file("norange.bin", 6 * MIB)
+    cache_lab.start_cache()
+    for round_ in range(4):
+        name = f"/norange/norange.bin?round={round_}"  # a new object each round
+        starts = [index * 700_000 for index in range(8)]
+        started = [cache_lab.start_download(name, byte_range=f"{a}-{a + 300_000}") for a in starts]
+        whole = cache_lab.download(name)
+        assert (whole.status, whole.digest) == (200, _digest(data))
+        for a, part in zip(starts, (cache_lab.finish(s) for s in started), strict=True):
+            assert (part.status, part.digest) == (206, _digest(data[a : a + 300_001]))
+    time.sleep(1.5)  # let the fills finish and the idle object retire
+    cache_lab.stop_cache()
+    log = cache_lab.cache_output()
+    assert "never retrieved" not in log
+    assert "Bad file descriptor" not in log
