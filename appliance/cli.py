@@ -101,15 +101,15 @@ def _setup_logging(ctx: click.Context, config: PreauConfig) -> None:
     )
 
 
-@main.command()
+@main.command(
+    help="Run SERVICES (default: all of them in this process).\n\n"
+    f"Known services: {', '.join(SERVICE_NAMES)}. One systemd unit runs one; the "
+    "filter, the portal and the cache only when enabled in the config."
+)
 @click.argument("services", nargs=-1)
 @click.pass_context
 def run(ctx: click.Context, services: tuple[str, ...]) -> None:
-    """Run SERVICES (default: all of them in this process).
-
-    Known services: directory, scheduler, filter, portal, web. One systemd unit
-    runs one; the portal and the filter only when enabled in the config.
-    """
+    """Run SERVICES (default: all of them in this process)."""
     config = _config(ctx)
     _setup_logging(ctx, config)
     core = Core(config, ctx.obj["config_path"])

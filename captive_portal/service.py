@@ -29,7 +29,8 @@ from aiohttp import web
 from appliance import filtering, portal_admin
 from appliance.atomic import write_atomic
 from appliance.audit import AuditLog, utc_now_iso
-from appliance.scheduler.calendar import parse_span
+from appliance.scheduler.calendar import calendar_from_config
+from appliance.scheduler.jobs import load_calendar
 from appliance.service import Health, Service
 from appliance.state.db import Transaction
 from appliance.tls import server_context
@@ -58,6 +59,7 @@ from captive_portal.sessions import (
 )
 
 _LOGGER = logging.getLogger(__name__)
+CALENDAR_SECONDS: Final = 600.0
 
 ARP_TABLE: Final = Path("/proc/net/arp")
 PORTAL_KEY: Final = web.AppKey("portal", object)
@@ -100,6 +102,19 @@ class _StoreRequest:
     address: str
 
 
+def forwarding_missing(ipv6: bool, proc: Path = Path("/proc/sys/net")) -> str:
+    """Return the sysctl keys that stop logged-in devices' traffic ("" when none)."""
+    keys = ["ipv4/ip_forward"] + (["ipv6/conf/all/forwarding"] if ipv6 else [])
+    off = []
+    for key in keys:
+        try:
+            if (proc / key).read_text().strip() == "0":
+                off.append("net." + key.replace("/", "."))
+        except OSError:
+            continue
+    return ", ".join(f"{key}=0" for key in off)
+
+
 class PortalService(Service):
     """Let logged-in people's devices through; send everybody else to the login page."""
 
@@ -108,6 +123,7 @@ class PortalService(Service):
     async def async_setup(self) -> None:
         """Load the table, put unexpired sessions back into the kernel, prepare the pages."""
         cfg = self.core.config.portal
+        await self._refresh_calendar()
         self._use_roles(await portal_admin.role_settings(self.core))
         rates = self._rates_needed()
         self._tiers = set(rates)
@@ -332,6 +348,13 @@ class PortalService(Service):
                 ),
             )
             await self._advertiser.start()
+        missing = await self.core.executor.run(forwarding_missing, bool(cfg.ipv6_prefix))
+        if missing:
+            _LOGGER.warning(
+                "Portal: forwarding is off (%s): devices will log in but reach nothing; "
+                "turn it on and set up NAT or a route back (docs/captive-portal.md)",
+                missing,
+            )
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="preau-portal-sweep")
         self._learner = asyncio.create_task(self._learn_v6_forever(), name="preau-portal-v6")
         self._gardener = asyncio.create_task(self._garden_forever(), name="preau-portal-garden")
@@ -352,6 +375,8 @@ class PortalService(Service):
         while True:
             await asyncio.sleep(self.core.config.portal.sweep_seconds)
             try:
+                if time.monotonic() - self._calendar_at >= CALENDAR_SECONDS:
+                    await self._refresh_calendar()
                 await self.sweep_once()
             except Exception:
                 _LOGGER.exception("Portal sweep failed")
@@ -585,7 +610,21 @@ class PortalService(Service):
             )
 
     async def async_health(self) -> Health:
-        """Report how many sessions are open."""
+        """Report how many sessions are open, and whether logged-in devices can get out.
+
+        With forwarding off the portal would say "online" while nothing passes:
+        routing and NAT are the referent's (docs/captive-portal.md), so the
+        box names what is missing instead (issue #11).
+        """
+        missing = await self.core.executor.run(
+            forwarding_missing, bool(self.core.config.portal.ipv6_prefix)
+        )
+        if missing:
+            return Health(
+                "degraded",
+                f"{len(self.sessions)} sessions; le transfert IP est désactivé ({missing}) : "
+                "les appareils connectés n'atteignent pas internet",
+            )
         return Health("ok", f"{len(self.sessions)} sessions")
 
     # -- pages ---------------------------------------------------------------------
@@ -867,6 +906,7 @@ class PortalService(Service):
             httponly=True,
             samesite="Strict",
             path="/",
+            secure=request.secure,  # set over HTTPS, never sent in clear
         )
         raise response
 
@@ -912,16 +952,27 @@ class PortalService(Service):
         )
         return int(row["used"]) if row else 0
 
-    def _school_day_end(self, now: float) -> float | None:
-        """Return today's end of class hours if it is still ahead, else None."""
-        site = self.core.config.site
-        spans = [parse_span(span) for span in self.core.config.scheduler.class_hours]
-        if not spans:
-            return None
-        today = dt.datetime.fromtimestamp(now, site.zone)
-        last = max(end for _start, end in spans)
-        end = today.replace(hour=last // 60, minute=last % 60, second=0, microsecond=0)
-        return end.timestamp() if end.timestamp() > now else None
+    def _school_day_end(self, now: float) -> float:
+        """Return when today's lessons end; ``now`` when there are none today.
+
+        A role whose sessions end with the school day cannot log in after the
+        last lessons, nor on a day without classes (weekends, holidays, closed
+        days): the login is refused as outside hours.
+        """
+        calendar = self._calendar
+        end = calendar.classes_end(dt.datetime.fromtimestamp(now, calendar.zone))
+        return now if end is None else end.timestamp()
+
+    async def _refresh_calendar(self) -> None:
+        """Read the school calendar again (holidays file, closed days)."""
+        try:
+            self._calendar = await load_calendar(self.core)
+        except ValueError as err:  # an unreadable holidays file: days of the week only
+            _LOGGER.warning("Portal: %s", err)
+            self._calendar = calendar_from_config(
+                self.core.config.scheduler, self.core.config.site.zone, [], []
+            )
+        self._calendar_at = time.monotonic()
 
     async def _store(self, request: _StoreRequest) -> None:
         """Record a login durably before answering; logins arriving together share a commit."""
@@ -1010,27 +1061,38 @@ class PortalService(Service):
         )
 
     async def logout_submit(self, request: web.Request) -> web.StreamResponse:
-        """Log this device out; the session ends with its last device."""
-        _form, problem = await self._checked_form(request)
+        """Log this device out, or every device of the account (``scope=all``).
+
+        The page offers both: "this device" keeps the person's other devices
+        online (a phone logged out in class leaves the laptop alone); "all my
+        devices" ends the session. The session also ends with its last device.
+        """
+        form, problem = await self._checked_form(request)
         if problem:
             return self._message(request, "err_form", 400)
         address = request.remote or ""
         user = self.by_ip.get(address)
         if user is not None:
+            every = str(form.get("scope", "")) == "all"
             async with self._lock:
-                await self._detach_locked(user, address)
-                self.by_ip.pop(address, None)
+                session = self.sessions.get(user)
+                addresses = [d.ip for d in session.devices] if session and every else [address]
+                for ip in addresses:
+                    await self._detach_locked(user, ip)
+                    self.by_ip.pop(ip, None)
                 remaining = self.sessions.get(user)
             async with self.core.db.write() as tx:
-                await tx.execute("DELETE FROM portal_devices WHERE ip = ?", (address,))
-                await tx.execute("DELETE FROM network_clients WHERE address = ?", (address,))
+                for ip in addresses:
+                    await tx.execute("DELETE FROM portal_devices WHERE ip = ?", (ip,))
+                    await tx.execute("DELETE FROM network_clients WHERE address = ?", (ip,))
                 if remaining is None:
                     await tx.execute("DELETE FROM portal_sessions WHERE user = ?", (user,))
                     await tx.execute("DELETE FROM portal_resume WHERE user = ?", (user,))
                 await tx.notify(filtering.CLIENTS_TOPIC)
             await self.core.audit.record(
-                actor=user, source=address, action="portal.logout", outcome="success"
-            )
+                actor=user, source=address, action="portal.logout", outcome="success",
+                detail="every device" if every else "this device",
+            )  # fmt: skip
         response = web.HTTPFound(self._url("/login?out=1"))
         response.del_cookie(RESUME_COOKIE, path="/")
         raise response

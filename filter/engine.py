@@ -143,6 +143,7 @@ class FilterEngine:
         self._steer_exact: frozenset[bytes] = frozenset()
         self._steer_below: frozenset[bytes] = frozenset()
         self._steer_v4 = b""
+        self._local: dict[bytes, tuple[bytes, bytes]] = {}
         self._apt_srv: frozenset[bytes] = frozenset()
         self._apt_port = config.cache_steering.apt_proxy_port
         self._apple_txt: frozenset[bytes] = frozenset()
@@ -190,6 +191,31 @@ class FilterEngine:
         # WPAD: browsers set to detect proxy settings ask for wpad.<their domain>.
         self._steer_exact |= frozenset(b"wpad." + d.lower().encode() for d in apt_domains)
         self._steer_v4 = ipaddress.IPv4Address(ipv4).packed if ipv4 else b""
+
+    def set_local_names(self, names: dict[str, tuple[str, str]]) -> None:
+        """Answer these names with the box's own addresses (name → (IPv4, IPv6), "" for none).
+
+        The captive portal's host name is one: every URL a phone gets before
+        login uses it, so the box must answer it itself, for every group,
+        before any policy (issue #11).
+        """
+        self._local = {
+            name.lower().rstrip(".").encode(): (
+                ipaddress.IPv4Address(v4).packed if v4 else b"",
+                ipaddress.IPv6Address(v6).packed if v6 else b"",
+            )
+            for name, (v4, v6) in names.items()
+        }
+
+    def _local_answer(self, query: wire.Query) -> bytes | None:
+        found = self._local.get(query.qname)
+        if found is None:
+            return None
+        address = {wire.TYPE_A: found[0], wire.TYPE_AAAA: found[1]}.get(query.qtype, b"")
+        if not address:
+            return wire.response(query, wire.RCODE_NOERROR, authority=[self._soa(query)])
+        answer = wire.record(wire.QNAME_POINTER, query.qtype, STEERING_TTL, address)
+        return wire.response(query, wire.RCODE_NOERROR, [answer])
 
     def steered(self, name: bytes) -> bool:
         """Return whether ``name`` is answered with the cache's address."""
@@ -329,6 +355,10 @@ class FilterEngine:
             return wire.response(query, wire.RCODE_NOTIMP)
         if query.qclass != wire.CLASS_IN or query.qtype in _UNSUPPORTED_TYPES:
             return wire.response(query, wire.RCODE_REFUSED)
+        if self._local:
+            local = self._local_answer(query)
+            if local is not None:
+                return local
         signal = APPLE_CACHE_SIGNALS.get(query.qname)
         if signal is not None:
             self.apple_cache[signal] += 1

@@ -86,6 +86,9 @@ async def build_engine(core: Core) -> FilterEngine:
         engine.set_steering(
             names, steering.ipv4, steering.search_domains, steering.apple_public_ranges
         )
+    portal = core.config.portal
+    if portal.enabled and portal.hostname:
+        engine.set_local_names({portal.hostname: (portal.address, portal.address6 or "")})
     await reload_lists(core, engine)
     await reload_overrides(core, engine)
     await reload_clients(core, engine)

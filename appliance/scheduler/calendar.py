@@ -92,6 +92,17 @@ class SchoolCalendar:
                 return opening, closing
         return None
 
+    def classes_end(self, instant: dt.datetime) -> dt.datetime | None:
+        """Return when the last lessons of ``instant``'s day end (None: no classes that day).
+
+        The end may be past: a session tied to the school day cannot start
+        in the evening (issue #11: a 19:05 login got a full session).
+        """
+        local = instant.astimezone(self.zone)
+        if not self.class_hours or not self.has_classes(local.date()):
+            return None
+        return _at(local.date(), max(end for _start, end in self.class_hours), self.zone)
+
     def is_class_time(self, instant: dt.datetime) -> bool:
         """Return whether ``instant`` falls during lessons."""
         return self.class_span_at(instant) is not None

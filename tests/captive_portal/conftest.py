@@ -23,6 +23,7 @@ import pytest
 from appliance import filtering
 from appliance.config import PreauConfig
 from appliance.core import Core
+from captive_portal.config import PortalConfig
 from captive_portal.nftables import NftTable
 from captive_portal.ruleset import PortalNetwork, render_table
 from tests.conftest import PREAU, make_config, opened_core, run_preau, write_config
@@ -343,6 +344,14 @@ LOGIN_PAGE = f"{PORTAL}/login"
 def portal_config(lab: Lab, tmp_path: Path, **extra: Any) -> tuple[PreauConfig, Path]:
     """Return a config running the portal on the lab's interfaces, and its file."""
     identity = extra.pop("identity", None)
+    # Sessions tied to the school day would depend on when the suite runs: the
+    # tests that are about it say so; every other role logs in at any hour.
+    given = extra.pop("roles", None)
+    if given is None:
+        defaults = PortalConfig().roles.items()
+        extra["roles"] = {n: {**r.model_dump(), "ends_with_school_day": False} for n, r in defaults}
+    else:
+        extra["roles"] = {n: {"ends_with_school_day": False, **r} for n, r in given.items()}
     sections: dict[str, Any] = {
         "logging": {"level": "DEBUG"},
         "portal": {

@@ -282,6 +282,40 @@ def test_a_busy_phone_keeps_its_idle_time_across_an_extend_and_a_restart(
         assert time.monotonic() - quiet >= 4
 
 
+def test_log_out_this_device_or_every_device(lab: Lab, tmp_path: Path) -> None:
+    """Issue #11: "Me déconnecter" left the account's other devices online, unsaid."""
+    config, path = portal_config(lab, tmp_path)
+    add_user(path, "deux.appareils", "pupil", "6A", PASSWORD)
+
+    def log_out(ns: str, **extra: str) -> str:
+        jar = lab.other_jar if ns == lab.other else lab.jar
+        status = phone_request(ns, jar, "GET", f"{PORTAL}/status")
+        token = re.search(r'name="form_token" value="([^"]+)"', status.body)
+        assert token is not None
+        phone_request(
+            ns, jar, "POST", f"{PORTAL}/logout", form={"form_token": token.group(1), **extra}
+        )
+        return status.body
+
+    with running_portal(lab, path, tmp_path / "portal.log") as portal:
+        for _ in range(2):
+            assert portal_login(lab, "deux.appareils", PASSWORD).status == 200
+            other = portal_login(lab, "deux.appareils", PASSWORD, ns=lab.other)
+            assert other.status == 200, other.body + portal.tail()
+            assert lab.connect(8080)[0] == "connected"
+            assert lab.connect(8080, ns=lab.other)[0] == "connected"
+            page = log_out(lab.client)  # this device only
+            assert "Déconnecter tous mes appareils" in page
+            assert "restent connectés" in page
+            assert lab.connect(8080, timeout=1)[0] != "connected"
+            assert lab.connect(8080, ns=lab.other)[0] == "connected"
+            assert portal_login(lab, "deux.appareils", PASSWORD).status == 200
+            log_out(lab.client, scope="all")  # every device of the account
+            assert lab.connect(8080, timeout=1)[0] != "connected"
+            assert wait_until(lambda: lab.connect(8080, timeout=1, ns=lab.other)[0] != "connected")
+            assert state_rows(config, "SELECT * FROM portal_sessions") == []
+
+
 def test_a_new_mac_reattaches_in_one_tap_and_keeps_the_counters(lab: Lab, tmp_path: Path) -> None:
     config, path = portal_config(lab, tmp_path)
     add_user(path, "l.bernard", "pupil", "6A", PASSWORD)

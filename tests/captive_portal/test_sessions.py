@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from captive_portal.probes import CaptiveState, probe_answer
+from captive_portal.service import forwarding_missing
 from captive_portal.sessions import RolePolicy, is_randomised, login, logout, sweep
 
 PUPIL = RolePolicy(hard_seconds=3600, idle_seconds=600, max_devices=2, ends_with_school_day=True)
@@ -127,3 +130,34 @@ def test_voucher_end_and_allow_policy() -> None:
     second = login(first.session, "g", "guest", "02:00:00:00:00:02", "10.0.0.2", 1.0, allow)
     assert second.session is not None
     assert len(second.session.devices) == 2
+
+
+def test_a_role_tied_to_the_school_day_cannot_start_after_it() -> None:
+    # The portal passes the end of today's lessons, past in the evening (or "now"
+    # on a day without classes): the login is refused, not given hard_seconds.
+    evening = login(
+        None, "u", "pupil", "00:00:00:00:00:01", "10.0.0.1", 2000.0, PUPIL, day_ends_at=1800.0
+    )
+    assert evening.session is None
+    assert evening.refused == "outside_hours"
+    teacher = RolePolicy(hard_seconds=3600, idle_seconds=600, max_devices=2)
+    late = login(
+        None, "t", "teacher", "00:00:00:00:00:02", "10.0.0.2", 2000.0, teacher, day_ends_at=1800.0
+    )
+    assert late.session is not None
+    assert late.session.ends_at == 2000.0 + 3600
+
+
+def test_forwarding_off_is_named(tmp_path: Path) -> None:
+    """Issue #11: with forwarding off the portal said "online" while nothing passed."""
+    (tmp_path / "ipv4").mkdir()
+    (tmp_path / "ipv6" / "conf" / "all").mkdir(parents=True)
+    (tmp_path / "ipv4" / "ip_forward").write_text("0\n")
+    (tmp_path / "ipv6" / "conf" / "all" / "forwarding").write_text("0\n")
+    assert forwarding_missing(False, tmp_path) == "net.ipv4.ip_forward=0"
+    assert forwarding_missing(True, tmp_path) == (
+        "net.ipv4.ip_forward=0, net.ipv6.conf.all.forwarding=0"
+    )
+    (tmp_path / "ipv4" / "ip_forward").write_text("1\n")
+    (tmp_path / "ipv6" / "conf" / "all" / "forwarding").write_text("1\n")
+    assert forwarding_missing(True, tmp_path) == ""

@@ -292,3 +292,19 @@ def test_apple_content_caching_is_noticed_never_steered(engine: FilterEngine) ->
     assert engine.apple_cache_last == {"lookup": 6.0}
     assert isinstance(engine.handle(query("lcdn-registration.apple.com"), "10.9.9.9", 7.0), Forward)
     assert engine.apple_cache["registration"] == 1
+
+
+def test_the_portal_host_name_is_answered_by_the_box_for_everyone(engine: FilterEngine) -> None:
+    """Issue #11: every URL a phone gets before login names the portal; the box answers it."""
+    engine.set_local_names({"portail.college.test": ("10.77.0.1", "fd77::1")})
+    for address in ("127.0.0.10", "127.0.0.99"):  # a pupil, an unknown device
+        answer = engine.handle(query("Portail.College.test", "A"), address, 0.0)
+        assert isinstance(answer, bytes)
+        record = DNSRecord.parse(answer)
+        assert [str(rr.rdata) for rr in record.rr] == ["10.77.0.1"]
+        six = engine.handle(query("portail.college.test", "AAAA"), address, 0.0)
+        assert isinstance(six, bytes)
+        assert [str(rr.rdata) for rr in DNSRecord.parse(six).rr] == ["fd77::1"]
+    other = engine.handle(query("portail.college.test", "MX"), "127.0.0.10", 0.0)
+    assert isinstance(other, bytes)
+    assert DNSRecord.parse(other).rr == []

@@ -166,3 +166,13 @@ def test_holiday_contains_inclusive_bounds() -> None:
     holiday = Holiday(dt.date(2026, 1, 1), dt.date(2026, 1, 2))
     assert holiday.contains(dt.date(2026, 1, 2))
     assert not holiday.contains(dt.date(2026, 1, 3))
+
+
+def test_classes_end_is_the_last_lesson_of_a_school_day_even_once_past() -> None:
+    """Issue #11: a pupil's 19:05 login got a full session; it is past the school day."""
+    calendar = SchoolCalendar(zone=PARIS, closed_days=frozenset({dt.date(2026, 12, 2)}))
+    evening = dt.datetime(2026, 12, 1, 19, 5, tzinfo=PARIS)  # a Tuesday
+    end = calendar.classes_end(evening)
+    assert end == dt.datetime(2026, 12, 1, 18, 30, tzinfo=PARIS)
+    assert calendar.classes_end(dt.datetime(2026, 12, 5, 10, 0, tzinfo=PARIS)) is None  # Sat.
+    assert calendar.classes_end(dt.datetime(2026, 12, 2, 10, 0, tzinfo=PARIS)) is None  # closed
