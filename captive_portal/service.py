@@ -360,8 +360,16 @@ class PortalService(Service):
         self._gardener = asyncio.create_task(self._garden_forever(), name="preau-portal-garden")
 
     async def async_stop(self) -> None:
-        """Stop serving; the kernel keeps the sessions (they expire by themselves)."""
+        """Stop serving; the kernel keeps the sessions (they expire by themselves).
+
+        One last sweep first: the next start rebuilds the table (its counters
+        start again), so bytes since the last sweep would never be counted.
+        """
         await self._runner.cleanup()
+        try:
+            await self.sweep_once()
+        except Exception:
+            _LOGGER.exception("Portal: the last sweep before stopping failed")
         if self._advertiser is not None:
             await self._advertiser.stop()
         for task in (self._sweeper, self._flusher, self._gardener, self._learner):

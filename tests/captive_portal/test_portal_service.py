@@ -282,6 +282,21 @@ def test_a_busy_phone_keeps_its_idle_time_across_an_extend_and_a_restart(
         assert time.monotonic() - quiet >= 4
 
 
+def test_bytes_since_the_last_sweep_are_counted_when_the_portal_stops(
+    lab: Lab, tmp_path: Path
+) -> None:
+    """Issue #11: a restart rebuilds the table, and the bytes since the last sweep were lost."""
+    config, path = portal_config(lab, tmp_path, sweep_seconds=10)
+    add_user(path, "l.bernard", "pupil", "6A", PASSWORD)
+    with running_portal(lab, path, tmp_path / "portal.log") as portal:
+        assert portal_login(lab, "l.bernard", PASSWORD).status == 200
+        time.sleep(0.5)
+        outcome, size, _ = lab.fetch(f"http://{WAN_IP}/big.bin", timeout=20)
+        assert (outcome, size) == ("ok", DOWNLOAD_BYTES)
+        portal.stop()  # SIGTERM, before the next sweep (every 10 s here)
+    assert day_usage(config, "l.bernard")[0] >= DOWNLOAD_BYTES
+
+
 def test_log_out_this_device_or_every_device(lab: Lab, tmp_path: Path) -> None:
     """Issue #11: "Me déconnecter" left the account's other devices online, unsaid."""
     config, path = portal_config(lab, tmp_path)
