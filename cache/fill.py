@@ -64,6 +64,17 @@ class Run:
     task: asyncio.Task[None] | None = None
     response: aiohttp.ClientResponse | None = None  # the first one, opened by the caller
     background: bool = False  # completion or pre-staging: under the WAN token bucket
+    requested_end: int = 0  # where the request in flight ends (bytes asked of the origin)
+
+    def has_asked_for(self, position: int) -> bool:
+        """Return whether the request in flight will bring the byte at ``position``.
+
+        Those bytes are on their way, much of them already in the socket's
+        buffers: a second request for them would fetch them twice, and
+        stopping this run where the new one starts would throw away what the
+        origin already sent (measured: 12 chunks of 256 KiB for one device).
+        """
+        return self.frontier <= position < self.requested_end
 
     def __post_init__(self) -> None:
         if self.segment_start < 0:
@@ -204,7 +215,7 @@ class CachedObject:
         for run in self.runs:
             if run.segment_start <= offset < run.end:
                 ahead = index - self.written.index_of(run.frontier)
-                if ahead <= LOOKAHEAD_CHUNKS:
+                if ahead <= LOOKAHEAD_CHUNKS or run.has_asked_for(offset):
                     run.background = False  # a device waits for it now: full speed
                     return
         start = index * self.chunk
@@ -369,6 +380,7 @@ class CachedObject:
             body_start, body_end = self._check(response, run)
             skip = run.frontier - body_start  # a 200 from the start
             stop = min(body_end, run.end)
+            run.requested_end = stop
             pending = bytearray()
             flushed_at = time.monotonic()
             async for piece in response.content.iter_any():
