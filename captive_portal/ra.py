@@ -92,6 +92,7 @@ class RouterAdvertiser:
         self._sock: socket.socket | None = None
         self._last = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._reply: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
         """Open the socket, advertise once, then keep advertising."""
@@ -113,6 +114,9 @@ class RouterAdvertiser:
 
     async def stop(self) -> None:
         """Stop advertising and close the socket."""
+        if self._reply is not None:
+            self._reply.cancel()
+            self._reply = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -137,10 +141,19 @@ class RouterAdvertiser:
             data = self._sock.recv(2048)
         except OSError:
             return
-        # A phone joining asks at once; answer (not more often than RFC 4861 allows).
+        # A phone joining asks at once; answer, not more often than RFC 4861 allows
+        # (§6.2.6): a solicitation too close to the last advertisement gets the next
+        # one as soon as the gap allows, never silence until the periodic one.
         if data[:1] == bytes([ROUTER_SOLICITATION]):
-            if time.monotonic() - self._last >= MIN_REPLY_GAP_SECONDS:
+            wait = self._last + MIN_REPLY_GAP_SECONDS - time.monotonic()
+            if wait <= 0:
                 self._send()
+            elif self._reply is None:
+                self._reply = asyncio.get_running_loop().call_later(wait, self._send_reply)
+
+    def _send_reply(self) -> None:
+        self._reply = None
+        self._send()
 
     async def _repeat(self) -> None:
         while True:
