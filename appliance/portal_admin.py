@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 from pydantic import ValidationError
 
 from appliance import filtering
-from captive_portal.config import PortalRoleConfig
+from captive_portal.config import PortalRoleConfig as PortalRoleConfig  # re-exported
 
 if TYPE_CHECKING:
     from appliance.core import Core

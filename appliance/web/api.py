@@ -32,7 +32,6 @@ from appliance.web.auth import (
     source_of,
 )
 from appliance.web.keys import CORE_KEY, SESSION_KEY, SESSIONS_KEY
-from captive_portal.config import PortalRoleConfig
 
 API_PREFIX: Final = "/api/v1"
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
@@ -140,7 +139,7 @@ def changes_body(section: type[BaseModel], name: str, doc: str) -> type[_Body]:
 
 
 RoleBody = changes_body(
-    PortalRoleConfig,
+    portal_admin.PortalRoleConfig,
     "RoleBody",
     "Changes to one role's Wi-Fi rules (only the keys sent change; null clears).",
 )
