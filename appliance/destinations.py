@@ -22,6 +22,7 @@ they carry.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 import socket
@@ -76,7 +77,7 @@ def _plain(address: IPAddress) -> IPAddress:
     return address
 
 
-def refused_address(address: str, own: Iterable[str] = ()) -> str | None:
+def refused_address(address: str, own: frozenset[IPAddress] = frozenset()) -> str | None:
     """Return why the box must not connect to ``address``, or None when it may."""
     try:
         ip = _plain(ipaddress.ip_address(address.split("%", 1)[0]))
@@ -92,13 +93,7 @@ def refused_address(address: str, own: Iterable[str] = ()) -> str | None:
         return "multicast address"
     if ip.is_reserved or (isinstance(ip, ipaddress.IPv4Address) and ip == _BROADCAST):
         return "reserved address"
-    plain_own = set()
-    for mine in own:
-        try:
-            plain_own.add(_plain(ipaddress.ip_address(mine.split("%", 1)[0])))
-        except ValueError:
-            continue
-    if ip in plain_own:
+    if ip in own:
         return OWN_ADDRESS
     return None
 
@@ -109,22 +104,26 @@ _BROADCAST: Final = ipaddress.IPv4Address("255.255.255.255")
 class OwnAddresses:
     """The box's own addresses (every interface), re-read every few seconds."""
 
-    def __init__(self, extra: Iterable[str] = (), clock: float | None = None) -> None:
+    def __init__(self, extra: Iterable[str] = ()) -> None:
         """Start with ``extra`` (e.g. the listeners' addresses) added to the interfaces'."""
-        self._extra = {a for a in extra if a}
-        self._addresses: frozenset[str] = frozenset()
-        self._read_at = -OWN_REFRESH_SECONDS if clock is None else clock - OWN_REFRESH_SECONDS
+        self._extra = [a for a in extra if a]
+        self._addresses: frozenset[IPAddress] = frozenset()
+        self._read_at = -OWN_REFRESH_SECONDS
 
-    def current(self, now: float | None = None) -> frozenset[str]:
-        """Return the addresses, read again when the last reading is old."""
-        now = time.monotonic() if now is None else now
+    def current(self) -> frozenset[IPAddress]:
+        """Return the addresses (IPv4-mapped ones as IPv4), read again when old."""
+        now = time.monotonic()
         if now - self._read_at >= OWN_REFRESH_SECONDS:
-            found = set(self._extra)
+            found = list(self._extra)
             for entries in psutil.net_if_addrs().values():
-                for entry in entries:
-                    if entry.family in (socket.AF_INET, socket.AF_INET6):
-                        found.add(entry.address.split("%", 1)[0])
-            self._addresses = frozenset(found)
+                found += [
+                    e.address for e in entries if e.family in (socket.AF_INET, socket.AF_INET6)
+                ]
+            parsed = set()
+            for text in found:
+                with contextlib.suppress(ValueError):
+                    parsed.add(_plain(ipaddress.ip_address(text.split("%", 1)[0])))
+            self._addresses = frozenset(parsed)
             self._read_at = now
         return self._addresses
 

@@ -975,11 +975,12 @@ class PortalService(Service):
         """Read the school calendar again (holidays file, closed days)."""
         try:
             self._calendar = await load_calendar(self.core)
-        except ValueError as err:  # an unreadable holidays file: days of the week only
-            _LOGGER.warning("Portal: %s", err)
-            self._calendar = calendar_from_config(
-                self.core.config.scheduler, self.core.config.site.zone, [], []
-            )
+        except ValueError as err:  # an unreadable holidays file: keep what was read
+            _LOGGER.warning("Portal: school calendar not read again (%s)", err)
+            if getattr(self, "_calendar", None) is None:  # at start: days of the week only
+                self._calendar = calendar_from_config(
+                    self.core.config.scheduler, self.core.config.site.zone, [], []
+                )
         self._calendar_at = time.monotonic()
 
     async def _store(self, request: _StoreRequest) -> None:

@@ -52,6 +52,7 @@ from appliance.productions.pedagogical import PedagogicalSpace, user_folder
 from appliance.productions.quota import QuotaError, check_fits
 from appliance.productions.webdav_personnel import (
     IDENTITY_KEY,
+    USED_KEY,
     PersonnelProvider,
     PersonnelSettings,
 )
@@ -219,9 +220,18 @@ class PedagogicalFolder(FolderResource):  # type: ignore[misc]
     """A folder of the pedagogical space."""
 
     def get_used_bytes(self) -> int:
-        """Return what the person's space takes (RFC 4331), not the disk's use."""
-        used, _ = PedagogicalSpace(self.provider.settings.root, self.environ[PERSON_KEY]).usage()
-        return used
+        """Return what the person's space takes (RFC 4331), not the disk's use.
+
+        Walked once per request: a PROPFIND asks it of every folder it lists,
+        and twice each (to name the property, then to give its value).
+        """
+        used = self.environ.get(USED_KEY)
+        if used is None:
+            used, _ = PedagogicalSpace(
+                self.provider.settings.root, self.environ[PERSON_KEY]
+            ).usage()
+            self.environ[USED_KEY] = used
+        return int(used)
 
     def get_available_bytes(self) -> int:
         """Return what is left of the person's capacity (RFC 4331)."""
@@ -358,11 +368,17 @@ class _Guard:
         self._app = app
 
     @staticmethod
-    def _refuse(start_response: Callable[..., Any], status: str) -> Iterator[bytes]:
-        headers = {"Content-Type": "text/plain; charset=utf-8", "Content-Length": "0"}
-        headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-        apply_headers(headers, static=True)
-        start_response(status, list(headers.items()))
+    def _secured(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Return ``headers`` without a banner, with the security headers it lacks."""
+        given = {name.lower() for name, _ in headers}
+        extra: dict[str, str] = {"Content-Security-Policy": CONTENT_SECURITY_POLICY}
+        apply_headers(extra, static=True)
+        kept = [(n, v) for n, v in headers if n.lower() != "server"]
+        return kept + [(n, v) for n, v in extra.items() if n.lower() not in given]
+
+    def _refuse(self, start_response: Callable[..., Any], status: str) -> Iterator[bytes]:
+        plain = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", "0")]
+        start_response(status, self._secured(plain))
         yield b""
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -381,12 +397,7 @@ class _Guard:
                     ("Content-Type", "text/plain; charset=utf-8"),
                     ("Content-Length", str(len(_GENERIC_ERROR))),
                 ]
-            given = {name.lower() for name, _ in headers}
-            extra: dict[str, str] = {"Content-Security-Policy": CONTENT_SECURITY_POLICY}
-            apply_headers(extra, static=True)
-            kept = [(n, v) for n, v in headers if n.lower() != "server"]
-            kept += [(n, v) for n, v in extra.items() if n.lower() not in given]
-            return start_response(status, kept, exc_info)
+            return start_response(status, self._secured(headers), exc_info)
 
         result = self._app(environ, start)
         try:

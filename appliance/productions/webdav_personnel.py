@@ -32,6 +32,7 @@ from appliance.productions.personnel import Entry, Index, PersonnelSpace, SpaceE
 from appliance.productions.quota import QuotaError, check_fits
 
 IDENTITY_KEY: Final = "preau.identity"
+USED_KEY: Final = "preau.used_bytes"  # a space's use, walked once per request (PROPFIND)
 _T = TypeVar("_T")
 HTTP_INSUFFICIENT_STORAGE: Final = 507
 
@@ -75,17 +76,15 @@ class _Context:
         return self.space.load_index(self.identity)
 
     def change(self, change: Callable[[Index], _T]) -> _T:
-        """Change the index under its lock (shared with the web API), then count the use."""
+        """Change the index under its lock (shared with the web API); see :meth:`recount`."""
         try:
-            result, files = self.space.change_index(self.identity, change)
+            result, self._files = self.space.change_index(self.identity, change)
         except SpaceError as err:  # a file where a folder should be, or the reverse
             raise DAVError(HTTP_CONFLICT, str(err)) from None
-        self._files = files
-        self.recount()
         return result
 
     def recount(self) -> None:
-        """Store what the space takes now (after blobs were added or deleted)."""
+        """Store what the space takes, once an operation's blobs are written or deleted."""
         self.settings.record_usage(self.person, self.space.stored_bytes(), self._files)
 
 
@@ -297,7 +296,7 @@ class PersonnelFile(DAVNonCollection):  # type: ignore[misc]
             old = context.change(commit)
             if old is not None:
                 context.space.delete_blob(old.blob)
-                context.recount()
+            context.recount()
             self._entry = entry
         finally:
             writer.discard()
@@ -335,7 +334,7 @@ class PersonnelFile(DAVNonCollection):  # type: ignore[misc]
         replaced = context.change(copy_or_move)
         if replaced is not None:
             context.space.delete_blob(replaced.blob)
-            context.recount()
+        context.recount()
         _carry_properties(self, dest_path, is_move=is_move)
 
 
@@ -350,8 +349,11 @@ class PersonnelFolder(DAVCollection):  # type: ignore[misc]
         return [entry["name"] for entry in self._context.index().listing(_relative(self.path))]
 
     def get_used_bytes(self) -> int:
-        """Return what the person's PERSONNEL takes on disk (RFC 4331)."""
-        return self._context.space.stored_bytes()
+        """Return what the person's PERSONNEL takes on disk (RFC 4331), once per request."""
+        used = self.environ.get(USED_KEY)
+        if used is None:
+            used = self.environ[USED_KEY] = self._context.space.stored_bytes()
+        return int(used)
 
     def get_available_bytes(self) -> int:
         """Return what is left of the person's capacity (RFC 4331)."""
