@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -48,3 +49,21 @@ async def api_login(client: TestClient[Any, Any], login: str, password: str | No
     )
     assert response.status == 200, await response.text()
     return str((await response.json())["csrf_token"])
+
+
+async def login_as(client: TestClient[Any, Any], login: str, password: str | None = None) -> str:
+    """Log out whoever is in, log ``login`` in; return the session's CSRF token."""
+    await client.delete("/api/v1/session")
+    return await api_login(client, login, password)
+
+
+async def put_file(
+    client: TestClient[Any, Any], token: str, url: str, path: str, body: bytes
+) -> Any:
+    """PUT ``body`` as the raw upload at ``url?path=``."""
+    return await client.put(
+        url,
+        params={"path": path},
+        data=io.BytesIO(body),
+        headers={"X-CSRF-Token": token, "Content-Type": "application/octet-stream"},
+    )

@@ -5,14 +5,13 @@ scope 1; CARMO #8.11, #9.1, #9.17)."""
 from __future__ import annotations
 
 import datetime as dt
-import io
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
 from appliance.core import Core
 from appliance.identity.model import Person
-from tests.appliance.web.conftest import api_login
+from tests.appliance.web.conftest import login_as, put_file
 from tests.conftest import SCHOOL_UAI
 
 BASE = "/api/v1/classes/6A"
@@ -26,35 +25,23 @@ async def _more_pupils(core: Core) -> None:
         )
 
 
-async def _as(client: TestClient[Any, Any], login: str, password: str | None = None) -> str:
-    await client.delete("/api/v1/session")
-    return await api_login(client, login, password)
-
-
-async def _put(client: TestClient[Any, Any], token: str, url: str, path: str, body: bytes) -> Any:
-    return await client.put(
-        url,
-        params={"path": path},
-        data=io.BytesIO(body),
-        headers={"X-CSRF-Token": token, "Content-Type": "application/octet-stream"},
-    )
-
-
 async def test_distribution_is_written_by_teachers_and_read_by_the_class(
     client: TestClient[Any, Any], core: Core
 ) -> None:
     await _more_pupils(core)
-    token = await _as(client, "prof")
-    put = await _put(client, token, f"{BASE}/distribution/file", "Chapitre 1/cours.pdf", b"%PDF")
+    token = await login_as(client, "prof")
+    put = await put_file(
+        client, token, f"{BASE}/distribution/file", "Chapitre 1/cours.pdf", b"%PDF"
+    )
     assert put.status == 201
-    token = await _as(client, "eleve")
+    token = await login_as(client, "eleve")
     listed = await (await client.get(f"{BASE}/distribution")).json()
     assert listed["entries"] == [{"name": "Chapitre 1", "folder": True}]
     got = await client.get(f"{BASE}/distribution/file", params={"path": "Chapitre 1/cours.pdf"})
     assert await got.read() == b"%PDF"
-    refused = await _put(client, token, f"{BASE}/distribution/file", "triche.pdf", b"x")
+    refused = await put_file(client, token, f"{BASE}/distribution/file", "triche.pdf", b"x")
     assert refused.status == 403
-    await _as(client, "autre", "pupil-password-2")
+    await login_as(client, "autre", "pupil-password-2")
     assert (await client.get(f"{BASE}/distribution")).status == 403
 
 
@@ -62,7 +49,7 @@ async def test_rendus_before_the_deadline_own_folder_only(
     client: TestClient[Any, Any], core: Core
 ) -> None:
     await _more_pupils(core)
-    token = await _as(client, "prof")
+    token = await login_as(client, "prof")
     past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
     future = dt.datetime.now(dt.UTC) + dt.timedelta(days=7)
     open_one = await client.post(
@@ -78,22 +65,22 @@ async def test_rendus_before_the_deadline_own_folder_only(
     assert open_one.status == closed_one.status == 201
     open_id = (await open_one.json())["id"]
     closed_id = (await closed_one.json())["id"]
-    token = await _as(client, "eleve")
+    token = await login_as(client, "eleve")
     titles = [
         a["title"] for a in (await (await client.get(f"{BASE}/assignments")).json())["assignments"]
     ]
     assert titles == ["Exercice d'hier", "Rédaction"]
-    handed = await _put(
+    handed = await put_file(
         client, token, f"{BASE}/assignments/{open_id}/rendu", "copie.odt", b"ma copie"
     )
     assert handed.status == 201
-    late = await _put(client, token, f"{BASE}/assignments/{closed_id}/rendu", "copie.odt", b"x")
+    late = await put_file(client, token, f"{BASE}/assignments/{closed_id}/rendu", "copie.odt", b"x")
     assert late.status == 403
     assert "deadline" in (await late.json())["error"]["message"]
     mine = await (await client.get(f"{BASE}/assignments/{open_id}/rendus")).json()
     assert list(mine["rendus"]) == ["eleve"]
     # A classmate sees neither the list nor the file of another pupil.
-    await _as(client, "voisin", "pupil-password-2")
+    await login_as(client, "voisin", "pupil-password-2")
     theirs = await client.get(
         f"{BASE}/assignments/{open_id}/rendus/eleve/file", params={"path": "copie.odt"}
     )
@@ -102,14 +89,14 @@ async def test_rendus_before_the_deadline_own_folder_only(
         "voisin": []
     }
     # The teacher reads everybody's work but does not change it.
-    token = await _as(client, "prof")
+    token = await login_as(client, "prof")
     everyone = await (await client.get(f"{BASE}/assignments/{open_id}/rendus")).json()
     assert [f["name"] for f in everyone["rendus"]["eleve"]] == ["copie.odt"]
     got = await client.get(
         f"{BASE}/assignments/{open_id}/rendus/eleve/file", params={"path": "copie.odt"}
     )
     assert await got.read() == b"ma copie"
-    changed = await _put(client, token, f"{BASE}/assignments/{open_id}/rendu", "x.odt", b"x")
+    changed = await put_file(client, token, f"{BASE}/assignments/{open_id}/rendu", "x.odt", b"x")
     assert changed.status == 403
     missing = await client.get("/api/v1/classes/6A/assignments/999/rendus")
     assert missing.status == 404
@@ -124,9 +111,9 @@ async def test_a_new_school_year_archives_class_areas(
 
     from appliance.productions.store import ProductionsStore
 
-    token = await _as(client, "prof")
+    token = await login_as(client, "prof")
     assert (
-        await _put(client, token, f"{BASE}/distribution/file", "cours.pdf", b"%PDF")
+        await put_file(client, token, f"{BASE}/distribution/file", "cours.pdf", b"%PDF")
     ).status == 201
     opened = await client.post(
         f"{BASE}/assignments", json={"title": "Devoir"}, headers={"X-CSRF-Token": token}

@@ -9,7 +9,6 @@ a space was followed. Each is asked here as the attacker did.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from appliance.core import Core
 from appliance.productions.pedagogical import user_folder
-from tests.appliance.web.conftest import api_login
+from tests.appliance.web.conftest import login_as, put_file
 
 BASE = "/api/v1/classes/6A"
 TRAVERSALS = [
@@ -38,20 +37,6 @@ TRAVERSALS = [
 ]
 
 
-async def _as(client: TestClient[Any, Any], login: str) -> str:
-    await client.delete("/api/v1/session")
-    return await api_login(client, login)
-
-
-async def _put(client: TestClient[Any, Any], token: str, url: str, path: str, body: bytes) -> Any:
-    return await client.put(
-        url,
-        params={"path": path},
-        data=io.BytesIO(body),
-        headers={"X-CSRF-Token": token, "Content-Type": "application/octet-stream"},
-    )
-
-
 def _data(core: Core) -> Path:
     return core.config.site.data_dir
 
@@ -59,16 +44,16 @@ def _data(core: Core) -> Path:
 async def test_distribution_lists_and_sizes_nothing_outside_the_class(
     client: TestClient[Any, Any], core: Core
 ) -> None:
-    token = await _as(client, "eleve")
-    secret = await _put(
+    token = await login_as(client, "eleve")
+    secret = await put_file(
         client, token, "/api/v1/spaces/pedagogical/file", "secret/journal.txt", b"x" * 631
     )
     assert secret.status == 201
-    token = await _as(client, "prof")
-    put = await _put(client, token, f"{BASE}/distribution/file", "Chapitre/cours.pdf", b"%PDF")
+    token = await login_as(client, "prof")
+    put = await put_file(client, token, f"{BASE}/distribution/file", "Chapitre/cours.pdf", b"%PDF")
     assert put.status == 201
     for login in ("eleve", "prof", "referent"):
-        await _as(client, login)
+        await login_as(client, login)
         for path in TRAVERSALS:
             listed = await client.get(f"{BASE}/distribution", params={"path": path})
             assert listed.status in (400, 404), (login, path, listed.status)
@@ -92,8 +77,8 @@ async def test_distribution_lists_and_sizes_nothing_outside_the_class(
 async def test_a_link_inside_a_space_is_never_followed(
     client: TestClient[Any, Any], core: Core
 ) -> None:
-    token = await _as(client, "eleve")
-    assert (await _put(client, token, "/api/v1/spaces/pedagogical/file", "a.txt", b"a")).status
+    token = await login_as(client, "eleve")
+    assert (await put_file(client, token, "/api/v1/spaces/pedagogical/file", "a.txt", b"a")).status
     home = user_folder(_data(core) / "productions" / "pedagogical", "eleve")
     (home / "etc").symlink_to("/etc")
     (home / "lien.txt").symlink_to("/etc/hostname")
@@ -114,18 +99,18 @@ async def test_a_link_inside_a_space_is_never_followed(
 async def test_bad_names_are_refused_in_french_never_a_500(
     client: TestClient[Any, Any], core: Core, space: str
 ) -> None:
-    token = await _as(client, "eleve")
+    token = await login_as(client, "eleve")
     url = f"/api/v1/spaces/{space}/file"
     # The longest name that fits (255 bytes) is taken, in both spaces.
     longest = "n" * 251 + ".txt"
-    assert (await _put(client, token, url, longest, b"ok")).status == 201
-    assert (await _put(client, token, url, "a.txt", b"a")).status == 201
+    assert (await put_file(client, token, url, longest, b"ok")).status == 201
+    assert (await put_file(client, token, url, "a.txt", b"a")).status == 201
     for bad in ["n" * 252 + ".txt", "é" * 128, "a\0b", "a\nb", "x\u202etxt.exe", ".."]:
-        refused = await _put(client, token, url, bad, b"x")
+        refused = await put_file(client, token, url, bad, b"x")
         assert refused.status == 400, (bad, refused.status)
         assert "Traceback" not in await refused.text()
     # F6: a path under a file is a conflict, not an exception.
-    under = await _put(client, token, url, "a.txt/child.txt", b"x")
+    under = await put_file(client, token, url, "a.txt/child.txt", b"x")
     assert under.status == 409
     assert "dossiers du chemin" in (await under.json())["error"]["message"]
     folder = await client.post(
@@ -139,10 +124,10 @@ async def test_bad_names_are_refused_in_french_never_a_500(
 async def test_hidden_names_count_are_listed_and_exported(
     client: TestClient[Any, Any], core: Core
 ) -> None:
-    token = await _as(client, "eleve")
+    token = await login_as(client, "eleve")
     url = "/api/v1/spaces/pedagogical/file"
-    assert (await _put(client, token, url, ".cache/big.bin", b"z" * 10_000)).status == 201
-    assert (await _put(client, token, url, ".hidden", b"h" * 500)).status == 201
+    assert (await put_file(client, token, url, ".cache/big.bin", b"z" * 10_000)).status == 201
+    assert (await put_file(client, token, url, ".hidden", b"h" * 500)).status == 201
     spaces = await (await client.get("/api/v1/spaces")).json()
     assert spaces["pedagogical"]["used_bytes"] == 10_500
     top = await (await client.get("/api/v1/spaces/pedagogical/folder")).json()
@@ -162,8 +147,8 @@ async def test_hidden_names_count_are_listed_and_exported(
 async def test_a_download_carries_every_security_header(
     client: TestClient[Any, Any], core: Core
 ) -> None:
-    token = await _as(client, "eleve")
-    assert (await _put(client, token, "/api/v1/spaces/pedagogical/file", "a.txt", b"a")).status
+    token = await login_as(client, "eleve")
+    assert (await put_file(client, token, "/api/v1/spaces/pedagogical/file", "a.txt", b"a")).status
     got = await client.get("/api/v1/spaces/pedagogical/file", params={"path": "a.txt"})
     assert got.status == 200
     for name in ("Content-Security-Policy", "X-Frame-Options", "Referrer-Policy"):
