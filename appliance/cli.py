@@ -7,16 +7,16 @@ the key, and exits non-zero on failure.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import click
 
+from appliance import commands
+from appliance.assembly import create_services
 from appliance.atomic import write_atomic
 from appliance.config import (
     DEFAULT_CONFIG_PATH,
@@ -28,47 +28,12 @@ from appliance.config import (
     render_defaults,
 )
 from appliance.core import Core, run_until_signalled
-from appliance.identity.ldap_directory import DirectoryError
+from appliance.features import installed_features
 from appliance.scheduler.calendar import CalendarError, holidays_from_ics
-from appliance.services import SERVICE_NAMES, UnknownServiceError, create_services
-from appliance.state.db import StateError
+from appliance.services import UnknownServiceError, service_names
 
 _LOGGER = logging.getLogger(__name__)
 _T = TypeVar("_T")
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(click.style("erreur: ", fg="red", bold=True) + message, err=True)
-    sys.exit(code)
-
-
-def _config(ctx: click.Context) -> PreauConfig:
-    path: Path | None = ctx.obj["config_path"]
-    try:
-        return load_config(path)
-    except ConfigError as err:
-        _fail(str(err), 2)
-
-
-def _with_core(config: PreauConfig, path: Path | None, body: Callable[[Core], Awaitable[_T]]) -> _T:
-    async def main() -> _T:
-        core = Core(config, path)
-        await core.async_open()
-        try:
-            return await body(core)
-        finally:
-            await core.async_close()
-
-    return _run(main())
-
-
-def _run(coro: Coroutine[Any, Any, _T]) -> _T:
-    try:
-        return asyncio.run(coro)
-    except StateError as err:
-        _fail(f"base d'état / state database: {err}")
-    except (DirectoryError, CalendarError) as err:
-        _fail(str(err))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -93,34 +58,26 @@ def main(ctx: click.Context, config_path: Path | None, log_level: str | None) ->
     ctx.obj["log_level"] = log_level
 
 
-def _setup_logging(ctx: click.Context, config: PreauConfig) -> None:
-    logging.basicConfig(
-        level=ctx.obj["log_level"] or config.logging.level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
 @main.command(
     help="Run SERVICES (default: all of them in this process).\n\n"
-    f"Known services: {', '.join(SERVICE_NAMES)}. One systemd unit runs one; the "
+    f"Known services: {', '.join(service_names())}. One systemd unit runs one; the "
     "filter, the portal and the cache only when enabled in the config."
 )
 @click.argument("services", nargs=-1)
 @click.pass_context
 def run(ctx: click.Context, services: tuple[str, ...]) -> None:
     """Run SERVICES (default: all of them in this process)."""
-    config = _config(ctx)
-    _setup_logging(ctx, config)
+    config = commands.config(ctx)
+    commands.setup_logging(ctx, config)
     core = Core(config, ctx.obj["config_path"])
     try:
         chosen = create_services(core, services)
     except UnknownServiceError as err:
-        _fail(str(err), 2)
+        commands.fail(str(err), 2)
     try:
-        _run(run_until_signalled(core, chosen))
+        commands.run(run_until_signalled(core, chosen))
     except OSError as err:
-        _fail(f"cannot start: {err}")
+        commands.fail(f"cannot start: {err}")
 
 
 @main.group()
@@ -137,10 +94,10 @@ def config_check(ctx: click.Context, file: Path | None) -> None:
     try:
         loaded = load_config(path)
     except ConfigError as err:
-        _fail(str(err), 2)
+        commands.fail(str(err), 2)
     problems = list(_referenced_file_problems(loaded, path))
     if problems:
-        _fail("\n".join(problems), 2)
+        commands.fail("\n".join(problems), 2)
     click.echo(f"OK: {path}")
 
 
@@ -197,7 +154,7 @@ def config_demo_file(data_dir: Path, output: Path | None) -> None:
     try:
         write_atomic(output, text)
     except OSError as err:
-        _fail(f"{output}: {err.strerror}")
+        commands.fail(f"{output}: {err.strerror}")
 
 
 @main.command()
@@ -207,7 +164,7 @@ def demo(ctx: click.Context, reset_passwords: bool) -> None:
     """Seed the demo school and print its passwords once."""
     from appliance.demo import demo_people, seed_demo
 
-    config = _config(ctx)
+    config = commands.config(ctx)
     count = len(demo_people(config.site.schools[0].uai))
 
     async def body(core: Core) -> None:
@@ -226,7 +183,7 @@ def demo(ctx: click.Context, reset_passwords: bool) -> None:
                 f"{person.id:<14} {person.role:<9} {person.class_name or '-':<6} {account.password}"
             )
 
-    _with_core(config, ctx.obj["config_path"], body)
+    commands.with_core(config, ctx.obj["config_path"], body)
 
 
 @main.group()
@@ -240,7 +197,7 @@ def jobs_list(ctx: click.Context) -> None:
     """Show every job, its window and its next run."""
     from appliance.scheduler.jobs import builtin_jobs, plan
 
-    config = _config(ctx)
+    config = commands.config(ctx)
     zone = config.site.zone
 
     async def body(core: Core) -> None:
@@ -275,9 +232,9 @@ def jobs_list(ctx: click.Context) -> None:
             )
 
     try:
-        _with_core(config, ctx.obj["config_path"], body)
+        commands.with_core(config, ctx.obj["config_path"], body)
     except ValueError as err:
-        _fail(str(err), 2)
+        commands.fail(str(err), 2)
 
 
 @main.group()
@@ -289,8 +246,8 @@ def directory() -> None:
 @click.pass_context
 def directory_sync(ctx: click.Context) -> None:
     """Copy people, classes and groups from the LDAP directory now."""
-    config = _config(ctx)
-    _setup_logging(ctx, config)
+    config = commands.config(ctx)
+    commands.setup_logging(ctx, config)
 
     async def body(core: Core) -> None:
         bar_holder: dict[str, Any] = {}
@@ -314,7 +271,7 @@ def directory_sync(ctx: click.Context) -> None:
             f"{report.departed} départs, {report.returned} retours"
         )
 
-    _with_core(config, ctx.obj["config_path"], body)
+    commands.with_core(config, ctx.obj["config_path"], body)
 
 
 @main.group()
@@ -343,11 +300,11 @@ def user_add(
     from appliance.identity.model import Person
     from appliance.identity.passwords import PasswordPolicyError
 
-    config = _config(ctx)
+    config = commands.config(ctx)
     known = [s.uai for s in config.site.schools]
     school = school or known[0]
     if school not in known:
-        _fail(f"--school: {school} is not in site.schools ({', '.join(known)})", 2)
+        commands.fail(f"--school: {school} is not in site.schools ({', '.join(known)})", 2)
     person = Person(
         id=login.strip(),
         source="local",
@@ -364,26 +321,26 @@ def user_add(
         )
 
     try:
-        _with_core(config, ctx.obj["config_path"], body)
+        commands.with_core(config, ctx.obj["config_path"], body)
     except PasswordPolicyError as err:
-        _fail(f"password: {err}", 2)
+        commands.fail(f"password: {err}", 2)
     click.echo(f"OK: {person.id} ({role})")
 
 
 @main.command("services")
 def list_services() -> None:
     """List the services `preau run` knows."""
-    for name in SERVICE_NAMES:
+    for name in service_names():
         click.echo(name)
 
 
-def _register_subcommands() -> None:
-    from appliance.filter_cli import filter_group
+def _register_feature_commands() -> None:
+    for feature in installed_features():
+        for command in feature.commands:
+            main.add_command(command)
 
-    main.add_command(filter_group)
 
-
-_register_subcommands()
+_register_feature_commands()
 
 
 @main.group()
@@ -394,10 +351,10 @@ def backup() -> None:
 def _backups(ctx: click.Context) -> Any:
     from appliance.productions.backup import Backups
 
-    config = _config(ctx)
-    _setup_logging(ctx, config)
+    config = commands.config(ctx)
+    commands.setup_logging(ctx, config)
     if not config.productions.backup.enabled:
-        _fail("productions.backup.enabled is false: no repository configured")
+        commands.fail("productions.backup.enabled is false: no repository configured")
     return Backups(config.productions.backup, config.site.data_dir)
 
 
@@ -410,7 +367,7 @@ def backup_run(ctx: click.Context) -> None:
     try:
         snapshot = _backups(ctx).back_up()
     except BackupError as err:
-        _fail(f"sauvegarde / backup: {err}")
+        commands.fail(f"sauvegarde / backup: {err}")
     click.echo(f"instantané {snapshot.id} : {snapshot.files} fichiers")
 
 
@@ -423,7 +380,7 @@ def backup_list(ctx: click.Context) -> None:
     try:
         snapshots = _backups(ctx).snapshots()
     except BackupError as err:
-        _fail(f"sauvegarde / backup: {err}")
+        commands.fail(f"sauvegarde / backup: {err}")
     for snapshot in snapshots:
         click.echo(f"{snapshot.id}  {snapshot.time}")
 
@@ -441,7 +398,7 @@ def backup_restore(ctx: click.Context, person: str, path: str, snapshot: str) ->
     try:
         count = _backups(ctx).restore(person, path, snapshot)
     except (BackupError, SpaceError) as err:
-        _fail(f"restauration / restore: {err}")
+        commands.fail(f"restauration / restore: {err}")
     click.echo(f"{count} fichier(s) restauré(s)")
 
 
@@ -459,16 +416,16 @@ def personnel_escrow_create(ctx: click.Context, custodians: int, threshold: int)
     from appliance.productions.escrow import EscrowError
     from appliance.productions.store import ProductionsStore
 
-    config = _config(ctx)
-    _setup_logging(ctx, config)
+    config = commands.config(ctx)
+    commands.setup_logging(ctx, config)
 
     async def body(core: Core) -> list[str]:
         return await ProductionsStore(core).create_escrow(custodians, threshold, actor="cli")
 
     try:
-        shares = _with_core(config, ctx.obj["config_path"], body)
+        shares = commands.with_core(config, ctx.obj["config_path"], body)
     except EscrowError as err:
-        _fail(f"séquestre / escrow: {err}")
+        commands.fail(f"séquestre / escrow: {err}")
     click.echo(
         f"Remettez chaque part à un dépositaire différent ; {threshold} parts sur "
         f"{custodians} ouvrent un espace PERSONNEL. Elles ne seront plus affichées."
@@ -491,8 +448,8 @@ def personnel_escrow_open(ctx: click.Context, person: str, output: Path) -> None
     from appliance.productions.escrow import EscrowError
     from appliance.productions.store import ProductionsStore
 
-    config = _config(ctx)
-    _setup_logging(ctx, config)
+    config = commands.config(ctx)
+    commands.setup_logging(ctx, config)
     shares = [line.strip() for line in sys.stdin if line.strip()]
 
     async def body(core: Core) -> None:
@@ -506,9 +463,9 @@ def personnel_escrow_open(ctx: click.Context, person: str, output: Path) -> None
             await store.export_with_identity(person, identity, send)
 
     try:
-        _with_core(config, ctx.obj["config_path"], body)
+        commands.with_core(config, ctx.obj["config_path"], body)
     except EscrowError as err:
-        _fail(f"séquestre / escrow: {err}")
+        commands.fail(f"séquestre / escrow: {err}")
     click.echo(f"PERSONNEL de {person} écrit dans {output}")
 
 
@@ -524,13 +481,13 @@ def classes_rollover(ctx: click.Context, yes: bool) -> None:
     """Start a new school year: archive every class area and close assignments."""
     from appliance.productions.store import ProductionsStore
 
-    config = _config(ctx)
-    _setup_logging(ctx, config)
+    config = commands.config(ctx)
+    commands.setup_logging(ctx, config)
     if not yes:
         click.confirm("Archiver les espaces de toutes les classes ?", abort=True)
 
     async def body(core: Core) -> int:
         return await ProductionsStore(core).roll_classes_over(actor="cli")
 
-    moved = _with_core(config, ctx.obj["config_path"], body)
+    moved = commands.with_core(config, ctx.obj["config_path"], body)
     click.echo(f"{moved} classe(s) archivée(s)")

@@ -14,8 +14,9 @@ import datetime as dt
 import json
 import tomllib
 import typing
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -23,14 +24,13 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
+from appliance.features import Feature, installed_features
 from appliance.productions.config import ProductionsConfig
-from cache.config import CacheConfig
-from captive_portal.config import PortalConfig
-from filter.config import FilterConfig
 
 DEFAULT_CONFIG_PATH: Final = Path("/etc/preau/preau.toml")
 
@@ -50,6 +50,9 @@ def _weekdays() -> list[DayName]:
 
 _TIME_RANGE = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$"
 TimeRange = Annotated[str, Field(pattern=_TIME_RANGE)]
+
+
+_SectionT = TypeVar("_SectionT", bound=BaseModel)
 
 
 class ConfigError(Exception):
@@ -315,9 +318,6 @@ class PreauConfig(_Section):
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
-    filter: FilterConfig = Field(default_factory=FilterConfig)
-    portal: PortalConfig = Field(default_factory=PortalConfig)
-    cache: CacheConfig = Field(default_factory=CacheConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     productions: ProductionsConfig = Field(default_factory=ProductionsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
@@ -326,6 +326,36 @@ class PreauConfig(_Section):
     def state_path(self) -> Path:
         """Return the state database file."""
         return self.state.path or self.site.data_dir / "state.db"
+
+    def section(self, model: type[_SectionT]) -> _SectionT:
+        """Return the section a feature registered with ``model`` (typed access)."""
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if type(value) is model:
+                return value
+        raise KeyError(f"no config section of type {model.__name__}: is its feature installed?")
+
+
+@cache
+def config_model(features: tuple[Feature, ...]) -> type[PreauConfig]:
+    """Return the config model with one section per feature that declares one."""
+    sections: dict[str, Any] = {}
+    for feature in features:
+        if feature.config is not None:
+            key, model = feature.config
+            sections[key] = (model, Field(default_factory=model))
+    assembled: type[PreauConfig] = create_model(
+        "PreauConfig", __base__=PreauConfig, __doc__=PreauConfig.__doc__, **sections
+    )
+    return assembled
+
+
+def build_config(
+    data: dict[str, Any] | None = None, features: tuple[Feature, ...] | None = None
+) -> PreauConfig:
+    """Validate ``data`` (a parsed TOML document) against the installed features' model."""
+    model = config_model(installed_features() if features is None else features)
+    return model.model_validate(data or {})
 
 
 def _format_errors(source: str, err: ValidationError) -> str:
@@ -346,7 +376,7 @@ def parse_config(text: str, source: str = "<config>") -> PreauConfig:
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{source}: not valid TOML: {err}") from err
     try:
-        return PreauConfig.model_validate(raw)
+        return build_config(raw)
     except ValidationError as err:
         raise ConfigError(_format_errors(source, err)) from err
 
@@ -355,7 +385,7 @@ def load_config(path: Path | None) -> PreauConfig:
     """Load the config at ``path``; a missing default file means built-in defaults."""
     if path is None:
         if not DEFAULT_CONFIG_PATH.exists():
-            return PreauConfig()
+            return build_config()
         path = DEFAULT_CONFIG_PATH
     try:
         text = path.read_text(encoding="utf-8")
@@ -473,7 +503,7 @@ def render_config(config: PreauConfig, header: str) -> str:
 def render_defaults() -> str:
     """Render the fully commented default configuration."""
     return render_config(
-        PreauConfig(),
+        build_config(),
         "Préau configuration (/etc/preau/preau.toml).\n"
         "Every key is shown with its default; unknown keys are rejected.\n"
         "Check a file with: preau config check FILE",
@@ -482,7 +512,7 @@ def render_defaults() -> str:
 
 def demo_config(data_dir: Path) -> PreauConfig:
     """Return the demo configuration: local accounts, loopback, data under ``data_dir``."""
-    return PreauConfig.model_validate(
+    return build_config(
         {
             "site": {
                 "name": "Préau (démo)",

@@ -23,6 +23,7 @@ from appliance.audit import AuditLog
 from appliance.changes import ChangeFeed
 from appliance.config import PreauConfig
 from appliance.executor import BlockingExecutor
+from appliance.features import Feature, installed_features
 from appliance.identity.directory import Directory
 from appliance.service import Health, Service
 from appliance.state.db import StateDB
@@ -38,9 +39,15 @@ STOP_TIMEOUT_SECONDS: Final = 4.0
 class Core:
     """Shared resources and the services running in this process."""
 
-    def __init__(self, config: PreauConfig, config_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        config: PreauConfig,
+        config_path: Path | None = None,
+        features: tuple[Feature, ...] | None = None,
+    ) -> None:
         """Hold the config; :meth:`async_open` opens the resources."""
         self.config = config
+        self.features = installed_features() if features is None else features
         self.config_path = config_path
         self.executor = BlockingExecutor()
         self.started_at = time.time()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -116,3 +116,17 @@ async def render_metrics(core: Core) -> bytes:
     registry.register(SiteCollector(host, services, version("preau"), published))
     ProcessCollector(namespace="preau", registry=registry)
     return await core.executor.run(generate_latest, registry)
+
+
+async def publish_metrics(
+    core: Core, service: str, values: Iterable[tuple[str, str, float]]
+) -> None:
+    """Replace a service's published figures (name, labels, value) for /metrics."""
+    now = time.time()
+    async with core.db.write() as tx:
+        await tx.execute("DELETE FROM service_metrics WHERE service = ?", (service,))
+        await tx.executemany(
+            "INSERT INTO service_metrics (service, name, labels, value, updated_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(service, name, labels, value, now) for name, labels, value in values],
+        )

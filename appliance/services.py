@@ -1,8 +1,9 @@
-"""The services this build of Préau can run, by name.
+"""The services this build of Préau can run, by name, assembled from the registry.
 
 ``preau run`` starts all of them in one process; ``preau run NAME`` starts
-one, as its systemd unit does. Imports are lazy so a unit only loads its own
-code.
+one, as its systemd unit does. The kernel's own services (directory,
+scheduler) start first, then each feature's in the registry's order, then the
+web service, which serves the pages of all of them.
 """
 
 from __future__ import annotations
@@ -10,70 +11,58 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
+from appliance.features import Feature, ServiceSpec, installed_features
+
 if TYPE_CHECKING:
     from appliance.config import PreauConfig
-    from appliance.core import Core
-    from appliance.service import Service
-
-SERVICE_NAMES: Final = ("directory", "scheduler", "filter", "portal", "cache", "web")
 
 
-def enabled_service_names(config: PreauConfig) -> tuple[str, ...]:
+# The kernel's own services; :mod:`appliance.assembly` creates them (importing
+# them here would close a cycle: the web service's pages show this list).
+KERNEL_FIRST: Final = ("directory", "scheduler")
+KERNEL_LAST: Final = ("web",)
+
+
+def service_specs(features: tuple[Feature, ...] | None = None) -> tuple[ServiceSpec, ...]:
+    """Return every service in start order: kernel first, features, then the web."""
+    chosen = installed_features() if features is None else features
+    specs = [ServiceSpec(name, None) for name in KERNEL_FIRST]
+    for feature in chosen:
+        specs += feature.services
+    specs += [ServiceSpec(name, None) for name in KERNEL_LAST]
+    return tuple(specs)
+
+
+def service_names(features: tuple[Feature, ...] | None = None) -> tuple[str, ...]:
+    """Return the names of every service this build has, in start order."""
+    return tuple(spec.name for spec in service_specs(features))
+
+
+def enabled_service_names(
+    config: PreauConfig, features: tuple[Feature, ...] | None = None
+) -> tuple[str, ...]:
     """Return the services this config runs when none is named."""
-    disabled = set()
-    if not config.filter.enabled:
-        disabled.add("filter")
-    if not config.portal.enabled:
-        disabled.add("portal")
-    if not config.cache.enabled:
-        disabled.add("cache")
-    return tuple(name for name in SERVICE_NAMES if name not in disabled)
+    return tuple(spec.name for spec in service_specs(features) if spec.enabled(config))
 
 
 class UnknownServiceError(ValueError):
     """A service name that this build does not have."""
 
 
-def create_services(core: Core, names: Iterable[str]) -> list[Service]:
-    """Instantiate the named services, in start order."""
-    wanted = list(dict.fromkeys(names)) or list(enabled_service_names(core.config))
-    unknown = [name for name in wanted if name not in SERVICE_NAMES]
+def chosen_specs(
+    config: PreauConfig, names: Iterable[str], features: tuple[Feature, ...]
+) -> list[ServiceSpec]:
+    """Return the specs of the named services (all enabled ones if none), in start order.
+
+    A named service that the config disables is left out: its unit stays up
+    and idle rather than failing (the config says the school does not use it).
+    """
+    specs = service_specs(features)
+    known = [spec.name for spec in specs]
+    wanted = list(dict.fromkeys(names)) or list(enabled_service_names(config, features))
+    unknown = [name for name in wanted if name not in known]
     if unknown:
         raise UnknownServiceError(
-            f"unknown service {', '.join(unknown)}; known: {', '.join(SERVICE_NAMES)}"
+            f"unknown service {', '.join(unknown)}; known: {', '.join(known)}"
         )
-    services: list[Service] = []
-    for name in SERVICE_NAMES:
-        if name not in wanted:
-            continue
-        if name == "directory":
-            from appliance.identity.service import DirectoryService
-
-            services.append(DirectoryService(core))
-        elif name == "scheduler":
-            from appliance.scheduler.service import SchedulerService
-
-            services.append(SchedulerService(core))
-        elif name == "filter":
-            if not core.config.filter.enabled:
-                continue
-            from filter.service import FilterService
-
-            services.append(FilterService(core))
-        elif name == "portal":
-            if not core.config.portal.enabled:
-                continue
-            from captive_portal.service import PortalService
-
-            services.append(PortalService(core))
-        elif name == "cache":
-            if not core.config.cache.enabled:
-                continue
-            from cache.service import CacheService
-
-            services.append(CacheService(core))
-        elif name == "web":
-            from appliance.web.service import WebService
-
-            services.append(WebService(core))
-    return services
+    return [spec for spec in specs if spec.name in wanted and spec.enabled(config)]

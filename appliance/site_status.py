@@ -57,7 +57,7 @@ async def services_status(core: Core) -> list[ServiceStatus]:
     by_name = {row["service"]: row for row in rows}
     now = time.time()
     result = []
-    for name in enabled_service_names(core.config):
+    for name in enabled_service_names(core.config, core.features):
         row = by_name.get(name)
         if row is None or now - row["updated_at"] > HEALTH_STALE_SECONDS:
             result.append(ServiceStatus(name, "stopped", "", row["updated_at"] if row else None))

@@ -3,7 +3,10 @@
 Préau (`preau run web`, one process) renders the login page from its Jinja2
 template with the security middlewares; nginx serves the same bytes from a
 file, the ceiling for any page on this box. wrk drives both from loopback for
-the same time with the same connections. Run: ``.venv/bin/python bench/admin_web.py``.
+the same time with the same connections; a Lua check inside wrk counts only
+responses with status 200 and the page's exact length, and the rate is of
+those alone (non-2xx and short answers are reported as ``wrong``).
+Run: ``.venv/bin/python bench/admin_web.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from appliance.config import PreauConfig, render_config
+from appliance.config import build_config, render_config
 from bench._peers import ensure_debian_packages, free_port, result_line, which
 
 DURATION = "10s"
@@ -41,15 +44,39 @@ def wait_http(url: str, timeout: float = 20.0) -> bytes:
             time.sleep(0.1)
 
 
-def wrk(url: str) -> tuple[float, float, float]:
-    """Return (requests/s, p50 ms, p99 ms)."""
+# Every response is checked inside wrk: status 200 and the page's exact length
+# (the CSRF token changes per response, never its length). Only those count.
+_CHECK = """
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) expected = tonumber(args[1]); good = 0; bad = 0 end
+function response(status, headers, body)
+  if status == 200 and #body == expected then good = good + 1 else bad = bad + 1 end
+end
+function done(summary, latency, requests)
+  local g, b = 0, 0
+  for _, t in ipairs(threads) do g = g + t:get("good"); b = b + t:get("bad") end
+  io.write(string.format("VERIFIED %d %d %f\\n", g, b, summary.duration / 1e6))
+end
+"""
+
+
+def wrk(url: str, expected_length: int, folder: Path) -> tuple[float, int, float, float]:
+    """Return (verified responses/s, wrong responses, p50 ms, p99 ms)."""
+    script = folder / "check.lua"
+    script.write_text(_CHECK)
     out = subprocess.run(
-        [which("wrk"), "-t", THREADS, "-c", CONNECTIONS, "-d", DURATION, "--latency", url],
+        [which("wrk"), "-t", THREADS, "-c", CONNECTIONS, "-d", DURATION, "--latency",
+         "-s", str(script), url, "--", str(expected_length)],
         capture_output=True,
         text=True,
         check=True,
-    ).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    ).stdout  # fmt: skip
+    verified = re.search(r"VERIFIED (\d+) (\d+) ([\d.]+)", out)
+    assert verified is not None, out
+    good, bad, seconds = int(verified.group(1)), int(verified.group(2)), float(verified.group(3))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    assert bad >= (int(errors.group(1)) if errors else 0), out
 
     def latency(label: str) -> float:
         match = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out)
@@ -57,7 +84,7 @@ def wrk(url: str) -> tuple[float, float, float]:
         value, unit = float(match.group(1)), match.group(2)
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
-    return rate, latency("50"), latency("99")
+    return good / seconds, bad, latency("50"), latency("99")
 
 
 def main() -> None:
@@ -65,9 +92,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder_name:
         folder = Path(folder_name)
         port = free_port()
-        config = PreauConfig.model_validate(
-            {"site": {"data_dir": str(folder / "data")}, "web": {"port": port}}
-        )
+        config = build_config({"site": {"data_dir": str(folder / "data")}, "web": {"port": port}})
         config_path = folder / "preau.toml"
         config_path.write_text(render_config(config, "bench"))
         preau = subprocess.Popen(
@@ -83,7 +108,7 @@ def main() -> None:
         )
         try:
             page = wait_http(f"http://127.0.0.1:{port}/login")
-            rate, p50, p99 = wrk(f"http://127.0.0.1:{port}/login")
+            rate, wrong, p50, p99 = wrk(f"http://127.0.0.1:{port}/login", len(page), folder)
             rss_mb = psutil.Process(preau.pid).memory_info().rss / 1e6
         finally:
             preau.terminate()
@@ -108,7 +133,9 @@ http {{ access_log off; default_type text/html;
         )
         try:
             wait_http(f"http://127.0.0.1:{nginx_port}/login")
-            nginx_rate, _, nginx_p99 = wrk(f"http://127.0.0.1:{nginx_port}/login")
+            nginx_rate, nginx_wrong, _, nginx_p99 = wrk(
+                f"http://127.0.0.1:{nginx_port}/login", len(page), folder
+            )
         finally:
             nginx.terminate()
             nginx.wait(10)
@@ -119,7 +146,9 @@ http {{ access_log off; default_type text/html;
     print(
         result_line(
             login_rps=rate,
+            wrong=wrong,
             nginx_rps=nginx_rate,
+            nginx_wrong=nginx_wrong,
             ratio=rate / nginx_rate,
             p50_ms=p50,
             p99_ms=p99,

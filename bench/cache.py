@@ -13,7 +13,9 @@ For each, 30 devices (curl) start together after the same cold object: 20 want
 all of it, 10 random 1-16 MiB ranges. Measured: the TCP payload bytes that
 crossed the WAN link over the object size (``upstream_ratio``, counted by
 nftables on the appliance's WAN side), and the devices' time to first byte
-after the first device's (``follower_ttfb_p95_ms``). Then 30 devices fetch the
+after the first device's (``follower_ttfb_p95_ms``). Every device's bytes
+are hashed as they arrive and checked against what it asked for (the whole
+object or its range): a peer that truncates or mixes bytes fails the run. Then 30 devices fetch the
 cached object at once from Préau and from nginx (``hit_mbs``).
 
 Ends with ``RESULT upstream_ratio=… nginx_upstream_ratio=… squid_upstream_ratio=…
@@ -24,6 +26,7 @@ Run as root from the repository: ``.venv/bin/python bench/cache.py [--size MiB]`
 from __future__ import annotations
 
 import argparse
+import hashlib
 import random
 import shutil
 import signal
@@ -143,20 +146,31 @@ def _start_squid(lab: CacheLab, folder: Path) -> subprocess.Popen[bytes]:
     return process
 
 
-def _devices(lab: CacheLab, size: int, ranged: int, seed: int) -> list[dict[str, Any]]:
-    """Start DEVICES curls at once inside the LAN namespace; return what each saw."""
+def _devices(lab: CacheLab, data: bytes, ranged: int, seed: int) -> list[dict[str, Any]]:
+    """Start DEVICES curls at once inside the LAN namespace; return what each saw.
+
+    Each device's body goes through ``sha256sum`` as it arrives (never to disk),
+    and its digest is checked against the bytes it asked for: a cache that
+    truncates or mixes up ranges fails the run instead of scoring better.
+    """
+    size = len(data)
     chooser = random.Random(seed)
     lines = []
+    wanted: dict[int, tuple[int, int]] = {}
     for number in range(DEVICES):
         extra = ""
+        start, length = 0, size
         if number >= DEVICES - ranged:
             length = chooser.randrange(1, 17) * MIB
             start = chooser.randrange(0, size - length)
             extra = f"-r {start}-{start + length - 1}"
+        wanted[number] = (start, length)
+        timing = lab.tmp / f"device-{number}.w"
         lines.append(
-            f"(s=$(date +%s.%N); curl -s -o /dev/null {extra} --resolve {WINDOWS}:80:{CACHE_IP}"
-            f' -w "$s %{{time_starttransfer}} %{{time_total}} %{{size_download}}'
-            f' %{{http_code}}\\n" http://{WINDOWS}{PATH}) &'
+            f"(s=$(date +%s.%N); d=$(curl -s {extra} --resolve {WINDOWS}:80:{CACHE_IP}"
+            f' -w "%{{stderr}}$s %{{time_starttransfer}} %{{time_total}} %{{size_download}}'
+            f' %{{http_code}}" http://{WINDOWS}{PATH} 2>{timing} | sha256sum | cut -c1-64);'
+            f' echo "{number} $(cat {timing}) $d") &'
         )
     script = "\n".join(lines) + "\nwait\n"
     began = time.time()
@@ -167,26 +181,30 @@ def _devices(lab: CacheLab, size: int, ranged: int, seed: int) -> list[dict[str,
     wall = time.time() - began
     seen = []
     for line in done.stdout.splitlines():
-        start, ttfb, total, received, status = line.split()
+        number, start, ttfb, total, received, status, digest = line.split()
+        first, length = wanted[int(number)]
+        expected = hashlib.sha256(memoryview(data)[first : first + length]).hexdigest()
         seen.append(
             {
                 "first_byte": float(start) + float(ttfb),
                 "end": float(start) + float(total),
                 "bytes": int(received),
                 "status": int(status),
+                "whole": int(received) == length and digest == expected,
                 "wall": wall,
             }
         )
     return seen
 
 
-def _cold(lab: CacheLab, size: int, name: str) -> tuple[float, float]:
+def _cold(lab: CacheLab, data: bytes, name: str) -> tuple[float, float]:
     """Return (upstream bytes / size, follower TTFB p95 ms) for one cold run."""
+    size = len(data)
     before = lab.wan_bytes()[1]
-    seen = _devices(lab, size, RANGED, seed=42)
-    wrong = [s for s in seen if s["status"] not in (200, 206)]
+    seen = _devices(lab, data, RANGED, seed=42)
+    wrong = [s for s in seen if s["status"] not in (200, 206) or not s["whole"]]
     if wrong or len(seen) != DEVICES:
-        raise SystemExit(f"{name}: devices failed: {wrong or len(seen)}")
+        raise SystemExit(f"{name}: devices got wrong or partial bytes: {wrong or len(seen)}")
     upstream = lab.wan_bytes()[1] - before
     leader = min(s["first_byte"] for s in seen)
     followers = sorted((s["first_byte"] - leader) * 1000 for s in seen)[1:]
@@ -196,10 +214,11 @@ def _cold(lab: CacheLab, size: int, name: str) -> tuple[float, float]:
     return upstream / size, p95
 
 
-def _hits(lab: CacheLab, size: int, name: str) -> float:
+def _hits(lab: CacheLab, data: bytes, name: str) -> float:
     """Return MB/s served to DEVICES devices fetching the cached object at once."""
-    seen = _devices(lab, size, 0, seed=1)
-    if any(s["status"] != 200 or s["bytes"] != size for s in seen):
+    size = len(data)
+    seen = _devices(lab, data, 0, seed=1)
+    if any(s["status"] != 200 or not s["whole"] for s in seen):
         raise SystemExit(f"{name}: a hit was not whole")
     began = min(s["first_byte"] for s in seen)
     ended = max(s["end"] for s in seen)
@@ -209,12 +228,12 @@ def _hits(lab: CacheLab, size: int, name: str) -> float:
 
 
 def _peer(
-    lab: CacheLab, folder: Path, size: int, name: str, start: Callable[[], Any], hits: bool
+    lab: CacheLab, folder: Path, data: bytes, name: str, start: Callable[[], Any], hits: bool
 ) -> tuple[float, float, float]:
     process = start()
     try:
-        ratio, ttfb = _cold(lab, size, name)
-        rate = _hits(lab, size, name) if hits else 0.0
+        ratio, ttfb = _cold(lab, data, name)
+        rate = _hits(lab, data, name) if hits else 0.0
     finally:
         if isinstance(process, subprocess.Popen):
             process.send_signal(signal.SIGTERM)
@@ -239,7 +258,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="preau-bench-cache-", dir="/var/tmp") as tmp:
         root = Path(tmp)
         with built_lab(root) as lab:
-            lab.add_file(Path(PATH).name, size)
+            data = lab.add_file(Path(PATH).name, size)
             lab.limit_wan(f"{args.wan_mbit}mbit")
             results = {}
             for name in ("preau", "nginx", "squid"):
@@ -256,7 +275,7 @@ def main() -> None:
                     starter = lambda folder=folder: _start_nginx(lab, folder)  # noqa: E731
                 else:
                     starter = lambda folder=folder: _start_squid(lab, folder)  # noqa: E731
-                results[name] = _peer(lab, folder, size, name, starter, hits=name != "squid")
+                results[name] = _peer(lab, folder, data, name, starter, hits=name != "squid")
                 shutil.rmtree(folder, ignore_errors=True)
     preau, nginx, squid = results["preau"], results["nginx"], results["squid"]
     print(f"nginx follower ttfb p95 {nginx[1]:.0f} ms, squid {squid[1]:.0f} ms")

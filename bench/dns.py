@@ -1,9 +1,17 @@
-"""DNS filter benchmark: Préau against dnsmasq with the same UT1-shaped list.
+"""DNS filter benchmark: Préau against Unbound and dnsmasq with the same UT1-shaped list.
 
-Both answer the same dnsperf query file on loopback, forwarding to the same
-local unbound: ~60 % names already cached, ~30 % blocked names (with random
-subdomains for Préau's UT1 semantics; dnsmasq's ``address=/d/`` blocks
-subdomains too), ~10 % names unbound serves with TTL 0 (always forwarded).
+The three answer the same dnsperf query file on loopback, forwarding to the
+same upstream unbound: ~60 % names already cached, ~30 % blocked names (with
+random subdomains for UT1 semantics), ~10 % names the upstream serves with
+TTL 0 (always forwarded). The strong peer is Unbound itself used as a filter,
+every blocked name a ``local-zone: "name." always_nxdomain`` (which covers
+subdomains, like UT1), one thread; dnsmasq (``address=/d/``) is the weak one,
+which collapses at UT1 size.
+
+Only verified answers count: every answer dnsperf prints (``-v``) is checked
+against the name's expected code (NXDOMAIN for a blocked name, NOERROR for
+the others); a wrong code is counted apart and never in the rate. Préau's
+figures are also given as ratios to Unbound's (queries per second, memory).
 Also measured: compile time of the list, Préau's RSS, latency percentiles at
 2,000 qps offered, and a list swap under that load (worst latency, lost
 queries). Run: ``.venv/bin/python bench/dns.py [--scale 1.0] [--seconds 15]``.
@@ -19,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -71,7 +80,10 @@ def start_unbound(folder: Path) -> tuple[subprocess.Popen[bytes], int]:
         "  num-threads: 1",
         "  msg-cache-size: 16m",
         "  rrset-cache-size: 32m",
-        '  local-zone: "." static',
+        # Every other name exists upstream: a filter that fails to block answers
+        # NOERROR, which the verification counts as wrong.
+        '  local-zone: "." redirect',
+        '  local-data: ". 60 IN A 203.0.113.1"',
         '  local-zone: "bench.test." static',
     ]
     lines += [
@@ -112,7 +124,8 @@ def query_file(tree: Path, out: Path, count: int = 200_000) -> None:
     out.write_text("\n".join(lines) + "\n")
 
 
-def dnsperf(port: int, data: Path, seconds: int, qps: int = 0, verbose: bool = False) -> str:
+def dnsperf(port: int, data: Path, seconds: int, out: Path, qps: int = 0) -> str:
+    """Run dnsperf, every answer written to ``out`` (never a pipe: a full one stalls it)."""
     argv = [
         which("dnsperf"),
         "-s",
@@ -131,28 +144,56 @@ def dnsperf(port: int, data: Path, seconds: int, qps: int = 0, verbose: bool = F
         "2",
         "-q",
         "200",
+        "-v",
     ]
     if qps:
         argv += ["-Q", str(qps)]
-    if verbose:
-        argv.append("-v")
-    return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    with out.open("w") as sink:
+        subprocess.run(argv, stdout=sink, check=True)
+    return out.read_text()
 
 
-def qps_of(output: str) -> float:
-    match = re.search(r"Queries per second:\s+([\d.]+)", output)
+_ANSWER = re.compile(r"^> (\S+) (\S+) \S+ ([\d.]+)$", re.MULTILINE)
+
+
+def expected_code(name: str) -> str:
+    """Return the code a correct filter answers for a name of the query file."""
+    return "NOERROR" if name.rstrip(".").endswith(".bench.test") else "NXDOMAIN"
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What a dnsperf run proved: right answers, wrong ones, their latencies."""
+
+    right: int
+    wrong: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def qps(self) -> float:
+        """Return right answers per second (wrong ones never count)."""
+        return self.right / self.seconds
+
+
+def verify(output: str) -> Verified:
+    """Check every answer's code against its name; time from dnsperf's run length."""
+    right = wrong = 0
+    latencies = []
+    for code, name, seconds in _ANSWER.findall(output):
+        if code == expected_code(name):
+            right += 1
+            latencies.append(float(seconds) * 1000)
+        else:
+            wrong += 1
+    match = re.search(r"Run time \(s\):\s+([\d.]+)", output)
     assert match is not None, output[-2000:]
-    return float(match.group(1))
+    return Verified(right, wrong, float(match.group(1)), latencies)
 
 
 def lost_of(output: str) -> int:
     match = re.search(r"Queries lost:\s+(\d+)", output)
     return int(match.group(1)) if match else -1
-
-
-def latencies_ms(output: str) -> list[float]:
-    # dnsperf -v prints one line per answer ending with its latency in seconds.
-    return [float(m) * 1000 for m in re.findall(r"^> \S+ .* ([\d.]+)$", output, re.MULTILINE)]
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -172,6 +213,47 @@ def dnsmasq_conf(tree: Path, out: Path, upstream: int, port: int) -> None:
                         conf.write(f"address=/{name}/\n")
 
 
+def unbound_filter_conf(tree: Path, out: Path, upstream: int, port: int) -> None:
+    """Write Unbound-as-a-filter: every listed name always NXDOMAIN, the rest forwarded."""
+    with out.open("w") as conf:
+        conf.write(
+            "server:\n  interface: 127.0.0.1\n"
+            f"  port: {port}\n  do-ip6: no\n  do-daemonize: no\n"
+            '  username: ""\n  chroot: ""\n'
+            f'  directory: "{out.parent}"\n  pidfile: ""\n  use-syslog: no\n'
+            '  logfile: ""\n  verbosity: 0\n  access-control: 127.0.0.0/8 allow\n'
+            "  num-threads: 1\n  do-not-query-localhost: no\n"
+            '  module-config: "iterator"\n'
+        )
+        seen: set[str] = set()
+        for domains in sorted((tree / "blacklists").glob("*/domains")):
+            with domains.open() as handle:
+                for line in handle:
+                    name = line.strip().lower()
+                    if name and not name[-1].isdigit() and name not in seen:
+                        seen.add(name)
+                        conf.write(f'  local-zone: "{name}." always_nxdomain\n')
+        conf.write(f'forward-zone:\n  name: "."\n  forward-addr: 127.0.0.1@{upstream}\n')
+
+
+def run_peer(
+    argv: list[str], port: int, queries: Path, seconds: int, out: Path
+) -> tuple[Verified, float, float]:
+    """Start a peer, warm it, measure it; return (verified run, RSS MB, seconds to answer)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(argv)
+    try:
+        wait_dns(port)
+        ready_s = time.perf_counter() - started
+        dnsperf(port, queries, 3, out)
+        run = verify(dnsperf(port, queries, seconds, out))
+        rss = psutil.Process(process.pid).memory_info().rss / 1e6
+    finally:
+        process.terminate()
+        process.wait(60)
+    return run, rss, ready_s
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=1.0)
@@ -183,13 +265,13 @@ def main() -> None:
         generate(cache_dir, args.scale)
     with tempfile.TemporaryDirectory() as folder_name:
         folder = Path(folder_name)
-        unbound, unbound_port = start_unbound(folder)
+        upstream, upstream_port = start_unbound(folder)
         queries = folder / "queries.txt"
         query_file(cache_dir, queries)
         port = free_port()
         (folder / "preau.toml").write_text(
             f'[site]\ndata_dir = "{folder}/data"\n[logging]\nlevel = "INFO"\n'
-            f'[filter]\nlisten = ["127.0.0.1:{port}"]\nupstreams = ["127.0.0.1:{unbound_port}"]\n'
+            f'[filter]\nlisten = ["127.0.0.1:{port}"]\nupstreams = ["127.0.0.1:{upstream_port}"]\n'
             'client_networks = ["127.0.0.0/8"]\nrate_limit_qps = 1000000\n'
             "rate_limit_burst = 1000000\n"
         )
@@ -205,14 +287,15 @@ def main() -> None:
         preau = subprocess.Popen([str(PREAU), *config, "run", "filter"], stdout=log, stderr=log)
         try:
             wait_dns(port)
-            dnsperf(port, queries, 3)  # warm the cache
-            preau_out = dnsperf(port, queries, args.seconds)
+            dnsperf(port, queries, 3, folder / "warm.txt")  # warm the cache
+            ours = verify(dnsperf(port, queries, args.seconds, folder / "preau.txt"))
             rss_mb = psutil.Process(preau.pid).memory_info().rss / 1e6
             # Unique set size: RSS less shared pages (the mapped list is page cache).
             uss_mb = psutil.Process(preau.pid).memory_full_info().uss / 1e6
-            steady = dnsperf(port, queries, 10, qps=2000, verbose=True)
-            lat = latencies_ms(steady)
-            print(f"steady 2,000 qps: lost {lost_of(steady)}")
+            steady_out = dnsperf(port, queries, 10, folder / "steady.txt", qps=2000)
+            steady = verify(steady_out)
+            lat = steady.latencies_ms
+            print(f"steady 2,000 qps: lost {lost_of(steady_out)}, wrong {steady.wrong}")
             # A swap under load: recompile the list while 2,000 qps are offered.
             peak_rss = [rss_mb]
             done = threading.Event()
@@ -261,51 +344,55 @@ def main() -> None:
             swap_out = swap_log.read_text()
             done.set()
             sampler.join()
-            swap_lat = latencies_ms(swap_out)
+            swap = verify(swap_out)
+            swap_lat = swap.latencies_ms
         finally:
             preau.terminate()
             preau.wait(20)
             log.close()
         swaps = re.findall(r"Lists swapped in ([\d.]+) ms", (folder / "filter.log").read_text())
+        unbound_port = free_port()
+        unbound_filter_conf(cache_dir, folder / "unbound-filter.conf", upstream_port, unbound_port)
+        strong, strong_rss, strong_load_s = run_peer(
+            [which("unbound"), "-d", "-c", str(folder / "unbound-filter.conf")],
+            unbound_port, queries, args.seconds, folder / "unbound.txt",
+        )  # fmt: skip
         dnsmasq_port = free_port()
-        dnsmasq_conf(cache_dir, folder / "dnsmasq.conf", unbound_port, dnsmasq_port)
-        dnsmasq = subprocess.Popen(
-            [
-                which("dnsmasq"),
-                "--keep-in-foreground",
-                "--conf-file=" + str(folder / "dnsmasq.conf"),
-                "--user=root",
-                "--pid-file=",
-            ],
-        )
-        try:
-            wait_dns(dnsmasq_port)
-            dnsperf(dnsmasq_port, queries, 3)
-            dnsmasq_out = dnsperf(dnsmasq_port, queries, args.seconds)
-            dnsmasq_rss = psutil.Process(dnsmasq.pid).memory_info().rss / 1e6
-        finally:
-            dnsmasq.terminate()
-            dnsmasq.wait(20)
-            unbound.terminate()
-            unbound.wait(20)
-    ours, theirs = qps_of(preau_out), qps_of(dnsmasq_out)
-    print(f"préau  : {ours:.0f} qps, lost {lost_of(preau_out)}, RSS {rss_mb:.0f} MB")
-    print(f"dnsmasq: {theirs:.0f} qps, lost {lost_of(dnsmasq_out)}, RSS {dnsmasq_rss:.0f} MB")
+        dnsmasq_conf(cache_dir, folder / "dnsmasq.conf", upstream_port, dnsmasq_port)
+        weak, weak_rss, _ = run_peer(
+            [which("dnsmasq"), "--keep-in-foreground",
+             "--conf-file=" + str(folder / "dnsmasq.conf"), "--user=root", "--pid-file="],
+            dnsmasq_port, queries, args.seconds, folder / "dnsmasq.txt",
+        )  # fmt: skip
+        upstream.terminate()
+        upstream.wait(20)
+    print(f"préau  : {ours.qps:.0f} verified qps ({ours.wrong} wrong), RSS {rss_mb:.0f} MB")
+    print(f"unbound: {strong.qps:.0f} verified qps ({strong.wrong} wrong), RSS {strong_rss:.0f} MB,"
+          f" ready in {strong_load_s:.1f} s")  # fmt: skip
+    print(f"dnsmasq: {weak.qps:.0f} verified qps ({weak.wrong} wrong), RSS {weak_rss:.0f} MB")
     print(f"swaps: {swaps} ms; peak RSS during swap {max(peak_rss):.0f} MB")
     print(
         result_line(
-            qps=ours,
-            dnsmasq_qps=theirs,
-            ratio=ours / theirs,
+            qps=ours.qps,
+            wrong=ours.wrong,
+            unbound_qps=strong.qps,
+            unbound_wrong=strong.wrong,
+            qps_vs_unbound=ours.qps / strong.qps,
+            rss_vs_unbound=rss_mb / strong_rss,
+            dnsmasq_qps=weak.qps,
+            dnsmasq_wrong=weak.wrong,
             p50_ms=percentile(lat, 0.5),
             p99_ms=percentile(lat, 0.99),
             rss_mb=rss_mb,
             uss_mb=uss_mb,
+            unbound_rss_mb=strong_rss,
             reload_rss_mb=max(peak_rss),
-            dnsmasq_rss_mb=dnsmasq_rss,
+            dnsmasq_rss_mb=weak_rss,
             compile_s=compile_s,
+            unbound_load_s=strong_load_s,
             swap_ms=max((float(s) for s in swaps), default=-1.0),
             swap_max_ms=max(swap_lat, default=-1.0),
+            swap_wrong=swap.wrong,
             lost_during_swap=lost_of(swap_out),
         )
     )

@@ -15,11 +15,14 @@ In the same run:
   benchmark's own client shares it; on a school box the network and the disk
   are slower than either path);
 * the time to change the password of a PERSONNEL space holding ``--space-mb``
-  (re-sealing the key: no file is touched).
+  (re-sealing the key: no file is touched);
+* Préau's own age code (``agefile.py``) against the pyrage binding on the same
+  ``--age-mb`` of bytes, each decrypting the other's file (the reason the
+  format is hand-written).
 
 Ends with ``RESULT plain_write_mbs=… enc_write_mbs=… enc_write_ratio=…
 enc_read_ratio=… enc_warm_read_ratio=… disk_write_mbs=… disk_read_mbs=…
-rewrap_s=…``. Run from the repository:
+rewrap_s=… age_enc_mbs=… pyrage_enc_mbs=… age_enc_vs_pyrage=…``. Run from the repository:
 ``.venv/bin/python bench/storage.py``.
 """
 
@@ -180,12 +183,64 @@ async def _rewrap(config: Any, space_mb: int) -> float:
         return time.perf_counter() - began
 
 
+def _age_peer(megabytes: int, rounds: int) -> dict[str, float]:
+    """Return MB/s of Préau's age code and of pyrage on the same bytes, both ways.
+
+    The measurement behind hand-writing the age format (``agefile.py``): the
+    same plaintext is encrypted to the same recipient by each, and each
+    ciphertext is decrypted by the *other* implementation, then compared with
+    the plaintext's SHA-256, so only correct, interoperable files count.
+    """
+    import hashlib
+    import io
+
+    import pyrage
+
+    from appliance.productions import agefile
+
+    plain = os.urandom(megabytes * CHUNK)
+    digest = hashlib.sha256(plain).digest()
+    identity = agefile.generate_identity()
+    recipient = agefile.recipient_of(identity)
+    ours_enc, ours_dec, theirs_enc, theirs_dec = [], [], [], []
+    for _ in range(rounds):
+        began = time.perf_counter()
+        sink = io.BytesIO()
+        writer = agefile.AgeWriter(recipient, sink)
+        for start in range(0, len(plain), CHUNK):
+            writer.write(plain[start : start + CHUNK])
+        writer.close()
+        ours_enc.append(time.perf_counter() - began)
+        ours = sink.getvalue()
+        began = time.perf_counter()
+        theirs = pyrage.encrypt(plain, [pyrage.x25519.Recipient.from_str(recipient)])
+        theirs_enc.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        read_by_us = agefile.decrypt_stream(identity, io.BytesIO(theirs))
+        ours_dec.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        read_by_them = pyrage.decrypt(ours, [pyrage.x25519.Identity.from_str(identity)])
+        theirs_dec.append(time.perf_counter() - began)
+        if hashlib.sha256(read_by_us).digest() != digest:
+            raise SystemExit("agefile misread pyrage's file")
+        if hashlib.sha256(read_by_them).digest() != digest:
+            raise SystemExit("pyrage misread agefile's file")
+    rate = lambda times: megabytes * CHUNK / 1e6 / statistics.median(times)  # noqa: E731
+    return {
+        "age_enc_mbs": rate(ours_enc),
+        "pyrage_enc_mbs": rate(theirs_enc),
+        "age_dec_mbs": rate(ours_dec),
+        "pyrage_dec_mbs": rate(theirs_dec),
+    }
+
+
 def main() -> None:
     """Run the comparison and print the RESULT line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mb", type=int, default=256, help="size of the large file")
     parser.add_argument("--space-mb", type=int, default=1000, help="PERSONNEL size to rewrap")
     parser.add_argument("--rounds", type=int, default=5, help="medians over this many runs")
+    parser.add_argument("--age-mb", type=int, default=128, help="bytes for agefile vs pyrage")
     args = parser.parse_args()
     from tests.conftest import make_config, run_preau, write_config
 
@@ -226,6 +281,7 @@ def main() -> None:
             server.wait(10)
         disk_write, disk_read = _disk_peer(root, args.mb)
         rewrap = asyncio.run(_rewrap(config, args.space_mb))
+    age = _age_peer(args.age_mb, args.rounds)
     for key, value in api.items():
         print(f"{key}_mbs={value:.1f}")
     print(
@@ -238,6 +294,9 @@ def main() -> None:
             disk_write_mbs=disk_write,
             disk_read_mbs=disk_read,
             rewrap_s=rewrap,
+            **age,
+            age_enc_vs_pyrage=age["age_enc_mbs"] / age["pyrage_enc_mbs"],
+            age_dec_vs_pyrage=age["age_dec_mbs"] / age["pyrage_dec_mbs"],
         )
     )
 

@@ -16,8 +16,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
-from appliance import cache_admin
 from appliance.digests import file_sha256
+from cache import state as cache_admin
 from cache.fill import CachedObject
 
 if TYPE_CHECKING:

@@ -28,14 +28,15 @@ from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
 
-from appliance import cache_admin, filtering
 from appliance.destinations import HostRefused, OwnAddresses, check_host
 from appliance.digests import file_sha256
+from appliance.metrics import publish_metrics
 from appliance.scheduler.calendar import SchoolCalendar
 from appliance.scheduler.jobs import load_calendar
 from appliance.service import Health, Service
 from appliance.web.security import SERVER_NAME
 from cache import publishers
+from cache import state as cache_admin
 from cache.chunks import RangeNotSatisfiable, content_range, parse_content_range, parse_range
 from cache.config import CacheConfig, split_origin
 from cache.fill import MAX_REQUEST, CachedObject, FillSettings, Run, TokenBucket
@@ -141,7 +142,7 @@ class CacheService(Service):
     def __init__(self, core: Core) -> None:
         """Read the config; open nothing yet."""
         super().__init__(core)
-        self.config: CacheConfig = core.config.cache
+        self.config: CacheConfig = core.config.section(CacheConfig)
         root = self.config.data_dir or core.config.site.data_dir / "cache"
         gib = 1 << 30
         self.store = ObjectStore(
@@ -291,7 +292,7 @@ class CacheService(Service):
             and now - self._published_at < REPUBLISH_SECONDS
         ):
             return
-        await filtering.publish_metrics(self.core, "cache", values)
+        await publish_metrics(self.core, "cache", values)
         await cache_admin.add_traffic(self.core, deltas)
         await cache_admin.replace_objects(self.core, objects)
         self._published, self._published_at = (values, objects), now

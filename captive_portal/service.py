@@ -26,16 +26,18 @@ from typing import Any, ClassVar, Final
 
 from aiohttp import web
 
-from appliance import filtering, portal_admin
 from appliance.atomic import write_atomic
 from appliance.audit import AuditLog, utc_now_iso
+from appliance.metrics import publish_metrics
+from appliance.network_clients import CLIENTS_TOPIC
 from appliance.scheduler.calendar import calendar_from_config
 from appliance.scheduler.jobs import load_calendar
 from appliance.service import Health, Service
 from appliance.state.db import Transaction
 from appliance.tls import server_context
 from captive_portal import garden, ruleset
-from captive_portal.config import PortalRoleConfig
+from captive_portal import state as portal_admin
+from captive_portal.config import PortalConfig, PortalRoleConfig
 from captive_portal.dhcp import (
     DhcpSettings,
     parse_lease_events,
@@ -57,6 +59,8 @@ from captive_portal.sessions import (
     logout,
     sweep,
 )
+from filter.class_blocks import OVERRIDES_TOPIC, blocked_classes
+from filter.config import FilterConfig
 
 _LOGGER = logging.getLogger(__name__)
 CALENDAR_SECONDS: Final = 600.0
@@ -122,7 +126,7 @@ class PortalService(Service):
 
     async def async_setup(self) -> None:
         """Load the table, put unexpired sessions back into the kernel, prepare the pages."""
-        cfg = self.core.config.portal
+        cfg = self.core.config.section(PortalConfig)
         await self._refresh_calendar()
         self._use_roles(await portal_admin.role_settings(self.core))
         rates = self._rates_needed()
@@ -152,7 +156,7 @@ class PortalService(Service):
         await self.reconcile()
         self.core.changes.subscribe(portal_admin.PORTAL_TOPIC, self._sessions_changed)
         self.core.changes.subscribe(portal_admin.CHARTER_TOPIC, self._charter_changed)
-        self.core.changes.subscribe(filtering.OVERRIDES_TOPIC, self._overrides_changed)
+        self.core.changes.subscribe(OVERRIDES_TOPIC, self._overrides_changed)
         self._runner = web.AppRunner(self._app(), access_log=None)
         await self._runner.setup()
 
@@ -199,14 +203,14 @@ class PortalService(Service):
         self.by_ip = {d.ip: s.user for s in sessions.values() for d in s.devices}
 
     def _use_roles(self, roles: dict[str, PortalRoleConfig]) -> None:
-        fair_use = self.core.config.portal.fair_use_kbytes
+        fair_use = self.core.config.section(PortalConfig).fair_use_kbytes
         self.roles = roles
         self.policies = {name: role_policy(role, fair_use) for name, role in roles.items()}
 
     def _rates_needed(self) -> set[int]:
         rates = {r.rate_kbytes for r in self.roles.values() if r.rate_kbytes}
-        if self.core.config.portal.fair_use_kbytes:
-            rates.add(self.core.config.portal.fair_use_kbytes)
+        if self.core.config.section(PortalConfig).fair_use_kbytes:
+            rates.add(self.core.config.section(PortalConfig).fair_use_kbytes)
         return rates
 
     async def _sessions_changed(self, _topic: str) -> None:
@@ -227,7 +231,7 @@ class PortalService(Service):
             await self.reconcile()
 
     def _rate_of(self, session: Session) -> int | None:
-        cfg = self.core.config.portal
+        cfg = self.core.config.section(PortalConfig)
         if session.throttled and cfg.fair_use_kbytes:
             return cfg.fair_use_kbytes
         role = self.roles.get(session.role)
@@ -235,15 +239,9 @@ class PortalService(Service):
 
     async def _blocked(self, now: float) -> dict[str, int]:
         """Return device addresses of classes under a 'block all', with seconds left."""
-        if not self.core.config.portal.block_all_cuts_forwarding or not self.by_ip:
+        if not self.core.config.section(PortalConfig).block_all_cuts_forwarding or not self.by_ip:
             return {}
-        rows = await self.core.db.fetchall(
-            "SELECT o.target, MAX(o.expires_at) AS until FROM filter_overrides o"
-            " WHERE o.target_kind = 'class' AND o.action = 'block_all'"
-            " AND o.ended_at IS NULL AND o.expires_at > ? GROUP BY o.target",
-            (now,),
-        )
-        until = {row["target"]: row["until"] for row in rows}
+        until = await blocked_classes(self.core, now)
         blocked: dict[str, int] = {}
         for ip, user in self.by_ip.items():
             class_name = self.classes.get(user, ("", ""))[0]
@@ -298,7 +296,7 @@ class PortalService(Service):
 
     async def async_start(self) -> None:
         """Serve the portal (HTTP, and HTTPS if configured) and DHCP; start the sweep."""
-        cfg = self.core.config.portal
+        cfg = self.core.config.section(PortalConfig)
         self._pending: list[tuple[_StoreRequest, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._flusher = asyncio.create_task(self._flush_forever(), name="preau-portal-store")
@@ -381,7 +379,7 @@ class PortalService(Service):
 
     async def _sweep_forever(self) -> None:
         while True:
-            await asyncio.sleep(self.core.config.portal.sweep_seconds)
+            await asyncio.sleep(self.core.config.section(PortalConfig).sweep_seconds)
             try:
                 if time.monotonic() - self._calendar_at >= CALENDAR_SECONDS:
                     await self._refresh_calendar()
@@ -392,7 +390,7 @@ class PortalService(Service):
     async def _learn_v6_forever(self) -> None:
         """Give new IPv6 addresses of logged-in devices their element within a second."""
         known: set[tuple[str, str]] = set()
-        while self.core.config.portal.ipv6_prefix:
+        while self.core.config.section(PortalConfig).ipv6_prefix:
             await asyncio.sleep(V6_LEARN_SECONDS)
             try:
                 seen = await self.core.executor.run(self.table.seen_v6)
@@ -405,7 +403,7 @@ class PortalService(Service):
 
     async def _garden_forever(self) -> None:
         """Keep the walled garden's addresses open for the TTL of their answers."""
-        names = self.core.config.portal.walled_garden
+        names = self.core.config.section(PortalConfig).walled_garden
         while names:
             try:
                 pause = await self.refresh_garden()
@@ -416,8 +414,8 @@ class PortalService(Service):
 
     async def refresh_garden(self) -> float:
         """Resolve every walled-garden name once; return when to do it again."""
-        cfg = self.core.config.portal
-        endpoint = cfg.garden_resolver or self.core.config.filter.listen[0]
+        cfg = self.core.config.section(PortalConfig)
+        endpoint = cfg.garden_resolver or self.core.config.section(FilterConfig).listen[0]
         host, _, port = endpoint.rpartition(":")
         wanted: dict[str, int] = {}
         pause = float(garden.MAX_REFRESH_SECONDS)
@@ -520,7 +518,7 @@ class PortalService(Service):
         ended: list[str],
         closed: list[str],
     ) -> None:
-        threshold = self.core.config.portal.daily_alert_mb * 1_000_000
+        threshold = self.core.config.section(PortalConfig).daily_alert_mb * 1_000_000
         async with self.core.db.write() as tx:
             await tx.executemany(
                 "INSERT INTO portal_usage (day, user, mac, up_bytes, down_bytes)"
@@ -563,11 +561,11 @@ class PortalService(Service):
                     [(now, day, user, threshold) for user in sorted({r[1] for r in usage})],
                 )
             if closed:
-                await tx.notify(filtering.CLIENTS_TOPIC)
+                await tx.notify(CLIENTS_TOPIC)
 
     async def _publish(self, kernel: ruleset.KernelState) -> None:
         devices = sum(len(s.devices) for s in self.sessions.values())
-        await filtering.publish_metrics(
+        await publish_metrics(
             self.core,
             self.name,
             [
@@ -585,7 +583,7 @@ class PortalService(Service):
 
     async def _record_leases(self) -> None:
         """Move new DHCP lease events into the device inventory."""
-        if not self.core.config.portal.dhcp:
+        if not self.core.config.section(PortalConfig).dhcp:
             return
         spool = self.core.config.site.data_dir / "portal" / "lease-events.tsv"
 
@@ -625,7 +623,7 @@ class PortalService(Service):
         box names what is missing instead (issue #11).
         """
         missing = await self.core.executor.run(
-            forwarding_missing, bool(self.core.config.portal.ipv6_prefix)
+            forwarding_missing, bool(self.core.config.section(PortalConfig).ipv6_prefix)
         )
         if missing:
             return Health(
@@ -638,7 +636,7 @@ class PortalService(Service):
     # -- pages ---------------------------------------------------------------------
 
     def _url(self, path: str) -> str:
-        cfg = self.core.config.portal
+        cfg = self.core.config.section(PortalConfig)
         host = cfg.hostname or cfg.address
         if cfg.tls_cert is not None:
             port = "" if cfg.https_port == 443 else f":{cfg.https_port}"
@@ -901,7 +899,7 @@ class PortalService(Service):
             self.by_ip[address] = user
             self.classes[user] = (class_name, level)
             if self._rate_of(session) is not None or (
-                result.gate.close and self.core.config.portal.ipv6_prefix
+                result.gate.close and self.core.config.section(PortalConfig).ipv6_prefix
             ):
                 await self.reconcile()  # rate sets, and IPv6 of replaced devices
         token = secrets.token_urlsafe(24)
@@ -949,7 +947,7 @@ class PortalService(Service):
         self.by_ip.pop(address, None)
         with contextlib.suppress(NftError):
             await self._apply_gate(gate)
-        if self.core.config.portal.ipv6_prefix:
+        if self.core.config.section(PortalConfig).ipv6_prefix:
             await self.reconcile()  # the device's IPv6 addresses go with it
 
     async def _used_today(self, user: str, now: float) -> int:
@@ -1001,7 +999,7 @@ class PortalService(Service):
                 async with self.core.db.write() as tx:
                     for request, _ in batch:
                         await self._store_in(tx, request)
-                    await tx.notify(filtering.CLIENTS_TOPIC)
+                    await tx.notify(CLIENTS_TOPIC)
             except Exception as err:  # the DB refused (disk full…): every waiter hears it
                 for _, done in batch:
                     if not done.done():
@@ -1097,7 +1095,7 @@ class PortalService(Service):
                 if remaining is None:
                     await tx.execute("DELETE FROM portal_sessions WHERE user = ?", (user,))
                     await tx.execute("DELETE FROM portal_resume WHERE user = ?", (user,))
-                await tx.notify(filtering.CLIENTS_TOPIC)
+                await tx.notify(CLIENTS_TOPIC)
             await self.core.audit.record(
                 actor=user, source=address, action="portal.logout", outcome="success",
                 detail="every device" if every else "this device",

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 
-from appliance import filtering
+from filter import state as filtering
 
 if TYPE_CHECKING:
     from appliance.core import Core

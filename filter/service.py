@@ -24,10 +24,16 @@ from typing import TYPE_CHECKING, ClassVar, Final
 
 from aiohttp import web
 
-from appliance import cache_steering, filtering
+from appliance.metrics import publish_metrics
+from appliance.network_clients import CLIENTS_TOPIC, network_identities
 from appliance.service import Health, Service
+from cache import steering as cache_steering
+from captive_portal.config import PortalConfig
+from filter import state as filtering
 from filter.blockpage import BlockPage
+from filter.class_blocks import OVERRIDES_TOPIC
 from filter.clients import Client, ClientMap, Identity
+from filter.config import FilterConfig
 from filter.engine import FilterEngine, Forward, TargetedOverride
 from filter.lists import CompiledList, ListError
 from filter.policy import Decision, Override
@@ -79,14 +85,14 @@ def targeted(row: filtering.OverrideRow) -> TargetedOverride:
 
 async def build_engine(core: Core) -> FilterEngine:
     """Return an engine loaded with the state DB's lists, overrides and clients."""
-    engine = FilterEngine(core.config.filter)
-    steering = core.config.filter.cache_steering
+    engine = FilterEngine(core.config.section(FilterConfig))
+    steering = core.config.section(FilterConfig).cache_steering
     if steering.enabled:
         names = await core.executor.run(cache_steering.steered_names, core.config)
         engine.set_steering(
             names, steering.ipv4, steering.search_domains, steering.apple_public_ranges
         )
-    portal = core.config.portal
+    portal = core.config.section(PortalConfig)
     if portal.enabled and portal.hostname:
         engine.set_local_names({portal.hostname: (portal.address, portal.address6 or "")})
     await reload_lists(core, engine)
@@ -113,10 +119,10 @@ async def reload_overrides(core: Core, engine: FilterEngine) -> None:
 
 async def reload_clients(core: Core, engine: FilterEngine) -> None:
     """Rebuild the address → group map from config and the portal's table."""
-    config = core.config.filter
+    config = core.config.section(FilterConfig)
     identities = {
         row["address"]: Identity(row["person_id"], row["role"], row["class_name"], row["level"])
-        for row in await filtering.network_identities(core)
+        for row in await network_identities(core)
     }
     engine.set_clients(
         ClientMap(
@@ -144,7 +150,7 @@ async def explain(core: Core, domain: str, *, group: str = "", address: str = ""
     """Explain the decision for ``domain`` (raise ValueError naming what is wrong)."""
     if bool(group) == bool(address):
         raise ValueError("give a group or a client address")
-    if group and group not in {g.name for g in core.config.filter.groups}:
+    if group and group not in {g.name for g in core.config.section(FilterConfig).groups}:
         raise ValueError(f"group: no group named {group!r}")
     engine = await build_engine(core)
     try:
@@ -181,7 +187,7 @@ class FilterService(Service):
     async def async_setup(self) -> None:
         """Load lists, overrides and clients; prepare the upstreams."""
         self.engine = await build_engine(self.core)
-        config = self.core.config.filter
+        config = self.core.config.section(FilterConfig)
         self.upstreams = Upstreams(config.upstreams, config.upstream_timeout_seconds)
         self._udp: list[asyncio.DatagramTransport] = []
         self._tcp: list[asyncio.Server] = []
@@ -192,7 +198,7 @@ class FilterService(Service):
     async def async_start(self) -> None:
         """Listen on every configured address, UDP and TCP."""
         loop = asyncio.get_running_loop()
-        for endpoint in self.core.config.filter.listen:
+        for endpoint in self.core.config.section(FilterConfig).listen:
             host, port = parse_endpoint(endpoint)
             transport, _ = await loop.create_datagram_endpoint(
                 lambda: _UdpServer(self), local_addr=(host, port), reuse_port=True
@@ -208,16 +214,16 @@ class FilterService(Service):
             self._tcp.append(server)
             _LOGGER.info("DNS filter on %s (UDP, TCP)", endpoint)
         self._blockpage: web.AppRunner | None = None
-        if self.core.config.filter.blockpage_listen:
-            host, port = parse_endpoint(self.core.config.filter.blockpage_listen)
+        if self.core.config.section(FilterConfig).blockpage_listen:
+            host, port = parse_endpoint(self.core.config.section(FilterConfig).blockpage_listen)
             self._blockpage = web.AppRunner(
                 BlockPage(self.core, self.engine).app(), access_log=None
             )
             await self._blockpage.setup()
             await web.TCPSite(self._blockpage, host, port).start()
         self.core.changes.subscribe(filtering.LISTS_TOPIC, self._lists_changed)
-        self.core.changes.subscribe(filtering.OVERRIDES_TOPIC, self._overrides_changed)
-        self.core.changes.subscribe(filtering.CLIENTS_TOPIC, self._clients_changed)
+        self.core.changes.subscribe(OVERRIDES_TOPIC, self._overrides_changed)
+        self.core.changes.subscribe(CLIENTS_TOPIC, self._clients_changed)
         self._flusher = asyncio.create_task(self._flush_forever(), name="preau-filter-flush")
 
     async def async_stop(self) -> None:
@@ -373,7 +379,7 @@ class FilterService(Service):
                     float(count),
                 )
             )
-        await filtering.publish_metrics(self.core, "filter", values)
+        await publish_metrics(self.core, "filter", values)
 
     async def _flush_forever(self) -> None:
         while True:

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from appliance.config import PreauConfig, render_config
+from appliance.config import PreauConfig, build_config, render_config
 from appliance.core import Core
 from appliance.demo import DEMO_PUPILS_5B, DEMO_PUPILS_6A
 
@@ -646,7 +646,7 @@ def make_config(data_dir: Path, **sections: Any) -> PreauConfig:
     for name, values in sections.items():
         merged = raw.setdefault(name, {})
         _deep_update(merged, values)
-    return PreauConfig.model_validate(raw)
+    return build_config(raw)
 
 
 def _deep_update(target: dict[str, Any], values: dict[str, Any]) -> None:

@@ -10,16 +10,13 @@ checkpoint they can save to resume after an interruption.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
-from appliance import cache_admin
 from appliance.audit import utc_now_iso
 from appliance.changes import ChangeFeed
 from appliance.scheduler.calendar import (
@@ -39,8 +36,6 @@ _LOGGER = logging.getLogger(__name__)
 
 JobClass = Literal["nightly", "weekly", "urgent"]
 CALENDAR_TOPIC: Final = "calendar"
-PRESTAGE_POLL_S: Final = 5.0
-PRESTAGE_GRACE_S: Final = 120.0
 
 
 class JobContext:
@@ -209,20 +204,6 @@ async def _state_maintenance(context: JobContext) -> str:
     return f"{pruned} old changes, {expired} ended sessions removed"
 
 
-async def _filter_log_purge(context: JobContext) -> str:
-    from appliance.filtering import purge_blocked_log
-
-    removed = await purge_blocked_log(context.core)
-    return f"{removed} blocked-query records past retention removed"
-
-
-async def _portal_usage_purge(context: JobContext) -> str:
-    from appliance.portal_admin import purge_usage
-
-    removed = await purge_usage(context.core)
-    return f"{removed} portal usage records past retention removed"
-
-
 async def _productions_backup(context: JobContext) -> str:
     from appliance.productions.backup import Backups
 
@@ -252,56 +233,12 @@ async def _productions_lifecycle(context: JobContext) -> str:
     return f"{len(erased)} departed people's spaces and {archives} class archives erased"
 
 
-async def _cache_traffic_purge(context: JobContext) -> str:
-    removed = await cache_admin.purge_traffic(context.core)
-    return f"{removed} cache traffic rows purged"
-
-
-async def _cache_prestage(context: JobContext) -> str:
-    """Ask the cache service to fetch the pre-staging lists before the window closes."""
-    core = context.core
-    now = dt.datetime.now(dt.UTC)
-    calendar = await load_calendar(core)
-    window = windows_from_core(core)["nightly"]
-    today = now.astimezone(core.config.site.zone).date()
-    deadline = now + dt.timedelta(hours=4)
-    for opened, closed in window.intervals(calendar, today - dt.timedelta(days=1), 2):
-        if opened <= now < closed:
-            deadline = closed
-    run_id = await cache_admin.request_prestage(core, deadline.timestamp())
-    while time.time() < deadline.timestamp() + PRESTAGE_GRACE_S:
-        run = await cache_admin.prestage_run(core, run_id)
-        assert run is not None  # noqa: S101 - inserted above
-        if run["status"] in ("done", "stopped"):
-            return (
-                f"{run['items_done']} préchargés, {run['items_failed']} en échec,"
-                f" {run['items_left']} restants, {run['fetched_bytes'] / 1e6:.0f} Mo"
-                f" ({run['status']})"
-            )
-        await asyncio.sleep(PRESTAGE_POLL_S)
-    await cache_admin.update_run(core, run_id, status="failed", finished_at=time.time())
-    raise RuntimeError("the cache service did not take the pre-staging run")
-
-
-def _list_update_job(source_name: str) -> JobFunction:
-    async def run(context: JobContext) -> str:
-        from appliance.list_updates import update_list
-
-        sources = {s.name: s for s in context.core.config.filter.sources}
-        return await update_list(context.core, sources[source_name])
-
-    return run
-
-
 def builtin_jobs(core: Core) -> list[JobSpec]:
-    """Return the jobs of the control plane (services add their own later)."""
+    """Return the kernel's jobs, then each registered feature's."""
     jobs = [
         JobSpec("audit-purge", "Purge du journal d'audit", "nightly", _audit_purge),
         JobSpec("state-maintenance", "Entretien de la base d'état", "weekly", _state_maintenance),
     ]
-    jobs.append(
-        JobSpec("filter-log-purge", "Purge des requêtes bloquées", "nightly", _filter_log_purge)
-    )
     if core.config.productions.enabled:
         jobs.append(
             JobSpec(
@@ -328,33 +265,12 @@ def builtin_jobs(core: Core) -> list[JobSpec]:
                 _productions_restore_test,
             )
         )
-    if core.config.portal.enabled:
-        jobs.append(
-            JobSpec(
-                "portal-usage-purge",
-                "Purge de la consommation du portail",
-                "nightly",
-                _portal_usage_purge,
-            )
-        )
-    for source in core.config.filter.sources:
-        jobs.append(
-            JobSpec(
-                f"list-update-{source.name}",
-                f"Mise à jour de la liste {source.name}",
-                "nightly",
-                _list_update_job(source.name),
-            )
-        )
-    if core.config.cache.enabled:
-        jobs.append(JobSpec("cache-prestage", "Préchargement du cache", "nightly", _cache_prestage))
-        jobs.append(
-            JobSpec("cache-traffic-purge", "Purge des statistiques du cache", "nightly",
-                    _cache_traffic_purge)
-        )  # fmt: skip
     if core.config.identity.ldap.enabled:
         jobs.insert(
             0,
             JobSpec("directory-sync", "Synchronisation de l'annuaire", "nightly", _directory_sync),
         )
+    for feature in core.features:
+        if feature.jobs is not None:
+            jobs += feature.jobs(core)
     return jobs

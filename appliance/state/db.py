@@ -30,6 +30,7 @@ from typing import Any, Final
 import aiosqlite
 
 from appliance.executor import BlockingExecutor
+from appliance.features import Feature, installed_features
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -41,14 +42,31 @@ class StateError(Exception):
     """The state database cannot be opened or upgraded."""
 
 
-def migrations() -> list[tuple[int, str, str]]:
-    """Return the numbered migrations shipped with the code, in order."""
+def migration_packages(features: Sequence[Feature] | None = None) -> tuple[str, ...]:
+    """Return the packages whose ``migrations`` folder holds part of the schema."""
+    chosen = installed_features() if features is None else features
+    packages = ["appliance.state"]
+    packages += [f.migrations_package for f in chosen if f.migrations_package is not None]
+    return tuple(packages)
+
+
+def migrations(packages: Sequence[str] | None = None) -> list[tuple[int, str, str]]:
+    """Return the numbered migrations of the kernel and the features, in order.
+
+    One sequence of numbers runs across every folder: a feature adds its
+    next migration in its own folder with the next free number, so a database
+    records one version whatever set of features wrote it.
+    """
     found: list[tuple[int, str, str]] = []
-    folder = resources.files("appliance.state").joinpath("migrations")
-    for entry in folder.iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    for package in migration_packages() if packages is None else packages:
+        folder = resources.files(package).joinpath("migrations")
+        if not folder.is_dir():
+            continue
+        for entry in folder.iterdir():
+            match = _MIGRATION_NAME.match(entry.name)
+            if match:
+                text = entry.read_text(encoding="utf-8")
+                found.append((int(match.group(1)), entry.name, text))
     found.sort()
     numbers = [number for number, _, _ in found]
     if numbers != list(range(1, len(numbers) + 1)):

@@ -2,7 +2,8 @@
 
 Everything the app needs is opened in one place: the session store and the
 login throttle are created here and hang off typed ``AppKey`` s; the core's
-resources are owned by the core.
+resources are owned by the core. The kernel's pages and API come first, then
+each registered feature's route tables and templates (:mod:`appliance.features`).
 """
 
 from __future__ import annotations
@@ -18,16 +19,13 @@ from appliance.web import (
     api,
     appstore_api,
     appstore_pages,
-    cache_api,
-    cache_pages,
     classes_api,
     classes_pages,
     files_pages,
-    filtering_pages,
     pages,
-    portal_pages,
     spaces_api,
 )
+from appliance.web.api_routes import API_TABLES_KEY, ApiRoutes, ApiRoutesList
 from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSIONS_KEY, THROTTLE_KEY
 from appliance.web.rendering import TEMPLATES_KEY, create_environment
 from appliance.web.security import (
@@ -78,19 +76,24 @@ def create_app(core: Core) -> web.Application:
     )
     app[THROTTLE_KEY] = LoginThrottle(web_config.throttle)
     app[PRODUCTIONS_KEY] = ProductionsStore(core)
-    app[TEMPLATES_KEY] = create_environment()
-    app.add_routes(pages.routes)
-    app.add_routes(filtering_pages.routes)
-    app.add_routes(portal_pages.routes)
-    app.add_routes(cache_pages.routes)
-    app.add_routes(cache_api.routes)
-    app.add_routes(appstore_pages.routes)
-    app.add_routes(appstore_api.routes)
-    app.add_routes(spaces_api.routes)
-    app.add_routes(files_pages.routes)
-    app.add_routes(classes_api.routes)
-    app.add_routes(classes_pages.routes)
-    app.add_routes(api.routes)
+    app[TEMPLATES_KEY] = create_environment(
+        [f.templates_package for f in core.features if f.templates_package is not None]
+    )
+    tables: list[web.RouteTableDef] = [
+        pages.routes,
+        appstore_pages.routes,
+        appstore_api.api,
+        spaces_api.api,
+        files_pages.routes,
+        classes_api.api,
+        classes_pages.routes,
+        api.api,
+    ]
+    for feature in core.features:
+        tables += feature.routes
+    for table in tables:
+        app.add_routes(table)
+    app[API_TABLES_KEY] = ApiRoutesList(t for t in tables if isinstance(t, ApiRoutes))
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_static("/static", _HERE / "static")

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from aiohttp import web
+from pydantic import Field
 
 from appliance import appstore
-from appliance.web.api import API_PREFIX, AssignmentsBody, _body, error
-from appliance.web.auth import actor_of, require_role, source_of
+from appliance.web.api_routes import EVERYONE, ApiRoutes, Body, error
+from appliance.web.auth import actor_of, source_of
 from appliance.web.keys import CORE_KEY, SESSION_KEY
 
-routes = web.RouteTableDef()
+api = ApiRoutes()
+
+
+class AssignmentBody(Body):
+    """One rule of who may install a package."""
+
+    kind: Literal["school", "role", "class", "group", "person"]
+    target: str = Field("", max_length=128)
+
+
+class AssignmentsBody(Body):
+    """Who may install a package (replaces the previous rules)."""
+
+    assignments: list[AssignmentBody] = Field(max_length=500)
 
 
 def _public(package: dict[str, object]) -> dict[str, object]:
@@ -17,8 +33,11 @@ def _public(package: dict[str, object]) -> dict[str, object]:
     return {key: value for key, value in package.items() if key != "mdm_token"}
 
 
-@routes.post(API_PREFIX + "/store/packages")
-@require_role("referent", api=True)
+@api.post(
+    "/store/packages",
+    "Add an app package (raw body; ?platform=&name=&package_id=&version_name=&filename=).",
+    success=201,
+)
 async def add_package(request: web.Request) -> web.StreamResponse:
     """Store a package sent as the raw body; its metadata in the query string."""
     query = request.query
@@ -42,8 +61,7 @@ async def add_package(request: web.Request) -> web.StreamResponse:
     return web.json_response(_public(package), status=201)
 
 
-@routes.get(API_PREFIX + "/store/packages")
-@require_role("referent", api=True)
+@api.get("/store/packages", "The school's app packages and their assignments.")
 async def list_packages(request: web.Request) -> web.StreamResponse:
     """Every package with its assignments and MDM link."""
     origin = request.url.origin()
@@ -64,8 +82,7 @@ def _package_id(request: web.Request) -> int | None:
         return None
 
 
-@routes.delete(API_PREFIX + "/store/packages/{package_id}")
-@require_role("referent", api=True)
+@api.delete("/store/packages/{package_id}", "Remove an app package.")
 async def remove_package(request: web.Request) -> web.StreamResponse:
     """Delete a package (and its file when no other record uses it)."""
     package_id = _package_id(request)
@@ -76,17 +93,13 @@ async def remove_package(request: web.Request) -> web.StreamResponse:
     return web.json_response({"removed": package_id})
 
 
-@routes.put(API_PREFIX + "/store/packages/{package_id}/assignments")
-@require_role("referent", api=True)
-async def assign(request: web.Request) -> web.StreamResponse:
+@api.put("/store/packages/{package_id}/assignments", "Who may install it.", body=AssignmentsBody)
+async def assign(request: web.Request, body: AssignmentsBody) -> web.StreamResponse:
     """Replace who may install a package."""
     core = request.app[CORE_KEY]
     package_id = _package_id(request)
     if package_id is None or await appstore.get_package(core, package_id) is None:
         return error(404, "absent", "no such package")
-    body = await _body(request, AssignmentsBody)
-    if isinstance(body, web.Response):
-        return body
     try:
         await appstore.set_assignments(
             core, package_id, [(a.kind, a.target) for a in body.assignments],
@@ -99,8 +112,10 @@ async def assign(request: web.Request) -> web.StreamResponse:
     return web.json_response(_public(package))
 
 
-@routes.get(API_PREFIX + "/store/packages/{package_id}/managed-play")
-@require_role("referent", api=True)
+@api.get(
+    "/store/packages/{package_id}/managed-play",
+    "Managed Google Play's externally hosted APK definition.",
+)
 async def managed_play(request: web.Request) -> web.StreamResponse:
     """The externally hosted APK definition to give Managed Google Play."""
     core = request.app[CORE_KEY]
@@ -112,8 +127,7 @@ async def managed_play(request: web.Request) -> web.StreamResponse:
     return web.json_response(appstore.managed_play_definition(package, url))
 
 
-@routes.get(API_PREFIX + "/store/mine")
-@require_role("pupil", "teacher", "staff", "referent", api=True)
+@api.get("/store/mine", "The apps I may install.", roles=EVERYONE)
 async def mine(request: web.Request) -> web.StreamResponse:
     """The packages I may install, with their install links."""
     from appliance.web.appstore_pages import install_link

@@ -18,15 +18,15 @@ from appliance.productions.antivirus import ScannerUnavailable
 from appliance.productions.pedagogical import PedagogicalSpace
 from appliance.productions.personnel import SpaceError
 from appliance.productions.store import HeldForScan
-from appliance.web.api import API_PREFIX, _Body, _body, error
-from appliance.web.auth import require_role, source_of
+from appliance.web.api_routes import EVERYONE, STAFF, ApiRoutes, Body, error
+from appliance.web.auth import source_of
 from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSION_KEY
-from appliance.web.spaces_api import DOWNLOAD, EVERYONE, _refusal, held, send_stream
+from appliance.web.spaces_api import DOWNLOAD, _refusal, held, send_stream
 
-routes = web.RouteTableDef()
+api = ApiRoutes()
 
 
-class AssignmentBody(_Body):
+class AssignmentBody(Body):
     """Work to hand in, for a class, with an optional deadline."""
 
     title: str = Field(min_length=1, max_length=200)
@@ -85,8 +85,7 @@ async def _send_file(
     )
 
 
-@routes.get(API_PREFIX + "/classes/{class_name}/distribution")
-@require_role(*EVERYONE, api=True)
+@api.get("/classes/{class_name}/distribution", "List a class's Distribution.", roles=EVERYONE)
 async def distribution_list(request: web.Request) -> web.StreamResponse:
     """List the class's Distribution folder (?path=)."""
     try:
@@ -100,8 +99,9 @@ async def distribution_list(request: web.Request) -> web.StreamResponse:
     return web.json_response({"entries": entries})
 
 
-@routes.get(API_PREFIX + "/classes/{class_name}/distribution/file")
-@require_role(*EVERYONE, api=True)
+@api.get(
+    "/classes/{class_name}/distribution/file", "Download a Distribution document.", roles=EVERYONE
+)
 async def distribution_get(request: web.Request) -> web.StreamResponse:
     """Download a Distribution document (?path=)."""
     try:
@@ -113,8 +113,12 @@ async def distribution_get(request: web.Request) -> web.StreamResponse:
     return await _send_file(request, target, request.query.get("path", ""))
 
 
-@routes.put(API_PREFIX + "/classes/{class_name}/distribution/file")
-@require_role(*EVERYONE, api=True)
+@api.put(
+    "/classes/{class_name}/distribution/file",
+    "Put a document in Distribution (teachers).",
+    roles=EVERYONE,
+    success=201,
+)
 async def distribution_put(request: web.Request) -> web.StreamResponse:
     """Put a document in Distribution (teachers, referent)."""
     person = await _person(request)
@@ -127,13 +131,15 @@ async def distribution_put(request: web.Request) -> web.StreamResponse:
     return await _receive(request, target, person)
 
 
-@routes.post(API_PREFIX + "/classes/{class_name}/assignments")
-@require_role("teacher", "referent", api=True)
-async def create_assignment(request: web.Request) -> web.StreamResponse:
+@api.post(
+    "/classes/{class_name}/assignments",
+    "Open an assignment (Rendus).",
+    body=AssignmentBody,
+    roles=STAFF,
+    success=201,
+)
+async def create_assignment(request: web.Request, body: AssignmentBody) -> web.StreamResponse:
     """Open an assignment for a class (a Rendus folder per pupil)."""
-    body = await _body(request, AssignmentBody)
-    if isinstance(body, web.Response):
-        return body
     class_name = request.match_info["class_name"]
     try:
         classes.check_class(class_name)
@@ -159,8 +165,7 @@ async def create_assignment(request: web.Request) -> web.StreamResponse:
     return web.json_response({"id": assignment_id, "title": body.title, "due_at": due}, status=201)
 
 
-@routes.get(API_PREFIX + "/classes/{class_name}/assignments")
-@require_role(*EVERYONE, api=True)
+@api.get("/classes/{class_name}/assignments", "A class's assignments.", roles=EVERYONE)
 async def list_assignments(request: web.Request) -> web.StreamResponse:
     """List a class's assignments (pupils: their own class only)."""
     person = await _person(request)
@@ -185,8 +190,12 @@ async def _assignment(request: web.Request) -> Any:
     return row
 
 
-@routes.put(API_PREFIX + "/classes/{class_name}/assignments/{assignment_id}/rendu")
-@require_role(*EVERYONE, api=True)
+@api.put(
+    "/classes/{class_name}/assignments/{assignment_id}/rendu",
+    "Hand a file in (pupils, before the deadline).",
+    roles=EVERYONE,
+    success=201,
+)
 async def hand_in(request: web.Request) -> web.StreamResponse:
     """Hand a file in for an assignment (the pupil's own folder, before the deadline)."""
     person = await _person(request)
@@ -207,8 +216,11 @@ async def hand_in(request: web.Request) -> web.StreamResponse:
     return await _receive(request, target, person)
 
 
-@routes.get(API_PREFIX + "/classes/{class_name}/assignments/{assignment_id}/rendus")
-@require_role(*EVERYONE, api=True)
+@api.get(
+    "/classes/{class_name}/assignments/{assignment_id}/rendus",
+    "Work handed in (teachers: all; a pupil: their own).",
+    roles=EVERYONE,
+)
 async def handed_in(request: web.Request) -> web.StreamResponse:
     """What was handed in: every pupil's files (teachers) or mine (a pupil)."""
     person = await _person(request)
@@ -237,8 +249,11 @@ async def handed_in(request: web.Request) -> web.StreamResponse:
     return web.json_response({"rendus": result})
 
 
-@routes.get(API_PREFIX + "/classes/{class_name}/assignments/{assignment_id}/rendus/{pupil}/file")
-@require_role(*EVERYONE, api=True)
+@api.get(
+    "/classes/{class_name}/assignments/{assignment_id}/rendus/{pupil}/file",
+    "Download a handed-in file.",
+    roles=EVERYONE,
+)
 async def handed_in_file(request: web.Request) -> web.StreamResponse:
     """Download one handed-in file (teachers: any pupil; a pupil: their own)."""
     person = await _person(request)

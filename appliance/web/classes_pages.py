@@ -21,12 +21,12 @@ from appliance.productions.antivirus import ScannerUnavailable
 from appliance.productions.pedagogical import PedagogicalSpace
 from appliance.productions.personnel import SpaceError
 from appliance.productions.store import HeldForScan
+from appliance.web.api_routes import EVERYONE
 from appliance.web.auth import require_role
 from appliance.web.classes_api import _person, _root
 from appliance.web.files_pages import _file_chunks, _size
 from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSION_KEY
 from appliance.web.rendering import render
-from appliance.web.spaces_api import EVERYONE
 
 routes = web.RouteTableDef()
 

@@ -29,10 +29,11 @@ from appliance.productions.store import (
     QuotaError,
     Space,
 )
+from appliance.web.api_routes import EVERYONE
 from appliance.web.auth import login_csrf_token, require_role, set_login_csrf, source_of
 from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSION_KEY, THROTTLE_KEY
 from appliance.web.rendering import render
-from appliance.web.spaces_api import DOWNLOAD, EVERYONE, send_stream
+from appliance.web.spaces_api import DOWNLOAD, send_stream
 
 routes = web.RouteTableDef()
 

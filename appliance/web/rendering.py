@@ -7,7 +7,7 @@ token) from :func:`page_context`; handlers return their own context and
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import wraps
 from pathlib import Path
 from typing import Any, Final
@@ -25,10 +25,16 @@ PageHandler = Callable[[web.Request], Awaitable[dict[str, Any]]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def create_environment() -> jinja2.Environment:
-    """Return the template environment (autoescape on, strict undefined)."""
+def create_environment(packages: Sequence[str] = ()) -> jinja2.Environment:
+    """Return the template environment (autoescape on, strict undefined).
+
+    The kernel's templates (the base layout among them) come first, then each
+    feature package's ``templates/admin`` folder.
+    """
+    loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(_FOLDER)]
+    loaders += [jinja2.PackageLoader(package, "templates/admin") for package in packages]
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(_FOLDER),
+        loader=jinja2.ChoiceLoader(loaders),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         undefined=jinja2.StrictUndefined,
     )

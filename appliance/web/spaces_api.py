@@ -14,7 +14,6 @@ from typing import Any, Final
 from aiohttp import web
 from pydantic import Field
 
-from appliance.config import Role
 from appliance.productions import vault
 from appliance.productions.antivirus import ScannerUnavailable
 from appliance.productions.paths import PathRefused, PathThroughFile
@@ -27,12 +26,11 @@ from appliance.productions.store import (
     QuotaError,
     Space,
 )
-from appliance.web.api import API_PREFIX, _Body, _body, error
-from appliance.web.auth import check_own_password, require_role, source_of
+from appliance.web.api_routes import EVERYONE, ApiRoutes, Body, error
+from appliance.web.auth import check_own_password, source_of
 from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSION_KEY
 
-routes = web.RouteTableDef()
-EVERYONE: Final[tuple[Role, ...]] = ("pupil", "teacher", "staff", "referent")
+api = ApiRoutes()
 MESSAGES: Final = {
     "quota": "Espace plein : supprimez des fichiers ou demandez plus de place au référent.",
     "locked": "Votre espace PERSONNEL est verrouillé : saisissez votre ancien mot de passe "
@@ -52,20 +50,20 @@ def held(err: HeldForScan) -> web.Response:
     )
 
 
-class FolderBody(_Body):
+class FolderBody(Body):
     """A folder to create."""
 
     path: str = Field(min_length=1, max_length=1024)
 
 
-class MoveBody(_Body):
+class MoveBody(Body):
     """Rename or move: from one path to another in the same space."""
 
     source: str = Field(min_length=1, max_length=1024)
     target: str = Field(min_length=1, max_length=1024)
 
 
-class UnlockBody(_Body):
+class UnlockBody(Body):
     """Open PERSONNEL after a password change made in the directory."""
 
     password: str = Field(min_length=1, max_length=256)
@@ -128,8 +126,7 @@ def _refusal(err: Exception) -> web.Response:
     return error(422, "invalid", str(err))
 
 
-@routes.get(API_PREFIX + "/spaces")
-@require_role(*EVERYONE, api=True)
+@api.get("/spaces", "My two spaces: use, capacity, PERSONNEL's lock.", roles=EVERYONE)
 async def spaces(request: web.Request) -> web.StreamResponse:
     """Both spaces: use, capacity, thresholds; PERSONNEL's lock; a new recovery code once."""
     store = request.app[PRODUCTIONS_KEY]
@@ -152,8 +149,7 @@ async def spaces(request: web.Request) -> web.StreamResponse:
     return web.json_response(answer, headers={"Cache-Control": "no-store"})
 
 
-@routes.get(API_PREFIX + "/spaces/{space}/folder")
-@require_role(*EVERYONE, api=True)
+@api.get("/spaces/{space}/folder", "List a folder (?path=).", roles=EVERYONE)
 async def folder(request: web.Request) -> web.StreamResponse:
     """List a folder (?path=, empty for the top)."""
     session_hash, user, _ = _who(request)
@@ -166,13 +162,11 @@ async def folder(request: web.Request) -> web.StreamResponse:
     return web.json_response({"entries": entries}, headers={"Cache-Control": "no-store"})
 
 
-@routes.post(API_PREFIX + "/spaces/{space}/folder")
-@require_role(*EVERYONE, api=True)
-async def make_folder(request: web.Request) -> web.StreamResponse:
+@api.post(
+    "/spaces/{space}/folder", "Create a folder.", body=FolderBody, roles=EVERYONE, success=201
+)
+async def make_folder(request: web.Request, body: FolderBody) -> web.StreamResponse:
     """Create a folder."""
-    body = await _body(request, FolderBody)
-    if isinstance(body, web.Response):
-        return body
     session_hash, user, _ = _who(request)
     try:
         await request.app[PRODUCTIONS_KEY].make_folder(
@@ -183,8 +177,7 @@ async def make_folder(request: web.Request) -> web.StreamResponse:
     return web.json_response({"path": body.path}, status=201)
 
 
-@routes.put(API_PREFIX + "/spaces/{space}/file")
-@require_role(*EVERYONE, api=True)
+@api.put("/spaces/{space}/file", "Upload a file (?path=; raw body).", roles=EVERYONE, success=201)
 async def upload(request: web.Request) -> web.StreamResponse:
     """Store the request body at ?path= (replacing an older version atomically)."""
     session_hash, user, role = _who(request)
@@ -208,8 +201,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
     return web.json_response({"path": request.query.get("path", ""), "size": size}, status=201)
 
 
-@routes.get(API_PREFIX + "/spaces/{space}/file")
-@require_role(*EVERYONE, api=True)
+@api.get("/spaces/{space}/file", "Download a file (?path=).", roles=EVERYONE)
 async def download(request: web.Request) -> web.StreamResponse:
     """Stream the file at ?path=."""
     session_hash, user, _ = _who(request)
@@ -223,13 +215,9 @@ async def download(request: web.Request) -> web.StreamResponse:
     return await send_stream(request, DOWNLOAD, size, stream)
 
 
-@routes.post(API_PREFIX + "/spaces/{space}/move")
-@require_role(*EVERYONE, api=True)
-async def move(request: web.Request) -> web.StreamResponse:
+@api.post("/spaces/{space}/move", "Rename or move a file or folder.", body=MoveBody, roles=EVERYONE)
+async def move(request: web.Request, body: MoveBody) -> web.StreamResponse:
     """Rename or move a file or folder."""
-    body = await _body(request, MoveBody)
-    if isinstance(body, web.Response):
-        return body
     session_hash, user, _ = _who(request)
     try:
         await request.app[PRODUCTIONS_KEY].move(
@@ -240,8 +228,7 @@ async def move(request: web.Request) -> web.StreamResponse:
     return web.json_response({"source": body.source, "target": body.target})
 
 
-@routes.delete(API_PREFIX + "/spaces/{space}/file")
-@require_role(*EVERYONE, api=True)
+@api.delete("/spaces/{space}/file", "Delete a file or folder (?path=).", roles=EVERYONE)
 async def delete(request: web.Request) -> web.StreamResponse:
     """Delete the file or folder at ?path=."""
     session_hash, user, _ = _who(request)
@@ -259,13 +246,14 @@ def _password_refused(checked: str, message: str) -> web.Response:
     return error(403, "forbidden", message)
 
 
-@routes.post(API_PREFIX + "/spaces/personnel/unlock")
-@require_role(*EVERYONE, api=True)
-async def unlock(request: web.Request) -> web.StreamResponse:
+@api.post(
+    "/spaces/personnel/unlock",
+    "Open PERSONNEL after a directory password change (old password or code).",
+    body=UnlockBody,
+    roles=EVERYONE,
+)
+async def unlock(request: web.Request, body: UnlockBody) -> web.StreamResponse:
     """Open PERSONNEL with the old password or the recovery code; seal it anew."""
-    body = await _body(request, UnlockBody)
-    if isinstance(body, web.Response):
-        return body
     session_hash, user, _ = _who(request)
     core = request.app[CORE_KEY]
     checked = await check_own_password(request, user, body.password, "personnel.unlock")
@@ -287,8 +275,7 @@ async def unlock(request: web.Request) -> web.StreamResponse:
     return web.json_response({"locked": False})
 
 
-@routes.get(API_PREFIX + "/spaces/export")
-@require_role(*EVERYONE, api=True)
+@api.get("/spaces/export", "All my work as one zip (#8.20).", roles=EVERYONE)
 async def export(request: web.Request) -> web.StreamResponse:
     """Download all my work as one zip (#8.20); PERSONNEL only when it is open."""
     session_hash, user, _ = _who(request)
@@ -302,20 +289,21 @@ async def export(request: web.Request) -> web.StreamResponse:
     )
 
 
-class EraseBody(_Body):
+class EraseBody(Body):
     """The owner's confirmation that PERSONNEL must go for good (#7.34)."""
 
     password: str = Field(min_length=1, max_length=256)
     confirm: str = Field(pattern="^EFFACER$")
 
 
-@routes.post(API_PREFIX + "/spaces/personnel/erase")
-@require_role(*EVERYONE, api=True)
-async def erase_own(request: web.Request) -> web.StreamResponse:
+@api.post(
+    "/spaces/personnel/erase",
+    "Erase my PERSONNEL for good (password and EFFACER).",
+    body=EraseBody,
+    roles=EVERYONE,
+)
+async def erase_own(request: web.Request, body: EraseBody) -> web.StreamResponse:
     """Erase my PERSONNEL irreversibly (its key first), on my password and "EFFACER"."""
-    body = await _body(request, EraseBody)
-    if isinstance(body, web.Response):
-        return body
     _, user, _ = _who(request)
     checked = await check_own_password(request, user, body.password, "personnel.erase")
     if checked != "ok":
@@ -324,8 +312,7 @@ async def erase_own(request: web.Request) -> web.StreamResponse:
     return web.json_response({"erased": True})
 
 
-@routes.delete(API_PREFIX + "/people/{person_id}/personnel")
-@require_role("referent", api=True)
+@api.delete("/people/{person_id}/personnel", "Erase a person's PERSONNEL remotely.")
 async def erase_remote(request: web.Request) -> web.StreamResponse:
     """Erase a person's PERSONNEL remotely (#7.33): the referent destroys, never reads."""
     _, actor, _ = _who(request)
@@ -339,15 +326,20 @@ async def erase_remote(request: web.Request) -> web.StreamResponse:
     return web.json_response({"erased": person_id})
 
 
-class RetrievalBody(_Body):
+class RetrievalBody(Body):
     """Why a code is printed for someone still in the directory (audited)."""
 
     reason: str = Field("", max_length=300)
 
 
-@routes.post(API_PREFIX + "/people/{person_id}/retrieval-code")
-@require_role("referent", api=True)
-async def retrieval_code(request: web.Request) -> web.StreamResponse:
+@api.post(
+    "/people/{person_id}/retrieval-code",
+    "A code for someone who left to download their work (#8.21); a reason for others.",
+    body=RetrievalBody,
+    body_optional=True,
+    success=201,
+)
+async def retrieval_code(request: web.Request, body: RetrievalBody) -> web.StreamResponse:
     """Print a code letting someone who left download their work (#8.21); shown once.
 
     CARMO #8.21 is for people who leave: someone the directory still lists
@@ -361,12 +353,7 @@ async def retrieval_code(request: web.Request) -> web.StreamResponse:
     row = await core.db.fetchone("SELECT departed_at FROM people WHERE id = ?", (person_id,))
     if row is None:
         return error(404, "absent", "no such person")
-    reason = ""
-    if request.can_read_body:
-        body = await _body(request, RetrievalBody)
-        if isinstance(body, web.Response):
-            return body
-        reason = body.reason.strip()
+    reason = body.reason.strip()
     if row["departed_at"] is None and not reason:
         await core.audit.record(
             actor=actor, source=source_of(request), action="productions.retrieval_code",
@@ -388,8 +375,7 @@ async def retrieval_code(request: web.Request) -> web.StreamResponse:
     )
 
 
-@routes.get(API_PREFIX + "/storage")
-@require_role("referent", api=True)
+@api.get("/storage", "Use of every space against its capacity (no content).")
 async def storage(request: web.Request) -> web.StreamResponse:
     """Use of every space against its capacity, and who passed a threshold (no content)."""
     core = request.app[CORE_KEY]

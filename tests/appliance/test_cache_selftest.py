@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from appliance.cache_selftest import run_checks
+from cache.config import CacheConfig
+from cache.selftest import run_checks
 from tests.conftest import free_port, make_config, wait_for_port
 
 
@@ -39,7 +40,7 @@ def test_the_check_sees_the_cache_steering_and_the_pass_through(
     # A steering address that is not the one the filter answers: said.
     wrong = make_config(
         tmp_path / "data",
-        cache=config.cache.model_dump(mode="json"),
+        cache=config.section(CacheConfig).model_dump(mode="json"),
         filter={
             "listen": [f"127.0.0.1:{dns_port}"],
             "cache_steering": {"enabled": True, "ipv4": "10.0.0.2"},

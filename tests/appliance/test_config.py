@@ -6,13 +6,19 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config import ConfigError, PreauConfig, load_config, parse_config, render_defaults
+from appliance.config import (
+    ConfigError,
+    build_config,
+    load_config,
+    parse_config,
+    render_defaults,
+)
 from tests.conftest import run_preau
 
 
 def test_defaults_render_and_parse_back_to_the_defaults() -> None:
     text = render_defaults()
-    assert parse_config(text) == PreauConfig()
+    assert parse_config(text) == build_config()
     # Every key is documented by a comment line just above it.
     lines = text.splitlines()
     for index, line in enumerate(lines):

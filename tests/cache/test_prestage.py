@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from appliance import cache_admin
-from appliance.config import PreauConfig
+from appliance.config import PreauConfig, build_config
 from appliance.core import Core
 from appliance.scheduler.calendar import SchoolCalendar
+from cache import state as cache_admin
 from cache.config import CacheConfig
 from cache.fill import TokenBucket
 from cache.service import background_rate
@@ -37,7 +37,7 @@ def _with_core(config: PreauConfig, action: Callable[[Core], Awaitable[T]]) -> T
 
 def _config(lab: CacheLab) -> PreauConfig:
     assert lab.config_path is not None
-    return PreauConfig.model_validate(__import__("tomllib").loads(lab.config_path.read_text()))
+    return build_config(__import__("tomllib").loads(lab.config_path.read_text()))
 
 
 def _wait_run(lab: CacheLab, run_id: int, seconds: float) -> dict[str, Any]:

@@ -20,12 +20,12 @@ from typing import Any, TypeVar
 
 import pytest
 
-from appliance import filtering
 from appliance.config import PreauConfig
 from appliance.core import Core
 from captive_portal.config import PortalConfig
 from captive_portal.nftables import NftTable
 from captive_portal.ruleset import PortalNetwork, render_table
+from filter import state as filtering
 from tests.conftest import PREAU, make_config, opened_core, run_preau, write_config
 
 T = TypeVar("T")

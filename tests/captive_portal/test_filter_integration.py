@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from filter.config import FilterConfig
 from tests.captive_portal.conftest import (
     PORTAL_IP,
     WAN_IP,
@@ -75,7 +76,7 @@ def test_filter_follows_the_logged_in_class_and_block_all_cuts_it(lab: Lab, tmp_
     config, path = portal_config(lab, tmp_path)
     config = config.model_copy(
         update={
-            "filter": config.filter.model_copy(
+            "filter": config.section(FilterConfig).model_copy(
                 update={"listen": [f"{PORTAL_IP}:53"], "upstreams": [f"{WAN_IP}:53"]}
             )
         }

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance import filtering, portal_admin
 from captive_portal import ruleset
+from captive_portal import state as portal_admin
+from filter import state as filtering
 from tests.captive_portal.conftest import (
     CLIENT_IP,
     LOGIN_PAGE,

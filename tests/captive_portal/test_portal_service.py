@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from appliance import portal_admin
 from appliance.config import PreauConfig
+from captive_portal import state as portal_admin
 from tests.captive_portal.conftest import (
     CLIENT_IP,
     DOWNLOAD_BYTES,

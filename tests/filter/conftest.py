@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from appliance.config import PreauConfig
+from filter.config import FilterConfig
 from tests.conftest import (
     PreauProcess,
     free_port,
@@ -163,7 +164,7 @@ def running_filter(
 
 def dns_port(config: PreauConfig) -> int:
     """Return the filter's port."""
-    return int(config.filter.listen[0].rsplit(":", 1)[1])
+    return int(config.section(FilterConfig).listen[0].rsplit(":", 1)[1])
 
 
 def dig(

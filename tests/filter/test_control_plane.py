@@ -16,12 +16,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from appliance.core import Core
-from appliance.filtering import registered_lists
-from appliance.list_updates import ListUpdateError, update_list
 from appliance.metrics import render_metrics
 from appliance.web.app import create_app
-from filter.config import ListSource
+from filter.config import FilterConfig, ListSource
+from filter.list_updates import ListUpdateError, update_list
 from filter.service import FilterService
+from filter.state import registered_lists
 from tests.appliance.web.conftest import ClientFactory, api_login, seed_local_people
 from tests.conftest import free_port, make_config, opened_core
 from tests.filter.conftest import default_test_groups, write_ut1_tree
@@ -40,7 +40,7 @@ async def filter_core(tmp_path: Path) -> Any:
         },
     )
     async with opened_core(config) as core:
-        from appliance.filter_cli import import_list
+        from filter.cli import import_list
 
         await import_list(
             core, write_ut1_tree(tmp_path / "ut1"), name="ut1", list_format="ut1", category=""
@@ -115,7 +115,7 @@ async def test_block_page_request_reaches_referent_and_allowing_unblocks(
     service = FilterService(filter_core)
     await filter_core.async_start_services([service])
     try:
-        base = f"http://{filter_core.config.filter.blockpage_listen}"
+        base = f"http://{filter_core.config.section(FilterConfig).blockpage_listen}"
         async with aiohttp.ClientSession() as session:
             async with session.get(base + "/", headers={"Host": "www.porn-site.test"}) as page:
                 text = await page.text()

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from dnslib import DNSRecord
 
-from appliance import filtering
 from appliance.config import PreauConfig
+from appliance.network_clients import CLIENTS_TOPIC
+from filter import state as filtering
 from tests.conftest import PreauProcess, opened_core, run_preau, wait_for_port
 from tests.filter.conftest import dig, dns_port
 
@@ -86,7 +87,7 @@ def _identify(config: PreauConfig, address: str, class_name: str) -> None:
                     " VALUES (?, ?, 'pupil', ?, '6EME', ?)",
                     (address, f"pupil-{address}", class_name, time.time() + 3600),
                 )
-                await tx.notify(filtering.CLIENTS_TOPIC)
+                await tx.notify(CLIENTS_TOPIC)
 
     asyncio.run(body())
 

@@ -214,7 +214,7 @@ def test_refused_outside_networks_and_formerr_on_garbage(engine: FilterEngine) -
 
 def test_update_cdns_are_steered_to_the_cache_without_ipv6_bypass(tmp_path: Path) -> None:
     """Issue #6 scope 1 (CARMO #6.2): the cache's names answer with the appliance."""
-    from appliance.cache_steering import steered_names
+    from cache.steering import steered_names
     from tests.conftest import make_config
 
     config = make_config(
@@ -230,8 +230,8 @@ def test_update_cdns_are_steered_to_the_cache_without_ipv6_bypass(tmp_path: Path
             },
         },
     )
-    eng = FilterEngine(config.filter)
-    steering = config.filter.cache_steering
+    eng = FilterEngine(config.section(FilterConfig))
+    steering = config.section(FilterConfig).cache_steering
     eng.set_steering(
         steered_names(config),
         steering.ipv4,

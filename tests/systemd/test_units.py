@@ -8,22 +8,22 @@ from pathlib import Path
 
 import pytest
 
-from appliance.services import SERVICE_NAMES
+from appliance.services import service_names
 from tests.conftest import PREAU, REPO
 
 UNITS = REPO / "systemd"
 
 
 def test_one_unit_per_service_running_that_service() -> None:
-    for name in SERVICE_NAMES:
+    for name in service_names():
         text = (UNITS / f"preau-{name}.service").read_text()
         assert re.search(rf"^ExecStart=.* run {name}$", text, re.MULTILINE)
     target = (UNITS / "preau.target").read_text()
-    for name in SERVICE_NAMES:
+    for name in service_names():
         assert f"preau-{name}.service" in target
 
 
-@pytest.mark.parametrize("name", SERVICE_NAMES)
+@pytest.mark.parametrize("name", service_names())
 def test_unit_loads(tmp_path: Path, name: str) -> None:
     # The real ExecStart path exists only on an installed box: point it at this venv.
     unit = (UNITS / f"preau-{name}.service").read_text()
@@ -48,7 +48,7 @@ def test_unit_loads(tmp_path: Path, name: str) -> None:
     assert result.stderr == ""
 
 
-@pytest.mark.parametrize("name", SERVICE_NAMES)
+@pytest.mark.parametrize("name", service_names())
 def test_unit_exposure_at_most_2(name: str) -> None:
     result = subprocess.run(
         [

@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
 from appliance.core import Core
-from appliance.web.api import OPERATIONS
+from appliance.web.api_routes import API_TABLES_KEY, Operation
 from tests.appliance.web.conftest import api_login
 from tests.conftest import SCHOOL_UAI
 
@@ -29,7 +29,62 @@ async def test_openapi_document_is_valid_and_lists_every_route(
     }
     documented = {(method, path) for path, item in document["paths"].items() for method in item}
     assert served == documented
-    assert len(OPERATIONS) == len(documented)
+    assert len(_operations(client)) == len(documented)
+
+
+def _operations(client: TestClient[Any, Any]) -> list[Operation]:
+    return [op for table in client.app[API_TABLES_KEY] for op in table.operations]  # type: ignore[index]
+
+
+def _concrete(path: str) -> str:
+    """Fill a path's parameters with a harmless value."""
+    return "/api/v1" + "/".join("x" if part.startswith("{") else part for part in path.split("/"))
+
+
+async def test_document_shows_each_routes_body_and_roles(client: TestClient[Any, Any]) -> None:
+    """The document is generated from the handlers' own declarations (issue #12)."""
+    document = await (await client.get("/api/v1/openapi.json")).json()
+    for op in _operations(client):
+        entry = document["paths"]["/api/v1" + op.path][op.method]
+        if op.body is None:
+            assert "requestBody" not in entry, op.path
+        else:
+            schema = entry["requestBody"]["content"]["application/json"]["schema"]
+            assert schema["$ref"].endswith("/" + op.body.__name__), op.path
+            assert "422" in entry["responses"], op.path
+        if op.roles is None:
+            assert "security" not in entry, op.path
+        else:
+            assert entry["x-roles"] == list(op.roles), op.path
+            assert "401" in entry["responses"], op.path
+
+
+async def test_every_protected_route_refuses_a_stranger(client: TestClient[Any, Any]) -> None:
+    """Each operation that declares roles answers 401 to a request without a session."""
+    for op in _operations(client):
+        if op.roles is None:
+            continue
+        response = await client.request(op.method.upper(), _concrete(op.path))
+        assert response.status in (401, 403), (op.method, op.path, response.status)
+
+
+async def test_every_body_the_schema_rejects_gets_422(client: TestClient[Any, Any]) -> None:
+    """A body with an unknown key is refused by every operation that takes one, before it runs."""
+    token = await api_login(client, "referent")
+    checked = 0
+    for op in _operations(client):
+        if op.body is None or op.roles is None or "referent" not in op.roles:
+            continue
+        response = await client.request(
+            op.method.upper(),
+            _concrete(op.path),
+            json={"surely_not_a_key": 1},
+            headers={"X-CSRF-Token": token},
+        )
+        assert response.status == 422, (op.method, op.path, response.status)
+        assert "surely_not_a_key" in (await response.json())["error"]["message"]
+        checked += 1
+    assert checked >= 10
 
 
 async def test_invalid_body_names_the_key(client: TestClient[Any, Any]) -> None:

@@ -6,8 +6,9 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from appliance import cache_admin
 from appliance.core import Core
+from appliance.metrics import publish_metrics
+from cache import state as cache_admin
 from tests.appliance.web.conftest import api_login
 
 
@@ -119,12 +120,11 @@ async def test_pre_staging_lists_from_the_page_and_the_api(
 async def test_the_page_says_whether_a_mac_content_cache_serves_the_ipads(
     client: TestClient[Any, Any], core: Core
 ) -> None:
-    from appliance import filtering
 
     await api_login(client, "referent")
     assert "Aucun appareil Apple" in await (await client.get("/cache")).text()
     lookups = ("preau_filter_apple_cache_queries_total", 'kind="lookup"', 42.0)
-    await filtering.publish_metrics(core, "filter", [lookups])
+    await publish_metrics(core, "filter", [lookups])
     page = await (await client.get("/cache")).text()
     assert "cherché un cache de contenu 42 fois" in page
     registered = [
@@ -132,7 +132,7 @@ async def test_the_page_says_whether_a_mac_content_cache_serves_the_ipads(
         ("preau_filter_apple_cache_queries_total", 'kind="registration"', 3.0),
         ("preau_filter_apple_cache_last_seen_seconds", 'kind="registration"', 1_795_000_000.0),
     ]
-    await filtering.publish_metrics(core, "filter", registered)
+    await publish_metrics(core, "filter", registered)
     page = await (await client.get("/cache")).text()
     assert "Un Mac avec le cache de contenu s&#39;est enregistré" in page or (
         "Un Mac avec le cache de contenu s'est enregistré" in page

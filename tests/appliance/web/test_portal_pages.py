@@ -9,8 +9,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from appliance import portal_admin
 from appliance.core import Core
+from captive_portal import state as portal_admin
 from tests.appliance.web.conftest import api_login
 
 

@@ -10,10 +10,11 @@ from typing import Any
 
 from aiohttp import web
 
-from appliance import portal_admin
 from appliance.web.auth import actor_of, require_role, source_of
 from appliance.web.keys import CORE_KEY
 from appliance.web.rendering import page, render
+from captive_portal import state as portal_admin
+from captive_portal.config import PortalConfig
 
 routes = web.RouteTableDef()
 
@@ -63,14 +64,14 @@ async def portal_page(request: web.Request) -> dict[str, Any]:
         for d in await portal_admin.dhcp_devices(core, 200)
     ]
     return {
-        "enabled": core.config.portal.enabled,
+        "enabled": core.config.section(PortalConfig).enabled,
         "sessions": sessions,
         "charter": charter,
         "charter_accepted": await portal_admin.acceptances(core, charter.version),
         "history": history,
         "vouchers": vouchers,
         "roles": await portal_admin.role_settings(core),
-        "retention": core.config.portal.usage_retention_days,
+        "retention": core.config.section(PortalConfig).usage_retention_days,
         "alerts": alerts,
         "devices": devices,
         "today": portal_admin.local_day(core),

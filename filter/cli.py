@@ -5,20 +5,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import click
 
-from appliance import filtering
+from appliance import commands
 from appliance.config import PreauConfig
 from appliance.core import Core
-
-
-def _cli() -> Any:
-    # Imported late: appliance.cli imports this module.
-    from appliance import cli
-
-    return cli
+from filter import state as filtering
+from filter.config import FilterConfig
 
 
 @click.group("filter")
@@ -82,7 +77,7 @@ def _report(report: ImportReport, config: PreauConfig, *, ut1: bool) -> None:
             shown = f"  (ex. {', '.join(repr(e) for e in examples)})" if examples else ""
             click.echo(f"  {reason:<24} {count}{shown}")
     # A category no group denies blocks nothing: say so, naming the groups' key.
-    denied = {c for group in config.filter.groups for c in group.denied_categories}
+    denied = {c for group in config.section(FilterConfig).groups for c in group.denied_categories}
     idle = sorted(c for c in report.per_category if c != EXCEPTION and c not in denied)
     if idle and not ut1:
         click.echo(
@@ -98,10 +93,9 @@ def _report(report: ImportReport, config: PreauConfig, *, ut1: bool) -> None:
 def _import(ctx: click.Context, path: Path, name: str, list_format: str, category: str) -> None:
     from filter.lists import ListError
 
-    cli = _cli()
-    config: PreauConfig = cli._config(ctx)
+    config: PreauConfig = commands.config(ctx)
     try:
-        report = cli._with_core(
+        report = commands.with_core(
             config,
             ctx.obj["config_path"],
             lambda core: import_list(
@@ -109,7 +103,7 @@ def _import(ctx: click.Context, path: Path, name: str, list_format: str, categor
             ),
         )
     except ListError as err:
-        cli._fail(f"liste refusée / list refused: {err}", 2)
+        commands.fail(f"liste refusée / list refused: {err}", 2)
     _report(report, config, ut1=list_format == "ut1")
 
 
@@ -149,9 +143,8 @@ def import_other(
 @click.pass_context
 def show_lists(ctx: click.Context) -> None:
     """Show the imported lists."""
-    cli = _cli()
-    config: PreauConfig = cli._config(ctx)
-    rows = cli._with_core(config, ctx.obj["config_path"], filtering.registered_lists)
+    config: PreauConfig = commands.config(ctx)
+    rows = commands.with_core(config, ctx.obj["config_path"], filtering.registered_lists)
     for row in rows:
         click.echo(f"{row['name']:<12} {row['format']:<8} {row['domains']:>9} {row['compiled_at']}")
 
@@ -165,16 +158,15 @@ def explain(ctx: click.Context, domain: str, client_address: str, group: str) ->
     """Say what DOMAIN gets for a client or a group, and why."""
     from filter.service import explain as explain_domain
 
-    cli = _cli()
-    config: PreauConfig = cli._config(ctx)
+    config: PreauConfig = commands.config(ctx)
     try:
-        found = cli._with_core(
+        found = commands.with_core(
             config,
             ctx.obj["config_path"],
             lambda core: explain_domain(core, domain, group=group, address=client_address),
         )
     except ValueError as err:
-        cli._fail(str(err), 2)
+        commands.fail(str(err), 2)
     decision, client = found.decision, found.client
     verdict = (
         "BLOQUÉ / BLOCKED"
@@ -237,13 +229,12 @@ def override_add(
     reason: str,
 ) -> None:
     """Add an override that ends by itself after MINUTES."""
-    cli = _cli()
-    config: PreauConfig = cli._config(ctx)
+    config: PreauConfig = commands.config(ctx)
     targets = [
         (k, v) for k, v in (("class", class_name), ("group", group), ("clients", clients)) if v
     ]
     if len(targets) != 1:
-        cli._fail("give exactly one of --class, --group, --clients", 2)
+        commands.fail("give exactly one of --class, --group, --clients", 2)
     kind, target = targets[0]
 
     async def body(core: Core) -> filtering.OverrideRow:
@@ -262,9 +253,9 @@ def override_add(
         )
 
     try:
-        row = cli._with_core(config, ctx.obj["config_path"], body)
+        row = commands.with_core(config, ctx.obj["config_path"], body)
     except filtering.FilterStateError as err:
-        cli._fail(str(err), 2)
+        commands.fail(str(err), 2)
     until = time.strftime("%H:%M", time.localtime(row.expires_at))
     click.echo(
         f"#{row.id} {row.action} sur / on {row.target_kind} {row.target} jusqu'à / until {until}"
@@ -275,9 +266,8 @@ def override_add(
 @click.pass_context
 def override_list(ctx: click.Context) -> None:
     """Show the overrides in force."""
-    cli = _cli()
-    config: PreauConfig = cli._config(ctx)
-    rows = cli._with_core(config, ctx.obj["config_path"], filtering.active_overrides)
+    config: PreauConfig = commands.config(ctx)
+    rows = commands.with_core(config, ctx.obj["config_path"], filtering.active_overrides)
     for row in rows:
         left = int(row.expires_at - time.time()) // 60
         click.echo(f"#{row.id} {row.action:<15} {row.target_kind}:{row.target} ({left} min)")
@@ -288,13 +278,12 @@ def override_list(ctx: click.Context) -> None:
 @click.pass_context
 def override_end(ctx: click.Context, override_id: int) -> None:
     """End an override now."""
-    cli = _cli()
-    config: PreauConfig = cli._config(ctx)
-    ended = cli._with_core(
+    config: PreauConfig = commands.config(ctx)
+    ended = commands.with_core(
         config,
         ctx.obj["config_path"],
         lambda core: filtering.end_override(core, override_id, actor="cli", source="local"),
     )
     if not ended:
-        cli._fail(f"no override #{override_id} in force")
+        commands.fail(f"no override #{override_id} in force")
     click.echo(f"#{override_id} terminée / ended")

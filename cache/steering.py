@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cache.config import CacheConfig
 from cache.rules import load_rules
+from filter.config import FilterConfig
 
 if TYPE_CHECKING:
     from appliance.config import PreauConfig
@@ -17,9 +19,9 @@ if TYPE_CHECKING:
 
 def steered_names(config: PreauConfig) -> list[str]:
     """Return the names to steer (blocking: reads the rules file)."""
-    steering = config.filter.cache_steering
+    steering = config.section(FilterConfig).cache_steering
     if not steering.enabled:
         return []
-    names = load_rules(config.cache.rules_file).steered_names()
+    names = load_rules(config.section(CacheConfig).rules_file).steered_names()
     names += [name.lower() for name in steering.names if name.lower() not in names]
     return names

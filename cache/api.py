@@ -9,17 +9,36 @@ from __future__ import annotations
 import time
 
 from aiohttp import web
+from pydantic import Field
 
-from appliance import cache_admin
-from appliance.web.api import API_PREFIX, PlanBody, PrestageRunBody, _body, error
-from appliance.web.auth import actor_of, require_role, source_of
+from appliance.web.api_routes import ApiRoutes, Body, error
+from appliance.web.auth import actor_of, source_of
 from appliance.web.keys import CORE_KEY
+from cache import state as cache_admin
 
-routes = web.RouteTableDef()
+api = ApiRoutes()
 
 
-@routes.get(API_PREFIX + "/cache")
-@require_role("referent", api=True)
+class PrestageItemBody(Body):
+    """One URL to fetch at night, with the publisher's SHA-256 if known."""
+
+    url: str = Field(min_length=8, max_length=2000)
+    sha256: str = Field("", max_length=64)
+
+
+class PlanBody(Body):
+    """A pre-staging list: it replaces the plan's URLs (an empty list deletes the plan)."""
+
+    items: list[PrestageItemBody] = Field(max_length=5000)
+
+
+class PrestageRunBody(Body):
+    """Fetch the lists now, for at most this many hours."""
+
+    hours: float = Field(4.0, gt=0, le=12)
+
+
+@api.get("/cache", "Update cache: traffic per day and class, top objects, plans.")
 async def cache_figures(request: web.Request) -> web.StreamResponse:
     """Return traffic per day and class, the top objects, the lists and the last runs."""
     core = request.app[CORE_KEY]
@@ -34,13 +53,9 @@ async def cache_figures(request: web.Request) -> web.StreamResponse:
     )
 
 
-@routes.put(API_PREFIX + "/cache/prestage/{plan}")
-@require_role("referent", api=True)
-async def put_plan(request: web.Request) -> web.StreamResponse:
+@api.put("/cache/prestage/{plan}", "Replace a pre-staging list.", body=PlanBody)
+async def put_plan(request: web.Request, body: PlanBody) -> web.StreamResponse:
     """Replace a pre-staging list."""
-    body = await _body(request, PlanBody)
-    if isinstance(body, web.Response):
-        return body
     try:
         items = [
             cache_admin.check_item(item.url, item.sha256, f"items.{number}")
@@ -55,8 +70,7 @@ async def put_plan(request: web.Request) -> web.StreamResponse:
     return web.json_response({"plan": request.match_info["plan"], "items": count})
 
 
-@routes.delete(API_PREFIX + "/cache/prestage/{plan}")
-@require_role("referent", api=True)
+@api.delete("/cache/prestage/{plan}", "Delete a pre-staging list.")
 async def delete_plan(request: web.Request) -> web.StreamResponse:
     """Delete a pre-staging list (its objects are no longer pinned)."""
     plan = request.match_info["plan"]
@@ -69,13 +83,9 @@ async def delete_plan(request: web.Request) -> web.StreamResponse:
     return web.json_response({"removed": plan})
 
 
-@routes.post(API_PREFIX + "/cache/prestage/runs")
-@require_role("referent", api=True)
-async def request_run(request: web.Request) -> web.StreamResponse:
+@api.post("/cache/prestage/runs", "Fetch the lists now.", body=PrestageRunBody, success=201)
+async def request_run(request: web.Request, body: PrestageRunBody) -> web.StreamResponse:
     """Ask the cache to fetch the lists now (under the WAN budget of the hour)."""
-    body = await _body(request, PrestageRunBody)
-    if isinstance(body, web.Response):
-        return body
     run_id = await cache_admin.request_prestage(
         request.app[CORE_KEY], time.time() + body.hours * 3600
     )

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Final
 
 import dnslib
 
-from cache.config import split_origin
+from cache.config import CacheConfig, split_origin
+from filter.config import FilterConfig
 
 if TYPE_CHECKING:
     from appliance.config import PreauConfig
@@ -56,10 +57,10 @@ def _ask(resolver: str, name: str, qtype: str) -> list[str]:
 
 
 def _steering(config: PreauConfig) -> list[Check]:
-    steering = config.filter.cache_steering
+    steering = config.section(FilterConfig).cache_steering
     if not steering.enabled:
         return [Check("DNS steering", False, "off ([filter.cache_steering] enabled = false)")]
-    resolver = config.filter.listen[0].replace("0.0.0.0", "127.0.0.1")
+    resolver = config.section(FilterConfig).listen[0].replace("0.0.0.0", "127.0.0.1")
     checks = []
     try:
         seen_a = _ask(resolver, PROBE_NAME, "A")
@@ -82,12 +83,15 @@ def _passthrough(address: str) -> Check:
 
 def run_checks(config: PreauConfig) -> list[Check]:
     """Run every check (blocking: the executor); return them in order."""
-    if not config.cache.enabled:
+    if not config.section(CacheConfig).enabled:
         return [Check("cache", False, "off ([cache] enabled = false)")]
-    checks = [_listener(address) for address in config.cache.listen]
+    checks = [_listener(address) for address in config.section(CacheConfig).listen]
     checks += _steering(config)
-    checks += [_passthrough(address) for address in config.cache.tls_passthrough]
-    if config.filter.cache_steering.enabled and not config.cache.tls_passthrough:
+    checks += [_passthrough(address) for address in config.section(CacheConfig).tls_passthrough]
+    if (
+        config.section(FilterConfig).cache_steering.enabled
+        and not config.section(CacheConfig).tls_passthrough
+    ):
         checks.append(
             Check("HTTPS pass-through", False, "steered names need [cache] tls_passthrough")
         )

@@ -8,10 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
-from appliance import filtering
 from appliance.web.auth import actor_of, require_role, source_of
 from appliance.web.keys import CORE_KEY
 from appliance.web.rendering import page
+from filter import state as filtering
+from filter.config import FilterConfig
 
 routes = web.RouteTableDef()
 
@@ -22,7 +23,7 @@ routes = web.RouteTableDef()
 async def filtering_page(request: web.Request) -> dict[str, Any]:
     """Show lists, overrides, policy, today's figures, unblock requests, explain."""
     core = request.app[CORE_KEY]
-    config = core.config.filter
+    config = core.config.section(FilterConfig)
     explained: dict[str, Any] | None = None
     domain = request.query.get("domain", "").strip()
     group = request.query.get("group", "")

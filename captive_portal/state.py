@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import ValidationError
 
-from appliance import filtering
+from appliance.network_clients import CLIENTS_TOPIC
+from captive_portal.config import PortalConfig
 from captive_portal.config import PortalRoleConfig as PortalRoleConfig  # re-exported
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ async def current_charter(core: Core) -> Charter:
         " ORDER BY created_at DESC, rowid DESC LIMIT 1"
     )
     if row is None:
-        cfg = core.config.portal
+        cfg = core.config.section(PortalConfig)
         return Charter(cfg.charter_version, cfg.charter_text, "preau.toml", 0.0)
     return Charter(row["version"], row["text"], row["created_by"], row["created_at"])
 
@@ -140,7 +141,7 @@ async def acceptances(core: Core, version: str) -> int:
 
 async def role_settings(core: Core) -> dict[str, PortalRoleConfig]:
     """Return each role's rules: preau.toml's, with the changes made in the admin UI."""
-    roles = dict(core.config.portal.roles)
+    roles = dict(core.config.section(PortalConfig).roles)
     for row in await core.db.fetchall("SELECT role, settings FROM portal_role_settings"):
         base = roles.get(row["role"])
         if base is None:
@@ -254,7 +255,7 @@ async def end_session(core: Core, user: str, *, actor: str, source: str) -> bool
         ended = await tx.execute("DELETE FROM portal_sessions WHERE user = ?", (user,))
         await tx.executemany("DELETE FROM network_clients WHERE address = ?", [(i,) for i in ips])
         await tx.notify(PORTAL_TOPIC)
-        await tx.notify(filtering.CLIENTS_TOPIC)
+        await tx.notify(CLIENTS_TOPIC)
     await core.audit.record(
         actor=actor,
         source=source,
@@ -430,13 +431,15 @@ async def alerts(core: Core, limit: int = 200) -> list[dict[str, Any]]:
 
 async def purge_usage(core: Core) -> int:
     """Forget per-device usage and alerts past ``portal.usage_retention_days``."""
-    cutoff = local_day(core, time.time() - core.config.portal.usage_retention_days * 86_400)
+    cutoff = local_day(
+        core, time.time() - core.config.section(PortalConfig).usage_retention_days * 86_400
+    )
     async with core.db.write() as tx:
         removed = await tx.execute("DELETE FROM portal_usage WHERE day < ?", (cutoff,))
         await tx.execute("DELETE FROM portal_alerts WHERE day < ?", (cutoff,))
         await tx.execute(
             "DELETE FROM portal_dhcp_devices WHERE last_seen < ?",
-            (time.time() - core.config.portal.usage_retention_days * 86_400,),
+            (time.time() - core.config.section(PortalConfig).usage_retention_days * 86_400,),
         )
     return removed
 

@@ -14,10 +14,13 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from appliance import cache_admin, cache_selftest
 from appliance.web.auth import actor_of, require_role, source_of
 from appliance.web.keys import CORE_KEY
 from appliance.web.rendering import page
+from cache import selftest as cache_selftest
+from cache import state as cache_admin
+from cache.config import CacheConfig
+from filter.config import FilterConfig
 
 routes = web.RouteTableDef()
 
@@ -72,8 +75,8 @@ async def cache_page(request: web.Request) -> dict[str, Any]:
     fetched = sum(d["fetched"] for d in days)
     classes = await cache_admin.traffic_by_class(core, 30)
     objects = await cache_admin.top_objects(core, 20)
-    steering = core.config.filter.cache_steering
-    listen = core.config.cache.listen
+    steering = core.config.section(FilterConfig).cache_steering
+    listen = core.config.section(CacheConfig).listen
     zone = core.config.site.zone
     runs = [
         {
@@ -94,7 +97,7 @@ async def cache_page(request: web.Request) -> dict[str, Any]:
         ],
         "runs": runs,
         "message": request.query.get("message", ""),
-        "enabled": core.config.cache.enabled,
+        "enabled": core.config.section(CacheConfig).enabled,
         "steering": steering,
         "listen": listen,
         "pac_url": f"http://{listen[0]}/proxy.pac" if listen else "",

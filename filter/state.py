@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from appliance.atomic import write_atomic
 from appliance.audit import utc_now_iso
+from filter.class_blocks import OVERRIDES_TOPIC
+from filter.config import FilterConfig
 
 if TYPE_CHECKING:
     from appliance.core import Core
     from filter.lists import ListStats
 
-OVERRIDES_TOPIC: Final = "filter.overrides"
 LISTS_TOPIC: Final = "filter.lists"
-CLIENTS_TOPIC: Final = "clients"
 
 TargetKind = Literal["class", "group", "clients"]
 OverrideKind = Literal["block_all", "allowlist_only", "block_domains", "tighten"]
@@ -98,7 +98,7 @@ async def add_override(
         raise FilterStateError(f"duration: between 1 s and {MAX_OVERRIDE_SECONDS // 3600} h")
     names = list(domains)
     if allowlist:
-        lists = core.config.filter.allowlists
+        lists = core.config.section(FilterConfig).allowlists
         if allowlist not in lists:
             raise FilterStateError(f"allowlist: unknown list {allowlist!r} ({', '.join(lists)})")
         names += lists[allowlist]
@@ -113,7 +113,7 @@ async def add_override(
     category_list = sorted(set(categories))
     if action == "tighten" and not category_list:
         raise FilterStateError("categories: tighten needs categories")
-    groups = {group.name for group in core.config.filter.groups}
+    groups = {group.name for group in core.config.section(FilterConfig).groups}
     if target_kind == "group" and target not in groups:
         raise FilterStateError(f"target: no group named {target!r}")
     if target_kind == "clients":
@@ -258,17 +258,6 @@ async def registered_lists(core: Core) -> list[dict[str, object]]:
     return result
 
 
-async def network_identities(core: Core, now: float | None = None) -> list[dict[str, str]]:
-    """Return who is logged in on which address (filled by the captive portal)."""
-    now = time.time() if now is None else now
-    rows = await core.db.fetchall(
-        "SELECT address, person_id, role, class_name, level FROM network_clients"
-        " WHERE expires_at > ?",
-        (now,),
-    )
-    return [dict(row) for row in rows]
-
-
 async def record_traffic(
     core: Core,
     counters: dict[tuple[str, str, str], int],
@@ -297,23 +286,9 @@ async def record_traffic(
         )
 
 
-async def publish_metrics(
-    core: Core, service: str, values: Iterable[tuple[str, str, float]]
-) -> None:
-    """Replace a service's published figures (name, labels, value) for /metrics."""
-    now = time.time()
-    async with core.db.write() as tx:
-        await tx.execute("DELETE FROM service_metrics WHERE service = ?", (service,))
-        await tx.executemany(
-            "INSERT INTO service_metrics (service, name, labels, value, updated_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            [(service, name, labels, value, now) for name, labels, value in values],
-        )
-
-
 async def purge_blocked_log(core: Core) -> int:
     """Forget blocked-query records past ``filter.blocked_log_days``."""
-    days = core.config.filter.blocked_log_days
+    days = core.config.section(FilterConfig).blocked_log_days
     cutoff = (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).strftime("%Y-%m-%dT%H:00Z")
     return await core.db.execute_write("DELETE FROM filter_blocked WHERE hour < ?", (cutoff,))
 

@@ -1,0 +1,66 @@
+"""What every ``preau`` command group uses: the config, a core, the exit on failure.
+
+The kernel's commands (:mod:`appliance.cli`) and each feature's command group
+use these, so a feature's CLI never imports the kernel's command tree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from appliance.config import ConfigError, PreauConfig, load_config
+from appliance.core import Core
+from appliance.identity.ldap_directory import DirectoryError
+from appliance.scheduler.calendar import CalendarError
+from appliance.state.db import StateError
+
+_T = TypeVar("_T")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(click.style("erreur: ", fg="red", bold=True) + message, err=True)
+    sys.exit(code)
+
+
+def config(ctx: click.Context) -> PreauConfig:
+    path: Path | None = ctx.obj["config_path"]
+    try:
+        return load_config(path)
+    except ConfigError as err:
+        fail(str(err), 2)
+
+
+def with_core(config: PreauConfig, path: Path | None, body: Callable[[Core], Awaitable[_T]]) -> _T:
+    async def main() -> _T:
+        core = Core(config, path)
+        await core.async_open()
+        try:
+            return await body(core)
+        finally:
+            await core.async_close()
+
+    return run(main())
+
+
+def run(coro: Coroutine[Any, Any, _T]) -> _T:
+    try:
+        return asyncio.run(coro)
+    except StateError as err:
+        fail(f"base d'état / state database: {err}")
+    except (DirectoryError, CalendarError) as err:
+        fail(str(err))
+
+
+def setup_logging(ctx: click.Context, config: PreauConfig) -> None:
+    logging.basicConfig(
+        level=ctx.obj["log_level"] or config.logging.level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )

@@ -1,0 +1,99 @@
+"""The one registry of features: what each feature brings to the appliance.
+
+A feature (the DNS filter, the captive portal, the update cache…) is a folder
+that owns its whole life. It declares what it contributes in one
+:class:`Feature` value, exported by its ``feature`` module and registered with
+one line under ``[project.entry-points."preau.features"]`` in
+``pyproject.toml``. The kernel assembles the appliance from that list: the
+config model (:mod:`appliance.config`), the services ``preau run`` starts
+(:mod:`appliance.services`), the web app's routes and templates, the
+scheduler's jobs, the CLI's command groups and the state DB's migrations.
+
+The kernel never imports a feature by name (a test checks it): it only knows
+the entry-point group. Model: a Home Assistant integration's manifest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import metadata
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    import click
+    from aiohttp import web
+    from pydantic import BaseModel
+
+    from appliance.config import PreauConfig
+    from appliance.core import Core
+    from appliance.scheduler.jobs import JobSpec
+    from appliance.service import Service
+
+ENTRY_POINT_GROUP: Final = "preau.features"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    """A service a feature runs, and whether this config runs it."""
+
+    name: str
+    # None for the kernel's own services, which appliance.assembly creates.
+    create: Callable[[Core], Service] | None
+    enabled: Callable[[PreauConfig], bool] = lambda config: True
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """Everything a feature contributes; each part is optional."""
+
+    name: str
+    # Start order among features (lower first); the kernel's own services
+    # (directory, scheduler) start before and the web service after.
+    order: int = 100
+    # The config section: ``[name]`` in preau.toml, validated by this model.
+    config: tuple[str, type[BaseModel]] | None = None
+    services: Sequence[ServiceSpec] = ()
+    # Route tables of the admin web app (pages and API).
+    routes: Sequence[web.RouteTableDef] = ()
+    # A package whose ``templates/admin`` folder holds the feature's pages.
+    templates_package: str | None = None
+    # A package whose ``migrations`` folder holds the feature's numbered SQL.
+    migrations_package: str | None = None
+    jobs: Callable[[Core], list[JobSpec]] | None = None
+    commands: Sequence[click.Command] = ()
+
+
+class FeatureError(RuntimeError):
+    """The installed features do not fit together."""
+
+
+@cache
+def installed_features() -> tuple[Feature, ...]:
+    """Return the features registered by the installed distribution, in start order.
+
+    Cached: the set of installed entry points does not change while a process runs.
+    """
+    found: list[Feature] = []
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        value = entry.load()
+        if not isinstance(value, Feature):
+            raise FeatureError(f"entry point {entry.name} is not a Feature: {value!r}")
+        found.append(value)
+    return check_features(found)
+
+
+def check_features(features: Sequence[Feature]) -> tuple[Feature, ...]:
+    """Return ``features`` in start order, refusing two that claim the same name."""
+    seen: dict[str, str] = {}
+    for feature in features:
+        claims = [f"feature {feature.name}"]
+        claims += [f"service {spec.name}" for spec in feature.services]
+        if feature.config is not None:
+            claims.append(f"config section {feature.config[0]}")
+        for claim in claims:
+            if claim in seen:
+                raise FeatureError(f"{claim} is declared by {seen[claim]} and {feature.name}")
+            seen[claim] = feature.name
+    return tuple(sorted(features, key=lambda feature: (feature.order, feature.name)))

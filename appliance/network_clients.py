@@ -1,0 +1,29 @@
+"""Who is on which address: the portal publishes it, the DNS filter reads it.
+
+This is the one declared interface between the two features. The captive
+portal writes a row of ``network_clients`` per authorised address (person,
+role, class, level, expiry) and notifies :data:`CLIENTS_TOPIC` in the same
+transaction; the filter re-reads :func:`network_identities` on that topic to
+choose each address's policy. Neither imports the other.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from appliance.core import Core
+
+CLIENTS_TOPIC: Final = "clients"
+
+
+async def network_identities(core: Core, now: float | None = None) -> list[dict[str, str]]:
+    """Return who is logged in on which address (filled by the captive portal)."""
+    now = time.time() if now is None else now
+    rows = await core.db.fetchall(
+        "SELECT address, person_id, role, class_name, level FROM network_clients"
+        " WHERE expires_at > ?",
+        (now,),
+    )
+    return [dict(row) for row in rows]

@@ -1,0 +1,251 @@
+"""One route decorator for the JSON API: the handler, its body, its role and its document.
+
+Each module of the API (the kernel's and every feature's) declares its routes
+on an :class:`ApiRoutes` table::
+
+    api = ApiRoutes()
+
+    @api.post("/filter/overrides", "Add a timed override.", body=OverrideBody,
+              roles=STAFF, success=201)
+    async def add_override(request: web.Request, body: OverrideBody) -> web.StreamResponse:
+
+The same declaration registers the aiohttp route, checks the session's role,
+parses and validates the JSON body into the model (415, 400 or 422 with the
+error envelope, before the handler runs) and records the :class:`Operation`
+that :func:`openapi_document` turns into the OpenAPI document. The document
+therefore cannot list a route that is not served, miss one that is, or show a
+body or role the handler does not enforce.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, Final, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+from pydantic.fields import FieldInfo
+
+from appliance.config import Role
+from appliance.web.auth import require_role
+
+API_PREFIX: Final = "/api/v1"
+STAFF: Final[tuple[Role, ...]] = ("teacher", "referent")
+EVERYONE: Final[tuple[Role, ...]] = ("pupil", "teacher", "staff", "referent")
+
+_ModelT = TypeVar("_ModelT", bound=BaseModel)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+AnyHandler = Callable[..., Awaitable[web.StreamResponse]]
+
+
+class ApiRoutesList(list["ApiRoutes"]):
+    """The API route tables an app serves (what its OpenAPI document lists)."""
+
+
+class Body(BaseModel):
+    """Base of every JSON request body: unknown keys refused, text stripped."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One documented API operation."""
+
+    method: str
+    path: str
+    summary: str
+    body: type[BaseModel] | None = None
+    roles: tuple[Role, ...] | None = ("referent",)
+    success: int = 200
+    body_optional: bool = False
+
+
+def error(status: int, code: str, message: str) -> web.Response:
+    """Return the API's error envelope."""
+    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
+
+async def read_body(request: web.Request, model: type[_ModelT]) -> _ModelT | web.Response:
+    """Parse the request's JSON body into ``model``, or return the error to send."""
+    if request.content_type != "application/json":
+        return error(415, "content_type", "send application/json")
+    try:
+        raw = await request.json()
+    except ValueError:
+        return error(400, "json", "body is not valid JSON")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in err.errors()
+        )
+        return error(422, "invalid", problems)
+
+
+def changes_body(section: type[BaseModel], name: str, doc: str) -> type[Body]:
+    """Return a body changing some keys of a config section, with the section's own bounds.
+
+    One declaration validates the config file, the API and the pages (issue
+    #11): every key is optional here, and each keeps its type, bounds and
+    description (which the OpenAPI document shows).
+    """
+    fields: dict[str, Any] = {
+        key: (field.annotation | None, FieldInfo.merge_field_infos(field, default=None))  # type: ignore[operator]
+        for key, field in section.model_fields.items()
+    }
+    model: type[Body] = create_model(name, __base__=Body, __doc__=doc, **fields)
+    return model
+
+
+class ApiRoutes(web.RouteTableDef):
+    """A route table whose every route is a documented API operation."""
+
+    def __init__(self) -> None:
+        """Start with no operation."""
+        super().__init__()
+        self.operations: list[Operation] = []
+
+    def operation(
+        self,
+        method: str,
+        path: str,
+        summary: str,
+        *,
+        body: type[BaseModel] | None = None,
+        body_optional: bool = False,
+        roles: tuple[Role, ...] | None = ("referent",),
+        success: int = 200,
+    ) -> Callable[[AnyHandler], AnyHandler]:
+        """Declare one operation; ``roles=None`` leaves it open to anyone.
+
+        With ``body_optional``, a request without a body gets the model's defaults.
+        """
+        op = Operation(method, path, summary, body, roles, success, body_optional)
+
+        def decorate(handler: AnyHandler) -> AnyHandler:
+            serve: Handler
+            if body is None:
+                serve = handler
+            else:
+                model = body
+
+                @wraps(handler)
+                async def with_body(request: web.Request) -> web.StreamResponse:
+                    if body_optional and not request.can_read_body:
+                        return await handler(request, model())
+                    parsed = await read_body(request, model)
+                    if isinstance(parsed, web.Response):
+                        return parsed
+                    return await handler(request, parsed)
+
+                serve = with_body
+            if roles is not None:
+                serve = require_role(*roles, api=True)(serve)
+            self.operations.append(op)
+            self.route(method.upper(), API_PREFIX + path)(serve)
+            return handler
+
+        return decorate
+
+    def get(self, path: str, summary: str, **options: Any) -> Callable[[AnyHandler], AnyHandler]:  # type: ignore[override]
+        """Declare a GET operation."""
+        return self.operation("get", path, summary, **options)
+
+    def post(self, path: str, summary: str, **options: Any) -> Callable[[AnyHandler], AnyHandler]:  # type: ignore[override]
+        """Declare a POST operation."""
+        return self.operation("post", path, summary, **options)
+
+    def put(self, path: str, summary: str, **options: Any) -> Callable[[AnyHandler], AnyHandler]:  # type: ignore[override]
+        """Declare a PUT operation."""
+        return self.operation("put", path, summary, **options)
+
+    def delete(self, path: str, summary: str, **options: Any) -> Callable[[AnyHandler], AnyHandler]:  # type: ignore[override]
+        """Declare a DELETE operation."""
+        return self.operation("delete", path, summary, **options)
+
+
+API_TABLES_KEY: Final = web.AppKey("api_tables", ApiRoutesList)
+
+
+def _operation_id(op: Operation) -> str:
+    words = re.sub(r"[^a-z0-9]+", "_", op.path.lower()).strip("_")
+    return f"{op.method}_{words}"
+
+
+_ERROR_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
+}
+
+
+def _entry(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
+    error_ref = {
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    }
+    entry: dict[str, Any] = {
+        "summary": op.summary,
+        "operationId": _operation_id(op),
+        "responses": {
+            str(op.success): {"description": "Success", "content": {"application/json": {}}},
+        },
+    }
+    params = [part[1:-1] for part in op.path.split("/") if part.startswith("{")]
+    if params:
+        entry["parameters"] = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in params
+        ]
+    if op.body is not None:
+        name = op.body.__name__
+        schema = op.body.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))  # nested bodies become components too
+        schemas[name] = schema
+        entry["requestBody"] = {
+            "required": not op.body_optional,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
+        }
+        entry["responses"]["400"] = {"description": "Body is not JSON", **error_ref}
+        entry["responses"]["415"] = {"description": "Body is not application/json", **error_ref}
+        entry["responses"]["422"] = {"description": "Invalid body", **error_ref}
+    if op.roles is not None:
+        entry["security"] = [{"session": []}]
+        entry["x-roles"] = list(op.roles)
+        entry["responses"]["401"] = {"description": "Not logged in", **error_ref}
+        entry["responses"]["403"] = {"description": "Role not allowed or CSRF", **error_ref}
+        if op.method != "get":
+            entry["parameters"] = [
+                *entry.get("parameters", []),
+                {"name": "X-CSRF-Token", "in": "header", "required": True,
+                 "schema": {"type": "string"}},
+            ]  # fmt: skip
+    return entry
+
+
+def openapi_document(operations: Iterable[Operation], description: str) -> dict[str, Any]:
+    """Build the OpenAPI 3.1 document of ``operations``."""
+    paths: dict[str, dict[str, Any]] = {}
+    schemas: dict[str, Any] = {"Error": _ERROR_SCHEMA}
+    for op in operations:
+        paths.setdefault(API_PREFIX + op.path, {})[op.method] = _entry(op, schemas)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Préau appliance API", "version": "1", "description": description},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "preau_session"}
+            },
+        },
+    }

@@ -1,0 +1,37 @@
+"""What the app and update cache brings to the appliance (its one registration)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from appliance.features import Feature, ServiceSpec
+from cache import admin_pages, api
+from cache.config import CacheConfig
+from cache.jobs import cache_jobs
+
+if TYPE_CHECKING:
+    from appliance.config import PreauConfig
+    from appliance.core import Core
+    from appliance.service import Service
+
+
+def _create(core: Core) -> Service:
+    from cache.service import CacheService
+
+    return CacheService(core)
+
+
+def _enabled(config: PreauConfig) -> bool:
+    return config.section(CacheConfig).enabled
+
+
+FEATURE = Feature(
+    name="cache",
+    order=30,
+    config=("cache", CacheConfig),
+    services=(ServiceSpec("cache", _create, _enabled),),
+    routes=(admin_pages.routes, api.api),
+    templates_package="cache",
+    migrations_package="cache",
+    jobs=cache_jobs,
+)

@@ -1,0 +1,37 @@
+"""What the captive portal brings to the appliance (its one registration)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from appliance.features import Feature, ServiceSpec
+from captive_portal import admin_pages, api
+from captive_portal.config import PortalConfig
+from captive_portal.jobs import portal_jobs
+
+if TYPE_CHECKING:
+    from appliance.config import PreauConfig
+    from appliance.core import Core
+    from appliance.service import Service
+
+
+def _create(core: Core) -> Service:
+    from captive_portal.service import PortalService
+
+    return PortalService(core)
+
+
+def _enabled(config: PreauConfig) -> bool:
+    return config.section(PortalConfig).enabled
+
+
+FEATURE = Feature(
+    name="portal",
+    order=20,
+    config=("portal", PortalConfig),
+    services=(ServiceSpec("portal", _create, _enabled),),
+    routes=(admin_pages.routes, api.api),
+    templates_package="captive_portal",
+    migrations_package="captive_portal",
+    jobs=portal_jobs,
+)

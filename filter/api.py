@@ -1,0 +1,169 @@
+"""The filter's JSON API: timed overrides, explanations, lists, unblock requests."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aiohttp import web
+from pydantic import Field
+
+from appliance.web.api_routes import STAFF, ApiRoutes, Body, error
+from appliance.web.auth import actor_of, source_of
+from appliance.web.keys import CORE_KEY, SESSION_KEY
+from filter import state as filtering
+
+api = ApiRoutes()
+
+
+class OverrideBody(Body):
+    """A timed filtering control (#9.2, #9.6)."""
+
+    target_kind: Literal["class", "group", "clients"]
+    target: str = Field(min_length=1, max_length=500)
+    action: Literal["block_all", "allowlist_only", "block_domains", "tighten"]
+    minutes: int = Field(ge=1, le=24 * 60)
+    domains: list[str] = Field(default_factory=list, max_length=500)
+    categories: list[str] = Field(default_factory=list, max_length=100)
+    allowlist: str = Field("", max_length=64)
+    reason: str = Field("", max_length=200)
+
+
+class UnblockDecisionBody(Body):
+    """The referent's answer to an unblock request."""
+
+    status: Literal["allowed", "refused"]
+
+
+@api.get("/filter/overrides", "Filtering overrides in force.", roles=STAFF)
+async def filter_overrides(request: web.Request) -> web.StreamResponse:
+    """List the overrides in force."""
+    rows = await filtering.active_overrides(request.app[CORE_KEY])
+    return web.json_response({"overrides": [row.as_json() for row in rows]})
+
+
+@api.post("/filter/overrides", "Add a timed override.", body=OverrideBody, roles=STAFF, success=201)
+async def add_filter_override(request: web.Request, body: OverrideBody) -> web.StreamResponse:
+    """Add a timed override; in force within a second, ends by itself."""
+    session = request[SESSION_KEY]
+    if session is not None and session.role == "teacher" and body.target_kind != "class":
+        return error(403, "forbidden", "teachers target a class")
+    try:
+        row = await filtering.add_override(
+            request.app[CORE_KEY],
+            target_kind=body.target_kind,
+            target=body.target,
+            action=body.action,
+            seconds=body.minutes * 60,
+            domains=body.domains,
+            categories=body.categories,
+            allowlist=body.allowlist,
+            reason=body.reason,
+            actor=actor_of(request),
+            source=source_of(request),
+        )
+    except filtering.FilterStateError as err:
+        return error(422, "invalid", str(err))
+    return web.json_response(row.as_json(), status=201)
+
+
+@api.delete("/filter/overrides/{override_id}", "End an override now.", roles=STAFF)
+async def end_filter_override(request: web.Request) -> web.StreamResponse:
+    """End an override now."""
+    try:
+        override_id = int(request.match_info["override_id"])
+    except ValueError:
+        return error(422, "invalid", "override_id: expected an integer")
+    ended = await filtering.end_override(
+        request.app[CORE_KEY], override_id, actor=actor_of(request), source=source_of(request)
+    )
+    if not ended:
+        return error(404, "absent", "no such override in force")
+    return web.json_response({"ended": override_id})
+
+
+@api.get("/filter/explain", "Why a domain is (not) blocked (?domain=&group=|client=).")
+async def filter_explain(request: web.Request) -> web.StreamResponse:
+    """Explain the decision for a domain and a group or client."""
+    from filter.service import explain
+
+    try:
+        found = await explain(
+            request.app[CORE_KEY],
+            request.query.get("domain", ""),
+            group=request.query.get("group", ""),
+            address=request.query.get("client", ""),
+        )
+    except ValueError as err:
+        return error(422, "invalid", str(err))
+    decision = found.decision
+    return web.json_response(
+        {
+            "domain": request.query.get("domain", ""),
+            "group": found.client.group,
+            "class": found.client.class_name,
+            "blocked": decision.blocked,
+            "action": decision.action,
+            "rule": decision.rule,
+            "category": decision.category,
+            "list": decision.list_name,
+            "matched": decision.matched.decode(),
+            "target": decision.target.decode(),
+            "overrides": [override.id for override in found.overrides],
+        }
+    )
+
+
+@api.get("/filter/lists", "Imported block lists and their statistics.")
+async def filter_lists(request: web.Request) -> web.StreamResponse:
+    """List the imported block lists."""
+    return web.json_response({"lists": await filtering.registered_lists(request.app[CORE_KEY])})
+
+
+@api.get("/filter/unblock-requests", "Requests sent from the block page.")
+async def unblock_requests(request: web.Request) -> web.StreamResponse:
+    """List the unblock requests."""
+    return web.json_response({"requests": await filtering.unblock_requests(request.app[CORE_KEY])})
+
+
+@api.post(
+    "/filter/unblock-requests/{request_id}", "Answer an unblock request.", body=UnblockDecisionBody
+)
+async def answer_unblock_request(
+    request: web.Request, body: UnblockDecisionBody
+) -> web.StreamResponse:
+    """Mark an unblock request allowed or refused."""
+    try:
+        request_id = int(request.match_info["request_id"])
+    except ValueError:
+        return error(422, "invalid", "request_id: expected an integer")
+    changed = await filtering.answer_unblock_request(
+        request.app[CORE_KEY],
+        request_id,
+        body.status,
+        actor=actor_of(request),
+        source=source_of(request),
+    )
+    if not changed:
+        return error(404, "absent", "no such open request")
+    return web.json_response({"id": request_id, "status": body.status})
+
+
+@api.get("/filter/blocked", "Blocked queries by hour, group and domain (a posteriori control).")
+async def blocked_queries(request: web.Request) -> web.StreamResponse:
+    """Export blocked-query records (by group, never by address); ?format=csv for a file."""
+    rows = await request.app[CORE_KEY].db.fetchall(
+        "SELECT hour, group_name, domain, category, count FROM filter_blocked"
+        " ORDER BY hour DESC, count DESC LIMIT 100000"
+    )
+    if request.query.get("format") == "csv":
+        lines = ["hour,group,domain,category,count"]
+        lines += [
+            f"{r['hour']},{r['group_name']},{r['domain']},{r['category']},{r['count']}"
+            for r in rows
+        ]
+        return web.Response(
+            text="\n".join(lines) + "\n",
+            content_type="text/csv",
+            headers={"Content-Disposition": 'attachment; filename="preau-blocked.csv"'},
+        )
+    return web.json_response({"blocked": [dict(row) for row in rows]})

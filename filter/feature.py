@@ -1,0 +1,39 @@
+"""What the DNS filter brings to the appliance (its one registration)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from appliance.features import Feature, ServiceSpec
+from filter import admin_pages, api
+from filter.cli import filter_group
+from filter.config import FilterConfig
+from filter.jobs import filter_jobs
+
+if TYPE_CHECKING:
+    from appliance.config import PreauConfig
+    from appliance.core import Core
+    from appliance.service import Service
+
+
+def _create(core: Core) -> Service:
+    from filter.service import FilterService
+
+    return FilterService(core)
+
+
+def _enabled(config: PreauConfig) -> bool:
+    return config.section(FilterConfig).enabled
+
+
+FEATURE = Feature(
+    name="filter",
+    order=10,
+    config=("filter", FilterConfig),
+    services=(ServiceSpec("filter", _create, _enabled),),
+    routes=(admin_pages.routes, api.api),
+    templates_package="filter",
+    migrations_package="filter",
+    jobs=filter_jobs,
+    commands=(filter_group,),
+)
