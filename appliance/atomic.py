@@ -12,9 +12,14 @@ reliability goal 2).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import tempfile
 from pathlib import Path
+from typing import Final
+
+_AT_FDCWD: Final = -100
+_RENAME_EXCHANGE: Final = 2
 
 
 def fsync_directory(directory: Path) -> None:
@@ -24,6 +29,21 @@ def fsync_directory(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def exchange(first: Path, second: Path) -> None:
+    """Swap two existing paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``).
+
+    Used to put a restored folder in place of the live one: at no instant is
+    either name missing, so a kill leaves one whole version under each name.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    status = libc.renameat2(
+        _AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE
+    )
+    if status != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), str(first), None, str(second))
 
 
 def write_atomic(path: Path, data: bytes | str, *, mode: int = 0o640) -> None:

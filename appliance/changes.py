@@ -25,6 +25,8 @@ _LOGGER = logging.getLogger(__name__)
 ChangeHandler = Callable[[str], Awaitable[None]]
 
 DEFAULT_POLL_SECONDS: Final = 0.25
+# After a failed read the watcher waits longer each time, up to this.
+MAX_BACKOFF_SECONDS: Final = 30.0
 _KEEP_SECONDS: Final = 86_400.0
 
 
@@ -39,6 +41,9 @@ class ChangeFeed:
         self._wake = asyncio.Event()
         self._last_seq = 0
         self._task: asyncio.Task[None] | None = None
+        # Consecutive failed reads and the last one's reason (shown in health).
+        self.failures = 0
+        self.last_error = ""
 
     def subscribe(self, topic: str, handler: ChangeHandler) -> None:
         """Call ``handler(topic)`` whenever ``topic`` changes."""
@@ -78,12 +83,39 @@ class ChangeFeed:
                     _LOGGER.exception("Change handler for %s failed", row["topic"])
         return len(rows)
 
+    def problem(self) -> str:
+        """Return why changes are not being delivered, or "" when they are."""
+        if self._task is not None and self._task.done():
+            return "le flux de changements s'est arrêté"
+        if self.failures:
+            return f"flux de changements en échec ({self.failures}×) : {self.last_error}"
+        return ""
+
     async def _watch(self) -> None:
+        """Deliver changes until stopped; a failed read is logged, retried and reported.
+
+        One database error (a locked file, a full disk) must not end every
+        cross-process update (overrides, kicks, list swaps) for the life of
+        the process: the loop survives it, backs off, and :meth:`problem`
+        tells the health report until a read succeeds again.
+        """
         while True:
-            await self.deliver_pending()
+            delay = self._poll_seconds
+            try:
+                await self.deliver_pending()
+            except Exception as err:
+                self.failures += 1
+                self.last_error = f"{type(err).__name__}: {err}"
+                delay = min(MAX_BACKOFF_SECONDS, self._poll_seconds * 2**self.failures)
+                _LOGGER.exception("Cannot read the change log (attempt %d)", self.failures)
+            else:
+                if self.failures:
+                    _LOGGER.info("Change log readable again after %d failures", self.failures)
+                self.failures = 0
+                self.last_error = ""
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), delay)
             except TimeoutError:
                 pass
 

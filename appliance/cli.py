@@ -420,7 +420,7 @@ def personnel_escrow_create(ctx: click.Context, custodians: int, threshold: int)
     commands.setup_logging(ctx, config)
 
     async def body(core: Core) -> list[str]:
-        return await ProductionsStore(core).create_escrow(custodians, threshold, actor="cli")
+        return await core.shared(ProductionsStore).create_escrow(custodians, threshold, actor="cli")
 
     try:
         shares = commands.with_core(config, ctx.obj["config_path"], body)
@@ -453,7 +453,7 @@ def personnel_escrow_open(ctx: click.Context, person: str, output: Path) -> None
     shares = [line.strip() for line in sys.stdin if line.strip()]
 
     async def body(core: Core) -> None:
-        store = ProductionsStore(core)
+        store = core.shared(ProductionsStore)
         identity = await store.open_by_escrow(person, shares, actor="cli")
         with output.open("wb") as out:
 
@@ -487,7 +487,7 @@ def classes_rollover(ctx: click.Context, yes: bool) -> None:
         click.confirm("Archiver les espaces de toutes les classes ?", abort=True)
 
     async def body(core: Core) -> int:
-        return await ProductionsStore(core).roll_classes_over(actor="cli")
+        return await core.shared(ProductionsStore).roll_classes_over(actor="cli")
 
     moved = commands.with_core(config, ctx.obj["config_path"], body)
     click.echo(f"{moved} classe(s) archivée(s)")

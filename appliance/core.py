@@ -14,9 +14,9 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar, cast
 
 from appliance.atomic import remove_stale_temporaries
 from appliance.audit import AuditLog
@@ -29,6 +29,7 @@ from appliance.service import Health, Service
 from appliance.state.db import StateDB
 
 _LOGGER = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 HEALTH_INTERVAL_SECONDS: Final = 5.0
 # A health row older than this means the service's process is gone.
@@ -56,6 +57,7 @@ class Core:
         self._directory: Directory | None = None
         self._audit: AuditLog | None = None
         self.services: dict[str, Service] = {}
+        self._shared: dict[Callable[[Core], object], object] = {}
         self._health_task: asyncio.Task[None] | None = None
 
     @property
@@ -85,6 +87,17 @@ class Core:
         if self._audit is None:
             raise RuntimeError("core is not open")
         return self._audit
+
+    def shared(self, create: Callable[[Core], _T]) -> _T:
+        """Return the one object ``create`` makes for this core, making it on first use.
+
+        Whatever several parts of one process must share (the productions
+        store's per-person locks and PERSONNEL keyring: the web app, WebDAV,
+        held uploads and the nightly jobs) is built once here, not once each.
+        """
+        if create not in self._shared:
+            self._shared[create] = create(self)
+        return cast(_T, self._shared[create])
 
     async def async_open(self) -> None:
         """Open the state DB and the shared facades."""
@@ -150,6 +163,10 @@ class Core:
             except Exception as err:
                 _LOGGER.exception("Health check of %s failed", name)
                 health = Health("down", f"health check failed: {err}")
+            feed_problem = self._changes.problem() if self._changes is not None else ""
+            if feed_problem and health.status == "ok":
+                # Without the feed, this process misses other processes' changes.
+                health = Health("degraded", feed_problem)
             rows.append((name, health.status, health.detail, os.getpid(), time.time()))
         async with self.db.write() as tx:
             await tx.executemany(

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from appliance.csv_export import csv_text
 from appliance.web.auth import actor_of, require_role, source_of
 from appliance.web.keys import CORE_KEY
 from appliance.web.rendering import page, render
@@ -203,9 +204,7 @@ async def roles_form(request: web.Request) -> web.StreamResponse:
 def usage_csv(rows: list[dict[str, Any]], per_device: bool) -> str:
     """Return usage rows as CSV (one header line)."""
     columns = ["day", "user", "mac" if per_device else "devices", "up_bytes", "down_bytes"]
-    lines = [",".join(columns)]
-    lines += [",".join(str(row[c]) for c in columns) for row in rows]
-    return "\n".join(lines) + "\n"
+    return csv_text(columns, ([row[c] for c in columns] for row in rows))
 
 
 def usage_range(query: Any, core: Any) -> tuple[str, str]:

@@ -7,6 +7,7 @@ from typing import Literal
 from aiohttp import web
 from pydantic import Field
 
+from appliance.csv_export import csv_text
 from appliance.web.api_routes import STAFF, ApiRoutes, Body, error
 from appliance.web.auth import actor_of, source_of
 from appliance.web.keys import CORE_KEY, SESSION_KEY
@@ -156,13 +157,13 @@ async def blocked_queries(request: web.Request) -> web.StreamResponse:
         " ORDER BY hour DESC, count DESC LIMIT 100000"
     )
     if request.query.get("format") == "csv":
-        lines = ["hour,group,domain,category,count"]
-        lines += [
-            f"{r['hour']},{r['group_name']},{r['domain']},{r['category']},{r['count']}"
-            for r in rows
-        ]
+        columns = ("hour", "group_name", "domain", "category", "count")
+        text = csv_text(
+            ["hour", "group", "domain", "category", "count"],
+            ([row[c] for c in columns] for row in rows),
+        )
         return web.Response(
-            text="\n".join(lines) + "\n",
+            text=text,
             content_type="text/csv",
             headers={"Content-Disposition": 'attachment; filename="preau-blocked.csv"'},
         )

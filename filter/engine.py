@@ -284,15 +284,12 @@ class FilterEngine:
         return allowed
 
     def overrides_for(self, client: Client, now: float) -> list[Override]:
-        """Return the overrides in force for ``client``, most restrictive first."""
-        found = [
+        """Return the overrides in force for ``client`` (the policy orders them)."""
+        return [
             t.override
             for t in self.overrides
             if t.override.expires_at > now and t.applies_to(client)
         ]
-        order = {"block_all": 0, "allowlist_only": 1, "block_domains": 2, "tighten": 3}
-        found.sort(key=lambda o: order[o.action])
-        return found
 
     def decide(self, name: bytes, qtype: int, client: Client, now: float) -> Decision:
         """Return the decision for ``client`` asking ``name``."""

@@ -35,7 +35,7 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Final, Literal
+from typing import IO, Any, Final, Literal
 
 MAGIC: Final = b"PREAUFL1"
 ListFormat = Literal["ut1", "domains", "hosts", "adblock"]
@@ -413,6 +413,13 @@ def compile_list(chunks: Iterable[tuple[str, list[bytes]]], meta: dict[str, obje
     )
 
 
+def _np() -> Any:
+    """Return numpy, imported on first use (the filter needs it only for lists)."""
+    import numpy as np
+
+    return np
+
+
 class CompiledList:
     """A memory-mapped artifact: name → categories in O(log n), no objects per name."""
 
@@ -448,18 +455,37 @@ class CompiledList:
         if bytes(view[:8]) != MAGIC:
             raise ListError("bad magic")
         header_len = struct.unpack_from("<I", view, 8)[0]
-        self.meta: dict[str, object] = json.loads(bytes(view[12 : 12 + header_len]))
-        count = int(self.meta["count"])
+        meta = json.loads(bytes(view[12 : 12 + header_len]))
+        # A damaged or hostile file must be refused here, never crash a lookup
+        # later (the fuzzer found a header that was not an object).
+        if not isinstance(meta, dict):
+            raise ListError("header is not an object")
+        count, categories, sets = meta.get("count"), meta.get("categories"), meta.get("sets")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise ListError("header: bad count")
+        if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
+            raise ListError("header: bad categories")
+        if not isinstance(sets, list) or not all(
+            isinstance(members, list)
+            and all(
+                isinstance(cid, int) and not isinstance(cid, bool) and 0 <= cid < len(categories)
+                for cid in members
+            )
+            for members in sets
+        ):
+            raise ListError("header: bad category sets")
+        self.meta: dict[str, object] = meta
         start = 12 + header_len
         end_hashes = start + 8 * count
         if end_hashes + 2 * count != len(view):
             raise ListError("size does not match the header")
         self._hashes = view[start:end_hashes].cast("Q")
         self._sets = view[end_hashes : end_hashes + 2 * count].cast("H")
-        names: list[str] = list(self.meta["categories"])
-        self.categories = names
+        if count and int(_np().frombuffer(self._sets, dtype="<u2").max()) >= len(sets):
+            raise ListError("a name points to a category set the header does not have")
+        self.categories: list[str] = categories
         self._set_names: list[tuple[str, ...]] = [
-            tuple(names[cid] for cid in members) for members in self.meta["sets"]
+            tuple(categories[cid] for cid in members) for members in sets
         ]
         self.count = count
 

@@ -125,6 +125,13 @@ ALLOW: Final = Decision("allow", "default")
 Matches = Callable[[bytes], Iterable[tuple[str, bytes, tuple[str, ...]]]]
 
 
+OVERRIDE_PRECEDENCE: Final = {"block_all": 0, "allowlist_only": 1, "block_domains": 2, "tighten": 3}
+
+
+def _precedence(override: Override) -> int:
+    return OVERRIDE_PRECEDENCE[override.action]
+
+
 def decide(
     name: bytes,
     qtype: int,
@@ -135,9 +142,13 @@ def decide(
     site_allow: frozenset[bytes] = frozenset(),
     site_deny: frozenset[bytes] = frozenset(),
 ) -> Decision:
-    """Return the decision for ``name`` queried by a client of ``group``."""
+    """Return the decision for ``name`` queried by a client of ``group``.
+
+    Overrides apply most restrictive first whatever order they come in: a
+    "block all" beats an allowlist, which beats a list of blocked domains.
+    """
     denied = group.denied
-    for override in overrides:
+    for override in sorted(overrides, key=_precedence):
         if override.action == "block_all":
             return Decision("block", f"override:{override.id}:block_all", "override")
         if override.action == "allowlist_only":

@@ -5,25 +5,30 @@ server or a REST server). Only ``productions/pedagogical`` and
 ``productions/classes`` are given to it:
 neither PERSONNEL nor the state DB (which holds PERSONNEL's sealed keys:
 a backup of them would defeat erasure, #7.16, #7.29). Restores go through a
-staging folder inside the data directory, then replace the live copy with a
-rename, so an interrupted restore changes nothing. A weekly job restores the
+staging folder inside the data directory, then swap with the live copy in one
+``renameat2(RENAME_EXCHANGE)``: a restore killed at any instant leaves the old
+copy or the restored one, whole, never neither; what a killed restore left in
+the staging folder is swept by the next one, under a lock. A weekly job restores the
 latest snapshot and compares every unchanged file's SHA-256 with the live one.
 Blocking (restic is a child process): call through the executor.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
 import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from appliance.atomic import fsync_directory
+from appliance.atomic import exchange, fsync_directory
 from appliance.digests import file_sha256
 from appliance.productions.config import BackupConfig
 from appliance.productions.pedagogical import user_folder
@@ -126,24 +131,43 @@ class Backups:
         live_root = user_folder(self.source, user)
         relative = clean_path(path) if path.strip("/") else ""
         wanted = live_root / relative if relative else live_root
-        staging_root = self.source.parent / ".restore"
-        staging_root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=staging_root))
-        try:
+        with self._staging() as staging:
             self._run("restore", snapshot, "--target", str(staging), "--include", str(wanted))
             restored = staging / str(wanted).lstrip("/")
             if not restored.exists():
                 raise BackupError(f"{path or user!r} is not in snapshot {snapshot}")
-            count = sum(1 for p in restored.rglob("*") if p.is_file()) if restored.is_dir() else 1
+            if restored.is_dir():
+                count = sum(1 for p in restored.rglob("*") if p.is_file())
+            else:
+                count = 1
             wanted.parent.mkdir(parents=True, exist_ok=True)
             if wanted.exists():
-                aside = staging / "previous"
-                wanted.rename(aside)  # the live copy goes aside in one rename...
-            restored.rename(wanted)  # ...and the restored one takes its place in another
+                exchange(restored, wanted)  # one step: the old copy is now in staging
+            else:
+                restored.rename(wanted)
             fsync_directory(wanted.parent)
             return count
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def _staging(self) -> Iterator[Path]:
+        """Yield a fresh staging folder, alone (a lock), after sweeping killed runs' leftovers.
+
+        Whatever is in the staging root was left by a killed restore or test: a
+        restored copy not yet swapped in, or an old copy already swapped out;
+        never the only copy of anything.
+        """
+        staging_root = self.source.parent / ".restore"
+        staging_root.mkdir(parents=True, exist_ok=True)
+        with (staging_root / ".lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            for leftover in staging_root.iterdir():
+                if leftover.name != ".lock":
+                    shutil.rmtree(leftover, ignore_errors=True)
+            staging = Path(tempfile.mkdtemp(dir=staging_root))
+            try:
+                yield staging
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
 
     def verify_latest(self) -> tuple[int, int]:
         """Restore the latest snapshot aside; return (files compared, mismatches).
@@ -154,10 +178,7 @@ class Backups:
         if not snapshots:
             raise BackupError("no snapshot to test")
         taken = snapshots[-1]["time"]
-        staging_root = self.source.parent / ".restore"
-        staging_root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=staging_root))
-        try:
+        with self._staging() as staging:
             self._run("restore", snapshots[-1]["id"], "--target", str(staging))
             base = staging / str(self.source).lstrip("/")
             compared = mismatches = 0
@@ -172,8 +193,6 @@ class Backups:
                 if file_sha256(live) != file_sha256(restored):
                     mismatches += 1
             return compared, mismatches
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _timestamp(text: str) -> float:

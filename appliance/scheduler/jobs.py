@@ -227,7 +227,7 @@ async def _productions_restore_test(context: JobContext) -> str:
 async def _productions_lifecycle(context: JobContext) -> str:
     from appliance.productions.store import ProductionsStore
 
-    store = ProductionsStore(context.core)
+    store = context.core.shared(ProductionsStore)
     erased = await store.erase_departed()
     archives = await store.purge_class_archives()
     return f"{len(erased)} departed people's spaces and {archives} class archives erased"

@@ -75,7 +75,7 @@ def create_app(core: Core) -> web.Application:
         absolute_seconds=web_config.session_absolute_hours * 3600,
     )
     app[THROTTLE_KEY] = LoginThrottle(web_config.throttle)
-    app[PRODUCTIONS_KEY] = ProductionsStore(core)
+    app[PRODUCTIONS_KEY] = core.shared(ProductionsStore)
     app[TEMPLATES_KEY] = create_environment(
         [f.templates_package for f in core.features if f.templates_package is not None]
     )

@@ -231,15 +231,23 @@ _SECRET_WORDS = ("password", "secret", "token", "key")
 
 
 def _mask_secrets(text: str) -> str:
+    """Hide the value of every secret key that is set; an unset one stays "(not set)".
+
+    ``render_config`` writes an unset key as a comment, ``# key = (not set)``:
+    that line says the truth and is shown as it is, so a referent never sees a
+    secret that is missing as configured.
+    """
     masked = []
     for line in text.splitlines():
-        key = line.split("=", 1)[0].strip().lstrip("# ").lower()
+        key, sep, value = line.partition("=")
+        name = key.strip().lower()
         if (
-            "=" in line
-            and any(word in key for word in _SECRET_WORDS)
-            and line.split("=", 1)[1].strip()
+            sep
+            and not name.startswith("#")
+            and any(word in name for word in _SECRET_WORDS)
+            and value.strip()
         ):
-            line = line.split("=", 1)[0] + '= "••••••"'
+            line = key + '= "••••••"'
         masked.append(line)
     return "\n".join(masked)
 

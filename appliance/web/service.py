@@ -48,7 +48,7 @@ class WebService(Service):
             host, _, port = productions.webdav_listen.rpartition(":")
             antivirus = productions.antivirus
             loop = asyncio.get_running_loop()
-            store = ProductionsStore(self.core)
+            store = self.core.shared(ProductionsStore)
 
             def record_usage(person: str) -> None:
                 asyncio.run_coroutine_threadsafe(store.recount_pedagogical(person), loop).result(60)
@@ -83,7 +83,7 @@ class WebService(Service):
 
     async def _release_held_forever(self) -> None:
         """Scan uploads held while clamd was down, once a minute."""
-        store = ProductionsStore(self.core)
+        store = self.core.shared(ProductionsStore)
         while True:
             await asyncio.sleep(HELD_SCAN_SECONDS)
             try:

@@ -55,6 +55,35 @@ def test_killed_writer_leaves_old_or_new_never_torn(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
         assert target.read_bytes() in (old, new)
-    removed = remove_stale_temporaries(tmp_path)
-    assert removed >= 0
+    remove_stale_temporaries(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["file.bin"]
+
+
+def test_writer_killed_inside_the_write_keeps_the_old_version(tmp_path: Path) -> None:
+    """The kill lands, for certain, after the new bytes are written and before the rename."""
+    target = tmp_path / "file.bin"
+    old = b"o" * 100_000
+    write_atomic(target, old)
+    script = (
+        "import os, sys, time; from pathlib import Path; from appliance import atomic\n"
+        "def stuck(fd):\n"
+        "    print('written', flush=True)\n"
+        "    time.sleep(600)\n"
+        "atomic.os.fsync = stuck\n"
+        f"atomic.write_atomic(Path({str(target)!r}), b'n' * 100_000)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"written\n"
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert target.read_bytes() == old
+    leftovers = [p for p in tmp_path.iterdir() if p != target]
+    assert len(leftovers) == 1
+    assert leftovers[0].read_bytes() == b"n" * 100_000
+    assert remove_stale_temporaries(tmp_path) == 1
     assert [p.name for p in tmp_path.iterdir()] == ["file.bin"]

@@ -10,8 +10,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from scapy.layers.inet6 import (
+    ICMPv6ND_RA,
+    ICMPv6NDOptCaptivePortal,
+    ICMPv6NDOptPrefixInfo,
+    ICMPv6NDOptRDNSS,
+)
 
-from captive_portal.ra import OPTION_CAPTIVE_PORTAL, OPTION_PREFIX, OPTION_RDNSS, parse_options
 from tests.captive_portal.conftest import (
     PORTAL,
     PORTAL_IP6,
@@ -82,15 +87,18 @@ def test_ra_and_dhcpv6_announce_the_api_and_only_logged_in_devices_get_ipv6(
         # A router solicitation gets an advertisement with the prefix, the DNS
         # server and the captive-portal API.
         ra = bytes.fromhex(run(sys.executable, "-c", _SOLICIT, lab.client_if, ns=lab.client).stdout)
-        options = parse_options(ra)
-        assert options[OPTION_CAPTIVE_PORTAL].rstrip(b"\0").decode() == API
-        assert ipaddress.IPv6Address(options[OPTION_PREFIX][14:30]) == ipaddress.IPv6Address(
-            "fd77::"
-        )
-        assert ipaddress.IPv6Address(options[OPTION_RDNSS][6:22]) == ipaddress.IPv6Address(
-            PORTAL_IP6
-        )
-        assert ra[5] & 0x40  # "other configuration": ask DHCPv6
+        # Parsed by scapy, not by the portal's own code: an independent reading.
+        advert = ICMPv6ND_RA(ra)
+        portal_option = advert.getlayer(ICMPv6NDOptCaptivePortal)
+        assert portal_option is not None
+        assert portal_option.URI.rstrip(b"\0").decode() == API
+        prefix = advert.getlayer(ICMPv6NDOptPrefixInfo)
+        assert prefix is not None
+        assert (prefix.prefix, prefix.prefixlen) == ("fd77::", 64)
+        rdnss = advert.getlayer(ICMPv6NDOptRDNSS)
+        assert rdnss is not None
+        assert [ipaddress.IPv6Address(a) for a in rdnss.dns] == [ipaddress.IPv6Address(PORTAL_IP6)]
+        assert advert.O == 1  # "other configuration": ask DHCPv6
         # DHCPv6 answers an information request with option 103.
         uri = ""
         for _ in range(10):

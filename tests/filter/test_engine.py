@@ -171,13 +171,17 @@ def test_blockpage_answer_for_groups_that_want_it(tmp_path: Path) -> None:
 
 def test_override_order_block_all_beats_allowlists() -> None:
     group = GroupPolicy("g", frozenset({"adult"}), allow=frozenset({b"ok.test"}))
-    overrides = [
-        Override(2, "allowlist_only", 1e12, frozenset({b"pix.fr"})),
-        Override(1, "block_all", 1e12),
-    ]
-    overrides.sort(key=lambda o: o.action != "block_all")
-    assert decide(b"ok.test", 1, group, overrides, lambda name: ()).rule == "override:1:block_all"
-    assert decide(b"app.pix.fr", 1, group, overrides[1:], lambda name: ()).action == "allow"
+    allowlist = Override(2, "allowlist_only", 1e12, frozenset({b"pix.fr"}))
+    block_all = Override(1, "block_all", 1e12)
+    # The policy orders the overrides itself: either order gives the same answer.
+    for overrides in ([allowlist, block_all], [block_all, allowlist]):
+        decision = decide(b"app.pix.fr", 1, group, overrides, lambda name: ())
+        assert decision.rule == "override:1:block_all"
+    assert decide(b"app.pix.fr", 1, group, [allowlist], lambda name: ()).action == "allow"
+    domains = Override(4, "block_domains", 1e12, frozenset({b"pix.fr"}))
+    for overrides in ([domains, allowlist], [allowlist, domains]):
+        decision = decide(b"app.pix.fr", 1, group, overrides, lambda name: ())
+        assert decision.rule == "override:2:allowlist_only"
     tighten = [Override(3, "tighten", 1e12, categories=frozenset({"games"}))]
     games = lambda name: [("ut1", name, ("games",))]  # noqa: E731
     assert decide(b"g.test", 1, group, tighten, games).category == "games"

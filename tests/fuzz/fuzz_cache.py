@@ -1,4 +1,4 @@
-"""libFuzzer target (atheris) for what devices and origins send the cache.
+"""Fuzz target (atheris where it exists, hypothesis everywhere): what devices and origins send.
 
 Run by tests/fuzz/test_fuzz.py. Range and Content-Range headers, Host headers,
 request paths through the shipped rules, rules files, TLS ClientHellos (the
@@ -12,9 +12,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-import atheris
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-with atheris.instrument_imports():
+from tests.fuzz.provider import instrumented, provider, run_target
+
+with instrumented():
     from cache import publishers, sni
     from cache.chunks import ChunkMap, RangeNotSatisfiable, parse_content_range, parse_range
     from cache.rules import RulesError, load_rules, normalise_host, parse_rules
@@ -25,37 +27,37 @@ SCRATCH = Path(tempfile.mkdtemp(prefix="preau-fuzz-cache-"))
 
 def one_input(data: bytes) -> None:
     """Feed one input to every parser."""
-    provider = atheris.FuzzedDataProvider(data)
-    length = provider.ConsumeIntInRange(0, 1 << 40)
-    header = provider.ConsumeUnicodeNoSurrogates(60)
+    source = provider(data)
+    length = source.ConsumeIntInRange(0, 1 << 40)
+    header = source.ConsumeUnicodeNoSurrogates(60)
     try:
         wanted = parse_range(header, length)
     except RangeNotSatisfiable:
         wanted = None
     if wanted is not None:
         assert 0 <= wanted[0] < wanted[1] <= length
-    parsed = parse_content_range(provider.ConsumeUnicodeNoSurrogates(60))
+    parsed = parse_content_range(source.ConsumeUnicodeNoSurrogates(60))
     if parsed is not None:
         assert 0 <= parsed[0] < parsed[1] <= parsed[2]
-    host = normalise_host(provider.ConsumeUnicodeNoSurrogates(80))
-    path = provider.ConsumeUnicodeNoSurrogates(200)
-    rule = RULES.match(host, path, provider.ConsumeUnicodeNoSurrogates(40))
+    host = normalise_host(source.ConsumeUnicodeNoSurrogates(80))
+    path = source.ConsumeUnicodeNoSurrogates(200)
+    rule = RULES.match(host, path, source.ConsumeUnicodeNoSurrogates(40))
     if rule is not None:
-        rule.key(host, path, provider.ConsumeUnicodeNoSurrogates(60))
-    chunks = ChunkMap(provider.ConsumeIntInRange(0, 1 << 24), provider.ConsumeIntInRange(1, 4096))
+        rule.key(host, path, source.ConsumeUnicodeNoSurrogates(60))
+    chunks = ChunkMap(source.ConsumeIntInRange(0, 1 << 24), source.ConsumeIntInRange(1, 4096))
     if chunks.count:
-        chunks.mark(provider.ConsumeIntInRange(0, chunks.count - 1))
-        chunks.present_from(provider.ConsumeIntInRange(0, chunks.length))
+        chunks.mark(source.ConsumeIntInRange(0, chunks.count - 1))
+        chunks.present_from(source.ConsumeIntInRange(0, chunks.length))
     try:
-        parse_rules(provider.ConsumeUnicodeNoSurrogates(300))
+        parse_rules(source.ConsumeUnicodeNoSurrogates(300))
     except RulesError:
         pass
     try:
-        sni.server_name(provider.ConsumeBytes(600))
+        sni.server_name(source.ConsumeBytes(600))
     except (sni.NeedMore, sni.NotClientHello):
         pass
     index = SCRATCH / "Packages"
-    index.write_bytes(provider.ConsumeBytes(400))
+    index.write_bytes(source.ConsumeBytes(400))
     try:
         list(publishers.packages_hashes(index))
     except (OSError, EOFError, ValueError):
@@ -63,5 +65,4 @@ def one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    atheris.Setup(sys.argv, one_input)
-    atheris.Fuzz()
+    run_target(sys.argv, one_input)

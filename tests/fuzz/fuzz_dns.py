@@ -1,4 +1,4 @@
-"""libFuzzer target (atheris) for the filter's packet path.
+"""Fuzz target (atheris where it exists, hypothesis everywhere) for the filter's packet path.
 
 Run by tests/fuzz/test_fuzz.py: ``python fuzz_dns.py -runs=100000 CORPUS``.
 Every input goes through the query parser, the response walker and the whole
@@ -9,10 +9,13 @@ nothing at all out of the engine.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-import atheris
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-with atheris.instrument_imports():
+from tests.fuzz.provider import instrumented, run_target
+
+with instrumented():
     from filter import wire
     from filter.config import FilterConfig
     from filter.engine import FilterEngine, Forward
@@ -41,5 +44,4 @@ def one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    atheris.Setup(sys.argv, one_input)
-    atheris.Fuzz()
+    run_target(sys.argv, one_input)

@@ -1,4 +1,4 @@
-"""libFuzzer target (atheris) for what the captive portal reads from outside.
+"""Fuzz target (atheris where it exists, hypothesis everywhere): what the portal reads.
 
 Run by tests/fuzz/test_fuzz.py: ``python fuzz_portal.py -runs=100000 CORPUS``.
 DNS answers for the walled garden may raise only :class:`GardenError`; the
@@ -9,10 +9,13 @@ router advertisements only ``ValueError``.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-import atheris
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-with atheris.instrument_imports():
+from tests.fuzz.provider import instrumented, provider, run_target
+
+with instrumented():
     from captive_portal import garden, ra
     from captive_portal.dhcp import parse_lease_events
     from captive_portal.guard import FormTokens, SourceLimits
@@ -25,10 +28,10 @@ LIMITS = SourceLimits(capacity=1000)
 
 def one_input(data: bytes) -> None:
     """Feed one input to every parser of outside data."""
-    provider = atheris.FuzzedDataProvider(data)
-    query_id = provider.ConsumeIntInRange(0, 65535)
-    text = provider.ConsumeUnicodeNoSurrogates(200)
-    rest = provider.ConsumeBytes(provider.remaining_bytes())
+    source = provider(data)
+    query_id = source.ConsumeIntInRange(0, 65535)
+    text = source.ConsumeUnicodeNoSurrogates(200)
+    rest = source.ConsumeBytes(source.remaining_bytes())
     try:
         garden.parse_answer("ent.test", query_id, rest)
     except garden.GardenError:
@@ -48,5 +51,4 @@ def one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    atheris.Setup(sys.argv, one_input)
-    atheris.Fuzz()
+    run_target(sys.argv, one_input)

@@ -10,19 +10,64 @@ import pytest
 from appliance.executor import BlockingExecutor
 from appliance.state.db import StateDB, StateError, migrations, schema_version, upgrade_schema
 
-# One representative row per table, inserted at the schema version that created the table.
-_SAMPLES: dict[int, list[str]] = {
-    1: [
-        "INSERT INTO people (id, source, display_name, role, school_uai, updated_at)"
-        " VALUES ('p1', 'local', 'Jo', 'pupil', '0750001A', '2026-01-01')",
-        "INSERT INTO audit (at, actor, source, action, outcome)"
-        " VALUES ('2026-01-01', 'p1', '127.0.0.1', 'login', 'success')",
-    ],
-    2: [
-        "INSERT INTO closed_days (day, reason, created_by, created_at)"
-        " VALUES ('2026-05-15', 'pont', 'ref', '2026-01-01')",
-    ],
+# Values a CHECK constraint asks for; every other column gets a value made from its name.
+_CHOSEN: dict[tuple[str, str], object] = {
+    ("people", "source"): "local",
+    ("people", "role"): "pupil",
+    ("groups", "kind"): "class",
+    ("groups", "source"): "local",
+    ("role_grants", "role"): "teacher",
+    ("filter_overrides", "target_kind"): "class",
+    ("filter_overrides", "action"): "block_all",
+    ("filter_unblock_requests", "status"): "open",
+    ("storage_usage", "space"): "pedagogical",
+    ("personnel_escrow", "id"): 1,
 }
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    )
+    return {name for (name,) in rows}
+
+
+def _sample(conn: sqlite3.Connection, table: str) -> dict[str, object]:
+    """Return one row for ``table`` with every column set (by its declared type)."""
+    row: dict[str, object] = {}
+    for _, name, declared, _, _, _ in conn.execute(f"PRAGMA table_info({table})"):
+        kind = str(declared).upper()
+        if (table, name) in _CHOSEN:
+            row[name] = _CHOSEN[(table, name)]
+        elif "INT" in kind:
+            row[name] = 7
+        elif any(word in kind for word in ("REAL", "FLOA", "DOUB")):
+            row[name] = 2.5
+        elif "BLOB" in kind:
+            row[name] = b"\x01\x02"
+        else:
+            row[name] = f"{table}.{name}"
+    return row
+
+
+def _build_old_schema(path: Path, start: int) -> dict[str, dict[str, object]]:
+    """Create a database at schema ``start``, a sample row in each table as it appears."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    samples: dict[str, dict[str, object]] = {}
+    try:
+        for version in range(1, start + 1):
+            before = _tables(conn)
+            upgrade_schema(conn, target=version)
+            for table in sorted(_tables(conn) - before):
+                row = _sample(conn, table)
+                marks = ", ".join("?" * len(row))
+                columns = ", ".join(row)  # names read from sqlite_master: not user input
+                insert = f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608
+                conn.execute(insert, list(row.values()))
+                samples[table] = row
+    finally:
+        conn.close()
+    return samples
 
 
 @pytest.fixture
@@ -55,26 +100,33 @@ def test_migrations_are_numbered_from_one() -> None:
 async def test_upgrade_from_every_older_schema_keeps_data(
     tmp_path: Path, executor: BlockingExecutor, start: int
 ) -> None:
+    """Every table of every older schema keeps its row, every value, through the upgrade."""
     path = tmp_path / "state.db"
-    conn = sqlite3.connect(path, isolation_level=None)
-    upgrade_schema(conn, target=start)
-    for version in range(1, start + 1):
-        for statement in _SAMPLES.get(version, []):
-            conn.execute(statement)
-    conn.close()
+    samples = _build_old_schema(path, start)
+    if start:
+        assert samples, "the old schema had tables, so it had sample rows"
     db = await StateDB.open(path, executor)
     try:
         assert await db.version() == schema_version()
-        for version in range(1, start + 1):
-            if version == 1:
-                assert await db.fetchone("SELECT * FROM people WHERE id = 'p1'") is not None
-            if version == 2:
-                assert await db.fetchone("SELECT * FROM closed_days") is not None
+        for table, row in samples.items():
+            found = await db.fetchall(f"SELECT {', '.join(row)} FROM {table}")  # noqa: S608
+            assert [tuple(r) for r in found] == [tuple(row.values())], table
         check = await db.fetchone("PRAGMA integrity_check")
         assert check is not None
         assert check[0] == "ok"
     finally:
         await db.close()
+
+
+def test_every_table_of_the_schema_gets_a_sample(tmp_path: Path) -> None:
+    """The samples cover every table every migration creates, from every folder."""
+    samples = _build_old_schema(tmp_path / "state.db", schema_version())
+    conn = sqlite3.connect(tmp_path / "state.db")
+    try:
+        assert set(samples) == _tables(conn)
+        assert {"network_clients", "portal_sessions", "cache_traffic"} <= set(samples)
+    finally:
+        conn.close()
 
 
 async def test_newer_schema_is_refused(tmp_path: Path, executor: BlockingExecutor) -> None:

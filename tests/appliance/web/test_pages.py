@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.appliance.web.conftest import api_login
+from appliance.web.app import create_app
+from tests.appliance.web.conftest import ClientFactory, api_login, seed_local_people
+from tests.conftest import make_config, opened_core
 
 
 async def form_token(client: TestClient[Any, Any], path: str) -> str:
@@ -35,7 +38,25 @@ async def test_settings_show_effective_config_with_secrets_masked(
     text = await (await client.get("/settings")).text()
     assert "[identity.ldap]" in text
     assert "session_idle_minutes = 30" in text
-    assert re.search(r"bind_password_file = &#34;••••••&#34;|# bind_password_file", text)
+    # Unset in this config: shown as unset, never as a masked (set) secret.
+    assert "# bind_password_file = (not set)" in text
+    assert "bind_password_file = &#34;••••••&#34;" not in text
+
+
+async def test_settings_mask_a_secret_that_is_set(
+    tmp_path: Path, aiohttp_client: ClientFactory
+) -> None:
+    """A set secret's value (here a path) never reaches the page; the key shows as set."""
+    secret = tmp_path / "bind-password-canary"
+    config = make_config(tmp_path / "data", identity={"ldap": {"bind_password_file": str(secret)}})
+    async with opened_core(config) as core:
+        await seed_local_people(core)
+        client = await aiohttp_client(create_app(core))
+        await api_login(client, "referent")
+        text = await (await client.get("/settings")).text()
+        await client.close()
+    assert "bind_password_file = &#34;••••••&#34;" in text
+    assert "bind-password-canary" not in text
 
 
 async def test_closed_day_added_and_removed_by_form(client: TestClient[Any, Any]) -> None:
