@@ -21,12 +21,12 @@ from aiohttp import BodyPartReader, web
 from appliance.productions.antivirus import ScannerUnavailable
 from appliance.productions.paths import PathRefused
 from appliance.productions.personnel import SpaceError
+from appliance.productions.quota import QuotaError
 from appliance.productions.store import (
     SPACES,
     HeldForScan,
     InfectedError,
     LockedError,
-    QuotaError,
     Space,
 )
 from appliance.web.api_routes import EVERYONE

@@ -18,12 +18,12 @@ from appliance.productions import vault
 from appliance.productions.antivirus import ScannerUnavailable
 from appliance.productions.paths import PathRefused, PathThroughFile
 from appliance.productions.personnel import SpaceError
+from appliance.productions.quota import QuotaError
 from appliance.productions.store import (
     SPACES,
     HeldForScan,
     InfectedError,
     LockedError,
-    QuotaError,
     Space,
 )
 from appliance.web.api_routes import EVERYONE, ApiRoutes, Body, error

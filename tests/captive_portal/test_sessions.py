@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from captive_portal.probes import CaptiveState, probe_answer
 from captive_portal.portal_base import forwarding_missing
+from captive_portal.probes import CaptiveState, probe_answer
 from captive_portal.sessions import RolePolicy, is_randomised, login, logout, sweep
 
 PUPIL = RolePolicy(hard_seconds=3600, idle_seconds=600, max_devices=2, ends_with_school_day=True)
