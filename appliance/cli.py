@@ -24,9 +24,8 @@ from appliance.config import (
     PreauConfig,
     demo_config,
     load_config,
-    render_config,
-    render_defaults,
 )
+from appliance.config_render import render_config, render_defaults
 from appliance.core import Core, run_until_signalled
 from appliance.features import installed_features
 from appliance.scheduler.calendar import CalendarError, holidays_from_ics

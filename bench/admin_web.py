@@ -23,7 +23,8 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from appliance.config import build_config, render_config
+from appliance.config import build_config
+from appliance.config_render import render_config
 from bench._peers import ensure_debian_packages, free_port, result_line, which
 
 DURATION = "10s"

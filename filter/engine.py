@@ -21,8 +21,9 @@ from dnslib import CNAME, QTYPE, RR, DNSLabel, DNSRecord
 from filter import wire
 from filter.cache import AnswerCache, CacheKey
 from filter.clients import Client, ClientMap
+from filter.compiled_list import CompiledList
 from filter.config import FilterConfig
-from filter.lists import CompiledList, normalise
+from filter.lists import normalise
 from filter.policy import (
     Decision,
     GroupPolicy,

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Final
 import aiohttp
 
 from appliance.atomic import fsync_directory, write_atomic
-from appliance.config import render_config
+from appliance.config_render import render_config
 
 if TYPE_CHECKING:
     from appliance.core import Core

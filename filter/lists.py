@@ -22,12 +22,10 @@ object per name, and swapping lists is replacing one mapping by another.
 
 from __future__ import annotations
 
-import bisect
 import functools
 import hashlib
 import ipaddress
 import json
-import mmap
 import posixpath
 import re
 import struct
@@ -35,7 +33,7 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Final, Literal
+from typing import IO, Final, Literal
 
 MAGIC: Final = b"PREAUFL1"
 ListFormat = Literal["ut1", "domains", "hosts", "adblock"]
@@ -411,98 +409,6 @@ def compile_list(chunks: Iterable[tuple[str, list[bytes]]], meta: dict[str, obje
             set_ids.tobytes(),
         )
     )
-
-
-def _np() -> Any:
-    """Return numpy, imported on first use (the filter needs it only for lists)."""
-    import numpy as np
-
-    return np
-
-
-class CompiledList:
-    """A memory-mapped artifact: name → categories in O(log n), no objects per name."""
-
-    def __init__(self, name: str, path: Path) -> None:
-        """Map ``path`` read-only; raise ListError if it is not an artifact."""
-        self.name = name
-        self.path = path
-        try:
-            with path.open("rb") as handle:
-                self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError) as err:
-            raise ListError(f"{path}: cannot map: {err}") from err
-        try:
-            self._load()
-        except (ListError, ValueError, KeyError, struct.error) as err:
-            self._map.close()
-            raise ListError(f"{path}: not a Préau list artifact: {err}") from err
-
-    def _load(self) -> None:
-        view = memoryview(self._map)
-        try:
-            self._parse(view)
-        except BaseException:
-            for attr in ("_hashes", "_sets"):
-                part = getattr(self, attr, None)
-                if part is not None:
-                    part.release()
-            raise
-        finally:
-            view.release()  # the slices keep what they need
-
-    def _parse(self, view: memoryview) -> None:
-        if bytes(view[:8]) != MAGIC:
-            raise ListError("bad magic")
-        header_len = struct.unpack_from("<I", view, 8)[0]
-        meta = json.loads(bytes(view[12 : 12 + header_len]))
-        # A damaged or hostile file must be refused here, never crash a lookup
-        # later (the fuzzer found a header that was not an object).
-        if not isinstance(meta, dict):
-            raise ListError("header is not an object")
-        count, categories, sets = meta.get("count"), meta.get("categories"), meta.get("sets")
-        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise ListError("header: bad count")
-        if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
-            raise ListError("header: bad categories")
-        if not isinstance(sets, list) or not all(
-            isinstance(members, list)
-            and all(
-                isinstance(cid, int) and not isinstance(cid, bool) and 0 <= cid < len(categories)
-                for cid in members
-            )
-            for members in sets
-        ):
-            raise ListError("header: bad category sets")
-        self.meta: dict[str, object] = meta
-        start = 12 + header_len
-        end_hashes = start + 8 * count
-        if end_hashes + 2 * count != len(view):
-            raise ListError("size does not match the header")
-        self._hashes = view[start:end_hashes].cast("Q")
-        self._sets = view[end_hashes : end_hashes + 2 * count].cast("H")
-        if count and int(_np().frombuffer(self._sets, dtype="<u2").max()) >= len(sets):
-            raise ListError("a name points to a category set the header does not have")
-        self.categories: list[str] = categories
-        self._set_names: list[tuple[str, ...]] = [
-            tuple(categories[cid] for cid in members) for members in sets
-        ]
-        self.count = count
-
-    def categories_of(self, name: bytes) -> tuple[str, ...]:
-        """Return the categories listing exactly ``name`` (not its parents)."""
-        key = name_hash(name)
-        hashes = self._hashes
-        index = bisect.bisect_left(hashes, key)
-        if index < self.count and hashes[index] == key:
-            return self._set_names[self._sets[index]]
-        return ()
-
-    def close(self) -> None:
-        """Unmap the artifact (after the last lookup)."""
-        self._hashes.release()
-        self._sets.release()
-        self._map.close()
 
 
 def suffixes(name: bytes) -> Iterator[bytes]:

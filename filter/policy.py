@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from filter.lists import EXCEPTION, CompiledList, match_suffix, suffixes
+from filter.compiled_list import CompiledList
+from filter.lists import EXCEPTION, match_suffix, suffixes
 from filter.wire import TYPE_A, TYPE_AAAA, TYPE_HTTPS
 
 Action = Literal["allow", "block", "nxdomain", "nodata", "cname"]

@@ -33,9 +33,10 @@ from filter import state as filtering
 from filter.blockpage import BlockPage
 from filter.class_blocks import OVERRIDES_TOPIC
 from filter.clients import Client, ClientMap, Identity
+from filter.compiled_list import CompiledList
 from filter.config import FilterConfig
 from filter.engine import FilterEngine, Forward, TargetedOverride
-from filter.lists import CompiledList, ListError
+from filter.lists import ListError
 from filter.policy import Decision, Override
 from filter.upstream import Upstreams, parse_endpoint
 

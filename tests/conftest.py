@@ -1,5 +1,9 @@
 """Fixtures for the real components the tests start on loopback.
 
+Why this file is long: each fixture starts a real program (slapd, clamd,
+unbound, preau itself) with its configuration, and pytest finds shared
+fixtures here; each block below is one component.
+
 - ``test_ca``: a throw-away CA and a server certificate for 127.0.0.1;
 - ``slapd_factory`` / ``school_ldap``: a real OpenLDAP ``slapd`` on a free
   loopback port, loaded with a small school (2 classes, 3 teachers,
@@ -40,7 +44,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from appliance.config import PreauConfig, build_config, render_config
+from appliance.config import PreauConfig, build_config
+from appliance.config_render import render_config
 from appliance.core import Core
 from appliance.demo import DEMO_PUPILS_5B, DEMO_PUPILS_6A
 

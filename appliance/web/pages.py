@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from appliance.config import render_config
+from appliance.config_render import render_config
 from appliance.productions.store import quota_bytes
 from appliance.scheduler.closed_days import add_closed_day, list_closed_days, remove_closed_day
 from appliance.site_status import read_host_figures, services_status

@@ -11,8 +11,8 @@ from appliance.config import (
     build_config,
     load_config,
     parse_config,
-    render_defaults,
 )
+from appliance.config_render import render_defaults
 from tests.conftest import run_preau
 
 

@@ -19,7 +19,7 @@ from appliance.scheduler.calendar import SchoolCalendar
 from cache import state as cache_admin
 from cache.config import CacheConfig
 from cache.fill import TokenBucket
-from cache.service import background_rate
+from cache.cache_base import background_rate
 from tests.cache.conftest import WINDOWS, CacheLab
 from tests.conftest import opened_core
 

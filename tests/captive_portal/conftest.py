@@ -1,6 +1,10 @@
 """A three-host lab in network namespaces the tests create: a phone (client),
 the appliance (nftables, the portal) and "the internet" (wan). All addresses
-live inside these namespaces; nothing leaves the machine."""
+live inside these namespaces; nothing leaves the machine.
+
+Why this file is over 500 lines: building the namespaces, their links,
+addresses, routes and the portal's process is one lab, used by every portal
+test; splitting it would scatter one setup over several files."""
 
 from __future__ import annotations
 

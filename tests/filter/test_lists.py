@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from filter.compiled_list import CompiledList
 from filter.lists import (
     EXCEPTION,
-    CompiledList,
     ListError,
     ListStats,
     compile_list,

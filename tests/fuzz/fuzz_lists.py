@@ -18,7 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.fuzz.provider import instrumented, provider, run_target
 
 with instrumented():
-    from filter.lists import CompiledList, ListError, suffixes
+    from filter.compiled_list import CompiledList
+    from filter.lists import ListError, suffixes
 
 SCRATCH = Path(tempfile.mkdtemp(prefix="preau-fuzz-lists-", dir="/dev/shm"))
 ARTIFACT = SCRATCH / "list.bin"
