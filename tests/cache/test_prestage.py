@@ -17,9 +17,9 @@ from appliance.config import PreauConfig, build_config
 from appliance.core import Core
 from appliance.scheduler.calendar import SchoolCalendar
 from cache import state as cache_admin
+from cache.cache_base import background_rate
 from cache.config import CacheConfig
 from cache.fill import TokenBucket
-from cache.cache_base import background_rate
 from tests.cache.conftest import WINDOWS, CacheLab
 from tests.conftest import opened_core
 
