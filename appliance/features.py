@@ -15,8 +15,8 @@ the entry-point group. Model: a Home Assistant integration's manifest.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import metadata
 from typing import TYPE_CHECKING, Final
@@ -45,6 +45,15 @@ class ServiceSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class MenuEntry:
+    """A link in the admin menu to one of the feature's pages."""
+
+    path: str
+    label: str  # a translation key of the feature's catalogue
+    roles: tuple[str, ...] = ("referent",)
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # compared and hashed by identity
 class Feature:
     """Everything a feature contributes; each part is optional."""
 
@@ -63,6 +72,9 @@ class Feature:
     migrations_package: str | None = None
     jobs: Callable[[Core], list[JobSpec]] | None = None
     commands: Sequence[click.Command] = ()
+    # The feature's page strings: {"fr": {key: text}, "en": {...}}.
+    translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    menu: Sequence[MenuEntry] = ()
 
 
 class FeatureError(RuntimeError):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from appliance.features import Feature, ServiceSpec
+from appliance.features import Feature, MenuEntry, ServiceSpec
 from cache import admin_pages, api
 from cache.config import CacheConfig
 from cache.jobs import cache_jobs
+from cache.translations import CATALOGUE
 
 if TYPE_CHECKING:
     from appliance.config import PreauConfig
@@ -34,4 +35,6 @@ FEATURE = Feature(
     templates_package="cache",
     migrations_package="cache",
     jobs=cache_jobs,
+    translations=CATALOGUE,
+    menu=(MenuEntry("/cache", "nav.cache"),),
 )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from appliance.features import Feature, ServiceSpec
+from appliance.features import Feature, MenuEntry, ServiceSpec
 from captive_portal import admin_pages, api
 from captive_portal.config import PortalConfig
 from captive_portal.jobs import portal_jobs
+from captive_portal.translations import CATALOGUE
 
 if TYPE_CHECKING:
     from appliance.config import PreauConfig
@@ -34,4 +35,6 @@ FEATURE = Feature(
     templates_package="captive_portal",
     migrations_package="captive_portal",
     jobs=portal_jobs,
+    translations=CATALOGUE,
+    menu=(MenuEntry("/portal", "nav.portal"),),
 )

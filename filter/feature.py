@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from appliance.features import Feature, ServiceSpec
+from appliance.features import Feature, MenuEntry, ServiceSpec
 from filter import admin_pages, api
 from filter.cli import filter_group
 from filter.config import FilterConfig
 from filter.jobs import filter_jobs
+from filter.translations import CATALOGUE
 
 if TYPE_CHECKING:
     from appliance.config import PreauConfig
@@ -36,4 +37,6 @@ FEATURE = Feature(
     migrations_package="filter",
     jobs=filter_jobs,
     commands=(filter_group,),
+    translations=CATALOGUE,
+    menu=(MenuEntry("/filtering", "nav.filtering"),),
 )

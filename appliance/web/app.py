@@ -26,8 +26,9 @@ from appliance.web import (
     spaces_api,
 )
 from appliance.web.api_routes import API_TABLES_KEY, ApiRoutes, ApiRoutesList
+from appliance.web.i18n import merged_catalogue
 from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSIONS_KEY, THROTTLE_KEY
-from appliance.web.rendering import TEMPLATES_KEY, create_environment
+from appliance.web.rendering import CATALOGUE_KEY, TEMPLATES_KEY, create_environment
 from appliance.web.security import (
     csrf_middleware,
     on_response_prepare,
@@ -78,6 +79,9 @@ def create_app(core: Core) -> web.Application:
     app[PRODUCTIONS_KEY] = core.shared(ProductionsStore)
     app[TEMPLATES_KEY] = create_environment(
         [f.templates_package for f in core.features if f.templates_package is not None]
+    )
+    app[CATALOGUE_KEY] = merged_catalogue(
+        (feature.name, feature.translations) for feature in core.features
     )
     tables: list[web.RouteTableDef] = [
         pages.routes,

@@ -3,15 +3,14 @@
 A flat catalogue keeps every string of a page in one place and lets a test
 check that both languages define the same keys.
 
-Why this file is over 500 lines: it is data, the strings of every page of
-every feature. Issue #12 replaces it with gettext catalogues (Babel,
-``jinja2.ext.i18n``), one per feature folder; until then the strings stay in
-this one table rather than being split by hand.
+These are the kernel's strings; each feature keeps its own in its folder
+(``<feature>/translations.py``), merged here by :func:`merged_catalogue`
+through the registry. gettext catalogues (Babel) are to replace the tables.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 
 CATALOGUE: Final[dict[str, dict[str, str]]] = {
@@ -33,9 +32,9 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
             "L'annuaire de l'établissement ne répond pas. Réessayez dans quelques minutes."
         ),
         "login.departed": (
-            "Ce compte n'est plus actif dans l'établissement. Pour récupérer vos fichiers,"
-            " demandez un code de récupération au référent numérique et ouvrez la page"
-            " « Récupérer mes fichiers » (/recuperer)."
+            "Ce compte n'est plus actif dans l'établissement. Pour récupérer vos "
+            "fichiers, demandez un code de récupération au référent numérique et "
+            "ouvrez la page « Récupérer mes fichiers » (/recuperer)."
         ),
         "login.throttled": "Trop de tentatives. Réessayez dans {seconds} secondes.",
         "login.missing": "Saisissez votre identifiant et votre mot de passe.",
@@ -88,53 +87,23 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "settings.remove": "Retirer",
         "settings.none": "Aucun.",
         "account.title": "Mon compte",
-        "account.no_admin": ("Votre profil ne donne pas accès à l'administration de Préau."),
+        "account.no_admin": "Votre profil ne donne pas accès à l'administration de Préau.",
         "error.forbidden": "Accès refusé.",
-        "nav.filtering": "Filtrage",
-        "filtering.title": "Filtrage",
-        "filtering.overrides": "Contrôles temporaires en cours",
-        "filtering.action": "Action",
-        "filtering.action.block_all": "Couper internet",
-        "filtering.action.allowlist_only": "Liste autorisée seulement",
-        "filtering.action.block_domains": "Bloquer ces sites",
-        "filtering.action.tighten": "Durcir les catégories",
-        "filtering.minutes_left": "encore {minutes} min",
-        "filtering.end": "Terminer",
-        "filtering.target_kind": "Pour",
-        "filtering.group": "Groupe",
-        "filtering.clients": "Adresses",
-        "filtering.target": "Cible",
-        "filtering.allowlist": "Liste autorisée",
-        "filtering.domains": "Sites (séparés par des espaces)",
-        "filtering.minutes": "Durée (minutes)",
-        "filtering.explain": "Pourquoi ce site est-il bloqué ?",
-        "filtering.domain": "Site",
-        "filtering.explain_button": "Expliquer",
-        "filtering.blocked": "Bloqué",
-        "filtering.allowed": "Autorisé",
-        "filtering.rule": "Règle",
-        "filtering.category": "Catégorie",
-        "filtering.list": "Liste",
-        "filtering.requests": "Demandes de déblocage",
-        "filtering.request.allowed": "Autoriser",
-        "filtering.request.refused": "Refuser",
-        "filtering.request.open": "En attente",
-        "filtering.status.allowed": "Autorisé",
-        "filtering.status.refused": "Refusé",
         "nav.files": "Mes fichiers",
         "nav.class": "Ma classe",
         "retrieve.title": "Récupérer mes travaux",
         "retrieve.help": (
-            "Vous avez quitté l'établissement : saisissez le code que l'on vous a remis. "
-            "Ajoutez votre ancien mot de passe pour récupérer aussi votre espace PERSONNEL."
+            "Vous avez quitté l'établissement : saisissez le code que l'on vous a "
+            "remis. Ajoutez votre ancien mot de passe pour récupérer aussi votre "
+            "espace PERSONNEL."
         ),
         "retrieve.code": "Code de récupération",
         "retrieve.password": "Ancien mot de passe (facultatif, pour PERSONNEL)",
         "retrieve.submit": "Télécharger mes travaux",
         "retrieve.bad_code": "Code inconnu ou expiré.",
         "retrieve.bad_password": (
-            "Mot de passe incorrect pour PERSONNEL. Laissez le champ vide pour télécharger "
-            "seulement l'espace pédagogique."
+            "Mot de passe incorrect pour PERSONNEL. Laissez le champ vide pour "
+            "télécharger seulement l'espace pédagogique."
         ),
         "retrieve.slow": "Trop d'essais depuis cet appareil : patientez.",
         "class.title": "Ma classe",
@@ -172,21 +141,21 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "files.space.personnel": "PERSONNEL",
         "files.space_help.pedagogical": "Vos travaux de classe, sauvegardés chaque nuit.",
         "files.space_help.personnel": (
-            "Votre espace privé : chiffré, jamais sauvegardé, personne d'autre que vous "
-            "ne peut le lire, pas même l'administrateur."
+            "Votre espace privé : chiffré, jamais sauvegardé, personne d'autre que "
+            "vous ne peut le lire, pas même l'administrateur."
         ),
         "files.recovery_title": "Notez votre code de secours",
         "files.recovery_help": (
-            "Il ouvre votre espace PERSONNEL si vous perdez votre mot de passe. Il ne sera "
-            "plus jamais affiché : recopiez-le et gardez-le chez vous."
+            "Il ouvre votre espace PERSONNEL si vous perdez votre mot de passe. Il "
+            "ne sera plus jamais affiché : recopiez-le et gardez-le chez vous."
         ),
         "files.usage": "Place utilisée",
         "files.usage_text": "{used} utilisés sur {quota}",
         "files.quota_warning": "Votre espace est rempli à plus de {percent} %.",
         "files.locked_title": "Espace PERSONNEL verrouillé",
         "files.locked_help": (
-            "Votre mot de passe a changé dans l'annuaire : saisissez votre ancien mot de "
-            "passe ou votre code de secours pour rouvrir votre espace."
+            "Votre mot de passe a changé dans l'annuaire : saisissez votre ancien "
+            "mot de passe ou votre code de secours pour rouvrir votre espace."
         ),
         "files.up": "Dossier parent",
         "files.empty": "Ce dossier est vide.",
@@ -201,29 +170,29 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "files.message.quota": "Espace plein : supprimez des fichiers ou demandez plus de place.",
         "files.message.refused": "Action refusée.",
         "files.message.name": (
-            "Nom refusé : trop long (255 octets au plus), caractère interdit (/, \\, "
-            "retour à la ligne, inversion du sens du texte), ou un fichier porte le nom "
-            "d'un des dossiers du chemin."
+            "Nom refusé : trop long (255 octets au plus), caractère interdit (/, \\,"
+            " retour à la ligne, inversion du sens du texte), ou un fichier porte "
+            "le nom d'un des dossiers du chemin."
         ),
         "files.message.deleted": "Supprimé.",
         "files.message.renamed": "Renommé.",
         "files.message.held": (
-            "L'antivirus ne répond pas : le fichier est mis de côté et apparaîtra dès qu'il "
-            "aura été analysé."
+            "L'antivirus ne répond pas : le fichier est mis de côté et apparaîtra "
+            "dès qu'il aura été analysé."
         ),
         "class.message.held": (
-            "L'antivirus ne répond pas : le fichier est mis de côté et apparaîtra dès qu'il "
-            "aura été analysé."
+            "L'antivirus ne répond pas : le fichier est mis de côté et apparaîtra "
+            "dès qu'il aura été analysé."
         ),
         "files.rename": "Renommer",
         "files.preview": "Aperçu",
         "files.new_name": "Nouveau nom",
-        "nav.portal": "Wi-Fi invité·es",
-        "nav.cache": "Cache des mises à jour",
         "nav.apps": "Applications",
         "apps.title": "Applications",
-        "apps.http": "Sur iPhone et iPad, l'installation ne fonctionne qu'en HTTPS : "
-        "ouvrez cette page avec l'adresse sécurisée du boîtier.",
+        "apps.http": (
+            "Sur iPhone et iPad, l'installation ne fonctionne qu'en HTTPS : ouvrez "
+            "cette page avec l'adresse sécurisée du boîtier."
+        ),
         "apps.version": "version",
         "apps.install": "Installer",
         "apps.none": "Aucune application ne vous est proposée pour l'instant.",
@@ -243,8 +212,10 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "apps.field.platform": "Système",
         "apps.field.name": "Nom affiché",
         "apps.field.package_id": "Identifiant de l'application",
-        "apps.field.package_id.help": "Nom du paquet Android ou identifiant de bundle iOS "
-        "(par exemple fr.college.cahier) ; vérifié dans le fichier quand c'est possible.",
+        "apps.field.package_id.help": (
+            "Nom du paquet Android ou identifiant de bundle iOS (par exemple "
+            "fr.college.cahier) ; vérifié dans le fichier quand c'est possible."
+        ),
         "apps.field.version": "Version",
         "apps.field.version_code": "Code de version (Android)",
         "apps.field.description": "Description",
@@ -253,147 +224,12 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "apps.mdm_link": "Lien pour le MDM",
         "apps.managed_play": "Définition Managed Google Play (JSON)",
         "apps.assignments": "Qui peut l'installer",
-        "apps.assignments.help": "Une ligne par règle : school (tout l'établissement), "
-        "role:pupil, role:teacher, class:6A, group:NOM, person:IDENTIFIANT.",
+        "apps.assignments.help": (
+            "Une ligne par règle : school (tout l'établissement), role:pupil, "
+            "role:teacher, class:6A, group:NOM, person:IDENTIFIANT."
+        ),
         "apps.assign": "Enregistrer les affectations",
         "apps.remove": "Supprimer",
-        "cache.title": "Cache des mises à jour",
-        "cache.disabled": "Le cache n'est pas activé sur ce boîtier ([cache] enabled).",
-        "cache.month": "Les 30 derniers jours",
-        "cache.served": "Servi aux appareils",
-        "cache.fetched": "Téléchargé sur Internet",
-        "cache.saved": "Économisé",
-        "cache.ratio": "Part servie par le cache",
-        "cache.chart": "Octets servis (clair) et économisés (foncé) par jour, sur 30 jours.",
-        "cache.table": "Les chiffres par jour",
-        "cache.day": "Jour",
-        "cache.classes": "Par type de contenu",
-        "cache.class": "Type",
-        "cache.hits": "Demandes servies du cache",
-        "cache.objects": "Les fichiers les plus demandés",
-        "cache.url": "Adresse",
-        "cache.size": "Taille",
-        "cache.present": "En cache",
-        "cache.pinned": "préchargé",
-        "cache.reach": "Comment les appareils passent par le cache",
-        "cache.reach.dns": "Redirection DNS des serveurs de mises à jour",
-        "cache.reach.pac": "Fichier de configuration de proxy (PAC) pour les appareils gérés",
-        "cache.reach.do": "Windows : option DHCP 235 et stratégie « Cache Server Hostname » "
-        "de l'optimisation de la distribution",
-        "cache.reach.apt": "Debian et Ubuntu (auto-apt-proxy)",
-        "cache.reach.apple": "Apple : le trafic Apple n'est jamais intercepté ; un Mac avec le "
-        "cache de contenu le sert sur le réseau de l'établissement",
-        "cache.on": "activée",
-        "cache.check": "Vérifier que les appareils passent par le cache",
-        "cache.check.ok": "Tout fonctionne : les appareils passent par le cache.",
-        "cache.check.ko": "Une vérification a échoué : voir le détail ci-dessous.",
-        "cache.check.what": "Vérification",
-        "cache.check.result": "Résultat",
-        "cache.check.seen": "Constaté",
-        "cache.check.pass": "réussi",
-        "cache.check.fail": "échec",
-        "cache.apple.seen": "Un Mac avec le cache de contenu s'est enregistré depuis ce réseau "
-        "(dernière fois : {when}).",
-        "cache.apple.missing": "Les appareils Apple ont cherché un cache de contenu {count} fois "
-        "sans qu'aucun Mac ne s'enregistre : chaque iPad télécharge ses mises à jour sur Internet.",
-        "cache.apple.none": "Aucun appareil Apple n'a encore cherché de cache de contenu.",
-        "cache.prestage": "Préchargement de nuit",
-        "cache.prestage.help": "Les adresses listées sont téléchargées pendant la fenêtre de "
-        "maintenance de nuit, avec un débit limité, et gardées en cache : le matin, les tablettes "
-        "les trouvent sur place. Le rapport ci-dessous dit ce qui était prêt à l'ouverture.",
-        "cache.prestage.saved": "Liste enregistrée.",
-        "cache.prestage.requested": "Préchargement demandé : il commence dans quelques secondes.",
-        "cache.prestage.now": "Précharger maintenant",
-        "cache.run.when": "Date",
-        "cache.run.status": "État",
-        "cache.run.done": "Prêts",
-        "cache.run.failed": "En échec",
-        "cache.run.left": "Restants",
-        "cache.status.requested": "demandé",
-        "cache.status.running": "en cours",
-        "cache.status.done": "terminé",
-        "cache.status.stopped": "arrêté à la fin de la fenêtre",
-        "cache.status.failed": "non pris en charge",
-        "cache.plan.ready": "prêts",
-        "cache.plan.failed": "en échec",
-        "cache.plan.name": "Nom de la liste",
-        "cache.plan.name.help": "Lettres minuscules, chiffres et tirets (ex. chariot-ipad).",
-        "cache.plan.urls": "Adresses",
-        "cache.plan.urls.help": "Une adresse http:// par ligne, suivie si possible de son "
-        "empreinte SHA-256. Une liste vide supprime la liste.",
-        "cache.plan.save": "Enregistrer la liste",
-        "cache.off": "désactivée",
-        "portal.title": "Portail Wi-Fi (appareils personnels)",
-        "portal.sessions": "Connexions en cours",
-        "portal.user": "Compte",
-        "portal.role": "Rôle",
-        "portal.devices": "Appareils",
-        "portal.random": "adresse aléatoire",
-        "portal.today": "Aujourd'hui",
-        "portal.left": "Reste",
-        "portal.throttled": "débit réduit",
-        "portal.kick": "Déconnecter",
-        "portal.extend": "Prolonger d'une heure",
-        "portal.vouchers": "Codes invités",
-        "portal.voucher.count": "Nombre de codes",
-        "portal.voucher.minutes": "Durée d'accès (minutes)",
-        "portal.voucher.devices": "Appareils par code",
-        "portal.voucher.days": "Utilisable pendant (jours)",
-        "portal.voucher.label": "Pour (intervenant, réunion…)",
-        "portal.voucher.create": "Créer et imprimer",
-        "portal.voucher.print_title": "Accès Wi-Fi invité",
-        "portal.voucher.print_help": (
-            "Rejoignez le Wi-Fi, ouvrez une page web et saisissez ce code. "
-            "Valable {minutes} min à partir de la première connexion."
-        ),
-        "portal.voucher.once": (
-            "Ces codes ne seront plus affichés : imprimez cette page maintenant."
-        ),
-        "portal.voucher.used": "utilisé",
-        "portal.voucher.unused": "non utilisé",
-        "portal.voucher.revoked": "révoqué",
-        "portal.voucher.revoke": "Révoquer",
-        "portal.charter": "Charte d'utilisation",
-        "portal.charter.current": "Version en vigueur",
-        "portal.charter.accepted": "{count} acceptation(s)",
-        "portal.charter.version": "Nouvelle version",
-        "portal.charter.text": "Texte",
-        "portal.charter.publish": "Publier (chacun l'accepte à sa prochaine connexion)",
-        "portal.roles": "Règles par rôle",
-        "portal.roles.help": (
-            "Les valeurs de /etc/preau/preau.toml ([portal.roles.*]) s'appliquent tant "
-            "qu'elles ne sont pas modifiées ici ; les nouvelles règles valent pour les "
-            "prochaines connexions, l'inactivité et les quotas tout de suite."
-        ),
-        "portal.roles.save": "Enregistrer",
-        "portal.roles.concurrent": "Au-delà",
-        "portal.roles.concurrent.replace_oldest": "remplacer le plus ancien",
-        "portal.roles.concurrent.refuse": "refuser",
-        "portal.roles.concurrent.allow": "accepter",
-        "portal.roles.hard": "Durée max.",
-        "portal.roles.idle": "Inactivité",
-        "portal.roles.max_devices": "Appareils",
-        "portal.roles.quota": "Quota/jour",
-        "portal.roles.rate": "Débit",
-        "portal.roles.day_end": "Fin de journée",
-        "portal.usage": "Consommation",
-        "portal.usage.export": "Exporter (CSV, par compte et par jour)",
-        "portal.usage.export_devices": "Exporter (CSV, par appareil)",
-        "portal.usage.retention": "Conservée {days} jours.",
-        "portal.alerts": "Alertes de consommation",
-        "portal.dhcp": "Appareils vus par le DHCP",
-        "portal.hostname": "Nom",
-        "portal.last_seen": "Vu le",
-        "portal.disabled": "Le portail captif n'est pas activé ([portal] enabled = false).",
-        "filtering.today": "Aujourd'hui",
-        "filtering.queries": "Requêtes",
-        "filtering.policy": "Politique par groupe",
-        "filtering.denied": "Catégories refusées",
-        "filtering.lists": "Listes",
-        "filtering.size": "Domaines",
-        "filtering.updated": "Mise à jour",
-        "filtering.not_enforceable": "Non applicable par DNS",
-        "filtering.credit": "Listes UT1 : Université Toulouse Capitole, licence CC BY-SA.",
     },
     "en": {
         "skip": "Skip to content",
@@ -413,8 +249,8 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
             "The school directory is not answering. Try again in a few minutes."
         ),
         "login.departed": (
-            "This account is no longer active at the school. To take your files away, ask"
-            " the IT referent for a retrieval code and open /recuperer."
+            "This account is no longer active at the school. To take your files "
+            "away, ask the IT referent for a retrieval code and open /recuperer."
         ),
         "login.throttled": "Too many attempts. Try again in {seconds} seconds.",
         "login.missing": "Enter your username and password.",
@@ -469,43 +305,12 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "account.title": "My account",
         "account.no_admin": "Your profile does not give access to Préau's administration.",
         "error.forbidden": "Access denied.",
-        "nav.filtering": "Filtering",
-        "filtering.title": "Filtering",
-        "filtering.overrides": "Timed controls in force",
-        "filtering.action": "Action",
-        "filtering.action.block_all": "Internet off",
-        "filtering.action.allowlist_only": "Allowlist only",
-        "filtering.action.block_domains": "Block these sites",
-        "filtering.action.tighten": "Tighten categories",
-        "filtering.minutes_left": "{minutes} min left",
-        "filtering.end": "End",
-        "filtering.target_kind": "For",
-        "filtering.group": "Group",
-        "filtering.clients": "Addresses",
-        "filtering.target": "Target",
-        "filtering.allowlist": "Allowlist",
-        "filtering.domains": "Sites (space-separated)",
-        "filtering.minutes": "Duration (minutes)",
-        "filtering.explain": "Why is this site blocked?",
-        "filtering.domain": "Site",
-        "filtering.explain_button": "Explain",
-        "filtering.blocked": "Blocked",
-        "filtering.allowed": "Allowed",
-        "filtering.rule": "Rule",
-        "filtering.category": "Category",
-        "filtering.list": "List",
-        "filtering.requests": "Unblock requests",
-        "filtering.request.allowed": "Allow",
-        "filtering.request.refused": "Refuse",
-        "filtering.request.open": "Waiting",
-        "filtering.status.allowed": "Allowed",
-        "filtering.status.refused": "Refused",
         "nav.files": "My files",
         "nav.class": "My class",
         "retrieve.title": "Take my work away",
         "retrieve.help": (
-            "You have left the school: type the code you were given. Add your old password "
-            "to take your PERSONNEL space too."
+            "You have left the school: type the code you were given. Add your old "
+            "password to take your PERSONNEL space too."
         ),
         "retrieve.code": "Retrieval code",
         "retrieve.password": "Old password (optional, for PERSONNEL)",
@@ -551,21 +356,21 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "files.space.personnel": "PERSONNEL",
         "files.space_help.pedagogical": "Your class work, backed up every night.",
         "files.space_help.personnel": (
-            "Your private space: encrypted, never backed up, nobody but you can read it, "
-            "not even the administrator."
+            "Your private space: encrypted, never backed up, nobody but you can "
+            "read it, not even the administrator."
         ),
         "files.recovery_title": "Write down your recovery code",
         "files.recovery_help": (
-            "It opens your PERSONNEL space if you lose your password. It will never be "
-            "shown again: copy it and keep it at home."
+            "It opens your PERSONNEL space if you lose your password. It will never"
+            " be shown again: copy it and keep it at home."
         ),
         "files.usage": "Space used",
         "files.usage_text": "{used} used of {quota}",
         "files.quota_warning": "Your space is more than {percent} % full.",
         "files.locked_title": "PERSONNEL is locked",
         "files.locked_help": (
-            "Your password changed in the directory: type your old password or your "
-            "recovery code to open your space again."
+            "Your password changed in the directory: type your old password or your"
+            " recovery code to open your space again."
         ),
         "files.up": "Parent folder",
         "files.empty": "This folder is empty.",
@@ -580,29 +385,29 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "files.message.quota": "Space full: delete files or ask for more space.",
         "files.message.refused": "Action refused.",
         "files.message.name": (
-            "Name refused: too long (255 bytes at most), a forbidden character (/, \\, "
-            "line break, text direction override), or a file has the name of a folder "
-            "on the path."
+            "Name refused: too long (255 bytes at most), a forbidden character (/, "
+            "\\, line break, text direction override), or a file has the name of a "
+            "folder on the path."
         ),
         "files.message.deleted": "Deleted.",
         "files.message.renamed": "Renamed.",
         "files.message.held": (
-            "The antivirus is not answering: the file is kept aside and will appear once "
-            "it has been scanned."
+            "The antivirus is not answering: the file is kept aside and will appear"
+            " once it has been scanned."
         ),
         "class.message.held": (
-            "The antivirus is not answering: the file is kept aside and will appear once "
-            "it has been scanned."
+            "The antivirus is not answering: the file is kept aside and will appear"
+            " once it has been scanned."
         ),
         "files.rename": "Rename",
         "files.preview": "Preview",
         "files.new_name": "New name",
-        "nav.portal": "Guest Wi-Fi",
-        "nav.cache": "Update cache",
         "nav.apps": "Apps",
         "apps.title": "Apps",
-        "apps.http": "On iPhone and iPad, installing works over HTTPS only: open this page "
-        "with the box's secure address.",
+        "apps.http": (
+            "On iPhone and iPad, installing works over HTTPS only: open this page "
+            "with the box's secure address."
+        ),
         "apps.version": "version",
         "apps.install": "Install",
         "apps.none": "No app is offered to you yet.",
@@ -622,8 +427,10 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "apps.field.platform": "System",
         "apps.field.name": "Display name",
         "apps.field.package_id": "App identifier",
-        "apps.field.package_id.help": "Android package name or iOS bundle identifier "
-        "(e.g. fr.college.notebook); checked in the file when possible.",
+        "apps.field.package_id.help": (
+            "Android package name or iOS bundle identifier (e.g. "
+            "fr.college.notebook); checked in the file when possible."
+        ),
         "apps.field.version": "Version",
         "apps.field.version_code": "Version code (Android)",
         "apps.field.description": "Description",
@@ -632,154 +439,40 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "apps.mdm_link": "Link for the MDM",
         "apps.managed_play": "Managed Google Play definition (JSON)",
         "apps.assignments": "Who may install it",
-        "apps.assignments.help": "One rule per line: school (everyone), role:pupil, "
-        "role:teacher, class:6A, group:NAME, person:ID.",
+        "apps.assignments.help": (
+            "One rule per line: school (everyone), role:pupil, role:teacher, "
+            "class:6A, group:NAME, person:ID."
+        ),
         "apps.assign": "Save assignments",
         "apps.remove": "Remove",
-        "cache.title": "Update cache",
-        "cache.disabled": "The cache is not enabled on this box ([cache] enabled).",
-        "cache.month": "The last 30 days",
-        "cache.served": "Served to devices",
-        "cache.fetched": "Downloaded from the Internet",
-        "cache.saved": "Saved",
-        "cache.ratio": "Share served by the cache",
-        "cache.chart": "Bytes served (light) and saved (dark) per day, over 30 days.",
-        "cache.table": "Figures per day",
-        "cache.day": "Day",
-        "cache.classes": "Per content type",
-        "cache.class": "Type",
-        "cache.hits": "Requests served from the cache",
-        "cache.objects": "Most requested files",
-        "cache.url": "Address",
-        "cache.size": "Size",
-        "cache.present": "Cached",
-        "cache.pinned": "pre-staged",
-        "cache.reach": "How devices reach the cache",
-        "cache.reach.dns": "DNS steering of update servers",
-        "cache.reach.pac": "Proxy auto-configuration (PAC) file for managed devices",
-        "cache.reach.do": "Windows: DHCP option 235 and the Delivery Optimization "
-        '"Cache Server Hostname" policy',
-        "cache.reach.apt": "Debian and Ubuntu (auto-apt-proxy)",
-        "cache.reach.apple": "Apple: Apple traffic is never intercepted; a Mac running content "
-        "caching serves it on the school network",
-        "cache.on": "on",
-        "cache.check": "Check that devices go through the cache",
-        "cache.check.ok": "All works: devices go through the cache.",
-        "cache.check.ko": "A check failed: see the details below.",
-        "cache.check.what": "Check",
-        "cache.check.result": "Result",
-        "cache.check.seen": "Seen",
-        "cache.check.pass": "passed",
-        "cache.check.fail": "failed",
-        "cache.apple.seen": "A Mac running content caching registered from this network "
-        "(last time: {when}).",
-        "cache.apple.missing": "Apple devices looked for a content cache {count} times and no Mac "
-        "registered: every iPad downloads its updates from the Internet.",
-        "cache.apple.none": "No Apple device has looked for a content cache yet.",
-        "cache.prestage": "Night pre-staging",
-        "cache.prestage.help": "Listed addresses are downloaded in the night maintenance window, "
-        "at a limited rate, and kept in the cache: in the morning the tablets find them on site. "
-        "The report below says what was ready when school opened.",
-        "cache.prestage.saved": "List saved.",
-        "cache.prestage.requested": "Pre-staging requested: it starts within seconds.",
-        "cache.prestage.now": "Pre-stage now",
-        "cache.run.when": "Date",
-        "cache.run.status": "Status",
-        "cache.run.done": "Ready",
-        "cache.run.failed": "Failed",
-        "cache.run.left": "Left",
-        "cache.status.requested": "requested",
-        "cache.status.running": "running",
-        "cache.status.done": "finished",
-        "cache.status.stopped": "stopped at the window's end",
-        "cache.status.failed": "not taken",
-        "cache.plan.ready": "ready",
-        "cache.plan.failed": "failed",
-        "cache.plan.name": "List name",
-        "cache.plan.name.help": "Lower-case letters, digits and dashes (e.g. ipad-cart).",
-        "cache.plan.urls": "Addresses",
-        "cache.plan.urls.help": "One http:// address per line, followed if possible by its "
-        "SHA-256. An empty list deletes the list.",
-        "cache.plan.save": "Save the list",
-        "cache.off": "off",
-        "portal.title": "Wi-Fi portal (personal devices)",
-        "portal.sessions": "Current sessions",
-        "portal.user": "Account",
-        "portal.role": "Role",
-        "portal.devices": "Devices",
-        "portal.random": "random address",
-        "portal.today": "Today",
-        "portal.left": "Left",
-        "portal.throttled": "slowed down",
-        "portal.kick": "Log out",
-        "portal.extend": "Extend by one hour",
-        "portal.vouchers": "Guest codes",
-        "portal.voucher.count": "Number of codes",
-        "portal.voucher.minutes": "Access time (minutes)",
-        "portal.voucher.devices": "Devices per code",
-        "portal.voucher.days": "Usable for (days)",
-        "portal.voucher.label": "For (speaker, meeting…)",
-        "portal.voucher.create": "Create and print",
-        "portal.voucher.print_title": "Guest Wi-Fi access",
-        "portal.voucher.print_help": (
-            "Join the Wi-Fi, open a web page and type this code. "
-            "Valid {minutes} min from the first login."
-        ),
-        "portal.voucher.once": "These codes will not be shown again: print this page now.",
-        "portal.voucher.used": "used",
-        "portal.voucher.unused": "unused",
-        "portal.voucher.revoked": "revoked",
-        "portal.voucher.revoke": "Revoke",
-        "portal.charter": "Acceptable use charter",
-        "portal.charter.current": "Version in force",
-        "portal.charter.accepted": "{count} acceptance(s)",
-        "portal.charter.version": "New version",
-        "portal.charter.text": "Text",
-        "portal.charter.publish": "Publish (everyone accepts it at their next login)",
-        "portal.roles": "Rules per role",
-        "portal.roles.help": (
-            "Values from /etc/preau/preau.toml ([portal.roles.*]) apply until changed "
-            "here; new rules apply to the next logins, idle time and quotas at once."
-        ),
-        "portal.roles.save": "Save",
-        "portal.roles.concurrent": "Beyond",
-        "portal.roles.concurrent.replace_oldest": "replace the oldest",
-        "portal.roles.concurrent.refuse": "refuse",
-        "portal.roles.concurrent.allow": "allow",
-        "portal.roles.hard": "Max. length",
-        "portal.roles.idle": "Idle",
-        "portal.roles.max_devices": "Devices",
-        "portal.roles.quota": "Quota/day",
-        "portal.roles.rate": "Rate",
-        "portal.roles.day_end": "End of day",
-        "portal.usage": "Usage",
-        "portal.usage.export": "Export (CSV, per account and day)",
-        "portal.usage.export_devices": "Export (CSV, per device)",
-        "portal.usage.retention": "Kept {days} days.",
-        "portal.alerts": "Usage alerts",
-        "portal.dhcp": "Devices seen by DHCP",
-        "portal.hostname": "Name",
-        "portal.last_seen": "Seen",
-        "portal.disabled": "The captive portal is off ([portal] enabled = false).",
-        "filtering.today": "Today",
-        "filtering.queries": "Queries",
-        "filtering.policy": "Policy per group",
-        "filtering.denied": "Denied categories",
-        "filtering.lists": "Lists",
-        "filtering.size": "Domains",
-        "filtering.updated": "Updated",
-        "filtering.not_enforceable": "Not enforceable by DNS",
-        "filtering.credit": "UT1 lists: Université Toulouse Capitole, CC BY-SA licence.",
     },
 }
 
 
-def translator(lang: str) -> Callable[..., str]:
+Catalogue = Mapping[str, Mapping[str, str]]
+
+
+def merged_catalogue(parts: Iterable[tuple[str, Catalogue]]) -> dict[str, dict[str, str]]:
+    """Return the kernel's catalogue with each feature's merged in; a key defined twice fails."""
+    merged: dict[str, dict[str, str]] = {lang: dict(CATALOGUE[lang]) for lang in CATALOGUE}
+    owner = dict.fromkeys(CATALOGUE["fr"], "appliance")
+    for name, catalogue in parts:
+        for key in catalogue.get("fr", {}):
+            if key in owner:
+                raise ValueError(f"translation key {key!r} defined by {owner[key]} and {name}")
+            owner[key] = name
+        for lang, strings in catalogue.items():
+            merged.setdefault(lang, {}).update(strings)
+    return merged
+
+
+def translator(lang: str, catalogue: dict[str, dict[str, str]] = CATALOGUE) -> Callable[..., str]:
     """Return ``t(key, **values)`` for a language, falling back to French."""
-    strings = CATALOGUE.get(lang, CATALOGUE["fr"])
+    strings = catalogue.get(lang, catalogue["fr"])
+    french = catalogue["fr"]
 
     def translate(key: str, **values: object) -> str:
-        text = strings.get(key) or CATALOGUE["fr"].get(key) or key
+        text = strings.get(key) or french.get(key) or key
         return text.format(**values) if values else text
 
     return translate

@@ -25,7 +25,7 @@ from appliance.web.auth import (
 )
 from appliance.web.i18n import translator
 from appliance.web.keys import CORE_KEY, LANG_KEY, SESSION_KEY
-from appliance.web.rendering import page, render
+from appliance.web.rendering import CATALOGUE_KEY, page, render
 
 routes = web.RouteTableDef()
 
@@ -87,7 +87,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         response = web.HTTPSeeOther(target)
         set_login_cookies(request, response, result)
         raise response
-    t = translator(request[LANG_KEY])
+    t = translator(request[LANG_KEY], request.app[CATALOGUE_KEY])
     message = t(f"login.{result.failure}", seconds=result.retry_after)
     status = 429 if result.failure == "throttled" else 401
     rendered = _login_page(request, error=message, login=login[:128], status=status)
@@ -143,7 +143,7 @@ async def restore_form(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     person = str(form.get("person", "")).strip()
     path = str(form.get("path", "")).strip()
-    t = translator(request[LANG_KEY])
+    t = translator(request[LANG_KEY], request.app[CATALOGUE_KEY])
     if not core.config.productions.backup.enabled:
         message = t("dashboard.backup_off")
     else:

@@ -19,6 +19,7 @@ from appliance.web.i18n import translator
 from appliance.web.keys import CORE_KEY, LANG_KEY, SESSION_KEY
 
 TEMPLATES_KEY: Final = web.AppKey("templates", jinja2.Environment)
+CATALOGUE_KEY: Final = web.AppKey[dict[str, dict[str, str]]]("catalogue")
 _FOLDER: Final = Path(__file__).parent / "templates"
 
 PageHandler = Callable[[web.Request], Awaitable[dict[str, Any]]]
@@ -47,7 +48,13 @@ def page_context(request: web.Request) -> dict[str, Any]:
     return {
         "lang": lang,
         "other_lang": "en" if lang == "fr" else "fr",
-        "t": translator(lang),
+        "t": translator(lang, request.app[CATALOGUE_KEY]),
+        "feature_menu": [
+            entry
+            for feature in request.app[CORE_KEY].features
+            for entry in feature.menu
+            if session is not None and session.role in entry.roles
+        ],
         "session": session,
         "csrf_token": session.csrf_token if session else "",
         "site_name": request.app[CORE_KEY].config.site.name,
