@@ -29,6 +29,7 @@ from pydantic import (
 
 from appliance.features import Feature, installed_features
 from appliance.productions.config import ProductionsConfig
+from appliance.validation_fr import french_message
 
 DEFAULT_CONFIG_PATH: Final = Path("/etc/preau/preau.toml")
 
@@ -357,12 +358,13 @@ def build_config(
 
 
 def _format_errors(source: str, err: ValidationError) -> str:
+    """Name the file and each refused key, and say why in French."""
     lines = []
     for problem in err.errors():
-        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        reason = problem["msg"]
+        key = ".".join(str(part) for part in problem["loc"]) or "(racine)"
+        reason = french_message(problem)
         if problem["type"] == "extra_forbidden":
-            reason = "unknown key (misspelt? see `preau config defaults`)"
+            reason = "clé inconnue (mal orthographiée ? voir `preau config defaults`)"
         lines.append(f"{source}: {key}: {reason}")
     return "\n".join(lines)
 

@@ -223,6 +223,8 @@ def unbound_filter_conf(tree: Path, out: Path, upstream: int, port: int) -> None
             f'  directory: "{out.parent}"\n  pidfile: ""\n  use-syslog: no\n'
             '  logfile: ""\n  verbosity: 0\n  access-control: 127.0.0.0/8 allow\n'
             "  num-threads: 1\n  do-not-query-localhost: no\n"
+            # test. is special-use (RFC 6761): Unbound answers it itself by default.
+            '  local-zone: "test." nodefault\n'
             '  module-config: "iterator"\n'
         )
         seen: set[str] = set()

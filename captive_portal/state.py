@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 from pydantic import ValidationError
 
 from appliance.network_clients import CLIENTS_TOPIC
+from appliance.validation_fr import french_problems
 from captive_portal.config import PortalConfig
 from captive_portal.config import PortalRoleConfig as PortalRoleConfig  # re-exported
 
@@ -164,13 +165,11 @@ async def set_role_settings(
         raise PortalStateError(f"role: {role!r} is not one of {', '.join(sorted(roles))}")
     unknown = set(changes) - set(PortalRoleConfig.model_fields)
     if unknown:
-        raise PortalStateError(f"{sorted(unknown)[0]}: unknown key")
+        raise PortalStateError(f"{sorted(unknown)[0]} : clé inconnue")
     try:
         updated = PortalRoleConfig.model_validate({**roles[role].model_dump(), **changes})
     except ValidationError as err:
-        problem = err.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"])
-        raise PortalStateError(f"{where}: {problem['msg']}") from err
+        raise PortalStateError(french_problems(err)[0]) from err
     row = await core.db.fetchone(
         "SELECT settings FROM portal_role_settings WHERE role = ?", (role,)
     )

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic.fields import FieldInfo
 
 from appliance.config import Role
+from appliance.validation_fr import french_problems
 from appliance.web.auth import require_role
 
 API_PREFIX: Final = "/api/v1"
@@ -80,10 +81,7 @@ async def read_body(request: web.Request, model: type[_ModelT]) -> _ModelT | web
     try:
         return model.model_validate(raw)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in err.errors()
-        )
-        return error(422, "invalid", problems)
+        return error(422, "invalid", "; ".join(french_problems(err)))
 
 
 def changes_body(section: type[BaseModel], name: str, doc: str) -> type[Body]:

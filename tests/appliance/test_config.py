@@ -29,7 +29,7 @@ def test_defaults_render_and_parse_back_to_the_defaults() -> None:
 def test_misspelt_key_names_the_key_path() -> None:
     with pytest.raises(ConfigError) as err:
         parse_config("[web]\nprot = 8080\n", "preau.toml")
-    assert "preau.toml: web.prot: unknown key" in str(err.value)
+    assert "preau.toml: web.prot: clé inconnue" in str(err.value)
 
 
 def test_wrong_value_names_key_and_reason() -> None:
@@ -65,7 +65,7 @@ def test_cli_check_misspelt_key_exits_non_zero(tmp_path: Path) -> None:
     result = run_preau("config", "check", str(path))
     assert result.returncode != 0
     assert "identity.ldap.base_dm" in result.stderr
-    assert "unknown key" in result.stderr
+    assert "clé inconnue" in result.stderr
 
 
 def test_cli_check_reports_missing_referenced_files(tmp_path: Path) -> None:
