@@ -367,8 +367,15 @@ class CachedObject:
         """Fetch from ``run.frontier`` until its window ends or is taken by another run."""
         response, run.response = run.response, None
         if response is None:
+            asked_end = self._request_end(run)
+            # Known from the moment the request leaves, not when its answer's
+            # headers arrive: a device asking for a byte in this window while
+            # the request is on its way must wait for it, not start a second
+            # run whose start would cut this one (the bytes already sent by
+            # the origin then cross the WAN for nothing; issue #12).
+            run.requested_end = asked_end
             headers = {
-                "Range": f"bytes={run.frontier}-{self._request_end(run) - 1}",
+                "Range": f"bytes={run.frontier}-{asked_end - 1}",
                 "Accept-Encoding": "identity",
             }
             validator = self.meta.etag if not self.meta.etag.startswith("W/") else ""
