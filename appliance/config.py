@@ -301,13 +301,6 @@ class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
 
 
-class StoreConfig(_Section):
-    """The school's private app store (#6.4, #7.37, #7.38)."""
-
-    folder: Path | None = Field(None, description="Where packages live (default: DATA_DIR/store).")
-    max_package_mb: int = Field(4096, ge=1, le=65536, description="Largest package accepted.")
-
-
 class PreauConfig(_Section):
     """The whole appliance configuration."""
 
@@ -317,7 +310,6 @@ class PreauConfig(_Section):
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
-    store: StoreConfig = Field(default_factory=StoreConfig)
     productions: ProductionsConfig = Field(default_factory=ProductionsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 

@@ -51,6 +51,8 @@ class MenuEntry:
     path: str
     label: str  # a translation key of the feature's catalogue
     roles: tuple[str, ...] = ("referent",)
+    # "admin": with the referent's pages; "personal": with everyone's own pages.
+    section: str = "admin"
 
 
 @dataclass(frozen=True, slots=True, eq=False)  # compared and hashed by identity

@@ -17,8 +17,6 @@ from appliance.metrics import render_metrics
 from appliance.productions.store import ProductionsStore
 from appliance.web import (
     api,
-    appstore_api,
-    appstore_pages,
     classes_api,
     classes_pages,
     files_pages,
@@ -85,8 +83,6 @@ def create_app(core: Core) -> web.Application:
     )
     tables: list[web.RouteTableDef] = [
         pages.routes,
-        appstore_pages.routes,
-        appstore_api.api,
         spaces_api.api,
         files_pages.routes,
         classes_api.api,

@@ -7,10 +7,10 @@ from typing import Literal
 from aiohttp import web
 from pydantic import Field
 
-from appliance import appstore
 from appliance.web.api_routes import EVERYONE, ApiRoutes, Body, error
 from appliance.web.auth import actor_of, source_of
 from appliance.web.keys import CORE_KEY, SESSION_KEY
+from appstore import packages as appstore
 
 api = ApiRoutes()
 
@@ -130,7 +130,7 @@ async def managed_play(request: web.Request) -> web.StreamResponse:
 @api.get("/store/mine", "The apps I may install.", roles=EVERYONE)
 async def mine(request: web.Request) -> web.StreamResponse:
     """The packages I may install, with their install links."""
-    from appliance.web.appstore_pages import install_link
+    from appstore.pages import install_link
 
     core = request.app[CORE_KEY]
     session = request[SESSION_KEY]

@@ -16,10 +16,10 @@ from typing import Any, Final
 
 from aiohttp import BodyPartReader, web
 
-from appliance import appstore
 from appliance.web.auth import actor_of, require_role, source_of
 from appliance.web.keys import CORE_KEY, SESSION_KEY
 from appliance.web.rendering import page
+from appstore import packages as appstore
 
 routes = web.RouteTableDef()
 

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
 
-from appliance import appstore
 from appliance.core import Core
+from appstore import packages as appstore
 from tests.appliance.web.conftest import ClientFactory, api_login, seed_local_people
 from tests.conftest import EICAR, Clamd, make_config, opened_core
 

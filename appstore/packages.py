@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
 from appliance.atomic import fsync_directory
 from appliance.productions.antivirus import ScannerUnavailable, scan_file
+from appstore.config import StoreConfig
 
 if TYPE_CHECKING:
     from appliance.core import Core
@@ -415,7 +416,9 @@ def ios_manifest(package: dict[str, Any], url: str) -> bytes:
 
 def package_files(core: Core) -> PackageFiles:
     """Return where this site keeps its packages."""
-    return PackageFiles(core.config.store.folder or core.config.site.data_dir / "store")
+    return PackageFiles(
+        core.config.section(StoreConfig).folder or core.config.site.data_dir / "store"
+    )
 
 
 async def _scan(core: Core, declared: Declared, path: Path, *, actor: str, source: str) -> None:
@@ -443,7 +446,7 @@ async def upload(
     """Check, store, inspect and scan an upload, then record it; raise StoreError if refused."""
     declared.check()
     files = package_files(core)
-    limit = core.config.store.max_package_mb * 1_000_000
+    limit = core.config.section(StoreConfig).max_package_mb * 1_000_000
     temp, sha256, size = await receive(core, files, chunks, limit)
     try:
         inspected = await core.executor.run(inspect_package, temp, declared.platform)
