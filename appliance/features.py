@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import metadata
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 if TYPE_CHECKING:
     import click
@@ -77,6 +77,20 @@ class Feature:
     # The feature's page strings: {"fr": {key: text}, "en": {...}}.
     translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     menu: Sequence[MenuEntry] = ()
+
+
+class _Switchable(Protocol):
+    enabled: bool
+
+
+def enabled_by(model: type[BaseModel]) -> Callable[[PreauConfig], bool]:
+    """Return "is this service on": the ``enabled`` key of the feature's config section."""
+
+    def enabled(config: PreauConfig) -> bool:
+        section: Any = config.section(model)
+        return bool(cast(_Switchable, section).enabled)
+
+    return enabled
 
 
 class FeatureError(RuntimeError):

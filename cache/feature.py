@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from appliance.features import Feature, MenuEntry, ServiceSpec
+from appliance.features import Feature, MenuEntry, ServiceSpec, enabled_by
 from cache import admin_pages, api
 from cache.config import CacheConfig
 from cache.jobs import cache_jobs
 from cache.translations import CATALOGUE
 
 if TYPE_CHECKING:
-    from appliance.config import PreauConfig
     from appliance.core import Core
     from appliance.service import Service
 
@@ -22,15 +21,11 @@ def _create(core: Core) -> Service:
     return CacheService(core)
 
 
-def _enabled(config: PreauConfig) -> bool:
-    return config.section(CacheConfig).enabled
-
-
 FEATURE = Feature(
     name="cache",
     order=30,
     config=("cache", CacheConfig),
-    services=(ServiceSpec("cache", _create, _enabled),),
+    services=(ServiceSpec("cache", _create, enabled_by(CacheConfig)),),
     routes=(admin_pages.routes, api.api),
     templates_package="cache",
     migrations_package="cache",

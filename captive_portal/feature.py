@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from appliance.features import Feature, MenuEntry, ServiceSpec
+from appliance.features import Feature, MenuEntry, ServiceSpec, enabled_by
 from captive_portal import admin_pages, api
 from captive_portal.config import PortalConfig
 from captive_portal.jobs import portal_jobs
 from captive_portal.translations import CATALOGUE
 
 if TYPE_CHECKING:
-    from appliance.config import PreauConfig
     from appliance.core import Core
     from appliance.service import Service
 
@@ -22,15 +21,11 @@ def _create(core: Core) -> Service:
     return PortalService(core)
 
 
-def _enabled(config: PreauConfig) -> bool:
-    return config.section(PortalConfig).enabled
-
-
 FEATURE = Feature(
     name="portal",
     order=20,
     config=("portal", PortalConfig),
-    services=(ServiceSpec("portal", _create, _enabled),),
+    services=(ServiceSpec("portal", _create, enabled_by(PortalConfig)),),
     routes=(admin_pages.routes, api.api),
     templates_package="captive_portal",
     migrations_package="captive_portal",

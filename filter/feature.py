@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from appliance.features import Feature, MenuEntry, ServiceSpec
+from appliance.features import Feature, MenuEntry, ServiceSpec, enabled_by
 from filter import admin_pages, api
 from filter.cli import filter_group
 from filter.config import FilterConfig
@@ -12,7 +12,6 @@ from filter.jobs import filter_jobs
 from filter.translations import CATALOGUE
 
 if TYPE_CHECKING:
-    from appliance.config import PreauConfig
     from appliance.core import Core
     from appliance.service import Service
 
@@ -23,15 +22,11 @@ def _create(core: Core) -> Service:
     return FilterService(core)
 
 
-def _enabled(config: PreauConfig) -> bool:
-    return config.section(FilterConfig).enabled
-
-
 FEATURE = Feature(
     name="filter",
     order=10,
     config=("filter", FilterConfig),
-    services=(ServiceSpec("filter", _create, _enabled),),
+    services=(ServiceSpec("filter", _create, enabled_by(FilterConfig)),),
     routes=(admin_pages.routes, api.api),
     templates_package="filter",
     migrations_package="filter",
