@@ -32,7 +32,7 @@ def db_rows(config: PreauConfig, sql: str) -> list[tuple[Any, ...]]:
         conn.close()
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+def wait_until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
     """Poll ``predicate`` until true."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
