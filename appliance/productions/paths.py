@@ -28,6 +28,7 @@ outside the person's folder, see :func:`incoming_folder`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import unicodedata
@@ -133,3 +134,25 @@ def incoming_folder(space_folder: Path) -> Path:
     person's names, nor their 255 bytes.
     """
     return space_folder.parent / ".incoming"
+
+
+def sweep_incoming(productions_root: Path) -> int:
+    """Delete the temporaries killed uploads left in the ``.incoming`` folders; return how many.
+
+    Only the web process writes uploads (pages, API, WebDAV), and it calls this
+    at its start, before it listens: no upload is in progress, so every
+    ``.part`` file there is a leftover that no one will ever rename. Held
+    uploads are not temporaries (they wait in ``held/``) and are kept.
+    Blocking: call it through the executor.
+    """
+    removed = 0
+    for incoming in [
+        *productions_root.glob(".incoming"),
+        *productions_root.glob("*/.incoming"),
+        *productions_root.glob("*/*/.incoming"),
+    ]:
+        for leftover in incoming.glob("*.part"):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+                removed += 1
+    return removed

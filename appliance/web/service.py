@@ -9,6 +9,7 @@ from typing import ClassVar, Final
 
 from aiohttp import web
 
+from appliance.productions.paths import sweep_incoming
 from appliance.productions.store import ProductionsStore, quota_bytes
 from appliance.productions.webdav import WebDavServer, directory_check
 from appliance.productions.webdav_personnel import PersonnelSettings
@@ -35,6 +36,11 @@ class WebService(Service):
     async def async_start(self) -> None:
         """Listen on the configured address."""
         cfg = self.core.config.web
+        swept = await self.core.executor.run(
+            sweep_incoming, self.core.config.site.data_dir / "productions"
+        )
+        if swept:
+            _LOGGER.info("Removed %d temporaries of interrupted uploads", swept)
         context = server_context(cfg.tls_cert, cfg.tls_key)
         site = web.TCPSite(self._runner, cfg.host, cfg.port, ssl_context=context)
         await site.start()

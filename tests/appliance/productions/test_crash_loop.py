@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from appliance.productions import vault
+from appliance.productions.paths import sweep_incoming
 from appliance.productions.pedagogical import PedagogicalSpace
 from appliance.productions.personnel import PersonnelSpace
 from tests.conftest import make_config, run_preau, write_config
@@ -125,5 +126,16 @@ def test_uploads_survive_kill_9(tmp_path: Path) -> None:
     # The uploads really ran between the kills, and nothing partial was left visible.
     assert start > CYCLES // 2
     assert checked > CYCLES // 2
-    leftovers = [p for p in (root / "pedagogical").rglob("*") if p.name.endswith(".part")]
-    assert len(leftovers) <= CYCLES  # temporaries of killed uploads, never read as files
+    # Killed uploads leave temporaries, never inside the person's space: the
+    # space holds the one file, whole, and nothing else.
+    plain = PedagogicalSpace(root / "pedagogical", "eleve")
+    assert [entry["name"] for entry in plain.listing("Devoirs")] == ["f.bin"]
+    assert [p for p in plain.folder.rglob("*") if p.name.endswith(".part")] == []
+    leftovers = list((root / "pedagogical").rglob("*.part"))
+    assert leftovers, "no kill landed inside an upload: the loop tested nothing"
+    assert all(p.parent.name == ".incoming" for p in leftovers)
+    # The web service's start sweeps them (no upload is in progress then).
+    assert sweep_incoming(root) == len(leftovers)
+    # PERSONNEL's are sealed blobs no index names: its garbage collection takes them.
+    space.collect_garbage(space.load_index(identity), older_than=0.0)
+    assert list(root.rglob("*.part")) == []
