@@ -7,7 +7,7 @@ from typing import Literal
 from aiohttp import web
 from pydantic import Field
 
-from appliance.web.api_routes import EVERYONE, ApiRoutes, Body, error
+from appliance.web.api_routes import EVERYONE, ApiRoutes, Body, Query, error
 from appliance.web.auth import actor_of, source_of
 from appliance.web.keys import CORE_KEY, SESSION_KEY
 from appstore import packages as appstore
@@ -33,9 +33,22 @@ def _public(package: dict[str, object]) -> dict[str, object]:
     return {key: value for key, value in package.items() if key != "mdm_token"}
 
 
+class PackageQuery(Query):
+    """What the uploaded package is (the body is the file itself)."""
+
+    platform: str = Field("", max_length=16, description="android, ios, windows, macos, linux.")
+    name: str = Field("", max_length=200, description="The app's name shown to pupils.")
+    package_id: str = Field("", max_length=200, description="Package or bundle identifier.")
+    version_name: str = Field("", max_length=64, description="Version shown, e.g. 2.4.1.")
+    version_code: int = Field(0, ge=0, description="Version number (Android).")
+    filename: str = Field("", max_length=255, description="The file's name.")
+    description: str = Field("", max_length=2000, description="What the app is for.")
+
+
 @api.post(
     "/store/packages",
     "Add an app package (raw body; ?platform=&name=&package_id=&version_name=&filename=).",
+    query=PackageQuery,
     success=201,
 )
 async def add_package(request: web.Request) -> web.StreamResponse:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict
+from typing import Literal
 
 from aiohttp import web
 from pydantic import Field
 
-from appliance.web.api_routes import ApiRoutes, Body, changes_body, error
+from appliance.web.api_routes import ApiRoutes, Body, Query, changes_body, error
 from appliance.web.auth import actor_of, source_of
 from appliance.web.keys import CORE_KEY
 from captive_portal import state as portal_admin
@@ -43,6 +45,17 @@ class CharterBody(Body):
 
     version: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$")
     text: str = Field(min_length=1, max_length=20_000)
+
+
+class UsageQuery(Query):
+    """Which days, per account or per device, JSON or CSV."""
+
+    from_: dt.date | None = Field(
+        None, alias="from", description="First day (default: 30 days ago)."
+    )
+    to: dt.date | None = Field(None, description="Last day (default: today).")
+    per: Literal["account", "device"] = Field("account", description="Rows per account or device.")
+    format: Literal["json", "csv"] = Field("json", description="csv for a spreadsheet file.")
 
 
 @api.get("/portal/sessions", "Wi-Fi portal sessions with their devices.")
@@ -161,7 +174,11 @@ async def portal_publish_charter(request: web.Request, body: CharterBody) -> web
     return web.json_response(asdict(charter), status=201)
 
 
-@api.get("/portal/usage", "Wi-Fi usage (?from=&to= days, ?per=device|account, ?format=csv).")
+@api.get(
+    "/portal/usage",
+    "Wi-Fi usage (?from=&to= days, ?per=device|account, ?format=csv).",
+    query=UsageQuery,
+)
 async def portal_usage(request: web.Request) -> web.StreamResponse:
     """Export usage per account and day, or per device; JSON or CSV."""
     from captive_portal.admin_pages import usage_csv, usage_range

@@ -8,7 +8,7 @@ from aiohttp import web
 from pydantic import Field
 
 from appliance.csv_export import csv_text
-from appliance.web.api_routes import STAFF, ApiRoutes, Body, error
+from appliance.web.api_routes import STAFF, ApiRoutes, Body, Query, error
 from appliance.web.auth import actor_of, source_of
 from appliance.web.keys import CORE_KEY, SESSION_KEY
 from filter import state as filtering
@@ -33,6 +33,20 @@ class UnblockDecisionBody(Body):
     """The referent's answer to an unblock request."""
 
     status: Literal["allowed", "refused"]
+
+
+class ExplainQuery(Query):
+    """The name to explain, and for whom."""
+
+    domain: str = Field(min_length=1, max_length=253, description="The name asked.")
+    group: str = Field("", max_length=64, description="A filtering group.")
+    client: str = Field("", max_length=45, description="Or a device's address.")
+
+
+class ExportQuery(Query):
+    """JSON (default) or a CSV file."""
+
+    format: Literal["json", "csv"] = Field("json", description="csv for a spreadsheet file.")
 
 
 @api.get("/filter/overrides", "Filtering overrides in force.", roles=STAFF)
@@ -82,7 +96,11 @@ async def end_filter_override(request: web.Request) -> web.StreamResponse:
     return web.json_response({"ended": override_id})
 
 
-@api.get("/filter/explain", "Why a domain is (not) blocked (?domain=&group=|client=).")
+@api.get(
+    "/filter/explain",
+    "Why a domain is (not) blocked (?domain=&group=|client=).",
+    query=ExplainQuery,
+)
 async def filter_explain(request: web.Request) -> web.StreamResponse:
     """Explain the decision for a domain and a group or client."""
     from filter.service import explain
@@ -149,7 +167,11 @@ async def answer_unblock_request(
     return web.json_response({"id": request_id, "status": body.status})
 
 
-@api.get("/filter/blocked", "Blocked queries by hour, group and domain (a posteriori control).")
+@api.get(
+    "/filter/blocked",
+    "Blocked queries by hour, group and domain (a posteriori control).",
+    query=ExportQuery,
+)
 async def blocked_queries(request: web.Request) -> web.StreamResponse:
     """Export blocked-query records (by group, never by address); ?format=csv for a file."""
     rows = await request.app[CORE_KEY].db.fetchall(

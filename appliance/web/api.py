@@ -24,6 +24,7 @@ from appliance.web.api_routes import (
     EVERYONE,
     ApiRoutes,
     Body,
+    Query,
     error,
     openapi_document,
 )
@@ -59,6 +60,18 @@ class DelegationBody(Body):
     person_id: str = Field(min_length=1, max_length=128)
     role: Literal["teacher", "staff", "referent"]
     school_uai: str = Field(pattern=r"^\d{7}[A-Z]$")
+
+
+class PeopleQuery(Query):
+    """Whose people to list."""
+
+    class_: str = Field("", alias="class", max_length=64, description="One class, e.g. 6A.")
+
+
+class AuditQuery(Query):
+    """How many audit entries."""
+
+    limit: int = Field(50, ge=1, le=500, description="Latest entries, at most 500.")
 
 
 @api.get("/openapi.json", "This document.", roles=None)
@@ -138,7 +151,7 @@ async def classes(request: web.Request) -> web.StreamResponse:
     return web.json_response({"classes": [dict(row) for row in rows]})
 
 
-@api.get("/directory/people", "People, optionally of one class (?class=).")
+@api.get("/directory/people", "People, optionally of one class (?class=).", query=PeopleQuery)
 async def people(request: web.Request) -> web.StreamResponse:
     """List people, optionally of one class."""
     db = request.app[CORE_KEY].db
@@ -281,7 +294,7 @@ async def withdraw(request: web.Request) -> web.StreamResponse:
     return web.json_response({"removed": True})
 
 
-@api.get("/audit", "Latest audit entries (?limit=, at most 500).")
+@api.get("/audit", "Latest audit entries (?limit=, at most 500).", query=AuditQuery)
 async def audit(request: web.Request) -> web.StreamResponse:
     """Return the latest audit entries."""
     try:

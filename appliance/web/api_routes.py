@@ -63,6 +63,7 @@ class Operation:
     roles: tuple[Role, ...] | None = ("referent",)
     success: int = 200
     body_optional: bool = False
+    query: type[BaseModel] | None = None
 
 
 def error(status: int, code: str, message: str) -> web.Response:
@@ -115,6 +116,7 @@ class ApiRoutes(web.RouteTableDef):
         *,
         body: type[BaseModel] | None = None,
         body_optional: bool = False,
+        query: type[BaseModel] | None = None,
         roles: tuple[Role, ...] | None = ("referent",),
         success: int = 200,
     ) -> Callable[[AnyHandler], AnyHandler]:
@@ -122,7 +124,7 @@ class ApiRoutes(web.RouteTableDef):
 
         With ``body_optional``, a request without a body gets the model's defaults.
         """
-        op = Operation(method, path, summary, body, roles, success, body_optional)
+        op = Operation(method, path, summary, body, roles, success, body_optional, query)
 
         def decorate(handler: AnyHandler) -> AnyHandler:
             serve: Handler
@@ -141,6 +143,8 @@ class ApiRoutes(web.RouteTableDef):
                     return await handler(request, parsed)
 
                 serve = with_body
+            if query is not None:
+                serve = _checking_query(serve, query)
             if roles is not None:
                 serve = require_role(*roles, api=True)(serve)
             self.operations.append(op)
@@ -167,6 +171,35 @@ class ApiRoutes(web.RouteTableDef):
 
 
 API_TABLES_KEY: Final = web.AppKey("api_tables", ApiRoutesList)
+
+
+class Query(BaseModel):
+    """Base of query-string models: unknown parameters are ignored (cache busters)."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, populate_by_name=True)
+
+
+def _checking_query(handler: Handler, model: type[BaseModel]) -> Handler:
+    """Refuse a query string the model rejects with 422, before the handler runs."""
+
+    @wraps(handler)
+    async def checked(request: web.Request) -> web.StreamResponse:
+        try:
+            model.model_validate(dict(request.query))
+        except ValidationError as err:
+            return error(422, "invalid", "; ".join(french_problems(err, whole="requête")))
+        return await handler(request)
+
+    return checked
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema()
+    required = set(schema.get("required", []))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": prop}
+        for name, prop in schema.get("properties", {}).items()
+    ]
 
 
 def _operation_id(op: Operation) -> str:
@@ -204,6 +237,9 @@ def _entry(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
             for name in params
         ]
+    if op.query is not None:
+        entry["parameters"] = [*entry.get("parameters", []), *_query_parameters(op.query)]
+        entry["responses"]["422"] = {"description": "Invalid query", **error_ref}
     if op.body is not None:
         name = op.body.__name__
         schema = op.body.model_json_schema(ref_template="#/components/schemas/{model}")

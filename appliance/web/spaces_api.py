@@ -26,7 +26,7 @@ from appliance.productions.store import (
     LockedError,
     Space,
 )
-from appliance.web.api_routes import EVERYONE, ApiRoutes, Body, error
+from appliance.web.api_routes import EVERYONE, ApiRoutes, Body, Query, error
 from appliance.web.auth import check_own_password, source_of
 from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSION_KEY
 
@@ -126,6 +126,14 @@ def _refusal(err: Exception) -> web.Response:
     return error(422, "invalid", str(err))
 
 
+class PathQuery(Query):
+    """Where in the space (empty: the top)."""
+
+    path: str = Field(
+        "", max_length=1024, description="A path inside the space, e.g. Maths/ex.pdf."
+    )
+
+
 @api.get("/spaces", "My two spaces: use, capacity, PERSONNEL's lock.", roles=EVERYONE)
 async def spaces(request: web.Request) -> web.StreamResponse:
     """Both spaces: use, capacity, thresholds; PERSONNEL's lock; a new recovery code once."""
@@ -149,7 +157,7 @@ async def spaces(request: web.Request) -> web.StreamResponse:
     return web.json_response(answer, headers={"Cache-Control": "no-store"})
 
 
-@api.get("/spaces/{space}/folder", "List a folder (?path=).", roles=EVERYONE)
+@api.get("/spaces/{space}/folder", "List a folder (?path=).", roles=EVERYONE, query=PathQuery)
 async def folder(request: web.Request) -> web.StreamResponse:
     """List a folder (?path=, empty for the top)."""
     session_hash, user, _ = _who(request)
@@ -177,7 +185,13 @@ async def make_folder(request: web.Request, body: FolderBody) -> web.StreamRespo
     return web.json_response({"path": body.path}, status=201)
 
 
-@api.put("/spaces/{space}/file", "Upload a file (?path=; raw body).", roles=EVERYONE, success=201)
+@api.put(
+    "/spaces/{space}/file",
+    "Upload a file (?path=; raw body).",
+    roles=EVERYONE,
+    success=201,
+    query=PathQuery,
+)
 async def upload(request: web.Request) -> web.StreamResponse:
     """Store the request body at ?path= (replacing an older version atomically)."""
     session_hash, user, role = _who(request)
@@ -201,7 +215,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
     return web.json_response({"path": request.query.get("path", ""), "size": size}, status=201)
 
 
-@api.get("/spaces/{space}/file", "Download a file (?path=).", roles=EVERYONE)
+@api.get("/spaces/{space}/file", "Download a file (?path=).", roles=EVERYONE, query=PathQuery)
 async def download(request: web.Request) -> web.StreamResponse:
     """Stream the file at ?path=."""
     session_hash, user, _ = _who(request)
@@ -228,7 +242,9 @@ async def move(request: web.Request, body: MoveBody) -> web.StreamResponse:
     return web.json_response({"source": body.source, "target": body.target})
 
 
-@api.delete("/spaces/{space}/file", "Delete a file or folder (?path=).", roles=EVERYONE)
+@api.delete(
+    "/spaces/{space}/file", "Delete a file or folder (?path=).", roles=EVERYONE, query=PathQuery
+)
 async def delete(request: web.Request) -> web.StreamResponse:
     """Delete the file or folder at ?path=."""
     session_hash, user, _ = _who(request)

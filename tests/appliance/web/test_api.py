@@ -182,3 +182,30 @@ async def test_me_returns_only_table_9_fields(client: TestClient[Any, Any]) -> N
         "level",
         "groups",
     }
+
+
+async def test_query_strings_are_declared_documented_and_checked(
+    client: TestClient[Any, Any],
+) -> None:
+    """A route that reads a query string declares it: documented, and a bad one gets 422."""
+    document = await (await client.get("/api/v1/openapi.json")).json()
+    for op in _operations(client):
+        if "?" in op.summary:
+            assert op.query is not None, (op.method, op.path)
+        if op.query is None:
+            continue
+        entry = document["paths"]["/api/v1" + op.path][op.method]
+        documented = {p["name"] for p in entry["parameters"] if p["in"] == "query"}
+        expected = {field.alias or name for name, field in op.query.model_fields.items()}
+        assert documented == expected, op.path
+    await api_login(client, "referent")
+    for path, needle in [
+        ("/api/v1/audit?limit=beaucoup", "limit"),
+        ("/api/v1/audit?limit=9999", "au plus 500"),
+        ("/api/v1/filter/explain?group=college", "domain : obligatoire"),
+        ("/api/v1/portal/usage?from=hier", "from"),
+    ]:
+        response = await client.get(path)
+        assert response.status == 422, path
+        assert needle in (await response.json())["error"]["message"], path
+    assert (await client.get("/api/v1/audit?limit=5&_=123")).status == 200
