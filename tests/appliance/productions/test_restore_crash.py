@@ -9,8 +9,11 @@ live folder is exactly one of the two snapshots.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -23,6 +26,17 @@ from appliance.productions.backup import TAG, Backups
 from tests.appliance.productions.test_backup import _config
 
 CYCLES = 12
+
+
+def _kill_all(child: subprocess.Popen[bytes]) -> None:
+    """Kill the child and the restic it runs, as systemd kills a unit's whole cgroup.
+
+    Killing the Python process alone leaves restic writing into the staging
+    folder after the test (or the next restore) has swept it.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
 
 
 def _tree(folder: Path) -> dict[str, str]:
@@ -124,14 +138,14 @@ def test_a_restore_killed_before_each_move_leaves_one_whole_version(
         [sys.executable, "-c", _STOP_BEFORE_MOVE, config.productions.backup.model_dump_json(),
          str(config.site.data_dir), first, str(stop_at)],
         stdout=subprocess.PIPE,
+        start_new_session=True,
     )  # fmt: skip
     try:
         assert child.stdout is not None
         line = child.stdout.readline()
         assert line in (b"stopped\n", b"restored\n"), line
     finally:
-        child.kill()
-        child.wait()
+        _kill_all(child)
         if child.stdout is not None:
             child.stdout.close()
     assert _tree(live) in (version_a, version_b), f"killed before move {stop_at}: space torn"
@@ -153,6 +167,7 @@ def test_killed_restores_leave_one_whole_version(tmp_path: Path) -> None:
             [sys.executable, "-c", _CHILD, config.productions.backup.model_dump_json(),
              str(data_dir), *order],
             stdout=subprocess.PIPE,
+            start_new_session=True,
         )  # fmt: skip
         try:
             assert child.stdout is not None
@@ -161,8 +176,7 @@ def test_killed_restores_leave_one_whole_version(tmp_path: Path) -> None:
             restored_seen += 1
             time.sleep(rng.uniform(0.0, 1.5))
         finally:
-            child.kill()
-            child.wait()
+            _kill_all(child)
             if child.stdout is not None:
                 child.stdout.close()
         assert _tree(live) in (version_a, version_b), f"cycle {cycle}: a torn or missing space"
