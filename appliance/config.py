@@ -320,11 +320,21 @@ class PreauConfig(_Section):
 
     def section(self, model: type[_SectionT]) -> _SectionT:
         """Return the section a feature registered with ``model`` (typed access)."""
-        for name in type(self).model_fields:
-            value = getattr(self, name)
-            if type(value) is model:
-                return value
-        raise KeyError(f"no config section of type {model.__name__}: is its feature installed?")
+        key = _section_keys(type(self)).get(model)
+        if key is None:
+            raise KeyError(f"no config section of type {model.__name__}: is its feature installed?")
+        value: _SectionT = getattr(self, key)
+        return value
+
+
+@cache
+def _section_keys(config_class: type[PreauConfig]) -> dict[type, str]:
+    """Return each section model's key in one config class (looked up, not scanned, per call)."""
+    return {
+        field.annotation: name
+        for name, field in config_class.model_fields.items()
+        if isinstance(field.annotation, type)
+    }
 
 
 @cache
