@@ -9,6 +9,7 @@ through the change feed, in one process or in its own unit).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from typing import ClassVar
@@ -44,6 +45,9 @@ class SchedulerService(Service):
         self._scheduler = AsyncIOScheduler(timezone=self.core.config.site.zone)
         self._specs: list[JobSpec] = builtin_jobs(self.core)
         self._problem = ""
+        # APScheduler runs each job as a task of its own and, at shutdown,
+        # cancels them without waiting: stopping waits here for them to unwind.
+        self._running: set[asyncio.Task[None]] = set()
 
     async def async_start(self) -> None:
         """Plan every job and start the timer."""
@@ -52,8 +56,12 @@ class SchedulerService(Service):
         self.core.changes.subscribe(CALENDAR_TOPIC, self._on_change)
 
     async def async_stop(self) -> None:
-        """Stop the timer; a running job is abandoned and resumes at the next opening."""
+        """Stop the timer; a running job is cancelled, rolled back, and resumes at the next opening."""
         self._scheduler.shutdown(wait=False)
+        running = list(self._running)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
     async def async_health(self) -> Health:
         """Report problems reading the calendar."""
@@ -95,6 +103,15 @@ class SchedulerService(Service):
         await record_plan(self.core, planned)
 
     async def _fire(self, spec: JobSpec) -> None:
+        task = asyncio.current_task()
+        assert task is not None  # noqa: S101 - APScheduler runs coroutine jobs as tasks
+        self._running.add(task)
+        try:
+            await self._run(spec)
+        finally:
+            self._running.discard(task)
+
+    async def _run(self, spec: JobSpec) -> None:
         calendar = await load_calendar(self.core)
         if calendar.is_class_time(dt.datetime.now(self.core.config.site.zone)):
             # Defensive: the plan never lands in class time, but the clock may jump.

@@ -182,16 +182,38 @@ class StateDB:
     async def write(self) -> AsyncIterator[Transaction]:
         """Hold the one write path for a durable transaction."""
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
+            await self._control("BEGIN IMMEDIATE", undo="ROLLBACK")
             tx = Transaction(self._writer)
             try:
                 yield tx
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                await self._control("ROLLBACK")
                 raise
-            await self._writer.execute("COMMIT")
+            try:
+                await self._control("COMMIT")
+            except sqlite3.Error:
+                await self._control("ROLLBACK")
+                raise
         if tx.notified and self.on_change is not None:
             self.on_change()
+
+    async def _control(self, sql: str, undo: str | None = None) -> None:
+        """Run a transaction statement to its end, even if the caller is cancelled.
+
+        The statement runs on the writer's thread whatever happens to the
+        awaiting task: a job cancelled at shutdown during ``BEGIN`` would
+        otherwise leave the transaction open, and every later writer would
+        fail with "cannot start a transaction within a transaction".
+        """
+        step = asyncio.ensure_future(self._writer.execute(sql))
+        try:
+            await asyncio.shield(step)
+        except asyncio.CancelledError:
+            with contextlib.suppress(sqlite3.Error):
+                await step
+            if undo is not None and self._writer.in_transaction:
+                await self._writer.execute(undo)
+            raise
 
     async def execute_write(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one write statement durably; return the number of rows changed."""

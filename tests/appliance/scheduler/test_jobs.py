@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -9,6 +10,7 @@ from zoneinfo import ZoneInfo
 from appliance.core import Core
 from appliance.scheduler.calendar import MaintenanceWindow, SchoolCalendar, next_opening
 from appliance.scheduler.jobs import JobContext, JobSpec, run_job
+from appliance.scheduler.service import SchedulerService
 from tests.conftest import make_config, run_preau, write_config
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -97,3 +99,25 @@ def test_jobs_list_shows_nightly_job_inside_window_outside_classes_and_holidays(
     )
     assert opening is not None
     assert opening.at == next_run + dt.timedelta(days=1)
+
+
+async def test_stop_waits_for_a_running_job_and_rolls_its_write_back(core: Core) -> None:
+    """Stopping mid-job (SIGTERM at 22:00) leaves the state DB writable, nothing half-written."""
+    inside = asyncio.Event()
+
+    async def slow_write(context: JobContext) -> str:
+        async with context.core.db.write() as tx:
+            await tx.execute("INSERT INTO meta (key, value) VALUES ('half', 'done')")
+            inside.set()
+            await asyncio.Event().wait()  # never ends by itself
+        return "never"
+
+    service = SchedulerService(core)
+    await service.async_setup()
+    service._specs = [JobSpec("slow", "test", "urgent", slow_write)]
+    await service.async_start()
+    await asyncio.wait_for(inside.wait(), timeout=30)
+    await service.async_stop()
+    assert not service._running  # the job has unwound, not left behind
+    assert await core.db.fetchone("SELECT * FROM meta WHERE key = 'half'") is None
+    await core.db.execute_write("INSERT INTO meta (key, value) VALUES ('after', 'ok')")

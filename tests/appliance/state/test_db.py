@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -150,6 +151,29 @@ async def test_failed_transaction_rolls_back(tmp_path: Path, executor: BlockingE
         with pytest.raises(RuntimeError):
             await failing_write()
         assert await db.fetchone("SELECT * FROM meta") is None
+    finally:
+        await db.close()
+
+
+async def test_writer_cancelled_during_begin_leaves_no_transaction_open(
+    tmp_path: Path, executor: BlockingExecutor
+) -> None:
+    """A job cancelled at shutdown (APScheduler cancels its tasks) never wedges the writer."""
+    db = await StateDB.open(tmp_path / "state.db", executor)
+    try:
+        for _ in range(5):
+            # Cancelled while BEGIN runs on the writer's thread: it still runs there.
+            task = asyncio.create_task(
+                db.execute_write("INSERT INTO meta (key, value) VALUES ('lost', 'x')")
+            )
+            await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            # The next writer (the shutdown's own write) goes through.
+            await db.execute_write("INSERT OR REPLACE INTO meta (key, value) VALUES ('next', 'y')")
+        assert await db.fetchone("SELECT * FROM meta WHERE key = 'lost'") is None
+        assert await db.fetchone("SELECT value FROM meta WHERE key = 'next'") is not None
     finally:
         await db.close()
 
