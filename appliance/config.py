@@ -28,7 +28,6 @@ from pydantic import (
 )
 
 from appliance.features import Feature, installed_features
-from appliance.productions.config import ProductionsConfig
 from appliance.validation_fr import french_message
 
 DEFAULT_CONFIG_PATH: Final = Path("/etc/preau/preau.toml")
@@ -310,7 +309,6 @@ class PreauConfig(_Section):
     identity: IdentityConfig = Field(default_factory=IdentityConfig)
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
-    productions: ProductionsConfig = Field(default_factory=ProductionsConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     @property

@@ -15,7 +15,7 @@ the entry-point group. Model: a Home Assistant integration's manifest.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import metadata
@@ -55,6 +55,26 @@ class MenuEntry:
     section: str = "admin"
 
 
+@dataclass(frozen=True, slots=True)
+class DashboardPanel:
+    """A card of the referent's dashboard: a template and what it shows."""
+
+    # A template of the feature's ``templates/admin`` folder; it sees ``panel``.
+    template: str
+    context: Callable[[Core], Awaitable[Mapping[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionHooks:
+    """What a feature does when someone logs in or out of the web UI."""
+
+    # Called once the password is checked, the only moment it is at hand (the
+    # storage opens PERSONNEL's key with it); never stores or logs it.
+    on_login: Callable[[Core, str, str, str], Awaitable[None]] | None = None
+    # Called with the session's hash when it ends (the storage forgets the key).
+    on_logout: Callable[[Core, str], None] | None = None
+
+
 @dataclass(frozen=True, slots=True, eq=False)  # compared and hashed by identity
 class Feature:
     """Everything a feature contributes; each part is optional."""
@@ -77,6 +97,11 @@ class Feature:
     # The feature's page strings: {"fr": {key: text}, "en": {...}}.
     translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     menu: Sequence[MenuEntry] = ()
+    dashboard: Sequence[DashboardPanel] = ()
+    # aiohttp cleanup contexts of the web app: entered before it listens, left
+    # after it stops (the storage runs WebDAV and sweeps killed uploads there).
+    web_lifecycle: Sequence[Callable[[web.Application], AsyncIterator[None]]] = ()
+    sessions: SessionHooks | None = None
 
 
 class _Switchable(Protocol):

@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
+from appliance.antivirus import ScannerUnavailable, scan_file
 from appliance.atomic import fsync_directory
-from appliance.productions.antivirus import ScannerUnavailable, scan_file
 from appstore.config import StoreConfig
+from storage.config import ProductionsConfig
 
 if TYPE_CHECKING:
     from appliance.core import Core
@@ -423,7 +424,7 @@ def package_files(core: Core) -> PackageFiles:
 
 async def _scan(core: Core, declared: Declared, path: Path, *, actor: str, source: str) -> None:
     """Refuse a package clamd finds infected, or cannot scan (never a silent accept)."""
-    antivirus = core.config.productions.antivirus
+    antivirus = core.config.section(ProductionsConfig).antivirus
     if not antivirus.enabled:
         return
     try:

@@ -20,6 +20,7 @@ from appliance.web.auth import actor_of, require_role, source_of
 from appliance.web.keys import CORE_KEY, SESSION_KEY
 from appliance.web.rendering import page
 from appstore import packages as appstore
+from storage.config import ProductionsConfig
 
 routes = web.RouteTableDef()
 
@@ -147,7 +148,7 @@ async def admin_page(request: web.Request) -> dict[str, Any]:
     return {
         "packages": packages,
         "platforms": appstore.PLATFORMS,
-        "scanned": core.config.productions.antivirus.enabled,
+        "scanned": core.config.section(ProductionsConfig).antivirus.enabled,
         "message": request.query.get("message", ""),
     }
 

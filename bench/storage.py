@@ -163,7 +163,7 @@ def _disk_peer(folder: Path, megabytes: int) -> tuple[float, float]:
 
 async def _rewrap(config: Any, space_mb: int) -> float:
     """Fill a PERSONNEL space with ``space_mb`` and time a password change."""
-    from appliance.productions.store import ProductionsStore
+    from storage.store import ProductionsStore
     from tests.conftest import opened_core
 
     async with opened_core(config) as core:
@@ -196,7 +196,7 @@ def _age_peer(megabytes: int, rounds: int) -> dict[str, float]:
 
     import pyrage
 
-    from appliance.productions import agefile
+    from storage import agefile
 
     plain = os.urandom(megabytes * CHUNK)
     digest = hashlib.sha256(plain).digest()

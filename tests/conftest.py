@@ -642,7 +642,7 @@ def make_config(data_dir: Path, **sections: Any) -> PreauConfig:
         "web": {"host": "127.0.0.1", "port": free_port()},
         "identity": {"local": {"hash_profile": "owasp-minimum"}},
         # Uploads are scanned by a real clamd in the tests about scanning
-        # (tests/appliance/productions); elsewhere scanning is off.
+        # (tests/storage); elsewhere scanning is off.
         "productions": {"kdf_profile": "owasp-minimum", "antivirus": {"enabled": False}},
         # The filter answers on its own loopback port; nothing listens upstream
         # unless a test starts unbound (no traffic ever leaves the machine).

@@ -12,7 +12,7 @@ from typing import Final
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 KERNEL: Final = "appliance"
-FEATURES: Final = ("filter", "captive_portal", "cache", "appstore", "sync")
+FEATURES: Final = ("filter", "captive_portal", "cache", "appstore", "storage", "sync")
 # The modules a feature offers to others: its config section and declared interfaces.
 PUBLIC: Final = {
     "cache.steering",
@@ -20,6 +20,7 @@ PUBLIC: Final = {
     "filter.class_blocks",
     "filter.config",
     "captive_portal.config",
+    "storage.config",
 }
 
 

@@ -204,67 +204,12 @@ async def _state_maintenance(context: JobContext) -> str:
     return f"{pruned} old changes, {expired} ended sessions removed"
 
 
-async def _productions_backup(context: JobContext) -> str:
-    from appliance.productions.backup import Backups
-
-    core = context.core
-    backups = Backups(core.config.productions.backup, core.config.site.data_dir)
-    snapshot = await core.executor.run(backups.back_up)
-    return f"snapshot {snapshot.id}: {snapshot.files} files of the pedagogical spaces"
-
-
-async def _productions_restore_test(context: JobContext) -> str:
-    from appliance.productions.backup import BackupError, Backups
-
-    core = context.core
-    backups = Backups(core.config.productions.backup, core.config.site.data_dir)
-    compared, mismatches = await core.executor.run(backups.verify_latest)
-    if mismatches:
-        raise BackupError(f"restore test: {mismatches} of {compared} files differ")
-    return f"restore test: {compared} files identical"
-
-
-async def _productions_lifecycle(context: JobContext) -> str:
-    from appliance.productions.store import ProductionsStore
-
-    store = context.core.shared(ProductionsStore)
-    erased = await store.erase_departed()
-    archives = await store.purge_class_archives()
-    return f"{len(erased)} departed people's spaces and {archives} class archives erased"
-
-
 def builtin_jobs(core: Core) -> list[JobSpec]:
     """Return the kernel's jobs, then each registered feature's."""
     jobs = [
         JobSpec("audit-purge", "Purge du journal d'audit", "nightly", _audit_purge),
         JobSpec("state-maintenance", "Entretien de la base d'état", "weekly", _state_maintenance),
     ]
-    if core.config.productions.enabled:
-        jobs.append(
-            JobSpec(
-                "productions-lifecycle",
-                "Effacement des espaces des partants",
-                "nightly",
-                _productions_lifecycle,
-            )
-        )
-    if core.config.productions.backup.enabled:
-        jobs.append(
-            JobSpec(
-                "productions-backup",
-                "Sauvegarde des espaces pédagogiques",
-                "nightly",
-                _productions_backup,
-            )
-        )
-        jobs.append(
-            JobSpec(
-                "productions-restore-test",
-                "Test de restauration",
-                "weekly",
-                _productions_restore_test,
-            )
-        )
     if core.config.identity.ldap.enabled:
         jobs.insert(
             0,

@@ -56,7 +56,7 @@ class SchedulerService(Service):
         self.core.changes.subscribe(CALENDAR_TOPIC, self._on_change)
 
     async def async_stop(self) -> None:
-        """Stop the timer; a running job is cancelled, rolled back, and resumes at the next opening."""
+        """Stop the timer; a running job is cancelled, rolled back, resumed at the next opening."""
         self._scheduler.shutdown(wait=False)
         running = list(self._running)
         for task in running:

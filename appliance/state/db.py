@@ -187,15 +187,22 @@ class StateDB:
             try:
                 yield tx
             except BaseException:
-                await self._control("ROLLBACK")
+                await self._rollback()
                 raise
             try:
                 await self._control("COMMIT")
             except sqlite3.Error:
-                await self._control("ROLLBACK")
+                await self._rollback()
                 raise
         if tx.notified and self.on_change is not None:
             self.on_change()
+
+    async def _rollback(self) -> None:
+        """Undo the open transaction, if SQLite has not already (a full disk ends it)."""
+        if self._writer.in_transaction:
+            # The error that brought us here is the one to report, not this one.
+            with contextlib.suppress(sqlite3.Error):
+                await self._control("ROLLBACK")
 
     async def _control(self, sql: str, undo: str | None = None) -> None:
         """Run a transaction statement to its end, even if the caller is cancelled.

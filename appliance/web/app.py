@@ -14,18 +14,10 @@ from typing import TYPE_CHECKING, Final
 from aiohttp import web
 
 from appliance.metrics import render_metrics
-from appliance.productions.store import ProductionsStore
-from appliance.web import (
-    api,
-    classes_api,
-    classes_pages,
-    files_pages,
-    pages,
-    spaces_api,
-)
+from appliance.web import api, pages
 from appliance.web.api_routes import API_TABLES_KEY, ApiRoutes, ApiRoutesList
 from appliance.web.i18n import merged_catalogue
-from appliance.web.keys import CORE_KEY, PRODUCTIONS_KEY, SESSIONS_KEY, THROTTLE_KEY
+from appliance.web.keys import CORE_KEY, SESSIONS_KEY, THROTTLE_KEY
 from appliance.web.rendering import CATALOGUE_KEY, TEMPLATES_KEY, create_environment
 from appliance.web.security import (
     csrf_middleware,
@@ -74,7 +66,6 @@ def create_app(core: Core) -> web.Application:
         absolute_seconds=web_config.session_absolute_hours * 3600,
     )
     app[THROTTLE_KEY] = LoginThrottle(web_config.throttle)
-    app[PRODUCTIONS_KEY] = core.shared(ProductionsStore)
     app[TEMPLATES_KEY] = create_environment(
         [f.templates_package for f in core.features if f.templates_package is not None]
     )
@@ -83,14 +74,11 @@ def create_app(core: Core) -> web.Application:
     )
     tables: list[web.RouteTableDef] = [
         pages.routes,
-        spaces_api.api,
-        files_pages.routes,
-        classes_api.api,
-        classes_pages.routes,
         api.api,
     ]
     for feature in core.features:
         tables += feature.routes
+        app.cleanup_ctx.extend(feature.web_lifecycle)
     for table in tables:
         app.add_routes(table)
     app[API_TABLES_KEY] = ApiRoutesList(t for t in tables if isinstance(t, ApiRoutes))

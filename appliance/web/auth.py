@@ -23,7 +23,6 @@ from appliance.web.keys import (
     CORE_KEY,
     DEVICE_COOKIE,
     LOGIN_CSRF_COOKIE,
-    PRODUCTIONS_KEY,
     SESSION_COOKIE,
     SESSION_KEY,
     SESSIONS_KEY,
@@ -126,11 +125,10 @@ async def attempt_login(request: web.Request, login: str, password: str) -> Logi
         return LoginResult(failure)
     throttle.record_success(account, source)
     token, session = await sessions.create(outcome.person.id, outcome.role, source)
-    if core.config.productions.enabled:
-        # The only moment the password is at hand: open (or create) PERSONNEL's key.
-        await request.app[PRODUCTIONS_KEY].unlock_at_login(
-            outcome.person.id, password, session.token_hash
-        )
+    for feature in core.features:
+        if feature.sessions is not None and feature.sessions.on_login is not None:
+            # The only moment the password is at hand (PERSONNEL's key opens with it).
+            await feature.sessions.on_login(core, outcome.person.id, password, session.token_hash)
     device_token = "" if known else await sessions.remember_device(account)
     await core.audit.record(
         actor=outcome.person.id,
@@ -190,7 +188,9 @@ async def logout(request: web.Request) -> None:
         return
     core = request.app[CORE_KEY]
     await request.app[SESSIONS_KEY].revoke(session.token_hash)
-    request.app[PRODUCTIONS_KEY].keyring.forget(session.token_hash)
+    for feature in core.features:
+        if feature.sessions is not None and feature.sessions.on_logout is not None:
+            feature.sessions.on_logout(core, session.token_hash)
     await core.audit.record(
         actor=session.person_id, source=source_of(request), action="logout", outcome="success"
     )

@@ -7,14 +7,12 @@ from typing import Final
 from aiohttp import web
 
 from appliance.core import Core
-from appliance.productions.store import ProductionsStore
 from appliance.web.sessions import SessionStore, WebSession
 from appliance.web.throttle import LoginThrottle
 
 CORE_KEY: Final = web.AppKey("core", Core)
 SESSIONS_KEY: Final = web.AppKey("sessions", SessionStore)
 THROTTLE_KEY: Final = web.AppKey("throttle", LoginThrottle)
-PRODUCTIONS_KEY: Final = web.AppKey("productions", ProductionsStore)
 SESSION_KEY: Final = web.RequestKey[WebSession | None]("session")
 LANG_KEY: Final = web.RequestKey("lang", str)
 

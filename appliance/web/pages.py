@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-import urllib.parse
 from typing import Any
 
 from aiohttp import web
 
 from appliance.config_render import render_config
-from appliance.productions.store import quota_bytes
 from appliance.scheduler.closed_days import add_closed_day, list_closed_days, remove_closed_day
 from appliance.site_status import read_host_figures, services_status
 from appliance.web.auth import (
@@ -25,7 +23,7 @@ from appliance.web.auth import (
 )
 from appliance.web.i18n import translator
 from appliance.web.keys import CORE_KEY, LANG_KEY, SESSION_KEY
-from appliance.web.rendering import CATALOGUE_KEY, page, render
+from appliance.web.rendering import CATALOGUE_KEY, local_time, page, render
 
 routes = web.RouteTableDef()
 
@@ -38,13 +36,6 @@ def _duration(seconds: float) -> str:
     if days:
         return f"{days} j {hours} h"
     return f"{hours} h {minutes:02d} min"
-
-
-def _local(core: Any, iso: str | None) -> str:
-    if not iso:
-        return "—"
-    when = dt.datetime.fromisoformat(iso).astimezone(core.config.site.zone)
-    return when.strftime("%d/%m/%Y %H:%M")
 
 
 @routes.get("/")
@@ -121,81 +112,19 @@ async def dashboard(request: web.Request) -> dict[str, Any]:
         "jobs": [
             {
                 "id": row["job_id"],
-                "next_run": _local(core, row["next_run"]),
-                "last_success": _local(core, row["last_success"]),
+                "next_run": local_time(core, row["next_run"]),
+                "last_success": local_time(core, row["last_success"]),
             }
             for row in jobs
         ],
         "audit": await core.audit.recent(10),
-        "storage": await _storage_summary(core),
+        "panels": [
+            {"template": panel.template, "data": await panel.context(core)}
+            for feature in core.features
+            for panel in feature.dashboard
+        ],
         "restore_message": request.query.get("restauration", "")[:300],
     }
-
-
-@routes.post("/dashboard/restore")
-@require_role("referent")
-async def restore_form(request: web.Request) -> web.StreamResponse:
-    """Put back a person's pedagogical space, or one file or folder, from the last backup."""
-    from appliance.productions.backup import BackupError, Backups
-    from appliance.productions.personnel import SpaceError
-
-    core = request.app[CORE_KEY]
-    form = await request.post()
-    person = str(form.get("person", "")).strip()
-    path = str(form.get("path", "")).strip()
-    t = translator(request[LANG_KEY], request.app[CATALOGUE_KEY])
-    if not core.config.productions.backup.enabled:
-        message = t("dashboard.backup_off")
-    else:
-        backups = Backups(core.config.productions.backup, core.config.site.data_dir)
-        try:
-            count = await core.executor.run(backups.restore, person, path)
-            message = t("dashboard.restored", count=count)
-            outcome = "success"
-        except (BackupError, SpaceError) as err:
-            message = t("dashboard.restore_failed", reason=str(err)[:200])
-            outcome = "failure"
-        await core.audit.record(
-            actor=actor_of(request),
-            source=source_of(request),
-            action="backup.restore",
-            target=f"{person}:{path}",
-            outcome=outcome,
-        )
-    raise web.HTTPSeeOther("/dashboard?" + urllib.parse.urlencode({"restauration": message}))
-
-
-async def _storage_summary(core: Any) -> dict[str, Any]:
-    """Backups' last results and the spaces past a threshold (no names of files)."""
-    runs = {
-        row["job_id"]: row
-        for row in await core.db.fetchall(
-            "SELECT job_id, last_success, last_error FROM job_runs"
-            " WHERE job_id IN ('productions-backup', 'productions-restore-test')"
-        )
-    }
-    warn = core.config.productions.warn_percent
-    over = []
-    for row in await core.db.fetchall(
-        "SELECT u.user, u.space, u.bytes, COALESCE(p.role, 'pupil') AS role"
-        " FROM storage_usage u LEFT JOIN people p ON p.id = u.user"
-    ):
-        quota = quota_bytes(core.config.productions, row["role"], row["space"])
-        percent = 100 * row["bytes"] / quota
-        if warn and percent >= warn[0]:
-            over.append({"user": row["user"], "space": row["space"], "percent": round(percent)})
-    return {
-        "backup_enabled": core.config.productions.backup.enabled,
-        "backup": _job_state(core, runs.get("productions-backup")),
-        "restore_test": _job_state(core, runs.get("productions-restore-test")),
-        "over": sorted(over, key=lambda o: -o["percent"]),
-    }
-
-
-def _job_state(core: Any, row: Any) -> dict[str, str]:
-    if row is None:
-        return {"success": "", "error": ""}
-    return {"success": _local(core, row["last_success"]), "error": row["last_error"] or ""}
 
 
 @routes.get("/directory")

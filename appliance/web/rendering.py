@@ -7,16 +7,20 @@ token) from :func:`page_context`; handlers return their own context and
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from functools import wraps
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import jinja2
 from aiohttp import web
 
 from appliance.web.i18n import translator
 from appliance.web.keys import CORE_KEY, LANG_KEY, SESSION_KEY
+
+if TYPE_CHECKING:
+    from appliance.core import Core
 
 TEMPLATES_KEY: Final = web.AppKey("templates", jinja2.Environment)
 CATALOGUE_KEY: Final = web.AppKey[dict[str, dict[str, str]]]("catalogue")
@@ -39,6 +43,14 @@ def create_environment(packages: Sequence[str] = ()) -> jinja2.Environment:
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         undefined=jinja2.StrictUndefined,
     )
+
+
+def local_time(core: Core, iso: str | None) -> str:
+    """Return an ISO instant as the school's local date and time ("—" if none)."""
+    if not iso:
+        return "—"
+    when = dt.datetime.fromisoformat(iso).astimezone(core.config.site.zone)
+    return when.strftime("%d/%m/%Y %H:%M")
 
 
 def page_context(request: web.Request) -> dict[str, Any]:

@@ -1,0 +1,89 @@
+"""Class areas: Distribution (teachers to pupils) and Rendus (pupils to teachers).
+
+Plain files under ``productions/classes``, scanned like every upload and
+backed up with the pedagogical spaces. Access is decided here, on every
+request (#8.11):
+
+* Distribution of a class: teachers and the referent write; pupils of the
+  class read (#9.1);
+* Rendus of an assignment: each pupil of the class writes and reads their
+  own folder only, until the deadline (then reads only); teachers and the
+  referent read every pupil's folder (#9.17).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from storage.pedagogical import PedagogicalSpace
+from storage.personnel import SpaceError
+
+_CLASS: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}$")
+STAFF: Final = ("teacher", "referent")
+
+
+class AccessDenied(PermissionError):
+    """This person may not do that here (the reason says why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """Who asks: account, role, class."""
+
+    id: str
+    role: str
+    class_name: str
+
+
+def pupils_who_handed_in(assignment_folder: Path) -> list[str]:
+    """Return the pupils' folders of one assignment's Rendus (not the uploads in flight)."""
+    if not assignment_folder.is_dir():
+        return []
+    return sorted(
+        p.name for p in assignment_folder.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
+
+
+def check_class(name: str) -> str:
+    """Return a class name that can name a folder, or refuse it."""
+    if not _CLASS.match(name):
+        raise SpaceError("class: not a class name")
+    return name
+
+
+def distribution(root: Path, class_name: str, person: Person, *, write: bool) -> PedagogicalSpace:
+    """Return the class's Distribution folder if ``person`` may read (or write) it."""
+    check_class(class_name)
+    if person.role not in STAFF:
+        if write:
+            raise AccessDenied("only teachers put documents in Distribution")
+        if person.class_name != class_name:
+            raise AccessDenied("Distribution of another class")
+    return PedagogicalSpace(root / class_name, "Distribution")
+
+
+def submission(
+    root: Path,
+    class_name: str,
+    assignment_id: int,
+    pupil: str,
+    person: Person,
+    *,
+    write: bool,
+    due_at: float | None,
+    now: float,
+) -> PedagogicalSpace:
+    """Return one pupil's Rendus folder for an assignment, if ``person`` may use it."""
+    check_class(class_name)
+    if person.role in STAFF:
+        if write:
+            raise AccessDenied("teachers read the work handed in, they do not change it")
+    else:
+        if person.class_name != class_name or person.id != pupil:
+            raise AccessDenied("another pupil's work")
+        if write and due_at is not None and now > due_at:
+            raise AccessDenied("the deadline has passed")
+    return PedagogicalSpace(root / class_name / "Rendus" / str(int(assignment_id)), pupil)

@@ -1,0 +1,274 @@
+"""Class areas over the JSON API: Distribution and assignments' Rendus (#9.1, #9.17).
+
+Who may do what is decided by :mod:`storage.classes` on every
+request, from the session's person (role and class from the directory).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from aiohttp import web
+from pydantic import Field
+
+from appliance.antivirus import ScannerUnavailable
+from appliance.web.api_routes import EVERYONE, STAFF, ApiRoutes, Body, error
+from appliance.web.auth import source_of
+from appliance.web.keys import CORE_KEY, SESSION_KEY
+from storage import classes
+from storage.pedagogical import PedagogicalSpace
+from storage.personnel import SpaceError
+from storage.spaces_api import DOWNLOAD, _refusal, held, send_stream, store_of
+from storage.store import HeldForScan
+
+api = ApiRoutes()
+
+
+class AssignmentBody(Body):
+    """Work to hand in, for a class, with an optional deadline."""
+
+    title: str = Field(min_length=1, max_length=200)
+    due_at: dt.datetime | None = None
+
+
+async def _person(request: web.Request) -> classes.Person:
+    session = request[SESSION_KEY]
+    if session is None:
+        raise web.HTTPUnauthorized
+    found = await request.app[CORE_KEY].directory.person(session.person_id)
+    return classes.Person(session.person_id, session.role, found.class_name if found else "")
+
+
+def _root(request: web.Request) -> Any:
+    return request.app[CORE_KEY].config.site.data_dir / "productions" / "classes"
+
+
+def _denied(err: Exception) -> web.Response:
+    if isinstance(err, classes.AccessDenied):
+        return error(403, "forbidden", str(err))
+    return _refusal(err)
+
+
+async def _receive(
+    request: web.Request, target: PedagogicalSpace, person: classes.Person
+) -> web.StreamResponse:
+    """Store the request body in a class area (access already checked)."""
+    try:
+        size = await store_of(request).put_class_file(
+            target,
+            request.query.get("path", ""),
+            request.content.iter_chunked(1 << 20),
+            actor=person.id,
+        )
+    except HeldForScan as err:
+        return held(err)
+    except (SpaceError, ScannerUnavailable) as err:
+        return _denied(err)
+    return web.json_response({"size": size}, status=201)
+
+
+async def _send_file(
+    request: web.Request, target: PedagogicalSpace, path: str
+) -> web.StreamResponse:
+    store = store_of(request)
+    try:
+        # size_of checks the path (storage.paths) before any stat.
+        size = await request.app[CORE_KEY].executor.run(target.size_of, path)
+    except SpaceError as err:
+        return _refusal(err)
+    except OSError:
+        return _refusal(FileNotFoundError(path))
+    return await send_stream(
+        request, DOWNLOAD, size, lambda write: store.read_class_file(target, path, write)
+    )
+
+
+@api.get("/classes/{class_name}/distribution", "List a class's Distribution.", roles=EVERYONE)
+async def distribution_list(request: web.Request) -> web.StreamResponse:
+    """List the class's Distribution folder (?path=)."""
+    try:
+        target = classes.distribution(
+            _root(request), request.match_info["class_name"], await _person(request), write=False
+        )
+        path = request.query.get("path", "")
+        entries = await request.app[CORE_KEY].executor.run(target.listing, path)
+    except (classes.AccessDenied, SpaceError, FileNotFoundError) as err:
+        return _denied(err)
+    return web.json_response({"entries": entries})
+
+
+@api.get(
+    "/classes/{class_name}/distribution/file", "Download a Distribution document.", roles=EVERYONE
+)
+async def distribution_get(request: web.Request) -> web.StreamResponse:
+    """Download a Distribution document (?path=)."""
+    try:
+        target = classes.distribution(
+            _root(request), request.match_info["class_name"], await _person(request), write=False
+        )
+    except (classes.AccessDenied, SpaceError) as err:
+        return _denied(err)
+    return await _send_file(request, target, request.query.get("path", ""))
+
+
+@api.put(
+    "/classes/{class_name}/distribution/file",
+    "Put a document in Distribution (teachers).",
+    roles=EVERYONE,
+    success=201,
+)
+async def distribution_put(request: web.Request) -> web.StreamResponse:
+    """Put a document in Distribution (teachers, referent)."""
+    person = await _person(request)
+    try:
+        target = classes.distribution(
+            _root(request), request.match_info["class_name"], person, write=True
+        )
+    except (classes.AccessDenied, SpaceError) as err:
+        return _denied(err)
+    return await _receive(request, target, person)
+
+
+@api.post(
+    "/classes/{class_name}/assignments",
+    "Open an assignment (Rendus).",
+    body=AssignmentBody,
+    roles=STAFF,
+    success=201,
+)
+async def create_assignment(request: web.Request, body: AssignmentBody) -> web.StreamResponse:
+    """Open an assignment for a class (a Rendus folder per pupil)."""
+    class_name = request.match_info["class_name"]
+    try:
+        classes.check_class(class_name)
+    except SpaceError as err:
+        return _refusal(err)
+    person = await _person(request)
+    due = body.due_at.timestamp() if body.due_at else None
+    core = request.app[CORE_KEY]
+    async with core.db.write() as tx:
+        assignment_id = await tx.insert(
+            "INSERT INTO assignments (class_name, title, created_by, created_at, due_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (class_name, body.title, person.id, time.time(), due),
+        )
+    await core.audit.record(
+        actor=person.id,
+        source=source_of(request),
+        action="assignment.create",
+        target=class_name,
+        outcome="success",
+        detail=body.title,
+    )
+    return web.json_response({"id": assignment_id, "title": body.title, "due_at": due}, status=201)
+
+
+@api.get("/classes/{class_name}/assignments", "A class's assignments.", roles=EVERYONE)
+async def list_assignments(request: web.Request) -> web.StreamResponse:
+    """List a class's assignments (pupils: their own class only)."""
+    person = await _person(request)
+    class_name = request.match_info["class_name"]
+    if person.role not in classes.STAFF and person.class_name != class_name:
+        return error(403, "forbidden", "assignments of another class")
+    rows = await request.app[CORE_KEY].db.fetchall(
+        "SELECT id, title, created_by, due_at FROM assignments WHERE class_name = ?"
+        " ORDER BY id DESC",
+        (class_name,),
+    )
+    return web.json_response({"assignments": [dict(r) for r in rows]})
+
+
+async def _assignment(request: web.Request) -> Any:
+    row = await request.app[CORE_KEY].db.fetchone(
+        "SELECT id, class_name, due_at FROM assignments WHERE id = ? AND class_name = ?",
+        (request.match_info["assignment_id"], request.match_info["class_name"]),
+    )
+    if row is None:
+        raise web.HTTPNotFound(text="no such assignment")
+    return row
+
+
+@api.put(
+    "/classes/{class_name}/assignments/{assignment_id}/rendu",
+    "Hand a file in (pupils, before the deadline).",
+    roles=EVERYONE,
+    success=201,
+)
+async def hand_in(request: web.Request) -> web.StreamResponse:
+    """Hand a file in for an assignment (the pupil's own folder, before the deadline)."""
+    person = await _person(request)
+    row = await _assignment(request)
+    try:
+        target = classes.submission(
+            _root(request),
+            row["class_name"],
+            row["id"],
+            person.id,
+            person,
+            write=True,
+            due_at=row["due_at"],
+            now=time.time(),
+        )
+    except (classes.AccessDenied, SpaceError) as err:
+        return _denied(err)
+    return await _receive(request, target, person)
+
+
+@api.get(
+    "/classes/{class_name}/assignments/{assignment_id}/rendus",
+    "Work handed in (teachers: all; a pupil: their own).",
+    roles=EVERYONE,
+)
+async def handed_in(request: web.Request) -> web.StreamResponse:
+    """What was handed in: every pupil's files (teachers) or mine (a pupil)."""
+    person = await _person(request)
+    row = await _assignment(request)
+    root = _root(request) / row["class_name"] / "Rendus" / str(row["id"])
+    core = request.app[CORE_KEY]
+    pupils = [person.id]
+    if person.role in classes.STAFF:
+        pupils = await core.executor.run(classes.pupils_who_handed_in, root)
+    result: dict[str, Any] = {}
+    for pupil in pupils:
+        try:
+            target = classes.submission(
+                _root(request),
+                row["class_name"],
+                row["id"],
+                pupil,
+                person,
+                write=False,
+                due_at=row["due_at"],
+                now=time.time(),
+            )
+        except classes.AccessDenied as err:
+            return _denied(err)
+        result[pupil] = await core.executor.run(target.listing, "")
+    return web.json_response({"rendus": result})
+
+
+@api.get(
+    "/classes/{class_name}/assignments/{assignment_id}/rendus/{pupil}/file",
+    "Download a handed-in file.",
+    roles=EVERYONE,
+)
+async def handed_in_file(request: web.Request) -> web.StreamResponse:
+    """Download one handed-in file (teachers: any pupil; a pupil: their own)."""
+    person = await _person(request)
+    row = await _assignment(request)
+    try:
+        target = classes.submission(
+            _root(request),
+            row["class_name"],
+            row["id"],
+            request.match_info["pupil"],
+            person,
+            write=False,
+            due_at=row["due_at"],
+            now=time.time(),
+        )
+    except classes.AccessDenied as err:
+        return _denied(err)
+    return await _send_file(request, target, request.query.get("path", ""))

@@ -1,0 +1,213 @@
+"""The "Ma classe" page: Distribution and assignments, from a phone, without script.
+
+Teachers pick a class, put documents in its Distribution, open assignments
+with a deadline and see what each pupil handed in; pupils see their own
+class's Distribution and hand their work in. Access is decided by
+:mod:`storage.classes`, as for the API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+import time
+import urllib.parse
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from appliance.antivirus import ScannerUnavailable
+from appliance.web.api_routes import EVERYONE
+from appliance.web.auth import require_role
+from appliance.web.keys import CORE_KEY, SESSION_KEY
+from appliance.web.rendering import render
+from storage import classes
+from storage.classes_api import _person, _root
+from storage.files_pages import _file_chunks, _size
+from storage.pedagogical import PedagogicalSpace
+from storage.personnel import SpaceError
+from storage.spaces_api import store_of
+from storage.store import HeldForScan
+
+routes = web.RouteTableDef()
+
+
+def _back(class_name: str, message: str = "") -> str:
+    query = {"classe": class_name}
+    if message:
+        query["message"] = message
+    return "/classe?" + urllib.parse.urlencode(query)
+
+
+@routes.get("/classe")
+@require_role(*EVERYONE)
+async def class_page(request: web.Request) -> web.StreamResponse:
+    """Show a class's Distribution and assignments."""
+    session = request[SESSION_KEY]
+    assert session is not None  # noqa: S101 - require_role guarantees it
+    core = request.app[CORE_KEY]
+    person = await _person(request)
+    known = [
+        r["name"]
+        for r in await core.db.fetchall(
+            "SELECT DISTINCT name FROM groups WHERE kind = 'class' ORDER BY name"
+        )
+    ]
+    class_name = request.query.get("classe") or person.class_name or (known[0] if known else "")
+    error = ""
+    documents: list[dict[str, Any]] = []
+    assignments: list[dict[str, Any]] = []
+    zone = core.config.site.zone
+    if class_name:
+        try:
+            target = classes.distribution(_root(request), class_name, person, write=False)
+            documents = await core.executor.run(target.listing, "")
+        except classes.AccessDenied:
+            error = "forbidden"
+        except SpaceError:
+            error = "absent"
+        if not error:
+            rows = await core.db.fetchall(
+                "SELECT id, title, due_at FROM assignments WHERE class_name = ? ORDER BY id DESC",
+                (class_name,),
+            )
+            for row in rows:
+                folder = _root(request) / class_name / "Rendus" / str(row["id"])
+                if person.role in classes.STAFF:
+                    handed = await core.executor.run(classes.pupils_who_handed_in, folder)
+                else:
+                    mine = PedagogicalSpace(folder, person.id)
+                    listed = await core.executor.run(mine.listing, "")
+                    handed = [entry["name"] for entry in listed]
+                due = row["due_at"]
+                assignments.append(
+                    {
+                        "id": row["id"],
+                        "title": row["title"],
+                        "due": dt.datetime.fromtimestamp(due, zone).strftime("%d/%m/%Y %H:%M")
+                        if due
+                        else "",
+                        "open": due is None or due > time.time(),
+                        "handed": handed,
+                        "action": "/classe/rendu?"
+                        + urllib.parse.urlencode(
+                            {
+                                "classe": class_name,
+                                "devoir": row["id"],
+                                "csrf_token": session.csrf_token,
+                            }
+                        ),
+                    }
+                )
+    for doc in documents:
+        doc["size_text"] = _size(doc.get("size", 0)) if not doc["folder"] else ""
+        doc["href"] = f"/api/v1/classes/{urllib.parse.quote(class_name)}/distribution/file?" + (
+            urllib.parse.urlencode({"path": doc["name"]})
+        )
+    upload_action = "/classe/distribution?" + urllib.parse.urlencode(
+        {"classe": class_name, "csrf_token": session.csrf_token}
+    )
+    return render(
+        request,
+        "class.html",
+        {
+            "class_name": class_name,
+            "classes": known if person.role in classes.STAFF else [person.class_name],
+            "staff": person.role in classes.STAFF,
+            "documents": documents,
+            "assignments": assignments,
+            "error": error,
+            "message": request.query.get("message", ""),
+            "upload_action": upload_action,
+        },
+    )
+
+
+async def _store_parts(request: web.Request, target: Any, person: classes.Person) -> str:
+    stored = 0
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader) or not part.filename:
+            continue
+        name = posixpath.basename(part.filename.replace("\\", "/"))
+        try:
+            await store_of(request).put_class_file(
+                target, name, _file_chunks(part), actor=person.id
+            )
+        except HeldForScan:
+            return "held"
+        except (SpaceError, ScannerUnavailable) as err:
+            return "infected" if "infected" in str(err) else "refused"
+        stored += 1
+    return f"stored:{stored}"
+
+
+@routes.post("/classe/distribution")
+@require_role("teacher", "referent")
+async def distribution_form(request: web.Request) -> web.StreamResponse:
+    """Put documents in the class's Distribution."""
+    person = await _person(request)
+    class_name = request.query.get("classe", "")
+    try:
+        target = classes.distribution(_root(request), class_name, person, write=True)
+    except (classes.AccessDenied, SpaceError):
+        raise web.HTTPSeeOther(_back(class_name, "refused")) from None
+    raise web.HTTPSeeOther(_back(class_name, await _store_parts(request, target, person)))
+
+
+@routes.post("/classe/rendu")
+@require_role(*EVERYONE)
+async def hand_in_form(request: web.Request) -> web.StreamResponse:
+    """Hand work in for an assignment (a pupil, before the deadline)."""
+    person = await _person(request)
+    class_name = request.query.get("classe", "")
+    row = await request.app[CORE_KEY].db.fetchone(
+        "SELECT id, due_at FROM assignments WHERE id = ? AND class_name = ?",
+        (request.query.get("devoir", ""), class_name),
+    )
+    if row is None:
+        raise web.HTTPSeeOther(_back(class_name, "refused"))
+    try:
+        target = classes.submission(
+            _root(request),
+            class_name,
+            row["id"],
+            person.id,
+            person,
+            write=True,
+            due_at=row["due_at"],
+            now=time.time(),
+        )
+    except (classes.AccessDenied, SpaceError):
+        raise web.HTTPSeeOther(_back(class_name, "late")) from None
+    raise web.HTTPSeeOther(_back(class_name, await _store_parts(request, target, person)))
+
+
+@routes.post("/classe/devoir")
+@require_role("teacher", "referent")
+async def assignment_form(request: web.Request) -> web.StreamResponse:
+    """Open an assignment with an optional deadline (local date and time)."""
+    person = await _person(request)
+    form = await request.post()
+    class_name = str(form.get("classe", ""))
+    title = str(form.get("titre", "")).strip()[:200]
+    due_text = str(form.get("echeance", "")).strip()
+    core = request.app[CORE_KEY]
+    try:
+        classes.check_class(class_name)
+        due = (
+            dt.datetime.fromisoformat(due_text).replace(tzinfo=core.config.site.zone).timestamp()
+            if due_text
+            else None
+        )
+    except (SpaceError, ValueError):
+        raise web.HTTPSeeOther(_back(class_name, "refused")) from None
+    if not title:
+        raise web.HTTPSeeOther(_back(class_name, "refused"))
+    async with core.db.write() as tx:
+        await tx.insert(
+            "INSERT INTO assignments (class_name, title, created_by, created_at, due_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (class_name, title, person.id, time.time(), due),
+        )
+    raise web.HTTPSeeOther(_back(class_name, "created"))

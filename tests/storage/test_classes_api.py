@@ -1,0 +1,133 @@
+"""Class areas: teachers hand out in Distribution, pupils of the class read; pupils
+hand work in before the deadline, only their own; teachers read it all (issue #5
+scope 1; CARMO #8.11, #9.1, #9.17)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from appliance.core import Core
+from appliance.identity.model import Person
+from tests.appliance.web.conftest import login_as, put_file
+from tests.conftest import SCHOOL_UAI
+
+BASE = "/api/v1/classes/6A"
+
+
+async def _more_pupils(core: Core) -> None:
+    for person_id, class_name in (("voisin", "6A"), ("autre", "5B")):
+        await core.directory.add_local_person(
+            Person(person_id, "local", person_id, "pupil", SCHOOL_UAI, class_name=class_name),
+            "pupil-password-2",
+        )
+
+
+async def test_distribution_is_written_by_teachers_and_read_by_the_class(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    await _more_pupils(core)
+    token = await login_as(client, "prof")
+    put = await put_file(
+        client, token, f"{BASE}/distribution/file", "Chapitre 1/cours.pdf", b"%PDF"
+    )
+    assert put.status == 201
+    token = await login_as(client, "eleve")
+    listed = await (await client.get(f"{BASE}/distribution")).json()
+    assert listed["entries"] == [{"name": "Chapitre 1", "folder": True}]
+    got = await client.get(f"{BASE}/distribution/file", params={"path": "Chapitre 1/cours.pdf"})
+    assert await got.read() == b"%PDF"
+    refused = await put_file(client, token, f"{BASE}/distribution/file", "triche.pdf", b"x")
+    assert refused.status == 403
+    await login_as(client, "autre", "pupil-password-2")
+    assert (await client.get(f"{BASE}/distribution")).status == 403
+
+
+async def test_rendus_before_the_deadline_own_folder_only(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    await _more_pupils(core)
+    token = await login_as(client, "prof")
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    future = dt.datetime.now(dt.UTC) + dt.timedelta(days=7)
+    open_one = await client.post(
+        f"{BASE}/assignments",
+        json={"title": "Rédaction", "due_at": future.isoformat()},
+        headers={"X-CSRF-Token": token},
+    )
+    closed_one = await client.post(
+        f"{BASE}/assignments",
+        json={"title": "Exercice d'hier", "due_at": past.isoformat()},
+        headers={"X-CSRF-Token": token},
+    )
+    assert open_one.status == closed_one.status == 201
+    open_id = (await open_one.json())["id"]
+    closed_id = (await closed_one.json())["id"]
+    token = await login_as(client, "eleve")
+    titles = [
+        a["title"] for a in (await (await client.get(f"{BASE}/assignments")).json())["assignments"]
+    ]
+    assert titles == ["Exercice d'hier", "Rédaction"]
+    handed = await put_file(
+        client, token, f"{BASE}/assignments/{open_id}/rendu", "copie.odt", b"ma copie"
+    )
+    assert handed.status == 201
+    late = await put_file(client, token, f"{BASE}/assignments/{closed_id}/rendu", "copie.odt", b"x")
+    assert late.status == 403
+    assert "deadline" in (await late.json())["error"]["message"]
+    mine = await (await client.get(f"{BASE}/assignments/{open_id}/rendus")).json()
+    assert list(mine["rendus"]) == ["eleve"]
+    # A classmate sees neither the list nor the file of another pupil.
+    await login_as(client, "voisin", "pupil-password-2")
+    theirs = await client.get(
+        f"{BASE}/assignments/{open_id}/rendus/eleve/file", params={"path": "copie.odt"}
+    )
+    assert theirs.status == 403
+    assert (await (await client.get(f"{BASE}/assignments/{open_id}/rendus")).json())["rendus"] == {
+        "voisin": []
+    }
+    # The teacher reads everybody's work but does not change it.
+    token = await login_as(client, "prof")
+    everyone = await (await client.get(f"{BASE}/assignments/{open_id}/rendus")).json()
+    assert [f["name"] for f in everyone["rendus"]["eleve"]] == ["copie.odt"]
+    got = await client.get(
+        f"{BASE}/assignments/{open_id}/rendus/eleve/file", params={"path": "copie.odt"}
+    )
+    assert await got.read() == b"ma copie"
+    changed = await put_file(client, token, f"{BASE}/assignments/{open_id}/rendu", "x.odt", b"x")
+    assert changed.status == 403
+    missing = await client.get("/api/v1/classes/6A/assignments/999/rendus")
+    assert missing.status == 404
+    bad = await client.get("/api/v1/classes/..%2Fetc/distribution")
+    assert bad.status in (403, 404, 422)
+
+
+async def test_a_new_school_year_archives_class_areas(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    import time
+
+    from storage.store import ProductionsStore
+
+    token = await login_as(client, "prof")
+    assert (
+        await put_file(client, token, f"{BASE}/distribution/file", "cours.pdf", b"%PDF")
+    ).status == 201
+    opened = await client.post(
+        f"{BASE}/assignments", json={"title": "Devoir"}, headers={"X-CSRF-Token": token}
+    )
+    assert opened.status == 201
+    store = ProductionsStore(core)
+    assert await store.roll_classes_over(actor="test") == 1
+    assert (await (await client.get(f"{BASE}/assignments")).json())["assignments"] == []
+    assert (await (await client.get(f"{BASE}/distribution")).json())["entries"] == []
+    archive = core.config.site.data_dir / "productions" / "classes-archive"
+    (kept,) = list(archive.iterdir())
+    assert (kept / "6A" / "Distribution" / "cours.pdf").read_bytes() == b"%PDF"
+    # Kept for the grace period, then erased by the nightly lifecycle job.
+    assert await store.purge_class_archives() == 0
+    later = time.time() + (core.config.productions.departed_grace_days + 2) * 86_400
+    assert await store.purge_class_archives(now=later) == 1
+    assert not kept.exists()
