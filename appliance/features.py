@@ -49,7 +49,7 @@ class MenuEntry:
     """A link in the admin menu to one of the feature's pages."""
 
     path: str
-    label: str  # a translation key of the feature's catalogue
+    label: str  # French, marked N_("…"); translated where the menu is shown
     roles: tuple[str, ...] = ("referent",)
     # "admin": with the referent's pages; "personal": with everyone's own pages.
     section: str = "admin"
@@ -94,8 +94,10 @@ class Feature:
     migrations_package: str | None = None
     jobs: Callable[[Core], list[JobSpec]] | None = None
     commands: Sequence[click.Command] = ()
-    # The feature's page strings: {"fr": {key: text}, "en": {...}}.
-    translations: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # A package whose ``locale/`` folder holds the feature's gettext catalogues.
+    translations: str | None = None
+    # Families of labels its pages show by value: {"service": {"filter": N_("…")}}.
+    labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     menu: Sequence[MenuEntry] = ()
     dashboard: Sequence[DashboardPanel] = ()
     # aiohttp cleanup contexts of the web app: entered before it listens, left

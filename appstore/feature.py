@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from appliance.features import Feature, MenuEntry
+from appliance.i18n import N_
 from appstore import api, pages
 from appstore.config import StoreConfig
-from appstore.translations import CATALOGUE
+from appstore.labels import LABELS
 
 FEATURE = Feature(
     name="appstore",
@@ -14,9 +15,12 @@ FEATURE = Feature(
     routes=(pages.routes, api.api),
     templates_package="appstore",
     migrations_package="appstore",
-    translations=CATALOGUE,
+    translations="appstore",
+    labels=LABELS,
     menu=(
-        MenuEntry("/applis/gestion", "apps.admin"),
-        MenuEntry("/applis", "nav.apps", ("pupil", "teacher", "staff", "referent"), "personal"),
+        MenuEntry("/applis/gestion", N_("Applications de l'établissement")),
+        MenuEntry(
+            "/applis", N_("Applications"), ("pupil", "teacher", "staff", "referent"), "personal"
+        ),
     ),
 )

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from appliance.features import Feature, MenuEntry, ServiceSpec, enabled_by
+from appliance.i18n import N_
 from cache import admin_pages, api
 from cache.config import CacheConfig
 from cache.jobs import cache_jobs
-from cache.translations import CATALOGUE
+from cache.labels import LABELS
 
 if TYPE_CHECKING:
     from appliance.core import Core
@@ -30,6 +31,7 @@ FEATURE = Feature(
     templates_package="cache",
     migrations_package="cache",
     jobs=cache_jobs,
-    translations=CATALOGUE,
-    menu=(MenuEntry("/cache", "nav.cache"),),
+    translations="cache",
+    labels=LABELS,
+    menu=(MenuEntry("/cache", N_("Cache des mises à jour")),),
 )

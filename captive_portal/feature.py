@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from appliance.features import Feature, MenuEntry, ServiceSpec, enabled_by
+from appliance.i18n import N_
 from captive_portal import admin_pages, api
 from captive_portal.config import PortalConfig
 from captive_portal.jobs import portal_jobs
-from captive_portal.translations import CATALOGUE
+from captive_portal.labels import LABELS
 
 if TYPE_CHECKING:
     from appliance.core import Core
@@ -30,6 +31,7 @@ FEATURE = Feature(
     templates_package="captive_portal",
     migrations_package="captive_portal",
     jobs=portal_jobs,
-    translations=CATALOGUE,
-    menu=(MenuEntry("/portal", "nav.portal"),),
+    translations="captive_portal",
+    labels=LABELS,
+    menu=(MenuEntry("/portal", N_("Wi-Fi invité·es")),),
 )

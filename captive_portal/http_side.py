@@ -10,12 +10,13 @@ from typing import Any
 
 from aiohttp import web
 
+from appliance.i18n import language_of
 from appliance.network_clients import CLIENTS_TOPIC
 from captive_portal import state as portal_admin
 from captive_portal.accounting import Accounting
 from captive_portal.config import PortalConfig
 from captive_portal.nftables import NftError
-from captive_portal.pages import choose_language, human_bytes
+from captive_portal.pages import human_bytes
 from captive_portal.portal_base import (
     ARP_TABLE,
     MAX_BODY,
@@ -75,9 +76,7 @@ class PortalHttp(Accounting):
         return response
 
     def _lang(self, request: web.Request) -> str:
-        return choose_language(
-            request.query.get("lang"), request.headers.get("Accept-Language", "")
-        )
+        return language_of(request.query.get("lang"), request.headers.get("Accept-Language", ""))
 
     def _html(
         self, text: str, status: int = 200, headers: dict[str, str] | None = None
@@ -104,11 +103,8 @@ class PortalHttp(Accounting):
         text = self._pages.render("message", lang, error=self._pages_text(lang, key))
         return self._html(text, status, headers)
 
-    @staticmethod
-    def _pages_text(lang: str, key: str) -> str:
-        from captive_portal.pages import TEXTS
-
-        return TEXTS[lang][key]
+    def _pages_text(self, lang: str, key: str) -> str:
+        return self._pages.message(lang, key)
 
     def _online(self, request: web.Request) -> Session | None:
         user = self.by_ip.get(request.remote or "")

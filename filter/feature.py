@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from appliance.features import Feature, MenuEntry, ServiceSpec, enabled_by
+from appliance.i18n import N_
 from filter import admin_pages, api
 from filter.cli import filter_group
 from filter.config import FilterConfig
 from filter.jobs import filter_jobs
-from filter.translations import CATALOGUE
+from filter.labels import LABELS
 
 if TYPE_CHECKING:
     from appliance.core import Core
@@ -32,6 +33,7 @@ FEATURE = Feature(
     migrations_package="filter",
     jobs=filter_jobs,
     commands=(filter_group,),
-    translations=CATALOGUE,
-    menu=(MenuEntry("/filtering", "nav.filtering"),),
+    translations="filter",
+    labels=LABELS,
+    menu=(MenuEntry("/filtering", N_("Filtrage")),),
 )

@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from appliance.web.auth import actor_of, require_role, source_of
-from appliance.web.i18n import translator
-from appliance.web.keys import CORE_KEY, LANG_KEY
-from appliance.web.rendering import CATALOGUE_KEY, local_time
+from appliance.web.keys import CORE_KEY
+from appliance.web.rendering import local_time, request_gettext
 from storage.backup import BackupError, Backups
 from storage.config import ProductionsConfig
 from storage.jobs import BACKUP_JOB, RESTORE_TEST_JOB
@@ -65,17 +64,17 @@ async def restore_form(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     person = str(form.get("person", "")).strip()
     path = str(form.get("path", "")).strip()
-    t = translator(request[LANG_KEY], request.app[CATALOGUE_KEY])
+    _ = request_gettext(request)
     if not section.backup.enabled:
-        message = t("dashboard.backup_off")
+        message = _("Sauvegarde non configurée ([productions.backup]).")
     else:
         backups = Backups(section.backup, core.config.site.data_dir)
         try:
             count = await core.executor.run(backups.restore, person, path)
-            message = t("dashboard.restored", count=count)
+            message = _("%(count)s fichier(s) restauré(s).", count=count)
             outcome = "success"
         except (BackupError, SpaceError) as err:
-            message = t("dashboard.restore_failed", reason=str(err)[:200])
+            message = _("Restauration impossible : %(reason)s", reason=str(err)[:200])
             outcome = "failure"
         await core.audit.record(
             actor=actor_of(request),

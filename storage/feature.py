@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from appliance.features import DashboardPanel, Feature, MenuEntry, SessionHooks
+from appliance.i18n import N_
 from storage import classes_api, classes_pages, dashboard, files_pages, spaces_api
 from storage.cli import backup, classes_group, personnel
 from storage.config import ProductionsConfig
 from storage.jobs import storage_jobs
+from storage.labels import LABELS
 from storage.store import ProductionsStore
-from storage.translations import CATALOGUE
 from storage.web_lifecycle import storage_alongside_web
 
 if TYPE_CHECKING:
@@ -45,10 +46,11 @@ FEATURE = Feature(
     migrations_package="storage",
     jobs=storage_jobs,
     commands=(backup, personnel, classes_group),
-    translations=CATALOGUE,
+    translations="storage",
+    labels=LABELS,
     menu=(
-        MenuEntry("/fichiers", "nav.files", _EVERYONE, "personal"),
-        MenuEntry("/classe", "nav.class", ("pupil", "teacher", "referent"), "personal"),
+        MenuEntry("/fichiers", N_("Mes fichiers"), _EVERYONE, "personal"),
+        MenuEntry("/classe", N_("Ma classe"), ("pupil", "teacher", "referent"), "personal"),
     ),
     dashboard=(DashboardPanel("storage_panel.html", dashboard.storage_panel),),
     sessions=SessionHooks(on_login=_unlock_personnel, on_logout=_forget_personnel),

@@ -19,6 +19,7 @@ from typing import Any, Final
 from aiohttp import BodyPartReader, web
 
 from appliance.antivirus import ScannerUnavailable
+from appliance.i18n import N_
 from appliance.web.api_routes import EVERYONE
 from appliance.web.auth import login_csrf_token, require_role, set_login_csrf, source_of
 from appliance.web.keys import CORE_KEY, SESSION_KEY, THROTTLE_KEY
@@ -37,6 +38,16 @@ from storage.store import (
 )
 
 routes = web.RouteTableDef()
+
+# Why a retrieval code did not open a download, in the words the person reads.
+RETRIEVAL_REFUSED: Final = {
+    "slow": N_("Trop d'essais depuis cet appareil : patientez."),
+    "bad_code": N_("Code inconnu ou expiré."),
+    "bad_password": N_(
+        "Mot de passe incorrect pour PERSONNEL. Laissez le champ vide pour "
+        "télécharger seulement l'espace pédagogique."
+    ),
+}
 
 # Types shown in the browser; anything else (HTML, SVG, scripts…) is only
 # ever downloaded, so a pupil's file cannot run in the appliance's origin.
@@ -327,7 +338,7 @@ async def retrieval_submit(request: web.Request) -> web.StreamResponse:
     code = str(form.get("code", ""))[:64]
     decision = throttle.check("retrieval", source, time.monotonic(), known_device=False)
     if not decision.allowed:
-        return _retrieval_form(request, "retrieve.slow", 429)
+        return _retrieval_form(request, RETRIEVAL_REFUSED["slow"], 429)
     store = store_of(request)
     person = await store.person_of_retrieval_code(code)
     if person is None:
@@ -335,7 +346,7 @@ async def retrieval_submit(request: web.Request) -> web.StreamResponse:
         await core.audit.record(
             actor="?", source=source, action="productions.retrieval", outcome="failure"
         )
-        return _retrieval_form(request, "retrieve.bad_code", 403)
+        return _retrieval_form(request, RETRIEVAL_REFUSED["bad_code"], 403)
     throttle.record_success("retrieval", source)
     password = str(form.get("password", ""))[:256]
     identity: str | None = None
@@ -348,7 +359,7 @@ async def retrieval_submit(request: web.Request) -> web.StreamResponse:
                 actor=person, source=source, action="productions.retrieval",
                 outcome="throttled",
             )  # fmt: skip
-            return _retrieval_form(request, "retrieve.slow", 429)
+            return _retrieval_form(request, RETRIEVAL_REFUSED["slow"], 429)
         identity = await store.open_identity(person, password)
         if identity is None:
             throttle.record_failure(account, source, time.monotonic())
@@ -356,7 +367,7 @@ async def retrieval_submit(request: web.Request) -> web.StreamResponse:
                 actor=person, source=source, action="productions.retrieval",
                 outcome="failure", detail="wrong PERSONNEL password",
             )  # fmt: skip
-            return _retrieval_form(request, "retrieve.bad_password", 403)
+            return _retrieval_form(request, RETRIEVAL_REFUSED["bad_password"], 403)
         throttle.record_success(account, source)
     await core.audit.record(
         actor=person, source=source, action="productions.retrieval", outcome="success",

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 
+from appliance.i18n import Catalogues, merged_labels
 from appliance.metrics import render_metrics
 from appliance.web import api, pages
 from appliance.web.api_routes import API_TABLES_KEY, ApiRoutes, ApiRoutesList
-from appliance.web.i18n import merged_catalogue
 from appliance.web.keys import CORE_KEY, SESSIONS_KEY, THROTTLE_KEY
-from appliance.web.rendering import CATALOGUE_KEY, TEMPLATES_KEY, create_environment
+from appliance.web.labels import LABELS
+from appliance.web.rendering import CATALOGUES_KEY, TEMPLATES_KEY, create_environment
 from appliance.web.security import (
     csrf_middleware,
     on_response_prepare,
@@ -66,11 +67,14 @@ def create_app(core: Core) -> web.Application:
         absolute_seconds=web_config.session_absolute_hours * 3600,
     )
     app[THROTTLE_KEY] = LoginThrottle(web_config.throttle)
-    app[TEMPLATES_KEY] = create_environment(
-        [f.templates_package for f in core.features if f.templates_package is not None]
+    catalogues = Catalogues(
+        ["appliance", *(f.translations for f in core.features if f.translations is not None)]
     )
-    app[CATALOGUE_KEY] = merged_catalogue(
-        (feature.name, feature.translations) for feature in core.features
+    app[CATALOGUES_KEY] = catalogues
+    app[TEMPLATES_KEY] = create_environment(
+        [f.templates_package for f in core.features if f.templates_package is not None],
+        catalogues,
+        merged_labels([("appliance", LABELS), *((f.name, f.labels) for f in core.features)]),
     )
     tables: list[web.RouteTableDef] = [
         pages.routes,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
 from appliance.config_render import render_config
+from appliance.i18n import N_
 from appliance.scheduler.closed_days import add_closed_day, list_closed_days, remove_closed_day
 from appliance.site_status import read_host_figures, services_status
 from appliance.web.auth import (
@@ -21,11 +22,25 @@ from appliance.web.auth import (
     set_login_csrf,
     source_of,
 )
-from appliance.web.i18n import translator
-from appliance.web.keys import CORE_KEY, LANG_KEY, SESSION_KEY
-from appliance.web.rendering import CATALOGUE_KEY, local_time, page, render
+from appliance.web.keys import CORE_KEY, SESSION_KEY
+from appliance.web.rendering import local_time, page, render, request_gettext
 
 routes = web.RouteTableDef()
+
+# Why a login failed, in the words the person reads.
+LOGIN_FAILURES: Final = {
+    "bad_credentials": N_("Identifiant ou mot de passe incorrect."),
+    "directory_unreachable": N_(
+        "L'annuaire de l'établissement ne répond pas. Réessayez dans quelques minutes."
+    ),
+    "departed": N_(
+        "Ce compte n'est plus actif dans l'établissement. Pour récupérer vos "
+        "fichiers, demandez un code de récupération au référent numérique et "
+        "ouvrez la page « Récupérer mes fichiers » (/recuperer)."
+    ),
+    "throttled": N_("Trop de tentatives. Réessayez dans %(seconds)s secondes."),
+    "missing": N_("Saisissez votre identifiant et votre mot de passe."),
+}
 
 
 def _duration(seconds: float) -> str:
@@ -78,8 +93,8 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         response = web.HTTPSeeOther(target)
         set_login_cookies(request, response, result)
         raise response
-    t = translator(request[LANG_KEY], request.app[CATALOGUE_KEY])
-    message = t(f"login.{result.failure}", seconds=result.retry_after)
+    _ = request_gettext(request)
+    message = _(LOGIN_FAILURES[result.failure or "bad_credentials"], seconds=result.retry_after)
     status = 429 if result.failure == "throttled" else 401
     rendered = _login_page(request, error=message, login=login[:128], status=status)
     if result.failure == "throttled":

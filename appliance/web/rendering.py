@@ -1,6 +1,6 @@
 """Server-side templates: one Jinja2 environment per app, autoescaped.
 
-Every page gets the same base context (language, translator, session, CSRF
+Every page gets the same base context (language, session, CSRF
 token) from :func:`page_context`; handlers return their own context and
 :func:`page` renders it.
 """
@@ -8,7 +8,7 @@ token) from :func:`page_context`; handlers return their own context and
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -16,33 +16,44 @@ from typing import TYPE_CHECKING, Any, Final
 import jinja2
 from aiohttp import web
 
-from appliance.web.i18n import translator
+from appliance.i18n import Catalogues, Gettext, install_in
 from appliance.web.keys import CORE_KEY, LANG_KEY, SESSION_KEY
 
 if TYPE_CHECKING:
     from appliance.core import Core
 
 TEMPLATES_KEY: Final = web.AppKey("templates", jinja2.Environment)
-CATALOGUE_KEY: Final = web.AppKey[dict[str, dict[str, str]]]("catalogue")
+CATALOGUES_KEY: Final = web.AppKey("catalogues", Catalogues)
 _FOLDER: Final = Path(__file__).parent / "templates"
 
 PageHandler = Callable[[web.Request], Awaitable[dict[str, Any]]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def create_environment(packages: Sequence[str] = ()) -> jinja2.Environment:
-    """Return the template environment (autoescape on, strict undefined).
+def create_environment(
+    packages: Sequence[str] = (),
+    catalogues: Catalogues | None = None,
+    labels: Mapping[str, Mapping[str, str]] | None = None,
+) -> jinja2.Environment:
+    """Return the template environment (autoescape on, strict undefined, gettext).
 
     The kernel's templates (the base layout among them) come first, then each
     feature package's ``templates/admin`` folder.
     """
     loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(_FOLDER)]
     loaders += [jinja2.PackageLoader(package, "templates/admin") for package in packages]
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         undefined=jinja2.StrictUndefined,
     )
+    install_in(environment, catalogues or Catalogues(()), labels)
+    return environment
+
+
+def request_gettext(request: web.Request) -> Gettext:
+    """Return ``_(message, **values)`` in the request's language."""
+    return request.app[CATALOGUES_KEY].gettext_for(request[LANG_KEY])
 
 
 def local_time(core: Core, iso: str | None) -> str:
@@ -60,7 +71,6 @@ def page_context(request: web.Request) -> dict[str, Any]:
     return {
         "lang": lang,
         "other_lang": "en" if lang == "fr" else "fr",
-        "t": translator(lang, request.app[CATALOGUE_KEY]),
         "feature_menu": [
             entry
             for feature in request.app[CORE_KEY].features

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from appliance.i18n import language_of
 from captive_portal.dhcp import parse_lease_events
-from captive_portal.pages import TEXTS, PortalPages, choose_language, human_bytes
+from captive_portal.pages import MESSAGES, PortalPages, human_bytes
 
 
 def test_language_choice() -> None:
-    assert choose_language(None, "") == "fr"
-    assert choose_language(None, "en-GB,en;q=0.9") == "en"
-    assert choose_language(None, "de-DE,fr;q=0.8") == "fr"
-    assert choose_language("en", "fr") == "en"
-    assert choose_language("xx", "") == "fr"
-    assert set(TEXTS["fr"]) == set(TEXTS["en"])
+    assert language_of(None, "") == "fr"
+    assert language_of(None, "en-GB,en;q=0.9") == "en"
+    assert language_of(None, "de-DE,fr;q=0.8") == "fr"
+    assert language_of("en", "fr") == "en"
+    assert language_of("xx", "") == "fr"
+
+
+def test_every_message_the_portal_sends_is_in_english_too() -> None:
+    pages = PortalPages()
+    for reason in MESSAGES:
+        assert pages.message("en", reason) != pages.message("fr", reason), reason
+    assert pages.message("en", "err_voucher") == "Invalid, expired or used-up code."
 
 
 def test_login_page_escapes_and_loads_nothing_from_outside() -> None:

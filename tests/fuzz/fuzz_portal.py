@@ -16,10 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.fuzz.provider import instrumented, provider, run_target
 
 with instrumented():
+    from appliance.i18n import language_of
     from captive_portal import garden, ra
     from captive_portal.dhcp import parse_lease_events
     from captive_portal.guard import FormTokens, SourceLimits
-    from captive_portal.pages import choose_language
     from captive_portal.probes import probe_answer
 
 TOKENS = FormTokens(capacity=1000)
@@ -46,7 +46,7 @@ def one_input(data: bytes) -> None:
     TOKENS.redeem(TOKENS.issue(address, 0.0), address, 1.0)
     LIMITS.allow_request(address, 0.0)
     LIMITS.allow_login(address, 0.0)
-    choose_language(text[:5] or None, text)
+    language_of(text[:5] or None, text)
     probe_answer(text, text[::-1])
 
 

@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 
 from appliance.web.app import create_app
@@ -83,49 +82,3 @@ async def test_english_is_available_and_remembered(client: TestClient[Any, Any])
     assert '<html lang="en">' in await page.text()
     again = await client.get("/login")
     assert "<h1>Log in</h1>" in await again.text()
-
-
-def test_catalogues_define_the_same_keys() -> None:
-    from appliance.web.i18n import CATALOGUE
-
-    assert set(CATALOGUE["fr"]) == set(CATALOGUE["en"])
-
-
-def test_each_feature_brings_its_strings_and_no_key_is_defined_twice() -> None:
-    """The filter's, portal's and cache's strings live in their folders (issue #12)."""
-    from appliance.features import installed_features
-    from appliance.web.i18n import CATALOGUE, merged_catalogue
-
-    features = installed_features()
-    merged = merged_catalogue((f.name, f.translations) for f in features)
-    for feature in features:
-        assert set(feature.translations["fr"]) == set(feature.translations["en"]), feature.name
-        assert feature.menu, feature.name
-        for entry in feature.menu:
-            assert entry.label in feature.translations["fr"], entry.label
-    assert set(merged["fr"]) == set(merged["en"])
-    assert "filtering.title" in merged["fr"]
-    assert "filtering.title" not in CATALOGUE["fr"]
-    with pytest.raises(ValueError, match=r"nav\.dashboard"):
-        merged_catalogue([("a", {"fr": {"nav.dashboard": "x"}, "en": {}})])
-
-
-def test_every_static_key_a_template_uses_exists_in_both_languages() -> None:
-    """A page never shows a raw key: each t("…") of every template is translated."""
-    import re
-    from pathlib import Path
-
-    from appliance.features import installed_features
-    from appliance.web.i18n import merged_catalogue
-
-    merged = merged_catalogue((f.name, f.translations) for f in installed_features())
-    root = Path(__file__).resolve().parents[3]
-    templates = [
-        *root.glob("appliance/web/templates/*.html"),
-        *root.glob("*/templates/admin/*.html"),
-    ]
-    assert len(templates) > 10
-    for template in templates:
-        for key in re.findall(r"""\bt\(["']([a-z_.]+)["']\s*[,)]""", template.read_text()):
-            assert key in merged["fr"], (template.name, key)
-            assert key in merged["en"], (template.name, key)

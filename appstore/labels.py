@@ -1,0 +1,18 @@
+"""The app store's platforms, named for its pages."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from appliance.i18n import N_
+
+LABELS: Final[dict[str, dict[str, str]]] = {
+    "apps.platform": {
+        "android": N_("Android"),
+        "ios": N_("iPhone et iPad"),
+        "windows": N_("Windows"),
+        "macos": N_("macOS"),
+        "linux": N_("Linux"),
+        "other": N_("Autre"),
+    },
+}

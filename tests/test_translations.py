@@ -1,0 +1,112 @@
+"""Translations with gettext: every string the code shows is in its folder's catalogue (#12).
+
+CARMO #5.13 asks for a French interface; English is the second language. The
+catalogues are checked against the code itself (Babel's extraction), so a
+string added without its translation, or a translation kept for a string
+the code no longer shows, fails here rather than on a pupil's screen.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from appliance.catalogue_sync import (
+    ROOT,
+    catalogue_path,
+    folder_messages,
+    read_catalogue,
+    translated_folders,
+    update,
+)
+from appliance.features import installed_features
+from appliance.i18n import Catalogues, merged_labels
+from appliance.services import service_names
+from appliance.web.labels import LABELS
+
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def test_every_feature_with_pages_keeps_a_catalogue() -> None:
+    folders = {path.name for path in translated_folders()}
+    assert "appliance" in folders
+    for feature in installed_features():
+        if feature.templates_package or feature.menu:
+            assert feature.translations is not None, feature.name
+            assert feature.translations in folders, feature.name
+
+
+@pytest.mark.parametrize("folder", translated_folders(), ids=lambda path: path.name)
+def test_catalogue_matches_the_code_and_is_translated(folder: Path) -> None:
+    shown = folder_messages(folder)
+    catalogue = read_catalogue(catalogue_path(folder, "en"), "en")
+    kept = {str(message.id): str(message.string or "") for message in catalogue if message.id}
+    missing = sorted(set(shown) - set(kept))
+    stale = sorted(set(kept) - set(shown))
+    assert not missing, f"not in {folder.name}'s catalogue (./dev catalogues): {missing}"
+    assert not stale, f"no longer used by {folder.name}'s code (./dev catalogues): {stale}"
+    for french, english in kept.items():
+        assert english, f"untranslated: {french!r}"
+        assert english != french or len(french) < 12, f"copied, not translated: {french!r}"
+        # The same placeholders, and a text that formats (a lone % is written %%).
+        assert set(PLACEHOLDER.findall(french)) == set(PLACEHOLDER.findall(english)), french
+        values = dict.fromkeys(PLACEHOLDER.findall(french), "x")
+        french % values
+        english % values
+
+
+def test_the_check_sees_a_new_string_and_a_dropped_one(tmp_path: Path) -> None:
+    """The extraction the test relies on finds Python and template strings."""
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "views.py").write_text(
+        'LABEL = N_("Salle des profs")\nTITLE = _("Emploi du temps")\n'
+    )
+    (tmp_path / "templates" / "page.html").write_text('<p>{{ _("Cahier de textes") }}</p>')
+    assert set(folder_messages(tmp_path)) == {
+        "Salle des profs",
+        "Emploi du temps",
+        "Cahier de textes",
+    }
+    added, removed = update(tmp_path, {"Emploi du temps": "Timetable"})
+    assert (added, removed) == (3, 0)
+    (tmp_path / "views.py").write_text('TITLE = _("Emploi du temps")\n')
+    assert update(tmp_path) == (0, 1)  # "Salle des profs" is gone; nothing else is lost
+    kept = read_catalogue(catalogue_path(tmp_path, "en"), "en")
+    assert {str(m.id): m.string for m in kept if m.id} == {
+        "Emploi du temps": "Timetable",
+        "Cahier de textes": "",
+    }
+
+
+def test_no_template_builds_a_message_from_a_value() -> None:
+    """Dynamic keys are gone: ``_()`` takes a literal, a label or a marked message."""
+    templates = [*ROOT.glob("appliance/web/templates/*.html"), *ROOT.glob("*/templates/**/*.html")]
+    assert len(templates) > 10
+    allowed = re.compile(r"""_\((["']|labels\[|entry\.label\)|error\))""")
+    for template in templates:
+        text = template.read_text()
+        assert not re.search(r"\bt\(", text), template
+        for call in re.finditer(r"\b_\(", text):
+            assert allowed.match(text, call.start()), (
+                template,
+                text[call.start() : call.start() + 40],
+            )
+
+
+def test_every_service_and_label_reads_in_both_languages() -> None:
+    features = installed_features()
+    labels = merged_labels([("appliance", LABELS), *((f.name, f.labels) for f in features)])
+    catalogues = Catalogues(
+        ["appliance", *(f.translations for f in features if f.translations is not None)]
+    )
+    for name in service_names():
+        assert name in labels["service"], name
+    for family in labels.values():
+        for french in family.values():
+            assert catalogues.gettext("fr", french) == french
+            assert catalogues.gettext("en", french) != french or len(french) < 12, french
+    assert catalogues.gettext("en", labels["role"]["pupil"]) == "Pupil"
+    with pytest.raises(ValueError, match="service"):
+        merged_labels([("a", {"service": {"web": "x"}}), ("b", {"service": {"web": "y"}})])
