@@ -18,6 +18,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+from appliance.i18n import N_
+from appliance.service import Health
 from appliance.state.db import StateDB
 
 _LOGGER = logging.getLogger(__name__)
@@ -83,13 +85,17 @@ class ChangeFeed:
                     _LOGGER.exception("Change handler for %s failed", row["topic"])
         return len(rows)
 
-    def problem(self) -> str:
-        """Return why changes are not being delivered, or "" when they are."""
+    def problem(self) -> Health | None:
+        """Return why changes are not being delivered, or None when they are."""
         if self._task is not None and self._task.done():
-            return "le flux de changements s'est arrêté"
+            return Health("degraded", N_("le flux de changements s'est arrêté"))
         if self.failures:
-            return f"flux de changements en échec ({self.failures}×) : {self.last_error}"
-        return ""
+            return Health(
+                "degraded",
+                N_("flux de changements en échec (%(failures)s×) : %(error)s"),
+                {"failures": self.failures, "error": self.last_error},
+            )
+        return None
 
     async def _watch(self) -> None:
         """Deliver changes until stopped; a failed read is logged, retried and reported.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -24,6 +25,7 @@ from appliance.changes import ChangeFeed
 from appliance.config import PreauConfig
 from appliance.executor import BlockingExecutor
 from appliance.features import Feature, installed_features
+from appliance.i18n import N_
 from appliance.identity.directory import Directory
 from appliance.service import Health, Service
 from appliance.state.db import StateDB
@@ -162,17 +164,21 @@ class Core:
                 health = await service.async_health()
             except Exception as err:
                 _LOGGER.exception("Health check of %s failed", name)
-                health = Health("down", f"health check failed: {err}")
-            feed_problem = self._changes.problem() if self._changes is not None else ""
-            if feed_problem and health.status == "ok":
+                health = Health(
+                    "down", N_("le contrôle de santé a échoué : %(error)s"), {"error": str(err)}
+                )
+            feed_problem = self._changes.problem() if self._changes is not None else None
+            if feed_problem is not None and health.status == "ok":
                 # Without the feed, this process misses other processes' changes.
-                health = Health("degraded", feed_problem)
-            rows.append((name, health.status, health.detail, os.getpid(), time.time()))
+                health = feed_problem
+            values = json.dumps(dict(health.values), ensure_ascii=False)
+            rows.append((name, health.status, health.detail, values, os.getpid(), time.time()))
         async with self.db.write() as tx:
             await tx.executemany(
-                "INSERT INTO service_health (service, status, detail, pid, updated_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (service) DO UPDATE SET"
-                " status = excluded.status, detail = excluded.detail, pid = excluded.pid,"
+                "INSERT INTO service_health (service, status, detail, detail_values, pid,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (service) DO UPDATE SET"
+                " status = excluded.status, detail = excluded.detail,"
+                " detail_values = excluded.detail_values, pid = excluded.pid,"
                 " updated_at = excluded.updated_at",
                 rows,
             )

@@ -10,7 +10,8 @@ state DB, change feed, directory and audit log.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 if TYPE_CHECKING:
@@ -21,10 +22,21 @@ HealthStatus = Literal["ok", "degraded", "down"]
 
 @dataclass(frozen=True, slots=True)
 class Health:
-    """A service's own view of whether it works."""
+    """A service's own view of whether it works.
+
+    ``detail`` is French and a message id of the catalogues (marked ``N_``),
+    with a ``%(name)s`` placeholder for each of ``values``: the dashboard shows
+    it in the reader's language, logs and the CLI in French (:attr:`text`).
+    """
 
     status: HealthStatus
     detail: str = ""
+    values: Mapping[str, str | int | float] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """Return the detail in French, its values filled in."""
+        return self.detail % dict(self.values)
 
 
 class Service(ABC):

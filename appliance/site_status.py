@@ -8,9 +8,10 @@ executor because psutil reads /proc.
 
 from __future__ import annotations
 
+import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -31,8 +32,14 @@ class ServiceStatus:
 
     name: str
     status: ShownStatus
-    detail: str
+    detail: str  # French, a message id: see appliance.service.Health
     updated_at: float | None
+    values: dict[str, str | int | float] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """Return the detail in French, its values filled in."""
+        return self.detail % self.values
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +60,9 @@ class HostFigures:
 
 async def services_status(core: Core) -> list[ServiceStatus]:
     """Return every known service's health, 'stopped' when no process reports it."""
-    rows = await core.db.fetchall("SELECT service, status, detail, updated_at FROM service_health")
+    rows = await core.db.fetchall(
+        "SELECT service, status, detail, detail_values, updated_at FROM service_health"
+    )
     by_name = {row["service"]: row for row in rows}
     now = time.time()
     result = []
@@ -62,7 +71,10 @@ async def services_status(core: Core) -> list[ServiceStatus]:
         if row is None or now - row["updated_at"] > HEALTH_STALE_SECONDS:
             result.append(ServiceStatus(name, "stopped", "", row["updated_at"] if row else None))
         else:
-            result.append(ServiceStatus(name, row["status"], row["detail"], row["updated_at"]))
+            values = json.loads(row["detail_values"] or "{}")
+            result.append(
+                ServiceStatus(name, row["status"], row["detail"], row["updated_at"], values)
+            )
     return result
 
 

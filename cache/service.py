@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from aiohttp import web
 
+from appliance.i18n import N_
 from appliance.metrics import publish_metrics
 from appliance.scheduler.jobs import load_calendar
 from appliance.service import Health
@@ -113,7 +114,11 @@ class CacheService(CacheHttp):
     async def async_health(self) -> Health:
         """Report the object count and the fills in progress."""
         fills = sum(len(obj.runs) for obj in self._live.values())
-        return Health("ok", f"{len(self.store.index)} objects, {fills} fills")
+        return Health(
+            "ok",
+            N_("%(objects)s objets en cache, %(fills)s téléchargements en cours"),
+            {"objects": len(self.store.index), "fills": fills},
+        )
 
     async def _publish_forever(self) -> None:
         while True:

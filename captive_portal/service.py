@@ -23,6 +23,7 @@ from pathlib import Path
 from aiohttp import web
 
 from appliance.atomic import write_atomic
+from appliance.i18n import N_
 from appliance.service import Health
 from appliance.tls import server_context
 from captive_portal import garden, ruleset
@@ -283,7 +284,10 @@ class PortalService(PortalHttp):
         if missing:
             return Health(
                 "degraded",
-                f"{len(self.sessions)} sessions; le transfert IP est désactivé ({missing}) : "
-                "les appareils connectés n'atteignent pas internet",
+                N_(
+                    "%(sessions)s sessions ; le transfert IP est désactivé (%(missing)s) : "
+                    "les appareils connectés n'atteignent pas internet"
+                ),
+                {"sessions": len(self.sessions), "missing": missing},
             )
-        return Health("ok", f"{len(self.sessions)} sessions")
+        return Health("ok", N_("%(sessions)s sessions"), {"sessions": len(self.sessions)})

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, ClassVar, Final
 
 from aiohttp import web
 
+from appliance.i18n import N_
 from appliance.metrics import publish_metrics
 from appliance.network_clients import CLIENTS_TOPIC, network_identities
 from appliance.service import Health, Service
@@ -252,14 +253,17 @@ class FilterService(Service):
 
     async def async_health(self) -> Health:
         """Report lists, cache and upstream state."""
-        lists = sum(compiled.count for compiled in self.engine.lists)
-        detail = (
-            f"{len(self.engine.lists)} listes / lists, {lists} domaines / domains, "
-            f"cache {len(self.engine.cache)}"
-        )
         if self.upstreams.failures and not self.upstreams.answered:
-            return Health("degraded", "aucun résolveur amont ne répond / no upstream answers")
-        return Health("ok", detail)
+            return Health("degraded", N_("aucun résolveur amont ne répond"))
+        return Health(
+            "ok",
+            N_("%(lists)s listes, %(domains)s domaines, %(cached)s réponses en cache"),
+            {
+                "lists": len(self.engine.lists),
+                "domains": sum(compiled.count for compiled in self.engine.lists),
+                "cached": len(self.engine.cache),
+            },
+        )
 
     # -- change feed -------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from typing import ClassVar
 
+from appliance.i18n import N_
 from appliance.service import Health, Service
 
 _LOGGER = logging.getLogger(__name__)
@@ -47,7 +48,9 @@ class DirectoryService(Service):
         """Report the last reachability check."""
         status = self.core.directory.status
         if status.status == "disabled":
-            return Health("ok", "comptes locaux uniquement / local accounts only")
+            return Health("ok", N_("comptes locaux uniquement"))
         if status.status == "down":
-            return Health("down", f"annuaire injoignable / unreachable: {status.detail}")
-        return Health("ok", status.detail)
+            return Health(
+                "down", N_("annuaire injoignable : %(reason)s"), {"reason": status.detail}
+            )
+        return Health("ok", N_("annuaire joignable : %(server)s"), {"server": status.detail})

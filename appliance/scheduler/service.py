@@ -17,6 +17,7 @@ from typing import ClassVar
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
+from appliance.i18n import N_
 from appliance.scheduler.calendar import CalendarError
 from appliance.scheduler.jobs import (
     CALENDAR_TOPIC,
@@ -66,9 +67,11 @@ class SchedulerService(Service):
     async def async_health(self) -> Health:
         """Report problems reading the calendar."""
         if self._problem:
-            return Health("degraded", self._problem)
+            return Health(
+                "degraded", N_("calendrier illisible : %(problem)s"), {"problem": self._problem}
+            )
         jobs = len(self._scheduler.get_jobs())
-        return Health("ok", f"{jobs} tâches planifiées / jobs planned")
+        return Health("ok", N_("%(jobs)s tâches planifiées"), {"jobs": jobs})
 
     async def _on_change(self, topic: str) -> None:
         _LOGGER.debug("Re-planning jobs after a %s change", topic)

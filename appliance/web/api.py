@@ -36,6 +36,7 @@ from appliance.web.auth import (
     source_of,
 )
 from appliance.web.keys import CORE_KEY, SESSION_KEY, SESSIONS_KEY
+from appliance.web.rendering import request_gettext
 
 api = ApiRoutes()
 
@@ -137,7 +138,20 @@ async def me(request: web.Request) -> web.StreamResponse:
 async def health(request: web.Request) -> web.StreamResponse:
     """Return every service's health."""
     statuses = await services_status(request.app[CORE_KEY])
-    return web.json_response({"services": [asdict(status) for status in statuses]})
+    _ = request_gettext(request)
+    return web.json_response(
+        {
+            "services": [
+                {
+                    "name": status.name,
+                    "status": status.status,
+                    "detail": _(status.detail, **status.values) if status.detail else "",
+                    "updated_at": status.updated_at,
+                }
+                for status in statuses
+            ]
+        }
+    )
 
 
 @api.get("/directory/classes", "Classes and their sizes.")

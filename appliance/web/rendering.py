@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 import jinja2
 from aiohttp import web
 
-from appliance.i18n import Catalogues, Gettext, install_in
+from appliance.i18n import SOURCE_LANGUAGE, Catalogues, Gettext, install_in
 from appliance.web.keys import CORE_KEY, LANG_KEY, SESSION_KEY
 
 if TYPE_CHECKING:
@@ -53,7 +53,8 @@ def create_environment(
 
 def request_gettext(request: web.Request) -> Gettext:
     """Return ``_(message, **values)`` in the request's language."""
-    return request.app[CATALOGUES_KEY].gettext_for(request[LANG_KEY])
+    # A failure before the session middleware ran (the disk, in the session lookup) has none.
+    return request.app[CATALOGUES_KEY].gettext_for(request.get(LANG_KEY) or SOURCE_LANGUAGE)
 
 
 def local_time(core: Core, iso: str | None) -> str:

@@ -24,6 +24,7 @@ from typing import Final
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from appliance.i18n import N_
 from appliance.web.keys import (
     CORE_KEY,
     LANG_COOKIE,
@@ -33,6 +34,7 @@ from appliance.web.keys import (
     SESSION_KEY,
     SESSIONS_KEY,
 )
+from appliance.web.rendering import request_gettext
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -128,6 +130,13 @@ def _storage_failure(error: BaseException) -> str | None:
     return None
 
 
+# What a person is told when the data disk refuses a write.
+STORAGE_FAILURES: Final = {
+    "disk_full": N_("Le disque de données est plein : rien n'a été enregistré."),
+    "disk_error": N_("Erreur du disque de données : rien n'a été enregistré."),
+}
+
+
 @web.middleware
 async def storage_errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn a full or failing disk into a clear 503; the write was not acknowledged."""
@@ -138,13 +147,8 @@ async def storage_errors_middleware(request: web.Request, handler: Handler) -> w
         if code is None:
             raise
         _LOGGER.error("Storage failure on %s %s: %s", request.method, request.path, err)  # noqa: TRY400
-        message = (
-            "Le disque de données est plein : rien n'a été enregistré. / "
-            "The data disk is full: nothing was saved."
-            if code == "disk_full"
-            else "Erreur du disque de données : rien n'a été enregistré. / "
-            "Data disk error: nothing was saved."
-        )
+        _ = request_gettext(request)
+        message = _(STORAGE_FAILURES[code])
         if request.path.startswith("/api/"):
             return web.json_response({"error": {"code": code, "message": message}}, status=503)
         return web.Response(status=503, text=message)

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from aiohttp import web
 
+from appliance.i18n import N_
 from appliance.service import Health, Service
 from appliance.tls import server_context
 from appliance.web.app import create_app
@@ -41,4 +42,6 @@ class WebService(Service):
         """Report the listening address."""
         cfg = self.core.config.web
         scheme = "https" if cfg.tls_cert else "http"
-        return Health("ok", f"{scheme}://{cfg.host}:{cfg.port}/")
+        return Health(
+            "ok", N_("à l'écoute sur %(url)s"), {"url": f"{scheme}://{cfg.host}:{cfg.port}/"}
+        )

@@ -36,7 +36,9 @@ async def test_a_failed_read_does_not_stop_the_feed_and_shows_in_health(core: Co
             while feed.failures < 2:
                 feed.poke()
                 await asyncio.sleep(0.01)
-        assert "disk I/O error" in feed.problem()
+        problem = feed.problem()
+        assert problem is not None
+        assert "disk I/O error" in problem.text
         assert feed._task is not None
         assert not feed._task.done()
         broken = False
@@ -45,7 +47,7 @@ async def test_a_failed_read_does_not_stop_the_feed_and_shows_in_health(core: Co
         async with asyncio.timeout(60):
             await delivered.wait()
         assert seen == ["t"]
-        assert feed.problem() == ""
+        assert feed.problem() is None
     finally:
         core.db.fetchall = real  # type: ignore[method-assign]
         await feed.stop()
@@ -69,11 +71,11 @@ async def test_health_is_degraded_while_the_feed_fails(core: Core) -> None:
     core.changes.last_error = "OperationalError: database is locked"
     await core.report_health()
     row = await core.db.fetchone(
-        "SELECT status, detail FROM service_health WHERE service = 'quiet'"
+        "SELECT status, detail, detail_values FROM service_health WHERE service = 'quiet'"
     )
     assert row is not None
     assert row["status"] == "degraded"
-    assert "database is locked" in row["detail"]
+    assert "database is locked" in row["detail_values"]
     core.changes.failures = 0
     await core.report_health()
     row = await core.db.fetchone("SELECT status FROM service_health WHERE service = 'quiet'")

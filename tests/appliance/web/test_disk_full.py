@@ -65,7 +65,15 @@ async def test_full_disk_refuses_write_clearly_then_recovers(
     assert full.status == 503
     body = await full.json()
     assert body["error"]["code"] == "disk_full"
-    assert "plein" in body["error"]["message"]
+    assert body["error"]["message"] == "Le disque de données est plein : rien n'a été enregistré."
+    in_english = await client.post(
+        "/api/v1/calendar/closed-days?lang=en",
+        json={"day": "2027-01-05", "reason": "x" * 200},
+        headers=headers,
+    )
+    assert in_english.status == 503
+    english = (await in_english.json())["error"]["message"]
+    assert english == "The data disk is full: nothing was saved."
     filler.unlink()
     again = await client.post(
         "/api/v1/calendar/closed-days", json={"day": "2027-01-06", "reason": "b"}, headers=headers

@@ -8,8 +8,11 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from appliance.core import Core
+from appliance.i18n import N_
+from appliance.service import Health, Service
 from appliance.web.app import create_app
-from tests.appliance.web.conftest import ClientFactory, api_login, seed_local_people
+from tests.appliance.web.conftest import ClientFactory, api_login, login_as, seed_local_people
 from tests.conftest import make_config, opened_core
 
 
@@ -82,3 +85,36 @@ async def test_english_is_available_and_remembered(client: TestClient[Any, Any])
     assert '<html lang="en">' in await page.text()
     again = await client.get("/login")
     assert "<h1>Log in</h1>" in await again.text()
+
+
+async def test_service_details_read_in_the_readers_language(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    """A health detail is a message of the catalogues, not "français / English" (#12)."""
+
+    class Counting(Service):
+        name = "scheduler"
+
+        async def async_start(self) -> None:
+            pass
+
+        async def async_stop(self) -> None:
+            pass
+
+        async def async_health(self) -> Health:
+            return Health("ok", N_("%(jobs)s tâches planifiées"), {"jobs": 7})
+
+    core.services["scheduler"] = Counting(core)
+    try:
+        await core.report_health()
+    finally:
+        del core.services["scheduler"]
+    await login_as(client, "referent")
+    french = await (await client.get("/dashboard", params={"lang": "fr"})).text()
+    assert "7 tâches planifiées" in french
+    assert "jobs planned" not in french
+    english = await (await client.get("/dashboard", params={"lang": "en"})).text()
+    assert "7 jobs planned" in english
+    health = await (await client.get("/api/v1/health", params={"lang": "en"})).json()
+    details = {s["name"]: s["detail"] for s in health["services"]}
+    assert details["scheduler"] == "7 jobs planned"
