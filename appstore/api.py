@@ -11,6 +11,13 @@ from appliance.web.api_routes import EVERYONE, ApiRoutes, Body, Query, error
 from appliance.web.auth import actor_of, source_of
 from appliance.web.keys import CORE_KEY, SESSION_KEY
 from appstore import packages as appstore
+from appstore.replies import (
+    ManagedPlayApk,
+    MyAppsReply,
+    Package,
+    PackageRemoved,
+    PackagesReply,
+)
 
 api = ApiRoutes()
 
@@ -50,6 +57,7 @@ class PackageQuery(Query):
     "Add an app package (raw body; ?platform=&name=&package_id=&version_name=&filename=).",
     query=PackageQuery,
     success=201,
+    response=Package,
 )
 async def add_package(request: web.Request) -> web.StreamResponse:
     """Store a package sent as the raw body; its metadata in the query string."""
@@ -74,7 +82,11 @@ async def add_package(request: web.Request) -> web.StreamResponse:
     return web.json_response(_public(package), status=201)
 
 
-@api.get("/store/packages", "The school's app packages and their assignments.")
+@api.get(
+    "/store/packages",
+    "The school's app packages and their assignments.",
+    response=PackagesReply,
+)
 async def list_packages(request: web.Request) -> web.StreamResponse:
     """Every package with its assignments and MDM link."""
     origin = request.url.origin()
@@ -95,7 +107,7 @@ def _package_id(request: web.Request) -> int | None:
         return None
 
 
-@api.delete("/store/packages/{package_id}", "Remove an app package.")
+@api.delete("/store/packages/{package_id}", "Remove an app package.", response=PackageRemoved)
 async def remove_package(request: web.Request) -> web.StreamResponse:
     """Delete a package (and its file when no other record uses it)."""
     package_id = _package_id(request)
@@ -106,7 +118,12 @@ async def remove_package(request: web.Request) -> web.StreamResponse:
     return web.json_response({"removed": package_id})
 
 
-@api.put("/store/packages/{package_id}/assignments", "Who may install it.", body=AssignmentsBody)
+@api.put(
+    "/store/packages/{package_id}/assignments",
+    "Who may install it.",
+    body=AssignmentsBody,
+    response=Package,
+)
 async def assign(request: web.Request, body: AssignmentsBody) -> web.StreamResponse:
     """Replace who may install a package."""
     core = request.app[CORE_KEY]
@@ -128,6 +145,7 @@ async def assign(request: web.Request, body: AssignmentsBody) -> web.StreamRespo
 @api.get(
     "/store/packages/{package_id}/managed-play",
     "Managed Google Play's externally hosted APK definition.",
+    response=ManagedPlayApk,
 )
 async def managed_play(request: web.Request) -> web.StreamResponse:
     """The externally hosted APK definition to give Managed Google Play."""
@@ -140,7 +158,7 @@ async def managed_play(request: web.Request) -> web.StreamResponse:
     return web.json_response(appstore.managed_play_definition(package, url))
 
 
-@api.get("/store/mine", "The apps I may install.", roles=EVERYONE)
+@api.get("/store/mine", "The apps I may install.", roles=EVERYONE, response=MyAppsReply)
 async def mine(request: web.Request) -> web.StreamResponse:
     """The packages I may install, with their install links."""
     from appstore.pages import install_link

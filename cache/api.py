@@ -15,6 +15,7 @@ from appliance.web.api_routes import ApiRoutes, Body, error
 from appliance.web.auth import actor_of, source_of
 from appliance.web.keys import CORE_KEY
 from cache import state as cache_admin
+from cache.replies import CacheReply, PlanRemoved, PlanStored, RunRequested
 
 api = ApiRoutes()
 
@@ -38,7 +39,11 @@ class PrestageRunBody(Body):
     hours: float = Field(4.0, gt=0, le=12)
 
 
-@api.get("/cache", "Update cache: traffic per day and class, top objects, plans.")
+@api.get(
+    "/cache",
+    "Update cache: traffic per day and class, top objects, plans.",
+    response=CacheReply,
+)
 async def cache_figures(request: web.Request) -> web.StreamResponse:
     """Return traffic per day and class, the top objects, the lists and the last runs."""
     core = request.app[CORE_KEY]
@@ -53,7 +58,9 @@ async def cache_figures(request: web.Request) -> web.StreamResponse:
     )
 
 
-@api.put("/cache/prestage/{plan}", "Replace a pre-staging list.", body=PlanBody)
+@api.put(
+    "/cache/prestage/{plan}", "Replace a pre-staging list.", body=PlanBody, response=PlanStored
+)
 async def put_plan(request: web.Request, body: PlanBody) -> web.StreamResponse:
     """Replace a pre-staging list."""
     try:
@@ -70,7 +77,7 @@ async def put_plan(request: web.Request, body: PlanBody) -> web.StreamResponse:
     return web.json_response({"plan": request.match_info["plan"], "items": count})
 
 
-@api.delete("/cache/prestage/{plan}", "Delete a pre-staging list.")
+@api.delete("/cache/prestage/{plan}", "Delete a pre-staging list.", response=PlanRemoved)
 async def delete_plan(request: web.Request) -> web.StreamResponse:
     """Delete a pre-staging list (its objects are no longer pinned)."""
     plan = request.match_info["plan"]
@@ -83,7 +90,13 @@ async def delete_plan(request: web.Request) -> web.StreamResponse:
     return web.json_response({"removed": plan})
 
 
-@api.post("/cache/prestage/runs", "Fetch the lists now.", body=PrestageRunBody, success=201)
+@api.post(
+    "/cache/prestage/runs",
+    "Fetch the lists now.",
+    body=PrestageRunBody,
+    success=201,
+    response=RunRequested,
+)
 async def request_run(request: web.Request, body: PrestageRunBody) -> web.StreamResponse:
     """Ask the cache to fetch the lists now (under the WAN budget of the hour)."""
     run_id = await cache_admin.request_prestage(

@@ -13,6 +13,20 @@ from appliance.web.api_routes import ApiRoutes, Body, Query, changes_body, error
 from appliance.web.auth import actor_of, source_of
 from appliance.web.keys import CORE_KEY
 from captive_portal import state as portal_admin
+from captive_portal.replies import (
+    AlertsReply,
+    Charter,
+    ChartersReply,
+    DevicesReply,
+    NewVouchersReply,
+    RolesReply,
+    SessionEnded,
+    SessionExtended,
+    SessionsReply,
+    UsageReply,
+    VoucherRevoked,
+    VouchersReply,
+)
 
 api = ApiRoutes()
 
@@ -58,13 +72,17 @@ class UsageQuery(Query):
     format: Literal["json", "csv"] = Field("json", description="csv for a spreadsheet file.")
 
 
-@api.get("/portal/sessions", "Wi-Fi portal sessions with their devices.")
+@api.get("/portal/sessions", "Wi-Fi portal sessions with their devices.", response=SessionsReply)
 async def portal_sessions(request: web.Request) -> web.StreamResponse:
     """List open Wi-Fi sessions."""
     return web.json_response({"sessions": await portal_admin.live_sessions(request.app[CORE_KEY])})
 
 
-@api.delete("/portal/sessions/{user}", "Log an account out of the Wi-Fi (kick).")
+@api.delete(
+    "/portal/sessions/{user}",
+    "Log an account out of the Wi-Fi (kick).",
+    response=SessionEnded,
+)
 async def portal_kick(request: web.Request) -> web.StreamResponse:
     """Log an account out of every device."""
     user = request.match_info["user"]
@@ -76,7 +94,12 @@ async def portal_kick(request: web.Request) -> web.StreamResponse:
     return web.json_response({"ended": user})
 
 
-@api.post("/portal/sessions/{user}/extend", "Give a Wi-Fi session more time.", body=ExtendBody)
+@api.post(
+    "/portal/sessions/{user}/extend",
+    "Give a Wi-Fi session more time.",
+    body=ExtendBody,
+    response=SessionExtended,
+)
 async def portal_extend(request: web.Request, body: ExtendBody) -> web.StreamResponse:
     """Give a session more time."""
     user = request.match_info["user"]
@@ -92,7 +115,7 @@ async def portal_extend(request: web.Request, body: ExtendBody) -> web.StreamRes
     return web.json_response({"user": user, "ends_at": ends_at})
 
 
-@api.get("/portal/vouchers", "Guest vouchers (never their codes).")
+@api.get("/portal/vouchers", "Guest vouchers (never their codes).", response=VouchersReply)
 async def portal_vouchers(request: web.Request) -> web.StreamResponse:
     """List vouchers."""
     return web.json_response({"vouchers": await portal_admin.vouchers(request.app[CORE_KEY])})
@@ -103,6 +126,7 @@ async def portal_vouchers(request: web.Request) -> web.StreamResponse:
     "Create guest vouchers; the codes are in this answer only.",
     body=VouchersBody,
     success=201,
+    response=NewVouchersReply,
 )
 async def portal_create_vouchers(request: web.Request, body: VouchersBody) -> web.StreamResponse:
     """Create vouchers; their codes are returned here only."""
@@ -123,7 +147,7 @@ async def portal_create_vouchers(request: web.Request, body: VouchersBody) -> we
     )
 
 
-@api.delete("/portal/vouchers/{voucher_id}", "Revoke a voucher.")
+@api.delete("/portal/vouchers/{voucher_id}", "Revoke a voucher.", response=VoucherRevoked)
 async def portal_revoke_voucher(request: web.Request) -> web.StreamResponse:
     """Revoke a voucher."""
     try:
@@ -138,7 +162,7 @@ async def portal_revoke_voucher(request: web.Request) -> web.StreamResponse:
     return web.json_response({"revoked": voucher_id})
 
 
-@api.get("/portal/charters", "Charter versions, newest first.")
+@api.get("/portal/charters", "Charter versions, newest first.", response=ChartersReply)
 async def portal_charters(request: web.Request) -> web.StreamResponse:
     """List charter versions with how many accepted each."""
     core = request.app[CORE_KEY]
@@ -158,7 +182,13 @@ async def portal_charters(request: web.Request) -> web.StreamResponse:
     )
 
 
-@api.post("/portal/charters", "Publish a charter version.", body=CharterBody, success=201)
+@api.post(
+    "/portal/charters",
+    "Publish a charter version.",
+    body=CharterBody,
+    success=201,
+    response=Charter,
+)
 async def portal_publish_charter(request: web.Request, body: CharterBody) -> web.StreamResponse:
     """Publish a charter version."""
     try:
@@ -178,6 +208,7 @@ async def portal_publish_charter(request: web.Request, body: CharterBody) -> web
     "/portal/usage",
     "Wi-Fi usage (?from=&to= days, ?per=device|account, ?format=csv).",
     query=UsageQuery,
+    response=UsageReply,
 )
 async def portal_usage(request: web.Request) -> web.StreamResponse:
     """Export usage per account and day, or per device; JSON or CSV."""
@@ -199,26 +230,35 @@ async def portal_usage(request: web.Request) -> web.StreamResponse:
     return web.json_response({"from": first, "to": last, "usage": rows})
 
 
-@api.get("/portal/alerts", "Accounts past the daily usage threshold.")
+@api.get("/portal/alerts", "Accounts past the daily usage threshold.", response=AlertsReply)
 async def portal_alerts(request: web.Request) -> web.StreamResponse:
     """List usage alerts."""
     return web.json_response({"alerts": await portal_admin.alerts(request.app[CORE_KEY])})
 
 
-@api.get("/portal/devices", "Devices seen by the BYOD DHCP server.")
+@api.get("/portal/devices", "Devices seen by the BYOD DHCP server.", response=DevicesReply)
 async def portal_devices(request: web.Request) -> web.StreamResponse:
     """List the DHCP inventory."""
     return web.json_response({"devices": await portal_admin.dhcp_devices(request.app[CORE_KEY])})
 
 
-@api.get("/portal/roles", "Wi-Fi rules per role (preau.toml plus UI changes).")
+@api.get(
+    "/portal/roles",
+    "Wi-Fi rules per role (preau.toml plus UI changes).",
+    response=RolesReply,
+)
 async def portal_roles(request: web.Request) -> web.StreamResponse:
     """List each role's Wi-Fi rules."""
     roles = await portal_admin.role_settings(request.app[CORE_KEY])
     return web.json_response({name: role.model_dump() for name, role in roles.items()})
 
 
-@api.post("/portal/roles/{role}", "Change some of a role's Wi-Fi rules.", body=RoleBody)
+@api.post(
+    "/portal/roles/{role}",
+    "Change some of a role's Wi-Fi rules.",
+    body=RoleBody,
+    response=portal_admin.PortalRoleConfig,
+)
 async def portal_set_role(request: web.Request, body: Body) -> web.StreamResponse:
     """Change some of a role's rules."""
     changes = {key: getattr(body, key) for key in body.model_fields_set}

@@ -12,6 +12,16 @@ from appliance.web.api_routes import STAFF, ApiRoutes, Body, Query, error
 from appliance.web.auth import actor_of, source_of
 from appliance.web.keys import CORE_KEY, SESSION_KEY
 from filter import state as filtering
+from filter.replies import (
+    BlockedReply,
+    Explanation,
+    ListsReply,
+    Override,
+    OverrideEnded,
+    OverridesReply,
+    UnblockAnswered,
+    UnblockRequestsReply,
+)
 
 api = ApiRoutes()
 
@@ -49,14 +59,21 @@ class ExportQuery(Query):
     format: Literal["json", "csv"] = Field("json", description="csv for a spreadsheet file.")
 
 
-@api.get("/filter/overrides", "Filtering overrides in force.", roles=STAFF)
+@api.get("/filter/overrides", "Filtering overrides in force.", roles=STAFF, response=OverridesReply)
 async def filter_overrides(request: web.Request) -> web.StreamResponse:
     """List the overrides in force."""
     rows = await filtering.active_overrides(request.app[CORE_KEY])
     return web.json_response({"overrides": [row.as_json() for row in rows]})
 
 
-@api.post("/filter/overrides", "Add a timed override.", body=OverrideBody, roles=STAFF, success=201)
+@api.post(
+    "/filter/overrides",
+    "Add a timed override.",
+    body=OverrideBody,
+    roles=STAFF,
+    success=201,
+    response=Override,
+)
 async def add_filter_override(request: web.Request, body: OverrideBody) -> web.StreamResponse:
     """Add a timed override; in force within a second, ends by itself."""
     session = request[SESSION_KEY]
@@ -81,7 +98,12 @@ async def add_filter_override(request: web.Request, body: OverrideBody) -> web.S
     return web.json_response(row.as_json(), status=201)
 
 
-@api.delete("/filter/overrides/{override_id}", "End an override now.", roles=STAFF)
+@api.delete(
+    "/filter/overrides/{override_id}",
+    "End an override now.",
+    roles=STAFF,
+    response=OverrideEnded,
+)
 async def end_filter_override(request: web.Request) -> web.StreamResponse:
     """End an override now."""
     try:
@@ -100,6 +122,7 @@ async def end_filter_override(request: web.Request) -> web.StreamResponse:
     "/filter/explain",
     "Why a domain is (not) blocked (?domain=&group=|client=).",
     query=ExplainQuery,
+    response=Explanation,
 )
 async def filter_explain(request: web.Request) -> web.StreamResponse:
     """Explain the decision for a domain and a group or client."""
@@ -132,20 +155,27 @@ async def filter_explain(request: web.Request) -> web.StreamResponse:
     )
 
 
-@api.get("/filter/lists", "Imported block lists and their statistics.")
+@api.get("/filter/lists", "Imported block lists and their statistics.", response=ListsReply)
 async def filter_lists(request: web.Request) -> web.StreamResponse:
     """List the imported block lists."""
     return web.json_response({"lists": await filtering.registered_lists(request.app[CORE_KEY])})
 
 
-@api.get("/filter/unblock-requests", "Requests sent from the block page.")
+@api.get(
+    "/filter/unblock-requests",
+    "Requests sent from the block page.",
+    response=UnblockRequestsReply,
+)
 async def unblock_requests(request: web.Request) -> web.StreamResponse:
     """List the unblock requests."""
     return web.json_response({"requests": await filtering.unblock_requests(request.app[CORE_KEY])})
 
 
 @api.post(
-    "/filter/unblock-requests/{request_id}", "Answer an unblock request.", body=UnblockDecisionBody
+    "/filter/unblock-requests/{request_id}",
+    "Answer an unblock request.",
+    body=UnblockDecisionBody,
+    response=UnblockAnswered,
 )
 async def answer_unblock_request(
     request: web.Request, body: UnblockDecisionBody
@@ -171,6 +201,7 @@ async def answer_unblock_request(
     "/filter/blocked",
     "Blocked queries by hour, group and domain (a posteriori control).",
     query=ExportQuery,
+    response=BlockedReply,
 )
 async def blocked_queries(request: web.Request) -> web.StreamResponse:
     """Export blocked-query records (by group, never by address); ?format=csv for a file."""

@@ -20,6 +20,13 @@ from appliance.web.keys import CORE_KEY, SESSION_KEY
 from storage import classes
 from storage.pedagogical import PedagogicalSpace
 from storage.personnel import SpaceError
+from storage.replies import (
+    AssignmentOpened,
+    AssignmentsReply,
+    ClassFileStored,
+    HandedInReply,
+    ListingReply,
+)
 from storage.spaces_api import DOWNLOAD, _refusal, held, send_stream, store_of
 from storage.store import HeldForScan
 
@@ -85,7 +92,12 @@ async def _send_file(
     )
 
 
-@api.get("/classes/{class_name}/distribution", "List a class's Distribution.", roles=EVERYONE)
+@api.get(
+    "/classes/{class_name}/distribution",
+    "List a class's Distribution.",
+    roles=EVERYONE,
+    response=ListingReply,
+)
 async def distribution_list(request: web.Request) -> web.StreamResponse:
     """List the class's Distribution folder (?path=)."""
     try:
@@ -100,7 +112,10 @@ async def distribution_list(request: web.Request) -> web.StreamResponse:
 
 
 @api.get(
-    "/classes/{class_name}/distribution/file", "Download a Distribution document.", roles=EVERYONE
+    "/classes/{class_name}/distribution/file",
+    "Download a Distribution document.",
+    roles=EVERYONE,
+    media="application/octet-stream",
 )
 async def distribution_get(request: web.Request) -> web.StreamResponse:
     """Download a Distribution document (?path=)."""
@@ -118,6 +133,7 @@ async def distribution_get(request: web.Request) -> web.StreamResponse:
     "Put a document in Distribution (teachers).",
     roles=EVERYONE,
     success=201,
+    response=ClassFileStored,
 )
 async def distribution_put(request: web.Request) -> web.StreamResponse:
     """Put a document in Distribution (teachers, referent)."""
@@ -137,6 +153,7 @@ async def distribution_put(request: web.Request) -> web.StreamResponse:
     body=AssignmentBody,
     roles=STAFF,
     success=201,
+    response=AssignmentOpened,
 )
 async def create_assignment(request: web.Request, body: AssignmentBody) -> web.StreamResponse:
     """Open an assignment for a class (a Rendus folder per pupil)."""
@@ -165,7 +182,12 @@ async def create_assignment(request: web.Request, body: AssignmentBody) -> web.S
     return web.json_response({"id": assignment_id, "title": body.title, "due_at": due}, status=201)
 
 
-@api.get("/classes/{class_name}/assignments", "A class's assignments.", roles=EVERYONE)
+@api.get(
+    "/classes/{class_name}/assignments",
+    "A class's assignments.",
+    roles=EVERYONE,
+    response=AssignmentsReply,
+)
 async def list_assignments(request: web.Request) -> web.StreamResponse:
     """List a class's assignments (pupils: their own class only)."""
     person = await _person(request)
@@ -195,6 +217,7 @@ async def _assignment(request: web.Request) -> Any:
     "Hand a file in (pupils, before the deadline).",
     roles=EVERYONE,
     success=201,
+    response=ClassFileStored,
 )
 async def hand_in(request: web.Request) -> web.StreamResponse:
     """Hand a file in for an assignment (the pupil's own folder, before the deadline)."""
@@ -220,6 +243,7 @@ async def hand_in(request: web.Request) -> web.StreamResponse:
     "/classes/{class_name}/assignments/{assignment_id}/rendus",
     "Work handed in (teachers: all; a pupil: their own).",
     roles=EVERYONE,
+    response=HandedInReply,
 )
 async def handed_in(request: web.Request) -> web.StreamResponse:
     """What was handed in: every pupil's files (teachers) or mine (a pupil)."""
@@ -253,6 +277,7 @@ async def handed_in(request: web.Request) -> web.StreamResponse:
     "/classes/{class_name}/assignments/{assignment_id}/rendus/{pupil}/file",
     "Download a handed-in file.",
     roles=EVERYONE,
+    media="application/octet-stream",
 )
 async def handed_in_file(request: web.Request) -> web.StreamResponse:
     """Download one handed-in file (teachers: any pupil; a pupil: their own)."""

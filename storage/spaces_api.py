@@ -23,6 +23,19 @@ from storage.config import ProductionsConfig
 from storage.paths import PathRefused, PathThroughFile
 from storage.personnel import SpaceError
 from storage.quota import QuotaError
+from storage.replies import (
+    Deleted,
+    Erased,
+    ErasedRemotely,
+    FileStored,
+    FolderCreated,
+    ListingReply,
+    Moved,
+    RetrievalCode,
+    SpacesReply,
+    StorageReply,
+    Unlocked,
+)
 from storage.store import (
     SPACES,
     HeldForScan,
@@ -141,7 +154,12 @@ class PathQuery(Query):
     )
 
 
-@api.get("/spaces", "My two spaces: use, capacity, PERSONNEL's lock.", roles=EVERYONE)
+@api.get(
+    "/spaces",
+    "My two spaces: use, capacity, PERSONNEL's lock.",
+    roles=EVERYONE,
+    response=SpacesReply,
+)
 async def spaces(request: web.Request) -> web.StreamResponse:
     """Both spaces: use, capacity, thresholds; PERSONNEL's lock; a new recovery code once."""
     store = store_of(request)
@@ -164,7 +182,13 @@ async def spaces(request: web.Request) -> web.StreamResponse:
     return web.json_response(answer, headers={"Cache-Control": "no-store"})
 
 
-@api.get("/spaces/{space}/folder", "List a folder (?path=).", roles=EVERYONE, query=PathQuery)
+@api.get(
+    "/spaces/{space}/folder",
+    "List a folder (?path=).",
+    roles=EVERYONE,
+    query=PathQuery,
+    response=ListingReply,
+)
 async def folder(request: web.Request) -> web.StreamResponse:
     """List a folder (?path=, empty for the top)."""
     session_hash, user, _ = _who(request)
@@ -178,7 +202,12 @@ async def folder(request: web.Request) -> web.StreamResponse:
 
 
 @api.post(
-    "/spaces/{space}/folder", "Create a folder.", body=FolderBody, roles=EVERYONE, success=201
+    "/spaces/{space}/folder",
+    "Create a folder.",
+    body=FolderBody,
+    roles=EVERYONE,
+    success=201,
+    response=FolderCreated,
 )
 async def make_folder(request: web.Request, body: FolderBody) -> web.StreamResponse:
     """Create a folder."""
@@ -196,6 +225,7 @@ async def make_folder(request: web.Request, body: FolderBody) -> web.StreamRespo
     roles=EVERYONE,
     success=201,
     query=PathQuery,
+    response=FileStored,
 )
 async def upload(request: web.Request) -> web.StreamResponse:
     """Store the request body at ?path= (replacing an older version atomically)."""
@@ -220,7 +250,13 @@ async def upload(request: web.Request) -> web.StreamResponse:
     return web.json_response({"path": request.query.get("path", ""), "size": size}, status=201)
 
 
-@api.get("/spaces/{space}/file", "Download a file (?path=).", roles=EVERYONE, query=PathQuery)
+@api.get(
+    "/spaces/{space}/file",
+    "Download a file (?path=).",
+    roles=EVERYONE,
+    query=PathQuery,
+    media="application/octet-stream",
+)
 async def download(request: web.Request) -> web.StreamResponse:
     """Stream the file at ?path=."""
     session_hash, user, _ = _who(request)
@@ -234,7 +270,13 @@ async def download(request: web.Request) -> web.StreamResponse:
     return await send_stream(request, DOWNLOAD, size, stream)
 
 
-@api.post("/spaces/{space}/move", "Rename or move a file or folder.", body=MoveBody, roles=EVERYONE)
+@api.post(
+    "/spaces/{space}/move",
+    "Rename or move a file or folder.",
+    body=MoveBody,
+    roles=EVERYONE,
+    response=Moved,
+)
 async def move(request: web.Request, body: MoveBody) -> web.StreamResponse:
     """Rename or move a file or folder."""
     session_hash, user, _ = _who(request)
@@ -246,7 +288,11 @@ async def move(request: web.Request, body: MoveBody) -> web.StreamResponse:
 
 
 @api.delete(
-    "/spaces/{space}/file", "Delete a file or folder (?path=).", roles=EVERYONE, query=PathQuery
+    "/spaces/{space}/file",
+    "Delete a file or folder (?path=).",
+    roles=EVERYONE,
+    query=PathQuery,
+    response=Deleted,
 )
 async def delete(request: web.Request) -> web.StreamResponse:
     """Delete the file or folder at ?path=."""
@@ -270,6 +316,7 @@ def _password_refused(checked: str, message: str) -> web.Response:
     "Open PERSONNEL after a directory password change (old password or code).",
     body=UnlockBody,
     roles=EVERYONE,
+    response=Unlocked,
 )
 async def unlock(request: web.Request, body: UnlockBody) -> web.StreamResponse:
     """Open PERSONNEL with the old password or the recovery code; seal it anew."""
@@ -294,7 +341,9 @@ async def unlock(request: web.Request, body: UnlockBody) -> web.StreamResponse:
     return web.json_response({"locked": False})
 
 
-@api.get("/spaces/export", "All my work as one zip (#8.20).", roles=EVERYONE)
+@api.get(
+    "/spaces/export", "All my work as one zip (#8.20).", roles=EVERYONE, media="application/zip"
+)
 async def export(request: web.Request) -> web.StreamResponse:
     """Download all my work as one zip (#8.20); PERSONNEL only when it is open."""
     session_hash, user, _ = _who(request)
@@ -320,6 +369,7 @@ class EraseBody(Body):
     "Erase my PERSONNEL for good (password and EFFACER).",
     body=EraseBody,
     roles=EVERYONE,
+    response=Erased,
 )
 async def erase_own(request: web.Request, body: EraseBody) -> web.StreamResponse:
     """Erase my PERSONNEL irreversibly (its key first), on my password and "EFFACER"."""
@@ -331,7 +381,9 @@ async def erase_own(request: web.Request, body: EraseBody) -> web.StreamResponse
     return web.json_response({"erased": True})
 
 
-@api.delete("/people/{person_id}/personnel", "Erase a person's PERSONNEL remotely.")
+@api.delete(
+    "/people/{person_id}/personnel", "Erase a person's PERSONNEL remotely.", response=ErasedRemotely
+)
 async def erase_remote(request: web.Request) -> web.StreamResponse:
     """Erase a person's PERSONNEL remotely (#7.33): the referent destroys, never reads."""
     _, actor, _ = _who(request)
@@ -355,6 +407,7 @@ class RetrievalBody(Body):
     body=RetrievalBody,
     body_optional=True,
     success=201,
+    response=RetrievalCode,
 )
 async def retrieval_code(request: web.Request, body: RetrievalBody) -> web.StreamResponse:
     """Print a code letting someone who left download their work (#8.21); shown once.
@@ -392,7 +445,7 @@ async def retrieval_code(request: web.Request, body: RetrievalBody) -> web.Strea
     )
 
 
-@api.get("/storage", "Use of every space against its capacity (no content).")
+@api.get("/storage", "Use of every space against its capacity (no content).", response=StorageReply)
 async def storage(request: web.Request) -> web.StreamResponse:
     """Use of every space against its capacity, and who passed a threshold (no content)."""
     core = request.app[CORE_KEY]

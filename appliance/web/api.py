@@ -37,6 +37,25 @@ from appliance.web.auth import (
 )
 from appliance.web.keys import CORE_KEY, SESSION_KEY, SESSIONS_KEY
 from appliance.web.rendering import request_gettext
+from appliance.web.replies import (
+    AuditReply,
+    ClassesReply,
+    ClosedDayCreated,
+    ClosedDayRemoved,
+    ClosedDaysReply,
+    Delegated,
+    DelegationsReply,
+    DelegationWithdrawn,
+    HealthReply,
+    JobsReply,
+    LoggedOut,
+    MeReply,
+    OpenApiReply,
+    PeopleReply,
+    SessionOpened,
+    SessionsEnded,
+    SessionsReply,
+)
 
 api = ApiRoutes()
 
@@ -75,7 +94,7 @@ class AuditQuery(Query):
     limit: int = Field(50, ge=1, le=500, description="Latest entries, at most 500.")
 
 
-@api.get("/openapi.json", "This document.", roles=None)
+@api.get("/openapi.json", "This document.", roles=None, response=OpenApiReply)
 async def openapi(request: web.Request) -> web.StreamResponse:
     """Serve the OpenAPI document of every route table the app serves."""
     operations = [op for table in request.app[API_TABLES_KEY] for op in table.operations]
@@ -87,6 +106,7 @@ async def openapi(request: web.Request) -> web.StreamResponse:
     "Log in; sets the session cookie, returns the CSRF token.",
     body=LoginBody,
     roles=None,
+    response=SessionOpened,
 )
 async def open_session(request: web.Request, body: LoginBody) -> web.StreamResponse:
     """Log in with JSON credentials."""
@@ -113,14 +133,14 @@ async def open_session(request: web.Request, body: LoginBody) -> web.StreamRespo
     return response
 
 
-@api.delete("/session", "Log out.", roles=EVERYONE)
+@api.delete("/session", "Log out.", roles=EVERYONE, response=LoggedOut)
 async def close_session(request: web.Request) -> web.StreamResponse:
     """Log out."""
     await logout(request)
     return web.json_response({"ok": True})
 
 
-@api.get("/me", "The logged-in person.", roles=EVERYONE)
+@api.get("/me", "The logged-in person.", roles=EVERYONE, response=MeReply)
 async def me(request: web.Request) -> web.StreamResponse:
     """Return the logged-in person."""
     session = request[SESSION_KEY]
@@ -134,7 +154,7 @@ async def me(request: web.Request) -> web.StreamResponse:
     return web.json_response(data)
 
 
-@api.get("/health", "Health of every service.")
+@api.get("/health", "Health of every service.", response=HealthReply)
 async def health(request: web.Request) -> web.StreamResponse:
     """Return every service's health."""
     statuses = await services_status(request.app[CORE_KEY])
@@ -154,7 +174,7 @@ async def health(request: web.Request) -> web.StreamResponse:
     )
 
 
-@api.get("/directory/classes", "Classes and their sizes.")
+@api.get("/directory/classes", "Classes and their sizes.", response=ClassesReply)
 async def classes(request: web.Request) -> web.StreamResponse:
     """List classes with their sizes."""
     rows = await request.app[CORE_KEY].db.fetchall(
@@ -165,7 +185,12 @@ async def classes(request: web.Request) -> web.StreamResponse:
     return web.json_response({"classes": [dict(row) for row in rows]})
 
 
-@api.get("/directory/people", "People, optionally of one class (?class=).", query=PeopleQuery)
+@api.get(
+    "/directory/people",
+    "People, optionally of one class (?class=).",
+    query=PeopleQuery,
+    response=PeopleReply,
+)
 async def people(request: web.Request) -> web.StreamResponse:
     """List people, optionally of one class."""
     db = request.app[CORE_KEY].db
@@ -181,13 +206,19 @@ async def people(request: web.Request) -> web.StreamResponse:
     return web.json_response({"people": [dict(row) for row in rows]})
 
 
-@api.get("/calendar/closed-days", "Extra closed days.")
+@api.get("/calendar/closed-days", "Extra closed days.", response=ClosedDaysReply)
 async def closed_days(request: web.Request) -> web.StreamResponse:
     """List the extra closed days."""
     return web.json_response({"closed_days": await list_closed_days(request.app[CORE_KEY])})
 
 
-@api.post("/calendar/closed-days", "Add a closed day.", body=ClosedDayBody, success=201)
+@api.post(
+    "/calendar/closed-days",
+    "Add a closed day.",
+    body=ClosedDayBody,
+    success=201,
+    response=ClosedDayCreated,
+)
 async def create_closed_day(request: web.Request, body: ClosedDayBody) -> web.StreamResponse:
     """Add a closed day; answered only once it is on disk."""
     created = await add_closed_day(
@@ -203,7 +234,7 @@ async def create_closed_day(request: web.Request, body: ClosedDayBody) -> web.St
     )
 
 
-@api.delete("/calendar/closed-days/{day}", "Remove a closed day.")
+@api.delete("/calendar/closed-days/{day}", "Remove a closed day.", response=ClosedDayRemoved)
 async def delete_closed_day(request: web.Request) -> web.StreamResponse:
     """Remove a closed day."""
     try:
@@ -218,7 +249,7 @@ async def delete_closed_day(request: web.Request) -> web.StreamResponse:
     return web.json_response({"removed": day.isoformat()})
 
 
-@api.get("/jobs", "Maintenance jobs and their next run.")
+@api.get("/jobs", "Maintenance jobs and their next run.", response=JobsReply)
 async def jobs(request: web.Request) -> web.StreamResponse:
     """List the maintenance jobs with their next run as last planned."""
     rows = await request.app[CORE_KEY].db.fetchall(
@@ -244,7 +275,7 @@ async def _administered_schools(request: web.Request) -> set[str]:
     return schools
 
 
-@api.get("/delegations", "Roles delegated per school.")
+@api.get("/delegations", "Roles delegated per school.", response=DelegationsReply)
 async def delegations(request: web.Request) -> web.StreamResponse:
     """List delegations of the schools this referent administers."""
     mine = await _administered_schools(request)
@@ -257,7 +288,13 @@ async def delegations(request: web.Request) -> web.StreamResponse:
     )
 
 
-@api.post("/delegations", "Delegate a role for a school.", body=DelegationBody, success=201)
+@api.post(
+    "/delegations",
+    "Delegate a role for a school.",
+    body=DelegationBody,
+    success=201,
+    response=Delegated,
+)
 async def grant(request: web.Request, body: DelegationBody) -> web.StreamResponse:
     """Delegate a role for a school the caller administers (#5.25)."""
     core = request.app[CORE_KEY]
@@ -284,7 +321,11 @@ async def grant(request: web.Request, body: DelegationBody) -> web.StreamRespons
     return web.json_response(body.model_dump(), status=201 if created else 200)
 
 
-@api.delete("/delegations/{person_id}/{role}/{school_uai}", "Withdraw a delegation.")
+@api.delete(
+    "/delegations/{person_id}/{role}/{school_uai}",
+    "Withdraw a delegation.",
+    response=DelegationWithdrawn,
+)
 async def withdraw(request: web.Request) -> web.StreamResponse:
     """Withdraw a delegation; the person's open sessions end."""
     core = request.app[CORE_KEY]
@@ -308,7 +349,12 @@ async def withdraw(request: web.Request) -> web.StreamResponse:
     return web.json_response({"removed": True})
 
 
-@api.get("/audit", "Latest audit entries (?limit=, at most 500).", query=AuditQuery)
+@api.get(
+    "/audit",
+    "Latest audit entries (?limit=, at most 500).",
+    query=AuditQuery,
+    response=AuditReply,
+)
 async def audit(request: web.Request) -> web.StreamResponse:
     """Return the latest audit entries."""
     try:
@@ -318,7 +364,7 @@ async def audit(request: web.Request) -> web.StreamResponse:
     return web.json_response({"entries": await request.app[CORE_KEY].audit.recent(limit)})
 
 
-@api.get("/sessions", "Open login sessions (ASVS V7.4.5).")
+@api.get("/sessions", "Open login sessions (ASVS V7.4.5).", response=SessionsReply)
 async def sessions(request: web.Request) -> web.StreamResponse:
     """List the open sessions (never their tokens)."""
     now = time.time()
@@ -331,7 +377,7 @@ async def sessions(request: web.Request) -> web.StreamResponse:
     return web.json_response({"sessions": [dict(row) for row in rows]})
 
 
-@api.delete("/sessions/{person_id}", "End every session of a person.")
+@api.delete("/sessions/{person_id}", "End every session of a person.", response=SessionsEnded)
 async def end_sessions(request: web.Request) -> web.StreamResponse:
     """End every session of a person now (a lost phone, a departure)."""
     person_id = request.match_info["person_id"]

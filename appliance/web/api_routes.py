@@ -52,6 +52,16 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+class Reply(BaseModel):
+    """Base of every JSON answer's model (its document); a key it does not name is refused.
+
+    ``tests/appliance/web/test_api.py`` reads every declared answer through its
+    model, so a handler that sends a key the document does not show fails.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+
 @dataclass(frozen=True, slots=True)
 class Operation:
     """One documented API operation."""
@@ -64,6 +74,9 @@ class Operation:
     success: int = 200
     body_optional: bool = False
     query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    # What a success sends when it is not JSON (a file, a zip).
+    media: str = "application/json"
 
 
 def error(status: int, code: str, message: str) -> web.Response:
@@ -119,12 +132,18 @@ class ApiRoutes(web.RouteTableDef):
         query: type[BaseModel] | None = None,
         roles: tuple[Role, ...] | None = ("referent",),
         success: int = 200,
+        response: type[BaseModel] | None = None,
+        media: str = "application/json",
     ) -> Callable[[AnyHandler], AnyHandler]:
         """Declare one operation; ``roles=None`` leaves it open to anyone.
 
-        With ``body_optional``, a request without a body gets the model's defaults.
+        With ``body_optional``, a request without a body gets the model's defaults;
+        ``response`` is the model of the JSON a success sends (see :class:`Reply`),
+        ``media`` the type of what it sends instead (a download).
         """
-        op = Operation(method, path, summary, body, roles, success, body_optional, query)
+        op = Operation(
+            method, path, summary, body, roles, success, body_optional, query, response, media
+        )
 
         def decorate(handler: AnyHandler) -> AnyHandler:
             serve: Handler
@@ -143,6 +162,8 @@ class ApiRoutes(web.RouteTableDef):
                     return await handler(request, parsed)
 
                 serve = with_body
+            if response is not None:
+                serve = _checking_reply(serve, response, success)
             if query is not None:
                 serve = _checking_query(serve, query)
             if roles is not None:
@@ -171,6 +192,31 @@ class ApiRoutes(web.RouteTableDef):
 
 
 API_TABLES_KEY: Final = web.AppKey("api_tables", ApiRoutesList)
+# Set by the test suite: every JSON answer is read through its declared model.
+CHECK_REPLIES_KEY: Final = web.AppKey("check_replies", bool)
+
+
+def _checking_reply(handler: Handler, model: type[BaseModel], success: int) -> Handler:
+    """Read the success's JSON through ``model`` when the app asks for it (the tests do).
+
+    Only the documented success status is the model's: another 2xx (an
+    upload held for the antivirus, 202) has its own answer.
+    """
+
+    @wraps(handler)
+    async def checked(request: web.Request) -> web.StreamResponse:
+        answer = await handler(request)
+        if (
+            request.app.get(CHECK_REPLIES_KEY, False)
+            and isinstance(answer, web.Response)
+            and answer.status == success
+            and answer.content_type == "application/json"
+            and isinstance(answer.body, bytes)
+        ):
+            model.model_validate_json(answer.body)  # a key the document lacks fails
+        return answer
+
+    return checked
 
 
 class Query(BaseModel):
@@ -220,15 +266,26 @@ _ERROR_SCHEMA: Final[dict[str, Any]] = {
 }
 
 
+def _component(model: type[BaseModel], schemas: dict[str, Any]) -> str:
+    """Add ``model`` (and the models it nests) to the document's schemas; return its name."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(schema.pop("$defs", {}))
+    schemas[model.__name__] = schema
+    return model.__name__
+
+
 def _entry(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
     error_ref = {
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     }
+    success: dict[str, Any] = {}
+    if op.response is not None:
+        success = {"schema": {"$ref": f"#/components/schemas/{_component(op.response, schemas)}"}}
     entry: dict[str, Any] = {
         "summary": op.summary,
         "operationId": _operation_id(op),
         "responses": {
-            str(op.success): {"description": "Success", "content": {"application/json": {}}},
+            str(op.success): {"description": "Success", "content": {op.media: success}},
         },
     }
     params = [part[1:-1] for part in op.path.split("/") if part.startswith("{")]
@@ -241,10 +298,7 @@ def _entry(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
         entry["parameters"] = [*entry.get("parameters", []), *_query_parameters(op.query)]
         entry["responses"]["422"] = {"description": "Invalid query", **error_ref}
     if op.body is not None:
-        name = op.body.__name__
-        schema = op.body.model_json_schema(ref_template="#/components/schemas/{model}")
-        schemas.update(schema.pop("$defs", {}))  # nested bodies become components too
-        schemas[name] = schema
+        name = _component(op.body, schemas)
         entry["requestBody"] = {
             "required": not op.body_optional,
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},

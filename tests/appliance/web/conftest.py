@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from appliance.core import Core
 from appliance.identity.model import Person
+from appliance.web.api_routes import CHECK_REPLIES_KEY
 from appliance.web.app import create_app
 from tests.conftest import SCHOOL_UAI
 
@@ -39,7 +40,9 @@ ClientFactory = Callable[..., Awaitable[TestClient[Any, Any]]]
 async def client(core: Core, aiohttp_client: ClientFactory) -> TestClient[Any, Any]:
     """Return a test client of the real admin app, with local accounts seeded."""
     await seed_local_people(core)
-    return await aiohttp_client(create_app(core))
+    app = create_app(core)
+    app[CHECK_REPLIES_KEY] = True  # every answer is read through its declared model
+    return await aiohttp_client(app)
 
 
 async def api_login(client: TestClient[Any, Any], login: str, password: str | None = None) -> str:

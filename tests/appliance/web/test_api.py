@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
 from appliance.core import Core
 from appliance.web.api_routes import API_TABLES_KEY, Operation
-from tests.appliance.web.conftest import api_login
+from tests.appliance.web.conftest import ClientFactory, api_login
 from tests.conftest import SCHOOL_UAI
 
 
@@ -209,3 +210,85 @@ async def test_query_strings_are_declared_documented_and_checked(
         assert response.status == 422, path
         assert needle in (await response.json())["error"]["message"], path
     assert (await client.get("/api/v1/audit?limit=5&_=123")).status == 200
+
+
+# Query strings a route needs to answer at all.
+SAMPLE_QUERIES: dict[str, dict[str, str]] = {
+    "/filter/explain": {"domain": "exemple.fr", "group": "college"},
+}
+
+
+async def test_every_declared_answer_is_what_the_handler_sends(
+    client: TestClient[Any, Any],
+) -> None:
+    """Each answer model is read back from a real answer: the document cannot drift (#12)."""
+    token = await api_login(client, "referent")
+    headers = {"X-CSRF-Token": token}
+    created = await client.post(
+        "/api/v1/calendar/closed-days",
+        json={"day": "2027-02-01", "reason": "pont"},
+        headers=headers,
+    )
+    document = await (await client.get("/api/v1/openapi.json")).json()
+    checked = []
+    for op in _operations(client):
+        entry = document["paths"]["/api/v1" + op.path][op.method]
+        # Every operation says what it answers: a model, or a file's media type.
+        assert op.response is not None or op.media != "application/json", op.path
+        if op.response is None:
+            assert op.media in entry["responses"][str(op.success)]["content"], op.path
+            continue
+        schema = entry["responses"][str(op.success)]["content"]["application/json"]["schema"]
+        assert schema["$ref"].endswith("/" + op.response.__name__), op.path
+        assert op.response.__name__ in document["components"]["schemas"]
+        if op.method == "get" and "{" not in op.path:
+            answer = await client.get("/api/v1" + op.path, params=SAMPLE_QUERIES.get(op.path, {}))
+            assert answer.status == op.success, op.path
+            op.response.model_validate(await answer.json())  # an undocumented key fails
+            checked.append(op.path)
+    assert created.status == 201
+    created_model = next(
+        op.response
+        for op in _operations(client)
+        if op.method == "post" and op.path == "/calendar/closed-days"
+    )
+    assert created_model is not None
+    created_model.model_validate(await created.json())
+
+    assert {"/me", "/health", "/audit", "/sessions", "/jobs"} <= set(checked)
+
+
+def test_a_key_the_answer_model_does_not_name_is_refused() -> None:
+    from pydantic import ValidationError
+
+    from appliance.web.replies import ClosedDay
+
+    ClosedDay.model_validate({"day": "2027-02-01", "reason": "pont"})
+    with pytest.raises(ValidationError):
+        ClosedDay.model_validate({"day": "2027-02-01", "reason": "pont", "created_by": "x"})
+
+
+async def test_an_answer_with_an_undocumented_key_fails_under_test(
+    aiohttp_client: ClientFactory,
+) -> None:
+    """The suite reads every answer through its model: drift is a 500 in tests, not a doc lie."""
+    from aiohttp import web
+
+    from appliance.web.api_routes import CHECK_REPLIES_KEY, ApiRoutes
+    from appliance.web.replies import ClosedDay
+
+    api = ApiRoutes()
+
+    @api.get("/drift", "An answer that drifted.", roles=None, response=ClosedDay)
+    async def drift(request: web.Request) -> web.StreamResponse:
+        return web.json_response({"day": "2027-02-01", "reason": "pont", "secret": "x"})
+
+    app = web.Application()
+    app.add_routes(api)
+    checked = await aiohttp_client(app)
+    assert (await checked.get("/api/v1/drift")).status == 200  # not checked in production
+    app2 = web.Application()
+    app2.add_routes(api)
+    app2[CHECK_REPLIES_KEY] = True
+    strict = await aiohttp_client(app2)
+    assert (await strict.get("/api/v1/drift")).status == 500
