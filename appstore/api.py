@@ -7,7 +7,7 @@ from typing import Literal
 from aiohttp import web
 from pydantic import Field
 
-from appliance.web.api_routes import EVERYONE, ApiRoutes, Body, Query, error
+from appliance.web.api_routes import EVERYONE, ApiRoutes, Body, Query, error, parsed_query
 from appliance.web.auth import actor_of, source_of
 from appliance.web.keys import CORE_KEY, SESSION_KEY
 from appstore import packages as appstore
@@ -61,16 +61,16 @@ class PackageQuery(Query):
 )
 async def add_package(request: web.Request) -> web.StreamResponse:
     """Store a package sent as the raw body; its metadata in the query string."""
-    query = request.query
+    query = parsed_query(request, PackageQuery)
     try:
         declared = appstore.Declared(
-            platform=query.get("platform", ""),
-            name=query.get("name", ""),
-            package_id=query.get("package_id", ""),
-            version_name=query.get("version_name", ""),
-            version_code=int(query.get("version_code") or 0),
-            filename=query.get("filename", ""),
-            description=query.get("description", ""),
+            platform=query.platform,
+            name=query.name,
+            package_id=query.package_id,
+            version_name=query.version_name,
+            version_code=query.version_code,
+            filename=query.filename,
+            description=query.description,
         )
         package = await appstore.upload(
             request.app[CORE_KEY], declared, request.content.iter_chunked(1 << 20),

@@ -207,15 +207,19 @@ def usage_csv(rows: list[dict[str, Any]], per_device: bool) -> str:
     return csv_text(columns, ([row[c] for c in columns] for row in rows))
 
 
-def usage_range(query: Any, core: Any) -> tuple[str, str]:
+def usage_range(first: dt.date | None, last: dt.date | None, core: Any) -> tuple[str, str]:
     """Return the (first, last) local days asked for, defaulting to the last 30 days."""
     today = dt.date.fromisoformat(portal_admin.local_day(core))
+    first = first or today - dt.timedelta(days=30)
+    last = last or today
+    return first.isoformat(), last.isoformat()
+
+
+def _day(text: str | None) -> dt.date | None:
     try:
-        first = dt.date.fromisoformat(query.get("from") or str(today - dt.timedelta(days=30)))
-        last = dt.date.fromisoformat(query.get("to") or str(today))
+        return dt.date.fromisoformat(text) if text else None
     except ValueError as err:
         raise portal_admin.PortalStateError("from/to: expected YYYY-MM-DD") from err
-    return first.isoformat(), last.isoformat()
 
 
 @routes.get("/portal/usage.csv")
@@ -224,7 +228,9 @@ async def usage_export(request: web.Request) -> web.StreamResponse:
     """Download usage as CSV (?per=device for per-device rows)."""
     core = request.app[CORE_KEY]
     try:
-        first, last = usage_range(request.query, core)
+        first, last = usage_range(
+            _day(request.query.get("from")), _day(request.query.get("to")), core
+        )
     except portal_admin.PortalStateError as err:
         raise web.HTTPBadRequest(text=str(err)) from err
     per_device = request.query.get("per") == "device"

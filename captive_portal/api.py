@@ -9,7 +9,7 @@ from typing import Literal
 from aiohttp import web
 from pydantic import Field
 
-from appliance.web.api_routes import ApiRoutes, Body, Query, changes_body, error
+from appliance.web.api_routes import ApiRoutes, Body, Query, changes_body, error, parsed_query
 from appliance.web.auth import actor_of, source_of
 from appliance.web.keys import CORE_KEY
 from captive_portal import state as portal_admin
@@ -214,14 +214,15 @@ async def portal_usage(request: web.Request) -> web.StreamResponse:
     """Export usage per account and day, or per device; JSON or CSV."""
     from captive_portal.admin_pages import usage_csv, usage_range
 
+    asked = parsed_query(request, UsageQuery)
     core = request.app[CORE_KEY]
     try:
-        first, last = usage_range(request.query, core)
+        first, last = usage_range(asked.from_, asked.to, core)
     except portal_admin.PortalStateError as err:
         return error(422, "invalid", str(err))
-    per_device = request.query.get("per") == "device"
+    per_device = asked.per == "device"
     rows = await portal_admin.usage(core, first, last, per_device=per_device)
-    if request.query.get("format") == "csv":
+    if asked.format == "csv":
         return web.Response(
             text=usage_csv(rows, per_device),
             content_type="text/csv",

@@ -8,7 +8,7 @@ from aiohttp import web
 from pydantic import Field
 
 from appliance.csv_export import csv_text
-from appliance.web.api_routes import STAFF, ApiRoutes, Body, Query, error
+from appliance.web.api_routes import STAFF, ApiRoutes, Body, Query, error, parsed_query
 from appliance.web.auth import actor_of, source_of
 from appliance.web.keys import CORE_KEY, SESSION_KEY
 from filter import state as filtering
@@ -128,19 +128,20 @@ async def filter_explain(request: web.Request) -> web.StreamResponse:
     """Explain the decision for a domain and a group or client."""
     from filter.service import explain
 
+    asked = parsed_query(request, ExplainQuery)
     try:
         found = await explain(
             request.app[CORE_KEY],
-            request.query.get("domain", ""),
-            group=request.query.get("group", ""),
-            address=request.query.get("client", ""),
+            asked.domain,
+            group=asked.group,
+            address=asked.client,
         )
     except ValueError as err:
         return error(422, "invalid", str(err))
     decision = found.decision
     return web.json_response(
         {
-            "domain": request.query.get("domain", ""),
+            "domain": asked.domain,
             "group": found.client.group,
             "class": found.client.class_name,
             "blocked": decision.blocked,
@@ -209,7 +210,7 @@ async def blocked_queries(request: web.Request) -> web.StreamResponse:
         "SELECT hour, group_name, domain, category, count FROM filter_blocked"
         " ORDER BY hour DESC, count DESC LIMIT 100000"
     )
-    if request.query.get("format") == "csv":
+    if parsed_query(request, ExportQuery).format == "csv":
         columns = ("hour", "group_name", "domain", "category", "count")
         text = csv_text(
             ["hour", "group", "domain", "category", "count"],

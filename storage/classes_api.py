@@ -14,7 +14,7 @@ from aiohttp import web
 from pydantic import Field
 
 from appliance.antivirus import ScannerUnavailable
-from appliance.web.api_routes import EVERYONE, STAFF, ApiRoutes, Body, error
+from appliance.web.api_routes import EVERYONE, STAFF, ApiRoutes, Body, error, parsed_query
 from appliance.web.auth import source_of
 from appliance.web.keys import CORE_KEY, SESSION_KEY
 from storage import classes
@@ -27,7 +27,7 @@ from storage.replies import (
     HandedInReply,
     ListingReply,
 )
-from storage.spaces_api import DOWNLOAD, _refusal, held, send_stream, store_of
+from storage.spaces_api import DOWNLOAD, PathQuery, _refusal, held, send_stream, store_of
 from storage.store import HeldForScan
 
 api = ApiRoutes()
@@ -65,7 +65,7 @@ async def _receive(
     try:
         size = await store_of(request).put_class_file(
             target,
-            request.query.get("path", ""),
+            parsed_query(request, PathQuery).path,
             request.content.iter_chunked(1 << 20),
             actor=person.id,
         )
@@ -97,6 +97,7 @@ async def _send_file(
     "List a class's Distribution.",
     roles=EVERYONE,
     response=ListingReply,
+    query=PathQuery,
 )
 async def distribution_list(request: web.Request) -> web.StreamResponse:
     """List the class's Distribution folder (?path=)."""
@@ -104,7 +105,7 @@ async def distribution_list(request: web.Request) -> web.StreamResponse:
         target = classes.distribution(
             _root(request), request.match_info["class_name"], await _person(request), write=False
         )
-        path = request.query.get("path", "")
+        path = parsed_query(request, PathQuery).path
         entries = await request.app[CORE_KEY].executor.run(target.listing, path)
     except (classes.AccessDenied, SpaceError, FileNotFoundError) as err:
         return _denied(err)
@@ -116,6 +117,7 @@ async def distribution_list(request: web.Request) -> web.StreamResponse:
     "Download a Distribution document.",
     roles=EVERYONE,
     media="application/octet-stream",
+    query=PathQuery,
 )
 async def distribution_get(request: web.Request) -> web.StreamResponse:
     """Download a Distribution document (?path=)."""
@@ -125,7 +127,7 @@ async def distribution_get(request: web.Request) -> web.StreamResponse:
         )
     except (classes.AccessDenied, SpaceError) as err:
         return _denied(err)
-    return await _send_file(request, target, request.query.get("path", ""))
+    return await _send_file(request, target, parsed_query(request, PathQuery).path)
 
 
 @api.put(
@@ -134,6 +136,7 @@ async def distribution_get(request: web.Request) -> web.StreamResponse:
     roles=EVERYONE,
     success=201,
     response=ClassFileStored,
+    query=PathQuery,
 )
 async def distribution_put(request: web.Request) -> web.StreamResponse:
     """Put a document in Distribution (teachers, referent)."""
@@ -218,6 +221,7 @@ async def _assignment(request: web.Request) -> Any:
     roles=EVERYONE,
     success=201,
     response=ClassFileStored,
+    query=PathQuery,
 )
 async def hand_in(request: web.Request) -> web.StreamResponse:
     """Hand a file in for an assignment (the pupil's own folder, before the deadline)."""
@@ -278,6 +282,7 @@ async def handed_in(request: web.Request) -> web.StreamResponse:
     "Download a handed-in file.",
     roles=EVERYONE,
     media="application/octet-stream",
+    query=PathQuery,
 )
 async def handed_in_file(request: web.Request) -> web.StreamResponse:
     """Download one handed-in file (teachers: any pupil; a pupil: their own)."""
@@ -296,4 +301,4 @@ async def handed_in_file(request: web.Request) -> web.StreamResponse:
         )
     except classes.AccessDenied as err:
         return _denied(err)
-    return await _send_file(request, target, request.query.get("path", ""))
+    return await _send_file(request, target, parsed_query(request, PathQuery).path)

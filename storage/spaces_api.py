@@ -15,7 +15,7 @@ from aiohttp import web
 from pydantic import Field
 
 from appliance.antivirus import ScannerUnavailable
-from appliance.web.api_routes import EVERYONE, ApiRoutes, Body, Query, error
+from appliance.web.api_routes import EVERYONE, ApiRoutes, Body, Query, error, parsed_query
 from appliance.web.auth import check_own_password, source_of
 from appliance.web.keys import CORE_KEY, SESSION_KEY
 from storage import vault
@@ -194,7 +194,7 @@ async def folder(request: web.Request) -> web.StreamResponse:
     session_hash, user, _ = _who(request)
     try:
         entries = await store_of(request).listing(
-            session_hash, user, _space(request), request.query.get("path", "")
+            session_hash, user, _space(request), parsed_query(request, PathQuery).path
         )
     except (LockedError, SpaceError, FileNotFoundError) as err:
         return _refusal(err)
@@ -240,14 +240,16 @@ async def upload(request: web.Request) -> web.StreamResponse:
             user,
             role,
             _space(request),
-            request.query.get("path", ""),
+            parsed_query(request, PathQuery).path,
             request.content.iter_chunked(1 << 20),
         )
     except HeldForScan as err:
         return held(err)
     except (LockedError, SpaceError, ScannerUnavailable) as err:
         return _refusal(err)
-    return web.json_response({"path": request.query.get("path", ""), "size": size}, status=201)
+    return web.json_response(
+        {"path": parsed_query(request, PathQuery).path, "size": size}, status=201
+    )
 
 
 @api.get(
@@ -262,7 +264,7 @@ async def download(request: web.Request) -> web.StreamResponse:
     session_hash, user, _ = _who(request)
     store = store_of(request)
     space = _space(request)
-    path = request.query.get("path", "")
+    path = parsed_query(request, PathQuery).path
     try:
         size, stream = await store.open_file(session_hash, user, space, path)
     except (LockedError, SpaceError, FileNotFoundError) as err:
@@ -297,7 +299,7 @@ async def move(request: web.Request, body: MoveBody) -> web.StreamResponse:
 async def delete(request: web.Request) -> web.StreamResponse:
     """Delete the file or folder at ?path=."""
     session_hash, user, _ = _who(request)
-    path = request.query.get("path", "")
+    path = parsed_query(request, PathQuery).path
     try:
         await store_of(request).delete(session_hash, user, _space(request), path)
     except (LockedError, SpaceError, FileNotFoundError) as err:

@@ -27,6 +27,7 @@ from appliance.web.api_routes import (
     Query,
     error,
     openapi_document,
+    parsed_query,
 )
 from appliance.web.auth import (
     actor_of,
@@ -195,7 +196,7 @@ async def people(request: web.Request) -> web.StreamResponse:
     """List people, optionally of one class."""
     db = request.app[CORE_KEY].db
     columns = "id, display_name, role, school_uai, class_name, level, departed_at"
-    chosen = request.query.get("class")
+    chosen = parsed_query(request, PeopleQuery).class_
     if chosen:
         rows = await db.fetchall(
             f"SELECT {columns} FROM people WHERE class_name = ? ORDER BY id",  # noqa: S608
@@ -357,10 +358,7 @@ async def withdraw(request: web.Request) -> web.StreamResponse:
 )
 async def audit(request: web.Request) -> web.StreamResponse:
     """Return the latest audit entries."""
-    try:
-        limit = min(500, max(1, int(request.query.get("limit", "50"))))
-    except ValueError:
-        return error(422, "invalid", "limit: expected an integer")
+    limit = parsed_query(request, AuditQuery).limit  # 1 to 500, checked by the route
     return web.json_response({"entries": await request.app[CORE_KEY].audit.recent(limit)})
 
 

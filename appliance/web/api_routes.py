@@ -225,18 +225,30 @@ class Query(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, populate_by_name=True)
 
 
+_QUERY_KEY: Final = web.RequestKey("parsed_query", BaseModel)
+_QueryT = TypeVar("_QueryT", bound=BaseModel)
+
+
 def _checking_query(handler: Handler, model: type[BaseModel]) -> Handler:
-    """Refuse a query string the model rejects with 422, before the handler runs."""
+    """Refuse a query string the model rejects with 422; give the handler the parsed one."""
 
     @wraps(handler)
     async def checked(request: web.Request) -> web.StreamResponse:
         try:
-            model.model_validate(dict(request.query))
+            request[_QUERY_KEY] = model.model_validate(dict(request.query))
         except ValidationError as err:
             return error(422, "invalid", "; ".join(french_problems(err, whole="requête")))
         return await handler(request)
 
     return checked
+
+
+def parsed_query(request: web.Request, model: type[_QueryT]) -> _QueryT:
+    """Return the request's query string as its route declared it (checked already)."""
+    parsed = request[_QUERY_KEY]
+    if not isinstance(parsed, model):
+        raise TypeError(f"{request.path}: the route declares no {model.__name__} query")
+    return parsed
 
 
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:

@@ -292,3 +292,21 @@ async def test_an_answer_with_an_undocumented_key_fails_under_test(
     app2[CHECK_REPLIES_KEY] = True
     strict = await aiohttp_client(app2)
     assert (await strict.get("/api/v1/drift")).status == 500
+
+
+def test_api_handlers_read_the_query_their_route_declares() -> None:
+    """No handler reads ``request.query`` behind its declaration's back (#12)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    modules = [
+        path
+        for path in root.glob("*/**/*.py")
+        if ".venv" not in path.parts
+        and "tests" not in path.parts
+        and "= ApiRoutes()" in path.read_text()
+        and path.name != "api_routes.py"  # the one place that parses it
+    ]
+    assert len(modules) >= 7
+    for module in modules:
+        assert "request.query" not in module.read_text(), module
