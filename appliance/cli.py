@@ -199,12 +199,13 @@ def jobs_list(ctx: click.Context) -> None:
     config = commands.config(ctx)
     zone = config.site.zone
 
+    _ = commands.cli_gettext()
+
     async def body(core: Core) -> None:
         planned = await plan(core, builtin_jobs(core), dt.datetime.now(zone))
-        click.echo(
-            f"{'tâche/job':<20} {'classe':<8} {'fenêtre/window':<28} "
-            f"{'prochaine/next run':<22} dernière réussite/last success"
-        )
+        task, kind, window_label = _("tâche"), _("classe"), _("fenêtre")
+        next_label, last_label = _("prochaine exécution"), _("dernière réussite")
+        click.echo(f"{task:<20} {kind:<8} {window_label:<28} {next_label:<22} {last_label}")
         for job in planned:
             cfg_window = (
                 getattr(config.scheduler, job.spec.job_class)
@@ -214,12 +215,12 @@ def jobs_list(ctx: click.Context) -> None:
             window = (
                 f"{cfg_window.hours} {','.join(cfg_window.days)}"
                 if cfg_window is not None
-                else "hors cours / outside classes"
+                else _("hors cours")
             )
             next_run = (
                 job.next_run.at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
                 if job.next_run
-                else "none within 400 days"
+                else _("aucune dans les 400 jours")
             )
             last = (
                 job.last_success.astimezone(zone).strftime("%Y-%m-%d %H:%M")
@@ -284,7 +285,7 @@ def user() -> None:
 @click.option("--name", "display_name", required=True, help="Name shown in the UI.")
 @click.option("--class", "class_name", default="", help="Class (pupils), e.g. 6A.")
 @click.option("--school", default="", help="School UAI (default: the first school).")
-@click.password_option(prompt="Mot de passe / password", help="Asked for if not given.")
+@click.password_option(prompt="Mot de passe", help="Asked for if not given.")
 @click.pass_context
 def user_add(
     ctx: click.Context,

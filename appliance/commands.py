@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -17,6 +18,8 @@ import click
 
 from appliance.config import ConfigError, PreauConfig, load_config
 from appliance.core import Core
+from appliance.features import installed_features
+from appliance.i18n import Catalogues, Gettext, language_of
 from appliance.identity.ldap_directory import DirectoryError
 from appliance.scheduler.calendar import CalendarError
 from appliance.state.db import StateError
@@ -25,8 +28,23 @@ _T = TypeVar("_T")
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(click.style("erreur: ", fg="red", bold=True) + message, err=True)
+    _ = cli_gettext()
+    click.echo(click.style(_("erreur : "), fg="red", bold=True) + message, err=True)
     sys.exit(code)
+
+
+def cli_gettext() -> Gettext:
+    """Return ``_`` in the shell's language (LANGUAGE, LC_ALL, LC_MESSAGES, LANG; else French)."""
+    chosen = next(
+        (os.environ[name] for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+         if os.environ.get(name)),
+        "",
+    )  # fmt: skip
+    features = installed_features()
+    catalogues = Catalogues(
+        ["appliance", *(f.translations for f in features if f.translations is not None)]
+    )
+    return catalogues.gettext_for(language_of(None, chosen.replace(":", ",")))
 
 
 def config(ctx: click.Context) -> PreauConfig:
@@ -53,7 +71,8 @@ def run(coro: Coroutine[Any, Any, _T]) -> _T:
     try:
         return asyncio.run(coro)
     except StateError as err:
-        fail(f"base d'état / state database: {err}")
+        _ = cli_gettext()
+        fail(_("base d'état : %(error)s", error=str(err)))
     except (DirectoryError, CalendarError) as err:
         fail(str(err))
 

@@ -63,15 +63,19 @@ async def import_list(
 def _report(report: ImportReport, config: PreauConfig, *, ut1: bool) -> None:
     from filter.lists import EXCEPTION
 
-    click.echo(f"{report.total} domaines compilés en {report.seconds:.1f} s / domains compiled")
+    _ = commands.cli_gettext()
+    seconds = f"{report.seconds:.1f}"
+    click.echo(
+        _("%(total)s domaines compilés en %(seconds)s s", total=report.total, seconds=seconds)
+    )
     ranked = sorted(report.per_category.items(), key=lambda item: -item[1])
     for category, count in ranked[:20]:
         shown = "exceptions (@@)" if category == EXCEPTION else category
         click.echo(f"  {shown:<24} {count}")
     if len(ranked) > 20:
-        click.echo(f"  … {len(ranked) - 20} autres catégories / more categories")
+        click.echo("  … " + _("%(more)s autres catégories", more=len(ranked) - 20))
     if report.skipped:
-        click.echo("Non applicable par DNS / not enforceable by DNS:")
+        click.echo(_("Non applicable par DNS :"))
         for reason, count in sorted(report.skipped.items()):
             examples = report.examples.get(reason, [])
             shown = f"  (ex. {', '.join(repr(e) for e in examples)})" if examples else ""
@@ -81,9 +85,11 @@ def _report(report: ImportReport, config: PreauConfig, *, ut1: bool) -> None:
     idle = sorted(c for c in report.per_category if c != EXCEPTION and c not in denied)
     if idle and not ut1:
         click.echo(
-            f"Attention : aucun groupe ne refuse {', '.join(idle)} : cette liste ne bloque "
-            "rien tant que filter.groups[].denied_categories ne la nomme pas. / "
-            "Warning: no group denies it, so this list blocks nothing yet.",
+            _(
+                "Attention : aucun groupe ne refuse %(categories)s : cette liste ne bloque "
+                "rien tant que filter.groups[].denied_categories ne la nomme pas.",
+                categories=", ".join(idle),
+            ),
             err=True,
         )
     if ut1:
@@ -103,7 +109,8 @@ def _import(ctx: click.Context, path: Path, name: str, list_format: str, categor
             ),
         )
     except ListError as err:
-        commands.fail(f"liste refusée / list refused: {err}", 2)
+        _ = commands.cli_gettext()
+        commands.fail(_("liste refusée : %(error)s", error=str(err)), 2)
     _report(report, config, ut1=list_format == "ut1")
 
 
@@ -168,30 +175,30 @@ def explain(ctx: click.Context, domain: str, client_address: str, group: str) ->
     except ValueError as err:
         commands.fail(str(err), 2)
     decision, client = found.decision, found.client
+    _ = commands.cli_gettext()
     verdict = (
-        "BLOQUÉ / BLOCKED"
+        _("BLOQUÉ")
         if decision.blocked
-        else ("RÉÉCRIT / REWRITTEN" if decision.action == "cname" else "AUTORISÉ / ALLOWED")
+        else (_("RÉÉCRIT") if decision.action == "cname" else _("AUTORISÉ"))
     )
-    lines = [
-        f"domaine / domain : {domain}",
-        f"client           : {client.address} → groupe / group {client.group}"
-        + (f", classe / class {client.class_name}" if client.class_name else ""),
-        f"décision         : {verdict} ({decision.action})",
-        f"règle / rule     : {decision.rule}",
+    who = _("%(address)s → groupe %(group)s", address=client.address, group=client.group)
+    if client.class_name:
+        who += ", " + _("classe %(name)s", name=client.class_name)
+    rows = [
+        (_("domaine"), domain),
+        (_("client"), who),
+        (_("décision"), f"{verdict} ({decision.action})"),
+        (_("règle"), decision.rule),
+        (_("catégorie"), decision.category),
+        (_("liste"), decision.list_name),
+        (_("entrée"), decision.matched.decode()),
+        (_("cible"), decision.target.decode()),
     ]
-    if decision.category:
-        lines.append(f"catégorie        : {decision.category}")
-    if decision.list_name:
-        lines.append(f"liste / list     : {decision.list_name}")
-    if decision.matched:
-        lines.append(f"entrée / entry   : {decision.matched.decode()}")
-    if decision.target:
-        lines.append(f"cible / target   : {decision.target.decode()}")
     for override in found.overrides:
         remaining = int(override.expires_at - time.time()) // 60
-        lines.append(f"dérogation       : #{override.id} {override.action} ({remaining} min)")
-    click.echo("\n".join(lines))
+        rows.append((_("dérogation"), f"#{override.id} {override.action} ({remaining} min)"))
+    width = max(len(label) for label, _value in rows)
+    click.echo("\n".join(f"{label:<{width}} : {value}" for label, value in rows if value))
 
 
 @filter_group.group("override")
@@ -257,9 +264,13 @@ def override_add(
     except filtering.FilterStateError as err:
         commands.fail(str(err), 2)
     until = time.strftime("%H:%M", time.localtime(row.expires_at))
+    _ = commands.cli_gettext()
     click.echo(
-        f"#{row.id} {row.action} sur / on {row.target_kind} {row.target} jusqu'à / until {until}"
-    )
+        _(
+            "#%(id)s %(action)s sur %(kind)s %(target)s jusqu'à %(until)s",
+            id=row.id, action=row.action, kind=row.target_kind, target=row.target, until=until,
+        )
+    )  # fmt: skip
 
 
 @override.command("list")
@@ -284,6 +295,7 @@ def override_end(ctx: click.Context, override_id: int) -> None:
         ctx.obj["config_path"],
         lambda core: filtering.end_override(core, override_id, actor="cli", source="local"),
     )
+    _ = commands.cli_gettext()
     if not ended:
-        commands.fail(f"no override #{override_id} in force")
-    click.echo(f"#{override_id} terminée / ended")
+        commands.fail(_("aucune dérogation n°%(id)s en cours", id=override_id))
+    click.echo(_("dérogation n°%(id)s terminée", id=override_id))

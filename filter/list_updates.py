@@ -133,7 +133,11 @@ async def update_list(core: Core, source: ListSource) -> str:
             source.category,
         ]
     process = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *argv,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        # The job's summary is for the referent's dashboard and log: French.
+        env={**os.environ, "LANGUAGE": "fr"},
     )
     stdout, stderr = await process.communicate()
     if process.returncode != 0:

@@ -36,7 +36,8 @@ def backup_run(ctx: click.Context) -> None:
     try:
         snapshot = _backups(ctx).back_up()
     except BackupError as err:
-        commands.fail(f"sauvegarde / backup: {err}")
+        _ = commands.cli_gettext()
+        commands.fail(_("sauvegarde : %(error)s", error=str(err)))
     click.echo(f"instantané {snapshot.id} : {snapshot.files} fichiers")
 
 
@@ -47,7 +48,8 @@ def backup_list(ctx: click.Context) -> None:
     try:
         snapshots = _backups(ctx).snapshots()
     except BackupError as err:
-        commands.fail(f"sauvegarde / backup: {err}")
+        _ = commands.cli_gettext()
+        commands.fail(_("sauvegarde : %(error)s", error=str(err)))
     for snapshot in snapshots:
         click.echo(f"{snapshot.id}  {snapshot.time}")
 
@@ -62,7 +64,8 @@ def backup_restore(ctx: click.Context, person: str, path: str, snapshot: str) ->
     try:
         count = _backups(ctx).restore(person, path, snapshot)
     except (BackupError, SpaceError) as err:
-        commands.fail(f"restauration / restore: {err}")
+        _ = commands.cli_gettext()
+        commands.fail(_("restauration : %(error)s", error=str(err)))
     click.echo(f"{count} fichier(s) restauré(s)")
 
 
@@ -86,7 +89,8 @@ def personnel_escrow_create(ctx: click.Context, custodians: int, threshold: int)
     try:
         shares = commands.with_core(config, ctx.obj["config_path"], body)
     except EscrowError as err:
-        commands.fail(f"séquestre / escrow: {err}")
+        _ = commands.cli_gettext()
+        commands.fail(_("séquestre : %(error)s", error=str(err)))
     click.echo(
         f"Remettez chaque part à un dépositaire différent ; {threshold} parts sur "
         f"{custodians} ouvrent un espace PERSONNEL. Elles ne seront plus affichées."
@@ -123,7 +127,8 @@ def personnel_escrow_open(ctx: click.Context, person: str, output: Path) -> None
     try:
         commands.with_core(config, ctx.obj["config_path"], body)
     except EscrowError as err:
-        commands.fail(f"séquestre / escrow: {err}")
+        _ = commands.cli_gettext()
+        commands.fail(_("séquestre : %(error)s", error=str(err)))
     click.echo(f"PERSONNEL de {person} écrit dans {output}")
 
 

@@ -752,15 +752,29 @@ def preau_factory(tmp_path: Path) -> Iterator[Callable[..., PreauProcess]]:
         running.process.wait()
 
 
+# The shell's language picks the CLI's; the tests read French unless they ask.
+_LANGUAGE_VARIABLES: Final = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+
+
 def run_preau(
-    *args: str, config_path: Path | None = None, timeout: float = 60
+    *args: str,
+    config_path: Path | None = None,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a `preau` command and return its result."""
+    """Run a `preau` command (in French unless ``env`` names a language) and return its result."""
     argv = [str(PREAU)]
     if config_path is not None:
         argv += ["--config", str(config_path)]
+    environment = {k: v for k, v in os.environ.items() if k not in _LANGUAGE_VARIABLES}
+    environment.update(env or {})
     return subprocess.run(
-        [*argv, *args], capture_output=True, text=True, timeout=timeout, check=False
+        [*argv, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=environment,
     )
 
 
