@@ -285,8 +285,8 @@ async def test_an_answer_with_an_undocumented_key_fails_under_test(
 
     app = web.Application()
     app.add_routes(api)
-    checked = await aiohttp_client(app)
-    assert (await checked.get("/api/v1/drift")).status == 200  # not checked in production
+    unchecked = await aiohttp_client(app)
+    assert (await unchecked.get("/api/v1/drift")).status == 200  # production does not check
     app2 = web.Application()
     app2.add_routes(api)
     app2[CHECK_REPLIES_KEY] = True
