@@ -36,11 +36,6 @@ class ServiceStatus:
     updated_at: float | None
     values: dict[str, str | int | float] = field(default_factory=dict)
 
-    @property
-    def text(self) -> str:
-        """Return the detail in French, its values filled in."""
-        return self.detail % self.values
-
 
 @dataclass(frozen=True, slots=True)
 class HostFigures:
