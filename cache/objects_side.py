@@ -8,7 +8,6 @@ import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import aiohttp
 from yarl import URL
@@ -17,17 +16,6 @@ from appliance.destinations import check_host
 from appliance.digests import file_sha256
 from cache import publishers
 from cache import state as cache_admin
-from cache.chunks import RangeNotSatisfiable, parse_content_range, parse_range
-from cache.fill import MAX_REQUEST, CachedObject, Run
-from cache.objects import ObjectMeta
-from cache.rules import IMMUTABLE, Rule, key_digest, normalise_host
-from cache.upstream import (
-    OriginLoopError,
-)
-
-if TYPE_CHECKING:
-    pass
-
 from cache.cache_base import (
     CacheBase,
     Target,
@@ -35,6 +23,11 @@ from cache.cache_base import (
     _refused_origin,
     _whole,
 )
+from cache.chunks import RangeNotSatisfiable, parse_content_range, parse_range
+from cache.fill import MAX_REQUEST, CachedObject, Run
+from cache.objects import ObjectMeta
+from cache.rules import IMMUTABLE, Rule, key_digest, normalise_host
+from cache.upstream import OriginLoopError
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -249,9 +242,26 @@ class ObjectsSide(CacheBase):
         return same
 
     async def _retire_if_idle(self, obj: CachedObject) -> None:
-        if obj.users or obj.runs or self._live.get(obj.meta.digest) is not obj:
+        """Close an object nobody reads or fills; a device asking meanwhile waits for it.
+
+        Until ``close`` has committed, the index may still hold an older bitmap
+        than the object's: a device opening the object from the index then saw
+        whole chunks as missing and fetched them again (a CI failure). So the
+        retirement counts as an opening, which ``_object`` waits for.
+        """
+        digest = obj.meta.digest
+        if obj.users or obj.runs or self._live.get(digest) is not obj:
             return
-        del self._live[obj.meta.digest]
-        await obj.close()
-        if obj.failed is not None:
-            await self.core.executor.run(self.store.remove, obj.meta.digest)
+        del self._live[digest]
+        retiring: asyncio.Future[None] | None = None
+        if digest not in self._opening:
+            retiring = asyncio.get_running_loop().create_future()
+            self._opening[digest] = retiring
+        try:
+            await obj.close()
+            if obj.failed is not None:
+                await self.core.executor.run(self.store.remove, digest)
+        finally:
+            if retiring is not None:
+                del self._opening[digest]
+                retiring.set_result(None)
