@@ -72,7 +72,7 @@ def run(ctx: click.Context, services: tuple[str, ...]) -> None:
     try:
         chosen = create_services(core, services)
     except UnknownServiceError as err:
-        commands.fail(str(err), 2)
+        commands.fail(err, 2)
     try:
         commands.run(run_until_signalled(core, chosen))
     except OSError as err:
@@ -93,7 +93,7 @@ def config_check(ctx: click.Context, file: Path | None) -> None:
     try:
         loaded = load_config(path)
     except ConfigError as err:
-        commands.fail(str(err), 2)
+        commands.fail(err, 2)
     problems = list(_referenced_file_problems(loaded, path))
     if problems:
         commands.fail("\n".join(problems), 2)
@@ -234,7 +234,7 @@ def jobs_list(ctx: click.Context) -> None:
     try:
         commands.with_core(config, ctx.obj["config_path"], body)
     except ValueError as err:
-        commands.fail(str(err), 2)
+        commands.fail(err, 2)
 
 
 @main.group()
@@ -323,7 +323,7 @@ def user_add(
     try:
         commands.with_core(config, ctx.obj["config_path"], body)
     except PasswordPolicyError as err:
-        commands.fail(f"password: {err}", 2)
+        commands.fail(err, 2)
     click.echo(f"OK: {person.id} ({role})")
 
 

@@ -21,15 +21,18 @@ from appliance.core import Core
 from appliance.features import installed_features
 from appliance.i18n import Catalogues, Gettext, language_of
 from appliance.identity.ldap_directory import DirectoryError
+from appliance.problems import Problem, problem_of
 from appliance.scheduler.calendar import CalendarError
 from appliance.state.db import StateError
 
 _T = TypeVar("_T")
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
+def fail(message: str | Problem | BaseException, code: int = 1) -> NoReturn:
+    """Print a refusal in the shell's language (a plain string as it is) and exit."""
     _ = cli_gettext()
-    click.echo(click.style(_("erreur : "), fg="red", bold=True) + message, err=True)
+    text = message if isinstance(message, str) else problem_of(message).said(_)
+    click.echo(click.style(_("erreur : "), fg="red", bold=True) + text, err=True)
     sys.exit(code)
 
 
@@ -52,7 +55,7 @@ def config(ctx: click.Context) -> PreauConfig:
     try:
         return load_config(path)
     except ConfigError as err:
-        fail(str(err), 2)
+        fail(err, 2)
 
 
 def with_core(config: PreauConfig, path: Path | None, body: Callable[[Core], Awaitable[_T]]) -> _T:
@@ -72,9 +75,9 @@ def run(coro: Coroutine[Any, Any, _T]) -> _T:
         return asyncio.run(coro)
     except StateError as err:
         _ = cli_gettext()
-        fail(_("base d'état : %(error)s", error=str(err)))
+        fail(_("base d'état : %(error)s", error=problem_of(err).said(_)))
     except (DirectoryError, CalendarError) as err:
-        fail(str(err))
+        fail(err)
 
 
 def setup_logging(ctx: click.Context, config: PreauConfig) -> None:

@@ -7,8 +7,10 @@ from typing import Literal
 from aiohttp import web
 from pydantic import Field
 
-from appliance.web.api_routes import EVERYONE, ApiRoutes, Body, Query, error, parsed_query
+from appliance.i18n import N_
+from appliance.web.api_routes import EVERYONE, ApiRoutes, Body, Query, parsed_query
 from appliance.web.auth import actor_of, source_of
+from appliance.web.errors import error
 from appliance.web.keys import CORE_KEY, SESSION_KEY
 from appstore import packages as appstore
 from appstore.replies import (
@@ -76,9 +78,8 @@ async def add_package(request: web.Request) -> web.StreamResponse:
             request.app[CORE_KEY], declared, request.content.iter_chunked(1 << 20),
             actor=actor_of(request), source=source_of(request),
         )  # fmt: skip
-    except ValueError as err:
-        return error(422, "invalid", str(err) if isinstance(err, appstore.StoreError)
-                     else "version_code: an integer")  # fmt: skip
+    except appstore.StoreError as err:
+        return error(422, "invalid", err)
     return web.json_response(_public(package), status=201)
 
 
@@ -114,7 +115,7 @@ async def remove_package(request: web.Request) -> web.StreamResponse:
     if package_id is None or not await appstore.delete_package(
         request.app[CORE_KEY], package_id, actor=actor_of(request), source=source_of(request)
     ):
-        return error(404, "absent", "no such package")
+        return error(404, "absent", N_("Aucun paquet sous ce numéro."))
     return web.json_response({"removed": package_id})
 
 
@@ -129,14 +130,14 @@ async def assign(request: web.Request, body: AssignmentsBody) -> web.StreamRespo
     core = request.app[CORE_KEY]
     package_id = _package_id(request)
     if package_id is None or await appstore.get_package(core, package_id) is None:
-        return error(404, "absent", "no such package")
+        return error(404, "absent", N_("Aucun paquet sous ce numéro."))
     try:
         await appstore.set_assignments(
             core, package_id, [(a.kind, a.target) for a in body.assignments],
             actor=actor_of(request), source=source_of(request),
         )  # fmt: skip
     except appstore.StoreError as err:
-        return error(422, "invalid", str(err))
+        return error(422, "invalid", err)
     package = await appstore.get_package(core, package_id)
     assert package is not None  # noqa: S101 - checked above
     return web.json_response(_public(package))
@@ -153,7 +154,7 @@ async def managed_play(request: web.Request) -> web.StreamResponse:
     package_id = _package_id(request)
     package = await appstore.get_package(core, package_id) if package_id is not None else None
     if package is None or package["platform"] != "android":
-        return error(404, "absent", "no such Android package")
+        return error(404, "absent", N_("Aucune application Android de ce nom."))
     url = f"{request.url.origin()}/applis/mdm/{package['mdm_token']}/{package['filename']}"
     return web.json_response(appstore.managed_play_definition(package, url))
 

@@ -31,6 +31,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
 
 from appliance.antivirus import ScannerUnavailable, scan_file
 from appliance.atomic import fsync_directory
+from appliance.i18n import N_
+from appliance.problems import UserError
 from appstore.config import StoreConfig
 from storage.config import ProductionsConfig
 
@@ -54,7 +56,7 @@ _FILENAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,120}")
 _PACKAGE_ID: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
 
 
-class StoreError(ValueError):
+class StoreError(UserError):
     """A package or an assignment that cannot be accepted; the message names the field."""
 
 
@@ -73,22 +75,32 @@ class Declared:
     def check(self) -> None:
         """Raise StoreError naming the first field that is not acceptable."""
         if self.platform not in PLATFORMS:
-            raise StoreError(f"platform: one of {', '.join(PLATFORMS)}")
+            raise StoreError(
+                N_("platform : l'une des valeurs %(known)s"), known=", ".join(PLATFORMS)
+            )
         if not 1 <= len(self.name.strip()) <= 120:
-            raise StoreError("name: 1 to 120 characters")
+            raise StoreError(N_("name : 1 à 120 caractères"))
         if not _PACKAGE_ID.fullmatch(self.package_id):
-            raise StoreError("package_id: letters, digits, dots, dashes (the app's identifier)")
+            raise StoreError(
+                N_(
+                    "package_id : lettres, chiffres, points et tirets "
+                    "(l'identifiant de l'application)"
+                )
+            )
         if not 1 <= len(self.version_name) <= 64:
-            raise StoreError("version_name: 1 to 64 characters")
+            raise StoreError(N_("version_name : 1 à 64 caractères"))
         if not _FILENAME.fullmatch(self.filename):
-            raise StoreError("filename: letters, digits, dots, dashes and underscores")
+            raise StoreError(N_("filename : lettres, chiffres, points, tirets et « _ »"))
         if not self.filename.lower().endswith(EXTENSIONS[self.platform]):
-            raise StoreError(f"filename: a {self.platform} package ends with "
-                             f"{' or '.join(EXTENSIONS[self.platform])}")  # fmt: skip
+            raise StoreError(
+                N_("filename : un paquet %(platform)s se termine par %(endings)s"),
+                platform=self.platform,
+                endings=" / ".join(EXTENSIONS[self.platform]),
+            )
         if not 0 <= self.version_code < 2**31:
-            raise StoreError("version_code: 0 to 2^31-1")
+            raise StoreError(N_("version_code : de 0 à 2^31-1"))
         if len(self.description) > 2000:
-            raise StoreError("description: 2000 characters at most")
+            raise StoreError(N_("description : 2 000 caractères au plus"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,10 +130,10 @@ def _inspect_ipa(path: Path) -> Inspected:
                 if re.fullmatch(r"Payload/[^/]+\.app/Info\.plist", n)
             ]  # fmt: skip
             if len(names) != 1:
-                raise StoreError("file: an IPA holds one Payload/NAME.app/Info.plist")
+                raise StoreError(N_("file : un IPA contient un seul Payload/NOM.app/Info.plist"))
             info = plistlib.loads(archive.read(names[0]))
     except (zipfile.BadZipFile, plistlib.InvalidFileException, OSError) as err:
-        raise StoreError(f"file: not an IPA ({err})") from err
+        raise StoreError(N_("file : ce n'est pas un IPA (%(reason)s)"), reason=err) from err
     return Inspected(
         package_id=str(info.get("CFBundleIdentifier", "")),
         version_name=str(info.get("CFBundleShortVersionString", info.get("CFBundleVersion", ""))),
@@ -134,7 +146,7 @@ def _inspect_apk(path: Path) -> Inspected:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
             if "AndroidManifest.xml" not in names:
-                raise StoreError("file: an APK holds AndroidManifest.xml")
+                raise StoreError(N_("file : un APK contient AndroidManifest.xml"))
             certificates: list[str] = []
             for name in names:
                 if re.fullmatch(r"META-INF/[^/]+\.(RSA|DSA|EC)", name):
@@ -142,7 +154,7 @@ def _inspect_apk(path: Path) -> Inspected:
                         der = certificate.public_bytes(Encoding.DER)
                         certificates.append(base64.b64encode(der).decode())
     except (zipfile.BadZipFile, OSError, ValueError) as err:
-        raise StoreError(f"file: not an APK ({err})") from err
+        raise StoreError(N_("file : ce n'est pas un APK (%(reason)s)"), reason=err) from err
     return Inspected(certificates=tuple(dict.fromkeys(certificates)))
 
 
@@ -150,12 +162,15 @@ def reconcile(declared: Declared, inspected: Inspected) -> None:
     """Refuse a package whose contents contradict its declaration."""
     if inspected.package_id and inspected.package_id != declared.package_id:
         raise StoreError(
-            f"package_id: the package says {inspected.package_id!r}, not {declared.package_id!r}"
+            N_("package_id : le paquet dit « %(found)s », pas « %(declared)s »"),
+            found=inspected.package_id,
+            declared=declared.package_id,
         )
     if inspected.version_name and inspected.version_name != declared.version_name:
         raise StoreError(
-            f"version_name: the package says {inspected.version_name!r}, "
-            f"not {declared.version_name!r}"
+            N_("version_name : le paquet dit « %(found)s », pas « %(declared)s »"),
+            found=inspected.version_name,
+            declared=declared.version_name,
         )
 
 
@@ -169,7 +184,7 @@ class PackageFiles:
     def path(self, sha256: str) -> Path:
         """Return a package's file."""
         if not re.fullmatch(r"[0-9a-f]{64}", sha256):
-            raise StoreError("sha256: 64 hexadecimal digits")
+            raise StoreError(N_("sha256 : 64 chiffres hexadécimaux"))
         return self.folder / sha256
 
     def temp_path(self) -> Path:
@@ -216,7 +231,7 @@ async def receive(
 
 def _check_size(size: int, limit: int) -> None:
     if size > limit:
-        raise StoreError(f"file: larger than {limit // 1_000_000} MB")
+        raise StoreError(N_("file : plus de %(most)s Mo"), most=limit // 1_000_000)
 
 
 def _fsync(out: Any) -> None:
@@ -336,13 +351,13 @@ async def set_assignments(
     """Replace who may install a package."""
     for kind, target in assignments:
         if kind not in KINDS:
-            raise StoreError(f"kind: one of {', '.join(KINDS)}")
+            raise StoreError(N_("kind : l'une des valeurs %(known)s"), known=", ".join(KINDS))
         if kind == "school" and target:
-            raise StoreError("target: none for the whole school")
+            raise StoreError(N_("target : aucune pour tout l'établissement"))
         if kind == "role" and target not in ROLES:
-            raise StoreError(f"target: a role is one of {', '.join(ROLES)}")
+            raise StoreError(N_("target : un rôle parmi %(known)s"), known=", ".join(ROLES))
         if kind in ("class", "group", "person") and not 1 <= len(target) <= 128:
-            raise StoreError(f"target: the {kind}'s name")
+            raise StoreError(N_("target : le nom (1 à 128 caractères)"))
     async with core.db.write() as tx:
         await tx.execute("DELETE FROM store_assignments WHERE package_id = ?", (package_id,))
         await tx.executemany(
@@ -432,13 +447,13 @@ async def _scan(core: Core, declared: Declared, path: Path, *, actor: str, sourc
             scan_file, antivirus.clamd_socket, path, antivirus.timeout_seconds
         )
     except ScannerUnavailable as err:
-        raise StoreError("file: the antivirus cannot be reached; try again later") from err
+        raise StoreError(N_("file : l'antivirus ne répond pas ; réessayez plus tard")) from err
     if not verdict.clean:
         await core.audit.record(
             actor=actor, source=source, action="store.package.infected",
             outcome="refused", target=declared.filename, detail=verdict.signature,
         )  # fmt: skip
-        raise StoreError(f"file: infected ({verdict.signature})")
+        raise StoreError(N_("file : infecté (%(signature)s)"), signature=verdict.signature)
 
 
 async def upload(

@@ -16,9 +16,10 @@ from typing import Any, Final
 
 from aiohttp import BodyPartReader, web
 
+from appliance.i18n import N_
 from appliance.web.auth import actor_of, require_role, source_of
 from appliance.web.keys import CORE_KEY, SESSION_KEY
-from appliance.web.rendering import page
+from appliance.web.rendering import page, say
 from appstore import packages as appstore
 from storage.config import ProductionsConfig
 
@@ -101,7 +102,7 @@ async def package_download(request: web.Request) -> web.StreamResponse:
         mine = await appstore.assigned_to(core, person, session.role) if person else []
         package = next((p for p in mine if p["id"] == wanted), None)
     if package is None or package["filename"] != request.match_info["filename"]:
-        raise web.HTTPNotFound(text="application introuvable")
+        raise web.HTTPNotFound(text=say(request, N_("Application introuvable.")))
     return send_package(package, request)
 
 
@@ -164,7 +165,10 @@ async def upload_form(request: web.Request) -> web.StreamResponse:
     """Store a package from the form: its fields first, then the file, streamed."""
     fields: dict[str, str] = {}
     if request.content_type != "multipart/form-data":
-        raise web.HTTPSeeOther("/applis/gestion?message=" + urllib.parse.quote("file: missing"))
+        raise web.HTTPSeeOther(
+            "/applis/gestion?message="
+            + urllib.parse.quote(say(request, N_("file : aucun fichier envoyé")))
+        )
     reader = await request.multipart()
     try:
         while (part := await reader.next()) is not None:
@@ -188,9 +192,12 @@ async def upload_form(request: web.Request) -> web.StreamResponse:
             if part.name:
                 fields[part.name] = (await part.text())[:2000]
     except (appstore.StoreError, ValueError) as err:
-        quoted = urllib.parse.quote(str(err)[:300])
+        quoted = urllib.parse.quote(say(request, err)[:300])
         raise web.HTTPSeeOther(f"/applis/gestion?message={quoted}") from None
-    raise web.HTTPSeeOther("/applis/gestion?message=" + urllib.parse.quote("file: missing"))
+    raise web.HTTPSeeOther(
+        "/applis/gestion?message="
+        + urllib.parse.quote(say(request, N_("file : aucun fichier envoyé")))
+    )
 
 
 def parse_assignments(text: str) -> list[tuple[str, str]]:
@@ -216,7 +223,7 @@ async def assign_form(request: web.Request) -> web.StreamResponse:
             actor=actor_of(request), source=source_of(request),
         )  # fmt: skip
     except (appstore.StoreError, ValueError) as err:
-        quoted = urllib.parse.quote(str(err)[:300])
+        quoted = urllib.parse.quote(say(request, err)[:300])
         raise web.HTTPSeeOther(f"/applis/gestion?message={quoted}") from None
     raise web.HTTPSeeOther("/applis/gestion?message=assigned")
 

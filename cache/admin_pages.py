@@ -16,7 +16,7 @@ from aiohttp import web
 
 from appliance.web.auth import actor_of, require_role, source_of
 from appliance.web.keys import CORE_KEY
-from appliance.web.rendering import page
+from appliance.web.rendering import page, say
 from cache import selftest as cache_selftest
 from cache import state as cache_admin
 from cache.config import CacheConfig
@@ -145,7 +145,7 @@ async def plan_form(request: web.Request) -> web.StreamResponse:
             actor=actor_of(request), source=source_of(request),
         )  # fmt: skip
     except cache_admin.PrestageError as err:
-        quoted = urllib.parse.quote(str(err)[:300])
+        quoted = urllib.parse.quote(say(request, err)[:300])
         raise web.HTTPSeeOther(f"/cache?message={quoted}#prestage-title") from None
     raise web.HTTPSeeOther("/cache?message=saved#prestage-title")
 

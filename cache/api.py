@@ -11,8 +11,10 @@ import time
 from aiohttp import web
 from pydantic import Field
 
-from appliance.web.api_routes import ApiRoutes, Body, error
+from appliance.i18n import N_
+from appliance.web.api_routes import ApiRoutes, Body
 from appliance.web.auth import actor_of, source_of
+from appliance.web.errors import error
 from appliance.web.keys import CORE_KEY
 from cache import state as cache_admin
 from cache.replies import CacheReply, PlanRemoved, PlanStored, RunRequested
@@ -73,7 +75,7 @@ async def put_plan(request: web.Request, body: PlanBody) -> web.StreamResponse:
             actor=actor_of(request), source=source_of(request),
         )  # fmt: skip
     except cache_admin.PrestageError as err:
-        return error(422, "invalid", str(err))
+        return error(422, "invalid", err)
     return web.json_response({"plan": request.match_info["plan"], "items": count})
 
 
@@ -83,7 +85,7 @@ async def delete_plan(request: web.Request) -> web.StreamResponse:
     plan = request.match_info["plan"]
     known = {p["plan"] for p in await cache_admin.plans(request.app[CORE_KEY])}
     if plan not in known:
-        return error(404, "absent", "no such plan")
+        return error(404, "absent", N_("Aucune liste de pré-chargement de ce nom."))
     await cache_admin.set_plan(
         request.app[CORE_KEY], plan, [], actor=actor_of(request), source=source_of(request)
     )

@@ -16,6 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from appliance.i18n import N_
+from appliance.problems import Problem, UserError
+
 if TYPE_CHECKING:
     from appliance.core import Core
 
@@ -159,7 +162,7 @@ SHA256: Final = re.compile(r"[0-9a-f]{64}")
 MAX_PLAN_ITEMS: Final = 5000
 
 
-class PrestageError(ValueError):
+class PrestageError(UserError):
     """A pre-staging list that cannot be used; the message names the line or field."""
 
 
@@ -180,19 +183,27 @@ def parse_plan_text(text: str) -> list[PrestageItem]:
             continue
         parts = line.split()
         if len(parts) > 2:
-            raise PrestageError(f"line {number}: expected URL [SHA256]")
-        items.append(check_item(parts[0], parts[1] if len(parts) == 2 else "", f"line {number}"))
+            raise PrestageError(N_("ligne %(number)s : URL [SHA256] est attendu"), number=number)
+        where = Problem(N_("ligne %(number)s"), {"number": number})
+        items.append(check_item(parts[0], parts[1] if len(parts) == 2 else "", where))
     return items
 
 
-def check_item(url: str, sha256: str, where: str) -> PrestageItem:
+def check_item(url: str, sha256: str, where: str | Problem) -> PrestageItem:
     """Return a checked item: an http:// URL with a host, and a hex SHA-256 or nothing."""
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme != "http" or not parsed.hostname:
-        raise PrestageError(f"{where}: {url!r}: expected an http:// URL (HTTPS is never cached)")
+        raise PrestageError(
+            N_("%(where)s : « %(url)s » : une adresse http:// est attendue (HTTPS n'est jamais "
+               "mis en cache)"),
+            where=where,
+            url=url,
+        )  # fmt: skip
     sha256 = sha256.lower()
     if sha256 and not SHA256.fullmatch(sha256):
-        raise PrestageError(f"{where}: sha256: expected 64 hexadecimal digits")
+        raise PrestageError(
+            N_("%(where)s : sha256 : 64 chiffres hexadécimaux sont attendus"), where=where
+        )
     return PrestageItem(url, sha256)
 
 
@@ -201,9 +212,9 @@ async def set_plan(
 ) -> int:
     """Replace the URLs of ``plan`` (an empty list deletes it); return how many."""
     if not PLAN_NAME.fullmatch(plan):
-        raise PrestageError("plan: lower-case letters, digits and dashes (40 at most)")
+        raise PrestageError(N_("plan : lettres minuscules, chiffres et tirets (40 au plus)"))
     if len(items) > MAX_PLAN_ITEMS:
-        raise PrestageError(f"items: at most {MAX_PLAN_ITEMS} per plan")
+        raise PrestageError(N_("items : au plus %(most)s par liste"), most=MAX_PLAN_ITEMS)
     now = time.time()
     unique = {item.url: item for item in items}
     async with core.db.write() as tx:

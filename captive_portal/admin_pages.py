@@ -11,9 +11,10 @@ from typing import Any
 from aiohttp import web
 
 from appliance.csv_export import csv_text
+from appliance.i18n import N_
 from appliance.web.auth import actor_of, require_role, source_of
 from appliance.web.keys import CORE_KEY
-from appliance.web.rendering import page, render
+from appliance.web.rendering import page, render, say
 from captive_portal import state as portal_admin
 from captive_portal.config import PortalConfig
 
@@ -126,7 +127,7 @@ async def vouchers_form(request: web.Request) -> web.StreamResponse:
             source=source_of(request),
         )
     except (ValueError, portal_admin.PortalStateError) as err:
-        raise web.HTTPBadRequest(text=f"{err}") from err
+        raise web.HTTPBadRequest(text=say(request, err)) from err
     response = render(
         request,
         "portal_vouchers.html",
@@ -144,7 +145,9 @@ async def revoke_form(request: web.Request) -> web.StreamResponse:
     try:
         voucher_id = int(str(form.get("id", "")))
     except ValueError as err:
-        raise web.HTTPBadRequest(text="id: expected an integer") from err
+        raise web.HTTPBadRequest(
+            text=say(request, N_("id : un nombre entier est attendu"))
+        ) from err
     await portal_admin.revoke_voucher(
         request.app[CORE_KEY], voucher_id, actor=actor_of(request), source=source_of(request)
     )
@@ -165,7 +168,7 @@ async def charter_form(request: web.Request) -> web.StreamResponse:
             source=source_of(request),
         )
     except portal_admin.PortalStateError as err:
-        raise web.HTTPBadRequest(text=f"{err}") from err
+        raise web.HTTPBadRequest(text=say(request, err)) from err
     raise web.HTTPSeeOther("/portal")
 
 
@@ -197,7 +200,7 @@ async def roles_form(request: web.Request) -> web.StreamResponse:
             source=source_of(request),
         )
     except (ValueError, portal_admin.PortalStateError) as err:
-        raise web.HTTPBadRequest(text=f"{err}") from err
+        raise web.HTTPBadRequest(text=say(request, err)) from err
     raise web.HTTPSeeOther("/portal")
 
 
@@ -219,7 +222,9 @@ def _day(text: str | None) -> dt.date | None:
     try:
         return dt.date.fromisoformat(text) if text else None
     except ValueError as err:
-        raise portal_admin.PortalStateError("from/to: expected YYYY-MM-DD") from err
+        raise portal_admin.PortalStateError(
+            N_("from/to : une date AAAA-MM-JJ est attendue")
+        ) from err
 
 
 @routes.get("/portal/usage.csv")
@@ -232,7 +237,7 @@ async def usage_export(request: web.Request) -> web.StreamResponse:
             _day(request.query.get("from")), _day(request.query.get("to")), core
         )
     except portal_admin.PortalStateError as err:
-        raise web.HTTPBadRequest(text=str(err)) from err
+        raise web.HTTPBadRequest(text=say(request, err)) from err
     per_device = request.query.get("per") == "device"
     rows = await portal_admin.usage(core, first, last, per_device=per_device)
     return web.Response(

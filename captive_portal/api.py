@@ -9,8 +9,10 @@ from typing import Literal
 from aiohttp import web
 from pydantic import Field
 
-from appliance.web.api_routes import ApiRoutes, Body, Query, changes_body, error, parsed_query
+from appliance.i18n import N_
+from appliance.web.api_routes import ApiRoutes, Body, Query, changes_body, parsed_query
 from appliance.web.auth import actor_of, source_of
+from appliance.web.errors import error
 from appliance.web.keys import CORE_KEY
 from captive_portal import state as portal_admin
 from captive_portal.replies import (
@@ -90,7 +92,7 @@ async def portal_kick(request: web.Request) -> web.StreamResponse:
         request.app[CORE_KEY], user, actor=actor_of(request), source=source_of(request)
     )
     if not ended:
-        return error(404, "absent", "no such session")
+        return error(404, "absent", N_("Aucune session Wi-Fi ouverte pour ce compte."))
     return web.json_response({"ended": user})
 
 
@@ -111,7 +113,7 @@ async def portal_extend(request: web.Request, body: ExtendBody) -> web.StreamRes
         source=source_of(request),
     )
     if ends_at is None:
-        return error(404, "absent", "no such session")
+        return error(404, "absent", N_("Aucune session Wi-Fi ouverte pour ce compte."))
     return web.json_response({"user": user, "ends_at": ends_at})
 
 
@@ -153,12 +155,12 @@ async def portal_revoke_voucher(request: web.Request) -> web.StreamResponse:
     try:
         voucher_id = int(request.match_info["voucher_id"])
     except ValueError:
-        return error(422, "invalid", "voucher_id: expected an integer")
+        return error(422, "invalid", N_("voucher_id : un nombre entier est attendu"))
     revoked = await portal_admin.revoke_voucher(
         request.app[CORE_KEY], voucher_id, actor=actor_of(request), source=source_of(request)
     )
     if not revoked:
-        return error(404, "absent", "no such voucher in force")
+        return error(404, "absent", N_("Aucun ticket en cours de validité sous ce numéro."))
     return web.json_response({"revoked": voucher_id})
 
 
@@ -200,7 +202,7 @@ async def portal_publish_charter(request: web.Request, body: CharterBody) -> web
             source=source_of(request),
         )
     except portal_admin.PortalStateError as err:
-        return error(422, "invalid", str(err))
+        return error(422, "invalid", err)
     return web.json_response(asdict(charter), status=201)
 
 
@@ -219,7 +221,7 @@ async def portal_usage(request: web.Request) -> web.StreamResponse:
     try:
         first, last = usage_range(asked.from_, asked.to, core)
     except portal_admin.PortalStateError as err:
-        return error(422, "invalid", str(err))
+        return error(422, "invalid", err)
     per_device = asked.per == "device"
     rows = await portal_admin.usage(core, first, last, per_device=per_device)
     if asked.format == "csv":
@@ -266,7 +268,7 @@ async def portal_set_role(request: web.Request, body: Body) -> web.StreamRespons
     required = ("hard_minutes", "idle_minutes", "ends_with_school_day", "max_devices")
     for key in (*required, "concurrent"):
         if key in changes and changes[key] is None:
-            return error(422, "invalid", f"{key}: cannot be empty")
+            return error(422, "invalid", N_("%(key)s : ne peut pas être vide"), key=key)
     try:
         updated = await portal_admin.set_role_settings(
             request.app[CORE_KEY],
@@ -276,5 +278,5 @@ async def portal_set_role(request: web.Request, body: Body) -> web.StreamRespons
             source=source_of(request),
         )
     except portal_admin.PortalStateError as err:
-        return error(422, "invalid", str(err))
+        return error(422, "invalid", err)
     return web.json_response(updated.model_dump())

@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import ValidationError
 
+from appliance.i18n import N_
 from appliance.network_clients import CLIENTS_TOPIC
-from appliance.validation_fr import french_problems
+from appliance.problems import UserError
+from appliance.validation_fr import problems
 from captive_portal.config import PortalConfig
 from captive_portal.config import PortalRoleConfig as PortalRoleConfig  # re-exported
 
@@ -38,7 +40,7 @@ GUEST_PREFIX: Final = "invite-"
 MAX_EXTEND_MINUTES: Final = 24 * 60
 
 
-class PortalStateError(ValueError):
+class PortalStateError(UserError):
     """A request about the portal's state that cannot be honoured (field, reason)."""
 
 
@@ -107,14 +109,16 @@ async def publish_charter(
     """Store a new charter version; everybody accepts it at their next login (#7.48)."""
     version, text = version.strip(), text.strip()
     if not version or len(version) > 32 or not all(c.isalnum() or c in "-._" for c in version):
-        raise PortalStateError("version: 1 to 32 letters, digits, '-', '.' or '_'")
+        raise PortalStateError(N_("version : 1 à 32 lettres, chiffres, « - », « . » ou « _ »"))
     if not text or len(text) > 20_000:
-        raise PortalStateError("text: between 1 and 20,000 characters")
+        raise PortalStateError(N_("text : entre 1 et 20 000 caractères"))
     if version == (await current_charter(core)).version:
-        raise PortalStateError(f"version: {version!r} is the version in force")
+        raise PortalStateError(
+            N_("version : « %(version)s » est la version en vigueur"), version=version
+        )
     exists = await core.db.fetchone("SELECT 1 FROM portal_charters WHERE version = ?", (version,))
     if exists is not None:
-        raise PortalStateError(f"version: {version!r} was already published")
+        raise PortalStateError(N_("version : « %(version)s » a déjà été publiée"), version=version)
     charter = Charter(version, text, actor, time.time())
     async with core.db.write() as tx:
         await tx.execute(
@@ -162,14 +166,18 @@ async def set_role_settings(
     """Change some of a role's rules; the portal applies them within a second."""
     roles = await role_settings(core)
     if role not in roles:
-        raise PortalStateError(f"role: {role!r} is not one of {', '.join(sorted(roles))}")
+        raise PortalStateError(
+            N_("role : « %(role)s » n'est pas l'un des rôles %(known)s"),
+            role=role,
+            known=", ".join(sorted(roles)),
+        )
     unknown = set(changes) - set(PortalRoleConfig.model_fields)
     if unknown:
-        raise PortalStateError(f"{sorted(unknown)[0]} : clé inconnue")
+        raise PortalStateError(N_("%(key)s : clé inconnue"), key=sorted(unknown)[0])
     try:
         updated = PortalRoleConfig.model_validate({**roles[role].model_dump(), **changes})
     except ValidationError as err:
-        raise PortalStateError(french_problems(err)[0]) from err
+        raise PortalStateError(problems(err)[0]) from err
     row = await core.db.fetchone(
         "SELECT settings FROM portal_role_settings WHERE role = ?", (role,)
     )
@@ -270,7 +278,7 @@ async def extend_session(
 ) -> float | None:
     """Give an open session ``minutes`` more; return its new end, or None if offline."""
     if not 0 < minutes <= MAX_EXTEND_MINUTES:
-        raise PortalStateError(f"minutes: between 1 and {MAX_EXTEND_MINUTES}")
+        raise PortalStateError(N_("minutes : entre 1 et %(most)s"), most=MAX_EXTEND_MINUTES)
     now = time.time()
     async with core.db.write() as tx:
         row = await tx.fetchone(
@@ -314,13 +322,13 @@ async def create_vouchers(
 ) -> list[tuple[int, str]]:
     """Create guest vouchers; return (id, code) pairs: the codes are not kept."""
     if not 1 <= count <= 200:
-        raise PortalStateError("count: between 1 and 200")
+        raise PortalStateError(N_("count : entre 1 et 200"))
     if not 1 <= minutes <= 7 * 1440:
-        raise PortalStateError("minutes: between 1 and 10,080")
+        raise PortalStateError(N_("minutes : entre 1 et 10 080"))
     if not 1 <= max_devices <= 5:
-        raise PortalStateError("max_devices: between 1 and 5")
+        raise PortalStateError(N_("max_devices : entre 1 et 5"))
     if not 1 <= valid_days <= 365:
-        raise PortalStateError("valid_days: between 1 and 365")
+        raise PortalStateError(N_("valid_days : entre 1 et 365"))
     now = time.time()
     created: list[tuple[int, str]] = []
     async with core.db.write() as tx:

@@ -8,9 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
+from appliance.i18n import N_
 from appliance.web.auth import actor_of, require_role, source_of
 from appliance.web.keys import CORE_KEY
-from appliance.web.rendering import page
+from appliance.web.rendering import page, say
 from filter import state as filtering
 from filter.config import FilterConfig
 
@@ -34,7 +35,7 @@ async def filtering_page(request: web.Request) -> dict[str, Any]:
             found = await explain(core, domain, group=group)
             explained = {"decision": found.decision, "error": ""}
         except ValueError as err:
-            explained = {"decision": None, "error": str(err)}
+            explained = {"decision": None, "error": say(request, err)}
     today = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     figures = await core.db.fetchall(
         "SELECT group_name, SUM(queries) AS queries, SUM(blocked) AS blocked"
@@ -79,7 +80,7 @@ async def add_override_form(request: web.Request) -> web.StreamResponse:
             source=source_of(request),
         )
     except (ValueError, filtering.FilterStateError) as err:
-        raise web.HTTPBadRequest(text=f"{err}") from err
+        raise web.HTTPBadRequest(text=say(request, err)) from err
     raise web.HTTPSeeOther("/filtering")
 
 
@@ -91,7 +92,9 @@ async def end_override_form(request: web.Request) -> web.StreamResponse:
     try:
         override_id = int(str(form.get("id", "")))
     except ValueError as err:
-        raise web.HTTPBadRequest(text="id: expected an integer") from err
+        raise web.HTTPBadRequest(
+            text=say(request, N_("id : un nombre entier est attendu"))
+        ) from err
     await filtering.end_override(
         request.app[CORE_KEY], override_id, actor=actor_of(request), source=source_of(request)
     )
@@ -105,11 +108,13 @@ async def answer_request_form(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     status = str(form.get("status", ""))
     if status not in ("allowed", "refused"):
-        raise web.HTTPBadRequest(text="status: allowed or refused")
+        raise web.HTTPBadRequest(text=say(request, N_("status : allowed ou refused")))
     try:
         request_id = int(str(form.get("id", "")))
     except ValueError as err:
-        raise web.HTTPBadRequest(text="id: expected an integer") from err
+        raise web.HTTPBadRequest(
+            text=say(request, N_("id : un nombre entier est attendu"))
+        ) from err
     await filtering.answer_unblock_request(
         request.app[CORE_KEY],
         request_id,

@@ -8,8 +8,10 @@ from aiohttp import web
 from pydantic import Field
 
 from appliance.csv_export import csv_text
-from appliance.web.api_routes import STAFF, ApiRoutes, Body, Query, error, parsed_query
+from appliance.i18n import N_
+from appliance.web.api_routes import STAFF, ApiRoutes, Body, Query, parsed_query
 from appliance.web.auth import actor_of, source_of
+from appliance.web.errors import error
 from appliance.web.keys import CORE_KEY, SESSION_KEY
 from filter import state as filtering
 from filter.replies import (
@@ -78,7 +80,9 @@ async def add_filter_override(request: web.Request, body: OverrideBody) -> web.S
     """Add a timed override; in force within a second, ends by itself."""
     session = request[SESSION_KEY]
     if session is not None and session.role == "teacher" and body.target_kind != "class":
-        return error(403, "forbidden", "teachers target a class")
+        return error(
+            403, "forbidden", N_("Un enseignant agit sur une classe (target_kind : class).")
+        )
     try:
         row = await filtering.add_override(
             request.app[CORE_KEY],
@@ -94,7 +98,7 @@ async def add_filter_override(request: web.Request, body: OverrideBody) -> web.S
             source=source_of(request),
         )
     except filtering.FilterStateError as err:
-        return error(422, "invalid", str(err))
+        return error(422, "invalid", err)
     return web.json_response(row.as_json(), status=201)
 
 
@@ -109,12 +113,12 @@ async def end_filter_override(request: web.Request) -> web.StreamResponse:
     try:
         override_id = int(request.match_info["override_id"])
     except ValueError:
-        return error(422, "invalid", "override_id: expected an integer")
+        return error(422, "invalid", N_("override_id : un nombre entier est attendu"))
     ended = await filtering.end_override(
         request.app[CORE_KEY], override_id, actor=actor_of(request), source=source_of(request)
     )
     if not ended:
-        return error(404, "absent", "no such override in force")
+        return error(404, "absent", N_("Aucune exception de filtrage en cours sous ce numéro."))
     return web.json_response({"ended": override_id})
 
 
@@ -137,7 +141,7 @@ async def filter_explain(request: web.Request) -> web.StreamResponse:
             address=asked.client,
         )
     except ValueError as err:
-        return error(422, "invalid", str(err))
+        return error(422, "invalid", err)
     decision = found.decision
     return web.json_response(
         {
@@ -185,7 +189,7 @@ async def answer_unblock_request(
     try:
         request_id = int(request.match_info["request_id"])
     except ValueError:
-        return error(422, "invalid", "request_id: expected an integer")
+        return error(422, "invalid", N_("request_id : un nombre entier est attendu"))
     changed = await filtering.answer_unblock_request(
         request.app[CORE_KEY],
         request_id,
@@ -194,7 +198,7 @@ async def answer_unblock_request(
         source=source_of(request),
     )
     if not changed:
-        return error(404, "absent", "no such open request")
+        return error(404, "absent", N_("Aucune demande ouverte sous ce numéro."))
     return web.json_response({"id": request_id, "status": body.status})
 
 

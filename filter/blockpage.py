@@ -2,38 +2,31 @@
 
 Groups whose blocked answers point at the block page's address land here
 over HTTP (HTTPS sites cannot show it without a certificate warning: they get
-NXDOMAIN with an Extended DNS Error instead). The page says, in French first,
-which category blocked the site and offers "demander le déblocage"; the
-request reaches the referent's UI with the domain, category and group, never
-the pupil's address or identity.
+NXDOMAIN with an Extended DNS Error instead). The page says which category
+blocked the site (in words, not UT1's identifier) and offers "demander le
+déblocage", in the language the browser asks for (French by default; a link
+switches), from the filter's gettext catalogue. The request reaches the
+referent's UI with the domain, category and group, never the pupil's address
+or identity.
 """
 
 from __future__ import annotations
 
-import html
 import time
 from typing import TYPE_CHECKING, Final
 
+import jinja2
 from aiohttp import web
 
+from appliance.i18n import LANGUAGES, N_, Catalogues, install_in, language_of
 from filter import state as filtering
+from filter.labels import LABELS
 
 if TYPE_CHECKING:
     from appliance.core import Core
     from filter.engine import FilterEngine
 
 BLOCKPAGE_KEY: Final = web.AppKey("blockpage", object)
-
-_PAGE: Final = """<!doctype html>
-<html lang="fr"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Site bloqué · Blocked site</title>
-<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:2rem auto;padding:0 1rem;
-color:#1b1b1b}}h1{{font-size:1.5rem}}.box{{border-left:4px solid #000091;padding:.5rem 1rem;
-background:#f6f6f6}}label{{display:block;margin-top:1rem;font-weight:600}}textarea{{width:100%;
-min-height:5rem;font:inherit}}button{{margin-top:1rem;min-height:44px;padding:.5rem 1rem;
-color:#fff;background:#000091;border:0;border-radius:.25rem}}</style></head><body>
-<main>{body}</main></body></html>"""
 
 
 class BlockPage:
@@ -43,6 +36,24 @@ class BlockPage:
         """Keep what the page needs to explain decisions and store requests."""
         self.core = core
         self.engine = engine
+        self._catalogues = Catalogues(["appliance", "filter"])
+        self._pages = jinja2.Environment(
+            loader=jinja2.PackageLoader("filter", "templates/blockpage"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        install_in(self._pages, self._catalogues, LABELS)
+
+    def _render(self, name: str, lang: str, status: int = 200, **values: object) -> web.Response:
+        other = next(language for language in LANGUAGES if language != lang)
+        page = self._pages.get_template(name).render(lang=lang, other_lang=other, **values)
+        return web.Response(text=page, status=status, content_type="text/html", headers=_HEADERS)
+
+    @staticmethod
+    def _language(request: web.Request, chosen: object = None) -> str:
+        """Return the reader's language: the link or form they used, else their browser's."""
+        asked = chosen if isinstance(chosen, str) else request.query.get("lang")
+        return language_of(asked, request.headers.get("Accept-Language", ""))
 
     def app(self) -> web.Application:
         """Return the block page application."""
@@ -61,39 +72,20 @@ class BlockPage:
         return decision.category if decision.blocked else "", client.group
 
     async def show(self, request: web.Request) -> web.StreamResponse:
-        """Say why the site asked for is blocked."""
+        """Say why the site asked for is blocked, in the reader's language."""
         domain = (request.host or "").rsplit(":", 1)[0].lower()
         category, _group = self._explain(request, domain)
-        safe = html.escape(domain)
-        reason = f"<p>Catégorie : <strong>{html.escape(category)}</strong>.</p>" if category else ""
-        body = (
-            "<h1>Ce site est bloqué dans l'établissement</h1>"
-            f'<div class="box"><p><strong>{safe}</strong></p>{reason}</div>'
-            "<p>Le filtrage protège les élèves pendant le temps scolaire. Si vous avez besoin "
-            "de ce site pour un travail, demandez son déblocage : le référent numérique "
-            "verra votre demande (sans votre nom).</p>"
-            '<form method="post" action="/demande">'
-            f'<input type="hidden" name="domain" value="{safe}">'
-            f'<input type="hidden" name="category" value="{html.escape(category)}">'
-            '<label for="message">Pourquoi en avez-vous besoin ? (facultatif)</label>'
-            '<textarea id="message" name="message" maxlength="500"></textarea>'
-            '<button type="submit">Demander le déblocage</button></form>'
-            '<p lang="en">This site is blocked at school. You can ask for it to be '
-            "unblocked; the IT referent sees the request, not your name.</p>"
-            "<p><small>Listes UT1 (Université Toulouse Capitole, CC BY-SA).</small></p>"
-        )
-        return web.Response(
-            text=_PAGE.format(body=body),
-            status=403,
-            content_type="text/html",
-            headers=_HEADERS,
-        )
+        lang = self._language(request)
+        return self._render("blocked.html", lang, 403, domain=domain, category=category)
 
     async def request_unblock(self, request: web.Request) -> web.StreamResponse:
         """Store an unblock request."""
-        if request.headers.get("Sec-Fetch-Site", "same-origin") not in ("same-origin", "none"):
-            raise web.HTTPForbidden(text="cross-site request")
-        form = await request.post()
+        form = await request.post() if _same_site(request) else None
+        lang = self._language(request, form.get("lang") if form is not None else None)
+        say = self._catalogues.gettext_for(lang)
+        if form is None:
+            text = say(N_("Demande refusée : elle vient d'un autre site."))
+            raise web.HTTPForbidden(text=text, headers=_HEADERS)
         domain = str(form.get("domain", ""))
         category, group = self._explain(request, domain)
         try:
@@ -105,14 +97,12 @@ class BlockPage:
                 message=str(form.get("message", "")),
             )
         except filtering.FilterStateError as err:
-            raise web.HTTPBadRequest(text=str(err)) from err
-        body = (
-            "<h1>Demande envoyée</h1><p>Le référent numérique de l'établissement a reçu "
-            'votre demande.</p><p lang="en">Your request was sent to the IT referent.</p>'
-        )
-        return web.Response(
-            text=_PAGE.format(body=body), content_type="text/html", headers=_HEADERS
-        )
+            raise web.HTTPBadRequest(text=err.problem.said(say), headers=_HEADERS) from err
+        return self._render("sent.html", lang)
+
+
+def _same_site(request: web.Request) -> bool:
+    return request.headers.get("Sec-Fetch-Site", "same-origin") in ("same-origin", "none")
 
 
 _HEADERS: Final = {

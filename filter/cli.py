@@ -12,6 +12,7 @@ import click
 from appliance import commands
 from appliance.config import PreauConfig
 from appliance.core import Core
+from appliance.problems import problem_of
 from filter import state as filtering
 from filter.config import FilterConfig
 
@@ -110,7 +111,7 @@ def _import(ctx: click.Context, path: Path, name: str, list_format: str, categor
         )
     except ListError as err:
         _ = commands.cli_gettext()
-        commands.fail(_("liste refusée : %(error)s", error=str(err)), 2)
+        commands.fail(_("liste refusée : %(error)s", error=problem_of(err).said(_)), 2)
     _report(report, config, ut1=list_format == "ut1")
 
 
@@ -173,7 +174,7 @@ def explain(ctx: click.Context, domain: str, client_address: str, group: str) ->
             lambda core: explain_domain(core, domain, group=group, address=client_address),
         )
     except ValueError as err:
-        commands.fail(str(err), 2)
+        commands.fail(err, 2)
     decision, client = found.decision, found.client
     _ = commands.cli_gettext()
     verdict = (
@@ -262,7 +263,7 @@ def override_add(
     try:
         row = commands.with_core(config, ctx.obj["config_path"], body)
     except filtering.FilterStateError as err:
-        commands.fail(str(err), 2)
+        commands.fail(err, 2)
     until = time.strftime("%H:%M", time.localtime(row.expires_at))
     _ = commands.cli_gettext()
     click.echo(

@@ -151,9 +151,11 @@ class Explanation:
 async def explain(core: Core, domain: str, *, group: str = "", address: str = "") -> Explanation:
     """Explain the decision for ``domain`` (raise ValueError naming what is wrong)."""
     if bool(group) == bool(address):
-        raise ValueError("give a group or a client address")
+        raise filtering.FilterStateError(
+            N_("Donnez un groupe ou l'adresse d'un appareil, pas les deux.")
+        )
     if group and group not in {g.name for g in core.config.section(FilterConfig).groups}:
-        raise ValueError(f"group: no group named {group!r}")
+        raise filtering.FilterStateError(N_("group : aucun groupe nommé « %(name)s »"), name=group)
     engine = await build_engine(core)
     try:
         client = engine.clients.resolve(address) if address else Client("-", group)

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from appliance.atomic import write_atomic
 from appliance.audit import utc_now_iso
+from appliance.i18n import N_
+from appliance.problems import UserError
 from filter.class_blocks import OVERRIDES_TOPIC
 from filter.config import FilterConfig
 
@@ -33,7 +35,7 @@ OverrideKind = Literal["block_all", "allowlist_only", "block_domains", "tighten"
 MAX_OVERRIDE_SECONDS: Final = 24 * 3600
 
 
-class FilterStateError(ValueError):
+class FilterStateError(UserError):
     """A request about filtering state that cannot be honoured (named field, reason)."""
 
 
@@ -91,39 +93,55 @@ async def add_override(
     from filter.lists import normalise
 
     if target_kind not in ("class", "group", "clients"):
-        raise FilterStateError(f"target_kind: {target_kind!r} is not class, group or clients")
+        raise FilterStateError(
+            N_("target_kind : « %(kind)s » n'est ni class, ni group, ni clients"), kind=target_kind
+        )
     if action not in ("block_all", "allowlist_only", "block_domains", "tighten"):
-        raise FilterStateError(f"action: {action!r} is not a known control")
+        raise FilterStateError(
+            N_("action : « %(action)s » n'est pas un contrôle connu"), action=action
+        )
     if not 0 < seconds <= MAX_OVERRIDE_SECONDS:
-        raise FilterStateError(f"duration: between 1 s and {MAX_OVERRIDE_SECONDS // 3600} h")
+        raise FilterStateError(
+            N_("durée : entre 1 s et %(hours)s h"), hours=MAX_OVERRIDE_SECONDS // 3600
+        )
     names = list(domains)
     if allowlist:
         lists = core.config.section(FilterConfig).allowlists
         if allowlist not in lists:
-            raise FilterStateError(f"allowlist: unknown list {allowlist!r} ({', '.join(lists)})")
+            raise FilterStateError(
+                N_("allowlist : liste « %(name)s » inconnue (listes : %(known)s)"),
+                name=allowlist,
+                known=", ".join(lists),
+            )
         names += lists[allowlist]
     clean = []
     for name in names:
         normalised = normalise(name)
         if normalised is None:
-            raise FilterStateError(f"domains: {name!r} is not a domain name")
+            raise FilterStateError(
+                N_("domains : « %(name)s » n'est pas un nom de domaine"), name=name
+            )
         clean.append(normalised.decode())
     if action in ("allowlist_only", "block_domains") and not clean:
-        raise FilterStateError(f"domains: {action} needs domains or an allowlist")
+        raise FilterStateError(
+            N_("domains : %(action)s demande des domaines ou une liste autorisée"), action=action
+        )
     category_list = sorted(set(categories))
     if action == "tighten" and not category_list:
-        raise FilterStateError("categories: tighten needs categories")
+        raise FilterStateError(N_("categories : tighten demande des catégories"))
     groups = {group.name for group in core.config.section(FilterConfig).groups}
     if target_kind == "group" and target not in groups:
-        raise FilterStateError(f"target: no group named {target!r}")
+        raise FilterStateError(N_("target : aucun groupe nommé « %(name)s »"), name=target)
     if target_kind == "clients":
         for part in target.split(","):
             try:
                 ipaddress.ip_network(part.strip(), strict=False)
             except ValueError as err:
-                raise FilterStateError(f"target: {part!r} is not an address or network") from err
+                raise FilterStateError(
+                    N_("target : « %(part)s » n'est ni une adresse ni un réseau"), part=part
+                ) from err
     if not target.strip():
-        raise FilterStateError("target: empty")
+        raise FilterStateError(N_("target : ne peut pas être vide"))
     now = time.time()
     expires = now + seconds
     async with core.db.write() as tx:
@@ -301,7 +319,7 @@ async def add_unblock_request(
 
     name = normalise(domain)
     if name is None:
-        raise FilterStateError(f"domain: {domain!r} is not a domain name")
+        raise FilterStateError(N_("domain : « %(name)s » n'est pas un nom de domaine"), name=domain)
     async with core.db.write() as tx:
         return await tx.insert(
             "INSERT INTO filter_unblock_requests (domain, category, group_name, message,"

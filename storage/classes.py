@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from appliance.i18n import N_
+from appliance.problems import UserPermissionError
 from storage.pedagogical import PedagogicalSpace
 from storage.personnel import SpaceError
 
@@ -25,7 +27,7 @@ _CLASS: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}$")
 STAFF: Final = ("teacher", "referent")
 
 
-class AccessDenied(PermissionError):
+class AccessDenied(UserPermissionError):
     """This person may not do that here (the reason says why)."""
 
 
@@ -50,7 +52,7 @@ def pupils_who_handed_in(assignment_folder: Path) -> list[str]:
 def check_class(name: str) -> str:
     """Return a class name that can name a folder, or refuse it."""
     if not _CLASS.match(name):
-        raise SpaceError("class: not a class name")
+        raise SpaceError(N_("Ce n'est pas un nom de classe."))
     return name
 
 
@@ -59,9 +61,11 @@ def distribution(root: Path, class_name: str, person: Person, *, write: bool) ->
     check_class(class_name)
     if person.role not in STAFF:
         if write:
-            raise AccessDenied("only teachers put documents in Distribution")
+            raise AccessDenied(
+                N_("Seuls les enseignants déposent des documents dans Distribution.")
+            )
         if person.class_name != class_name:
-            raise AccessDenied("Distribution of another class")
+            raise AccessDenied(N_("C'est la Distribution d'une autre classe."))
     return PedagogicalSpace(root / class_name, "Distribution")
 
 
@@ -80,10 +84,12 @@ def submission(
     check_class(class_name)
     if person.role in STAFF:
         if write:
-            raise AccessDenied("teachers read the work handed in, they do not change it")
+            raise AccessDenied(
+                N_("Les enseignants lisent les travaux rendus, ils ne les modifient pas.")
+            )
     else:
         if person.class_name != class_name or person.id != pupil:
-            raise AccessDenied("another pupil's work")
+            raise AccessDenied(N_("C'est le travail d'un autre élève."))
         if write and due_at is not None and now > due_at:
-            raise AccessDenied("the deadline has passed")
+            raise AccessDenied(N_("La date limite est passée."))
     return PedagogicalSpace(root / class_name / "Rendus" / str(int(assignment_id)), pupil)

@@ -14,8 +14,10 @@ from aiohttp import web
 from pydantic import Field
 
 from appliance.antivirus import ScannerUnavailable
-from appliance.web.api_routes import EVERYONE, STAFF, ApiRoutes, Body, error, parsed_query
+from appliance.i18n import N_
+from appliance.web.api_routes import EVERYONE, STAFF, ApiRoutes, Body, parsed_query
 from appliance.web.auth import source_of
+from appliance.web.errors import error
 from appliance.web.keys import CORE_KEY, SESSION_KEY
 from storage import classes
 from storage.pedagogical import PedagogicalSpace
@@ -54,7 +56,7 @@ def _root(request: web.Request) -> Any:
 
 def _denied(err: Exception) -> web.Response:
     if isinstance(err, classes.AccessDenied):
-        return error(403, "forbidden", str(err))
+        return error(403, "forbidden", err)
     return _refusal(err)
 
 
@@ -70,7 +72,7 @@ async def _receive(
             actor=person.id,
         )
     except HeldForScan as err:
-        return held(err)
+        return held(request, err)
     except (SpaceError, ScannerUnavailable) as err:
         return _denied(err)
     return web.json_response({"size": size}, status=201)
@@ -196,7 +198,7 @@ async def list_assignments(request: web.Request) -> web.StreamResponse:
     person = await _person(request)
     class_name = request.match_info["class_name"]
     if person.role not in classes.STAFF and person.class_name != class_name:
-        return error(403, "forbidden", "assignments of another class")
+        return error(403, "forbidden", N_("Ce sont les devoirs d'une autre classe."))
     rows = await request.app[CORE_KEY].db.fetchall(
         "SELECT id, title, created_by, due_at FROM assignments WHERE class_name = ?"
         " ORDER BY id DESC",

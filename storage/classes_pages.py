@@ -28,6 +28,7 @@ from storage.pedagogical import PedagogicalSpace
 from storage.personnel import SpaceError
 from storage.spaces_api import store_of
 from storage.store import HeldForScan
+from storage.store_base import InfectedError
 
 routes = web.RouteTableDef()
 
@@ -136,8 +137,10 @@ async def _store_parts(request: web.Request, target: Any, person: classes.Person
             )
         except HeldForScan:
             return "held"
-        except (SpaceError, ScannerUnavailable) as err:
-            return "infected" if "infected" in str(err) else "refused"
+        except InfectedError:
+            return "infected"
+        except (SpaceError, ScannerUnavailable):
+            return "refused"
         stored += 1
     return f"stored:{stored}"
 

@@ -9,6 +9,7 @@ import click
 
 from appliance import commands
 from appliance.core import Core
+from appliance.problems import problem_of
 from storage.backup import BackupError, Backups
 from storage.config import ProductionsConfig
 from storage.escrow import EscrowError
@@ -37,7 +38,7 @@ def backup_run(ctx: click.Context) -> None:
         snapshot = _backups(ctx).back_up()
     except BackupError as err:
         _ = commands.cli_gettext()
-        commands.fail(_("sauvegarde : %(error)s", error=str(err)))
+        commands.fail(_("sauvegarde : %(error)s", error=problem_of(err).said(_)))
     click.echo(f"instantané {snapshot.id} : {snapshot.files} fichiers")
 
 
@@ -49,7 +50,7 @@ def backup_list(ctx: click.Context) -> None:
         snapshots = _backups(ctx).snapshots()
     except BackupError as err:
         _ = commands.cli_gettext()
-        commands.fail(_("sauvegarde : %(error)s", error=str(err)))
+        commands.fail(_("sauvegarde : %(error)s", error=problem_of(err).said(_)))
     for snapshot in snapshots:
         click.echo(f"{snapshot.id}  {snapshot.time}")
 
@@ -65,7 +66,7 @@ def backup_restore(ctx: click.Context, person: str, path: str, snapshot: str) ->
         count = _backups(ctx).restore(person, path, snapshot)
     except (BackupError, SpaceError) as err:
         _ = commands.cli_gettext()
-        commands.fail(_("restauration : %(error)s", error=str(err)))
+        commands.fail(_("restauration : %(error)s", error=problem_of(err).said(_)))
     click.echo(f"{count} fichier(s) restauré(s)")
 
 
@@ -90,7 +91,7 @@ def personnel_escrow_create(ctx: click.Context, custodians: int, threshold: int)
         shares = commands.with_core(config, ctx.obj["config_path"], body)
     except EscrowError as err:
         _ = commands.cli_gettext()
-        commands.fail(_("séquestre : %(error)s", error=str(err)))
+        commands.fail(_("séquestre : %(error)s", error=problem_of(err).said(_)))
     click.echo(
         f"Remettez chaque part à un dépositaire différent ; {threshold} parts sur "
         f"{custodians} ouvrent un espace PERSONNEL. Elles ne seront plus affichées."
@@ -128,7 +129,7 @@ def personnel_escrow_open(ctx: click.Context, person: str, output: Path) -> None
         commands.with_core(config, ctx.obj["config_path"], body)
     except EscrowError as err:
         _ = commands.cli_gettext()
-        commands.fail(_("séquestre : %(error)s", error=str(err)))
+        commands.fail(_("séquestre : %(error)s", error=problem_of(err).said(_)))
     click.echo(f"PERSONNEL de {person} écrit dans {output}")
 
 

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from appliance.web.auth import actor_of, require_role, source_of
 from appliance.web.keys import CORE_KEY
-from appliance.web.rendering import local_time, request_gettext
+from appliance.web.rendering import local_time, request_gettext, say
 from storage.backup import BackupError, Backups
 from storage.config import ProductionsConfig
 from storage.jobs import BACKUP_JOB, RESTORE_TEST_JOB
@@ -74,7 +74,7 @@ async def restore_form(request: web.Request) -> web.StreamResponse:
             message = _("%(count)s fichier(s) restauré(s).", count=count)
             outcome = "success"
         except (BackupError, SpaceError) as err:
-            message = _("Restauration impossible : %(reason)s", reason=str(err)[:200])
+            message = _("Restauration impossible : %(reason)s", reason=say(request, err)[:200])
             outcome = "failure"
         await core.audit.record(
             actor=actor_of(request),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from appliance.problems import UserError
 
-class SpaceError(ValueError):
-    """A path or an operation the space refuses (the reason names it)."""
+
+class SpaceError(UserError):
+    """A path or an operation the space refuses (the reason names it, in the reader's words)."""

@@ -194,8 +194,8 @@ async def upload_form(request: web.Request) -> web.StreamResponse:
             message = "quota"
         except PathRefused:
             message = "name"
-        except (SpaceError, LockedError, ScannerUnavailable) as err:
-            message = "quota" if "quota" in str(err) else "refused"
+        except (SpaceError, LockedError, ScannerUnavailable):
+            message = "refused"
         if message:
             break
     raise web.HTTPSeeOther(_back(space, folder, message or f"stored:{stored}"))

@@ -35,6 +35,7 @@ import unicodedata
 from pathlib import Path
 from typing import Final
 
+from appliance.i18n import N_
 from storage.errors import SpaceError
 
 MAX_NAME_BYTES: Final = 255
@@ -42,7 +43,7 @@ MAX_PATH_BYTES: Final = 1024
 _BIDI: Final = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 
 
-THROUGH_FILE: Final = "Chemin invalide : un fichier porte le nom d'un des dossiers du chemin."
+THROUGH_FILE: Final = N_("Chemin invalide : un fichier porte le nom d'un des dossiers du chemin.")
 
 
 class PathRefused(SpaceError):
@@ -60,23 +61,25 @@ class PathThroughFile(PathRefused):
 def clean_name(name: str) -> str:
     """Return ``name`` if it can name a file or folder, or refuse it."""
     if name in ("", ".", ".."):
-        raise PathRefused("Nom invalide : « . » et « .. » ne peuvent pas nommer un fichier.")
+        raise PathRefused(N_("Nom invalide : « . » et « .. » ne peuvent pas nommer un fichier."))
     if "/" in name or "\\" in name:
-        raise PathRefused("Nom invalide : les barres « / » et « \\ » sont interdites.")
+        raise PathRefused(N_("Nom invalide : les barres « / » et « \\ » sont interdites."))
     try:
         size = len(name.encode("utf-8"))
     except UnicodeEncodeError:
-        raise PathRefused("Nom invalide : caractères illisibles.") from None
+        raise PathRefused(N_("Nom invalide : caractères illisibles.")) from None
     if size > MAX_NAME_BYTES:
-        raise PathRefused("Nom trop long : 255 octets au plus (environ 120 lettres accentuées).")
+        raise PathRefused(
+            N_("Nom trop long : 255 octets au plus (environ 120 lettres accentuées).")
+        )
     for char in name:
         if char in _BIDI:
             raise PathRefused(
-                "Nom refusé : il contient un caractère qui inverse le sens du texte "
-                "(il pourrait déguiser le type du fichier)."
-            )
+                N_("Nom refusé : il contient un caractère qui inverse le sens du texte "
+                   "(il pourrait déguiser le type du fichier).")
+            )  # fmt: skip
         if unicodedata.category(char) in ("Cc", "Cs"):
-            raise PathRefused("Nom invalide : caractère de contrôle (retour à la ligne, NUL…).")
+            raise PathRefused(N_("Nom invalide : caractère de contrôle (retour à la ligne, NUL…)."))
     return name
 
 
@@ -85,15 +88,15 @@ def clean_path(path: str) -> str:
     try:
         size = len(path.encode("utf-8"))
     except UnicodeEncodeError:
-        raise PathRefused("Chemin invalide : caractères illisibles.") from None
+        raise PathRefused(N_("Chemin invalide : caractères illisibles.")) from None
     if size > MAX_PATH_BYTES:
-        raise PathRefused("Chemin trop long : 1 024 octets au plus.")
+        raise PathRefused(N_("Chemin trop long : 1 024 octets au plus."))
     if "\\" in path:
-        raise PathRefused("Chemin invalide : la barre « \\ » est interdite.")
+        raise PathRefused(N_("Chemin invalide : la barre « \\ » est interdite."))
     # Repeated slashes and "." name nothing: dropped. ".." is refused by clean_name.
     parts = [part for part in path.split("/") if part not in ("", ".")]
     if not parts:
-        raise PathRefused("Chemin vide : nommez un fichier ou un dossier.")
+        raise PathRefused(N_("Chemin vide : nommez un fichier ou un dossier."))
     return "/".join(clean_name(part) for part in parts)
 
 
@@ -120,7 +123,7 @@ def inside(folder: Path, relative: str) -> Path:
         except NotADirectoryError:
             raise PathThroughFile from None
         if stat.S_ISLNK(mode):
-            raise PathRefused("Chemin refusé : les liens ne sont pas suivis.")
+            raise PathRefused(N_("Chemin refusé : les liens ne sont pas suivis."))
         if position < len(parts) - 1 and not stat.S_ISDIR(mode):
             raise PathThroughFile
     return current

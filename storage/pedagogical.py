@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Any, BinaryIO, Final
 
 from appliance.atomic import fsync_directory
+from appliance.i18n import N_
 from storage.errors import SpaceError
 from storage.paths import clean_folder, clean_path, incoming_folder, inside
 from storage.personnel import Readable
+from storage.quota import QuotaError
 
 _SAFE_USER: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 CHUNK: Final = 1 << 16
@@ -41,7 +43,7 @@ def _copy_within(source: Readable, out: BinaryIO, limit: int) -> int:
     while chunk := source.read(CHUNK):
         size += len(chunk)
         if size > limit:
-            raise SpaceError("quota: the file does not fit in the space")
+            raise QuotaError
         out.write(chunk)
     return size
 
@@ -68,7 +70,7 @@ class PedagogicalSpace:
         target = self._path(path)
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
         if target.is_dir():
-            raise SpaceError("path: a folder has this name")
+            raise SpaceError(N_("Un dossier porte déjà ce nom."))
         self.incoming.mkdir(parents=True, exist_ok=True, mode=0o750)
         temp = self.incoming / f"{secrets.token_hex(8)}.part"
         try:
@@ -138,9 +140,9 @@ class PedagogicalSpace:
         if not origin.exists():
             raise FileNotFoundError(source)
         if destination.exists():
-            raise SpaceError("path: something already has this name")
+            raise SpaceError(N_("Un fichier ou un dossier porte déjà ce nom."))
         if destination.is_relative_to(origin):
-            raise SpaceError("path: a folder cannot go inside itself")
+            raise SpaceError(N_("Un dossier ne peut pas aller dans lui-même."))
         destination.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
         origin.rename(destination)
         fsync_directory(destination.parent)

@@ -33,9 +33,11 @@ from pathlib import Path
 from typing import Any, BinaryIO, Final, Protocol, TypeVar
 
 from appliance.atomic import fsync_directory, write_atomic
+from appliance.i18n import N_
 from storage import agefile
 from storage.errors import SpaceError
 from storage.paths import PathRefused, PathThroughFile, clean_path
+from storage.quota import QuotaError
 
 __all__ = ["PathRefused", "SpaceError", "clean_path"]
 
@@ -92,7 +94,7 @@ class Index:
         """Read the decrypted index."""
         raw = json.loads(data)
         if raw.get("v") != INDEX_VERSION:
-            raise SpaceError("index: unknown version")
+            raise SpaceError(N_("Cette version n'existe pas."))
         return cls(
             {p: Entry(str(b), int(s), float(m)) for p, (b, s, m) in raw["files"].items()},
             set(raw["folders"]),
@@ -105,7 +107,7 @@ class Index:
     def put(self, path: str, entry: Entry) -> Entry | None:
         """Name a blob at ``path``; return the entry it replaces."""
         if path in self.folders:
-            raise SpaceError("path: a folder has this name")
+            raise SpaceError(N_("Un dossier porte déjà ce nom."))
         self._no_file_above(path)
         old = self.files.get(path)
         self.files[path] = entry
@@ -115,7 +117,7 @@ class Index:
     def add_folder(self, path: str) -> None:
         """Create a folder (and its parents)."""
         if path in self.files:
-            raise SpaceError("path: a file has this name")
+            raise SpaceError(N_("Un fichier porte déjà ce nom."))
         self._no_file_above(path)
         self.folders |= {path} | parent_folders(path)
 
@@ -132,9 +134,9 @@ class Index:
     def move(self, source: str, target: str) -> None:
         """Rename or move a file or a folder (with everything in it) in the tree."""
         if target == source or target.startswith(f"{source}/"):
-            raise SpaceError("path: a folder cannot go inside itself")
+            raise SpaceError(N_("Un dossier ne peut pas aller dans lui-même."))
         if target in self.files or target in self.folders:
-            raise SpaceError("path: something already has this name")
+            raise SpaceError(N_("Un fichier ou un dossier porte déjà ce nom."))
         self._no_file_above(target)
         moved = {p: e for p, e in self.files.items() if p == source or p.startswith(f"{source}/")}
         folders = {f for f in self.folders if f == source or f.startswith(f"{source}/")}
@@ -178,7 +180,7 @@ def _encrypt_within(source: Readable, writer: agefile.AgeWriter, limit: int) -> 
     while chunk := source.read(_READ):
         size += len(chunk)
         if size > limit:
-            raise SpaceError("quota: the file does not fit in the space")
+            raise QuotaError
         writer.write(chunk)
     return size
 
@@ -214,7 +216,7 @@ class PersonnelSpace:
         try:
             return Index.from_bytes(agefile.decrypt_stream(identity, io.BytesIO(data)))
         except agefile.AgeError as err:
-            raise SpaceError("index: cannot be decrypted with this key") from err
+            raise SpaceError(N_("Le sommaire ne se déchiffre pas avec cette clé.")) from err
 
     @contextlib.contextmanager
     def changing_index(self, identity: str) -> Iterator[Index]:
@@ -299,7 +301,7 @@ class PersonnelSpace:
                     sink(block)
                     left -= len(block)
             except agefile.AgeError as err:
-                raise SpaceError("file: cannot be decrypted with this key") from err
+                raise SpaceError(N_("Le fichier ne se déchiffre pas avec cette clé.")) from err
 
     def delete_blob(self, blob: str) -> None:
         """Remove a blob (after the index stopped naming it)."""

@@ -10,11 +10,20 @@ counts, names starting with a dot included.
 
 from __future__ import annotations
 
+from typing import Final
+
+from appliance.i18n import N_
 from storage.errors import SpaceError
+
+FULL: Final = N_("Espace plein : supprimez des fichiers ou demandez plus de place au référent.")
 
 
 class QuotaError(SpaceError):
     """The space is full (a clear French message goes to the person)."""
+
+    def __init__(self) -> None:
+        """Say what to do about it."""
+        super().__init__(FULL)
 
 
 def room(capacity: int, used: int, *, pending: int = 0, replaced: int = 0) -> int:
@@ -25,4 +34,4 @@ def room(capacity: int, used: int, *, pending: int = 0, replaced: int = 0) -> in
 def check_fits(size: int, capacity: int, used: int, *, pending: int = 0, replaced: int = 0) -> None:
     """Refuse a write of ``size`` bytes that would take the space past ``capacity``."""
     if size > room(capacity, used, pending=pending, replaced=replaced):
-        raise QuotaError("quota: the space is full")
+        raise QuotaError

@@ -15,9 +15,12 @@ from aiohttp import web
 from pydantic import Field
 
 from appliance.antivirus import ScannerUnavailable
-from appliance.web.api_routes import EVERYONE, ApiRoutes, Body, Query, error, parsed_query
+from appliance.i18n import N_
+from appliance.web.api_routes import EVERYONE, ApiRoutes, Body, Query, parsed_query
 from appliance.web.auth import check_own_password, source_of
+from appliance.web.errors import error
 from appliance.web.keys import CORE_KEY, SESSION_KEY
+from appliance.web.rendering import request_gettext
 from storage import vault
 from storage.config import ProductionsConfig
 from storage.paths import PathRefused, PathThroughFile
@@ -47,14 +50,17 @@ from storage.store import (
 
 api = ApiRoutes()
 MESSAGES: Final = {
-    "quota": "Espace plein : supprimez des fichiers ou demandez plus de place au référent.",
-    "locked": "Votre espace PERSONNEL est verrouillé : saisissez votre ancien mot de passe "
-    "ou votre code de secours.",
-    "infected": "Fichier refusé : l'antivirus y a trouvé {signature}. Rien n'a été enregistré.",
-    "antivirus": "L'antivirus ne répond pas : le fichier n'a pas été enregistré, réessayez "
-    "dans quelques minutes.",
-    "held": "L'antivirus ne répond pas : le fichier est mis de côté et apparaîtra dès qu'il "
-    "aura été analysé.",
+    "infected": N_(
+        "Fichier refusé : l'antivirus y a trouvé %(signature)s. Rien n'a été enregistré."
+    ),
+    "antivirus": N_(
+        "L'antivirus ne répond pas : le fichier n'a pas été enregistré, réessayez "
+        "dans quelques minutes."
+    ),
+    "held": N_(
+        "L'antivirus ne répond pas : le fichier est mis de côté et apparaîtra dès qu'il "
+        "aura été analysé."
+    ),
 }
 
 
@@ -63,11 +69,10 @@ def store_of(request: web.Request) -> ProductionsStore:
     return request.app[CORE_KEY].shared(ProductionsStore)
 
 
-def held(err: HeldForScan) -> web.Response:
+def held(request: web.Request, err: HeldForScan) -> web.Response:
     """The answer to an upload kept aside until clamd can scan it."""
-    return web.json_response(
-        {"held": True, "size": err.size, "message": MESSAGES["held"]}, status=202
-    )
+    message = request_gettext(request)(MESSAGES["held"])
+    return web.json_response({"held": True, "size": err.size, "message": message}, status=202)
 
 
 class FolderBody(Body):
@@ -130,20 +135,20 @@ def _who(request: web.Request) -> tuple[str, str, str]:
 
 def _refusal(err: Exception) -> web.Response:
     if isinstance(err, InfectedError):
-        return error(422, "infected", MESSAGES["infected"].format(signature=err.signature))
+        return error(422, "infected", MESSAGES["infected"], signature=err.signature)
     if isinstance(err, ScannerUnavailable):
         return error(503, "antivirus_unavailable", MESSAGES["antivirus"])
     if isinstance(err, LockedError):
-        return error(423, "locked", MESSAGES["locked"])
-    if isinstance(err, QuotaError) or (isinstance(err, SpaceError) and "quota" in str(err)):
-        return error(413, "quota", MESSAGES["quota"])
+        return error(423, "locked", err)
+    if isinstance(err, QuotaError):
+        return error(413, "quota", err)
     if isinstance(err, PathThroughFile):
-        return error(409, "path", str(err))
+        return error(409, "path", err)
     if isinstance(err, PathRefused):
-        return error(400, "path", str(err))
+        return error(400, "path", err)
     if isinstance(err, FileNotFoundError):
-        return error(404, "absent", "Fichier ou dossier introuvable.")
-    return error(422, "invalid", str(err))
+        return error(404, "absent", N_("Fichier ou dossier introuvable."))
+    return error(422, "invalid", err)
 
 
 class PathQuery(Query):
@@ -233,7 +238,12 @@ async def upload(request: web.Request) -> web.StreamResponse:
     store = store_of(request)
     limit = request.app[CORE_KEY].config.section(ProductionsConfig).max_upload_mb * 1_000_000
     if request.content_length is not None and request.content_length > limit:
-        return error(413, "too_large", "file larger than productions.max_upload_mb")
+        return error(
+            413,
+            "too_large",
+            N_("Fichier trop gros : %(most)s Mo au plus (productions.max_upload_mb)."),
+            most=limit // 1_000_000,
+        )
     try:
         size = await store.put(
             session_hash,
@@ -244,7 +254,7 @@ async def upload(request: web.Request) -> web.StreamResponse:
             request.content.iter_chunked(1 << 20),
         )
     except HeldForScan as err:
-        return held(err)
+        return held(request, err)
     except (LockedError, SpaceError, ScannerUnavailable) as err:
         return _refusal(err)
     return web.json_response(
@@ -309,7 +319,7 @@ async def delete(request: web.Request) -> web.StreamResponse:
 
 def _password_refused(checked: str, message: str) -> web.Response:
     if checked == "throttled":
-        return error(429, "throttled", "too many wrong passwords; wait a moment")
+        return error(429, "throttled", N_("Trop de mots de passe erronés : patientez un moment."))
     return error(403, "forbidden", message)
 
 
@@ -326,7 +336,7 @@ async def unlock(request: web.Request, body: UnlockBody) -> web.StreamResponse:
     core = request.app[CORE_KEY]
     checked = await check_own_password(request, user, body.password, "personnel.unlock")
     if checked != "ok":
-        return _password_refused(checked, "the current password is wrong")
+        return _password_refused(checked, N_("Le mot de passe actuel est erroné."))
     try:
         await store_of(request).reseal(
             session_hash,
@@ -339,7 +349,7 @@ async def unlock(request: web.Request, body: UnlockBody) -> web.StreamResponse:
         await core.audit.record(
             actor=user, source=source_of(request), action="personnel.unlock", outcome="failure"
         )
-        return error(403, "forbidden", "wrong old password or recovery code")
+        return error(403, "forbidden", N_("Ancien mot de passe ou code de secours erroné."))
     return web.json_response({"locked": False})
 
 
@@ -378,7 +388,7 @@ async def erase_own(request: web.Request, body: EraseBody) -> web.StreamResponse
     _, user, _ = _who(request)
     checked = await check_own_password(request, user, body.password, "personnel.erase")
     if checked != "ok":
-        return _password_refused(checked, "the password is wrong")
+        return _password_refused(checked, N_("Le mot de passe est erroné."))
     await store_of(request).erase_personnel(user, actor=user, source=source_of(request))
     return web.json_response({"erased": True})
 
@@ -392,7 +402,7 @@ async def erase_remote(request: web.Request) -> web.StreamResponse:
     person_id = request.match_info["person_id"]
     core = request.app[CORE_KEY]
     if await core.directory.person(person_id) is None:
-        return error(404, "absent", "no such person")
+        return error(404, "absent", N_("Personne introuvable."))
     await store_of(request).erase_personnel(person_id, actor=actor, source=source_of(request))
     return web.json_response({"erased": person_id})
 
@@ -424,7 +434,7 @@ async def retrieval_code(request: web.Request, body: RetrievalBody) -> web.Strea
     core = request.app[CORE_KEY]
     row = await core.db.fetchone("SELECT departed_at FROM people WHERE id = ?", (person_id,))
     if row is None:
-        return error(404, "absent", "no such person")
+        return error(404, "absent", N_("Personne introuvable."))
     reason = body.reason.strip()
     if row["departed_at"] is None and not reason:
         await core.audit.record(

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, Literal
 
 from appliance.atomic import fsync_directory
+from appliance.i18n import N_
+from appliance.problems import UserPermissionError
 from storage import vault
 from storage.config import ProductionsConfig
 from storage.pedagogical import PedagogicalSpace
@@ -37,8 +39,18 @@ _HAND_OVER_BYTES: Final = 1 << 20
 _DONE: Final = object()
 
 
-class LockedError(PermissionError):
+LOCKED: Final = N_(
+    "Votre espace PERSONNEL est verrouillé : saisissez votre ancien mot de passe "
+    "ou votre code de secours."
+)
+
+
+class LockedError(UserPermissionError):
     """PERSONNEL is locked for this session (the password changed in the directory)."""
+
+    def __init__(self) -> None:
+        """Say how to open it."""
+        super().__init__(LOCKED)
 
 
 class HeldForScan(Exception):
@@ -55,7 +67,9 @@ class InfectedError(SpaceError):
 
     def __init__(self, signature: str) -> None:
         """Name what was found."""
-        super().__init__(f"infected: {signature}")
+        super().__init__(
+            N_("Fichier refusé : l'antivirus y a trouvé %(signature)s."), signature=signature
+        )
         self.signature = signature
 
 
@@ -215,7 +229,7 @@ class StoreBase:
     def _identity(self, session_hash: str, user: str) -> str:
         unlocked = self.keyring.sessions.get(session_hash)
         if unlocked is None or unlocked.user != user or unlocked.identity is None:
-            raise LockedError("PERSONNEL is locked for this session")
+            raise LockedError
         return unlocked.identity
 
     async def _recipient(self, user: str) -> str:
@@ -223,7 +237,7 @@ class StoreBase:
             "SELECT recipient FROM personnel_keys WHERE user = ?", (user,)
         )
         if row is None:
-            raise LockedError("PERSONNEL has no key yet (log in once)")
+            raise LockedError
         return str(row["recipient"])
 
     async def _personnel(self, user: str) -> PersonnelSpace:

@@ -73,7 +73,7 @@ class Uploads(PersonnelKeys):
         pending = int(held["size"]) if held is not None and space == "pedagogical" else 0
         left = room(self.quota_bytes(role, space), used, pending=pending)
         if left <= 0:
-            raise QuotaError("quota: the space is full")
+            raise QuotaError
         return min(left, self.core.config.section(ProductionsConfig).max_upload_mb * 1_000_000)
 
     async def _store_upload(

@@ -8,6 +8,8 @@ the code no longer shows, fails here rather than on a pupil's screen.
 
 from __future__ import annotations
 
+import ast
+import importlib
 import re
 from pathlib import Path
 
@@ -22,9 +24,11 @@ from appliance.catalogue_sync import (
     update,
 )
 from appliance.features import installed_features
-from appliance.i18n import Catalogues, merged_labels
+from appliance.i18n import N_, Catalogues, merged_labels
+from appliance.problems import Problem, UserError, UserPermissionError, problem_of
 from appliance.services import service_names
 from appliance.web.labels import LABELS
+from filter.state import FilterStateError
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
@@ -112,3 +116,61 @@ def test_every_service_and_label_reads_in_both_languages() -> None:
     assert catalogues.gettext("en", labels["role"]["pupil"]) == "Pupil"
     with pytest.raises(ValueError, match="service"):
         merged_labels([("a", {"service": {"web": "x"}}), ("b", {"service": {"web": "y"}})])
+
+
+def _refusal_classes() -> set[str]:
+    """Return the names of every refusal class a person may read (imported from each folder)."""
+    for folder in translated_folders():
+        for path in folder.rglob("*.py"):
+            if "tests" in path.parts or path.name == "__main__.py":
+                continue
+            module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            importlib.import_module(module.removesuffix(".__init__"))
+    found: set[str] = set()
+    pending: list[type[BaseException]] = [UserError, UserPermissionError]
+    while pending:
+        cls = pending.pop()
+        found.add(cls.__name__)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def test_every_refusal_is_raised_with_a_marked_message() -> None:
+    """A refusal's message is an ``N_`` literal (or a named one), never a built string.
+
+    Otherwise the reader who asked for English gets French, or the catalogue
+    never sees the sentence. Checked on the code itself (its syntax tree).
+    """
+    refusals = _refusal_classes()
+    assert {"FilterStateError", "PortalStateError", "SpaceError", "StoreError"} <= refusals
+    checked = 0
+    for folder in translated_folders():
+        for path in folder.rglob("*.py"):
+            if "tests" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if not isinstance(node, ast.Call) or not node.args:
+                    continue
+                func = node.func
+                name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+                if name not in refusals:
+                    continue
+                checked += 1
+                first = node.args[0]
+                assert not isinstance(first, ast.Constant | ast.JoinedStr | ast.BinOp), (
+                    f"{path.relative_to(ROOT)}:{node.lineno}: mark the message N_(…)"
+                )
+    assert checked > 60
+
+
+def test_a_problem_is_said_in_each_language_with_its_values() -> None:
+    catalogues = Catalogues(["appliance", "filter"])
+    refusal = FilterStateError(N_("target : aucun groupe nommé « %(name)s »"), name="6e%B")
+    assert str(refusal) == "target : aucun groupe nommé « 6e%B »"  # French, "%" in a value kept
+    assert refusal.problem.said(catalogues.gettext_for("en")) == "target: no group named “6e%B”"
+    nested = Problem(
+        N_("%(key)s : %(reason)s"), {"key": "day", "reason": Problem(N_("obligatoire"))}
+    )
+    assert nested.said(catalogues.gettext_for("en")) == "day: required"
+    # Text that is not ours (an OS error) is shown as it is, never read as a message id.
+    assert problem_of(OSError("100% full")).said(catalogues.gettext_for("en")) == "100% full"

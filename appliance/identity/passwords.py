@@ -12,6 +12,9 @@ from typing import Final, Literal
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from appliance.i18n import N_
+from appliance.problems import UserError
+
 HashProfile = Literal["rfc9106-low-memory", "owasp-minimum"]
 
 # (time cost, memory in KiB, parallelism)
@@ -26,7 +29,7 @@ MIN_PASSWORD_LENGTH: Final = 8
 MAX_PASSWORD_LENGTH: Final = 256
 
 
-class PasswordPolicyError(ValueError):
+class PasswordPolicyError(UserError):
     """A new password does not meet the policy."""
 
 
@@ -41,9 +44,13 @@ def hasher_for(profile: HashProfile) -> PasswordHasher:
 def check_policy(password: str) -> None:
     """Refuse passwords that are too short or absurdly long (ASVS V6.2.1, V6.2.9)."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise PasswordPolicyError(f"at least {MIN_PASSWORD_LENGTH} characters")
+        raise PasswordPolicyError(
+            N_("mot de passe : au moins %(count)s caractères"), count=MIN_PASSWORD_LENGTH
+        )
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise PasswordPolicyError(f"at most {MAX_PASSWORD_LENGTH} characters")
+        raise PasswordPolicyError(
+            N_("mot de passe : au plus %(count)s caractères"), count=MAX_PASSWORD_LENGTH
+        )
 
 
 def verify(hasher: PasswordHasher, stored_hash: str, password: str) -> bool:

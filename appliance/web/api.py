@@ -17,6 +17,7 @@ from pydantic import Field
 
 from appliance import __doc__ as _package_doc
 from appliance.audit import utc_now_iso
+from appliance.i18n import N_
 from appliance.scheduler.closed_days import add_closed_day, list_closed_days, remove_closed_day
 from appliance.site_status import services_status
 from appliance.web.api_routes import (
@@ -25,7 +26,6 @@ from appliance.web.api_routes import (
     ApiRoutes,
     Body,
     Query,
-    error,
     openapi_document,
     parsed_query,
 )
@@ -36,6 +36,7 @@ from appliance.web.auth import (
     set_login_cookies,
     source_of,
 )
+from appliance.web.errors import error
 from appliance.web.keys import CORE_KEY, SESSION_KEY, SESSIONS_KEY
 from appliance.web.rendering import request_gettext
 from appliance.web.replies import (
@@ -115,13 +116,18 @@ async def open_session(request: web.Request, body: LoginBody) -> web.StreamRespo
     if result.failure is not None or result.session is None or result.person is None:
         if result.failure == "throttled":
             response = error(
-                429, "throttled", f"too many attempts; retry in {result.retry_after} s"
+                429,
+                "throttled",
+                N_("Trop d'essais : réessayez dans %(seconds)s s."),
+                seconds=result.retry_after,
             )
             response.headers["Retry-After"] = str(result.retry_after)
             return response
         if result.failure == "directory_unreachable":
-            return error(503, "directory_unreachable", "the directory is not answering")
-        return error(401, str(result.failure), "login refused")
+            return error(
+                503, "directory_unreachable", N_("L'annuaire ne répond pas : réessayez plus tard.")
+            )
+        return error(401, str(result.failure), N_("Identifiant ou mot de passe refusé."))
     response = web.json_response(
         {
             "person": {"id": result.person.id, "display_name": result.person.display_name},
@@ -148,7 +154,7 @@ async def me(request: web.Request) -> web.StreamResponse:
     assert session is not None  # noqa: S101 - guaranteed by require_role
     person = await request.app[CORE_KEY].directory.person(session.person_id)
     if person is None:
-        return error(404, "unknown", "person not found")
+        return error(404, "unknown", N_("Personne introuvable."))
     data = asdict(person)
     data["role"] = session.role
     data["groups"] = list(person.groups)
@@ -241,12 +247,12 @@ async def delete_closed_day(request: web.Request) -> web.StreamResponse:
     try:
         day = dt.date.fromisoformat(request.match_info["day"])
     except ValueError:
-        return error(422, "invalid", "day: expected YYYY-MM-DD")
+        return error(422, "invalid", N_("day : une date AAAA-MM-JJ est attendue"))
     removed = await remove_closed_day(
         request.app[CORE_KEY], day, actor=actor_of(request), source=source_of(request)
     )
     if not removed:
-        return error(404, "absent", "no such closed day")
+        return error(404, "absent", N_("Ce jour n'est pas un jour fermé."))
     return web.json_response({"removed": day.isoformat()})
 
 
@@ -301,11 +307,18 @@ async def grant(request: web.Request, body: DelegationBody) -> web.StreamRespons
     core = request.app[CORE_KEY]
     known = {school.uai for school in core.config.site.schools}
     if body.school_uai not in known:
-        return error(422, "invalid", f"school_uai: not a school of this site ({body.school_uai})")
+        return error(
+            422,
+            "invalid",
+            N_("school_uai : %(uai)s n'est pas un établissement de ce site"),
+            uai=body.school_uai,
+        )
     if body.school_uai not in await _administered_schools(request):
-        return error(403, "forbidden", "you do not administer this school")
+        return error(403, "forbidden", N_("Vous n'administrez pas cet établissement."))
     if await core.directory.person(body.person_id) is None:
-        return error(422, "invalid", f"person_id: unknown person {body.person_id}")
+        return error(
+            422, "invalid", N_("person_id : personne inconnue (%(id)s)"), id=body.person_id
+        )
     async with core.db.write() as tx:
         created = await tx.execute(
             "INSERT OR IGNORE INTO role_grants"
@@ -332,13 +345,13 @@ async def withdraw(request: web.Request) -> web.StreamResponse:
     core = request.app[CORE_KEY]
     info = request.match_info
     if info["school_uai"] not in await _administered_schools(request):
-        return error(403, "forbidden", "you do not administer this school")
+        return error(403, "forbidden", N_("Vous n'administrez pas cet établissement."))
     removed = await core.db.execute_write(
         "DELETE FROM role_grants WHERE person_id = ? AND role = ? AND school_uai = ?",
         (info["person_id"], info["role"], info["school_uai"]),
     )
     if not removed:
-        return error(404, "absent", "no such delegation")
+        return error(404, "absent", N_("Cette délégation n'existe pas."))
     await request.app[SESSIONS_KEY].revoke_person(info["person_id"])
     await core.audit.record(
         actor=actor_of(request),

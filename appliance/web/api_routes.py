@@ -30,8 +30,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic.fields import FieldInfo
 
 from appliance.config import Role
-from appliance.validation_fr import french_problems
+from appliance.i18n import N_
+from appliance.validation_fr import joined, problems
 from appliance.web.auth import require_role
+from appliance.web.errors import error
 
 API_PREFIX: Final = "/api/v1"
 STAFF: Final[tuple[Role, ...]] = ("teacher", "referent")
@@ -79,23 +81,18 @@ class Operation:
     media: str = "application/json"
 
 
-def error(status: int, code: str, message: str) -> web.Response:
-    """Return the API's error envelope."""
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
-
-
 async def read_body(request: web.Request, model: type[_ModelT]) -> _ModelT | web.Response:
     """Parse the request's JSON body into ``model``, or return the error to send."""
     if request.content_type != "application/json":
-        return error(415, "content_type", "send application/json")
+        return error(415, "content_type", N_("Envoyez du JSON (application/json)."))
     try:
         raw = await request.json()
     except ValueError:
-        return error(400, "json", "body is not valid JSON")
+        return error(400, "json", N_("Le corps de la requête n'est pas du JSON valide."))
     try:
         return model.model_validate(raw)
     except ValidationError as err:
-        return error(422, "invalid", "; ".join(french_problems(err)))
+        return error(422, "invalid", joined(problems(err)))
 
 
 def changes_body(section: type[BaseModel], name: str, doc: str) -> type[Body]:
@@ -237,7 +234,7 @@ def _checking_query(handler: Handler, model: type[BaseModel]) -> Handler:
         try:
             request[_QUERY_KEY] = model.model_validate(dict(request.query))
         except ValidationError as err:
-            return error(422, "invalid", "; ".join(french_problems(err, whole="requête")))
+            return error(422, "invalid", joined(problems(err, whole=N_("requête"))))
         return await handler(request)
 
     return checked

@@ -16,7 +16,12 @@ from aiohttp import web
 from appliance.i18n import Catalogues, merged_labels
 from appliance.metrics import render_metrics
 from appliance.web import api, pages
-from appliance.web.api_routes import API_TABLES_KEY, ApiRoutes, ApiRoutesList
+from appliance.web.api_routes import (
+    API_TABLES_KEY,
+    ApiRoutes,
+    ApiRoutesList,
+)
+from appliance.web.errors import error_language_middleware
 from appliance.web.keys import CORE_KEY, SESSIONS_KEY, THROTTLE_KEY
 from appliance.web.labels import LABELS
 from appliance.web.rendering import CATALOGUES_KEY, TEMPLATES_KEY, create_environment
@@ -52,6 +57,7 @@ def create_app(core: Core) -> web.Application:
     """Return the admin application wired to ``core``."""
     app = web.Application(
         middlewares=[
+            error_language_middleware,
             storage_errors_middleware,
             session_middleware,
             csrf_middleware,

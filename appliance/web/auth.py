@@ -18,7 +18,9 @@ from typing import Final, Literal
 from aiohttp import web
 
 from appliance.config import Role
+from appliance.i18n import N_
 from appliance.identity.model import Person
+from appliance.web.errors import error
 from appliance.web.keys import (
     CORE_KEY,
     DEVICE_COOKIE,
@@ -205,17 +207,11 @@ def require_role(*roles: Role, api: bool = False) -> Callable[[Handler], Handler
             session = request[SESSION_KEY]
             if session is None:
                 if api:
-                    return web.json_response(
-                        {"error": {"code": "unauthenticated", "message": "log in first"}},
-                        status=401,
-                    )
+                    return error(401, "unauthenticated", N_("Connectez-vous d'abord."))
                 raise web.HTTPSeeOther("/login")
             if session.role not in roles:
                 if api:
-                    return web.json_response(
-                        {"error": {"code": "forbidden", "message": "role not allowed"}},
-                        status=403,
-                    )
+                    return error(403, "forbidden", N_("Votre rôle ne permet pas cette action."))
                 raise web.HTTPSeeOther("/account")
             return await handler(request)
 

@@ -23,9 +23,10 @@ from appliance.web.auth import (
     source_of,
 )
 from appliance.web.keys import CORE_KEY, SESSION_KEY
-from appliance.web.rendering import local_time, page, render, request_gettext
+from appliance.web.rendering import local_time, page, render, request_gettext, say
 
 routes = web.RouteTableDef()
+DAY_EXPECTED: Final = N_("day : une date AAAA-MM-JJ est attendue")
 
 # Why a login failed, in the words the person reads.
 LOGIN_FAILURES: Final = {
@@ -216,7 +217,7 @@ async def add_closed_day_form(request: web.Request) -> web.StreamResponse:
     try:
         day = dt.date.fromisoformat(str(form.get("day", "")))
     except ValueError as err:
-        raise web.HTTPBadRequest(text="day: expected YYYY-MM-DD") from err
+        raise web.HTTPBadRequest(text=say(request, DAY_EXPECTED)) from err
     reason = str(form.get("reason", "")).strip()[:200] or "—"
     core = request.app[CORE_KEY]
     await add_closed_day(core, day, reason, actor=actor_of(request), source=source_of(request))
@@ -231,7 +232,7 @@ async def remove_closed_day_form(request: web.Request) -> web.StreamResponse:
     try:
         day = dt.date.fromisoformat(str(form.get("day", "")))
     except ValueError as err:
-        raise web.HTTPBadRequest(text="day: expected YYYY-MM-DD") from err
+        raise web.HTTPBadRequest(text=say(request, DAY_EXPECTED)) from err
     core = request.app[CORE_KEY]
     await remove_closed_day(core, day, actor=actor_of(request), source=source_of(request))
     raise web.HTTPSeeOther("/settings")

@@ -17,6 +17,7 @@ import jinja2
 from aiohttp import web
 
 from appliance.i18n import SOURCE_LANGUAGE, Catalogues, Gettext, install_in
+from appliance.problems import Problem, problem_of
 from appliance.web.keys import CORE_KEY, LANG_KEY, SESSION_KEY
 
 if TYPE_CHECKING:
@@ -55,6 +56,12 @@ def request_gettext(request: web.Request) -> Gettext:
     """Return ``_(message, **values)`` in the request's language."""
     # A failure before the session middleware ran (the disk, in the session lookup) has none.
     return request.app[CATALOGUES_KEY].gettext_for(request.get(LANG_KEY) or SOURCE_LANGUAGE)
+
+
+def say(request: web.Request, message: str | Problem | BaseException, **values: object) -> str:
+    """Return a refusal (or a message id marked ``N_``) in the request's language."""
+    problem = Problem(message, values) if isinstance(message, str) else problem_of(message)
+    return problem.said(request_gettext(request))
 
 
 def local_time(core: Core, iso: str | None) -> str:

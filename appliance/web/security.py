@@ -25,6 +25,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from appliance.i18n import N_
+from appliance.problems import Problem
+from appliance.web.errors import error
 from appliance.web.keys import (
     CORE_KEY,
     LANG_COOKIE,
@@ -50,15 +52,15 @@ CONTENT_SECURITY_POLICY: Final = (
 )
 
 
-def _forbidden(request: web.Request, reason: str) -> web.Response:
+def _forbidden(request: web.Request, reason: Problem) -> web.Response:
     _LOGGER.warning(
         "CSRF: refused %s %s from %s: %s", request.method, request.path, request.remote, reason
     )
+    problem = Problem(N_("Requête refusée (protection anti-falsification) : %(reason)s"),
+                      {"reason": reason})  # fmt: skip
     if request.path.startswith("/api/"):
-        return web.json_response(
-            {"error": {"code": "csrf", "message": f"CSRF check failed: {reason}"}}, status=403
-        )
-    return web.Response(status=403, text=f"403: CSRF check failed ({reason})")
+        return error(403, "csrf", problem)
+    return web.Response(status=403, text=problem.said(request_gettext(request)))
 
 
 def _same_token(expected: str | None, given: str | None) -> bool:
@@ -94,12 +96,14 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     fetch_site = request.headers.get("Sec-Fetch-Site")
     if fetch_site is not None and fetch_site not in ("same-origin", "none"):
-        return _forbidden(request, f"cross-site request ({fetch_site})")
+        return _forbidden(
+            request, Problem(N_("envoyée depuis un autre site (%(site)s)"), {"site": fetch_site})
+        )
     origin = request.headers.get("Origin")
     if origin is not None and origin != "null":
         expected = f"{request.scheme}://{request.host}"
         if origin != expected:
-            return _forbidden(request, "foreign Origin")
+            return _forbidden(request, Problem(N_("origine étrangère")))
     given = request.headers.get(CSRF_HEADER)
     if given is None and request.content_type == "application/x-www-form-urlencoded":
         form = await request.post()
@@ -118,7 +122,7 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
             return await handler(request)
         if _same_token(request.cookies.get(LOGIN_CSRF_COOKIE), given):
             return await handler(request)
-    return _forbidden(request, "missing or invalid token")
+    return _forbidden(request, Problem(N_("jeton absent ou invalide")))
 
 
 def _storage_failure(error: BaseException) -> str | None:
@@ -147,11 +151,9 @@ async def storage_errors_middleware(request: web.Request, handler: Handler) -> w
         if code is None:
             raise
         _LOGGER.error("Storage failure on %s %s: %s", request.method, request.path, err)  # noqa: TRY400
-        _ = request_gettext(request)
-        message = _(STORAGE_FAILURES[code])
         if request.path.startswith("/api/"):
-            return web.json_response({"error": {"code": code, "message": message}}, status=503)
-        return web.Response(status=503, text=message)
+            return error(503, code, STORAGE_FAILURES[code])
+        return web.Response(status=503, text=request_gettext(request)(STORAGE_FAILURES[code]))
 
 
 async def on_response_prepare(request: web.Request, response: web.StreamResponse) -> None:

@@ -75,7 +75,13 @@ def test_user_add_then_login_works(tmp_path: Path) -> None:
         timeout=60,
     )
     assert short.returncode == 2
-    assert "password: at least 8 characters" in short.stderr
+    assert "mot de passe : au moins 8 caractères" in short.stderr
+    english = run_preau(
+        "user", "add", "y", "--role", "pupil", "--name", "Y", "--password", "short",
+        config_path=path, env={"LANGUAGE": "en"},
+    )  # fmt: skip
+    assert english.returncode == 2
+    assert "password: at least 8 characters" in english.stderr  # the refusal, translated
     jobs = run_preau("jobs", "list", config_path=path)
     assert jobs.returncode == 0
 

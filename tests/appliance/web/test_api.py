@@ -107,6 +107,52 @@ async def test_invalid_body_names_the_key(client: TestClient[Any, Any]) -> None:
     assert response.status == 400
 
 
+async def test_errors_are_said_in_the_language_the_reader_chose(
+    client: TestClient[Any, Any],
+) -> None:
+    # Issue #12 scope 6: API errors are translated, pydantic's problems included.
+    token = await api_login(client, "referent")
+    headers = {"X-CSRF-Token": token}
+    body = {"day": "2027-02-30", "reason": "x", "extra": 1}
+    french = await client.post("/api/v1/calendar/closed-days", json=body, headers=headers)
+    assert (await french.json())["error"]["message"] == (
+        "day : une date AAAA-MM-JJ est attendue; extra : clé inconnue (mal orthographiée ?)"
+    )
+    english = await client.post("/api/v1/calendar/closed-days?lang=en", json=body, headers=headers)
+    assert english.status == 422
+    assert (await english.json())["error"] == {
+        "code": "invalid",
+        "message": "day: a date YYYY-MM-DD is expected; extra: unknown key (misspelt?)",
+    }
+    # The choice stays (a cookie): a refusal raised deep in a feature, with its values.
+    foreign = await client.post(
+        "/api/v1/delegations",
+        json={"person_id": "prof", "role": "referent", "school_uai": "0999999Z"},
+        headers=headers,
+    )
+    assert (await foreign.json())["error"]["message"] == (
+        "school_uai: 0999999Z is not a school of this site"
+    )
+    missing = await client.delete("/api/v1/filter/overrides/999", headers=headers)
+    assert (await missing.json())["error"] == {
+        "code": "absent",
+        "message": "No filtering override in force with this number.",
+    }
+    refused = await client.post(
+        "/api/v1/filter/overrides",
+        json={"target_kind": "group", "target": "nowhere", "action": "block_all", "minutes": 5},
+        headers=headers,
+    )
+    assert (await refused.json())["error"]["message"] == "target: no group named “nowhere”"
+    # The anti-forgery refusal too, and the way back to French.
+    forged = await client.post("/api/v1/calendar/closed-days", json=body)
+    assert (await forged.json())["error"]["message"] == (
+        "Request refused (anti-forgery protection): missing or invalid token"
+    )
+    back = await client.post("/api/v1/calendar/closed-days?lang=fr", json=body, headers=headers)
+    assert "clé inconnue" in (await back.json())["error"]["message"]
+
+
 async def test_closed_days_round_trip_and_audit(client: TestClient[Any, Any], core: Core) -> None:
     token = await api_login(client, "referent")
     headers = {"X-CSRF-Token": token}
