@@ -18,6 +18,7 @@ import click
 from appliance import commands
 from appliance.assembly import create_services
 from appliance.atomic import write_atomic
+from appliance.cli_words import PreauGroup
 from appliance.config import (
     DEFAULT_CONFIG_PATH,
     ConfigError,
@@ -28,6 +29,7 @@ from appliance.config import (
 from appliance.config_render import render_config, render_defaults
 from appliance.core import Core, run_until_signalled
 from appliance.features import installed_features
+from appliance.i18n import N_
 from appliance.scheduler.calendar import CalendarError, holidays_from_ics
 from appliance.services import UnknownServiceError, service_names
 
@@ -35,19 +37,26 @@ _LOGGER = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=PreauGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help=N_("Préau, le boîtier de l'établissement scolaire."),
+)
 @click.option(
     "--config",
     "config_path",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help=f"Configuration file (default {DEFAULT_CONFIG_PATH}; built-in defaults if absent).",
+    help=N_(
+        "Fichier de configuration (par défaut /etc/preau/preau.toml ; réglages intégrés "
+        "s'il est absent)."
+    ),
 )
 @click.option(
     "--log-level",
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
     default=None,
-    help="Override logging.level from the config.",
+    help=N_("Remplace logging.level de la configuration."),
 )
 @click.pass_context
 def main(ctx: click.Context, config_path: Path | None, log_level: str | None) -> None:
@@ -58,14 +67,17 @@ def main(ctx: click.Context, config_path: Path | None, log_level: str | None) ->
 
 
 @main.command(
-    help="Run SERVICES (default: all of them in this process).\n\n"
-    f"Known services: {', '.join(service_names())}. One systemd unit runs one; the "
-    "filter, the portal and the cache only when enabled in the config."
+    help=N_(
+        "Lance les SERVICES (par défaut : tous, dans ce processus). Une unité systemd en "
+        "lance un ; le filtre, le portail et le cache seulement s'ils sont activés dans la "
+        "configuration. La liste : preau services."
+    )
 )
 @click.argument("services", nargs=-1)
 @click.pass_context
 def run(ctx: click.Context, services: tuple[str, ...]) -> None:
     """Run SERVICES (default: all of them in this process)."""
+    _ = commands.cli_gettext()
     config = commands.config(ctx)
     commands.setup_logging(ctx, config)
     core = Core(config, ctx.obj["config_path"])
@@ -76,15 +88,17 @@ def run(ctx: click.Context, services: tuple[str, ...]) -> None:
     try:
         commands.run(run_until_signalled(core, chosen))
     except OSError as err:
-        commands.fail(f"cannot start: {err}")
+        commands.fail(_("démarrage impossible : %(error)s", error=err))
 
 
-@main.group()
+@main.group(help=N_("Vérifier ou afficher la configuration."))
 def config() -> None:
     """Check or print the configuration."""
 
 
-@config.command("check")
+@config.command(
+    "check", help=N_("Vérifie FICHIER (par défaut : --config) et les fichiers qu'il désigne.")
+)
 @click.argument("file", required=False, type=click.Path(path_type=Path, dir_okay=False))
 @click.pass_context
 def config_check(ctx: click.Context, file: Path | None) -> None:
@@ -101,6 +115,7 @@ def config_check(ctx: click.Context, file: Path | None) -> None:
 
 
 def _referenced_file_problems(config: PreauConfig, source: Path) -> list[str]:
+    _ = commands.cli_gettext()
     problems = []
     ics = config.scheduler.holidays_ics
     if ics is not None:
@@ -109,7 +124,7 @@ def _referenced_file_problems(config: PreauConfig, source: Path) -> list[str]:
         except OSError as err:
             problems.append(f"{source}: scheduler.holidays_ics: {ics}: {err.strerror}")
         except CalendarError as err:
-            problems.append(f"{source}: scheduler.holidays_ics: {err}")
+            problems.append(f"{source}: scheduler.holidays_ics : {err}")
     ldap = config.identity.ldap
     for key, file in (
         ("identity.ldap.ca_file", ldap.ca_file),
@@ -118,27 +133,41 @@ def _referenced_file_problems(config: PreauConfig, source: Path) -> list[str]:
         ("web.tls_key", config.web.tls_key),
     ):
         if file is not None and not file.is_file():
-            problems.append(f"{source}: {key}: {file}: no such file")
+            problems.append(
+                _("%(source)s : %(key)s : %(file)s : fichier introuvable",
+                  source=source, key=key, file=file)
+            )  # fmt: skip
     if (config.web.tls_cert is None) != (config.web.tls_key is None):
-        problems.append(f"{source}: web.tls_cert and web.tls_key go together")
+        problems.append(_("%(source)s : web.tls_cert et web.tls_key vont ensemble", source=source))
     if ldap.enabled and not ldap.bind_dn:
-        problems.append(f"{source}: identity.ldap.bind_dn: required when ldap is enabled")
+        problems.append(
+            _("%(source)s : identity.ldap.bind_dn : obligatoire quand ldap est activé",
+              source=source)
+        )  # fmt: skip
     return problems
 
 
-@config.command("defaults")
+@config.command("defaults", help=N_("Affiche la configuration par défaut, commentée."))
 def config_defaults() -> None:
     """Print the fully commented default configuration."""
     click.echo(render_defaults(), nl=False)
 
 
-@config.command("demo-file")
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), required=True)
+@config.command(
+    "demo-file",
+    help=N_("Affiche (ou écrit) la configuration de démonstration, données sous DATA_DIR."),
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help=N_("Dossier des données de la démonstration."),
+)
 @click.option(
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Write the file here (atomically) instead of printing it.",
+    help=N_("Écrit le fichier ici (de façon atomique) au lieu de l'afficher."),
 )
 def config_demo_file(data_dir: Path, output: Path | None) -> None:
     """Print (or write) the demo configuration, with data under DATA_DIR."""
@@ -156,8 +185,14 @@ def config_demo_file(data_dir: Path, output: Path | None) -> None:
         commands.fail(f"{output}: {err.strerror}")
 
 
-@main.command()
-@click.option("--reset-passwords", is_flag=True, help="Give every demo account a new password.")
+@main.command(
+    help=N_("Crée l'établissement de démonstration et affiche ses mots de passe une fois.")
+)
+@click.option(
+    "--reset-passwords",
+    is_flag=True,
+    help=N_("Donne un nouveau mot de passe à chaque compte de démonstration."),
+)
 @click.pass_context
 def demo(ctx: click.Context, reset_passwords: bool) -> None:
     """Seed the demo school and print its passwords once."""
@@ -166,16 +201,20 @@ def demo(ctx: click.Context, reset_passwords: bool) -> None:
     config = commands.config(ctx)
     count = len(demo_people(config.site.schools[0].uai))
 
+    _ = commands.cli_gettext()
+
     async def body(core: Core) -> None:
-        with click.progressbar(length=count, label="Comptes de démo", file=sys.stderr) as bar:
+        label = _("Comptes de démo")
+        with click.progressbar(length=count, label=label, file=sys.stderr) as bar:
             accounts = await seed_demo(core, reset_passwords=reset_passwords, progress=bar.update)
         if accounts is None:
             click.echo(
-                "Démo déjà initialisée. Mots de passe oubliés ? preau demo --reset-passwords"
+                _("Démo déjà initialisée. Mots de passe oubliés ? preau demo --reset-passwords")
             )
             return
-        click.echo("Comptes de démonstration (affichés une seule fois) :")
-        click.echo(f"{'identifiant':<14} {'profil':<9} {'classe':<6} mot de passe")
+        click.echo(_("Comptes de démonstration (affichés une seule fois) :"))
+        login, role, group = _("identifiant"), _("profil"), _("classe")
+        click.echo(f"{login:<14} {role:<9} {group:<6} {_('mot de passe')}")
         for account in accounts:
             person = account.person
             click.echo(
@@ -185,12 +224,12 @@ def demo(ctx: click.Context, reset_passwords: bool) -> None:
     commands.with_core(config, ctx.obj["config_path"], body)
 
 
-@main.group()
+@main.group(help=N_("Tâches de maintenance et leurs créneaux."))
 def jobs() -> None:
     """Maintenance jobs and their windows."""
 
 
-@jobs.command("list")
+@jobs.command("list", help=N_("Montre chaque tâche, son créneau et sa prochaine exécution."))
 @click.pass_context
 def jobs_list(ctx: click.Context) -> None:
     """Show every job, its window and its next run."""
@@ -237,17 +276,20 @@ def jobs_list(ctx: click.Context) -> None:
         commands.fail(err, 2)
 
 
-@main.group()
+@main.group(help=N_("L'annuaire des personnes."))
 def directory() -> None:
     """The identity directory."""
 
 
-@directory.command("sync")
+@directory.command(
+    "sync", help=N_("Copie maintenant les personnes, classes et groupes de l'annuaire LDAP.")
+)
 @click.pass_context
 def directory_sync(ctx: click.Context) -> None:
     """Copy people, classes and groups from the LDAP directory now."""
     config = commands.config(ctx)
     commands.setup_logging(ctx, config)
+    _ = commands.cli_gettext()
 
     async def body(core: Core) -> None:
         bar_holder: dict[str, Any] = {}
@@ -256,7 +298,7 @@ def directory_sync(ctx: click.Context) -> None:
             bar = bar_holder.get("bar")
             if bar is None:
                 bar = bar_holder["bar"] = click.progressbar(
-                    length=total, label="Synchronisation", file=sys.stderr
+                    length=total, label=_("Synchronisation"), file=sys.stderr
                 )
                 bar.__enter__()
             bar.update(1)
@@ -267,25 +309,38 @@ def directory_sync(ctx: click.Context) -> None:
             if "bar" in bar_holder:
                 bar_holder["bar"].__exit__(None, None, None)
         click.echo(
-            f"{report.people} personnes, {report.groups} groupes, "
-            f"{report.departed} départs, {report.returned} retours"
+            _(
+                "%(people)s personnes, %(groups)s groupes, %(departed)s départs, "
+                "%(returned)s retours",
+                people=report.people,
+                groups=report.groups,
+                departed=report.departed,
+                returned=report.returned,
+            )
         )
 
     commands.with_core(config, ctx.obj["config_path"], body)
 
 
-@main.group()
+@main.group(help=N_("Comptes locaux (petites écoles sans annuaire, premier référent)."))
 def user() -> None:
     """Local accounts (small schools without a directory, first referent)."""
 
 
-@user.command("add")
+@user.command("add", help=N_("Crée (ou remplace) le compte local LOGIN."))
 @click.argument("login")
-@click.option("--role", type=click.Choice(["pupil", "teacher", "staff", "referent"]), required=True)
-@click.option("--name", "display_name", required=True, help="Name shown in the UI.")
-@click.option("--class", "class_name", default="", help="Class (pupils), e.g. 6A.")
-@click.option("--school", default="", help="School UAI (default: the first school).")
-@click.password_option(prompt="Mot de passe", help="Asked for if not given.")
+@click.option(
+    "--role",
+    type=click.Choice(["pupil", "teacher", "staff", "referent"]),
+    required=True,
+    help=N_("Profil : élève (pupil), enseignant (teacher), personnel (staff) ou référent."),
+)
+@click.option("--name", "display_name", required=True, help=N_("Nom affiché dans l'interface."))
+@click.option("--class", "class_name", default="", help=N_("Classe (élèves), par ex. 6A."))
+@click.option(
+    "--school", default="", help=N_("Code UAI de l'établissement (par défaut : le premier).")
+)
+@click.password_option(prompt=N_("Mot de passe"), help=N_("Demandé s'il n'est pas donné."))
 @click.pass_context
 def user_add(
     ctx: click.Context,
@@ -297,6 +352,7 @@ def user_add(
     password: str,
 ) -> None:
     """Create (or replace) the local account LOGIN."""
+    _ = commands.cli_gettext()
     from appliance.identity.model import Person
     from appliance.identity.passwords import PasswordPolicyError
 
@@ -304,7 +360,14 @@ def user_add(
     known = [s.uai for s in config.site.schools]
     school = school or known[0]
     if school not in known:
-        commands.fail(f"--school: {school} is not in site.schools ({', '.join(known)})", 2)
+        commands.fail(
+            _(
+                "--school : %(school)s n'est pas dans site.schools (%(known)s)",
+                school=school,
+                known=", ".join(known),
+            ),
+            2,
+        )
     person = Person(
         id=login.strip(),
         source="local",
@@ -327,7 +390,7 @@ def user_add(
     click.echo(f"OK: {person.id} ({role})")
 
 
-@main.command("services")
+@main.command("services", help=N_("Liste les services que preau run connaît."))
 def list_services() -> None:
     """List the services `preau run` knows."""
     for name in service_names():

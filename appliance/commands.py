@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -16,10 +15,9 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from appliance.cli_words import cli_gettext as cli_gettext
 from appliance.config import ConfigError, PreauConfig, load_config
 from appliance.core import Core
-from appliance.features import installed_features
-from appliance.i18n import Catalogues, Gettext, language_of
 from appliance.identity.ldap_directory import DirectoryError
 from appliance.problems import Problem, problem_of
 from appliance.scheduler.calendar import CalendarError
@@ -34,20 +32,6 @@ def fail(message: str | Problem | BaseException, code: int = 1) -> NoReturn:
     text = message if isinstance(message, str) else problem_of(message).said(_)
     click.echo(click.style(_("erreur : "), fg="red", bold=True) + text, err=True)
     sys.exit(code)
-
-
-def cli_gettext() -> Gettext:
-    """Return ``_`` in the shell's language (LANGUAGE, LC_ALL, LC_MESSAGES, LANG; else French)."""
-    chosen = next(
-        (os.environ[name] for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
-         if os.environ.get(name)),
-        "",
-    )  # fmt: skip
-    features = installed_features()
-    catalogues = Catalogues(
-        ["appliance", *(f.translations for f in features if f.translations is not None)]
-    )
-    return catalogues.gettext_for(language_of(None, chosen.replace(":", ",")))
 
 
 def config(ctx: click.Context) -> PreauConfig:

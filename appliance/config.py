@@ -176,6 +176,11 @@ class LdapAttributes(_Section):
     )
     level: str = Field("", description="Level (e.g. 6EME); empty when the directory has none.")
     school: str = Field("", description="School UAI; empty means the first school.")
+    teacher_classes: str = Field(
+        "",
+        description="Attribute listing the classes a teacher teaches (AAF: ENTAuxEnsClasses, "
+        "values 6A or UAI$6A); empty: none.",
+    )
 
 
 class LdapRoles(_Section):
@@ -224,6 +229,18 @@ class LdapConfig(_Section):
         "(objectClass=groupOfNames)", description="Filter listing groups for the sync."
     )
     group_member_attribute: str = Field("member", description="Attribute listing member DNs.")
+    class_teachers_group: str = Field(
+        "",
+        description="Name (cn) of the group listing a class's teachers, {class} standing for "
+        "the class (Scribe: profs-{class}); empty: none.",
+    )
+    page_size: int = Field(
+        500,
+        ge=10,
+        le=1000,
+        description="Entries asked per page (RFC 2696); at most the server's limit "
+        "(Active Directory: 1000).",
+    )
     timeout_seconds: float = Field(5.0, gt=0, le=60, description="Network timeout per operation.")
     attributes: LdapAttributes = Field(default_factory=LdapAttributes)
     roles: LdapRoles = Field(default_factory=LdapRoles)
@@ -262,6 +279,35 @@ class WindowConfig(_Section):
     )
 
 
+class PeriodConfig(_Section):
+    """One créneau of the weekly grid (M1 … S4), when a teacher's control ends."""
+
+    name: str = Field(min_length=1, max_length=16, description="Its name, e.g. M1.")
+    hours: TimeRange = Field(description="Local time range HH:MM-HH:MM.")
+    days: list[DayName] = Field(
+        default_factory=list, description="Days it exists; empty: every school day."
+    )
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> PeriodConfig:
+        start, end = self.hours.split("-")
+        if end <= start:
+            raise ValueError("hours : un créneau finit après avoir commencé")
+        return self
+
+
+def _college_periods() -> list[PeriodConfig]:
+    # A collège's usual grid: 55 min créneaux, a break each half-day, no
+    # lessons on Wednesday afternoon.
+    mornings = [("M1", "08:00-08:55"), ("M2", "08:55-09:50"), ("M3", "10:05-11:00"),
+                ("M4", "11:00-11:55")]  # fmt: skip
+    afternoons = [("S1", "13:30-14:25"), ("S2", "14:25-15:20"), ("S3", "15:35-16:30"),
+                  ("S4", "16:30-17:25")]  # fmt: skip
+    return [PeriodConfig(name=n, hours=h) for n, h in mornings] + [
+        PeriodConfig(name=n, hours=h, days=["mon", "tue", "thu", "fri"]) for n, h in afternoons
+    ]
+
+
 class SchedulerConfig(_Section):
     """The school calendar and the maintenance windows (#5.22, #7.21, #11.12)."""
 
@@ -279,6 +325,17 @@ class SchedulerConfig(_Section):
     closed_days: list[dt.date] = Field(
         default_factory=list,
         description="Extra days the school is closed (bank holidays, bridges).",
+    )
+    periods: list[PeriodConfig] = Field(
+        default_factory=_college_periods,
+        max_length=24,
+        description="The weekly grid of créneaux; a teacher's control ends with the créneau.",
+    )
+    restriction_fallback_minutes: int = Field(
+        55,
+        ge=5,
+        le=240,
+        description="How long a teacher's control lasts outside any créneau.",
     )
     nightly: WindowConfig = Field(default_factory=lambda: WindowConfig(hours="01:00-05:00"))
     weekly: WindowConfig = Field(

@@ -56,9 +56,36 @@ def demo_people(school_uai: str) -> list[Person]:
     """Return the people of the demo school."""
     people = [
         Person("referent", "local", "Camille Martin", "referent", school_uai, "Camille", "Martin"),
-        Person("prof.durand", "local", "Sophie Durand", "teacher", school_uai, "Sophie", "Durand"),
-        Person("prof.nguyen", "local", "Minh Nguyen", "teacher", school_uai, "Minh", "Nguyen"),
-        Person("prof.benali", "local", "Karim Benali", "teacher", school_uai, "Karim", "Benali"),
+        Person(
+            "prof.durand",
+            "local",
+            "Sophie Durand",
+            "teacher",
+            school_uai,
+            "Sophie",
+            "Durand",
+            teaches=("6A", "5B"),
+        ),
+        Person(
+            "prof.nguyen",
+            "local",
+            "Minh Nguyen",
+            "teacher",
+            school_uai,
+            "Minh",
+            "Nguyen",
+            teaches=("6A",),
+        ),
+        Person(
+            "prof.benali",
+            "local",
+            "Karim Benali",
+            "teacher",
+            school_uai,
+            "Karim",
+            "Benali",
+            teaches=("5B",),
+        ),
         Person("vie.scolaire", "local", "Nadia Faure", "staff", school_uai, "Nadia", "Faure"),
     ]
     for class_name, level, names in (

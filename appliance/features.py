@@ -104,6 +104,17 @@ class Feature:
     # after it stops (the storage runs WebDAV and sweeps killed uploads there).
     web_lifecycle: Sequence[Callable[[web.Application], AsyncIterator[None]]] = ()
     sessions: SessionHooks | None = None
+    # Where a role lands after logging in ({"teacher": "/internet"}); the first
+    # feature (by order) naming a role wins; else the dashboard or "Mon compte".
+    landing: Mapping[str, str] = field(default_factory=dict)
+
+
+def landing_page(features: Sequence[Feature], role: str) -> str:
+    """Return the page ``role`` lands on after logging in."""
+    for feature in features:
+        if role in feature.landing:
+            return feature.landing[role]
+    return "/dashboard" if role == "referent" else "/account"
 
 
 class _Switchable(Protocol):

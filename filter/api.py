@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from aiohttp import web
@@ -9,6 +10,7 @@ from pydantic import Field
 
 from appliance.csv_export import csv_text
 from appliance.i18n import N_
+from appliance.scheduler.lessons import control_end, next_control_end
 from appliance.web.api_routes import STAFF, ApiRoutes, Body, Query, parsed_query
 from appliance.web.auth import actor_of, source_of
 from appliance.web.errors import error
@@ -20,12 +22,25 @@ from filter.replies import (
     ListsReply,
     Override,
     OverrideEnded,
+    OverrideExtended,
     OverridesReply,
     UnblockAnswered,
     UnblockRequestsReply,
 )
 
 api = ApiRoutes()
+NOT_YOUR_CLASS = N_("Vous n'enseignez pas dans la classe « %(name)s ».")
+NOT_YOURS_TO_CHANGE = N_(
+    "Vous ne pouvez changer que les contrôles posés par un enseignant sur vos classes."
+)
+
+
+async def _taught(request: web.Request) -> list[str]:
+    """Return the classes the session's teacher teaches (issue #13)."""
+    session = request[SESSION_KEY]
+    if session is None:
+        return []
+    return await request.app[CORE_KEY].directory.classes_taught(session.person_id)
 
 
 class OverrideBody(Body):
@@ -34,7 +49,12 @@ class OverrideBody(Body):
     target_kind: Literal["class", "group", "clients"]
     target: str = Field(min_length=1, max_length=500)
     action: Literal["block_all", "allowlist_only", "block_domains", "tighten"]
-    minutes: int = Field(ge=1, le=24 * 60)
+    minutes: int | None = Field(
+        None,
+        ge=1,
+        le=24 * 60,
+        description="How long; none: until the end of the current créneau (issue #13).",
+    )
     domains: list[str] = Field(default_factory=list, max_length=500)
     categories: list[str] = Field(default_factory=list, max_length=100)
     allowlist: str = Field("", max_length=64)
@@ -79,27 +99,72 @@ async def filter_overrides(request: web.Request) -> web.StreamResponse:
 async def add_filter_override(request: web.Request, body: OverrideBody) -> web.StreamResponse:
     """Add a timed override; in force within a second, ends by itself."""
     session = request[SESSION_KEY]
-    if session is not None and session.role == "teacher" and body.target_kind != "class":
-        return error(
-            403, "forbidden", N_("Un enseignant agit sur une classe (target_kind : class).")
-        )
+    role = session.role if session is not None else "referent"
+    if role == "teacher":
+        if body.target_kind != "class":
+            return error(
+                403, "forbidden", N_("Un enseignant agit sur une classe (target_kind : class).")
+            )
+        if body.target not in await _taught(request):
+            return error(403, "forbidden", NOT_YOUR_CLASS, name=body.target)
+    core = request.app[CORE_KEY]
+    if body.minutes is not None:
+        seconds = body.minutes * 60
+    else:  # until the end of the current créneau (or the fallback length)
+        now = dt.datetime.now(dt.UTC)
+        end, _lesson = await control_end(core, now)
+        seconds = max(60, round((end - now).total_seconds()))
     try:
         row = await filtering.add_override(
-            request.app[CORE_KEY],
+            core,
             target_kind=body.target_kind,
             target=body.target,
             action=body.action,
-            seconds=body.minutes * 60,
+            seconds=seconds,
             domains=body.domains,
             categories=body.categories,
             allowlist=body.allowlist,
             reason=body.reason,
             actor=actor_of(request),
             source=source_of(request),
+            actor_role=role,
         )
     except filtering.FilterStateError as err:
         return error(422, "invalid", err)
     return web.json_response(row.as_json(), status=201)
+
+
+@api.post(
+    "/filter/overrides/{override_id}/extend",
+    "Extend an override to the end of the next créneau.",
+    roles=STAFF,
+    response=OverrideExtended,
+)
+async def extend_filter_override(request: web.Request) -> web.StreamResponse:
+    """Move an override's end to the end of the créneau after the one it ends with."""
+    try:
+        override_id = int(request.match_info["override_id"])
+    except ValueError:
+        return error(422, "invalid", N_("override_id : un nombre entier est attendu"))
+    session = request[SESSION_KEY]
+    role = session.role if session is not None else "referent"
+    core = request.app[CORE_KEY]
+    if not await filtering.may_end(
+        core, override_id, role=role, classes=await _taught(request) if role != "referent" else ()
+    ):
+        return error(403, "forbidden", NOT_YOURS_TO_CHANGE)
+    current = await filtering.override_expiry(core, override_id)
+    if current is None:
+        return error(404, "absent", N_("Aucune exception de filtrage en cours sous ce numéro."))
+    end, lesson = await next_control_end(core, dt.datetime.fromtimestamp(current, dt.UTC))
+    moved = await filtering.extend_override(
+        core, override_id, end.timestamp(), actor=actor_of(request), source=source_of(request)
+    )
+    if not moved:
+        return error(409, "too_long", N_("Un contrôle ne dure pas plus de %(hours)s h."), hours=24)
+    return web.json_response(
+        {"id": override_id, "expires_at": end.timestamp(), "creneau": lesson.name if lesson else ""}
+    )
 
 
 @api.delete(
@@ -114,6 +179,13 @@ async def end_filter_override(request: web.Request) -> web.StreamResponse:
         override_id = int(request.match_info["override_id"])
     except ValueError:
         return error(422, "invalid", N_("override_id : un nombre entier est attendu"))
+    session = request[SESSION_KEY]
+    role = session.role if session is not None else "referent"
+    core = request.app[CORE_KEY]
+    if not await filtering.may_end(
+        core, override_id, role=role, classes=await _taught(request) if role != "referent" else ()
+    ):
+        return error(403, "forbidden", NOT_YOURS_TO_CHANGE)
     ended = await filtering.end_override(
         request.app[CORE_KEY], override_id, actor=actor_of(request), source=source_of(request)
     )

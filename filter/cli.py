@@ -10,14 +10,16 @@ from typing import cast
 import click
 
 from appliance import commands
+from appliance.cli_words import PreauGroup
 from appliance.config import PreauConfig
 from appliance.core import Core
+from appliance.i18n import N_
 from appliance.problems import problem_of
 from filter import state as filtering
 from filter.config import FilterConfig
 
 
-@click.group("filter")
+@click.group("filter", cls=PreauGroup, help=N_("Filtrage DNS : listes, explications, dérogations."))
 def filter_group() -> None:
     """DNS filtering: lists, explain, overrides."""
 
@@ -52,7 +54,7 @@ async def import_list(
 
     artifact = await core.executor.run(build)
     if not stats.domains:
-        raise ListError(f"{path}: no domain in it; nothing was changed")
+        raise ListError(N_("%(path)s : aucun domaine dedans ; rien n'a été changé"), path=path)
     await filtering.register_list(
         core, name=name, list_format=list_format, source=str(path), artifact=artifact, stats=stats
     )
@@ -71,7 +73,7 @@ def _report(report: ImportReport, config: PreauConfig, *, ut1: bool) -> None:
     )
     ranked = sorted(report.per_category.items(), key=lambda item: -item[1])
     for category, count in ranked[:20]:
-        shown = "exceptions (@@)" if category == EXCEPTION else category
+        shown = "exceptions (@@)" if category == EXCEPTION else category  # the same in English
         click.echo(f"  {shown:<24} {count}")
     if len(ranked) > 20:
         click.echo("  … " + _("%(more)s autres catégories", more=len(ranked) - 20))
@@ -94,7 +96,7 @@ def _report(report: ImportReport, config: PreauConfig, *, ut1: bool) -> None:
             err=True,
         )
     if ut1:
-        click.echo("Listes UT1 : Université Toulouse Capitole, licence CC BY-SA.")
+        click.echo(_("Listes UT1 : Université Toulouse Capitole, licence CC BY-SA."))
 
 
 def _import(ctx: click.Context, path: Path, name: str, list_format: str, category: str) -> None:
@@ -115,16 +117,23 @@ def _import(ctx: click.Context, path: Path, name: str, list_format: str, categor
     _report(report, config, ut1=list_format == "ut1")
 
 
-@filter_group.command("import-ut1")
+@filter_group.command(
+    "import-ut1", help=N_("Importe les listes UT1 d'une archive ou d'un dossier.")
+)
 @click.argument("path", type=click.Path(path_type=Path, exists=True))
-@click.option("--name", default="ut1", show_default=True, help="List name.")
+@click.option("--name", default="ut1", show_default=True, help=N_("Nom de la liste."))
 @click.pass_context
 def import_ut1(ctx: click.Context, path: Path, name: str) -> None:
     """Import the UT1 lists from a tarball or a directory tree."""
     _import(ctx, path, name, "ut1", "")
 
 
-@filter_group.command("import-list")
+@filter_group.command(
+    "import-list",
+    help=N_(
+        "Importe sous le nom NAME une liste de domaines, un fichier hosts ou une liste adblock."
+    ),
+)
 @click.argument("name")
 @click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option(
@@ -133,11 +142,12 @@ def import_ut1(ctx: click.Context, path: Path, name: str) -> None:
     type=click.Choice(["domains", "hosts", "adblock"]),
     default="domains",
     show_default=True,
+    help=N_("Format du fichier."),
 )
 @click.option(
     "--category",
     required=True,
-    help="The category its names get; a group must deny it (e.g. adult, malware, ads).",
+    help=N_("La catégorie de ses noms ; un groupe doit la refuser (par ex. adult, malware, ads)."),
 )
 @click.pass_context
 def import_other(
@@ -147,7 +157,7 @@ def import_other(
     _import(ctx, path, name, list_format, category)
 
 
-@filter_group.command("lists")
+@filter_group.command("lists", help=N_("Montre les listes importées."))
 @click.pass_context
 def show_lists(ctx: click.Context) -> None:
     """Show the imported lists."""
@@ -157,10 +167,12 @@ def show_lists(ctx: click.Context) -> None:
         click.echo(f"{row['name']:<12} {row['format']:<8} {row['domains']:>9} {row['compiled_at']}")
 
 
-@filter_group.command("explain")
+@filter_group.command(
+    "explain", help=N_("Dit ce que DOMAIN donne pour un appareil ou un groupe, et pourquoi.")
+)
 @click.argument("domain")
-@click.option("--client", "client_address", default="", help="Client address.")
-@click.option("--group", default="", help="Group name (instead of --client).")
+@click.option("--client", "client_address", default="", help=N_("Adresse de l'appareil."))
+@click.option("--group", default="", help=N_("Nom du groupe (au lieu de --client)."))
 @click.pass_context
 def explain(ctx: click.Context, domain: str, client_address: str, group: str) -> None:
     """Say what DOMAIN gets for a client or a group, and why."""
@@ -202,27 +214,45 @@ def explain(ctx: click.Context, domain: str, client_address: str, group: str) ->
     click.echo("\n".join(f"{label:<{width}} : {value}" for label, value in rows if value))
 
 
-@filter_group.group("override")
+@filter_group.group(
+    "override",
+    help=N_(
+        "Contrôles temporaires : tout couper, liste autorisée seule, bloquer des sites, "
+        "durcir (#9.2, #9.6)."
+    ),
+)
 def override() -> None:
     """Timed controls: block all, allowlist only, block domains, tighten (#9.2, #9.6)."""
 
 
-@override.command("add")
-@click.option("--class", "class_name", default="", help="Target a class (e.g. 6A).")
-@click.option("--group", default="", help="Target a filtering group.")
-@click.option("--clients", default="", help="Target addresses/networks, comma-separated.")
+@override.command("add", help=N_("Ajoute une dérogation qui prend fin d'elle-même après MINUTES."))
+@click.option("--class", "class_name", default="", help=N_("Vise une classe (par ex. 6A)."))
+@click.option("--group", default="", help=N_("Vise un groupe de filtrage."))
+@click.option(
+    "--clients", default="", help=N_("Vise des adresses ou réseaux, séparés par des virgules.")
+)
 @click.option(
     "--action",
     required=True,
     type=click.Choice(["block_all", "allowlist_only", "block_domains", "tighten"]),
+    help=N_("Le contrôle à appliquer."),
 )
 @click.option(
-    "--minutes", type=click.IntRange(1, filtering.MAX_OVERRIDE_SECONDS // 60), required=True
+    "--minutes",
+    type=click.IntRange(1, filtering.MAX_OVERRIDE_SECONDS // 60),
+    required=True,
+    help=N_("Durée en minutes."),
 )
-@click.option("--domains", default="", help="Comma-separated domains.")
-@click.option("--categories", default="", help="Comma-separated categories (tighten).")
-@click.option("--allowlist", default="", help="A named allowlist from the config (exams).")
-@click.option("--reason", default="", help="Shown to the referent.")
+@click.option("--domains", default="", help=N_("Domaines, séparés par des virgules."))
+@click.option(
+    "--categories", default="", help=N_("Catégories, séparées par des virgules (tighten).")
+)
+@click.option(
+    "--allowlist",
+    default="",
+    help=N_("Une liste autorisée nommée dans la configuration (examens)."),
+)
+@click.option("--reason", default="", help=N_("Raison, montrée au référent."))
 @click.pass_context
 def override_add(
     ctx: click.Context,
@@ -237,12 +267,13 @@ def override_add(
     reason: str,
 ) -> None:
     """Add an override that ends by itself after MINUTES."""
+    _ = commands.cli_gettext()
     config: PreauConfig = commands.config(ctx)
     targets = [
         (k, v) for k, v in (("class", class_name), ("group", group), ("clients", clients)) if v
     ]
     if len(targets) != 1:
-        commands.fail("give exactly one of --class, --group, --clients", 2)
+        commands.fail(_("donnez une seule des options --class, --group, --clients"), 2)
     kind, target = targets[0]
 
     async def body(core: Core) -> filtering.OverrideRow:
@@ -274,7 +305,7 @@ def override_add(
     )  # fmt: skip
 
 
-@override.command("list")
+@override.command("list", help=N_("Montre les dérogations en cours."))
 @click.pass_context
 def override_list(ctx: click.Context) -> None:
     """Show the overrides in force."""
@@ -285,7 +316,7 @@ def override_list(ctx: click.Context) -> None:
         click.echo(f"#{row.id} {row.action:<15} {row.target_kind}:{row.target} ({left} min)")
 
 
-@override.command("end")
+@override.command("end", help=N_("Met fin à une dérogation maintenant."))
 @click.argument("override_id", type=int)
 @click.pass_context
 def override_end(ctx: click.Context, override_id: int) -> None:

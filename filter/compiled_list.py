@@ -17,6 +17,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
+from appliance.i18n import N_
 from filter.lists import MAGIC, ListError, name_hash
 
 
@@ -38,12 +39,18 @@ class CompiledList:
             with path.open("rb") as handle:
                 self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError) as err:
-            raise ListError(f"{path}: cannot map: {err}") from err
+            raise ListError(
+                N_("%(path)s : lecture impossible (%(reason)s)"), path=path, reason=err
+            ) from err
         try:
             self._load()
         except (ListError, ValueError, KeyError, struct.error) as err:
             self._map.close()
-            raise ListError(f"{path}: not a Préau list artifact: {err}") from err
+            raise ListError(
+                N_("%(path)s : ce n'est pas une liste compilée par Préau (%(reason)s)"),
+                path=path,
+                reason=err,
+            ) from err
 
     def _load(self) -> None:
         view = memoryview(self._map)
@@ -60,18 +67,18 @@ class CompiledList:
 
     def _parse(self, view: memoryview) -> None:
         if bytes(view[:8]) != MAGIC:
-            raise ListError("bad magic")
+            raise ListError(N_("signature de fichier inconnue"))
         header_len = struct.unpack_from("<I", view, 8)[0]
         meta = json.loads(bytes(view[12 : 12 + header_len]))
         # A damaged or hostile file must be refused here, never crash a lookup
         # later (the fuzzer found a header that was not an object).
         if not isinstance(meta, dict):
-            raise ListError("header is not an object")
+            raise ListError(N_("l'en-tête n'est pas un objet"))
         count, categories, sets = meta.get("count"), meta.get("categories"), meta.get("sets")
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            raise ListError("header: bad count")
+            raise ListError(N_("en-tête : nombre de noms invalide"))
         if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
-            raise ListError("header: bad categories")
+            raise ListError(N_("en-tête : catégories invalides"))
         if not isinstance(sets, list) or not all(
             isinstance(members, list)
             and all(
@@ -80,16 +87,16 @@ class CompiledList:
             )
             for members in sets
         ):
-            raise ListError("header: bad category sets")
+            raise ListError(N_("en-tête : ensembles de catégories invalides"))
         self.meta: dict[str, object] = meta
         start = 12 + header_len
         end_hashes = start + 8 * count
         if end_hashes + 2 * count != len(view):
-            raise ListError("size does not match the header")
+            raise ListError(N_("la taille ne correspond pas à l'en-tête"))
         self._hashes = view[start:end_hashes].cast("Q")
         self._sets = view[end_hashes : end_hashes + 2 * count].cast("H")
         if count and int(_np().frombuffer(self._sets, dtype="<u2").max()) >= len(sets):
-            raise ListError("a name points to a category set the header does not have")
+            raise ListError(N_("un nom désigne un ensemble de catégories absent de l'en-tête"))
         self.categories: list[str] = categories
         self._set_names: list[tuple[str, ...]] = [
             tuple(categories[cid] for cid in members) for members in sets

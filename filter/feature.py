@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from appliance.features import Feature, MenuEntry, ServiceSpec, enabled_by
 from appliance.i18n import N_
-from filter import admin_pages, api
+from filter import admin_pages, api, class_pages
 from filter.cli import filter_group
 from filter.config import FilterConfig
 from filter.jobs import filter_jobs
@@ -28,12 +28,21 @@ FEATURE = Feature(
     order=10,
     config=("filter", FilterConfig),
     services=(ServiceSpec("filter", _create, enabled_by(FilterConfig)),),
-    routes=(admin_pages.routes, api.api),
+    routes=(admin_pages.routes, class_pages.routes, api.api),
     templates_package="filter",
     migrations_package="filter",
     jobs=filter_jobs,
     commands=(filter_group,),
     translations="filter",
     labels=LABELS,
-    menu=(MenuEntry("/filtering", N_("Filtrage")),),
+    menu=(
+        MenuEntry("/filtering", N_("Filtrage")),
+        MenuEntry(
+            "/internet",
+            N_("Internet de la classe"),
+            roles=("teacher", "referent"),
+            section="personal",
+        ),
+    ),
+    landing={"teacher": "/internet"},  # a teacher opens the box to act on the class
 )

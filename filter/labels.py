@@ -18,6 +18,12 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "refused": N_("Refuser"),
         "open": N_("En attente"),
     },
+    # What the teacher's page says after a tap.
+    "filtering.tap": {
+        "applied": N_("C'est fait : le contrôle est en place pour toute la classe."),
+        "restored": N_("Internet rétabli pour la classe."),
+        "extended": N_("Prolongé jusqu'à la fin du créneau suivant."),
+    },
     "filtering.status": {
         "allowed": N_("Autorisé"),
         "refused": N_("Refusé"),

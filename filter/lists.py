@@ -35,6 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Final, Literal
 
+from appliance.i18n import N_
+from appliance.problems import UserError
+
 MAGIC: Final = b"PREAUFL1"
 ListFormat = Literal["ut1", "domains", "hosts", "adblock"]
 _LABEL: Final = re.compile(rb"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
@@ -58,7 +61,7 @@ _HOSTS_SKIP: Final = frozenset(
 )
 
 
-class ListError(ValueError):
+class ListError(UserError):
     """A list file or artifact that cannot be read."""
 
 
@@ -260,7 +263,9 @@ def read_ut1(path: Path, stats: ListStats) -> Iterator[tuple[str, list[bytes]]]:
     try:
         archive = tarfile.open(path, "r:*")
     except (tarfile.TarError, OSError) as err:
-        raise ListError(f"{path}: not a UT1 tarball or directory: {err}") from err
+        raise ListError(
+            N_("%(path)s : ni une archive ni un dossier UT1 (%(reason)s)"), path=path, reason=err
+        ) from err
     with archive:
         found = False
         for member in archive:
@@ -288,7 +293,10 @@ def read_ut1(path: Path, stats: ListStats) -> Iterator[tuple[str, list[bytes]]]:
                 else:
                     stats.skip(parts[-1], _count_lines(handle))
         if not found:
-            raise ListError(f"{path}: no <category>/domains files (is it a UT1 tarball?)")
+            raise ListError(
+                N_("%(path)s : aucun fichier <catégorie>/domains (est-ce une archive UT1 ?)"),
+                path=path,
+            )
 
 
 def _alias_domains(archive: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes] | None:
@@ -319,7 +327,9 @@ def _read_ut1_tree(root: Path, stats: ListStats) -> Iterator[tuple[str, list[byt
         if nested.is_dir():
             yield from _read_ut1_tree(nested, stats)
             return
-        raise ListError(f"{root}: no <category>/domains files (is it a UT1 tree?)")
+        raise ListError(
+            N_("%(path)s : aucun fichier <catégorie>/domains (est-ce un dossier UT1 ?)"), path=root
+        )
 
 
 def read_list(
@@ -338,7 +348,7 @@ def read_list(
             else:
                 yield from _chunked(read_adblock(_text_lines(handle), category, stats))
     except OSError as err:
-        raise ListError(f"{path}: {err.strerror}") from err
+        raise ListError(N_("%(path)s : %(reason)s"), path=path, reason=err.strerror) from err
 
 
 _DIGEST: Final = functools.partial(hashlib.blake2b, digest_size=8)
@@ -359,7 +369,7 @@ def compile_list(chunks: Iterable[tuple[str, list[bytes]]], meta: dict[str, obje
     for category, names in chunks:
         cid = category_ids.setdefault(category, len(category_ids))
         if cid > 255:
-            raise ListError("more than 256 categories in one list")
+            raise ListError(N_("plus de 256 catégories dans une même liste"))
         digests += b"".join([_DIGEST(name).digest() for name in names])
         cats += bytes([cid]) * len(names)
     hashes = np.frombuffer(bytes(digests), dtype="<u8")
@@ -388,7 +398,7 @@ def compile_list(chunks: Iterable[tuple[str, list[bytes]]], meta: dict[str, obje
             sets.append(members)
         set_ids[position] = index
     if len(sets) > 65_535:
-        raise ListError("too many distinct category sets")
+        raise ListError(N_("trop d'ensembles de catégories distincts"))
     header = json.dumps(
         {
             **meta,

@@ -109,3 +109,11 @@ class BlockedReply(Reply):
     """Blocked queries, newest hour first."""
 
     blocked: list[BlockedCount]
+
+
+class OverrideExtended(Reply):
+    """An override's new end, with the créneau it now ends with ("" outside any)."""
+
+    id: int
+    expires_at: float
+    creneau: str

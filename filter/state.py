@@ -88,8 +88,13 @@ async def add_override(
     reason: str = "",
     actor: str,
     source: str,
+    actor_role: str = "referent",
 ) -> OverrideRow:
-    """Store an override durably and tell the filter; it applies within a second."""
+    """Store an override durably and tell the filter; it applies within a second.
+
+    ``actor_role`` is kept: a teacher may end a teacher's control, never the
+    referent's (:func:`may_end`).
+    """
     from filter.lists import normalise
 
     if target_kind not in ("class", "group", "clients"):
@@ -142,12 +147,15 @@ async def add_override(
                 ) from err
     if not target.strip():
         raise FilterStateError(N_("target : ne peut pas être vide"))
+    if target_kind == "class" and not await _class_exists(core, target.strip()):
+        raise FilterStateError(N_("target : aucune classe « %(name)s »"), name=target.strip())
     now = time.time()
     expires = now + seconds
     async with core.db.write() as tx:
         override_id = await tx.insert(
             "INSERT INTO filter_overrides (target_kind, target, action, domains, categories,"
-            " reason, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " reason, created_by, created_at, expires_at, created_role)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 target_kind,
                 target.strip(),
@@ -158,6 +166,7 @@ async def add_override(
                 actor,
                 now,
                 expires,
+                actor_role,
             ),
         )
         await tx.notify(OVERRIDES_TOPIC)
@@ -205,6 +214,63 @@ async def active_overrides(core: Core, now: float | None = None) -> list[Overrid
         )
         for row in rows
     ]
+
+
+async def extend_override(
+    core: Core, override_id: int, expires_at: float, *, actor: str, source: str
+) -> bool:
+    """Move an override in force to end at ``expires_at`` (later only); return whether it was."""
+    now = time.time()
+    async with core.db.write() as tx:
+        moved = await tx.execute(
+            "UPDATE filter_overrides SET expires_at = ? WHERE id = ? AND ended_at IS NULL"
+            " AND expires_at > ? AND expires_at < ? AND ? - created_at <= ?",
+            (expires_at, override_id, now, expires_at, expires_at, MAX_OVERRIDE_SECONDS),
+        )
+        await tx.notify(OVERRIDES_TOPIC)
+    await core.audit.record(
+        actor=actor,
+        source=source,
+        action="filter.override.extend",
+        target=str(override_id),
+        outcome="success" if moved else "absent",
+        detail=dt.datetime.fromtimestamp(expires_at, dt.UTC).isoformat(timespec="minutes"),
+    )
+    return moved > 0
+
+
+async def override_expiry(core: Core, override_id: int) -> float | None:
+    """Return when an override in force ends, or None."""
+    row = await core.db.fetchone(
+        "SELECT expires_at FROM filter_overrides WHERE id = ? AND ended_at IS NULL"
+        " AND expires_at > ?",
+        (override_id, time.time()),
+    )
+    return float(row["expires_at"]) if row is not None else None
+
+
+async def _class_exists(core: Core, name: str) -> bool:
+    row = await core.db.fetchone(
+        "SELECT 1 FROM groups WHERE kind = 'class' AND name = ? LIMIT 1", (name,)
+    )
+    return row is not None
+
+
+async def may_end(core: Core, override_id: int, *, role: str, classes: Iterable[str]) -> bool:
+    """Return whether someone may end this override: the referent any; a teacher, a
+    teacher's control on one of ``classes`` (never the referent's, nor a group's)."""
+    if role == "referent":
+        return True
+    row = await core.db.fetchone(
+        "SELECT target_kind, target, created_role FROM filter_overrides WHERE id = ?",
+        (override_id,),
+    )
+    return (
+        row is not None
+        and row["target_kind"] == "class"
+        and row["created_role"] == "teacher"
+        and row["target"] in set(classes)
+    )
 
 
 async def end_override(core: Core, override_id: int, *, actor: str, source: str) -> bool:

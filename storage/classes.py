@@ -9,6 +9,10 @@ request (#8.11):
 * Rendus of an assignment: each pupil of the class writes and reads their
   own folder only, until the deadline (then reads only); teachers and the
   referent read every pupil's folder (#9.17).
+
+A teacher does so in the classes they teach only (issue #13: from the
+directory, the timetable export or the referent's edits); the referent in
+every class.
 """
 
 from __future__ import annotations
@@ -38,6 +42,14 @@ class Person:
     id: str
     role: str
     class_name: str
+    # The classes a teacher teaches; a referent's are every class.
+    classes: tuple[str, ...] = ()
+
+
+def check_teaches(person: Person, class_name: str) -> None:
+    """Refuse a teacher acting on a class they do not teach (the referent acts on all)."""
+    if person.role == "teacher" and class_name not in person.classes:
+        raise AccessDenied(N_("Vous n'enseignez pas dans la classe « %(name)s »."), name=class_name)
 
 
 def pupils_who_handed_in(assignment_folder: Path) -> list[str]:
@@ -59,7 +71,9 @@ def check_class(name: str) -> str:
 def distribution(root: Path, class_name: str, person: Person, *, write: bool) -> PedagogicalSpace:
     """Return the class's Distribution folder if ``person`` may read (or write) it."""
     check_class(class_name)
-    if person.role not in STAFF:
+    if person.role in STAFF:
+        check_teaches(person, class_name)
+    else:
         if write:
             raise AccessDenied(
                 N_("Seuls les enseignants déposent des documents dans Distribution.")
@@ -83,6 +97,7 @@ def submission(
     """Return one pupil's Rendus folder for an assignment, if ``person`` may use it."""
     check_class(class_name)
     if person.role in STAFF:
+        check_teaches(person, class_name)
         if write:
             raise AccessDenied(
                 N_("Les enseignants lisent les travaux rendus, ils ne les modifient pas.")

@@ -46,8 +46,12 @@ async def _person(request: web.Request) -> classes.Person:
     session = request[SESSION_KEY]
     if session is None:
         raise web.HTTPUnauthorized
-    found = await request.app[CORE_KEY].directory.person(session.person_id)
-    return classes.Person(session.person_id, session.role, found.class_name if found else "")
+    directory = request.app[CORE_KEY].directory
+    found = await directory.person(session.person_id)
+    taught = await directory.classes_taught(session.person_id) if session.role == "teacher" else []
+    return classes.Person(
+        session.person_id, session.role, found.class_name if found else "", tuple(taught)
+    )
 
 
 def _root(request: web.Request) -> Any:
@@ -163,11 +167,12 @@ async def distribution_put(request: web.Request) -> web.StreamResponse:
 async def create_assignment(request: web.Request, body: AssignmentBody) -> web.StreamResponse:
     """Open an assignment for a class (a Rendus folder per pupil)."""
     class_name = request.match_info["class_name"]
+    person = await _person(request)
     try:
         classes.check_class(class_name)
-    except SpaceError as err:
-        return _refusal(err)
-    person = await _person(request)
+        classes.check_teaches(person, class_name)
+    except (SpaceError, classes.AccessDenied) as err:
+        return _denied(err)
     due = body.due_at.timestamp() if body.due_at else None
     core = request.app[CORE_KEY]
     async with core.db.write() as tx:
@@ -199,6 +204,10 @@ async def list_assignments(request: web.Request) -> web.StreamResponse:
     class_name = request.match_info["class_name"]
     if person.role not in classes.STAFF and person.class_name != class_name:
         return error(403, "forbidden", N_("Ce sont les devoirs d'une autre classe."))
+    try:
+        classes.check_teaches(person, class_name)
+    except classes.AccessDenied as err:
+        return _denied(err)
     rows = await request.app[CORE_KEY].db.fetchall(
         "SELECT id, title, created_by, due_at FROM assignments WHERE class_name = ?"
         " ORDER BY id DESC",
@@ -259,6 +268,10 @@ async def handed_in(request: web.Request) -> web.StreamResponse:
     core = request.app[CORE_KEY]
     pupils = [person.id]
     if person.role in classes.STAFF:
+        try:
+            classes.check_teaches(person, row["class_name"])
+        except classes.AccessDenied as err:
+            return _denied(err)
         pupils = await core.executor.run(classes.pupils_who_handed_in, root)
     result: dict[str, Any] = {}
     for pupil in pupils:

@@ -54,6 +54,8 @@ async def class_page(request: web.Request) -> web.StreamResponse:
             "SELECT DISTINCT name FROM groups WHERE kind = 'class' ORDER BY name"
         )
     ]
+    if person.role == "teacher":
+        known = list(person.classes)  # a teacher's own classes only (issue #13)
     class_name = request.query.get("classe") or person.class_name or (known[0] if known else "")
     error = ""
     documents: list[dict[str, Any]] = []

@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 
 from appliance import commands
+from appliance.cli_words import PreauGroup
 from appliance.core import Core
+from appliance.i18n import N_
 from appliance.problems import problem_of
 from storage.backup import BackupError, Backups
 from storage.config import ProductionsConfig
@@ -17,20 +19,27 @@ from storage.personnel import SpaceError
 from storage.store import ProductionsStore
 
 
-@click.group("backup")
+@click.group(
+    "backup",
+    cls=PreauGroup,
+    help=N_("Sauvegardes des espaces pédagogiques (restic ; PERSONNEL n'est jamais sauvegardé)."),
+)
 def backup() -> None:
     """Backups of the pedagogical spaces (restic; PERSONNEL is never backed up)."""
 
 
 def _backups(ctx: click.Context) -> Backups:
+    _ = commands.cli_gettext()
     config = commands.config(ctx)
     commands.setup_logging(ctx, config)
     if not config.section(ProductionsConfig).backup.enabled:
-        commands.fail("productions.backup.enabled is false: no repository configured")
+        commands.fail(
+            _("productions.backup.enabled vaut false : aucun dépôt de sauvegarde configuré")
+        )
     return Backups(config.section(ProductionsConfig).backup, config.site.data_dir)
 
 
-@backup.command("run")
+@backup.command("run", help=N_("Sauvegarde maintenant les espaces pédagogiques."))
 @click.pass_context
 def backup_run(ctx: click.Context) -> None:
     """Back the pedagogical spaces up now."""
@@ -39,10 +48,11 @@ def backup_run(ctx: click.Context) -> None:
     except BackupError as err:
         _ = commands.cli_gettext()
         commands.fail(_("sauvegarde : %(error)s", error=problem_of(err).said(_)))
-    click.echo(f"instantané {snapshot.id} : {snapshot.files} fichiers")
+    _ = commands.cli_gettext()
+    click.echo(_("instantané %(id)s : %(files)s fichiers", id=snapshot.id, files=snapshot.files))
 
 
-@backup.command("list")
+@backup.command("list", help=N_("Liste les instantanés."))
 @click.pass_context
 def backup_list(ctx: click.Context) -> None:
     """List the snapshots."""
@@ -55,29 +65,51 @@ def backup_list(ctx: click.Context) -> None:
         click.echo(f"{snapshot.id}  {snapshot.time}")
 
 
-@backup.command("restore")
+@backup.command(
+    "restore",
+    help=N_("Remet l'espace pédagogique de PERSON, ou un seul PATH (fichier ou dossier)."),
+)
 @click.argument("person")
 @click.argument("path", required=False, default="")
-@click.option("--snapshot", default="latest", show_default=True, help="Snapshot id.")
+@click.option(
+    "--snapshot", default="latest", show_default=True, help=N_("Identifiant de l'instantané.")
+)
 @click.pass_context
 def backup_restore(ctx: click.Context, person: str, path: str, snapshot: str) -> None:
     """Put back PERSON's pedagogical space, or one PATH in it (file or folder)."""
+    _ = commands.cli_gettext()
     try:
         count = _backups(ctx).restore(person, path, snapshot)
     except (BackupError, SpaceError) as err:
         _ = commands.cli_gettext()
         commands.fail(_("restauration : %(error)s", error=problem_of(err).said(_)))
-    click.echo(f"{count} fichier(s) restauré(s)")
+    click.echo(_("%(count)s fichier(s) restauré(s)", count=count))
 
 
-@click.group("personnel")
+@click.group(
+    "personnel",
+    cls=PreauGroup,
+    help=N_("Espaces PERSONNEL : le séquestre pour les réquisitions judiciaires."),
+)
 def personnel() -> None:
     """PERSONNEL spaces: the escrow for judicial requests."""
 
 
-@personnel.command("escrow-create")
-@click.option("--custodians", type=int, required=True, help="How many custodians get a share.")
-@click.option("--threshold", type=int, required=True, help="How many shares open a space (≥ 2).")
+@personnel.command(
+    "escrow-create",
+    help=N_(
+        "Partage une nouvelle clé de séquestre entre dépositaires ; affiche chaque part une fois."
+    ),
+)
+@click.option(
+    "--custodians", type=int, required=True, help=N_("Combien de dépositaires reçoivent une part.")
+)
+@click.option(
+    "--threshold",
+    type=int,
+    required=True,
+    help=N_("Combien de parts ouvrent un espace (au moins 2)."),
+)
 @click.pass_context
 def personnel_escrow_create(ctx: click.Context, custodians: int, threshold: int) -> None:
     """Split a new escrow key between custodians; print each share once."""
@@ -92,25 +124,38 @@ def personnel_escrow_create(ctx: click.Context, custodians: int, threshold: int)
     except EscrowError as err:
         _ = commands.cli_gettext()
         commands.fail(_("séquestre : %(error)s", error=problem_of(err).said(_)))
+    _ = commands.cli_gettext()
     click.echo(
-        f"Remettez chaque part à un dépositaire différent ; {threshold} parts sur "
-        f"{custodians} ouvrent un espace PERSONNEL. Elles ne seront plus affichées."
+        _(
+            "Remettez chaque part à un dépositaire différent ; %(threshold)s parts sur "
+            "%(custodians)s ouvrent un espace PERSONNEL. Elles ne seront plus affichées.",
+            threshold=threshold,
+            custodians=custodians,
+        )
     )
     for number, share in enumerate(shares, start=1):
-        click.echo(f"\n--- part {number}/{custodians} ---\n{share}")
+        heading = _("part %(number)s/%(count)s", number=number, count=custodians)
+        click.echo(f"\n--- {heading} ---\n{share}")
 
 
-@personnel.command("escrow-open")
+@personnel.command(
+    "escrow-open",
+    help=N_(
+        "Ouvre le PERSONNEL de PERSON avec les parts des dépositaires (une par ligne sur "
+        "l'entrée standard)."
+    ),
+)
 @click.argument("person")
 @click.option(
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
     required=True,
-    help="Zip file to write PERSON's PERSONNEL to.",
+    help=N_("Fichier zip où écrire le PERSONNEL de PERSON."),
 )
 @click.pass_context
 def personnel_escrow_open(ctx: click.Context, person: str, output: Path) -> None:
     """Open PERSON's PERSONNEL with custodians' shares (one per line on stdin)."""
+    _ = commands.cli_gettext()
     config = commands.config(ctx)
     commands.setup_logging(ctx, config)
     shares = [line.strip() for line in sys.stdin if line.strip()]
@@ -130,26 +175,30 @@ def personnel_escrow_open(ctx: click.Context, person: str, output: Path) -> None
     except EscrowError as err:
         _ = commands.cli_gettext()
         commands.fail(_("séquestre : %(error)s", error=problem_of(err).said(_)))
-    click.echo(f"PERSONNEL de {person} écrit dans {output}")
+    click.echo(_("PERSONNEL de %(person)s écrit dans %(output)s", person=person, output=output))
 
 
-@click.group("classes")
+@click.group("classes", cls=PreauGroup, help=N_("Espaces des classes (Distribution, Rendus)."))
 def classes_group() -> None:
     """Class areas (Distribution, Rendus)."""
 
 
-@classes_group.command("rollover")
-@click.option("--yes", is_flag=True, help="Do it without asking.")
+@classes_group.command(
+    "rollover",
+    help=N_("Commence une nouvelle année : archive l'espace de chaque classe et clôt les devoirs."),
+)
+@click.option("--yes", is_flag=True, help=N_("Sans demander de confirmation."))
 @click.pass_context
 def classes_rollover(ctx: click.Context, yes: bool) -> None:
     """Start a new school year: archive every class area and close assignments."""
+    _ = commands.cli_gettext()
     config = commands.config(ctx)
     commands.setup_logging(ctx, config)
     if not yes:
-        click.confirm("Archiver les espaces de toutes les classes ?", abort=True)
+        click.confirm(_("Archiver les espaces de toutes les classes ?"), abort=True)
 
     async def body(core: Core) -> int:
         return await core.shared(ProductionsStore).roll_classes_over(actor="cli")
 
     moved = commands.with_core(config, ctx.obj["config_path"], body)
-    click.echo(f"{moved} classe(s) archivée(s)")
+    click.echo(_("%(count)s classe(s) archivée(s)", count=moved))

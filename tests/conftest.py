@@ -400,7 +400,9 @@ def school_ldif(extra_pupils: int = 0) -> tuple[str, dict[str, SchoolAccount]]:
     return "\n".join(entries), accounts
 
 
-def _slapd_config(folder: Path, ca: SchoolCA, port: int) -> str:
+def _slapd_config(folder: Path, ca: SchoolCA, port: int, *, size_limit: int = 0,
+                  schema: str = "") -> str:  # fmt: skip
+    limit = f"olcSizeLimit: {size_limit}\n" if size_limit else ""
     return f"""dn: cn=config
 objectClass: olcGlobal
 cn: config
@@ -424,7 +426,7 @@ include: file:///etc/ldap/schema/core.ldif
 include: file:///etc/ldap/schema/cosine.ldif
 include: file:///etc/ldap/schema/nis.ldif
 include: file:///etc/ldap/schema/inetorgperson.ldif
-
+{schema}
 dn: olcDatabase={{0}}config,cn=config
 objectClass: olcDatabaseConfig
 olcDatabase: {{0}}config
@@ -439,21 +441,33 @@ olcDbDirectory: {folder}/data
 olcDbMaxSize: 104857600
 olcRootDN: cn=admin,{BASE_DN}
 olcRootPW: root-secret
-olcAccess: to attrs=userPassword by anonymous auth by self write by * none
+{limit}olcAccess: to attrs=userPassword by anonymous auth by self write by * none
 olcAccess: to * by dn.exact="{SERVICE_DN}" read by self read by * none
 """
 
 
 def start_slapd(
-    folder: Path, ca: SchoolCA, data: str, accounts: dict[str, SchoolAccount], netns: str = ""
+    folder: Path,
+    ca: SchoolCA,
+    data: str,
+    accounts: dict[str, SchoolAccount],
+    netns: str = "",
+    *,
+    size_limit: int = 0,
+    schema: str = "",
 ) -> LdapServer:
-    """Start a real slapd holding ``data`` (LDIF), in ``netns`` if given."""
+    """Start a real slapd holding ``data`` (LDIF), in ``netns`` if given.
+
+    ``size_limit`` is the database's olcSizeLimit (slapd answers at most that
+    many entries to a search that is not paged); ``schema`` is more schema
+    LDIF (an Active-Directory-shaped one, say), included after the standard ones.
+    """
     (folder / "slapd.d").mkdir()
     (folder / "data").mkdir()
     shutil.copy(ca.ca_cert, folder / "ca.pem")
     port = free_port()
     config = folder / "config.ldif"
-    config.write_text(_slapd_config(folder, ca, port))
+    config.write_text(_slapd_config(folder, ca, port, size_limit=size_limit, schema=schema))
     subprocess.run(
         ["/usr/sbin/slapadd", "-n", "0", "-F", str(folder / "slapd.d"), "-l", str(config)],
         check=True,

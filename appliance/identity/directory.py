@@ -21,6 +21,7 @@ from typing import Final, Literal
 from appliance.audit import utc_now_iso
 from appliance.config import PreauConfig, Role
 from appliance.executor import BlockingExecutor
+from appliance.i18n import N_
 from appliance.identity import passwords
 from appliance.identity.ldap_directory import (
     DirectoryError,
@@ -29,6 +30,7 @@ from appliance.identity.ldap_directory import (
     LdapDirectory,
 )
 from appliance.identity.model import Person, effective_role
+from appliance.problems import UserError
 from appliance.state.db import StateDB, Transaction
 
 _LOGGER = logging.getLogger(__name__)
@@ -64,6 +66,10 @@ class SyncReport:
     groups: int
     departed: int
     returned: int
+
+
+class IdentityError(UserError):
+    """A change to people or their links that cannot be made (the field, the reason)."""
 
 
 def _read_secret(path: Path | None) -> str:
@@ -188,6 +194,49 @@ class Directory:
         row = await self._db.fetchone("SELECT * FROM people WHERE id = ?", (person_id,))
         return _person_from_row(row) if row else None
 
+    async def teaching(self) -> list[dict[str, object]]:
+        """Return every teacher↔class link, with where it comes from."""
+        rows = await self._db.fetchall(
+            "SELECT t.person_id, p.display_name, t.class_name, t.source FROM teaching t"
+            " JOIN people p ON p.id = t.person_id ORDER BY p.surname, p.display_name, t.class_name"
+        )
+        return [dict(row) for row in rows]
+
+    async def set_classes_taught(self, person_id: str, classes: list[str]) -> None:
+        """Replace the referent's own links of a teacher (the directory's stay).
+
+        Raises :class:`IdentityError` naming an unknown person or class.
+        """
+        person = await self.person(person_id)
+        if person is None:
+            raise IdentityError(N_("person_id : personne inconnue (%(id)s)"), id=person_id)
+        rows = await self._db.fetchall(
+            "SELECT name FROM groups WHERE kind = 'class' AND school_uai = ?",
+            (person.school_uai,),
+        )
+        known = {row["name"] for row in rows}
+        for name in classes:
+            if name not in known:
+                raise IdentityError(N_("classes : aucune classe « %(name)s »"), name=name)
+        async with self._db.write() as tx:
+            await tx.execute(
+                "DELETE FROM teaching WHERE person_id = ? AND source = 'local'", (person_id,)
+            )
+            await tx.executemany(
+                "INSERT OR IGNORE INTO teaching (person_id, school_uai, class_name, source)"
+                " VALUES (?, ?, ?, 'local')",
+                [(person_id, person.school_uai, name) for name in dict.fromkeys(classes)],
+            )
+            await tx.notify(DIRECTORY_TOPIC)
+
+    async def classes_taught(self, person_id: str) -> list[str]:
+        """Return the classes a teacher teaches, from every source, in order."""
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT class_name FROM teaching WHERE person_id = ? ORDER BY class_name",
+            (person_id,),
+        )
+        return [row["class_name"] for row in rows]
+
     # -- local accounts ----------------------------------------------------------
 
     async def add_local_person(self, person: Person, password: str) -> None:
@@ -204,6 +253,14 @@ class Directory:
             )
             if person.class_name:
                 await _ensure_class(tx, person, source="local")
+            await tx.execute(
+                "DELETE FROM teaching WHERE person_id = ? AND source = 'local'", (person.id,)
+            )
+            await tx.executemany(
+                "INSERT OR IGNORE INTO teaching (person_id, school_uai, class_name, source)"
+                " VALUES (?, ?, ?, 'local')",
+                [(person.id, person.school_uai, name) for name in person.teaches],
+            )
             # A new password ends the sessions opened with the old one (ASVS V7.4.3).
             await tx.execute(
                 "UPDATE sessions SET revoked_at = ? WHERE person_id = ? AND revoked_at IS NULL",
@@ -256,6 +313,7 @@ class Directory:
                 await tx.execute(
                     "UPDATE people SET departed_at = ? WHERE id = ?", (today, person_id)
                 )
+            await _replace_teaching(tx, people, source="ldap")
             await tx.execute(
                 "DELETE FROM memberships WHERE group_id IN"
                 " (SELECT id FROM groups WHERE source = 'ldap' AND kind = 'group')"
@@ -283,6 +341,31 @@ class Directory:
         return SyncReport(
             people=total, groups=len(groups), departed=len(departed), returned=len(returned)
         )
+
+
+async def _replace_teaching(tx: Transaction, people: list[Person], *, source: str) -> None:
+    """Replace ``source``'s teacher↔class links by those ``people`` carry.
+
+    A class is written as the school already names it ("profs-6a" teaches
+    "6A"), so one class is never two.
+    """
+    rows = await tx.fetchall("SELECT school_uai, name FROM groups WHERE kind = 'class'")
+    known = {(row["school_uai"], row["name"].casefold()): row["name"] for row in rows}
+    await tx.execute("DELETE FROM teaching WHERE source = ?", (source,))
+    await tx.executemany(
+        "INSERT OR IGNORE INTO teaching (person_id, school_uai, class_name, source)"
+        " VALUES (?, ?, ?, ?)",
+        [
+            (
+                person.id,
+                person.school_uai,
+                known.get((person.school_uai, name.casefold()), name),
+                source,
+            )
+            for person in people
+            for name in person.teaches
+        ],
+    )
 
 
 async def _upsert_person(tx: Transaction, person: Person) -> None:

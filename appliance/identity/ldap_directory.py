@@ -5,19 +5,35 @@ called through the bounded executor by :mod:`appliance.identity.directory`.
 Connections always use StartTLS or LDAPS with certificate checking; there is no
 cleartext option. A password is checked by binding as the person, never by
 reading a hash. Only the attributes of CARMO table 9 are requested (#7.53).
+
+At a school's scale (issue #13): the sync reads in pages (RFC 2696), so a
+server's size limit (slapd's default 500, Active Directory's 1,000 a page)
+does not cut the school short. slapd counts the pages too (its
+``size.prtotal`` defaults to the hard limit): when a paged search is still
+refused, the search is split by the first letters of the entries' names
+(``uid=a*`` … ``uid=9*``, then ``uid=e0*`` … where a part is still too big,
+and the rest that no prefix names), which needs no change on the server. A
+group Active Directory sends in ranges (``member;range=0-1499``) is read to
+its end; groups inside groups count
+(a person in "6A" inside "eleves" is a pupil). A teacher's classes come from
+an attribute (AAF's ENTAuxEnsClasses) or from the groups listing a class's
+teachers (Scribe's ``profs-6a``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 import ldap
+import ldap.dn
 import ldap.filter
+from ldap.controls import SimplePagedResultsControl
 
 from appliance.config import LdapConfig
 from appliance.identity.model import Person, role_from_directory
@@ -25,6 +41,10 @@ from appliance.identity.model import Person, role_from_directory
 _LOGGER = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+# First letters a search is split by when the server refuses more entries;
+# what starts otherwise is read by one more search (the rest).
+_PREFIXES: Final = "abcdefghijklmnopqrstuvwxyz0123456789"
+_MAX_SPLIT_DEPTH: Final = 6
 _POOL_SIZE: Final = 8  # kept TLS connections per kind, at most
 _UNREACHABLE = (ldap.SERVER_DOWN, ldap.TIMEOUT, ldap.CONNECT_ERROR, ldap.TIMELIMIT_EXCEEDED)
 
@@ -68,6 +88,62 @@ def _all(attrs: Mapping[str, Sequence[bytes]], name: str) -> list[str]:
     return []
 
 
+def group_name(dn: str) -> str:
+    """Return the value of a DN's first part (``cn=profs-6a,ou=groups`` → ``profs-6a``)."""
+    try:
+        return str(ldap.dn.str2dn(dn)[0][0][1])
+    except (ldap.DECODING_ERROR, IndexError):
+        return dn
+
+
+def taught_classes(
+    attrs: Mapping[str, Sequence[bytes]], group_dns: Iterable[str], config: LdapConfig
+) -> tuple[str, ...]:
+    """Return the classes an entry teaches: its classes attribute, then its teachers' groups."""
+    found: list[str] = []
+    for value in _all(attrs, config.attributes.teacher_classes):
+        # AAF writes "UAI$class"; a plain class name is kept as it is.
+        name = value.rsplit("$", 1)[-1].strip()
+        if name:
+            found.append(name)
+    pattern = config.class_teachers_group
+    if pattern and "{class}" in pattern:
+        before, _, after = pattern.partition("{class}")
+        shape = re.compile(f"^{re.escape(before)}(.+){re.escape(after)}$", re.IGNORECASE)
+        for dn in group_dns:
+            match = shape.match(group_name(dn))
+            if match:
+                found.append(match.group(1))
+    return tuple(dict.fromkeys(found))
+
+
+def ranged_values(attrs: Mapping[str, Sequence[bytes]], name: str) -> tuple[list[str], int | None]:
+    """Return the values of ``name`` an entry holds and, if the server sent a range, where
+    the next range starts (Active Directory's ``member;range=0-1499``; ``*`` ends it)."""
+    prefix = f"{name.lower()};range="
+    for key, values in attrs.items():
+        if key.lower().startswith(prefix):
+            last = key[len(prefix) :].split("-", 1)[-1]
+            return _text(values), None if last == "*" else int(last) + 1
+    return _all(attrs, name), None
+
+
+def containing_groups(direct: Mapping[str, Sequence[str]], start: Iterable[str]) -> list[str]:
+    """Return the groups listing any of ``start`` directly or through other groups.
+
+    ``direct`` maps a lower-case DN to the DNs of the groups listing it. A
+    cycle of groups (A in B in A) ends the walk instead of looping.
+    """
+    found: dict[str, str] = {}
+    pending = [dn.lower() for dn in start]
+    while pending:
+        for group in direct.get(pending.pop(), ()):
+            if group.lower() not in found:
+                found[group.lower()] = group
+                pending.append(group.lower())
+    return list(found.values())
+
+
 def person_from_entry(
     attrs: Mapping[str, Sequence[bytes]],
     group_dns: Iterable[str],
@@ -97,6 +173,7 @@ def person_from_entry(
         class_name=_first(attrs, mapping.class_),
         level=_first(attrs, mapping.level),
         groups=tuple(groups),
+        teaches=taught_classes(attrs, groups, config) if role != "pupil" else (),
     )
 
 
@@ -124,8 +201,73 @@ class LdapDirectory:
             mapping.level,
             mapping.school,
             self._config.roles.attribute,
+            mapping.teacher_classes,
         ]
         return [name for name in names if name]
+
+    def _search_all(
+        self, conn: Any, base: str, filterstr: str, attrs: list[str], name: str
+    ) -> list[tuple[str, Any]]:
+        """Return every entry under ``base``: in pages, split by first letters if need be."""
+        try:
+            return self._paged(conn, base, filterstr, attrs)
+        except ldap.SIZELIMIT_EXCEEDED:
+            _LOGGER.info(
+                "The directory limits how many entries a search returns: reading %s by the"
+                " first letters of %s (a limits rule for the service account avoids it)",
+                filterstr, name,
+            )  # fmt: skip
+            return self._split(conn, base, filterstr, attrs, name, "", 1)
+
+    def _split(
+        self, conn: Any, base: str, filterstr: str, attrs: list[str], name: str, prefix: str,
+        depth: int,
+    ) -> list[tuple[str, Any]]:  # fmt: skip
+        """Return the entries whose ``name`` starts with ``prefix``, one search per next letter."""
+        start = ldap.filter.escape_filter_chars(prefix)
+        parts = [(f"({name}={start}{ldap.filter.escape_filter_chars(c)}*)", prefix + c)
+                 for c in _PREFIXES]  # fmt: skip
+        under = f"({name}={start}*)" if prefix else ""
+        rest = f"(&{filterstr}{under}(!(|{''.join(part for part, _ in parts)})))"
+        found: list[tuple[str, Any]] = []
+        for part_filter, longer in [*((f"(&{filterstr}{p})", n) for p, n in parts), (rest, "")]:
+            try:
+                found += self._paged(conn, base, part_filter, attrs)
+            except ldap.SIZELIMIT_EXCEEDED:
+                if not longer or depth >= _MAX_SPLIT_DEPTH:
+                    raise
+                found += self._split(conn, base, filterstr, attrs, name, longer, depth + 1)
+        return found
+
+    def _paged(
+        self, conn: Any, base: str, filterstr: str, attrs: list[str]
+    ) -> list[tuple[str, Any]]:
+        """Return every entry under ``base``, page by page (RFC 2696)."""
+        page = SimplePagedResultsControl(True, size=self._config.page_size, cookie="")
+        found: list[tuple[str, Any]] = []
+        while True:
+            message = conn.search_ext(
+                base, ldap.SCOPE_SUBTREE, filterstr, attrs, serverctrls=[page]
+            )
+            _kind, data, _message, controls = conn.result3(message)
+            found += [(dn, entry) for dn, entry in data if dn]  # a referral has no DN
+            cookie = next((c.cookie for c in controls if c.controlType == page.controlType), b"")
+            if not cookie:
+                return found
+            page.cookie = cookie
+
+    def _all_members(self, conn: Any, dn: str, attrs: Mapping[str, Sequence[bytes]]) -> list[str]:
+        """Return a group's members, asking for the next ranges while the server sends ranges."""
+        name = self._config.group_member_attribute
+        members, following = ranged_values(attrs, name)
+        while following is not None:
+            asked = f"{name};range={following}-*"
+            entries = conn.search_s(dn, ldap.SCOPE_BASE, "(objectClass=*)", [asked])
+            more, following = ranged_values(entries[0][1] if entries else {}, name)
+            if not more:
+                break
+            members += more
+        return members
 
     def _connect(self) -> Any:
         cfg = self._config
@@ -173,13 +315,30 @@ class LdapDirectory:
         self._service_connection().unbind_s()
 
     def _groups_of(self, conn: Any, dn: str) -> list[str]:
+        """Return the groups listing ``dn``, directly or through groups inside groups."""
         cfg = self._config
-        member = ldap.filter.escape_filter_chars(dn)
-        member_filter = f"(&{cfg.group_filter}({cfg.group_member_attribute}={member}))"
-        results = conn.search_s(
-            cfg.group_base_dn or cfg.base_dn, ldap.SCOPE_SUBTREE, member_filter, ["cn"]
-        )
-        return [found_dn for found_dn, _ in results if found_dn]
+        found: dict[str, str] = {}
+        level = [dn]
+        # One search per level of nesting (usually two), not one per group.
+        for _depth in range(8):
+            if not level:
+                break
+            members = "".join(
+                f"({cfg.group_member_attribute}={ldap.filter.escape_filter_chars(member)})"
+                for member in level
+            )
+            results = conn.search_s(
+                cfg.group_base_dn or cfg.base_dn,
+                ldap.SCOPE_SUBTREE,
+                f"(&{cfg.group_filter}(|{members}))",
+                ["cn"],
+            )
+            level = []
+            for found_dn, _ in results:
+                if found_dn and found_dn.lower() not in found:
+                    found[found_dn.lower()] = found_dn
+                    level.append(found_dn)
+        return list(found.values())
 
     def _pooled(self, pool: list[Any], service: bool, use: Callable[[Any], _T]) -> _T:
         """Run ``use`` on a kept connection; a dropped one is replaced once, then it fails.
@@ -249,14 +408,23 @@ class LdapDirectory:
         conn = self._service_connection()
         try:
             try:
-                groups_raw = conn.search_s(
+                groups_raw = self._search_all(
+                    conn,
                     cfg.group_base_dn or cfg.base_dn,
-                    ldap.SCOPE_SUBTREE,
                     cfg.group_filter,
                     ["cn", cfg.group_member_attribute],
+                    "cn",
                 )
-                people_raw = conn.search_s(
-                    cfg.base_dn, ldap.SCOPE_SUBTREE, cfg.people_filter, self._attrlist
+                groups = [
+                    DirectoryGroup(
+                        dn=dn,
+                        name=_first(attrs, "cn") or group_name(dn),
+                        member_dns=tuple(self._all_members(conn, dn, attrs)),
+                    )
+                    for dn, attrs in groups_raw
+                ]
+                people_raw = self._search_all(
+                    conn, cfg.base_dn, cfg.people_filter, self._attrlist, cfg.attributes.id
                 )
             except _UNREACHABLE as err:
                 raise DirectoryUnreachable(self._describe(err)) from err
@@ -264,21 +432,14 @@ class LdapDirectory:
                 raise DirectoryError(self._describe(err)) from err
         finally:
             conn.unbind_s()
-        groups: list[DirectoryGroup] = []
-        member_of: dict[str, list[str]] = {}
-        for dn, attrs in groups_raw:
-            if not dn:
-                continue
-            members = tuple(_all(attrs, cfg.group_member_attribute))
-            groups.append(DirectoryGroup(dn=dn, name=_first(attrs, "cn") or dn, member_dns=members))
-            for member in members:
-                member_of.setdefault(member.lower(), []).append(dn)
+        direct: dict[str, list[str]] = {}
+        for group in groups:
+            for member in group.member_dns:
+                direct.setdefault(member.lower(), []).append(group.dn)
         people: list[Person] = []
         for dn, attrs in people_raw:
-            if not dn:
-                continue
             person = person_from_entry(
-                attrs, member_of.get(dn.lower(), []), cfg, self._default_school
+                attrs, containing_groups(direct, [dn]), cfg, self._default_school
             )
             if person is not None:
                 people.append(person)

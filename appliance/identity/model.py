@@ -26,6 +26,8 @@ class Person:
     class_name: str = ""
     level: str = ""
     groups: tuple[str, ...] = field(default=())
+    # The classes a teacher teaches, as the directory says (issue #13).
+    teaches: tuple[str, ...] = field(default=())
 
 
 def highest_role(roles: Iterable[Role]) -> Role | None:

@@ -18,6 +18,7 @@ from pydantic import Field
 from appliance import __doc__ as _package_doc
 from appliance.audit import utc_now_iso
 from appliance.i18n import N_
+from appliance.identity.directory import IdentityError
 from appliance.scheduler.closed_days import add_closed_day, list_closed_days, remove_closed_day
 from appliance.site_status import services_status
 from appliance.web.api_routes import (
@@ -57,6 +58,8 @@ from appliance.web.replies import (
     SessionOpened,
     SessionsEnded,
     SessionsReply,
+    TeachingReply,
+    TeachingSet,
 )
 
 api = ApiRoutes()
@@ -82,6 +85,14 @@ class DelegationBody(Body):
     person_id: str = Field(min_length=1, max_length=128)
     role: Literal["teacher", "staff", "referent"]
     school_uai: str = Field(pattern=r"^\d{7}[A-Z]$")
+
+
+class TeachingBody(Body):
+    """The classes the referent gives a teacher, besides the directory's (issue #13)."""
+
+    classes: list[str] = Field(
+        max_length=60, description="Class names as the school has them, e.g. 6A."
+    )
 
 
 class PeopleQuery(Query):
@@ -158,6 +169,7 @@ async def me(request: web.Request) -> web.StreamResponse:
     data = asdict(person)
     data["role"] = session.role
     data["groups"] = list(person.groups)
+    data["teaches"] = await request.app[CORE_KEY].directory.classes_taught(person.id)
     return web.json_response(data)
 
 
@@ -401,3 +413,36 @@ async def end_sessions(request: web.Request) -> web.StreamResponse:
         outcome=f"{ended} ended",
     )
     return web.json_response({"ended": ended})
+
+
+@api.get("/teaching", "Which classes each teacher teaches, and from where.", response=TeachingReply)
+async def teaching(request: web.Request) -> web.StreamResponse:
+    """List every teacher↔class link with its source (directory, timetable, referent)."""
+    return web.json_response({"teaching": await request.app[CORE_KEY].directory.teaching()})
+
+
+@api.put(
+    "/people/{person_id}/classes",
+    "Set the classes the referent gives a teacher (the directory's stay).",
+    body=TeachingBody,
+    response=TeachingSet,
+)
+async def set_teaching(request: web.Request, body: TeachingBody) -> web.StreamResponse:
+    """Replace the referent's own links of one teacher; audited."""
+    core = request.app[CORE_KEY]
+    person_id = request.match_info["person_id"]
+    try:
+        await core.directory.set_classes_taught(person_id, body.classes)
+    except IdentityError as err:
+        return error(422, "invalid", err)
+    await core.audit.record(
+        actor=actor_of(request),
+        source=source_of(request),
+        action="teaching.set",
+        target=person_id,
+        outcome="success",
+        detail=", ".join(body.classes),
+    )
+    return web.json_response(
+        {"person_id": person_id, "classes": await core.directory.classes_taught(person_id)}
+    )

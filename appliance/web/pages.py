@@ -9,6 +9,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from appliance.config_render import render_config
+from appliance.features import landing_page
 from appliance.i18n import N_
 from appliance.scheduler.closed_days import add_closed_day, list_closed_days, remove_closed_day
 from appliance.site_status import read_host_figures, services_status
@@ -60,7 +61,7 @@ async def index(request: web.Request) -> web.StreamResponse:
     session = request[SESSION_KEY]
     if session is None:
         raise web.HTTPSeeOther("/login")
-    raise web.HTTPSeeOther("/dashboard" if session.role == "referent" else "/account")
+    raise web.HTTPSeeOther(landing_page(request.app[CORE_KEY].features, session.role))
 
 
 def _login_page(
@@ -90,7 +91,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     password = str(form.get("password", ""))
     result = await attempt_login(request, login, password)
     if result.failure is None and result.session is not None:
-        target = "/dashboard" if result.session.role == "referent" else "/account"
+        target = landing_page(request.app[CORE_KEY].features, result.session.role)
         response = web.HTTPSeeOther(target)
         set_login_cookies(request, response, result)
         raise response

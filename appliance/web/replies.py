@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import RootModel
+from pydantic import Field, RootModel
 
 from appliance.config import Role
 from appliance.web.api_routes import Reply
@@ -23,6 +23,7 @@ class MeReply(Reply):
     class_name: str
     level: str
     groups: list[str]
+    teaches: list[str] = Field(description="The classes a teacher teaches (issue #13).")
 
 
 class ServiceHealth(Reply):
@@ -207,3 +208,25 @@ class SessionsEnded(Reply):
 
 class OpenApiReply(RootModel[dict[str, Any]]):
     """The OpenAPI 3.1 document itself."""
+
+
+class TeachingLink(Reply):
+    """One teacher↔class link."""
+
+    person_id: str
+    display_name: str
+    class_name: str
+    source: str = Field(description="ldap (the directory), sts (the timetable) or local.")
+
+
+class TeachingReply(Reply):
+    """Every teacher↔class link."""
+
+    teaching: list[TeachingLink]
+
+
+class TeachingSet(Reply):
+    """A teacher's classes after the referent's change, from every source."""
+
+    person_id: str
+    classes: list[str]

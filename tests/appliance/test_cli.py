@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import click
 import pytest
 
+from appliance.cli_words import PreauCommand
 from tests.conftest import PREAU, make_config, opened_core, run_preau, write_config
 
 
@@ -27,7 +29,7 @@ from tests.conftest import PREAU, make_config, opened_core, run_preau, write_con
 def test_help_everywhere(args: list[str]) -> None:
     result = run_preau(*args, "--help")
     assert result.returncode == 0
-    assert "Usage: preau" in result.stdout
+    assert "Utilisation : preau" in result.stdout
 
 
 def test_user_add_then_login_works(tmp_path: Path) -> None:
@@ -105,3 +107,58 @@ async def test_cli_account_can_log_in(tmp_path: Path) -> None:
     async with opened_core(config) as core:
         outcome = await core.directory.authenticate("prof.x", "another long passphrase")
         assert outcome.role == "teacher"
+
+
+def test_help_is_french_first_and_english_on_request() -> None:
+    # Issue #12 scope 6: the command line's help goes through the same catalogues.
+    french = run_preau("--help")
+    assert french.returncode == 0, french.stderr
+    assert "Utilisation : preau" in french.stdout
+    assert "Préau, le boîtier de l'établissement scolaire." in french.stdout
+    assert "Commandes" in french.stdout
+    assert "Afficher cette aide et quitter." in french.stdout
+    assert "Filtrage DNS : listes, explications, dérogations." in french.stdout
+    english = run_preau("--help", env={"LANGUAGE": "en"})
+    assert "Usage: preau" in english.stdout
+    assert "Show this message and exit." in english.stdout
+    assert "DNS filtering: lists, explanations, overrides." in english.stdout
+    assert "Filtrage" not in english.stdout
+    deep = run_preau("filter", "override", "add", "--help")
+    assert "Vise une classe (par ex. 6A)." in deep.stdout
+    assert "[obligatoire]" in deep.stdout  # Click's "required", in the shell's words
+    assert "required" not in deep.stdout
+    deep_en = run_preau("filter", "override", "add", "--help", env={"LC_ALL": "en_US.UTF-8"})
+    assert "Target a class (e.g. 6A)." in deep_en.stdout
+    assert "[required]" in deep_en.stdout
+
+
+def test_every_command_and_option_has_translated_help() -> None:
+    """A help text left out of the catalogues would show French to an English shell."""
+    from appliance.cli import main
+    from appliance.features import installed_features
+    from appliance.i18n import Catalogues
+
+    catalogues = Catalogues(
+        ["appliance", *(f.translations for f in installed_features() if f.translations)]
+    )
+    seen = 0
+
+    def walk(command: click.Command, path: str) -> None:
+        nonlocal seen
+        sources = command.__dict__.get("_preau_sources", {})
+        help_text = sources.get("help", command.help)
+        assert help_text, f"{path}: no help"
+        assert catalogues.gettext("en", help_text) != help_text, f"{path}: {help_text!r}"
+        assert isinstance(command, PreauCommand), f"{path}: not said in the shell's words"
+        for param in command.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                text = param.__dict__.get("_preau_sources", {}).get("help", param.help)
+                assert text, f"{path} {param.opts}: no help"
+                assert catalogues.gettext("en", text) != text, f"{path} {param.opts}: {text!r}"
+                seen += 1
+        if isinstance(command, click.Group):
+            for name, sub in command.commands.items():
+                walk(sub, f"{path} {name}")
+
+    walk(main, "preau")
+    assert seen >= 25

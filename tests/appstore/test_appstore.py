@@ -230,7 +230,7 @@ async def test_an_infected_package_is_refused_and_nothing_kept(
             version_name="1", filename="outil.msi",
         )  # fmt: skip
         assert answer.status == 422
-        assert "infected" in (await answer.json())["error"]["message"]
+        assert "infecté" in (await answer.json())["error"]["message"]
         folder = appstore.package_files(core).folder
         assert list(folder.iterdir()) == []
         assert await appstore.packages(core) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import subprocess
 import tarfile
@@ -16,14 +17,17 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from appliance.core import Core
+from appliance.identity.model import Person
 from appliance.metrics import render_metrics
+from appliance.scheduler.jobs import load_calendar
+from appliance.scheduler.periods import grid_from_config
 from appliance.web.app import create_app
 from filter.config import FilterConfig, ListSource
 from filter.list_updates import ListUpdateError, update_list
 from filter.service import FilterService
 from filter.state import registered_lists
 from tests.appliance.web.conftest import ClientFactory, api_login, seed_local_people
-from tests.conftest import free_port, make_config, opened_core
+from tests.conftest import SCHOOL_UAI, free_port, make_config, opened_core
 from tests.filter.conftest import default_test_groups, write_ut1_tree
 
 pytestmark = pytest.mark.timeout(90)
@@ -89,24 +93,71 @@ async def test_api_overrides_explain_and_lists(
     assert ended.status == 200
 
 
-async def test_teacher_may_only_target_a_class(
+async def test_teacher_may_only_target_a_class_they_teach(
     filter_core: Core, aiohttp_client: ClientFactory
 ) -> None:
+    # Issue #13 scope 3 (CARMO #9.2): "prof" teaches 6A, "prof2" teaches 6A and 5B.
+    await filter_core.directory.add_local_person(
+        Person("eleve5b", "local", "E", "pupil", SCHOOL_UAI, class_name="5B"), "pupil-password-2"
+    )
+    await filter_core.directory.add_local_person(
+        Person("prof2", "local", "M. Roux", "teacher", SCHOOL_UAI, teaches=("6A", "5B")),
+        "teacher-password-2",
+    )
     client: TestClient[Any, Any] = await aiohttp_client(create_app(filter_core))
+
+    def cut(target: str, kind: str = "class") -> dict[str, Any]:
+        return {"target_kind": kind, "target": target, "action": "block_all", "minutes": 50}
+
+    token = await api_login(client, "referent")
+    referent_headers = {"X-CSRF-Token": token}
+    unknown = await client.post(
+        "/api/v1/filter/overrides", json=cut("6Z"), headers=referent_headers
+    )
+    assert unknown.status == 422  # a class the school does not have, even for the referent
+    by_referent = await client.post(
+        "/api/v1/filter/overrides", json=cut("6A"), headers=referent_headers
+    )
+    assert by_referent.status == 201
+    await client.delete("/api/v1/session")
     token = await api_login(client, "prof")
     headers = {"X-CSRF-Token": token}
     group = await client.post(
-        "/api/v1/filter/overrides",
-        json={"target_kind": "group", "target": "college", "action": "block_all", "minutes": 5},
-        headers=headers,
+        "/api/v1/filter/overrides", json=cut("college", "group"), headers=headers
     )
     assert group.status == 403
-    own_class = await client.post(
-        "/api/v1/filter/overrides",
-        json={"target_kind": "class", "target": "6A", "action": "block_all", "minutes": 50},
-        headers=headers,
-    )
+    other_class = await client.post("/api/v1/filter/overrides", json=cut("5B"), headers=headers)
+    assert other_class.status == 403
+    assert "5B" in (await other_class.json())["error"]["message"]
+    own_class = await client.post("/api/v1/filter/overrides", json=cut("6A"), headers=headers)
     assert own_class.status == 201
+    own_id = (await own_class.json())["id"]
+    # The referent's control on the class is not the teacher's to end.
+    ended = await client.delete(
+        f"/api/v1/filter/overrides/{(await by_referent.json())['id']}", headers=headers
+    )
+    assert ended.status == 403
+    # A second teacher of the class takes the teacher's control over; a teacher of
+    # another class cannot.
+    await client.delete("/api/v1/session")
+    token = await api_login(client, "prof2", "teacher-password-2")
+    take_over = await client.delete(
+        f"/api/v1/filter/overrides/{own_id}", headers={"X-CSRF-Token": token}
+    )
+    assert take_over.status == 200
+    cut_5b = await client.post(
+        "/api/v1/filter/overrides", json=cut("5B"), headers={"X-CSRF-Token": token}
+    )
+    assert cut_5b.status == 201
+    await client.delete("/api/v1/session")
+    token = await api_login(client, "prof")
+    foreign = await client.delete(
+        f"/api/v1/filter/overrides/{(await cut_5b.json())['id']}",
+        headers={"X-CSRF-Token": token},
+    )
+    assert foreign.status == 403
+    actions = [(e["actor"], e["action"]) for e in await filter_core.audit.recent(20)]
+    assert ("prof2", "filter.override.end") in actions
 
 
 async def test_block_page_request_reaches_referent_and_allowing_unblocks(
@@ -350,3 +401,56 @@ async def test_form_with_unknown_action_is_a_clear_400(
     )
     assert response.status == 400
     assert "action" in await response.text()
+
+
+async def test_a_teachers_control_ends_with_the_creneau_and_extends_by_one(
+    tmp_path: Path, aiohttp_client: ClientFactory
+) -> None:
+    """Issue #13 scope 4: no length given, the control ends with the créneau (server-side)."""
+    every_day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    scheduler = {
+        "school_days": every_day,
+        "periods": [{"name": "A", "hours": "00:00-12:00"}, {"name": "B", "hours": "12:00-24:00"}],
+    }
+    config = make_config(tmp_path / "data", scheduler=scheduler)
+    async with opened_core(config) as core:
+        await seed_local_people(core)
+        client: TestClient[Any, Any] = await aiohttp_client(create_app(core))
+        token = await api_login(client, "prof")
+        headers = {"X-CSRF-Token": token}
+        cut = await client.post(
+            "/api/v1/filter/overrides",
+            json={"target_kind": "class", "target": "6A", "action": "block_all"},
+            headers=headers,
+        )
+        assert cut.status == 201, await cut.text()
+        row = await cut.json()
+        grid = grid_from_config(core.config.scheduler)
+        calendar = await load_calendar(core)
+        fallback = dt.timedelta(minutes=55)
+        created = dt.datetime.fromtimestamp(row["created_at"], dt.UTC)
+        expected, lesson = grid.restriction_end(calendar, created, fallback)
+        assert lesson is not None
+        assert row["expires_at"] == pytest.approx(expected.timestamp(), abs=2)
+        extended = await client.post(
+            f"/api/v1/filter/overrides/{row['id']}/extend", headers=headers
+        )
+        assert extended.status == 200, await extended.text()
+        answer = await extended.json()
+        following, after = grid.extended(calendar, expected, fallback)
+        assert after is not None
+        assert answer == {
+            "id": row["id"],
+            "expires_at": pytest.approx(following.timestamp(), abs=2),
+            "creneau": after.name,
+        }
+        listed = (await (await client.get("/api/v1/filter/overrides")).json())["overrides"]
+        assert listed[0]["expires_at"] == pytest.approx(following.timestamp(), abs=2)
+        # A second extension would pass 24 hours from the start: refused.
+        again = await client.post(f"/api/v1/filter/overrides/{row['id']}/extend", headers=headers)
+        assert again.status in (200, 409)
+        if again.status == 200:
+            third = await client.post(
+                f"/api/v1/filter/overrides/{row['id']}/extend", headers=headers
+            )
+            assert third.status == 409

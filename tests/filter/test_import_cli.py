@@ -20,12 +20,16 @@ def test_an_empty_tree_is_refused_in_words_not_a_traceback(tmp_path: Path) -> No
     result = run_preau("filter", "import-ut1", str(empty), config_path=path)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert "no <category>/domains" in result.stderr
+    assert "aucun fichier <catégorie>/domains" in result.stderr
     (empty / "adult").mkdir()
     (empty / "adult" / "domains").write_text("")
     result = run_preau("filter", "import-ut1", str(empty), config_path=path)
     assert result.returncode == 2
-    assert "no domain in it" in result.stderr
+    assert "aucun domaine dedans ; rien n'a été changé" in result.stderr
+    english = run_preau(
+        "filter", "import-ut1", str(empty), config_path=path, env={"LANG": "en_GB.UTF-8"}
+    )
+    assert "no domain in it; nothing was changed" in english.stderr
 
 
 def test_a_list_must_say_its_category_and_is_warned_when_no_group_denies_it(

@@ -53,7 +53,7 @@ def test_not_a_list_is_a_clear_error(tmp_path: Path) -> None:
     junk.write_bytes(b"not a tarball")
     with pytest.raises(ListError, match=r"junk\.tar\.gz"):
         list(read_ut1(junk, ListStats()))
-    with pytest.raises(ListError, match="no <category>/domains"):
+    with pytest.raises(ListError, match="aucun fichier <catégorie>/domains"):
         list(read_ut1(tmp_path, ListStats()))
 
 
@@ -91,7 +91,7 @@ def test_compiled_lookup_and_suffix_semantics(tmp_path: Path) -> None:
 def test_corrupt_artifact_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "bad.pfl"
     path.write_bytes(b"PREAUFL1" + b"\xff" * 20)
-    with pytest.raises(ListError, match="not a Préau list artifact"):
+    with pytest.raises(ListError, match="pas une liste compilée par Préau"):
         CompiledList("bad", path)
 
 
@@ -162,5 +162,5 @@ def test_an_empty_tarball_is_a_clear_error(tmp_path: Path) -> None:
     tarball = tmp_path / "empty.tar.gz"
     with tarfile.open(tarball, "w:gz"):
         pass
-    with pytest.raises(ListError, match="no <category>/domains"):
+    with pytest.raises(ListError, match="aucun fichier <catégorie>/domains"):
         list(read_ut1(tarball, ListStats()))

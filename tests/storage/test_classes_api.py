@@ -76,7 +76,7 @@ async def test_rendus_before_the_deadline_own_folder_only(
     assert handed.status == 201
     late = await put_file(client, token, f"{BASE}/assignments/{closed_id}/rendu", "copie.odt", b"x")
     assert late.status == 403
-    assert "deadline" in (await late.json())["error"]["message"]
+    assert "date limite" in (await late.json())["error"]["message"]
     mine = await (await client.get(f"{BASE}/assignments/{open_id}/rendus")).json()
     assert list(mine["rendus"]) == ["eleve"]
     # A classmate sees neither the list nor the file of another pupil.
@@ -131,3 +131,50 @@ async def test_a_new_school_year_archives_class_areas(
     later = time.time() + (core.config.productions.departed_grace_days + 2) * 86_400
     assert await store.purge_class_archives(now=later) == 1
     assert not kept.exists()
+
+
+async def test_a_teacher_is_refused_every_route_of_a_class_they_do_not_teach(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    """Issue #13 scope 3 (CARMO #9.17): "prof" teaches 6A, not 5B; the referent, every class."""
+    await _more_pupils(core)
+    other = "/api/v1/classes/5B"
+    token = await login_as(client, "referent")
+    headers = {"X-CSRF-Token": token}
+    handed_out = await put_file(client, token, f"{other}/distribution/file", "cours.pdf", b"%PDF")
+    assert handed_out.status == 201
+    opened = await client.post(f"{other}/assignments", json={"title": "DM"}, headers=headers)
+    assert opened.status == 201
+    assignment = (await opened.json())["id"]
+    token = await login_as(client, "autre", "pupil-password-2")  # a pupil of 5B
+    handed_in = await put_file(
+        client, token, f"{other}/assignments/{assignment}/rendu", "copie.odt", b"copie"
+    )
+    assert handed_in.status == 201
+    token = await login_as(client, "prof")
+    headers = {"X-CSRF-Token": token}
+    refused = {
+        "distribution": await client.get(f"{other}/distribution"),
+        "distribution file": await client.get(
+            f"{other}/distribution/file", params={"path": "cours.pdf"}
+        ),
+        "hand out": await put_file(client, token, f"{other}/distribution/file", "x.pdf", b"x"),
+        "open an assignment": await client.post(
+            f"{other}/assignments", json={"title": "Contrôle"}, headers=headers
+        ),
+        "assignments": await client.get(f"{other}/assignments"),
+        "work handed in": await client.get(f"{other}/assignments/{assignment}/rendus"),
+        "a piece of work": await client.get(
+            f"{other}/assignments/{assignment}/rendus/autre/file", params={"path": "copie.odt"}
+        ),
+    }
+    for what, answer in refused.items():
+        assert answer.status == 403, what
+        assert "5B" in (await answer.json())["error"]["message"], what
+    # Their own class still works, and the class page offers only theirs.
+    assert (await client.get(f"{BASE}/distribution")).status == 200
+    page = await client.get("/classe", params={"classe": "5B"})
+    text = await page.text()
+    assert "Cette classe n'est pas la vôtre." in text
+    assert "cours.pdf" not in text
+    assert "DM" not in text

@@ -94,7 +94,7 @@ def test_an_interrupted_upload_leaves_no_blob(tmp_path: Path) -> None:
 
 def test_quota_is_enforced_while_streaming(tmp_path: Path) -> None:
     space, _ = _space(tmp_path)
-    with pytest.raises(SpaceError, match="quota"):
+    with pytest.raises(SpaceError, match="Espace plein"):
         space.write_blob(io.BytesIO(b"x" * 300_000), 200_000)
     assert list((space.folder / "b").iterdir()) == []
 

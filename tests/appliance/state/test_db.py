@@ -23,6 +23,7 @@ _CHOSEN: dict[tuple[str, str], object] = {
     ("filter_unblock_requests", "status"): "open",
     ("storage_usage", "space"): "pedagogical",
     ("personnel_escrow", "id"): 1,
+    ("teaching", "source"): "ldap",
 }
 
 

@@ -26,7 +26,7 @@ async def seed_local_people(core: Core) -> None:
     """Create a referent, a teacher and a pupil as local accounts."""
     people = [
         Person("referent", "local", "Camille Martin", "referent", SCHOOL_UAI),
-        Person("prof", "local", "Sophie Durand", "teacher", SCHOOL_UAI),
+        Person("prof", "local", "Sophie Durand", "teacher", SCHOOL_UAI, teaches=("6A",)),
         Person("eleve", "local", "Jo D.", "pupil", SCHOOL_UAI, class_name="6A"),
     ]
     for person in people:

@@ -9,8 +9,9 @@ from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 
 from appliance.core import Core
+from appliance.identity.model import Person
 from appliance.web.api_routes import API_TABLES_KEY, Operation
-from tests.appliance.web.conftest import ClientFactory, api_login
+from tests.appliance.web.conftest import ClientFactory, api_login, login_as
 from tests.conftest import SCHOOL_UAI
 
 
@@ -228,7 +229,55 @@ async def test_me_returns_only_table_9_fields(client: TestClient[Any, Any]) -> N
         "class_name",
         "level",
         "groups",
+        "teaches",
     }
+    assert body["teaches"] == []
+    await login_as(client, "prof")
+    assert (await (await client.get("/api/v1/me")).json())["teaches"] == ["6A"]
+
+
+async def test_the_referent_gives_a_teacher_classes(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    # Issue #13 scope 1: links from the referent's edits, besides the directory's.
+    await core.directory.add_local_person(
+        Person("eleve5b", "local", "E", "pupil", SCHOOL_UAI, class_name="5B"), "pupil-password-2"
+    )
+    token = await api_login(client, "referent")
+    headers = {"X-CSRF-Token": token}
+    unknown = await client.put(
+        "/api/v1/people/prof/classes", json={"classes": ["5B", "6Z"]}, headers=headers
+    )
+    assert unknown.status == 422
+    assert "6Z" in (await unknown.json())["error"]["message"]
+    nobody = await client.put(
+        "/api/v1/people/personne/classes", json={"classes": []}, headers=headers
+    )
+    assert nobody.status == 422
+    done = await client.put(
+        "/api/v1/people/prof/classes", json={"classes": ["5B", "6A"]}, headers=headers
+    )
+    assert await done.json() == {"person_id": "prof", "classes": ["5B", "6A"]}
+    listed = (await (await client.get("/api/v1/teaching")).json())["teaching"]
+    assert [(t["person_id"], t["class_name"], t["source"]) for t in listed] == [
+        ("prof", "5B", "local"),
+        ("prof", "6A", "local"),
+    ]
+    assert ("referent", "teaching.set") in [
+        (e["actor"], e["action"]) for e in await core.audit.recent(5)
+    ]
+    # The teacher can now act on 5B; a teacher cannot change the links.
+    token = await login_as(client, "prof")
+    cut = await client.post(
+        "/api/v1/filter/overrides",
+        json={"target_kind": "class", "target": "5B", "action": "block_all", "minutes": 5},
+        headers={"X-CSRF-Token": token},
+    )
+    assert cut.status == 201
+    mine = await client.put(
+        "/api/v1/people/prof/classes", json={"classes": ["3A"]}, headers={"X-CSRF-Token": token}
+    )
+    assert mine.status == 403
 
 
 async def test_query_strings_are_declared_documented_and_checked(

@@ -85,7 +85,7 @@ async def test_pre_staging_lists_from_the_page_and_the_api(
         "/cache/prestage",
         data={"csrf_token": form_token, "plan": "chariot-ipad", "urls": "https://x.test/a"},
     )
-    assert "line 1" in await refused.text()
+    assert "ligne 1" in await refused.text()
     assert len(await cache_admin.prestage_items(core, "chariot-ipad")) == 2
     # The API: the same lists, a run requested, a plan deleted; bad input names the key.
     headers = {"X-CSRF-Token": token}
@@ -101,7 +101,7 @@ async def test_pre_staging_lists_from_the_page_and_the_api(
         headers=headers,
     )
     assert bad.status == 422
-    assert "items.0: sha256" in (await bad.json())["error"]["message"]
+    assert "items.0 : sha256" in (await bad.json())["error"]["message"]
     run = await client.post("/api/v1/cache/prestage/runs", json={"hours": 2}, headers=headers)
     assert run.status == 201
     figures = await (await client.get("/api/v1/cache")).json()

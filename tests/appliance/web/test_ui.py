@@ -183,7 +183,7 @@ def test_a_teacher_hands_out_and_collects_work_from_a_phone(
     copy.write_bytes(b"ma copie")
 
     log_in(browser, running.base_url, "prof.durand", passwords["prof.durand"])
-    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/account"))
+    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/internet"))
     browser.get(f"{running.base_url}/classe?classe=6A")
     browser.find_element(By.ID, "documents-files").send_keys(str(handout))
     browser.find_element(By.CSS_SELECTOR, "form[enctype] button").click()
@@ -210,7 +210,7 @@ def test_a_teacher_hands_out_and_collects_work_from_a_phone(
     browser.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
 
     log_in(browser, running.base_url, "prof.durand", passwords["prof.durand"])
-    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/account"))
+    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/internet"))
     browser.get(f"{running.base_url}/classe?classe=6A")
     assert "1 rendu(s) : l.bernard" in browser.find_element(By.ID, "assignments").text
 
@@ -253,3 +253,38 @@ def test_the_referent_reads_the_cache_page_and_adds_an_app_from_a_phone(
     assert width <= browser.execute_script("return window.innerWidth")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENSHOTS / "apps-admin-phone.png"))
+
+
+def test_a_teacher_cuts_the_class_internet_in_one_tap_from_a_phone(
+    tmp_path: Path, preau_factory: Callable[..., PreauProcess], browser: Any
+) -> None:
+    """Issue #13 scope 4 (CARMO #9.2, #9.21): 360 px, lands on the class, one tap each."""
+    from tests.conftest import run_preau
+
+    config = make_config(tmp_path / "data")
+    running = preau_factory(config)
+    result = run_preau("demo", config_path=running.config_path)
+    passwords = {line.split()[0]: line.split()[-1] for line in result.stdout.splitlines() if line}
+    browser.set_window_size(360, 800)
+    log_in(browser, running.base_url, "prof.benali", passwords["prof.benali"])
+    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/internet"))
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Internet de la classe — 5B"
+    assert browser.find_element(By.LINK_TEXT, "Internet de la classe")  # in the menu too
+    assert "Internet normal" in browser.find_element(By.ID, "controls").text
+    browser.find_element(By.XPATH, "//button[normalize-space()='Couper Internet']").click()
+    WebDriverWait(browser, 15).until(expected_conditions.url_contains("message=applied"))
+    now = browser.find_element(By.ID, "controls").text
+    assert "Couper internet" in now
+    assert "jusqu'à" in now
+    width = browser.execute_script("return document.documentElement.scrollWidth")
+    assert width <= browser.execute_script("return window.innerWidth")
+    buttons = browser.find_elements(By.CSS_SELECTOR, ".taps button")
+    assert all(b.size["height"] >= 56 for b in buttons)  # a thumb, in class, in a hurry
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(SCREENSHOTS / "class-internet-phone.png"))
+    browser.find_element(By.XPATH, "//button[normalize-space()='Rétablir']").click()
+    WebDriverWait(browser, 15).until(expected_conditions.url_contains("message=restored"))
+    assert "Internet normal" in browser.find_element(By.ID, "controls").text
+    # 6A is not this teacher's: the page offers only 5B, and a forged post is refused.
+    browser.get(f"{running.base_url}/internet?classe=6A")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Internet de la classe — 5B"

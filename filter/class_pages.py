@@ -1,0 +1,149 @@
+"""The teacher's phone page: the class's internet in one tap (issue #13 scope 4; CARMO #9.2,
+#9.6, #9.21).
+
+One page, made for a 360 px phone and usable without JavaScript: the class
+(one of those the teacher teaches), what is in force on it and until when,
+and one button each for "Couper Internet", each of the referent's named
+allow-lists ("Évaluation", "Recherche" …, ``filter.allowlists``),
+"Rétablir" and "Prolonger d'un créneau". A control ends with the créneau
+(:mod:`appliance.scheduler.lessons`), in the network (DNS answers, and the
+portal's gate for "Couper Internet"), whatever happens to the teacher's
+phone. Every action goes through the same checks as the API: a teacher
+acts on their own classes, ends a teacher's control, never the referent's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import urllib.parse
+from typing import Any
+
+from aiohttp import web
+
+from appliance.i18n import N_
+from appliance.scheduler.lessons import control_end, next_control_end
+from appliance.web.auth import actor_of, require_role, source_of
+from appliance.web.keys import CORE_KEY, SESSION_KEY
+from appliance.web.rendering import page, say
+from filter import state as filtering
+from filter.config import FilterConfig
+
+routes = web.RouteTableDef()
+PATH = "/internet"
+
+
+async def _classes(request: web.Request) -> list[str]:
+    """Return the classes the page offers: a teacher's own, every class for the referent."""
+    session = request[SESSION_KEY]
+    assert session is not None  # noqa: S101 - require_role guarantees it
+    core = request.app[CORE_KEY]
+    if session.role == "referent":
+        rows = await core.db.fetchall(
+            "SELECT DISTINCT name FROM groups WHERE kind = 'class' ORDER BY name"
+        )
+        return [row["name"] for row in rows]
+    return await core.directory.classes_taught(session.person_id)
+
+
+def _back(class_name: str, message: str = "") -> str:
+    query = {"classe": class_name, **({"message": message} if message else {})}
+    return f"{PATH}?{urllib.parse.urlencode(query)}"
+
+
+@routes.get(PATH)
+@require_role("teacher", "referent")
+@page("class_internet.html")
+async def class_internet_page(request: web.Request) -> dict[str, Any]:
+    """Show the class's internet: what is in force, until when, and the buttons."""
+    core = request.app[CORE_KEY]
+    known = await _classes(request)
+    asked = request.query.get("classe", "")
+    class_name = asked if asked in known else (known[0] if known else "")
+    now = time.time()
+    zone = core.config.site.zone
+    controls = []
+    for row in await filtering.active_overrides(core):
+        if row.target_kind == "class" and row.target == class_name:
+            controls.append(
+                {
+                    "id": row.id,
+                    "action": row.action,
+                    "until": dt.datetime.fromtimestamp(row.expires_at, zone).strftime("%H:%M"),
+                    "minutes_left": max(0, int(row.expires_at - now) // 60),
+                    "ends_soon": row.expires_at - now <= 5 * 60,
+                    "allowlist": row.reason,
+                }
+            )
+    end, lesson = await control_end(core, dt.datetime.now(dt.UTC))
+    return {
+        "classes": known,
+        "class_name": class_name,
+        "controls": controls,
+        "allowlists": sorted(core.config.section(FilterConfig).allowlists),
+        "ends_at": end.astimezone(zone).strftime("%H:%M"),
+        "creneau": lesson.name if lesson else "",
+        "message": request.query.get("message", ""),
+    }
+
+
+@routes.post(PATH)
+@require_role("teacher", "referent")
+async def class_internet_action(request: web.Request) -> web.StreamResponse:
+    """Apply one tap: cut, an allow-list, restore or extend; back to the page."""
+    session = request[SESSION_KEY]
+    assert session is not None  # noqa: S101 - require_role guarantees it
+    core = request.app[CORE_KEY]
+    form = await request.post()
+    class_name = str(form.get("classe", ""))
+    what = str(form.get("action", ""))
+    if class_name not in await _classes(request):
+        raise web.HTTPForbidden(
+            text=say(request, N_("Vous n'enseignez pas dans la classe « %(name)s »."),
+                     name=class_name)
+        )  # fmt: skip
+    taught = [class_name]
+    if what in ("restore", "extend"):
+        for row in await filtering.active_overrides(core):
+            if row.target_kind != "class" or row.target != class_name:
+                continue
+            if not await filtering.may_end(core, row.id, role=session.role, classes=taught):
+                continue  # the referent's control stays
+            if what == "restore":
+                await filtering.end_override(
+                    core, row.id, actor=actor_of(request), source=source_of(request)
+                )
+            else:
+                end, _lesson = await next_control_end(
+                    core, dt.datetime.fromtimestamp(row.expires_at, dt.UTC)
+                )
+                await filtering.extend_override(
+                    core, row.id, end.timestamp(),
+                    actor=actor_of(request), source=source_of(request),
+                )  # fmt: skip
+        raise web.HTTPSeeOther(_back(class_name, "restored" if what == "restore" else "extended"))
+    allowlists = core.config.section(FilterConfig).allowlists
+    if what == "cut":
+        action, allowlist = "block_all", ""
+    elif what.startswith("allowlist:") and what.removeprefix("allowlist:") in allowlists:
+        action, allowlist = "allowlist_only", what.removeprefix("allowlist:")
+    else:
+        raise web.HTTPBadRequest(text=say(request, N_("Action inconnue.")))
+    now = dt.datetime.now(dt.UTC)
+    end, _lesson = await control_end(core, now)
+    try:
+        await filtering.add_override(
+            core,
+            target_kind="class",
+            target=class_name,
+            action=action,  # type: ignore[arg-type]
+            seconds=max(60, round((end - now).total_seconds())),
+            allowlist=allowlist,
+            reason=allowlist,
+            actor=actor_of(request),
+            source=source_of(request),
+            actor_role=session.role,
+        )
+    except filtering.FilterStateError as err:
+        raise web.HTTPBadRequest(text=say(request, err)) from err
+    raise web.HTTPSeeOther(_back(class_name, "applied"))
