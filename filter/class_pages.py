@@ -4,8 +4,8 @@
 One page, made for a 360 px phone and usable without JavaScript: the class
 (one of those the teacher teaches), what is in force on it and until when,
 and one button each for "Couper Internet", each of the referent's named
-allow-lists ("Évaluation", "Recherche" …, ``filter.allowlists``),
-"Rétablir" and "Prolonger d'un créneau". A control ends with the créneau
+allow-lists ("Évaluation", "Recherche" …, ``filter.allowlists``), "Bloquer
+ces sites", "Rétablir" and "Prolonger d'un créneau". A control ends with the créneau
 (:mod:`appliance.scheduler.lessons`), in the network (DNS answers, and the
 portal's gate for "Couper Internet"), whatever happens to the teacher's
 phone. Every action goes through the same checks as the API: a teacher
@@ -123,8 +123,12 @@ async def class_internet_action(request: web.Request) -> web.StreamResponse:
                 )  # fmt: skip
         raise web.HTTPSeeOther(_back(class_name, "restored" if what == "restore" else "extended"))
     allowlists = core.config.section(FilterConfig).allowlists
+    domains: list[str] = []
     if what == "cut":
         action, allowlist = "block_all", ""
+    elif what == "block_sites":
+        action, allowlist = "block_domains", ""
+        domains = str(form.get("sites", "")).replace(",", " ").split()[:50]
     elif what.startswith("allowlist:") and what.removeprefix("allowlist:") in allowlists:
         action, allowlist = "allowlist_only", what.removeprefix("allowlist:")
     else:
@@ -138,6 +142,7 @@ async def class_internet_action(request: web.Request) -> web.StreamResponse:
             target=class_name,
             action=action,  # type: ignore[arg-type]
             seconds=max(60, round((end - now).total_seconds())),
+            domains=domains,
             allowlist=allowlist,
             reason=allowlist,
             actor=actor_of(request),

@@ -74,10 +74,13 @@ async def class_page(request: web.Request) -> web.StreamResponse:
                 "SELECT id, title, due_at FROM assignments WHERE class_name = ? ORDER BY id DESC",
                 (class_name,),
             )
+            roster = await _roster(request, class_name) if person.role in classes.STAFF else {}
             for row in rows:
                 folder = _root(request) / class_name / "Rendus" / str(row["id"])
+                pupils: list[dict[str, Any]] = []
                 if person.role in classes.STAFF:
                     handed = await core.executor.run(classes.pupils_who_handed_in, folder)
+                    pupils = await _work_of(request, class_name, row["id"], roster, handed)
                 else:
                     mine = PedagogicalSpace(folder, person.id)
                     listed = await core.executor.run(mine.listing, "")
@@ -92,6 +95,9 @@ async def class_page(request: web.Request) -> web.StreamResponse:
                         else "",
                         "open": due is None or due > time.time(),
                         "handed": handed,
+                        # Staff: every pupil by name, with their work or none yet (#9.17).
+                        "pupils": pupils,
+                        "handed_count": sum(1 for p in pupils if p["files"]),
                         "action": "/classe/rendu?"
                         + urllib.parse.urlencode(
                             {
@@ -124,6 +130,45 @@ async def class_page(request: web.Request) -> web.StreamResponse:
             "upload_action": upload_action,
         },
     )
+
+
+async def _roster(request: web.Request, class_name: str) -> dict[str, str]:
+    """Return the class's pupils in the directory: login → name shown, by surname."""
+    rows = await request.app[CORE_KEY].db.fetchall(
+        "SELECT id, display_name FROM people WHERE role = 'pupil' AND class_name = ?"
+        " AND departed_at IS NULL ORDER BY surname, given_name, display_name",
+        (class_name,),
+    )
+    return {row["id"]: row["display_name"] for row in rows}
+
+
+async def _work_of(
+    request: web.Request,
+    class_name: str,
+    assignment_id: int,
+    roster: dict[str, str],
+    handed: list[str],
+) -> list[dict[str, Any]]:
+    """Return each pupil (the class's, then others who handed in) with their files' links."""
+    core = request.app[CORE_KEY]
+    folder = _root(request) / class_name / "Rendus" / str(assignment_id)
+    base = f"/api/v1/classes/{urllib.parse.quote(class_name)}/assignments/{assignment_id}/rendus"
+    pupils = []
+    for login in [*roster, *(p for p in handed if p not in roster)]:
+        files = []
+        if login in handed:
+            listed = await core.executor.run(PedagogicalSpace(folder, login).listing, "")
+            files = [
+                {
+                    "name": entry["name"],
+                    "href": f"{base}/{urllib.parse.quote(login)}/file?"
+                    + urllib.parse.urlencode({"path": entry["name"]}),
+                }
+                for entry in listed
+                if not entry["folder"]
+            ]
+        pupils.append({"name": roster.get(login, login), "files": files})
+    return pupils
 
 
 async def _store_parts(request: web.Request, target: Any, person: classes.Person) -> str:

@@ -212,7 +212,14 @@ def test_a_teacher_hands_out_and_collects_work_from_a_phone(
     log_in(browser, running.base_url, "prof.durand", passwords["prof.durand"])
     WebDriverWait(browser, 15).until(expected_conditions.url_contains("/internet"))
     browser.get(f"{running.base_url}/classe?classe=6A")
-    assert "1 rendu(s) : l.bernard" in browser.find_element(By.ID, "assignments").text
+    work = browser.find_element(By.ID, "assignments")
+    # Names, not logins; who has and has not handed in; the work one tap away (#9.17).
+    assert "1 sur 10 ont rendu" in work.text
+    assert "l.bernard" not in work.text
+    link = work.find_element(By.LINK_TEXT, "ma-copie.odt")
+    assert "/rendus/l.bernard/file?path=ma-copie.odt" in str(link.get_attribute("href"))
+    missing = work.find_elements(By.XPATH, ".//ul[@class='roster']/li[contains(., 'pas encore')]")
+    assert len(missing) == 9
 
 
 def test_the_referent_reads_the_cache_page_and_adds_an_app_from_a_phone(

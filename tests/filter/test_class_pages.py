@@ -1,0 +1,50 @@
+"""The teacher's one-tap page from the server's side (issue #13 scope 3 and 4; CARMO #9.2,
+#9.6): each tap makes the control the API would, on the teacher's own class only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+
+from appliance.web.app import create_app
+from filter import state as filtering
+from tests.appliance.web.conftest import ClientFactory, login_as, seed_local_people
+from tests.conftest import make_config, opened_core
+
+
+async def test_each_tap_makes_its_control_on_the_teachers_class_only(
+    tmp_path: Path, aiohttp_client: ClientFactory
+) -> None:
+    config = make_config(
+        tmp_path / "data", filter={"allowlists": {"Évaluation": ["ent.example.fr"]}}
+    )
+    async with opened_core(config) as core:
+        await seed_local_people(core)
+        client: TestClient[Any, Any] = await aiohttp_client(create_app(core))
+        token = await login_as(client, "prof")
+
+        async def tap(action: str, classe: str = "6A", **extra: str) -> Any:
+            data = {"csrf_token": token, "classe": classe, "action": action, **extra}
+            return await client.post("/internet", data=data, allow_redirects=False)
+
+        page = await client.get("/internet")
+        text = await page.text()
+        assert "Couper Internet" in text
+        assert "Liste autorisée : Évaluation" in text
+        answer = await tap("block_sites", sites="jeu.example.fr, autre.example.fr")
+        assert answer.status == 303
+        answer = await tap("allowlist:Évaluation")
+        assert answer.status == 303
+        controls = {(o.action, o.target, o.domains) for o in await filtering.active_overrides(core)}
+        assert controls == {
+            ("block_domains", "6A", ("jeu.example.fr", "autre.example.fr")),
+            ("allowlist_only", "6A", ("ent.example.fr",)),
+        }
+        assert (await tap("cut", classe="5B")).status == 403  # not this teacher's class
+        assert (await tap("allowlist:Récré")).status == 400  # no such allow-list
+        assert (await tap("restore")).status == 303
+        assert await filtering.active_overrides(core) == []
+        entries = [(e["actor"], e["action"]) for e in await core.audit.recent(10)]
+        assert ("prof", "filter.override.end") in entries
