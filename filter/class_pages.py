@@ -57,6 +57,7 @@ def _back(class_name: str, message: str = "") -> str:
 async def class_internet_page(request: web.Request) -> dict[str, Any]:
     """Show the class's internet: what is in force, until when, and the buttons."""
     core = request.app[CORE_KEY]
+    session = request[SESSION_KEY]
     known = await _classes(request)
     asked = request.query.get("classe", "")
     class_name = asked if asked in known else (known[0] if known else "")
@@ -65,10 +66,13 @@ async def class_internet_page(request: web.Request) -> dict[str, Any]:
     controls = []
     for row in await filtering.active_overrides(core):
         if row.target_kind == "class" and row.target == class_name:
+            who = await core.directory.person(row.created_by)
             controls.append(
                 {
                     "id": row.id,
                     "action": row.action,
+                    "by": who.display_name if who is not None else row.created_by,
+                    "mine": session is not None and row.created_by == session.person_id,
                     "until": dt.datetime.fromtimestamp(row.expires_at, zone).strftime("%H:%M"),
                     "minutes_left": max(0, int(row.expires_at - now) // 60),
                     "ends_soon": row.expires_at - now <= 5 * 60,
@@ -133,6 +137,26 @@ async def class_internet_action(request: web.Request) -> web.StreamResponse:
         action, allowlist = "allowlist_only", what.removeprefix("allowlist:")
     else:
         raise web.HTTPBadRequest(text=say(request, N_("Action inconnue.")))
+    # One controller per class: a tap takes over another teacher's controls
+    # on it (ended, and said in the audit log); the referent's stay.
+    for row in await filtering.active_overrides(core):
+        if (
+            row.target_kind == "class"
+            and row.target == class_name
+            and row.created_by != session.person_id
+            and await filtering.may_end(core, row.id, role=session.role, classes=taught)
+        ):
+            await filtering.end_override(
+                core, row.id, actor=actor_of(request), source=source_of(request)
+            )
+            await core.audit.record(
+                actor=actor_of(request),
+                source=source_of(request),
+                action="filter.override.takeover",
+                target=class_name,
+                outcome="success",
+                detail=f"#{row.id} {row.created_by}",
+            )
     now = dt.datetime.now(dt.UTC)
     end, _lesson = await control_end(core, now)
     try:

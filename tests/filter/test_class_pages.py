@@ -48,3 +48,36 @@ async def test_each_tap_makes_its_control_on_the_teachers_class_only(
         assert await filtering.active_overrides(core) == []
         entries = [(e["actor"], e["action"]) for e in await core.audit.recent(10)]
         assert ("prof", "filter.override.end") in entries
+
+
+async def test_one_controller_per_class_with_a_visible_take_over(
+    tmp_path: Path, aiohttp_client: ClientFactory
+) -> None:
+    """Issue #13 scope 4: a second teacher's tap takes over; the referent's control stays."""
+    from appliance.identity.model import Person
+    from tests.conftest import SCHOOL_UAI
+
+    async with opened_core(make_config(tmp_path / "data")) as core:
+        await seed_local_people(core)
+        await core.directory.add_local_person(
+            Person("prof2", "local", "Marc Roux", "teacher", SCHOOL_UAI, teaches=("6A",)),
+            "teacher-password-2",
+        )
+        client: TestClient[Any, Any] = await aiohttp_client(create_app(core))
+        await filtering.add_override(
+            core, target_kind="class", target="6A", action="block_domains", seconds=600,
+            domains=["jeu.example.fr"], actor="referent", source="test",
+        )  # fmt: skip
+        token = await login_as(client, "prof")
+        data = {"csrf_token": token, "classe": "6A", "action": "cut"}
+        assert (await client.post("/internet", data=data, allow_redirects=False)).status == 303
+        token = await login_as(client, "prof2", "teacher-password-2")
+        page = await (await client.get("/internet")).text()
+        assert "par Sophie Durand" in page  # who holds the class, before taking it over
+        assert "reprend la main" in page
+        data = {"csrf_token": token, "classe": "6A", "action": "cut"}
+        assert (await client.post("/internet", data=data, allow_redirects=False)).status == 303
+        held = {(o.created_by, o.action) for o in await filtering.active_overrides(core)}
+        assert held == {("referent", "block_domains"), ("prof2", "block_all")}
+        entries = [(e["actor"], e["action"]) for e in await core.audit.recent(10)]
+        assert ("prof2", "filter.override.takeover") in entries
