@@ -31,6 +31,7 @@ from appliance.core import Core, run_until_signalled
 from appliance.features import installed_features
 from appliance.i18n import N_
 from appliance.scheduler.calendar import CalendarError, holidays_from_ics
+from appliance.scheduler.cli import timetable
 from appliance.services import UnknownServiceError, service_names
 
 _LOGGER = logging.getLogger(__name__)
@@ -395,6 +396,9 @@ def list_services() -> None:
     """List the services `preau run` knows."""
     for name in service_names():
         click.echo(name)
+
+
+main.add_command(timetable)
 
 
 def _register_feature_commands() -> None:

@@ -112,7 +112,8 @@ async def add_filter_override(request: web.Request, body: OverrideBody) -> web.S
         seconds = body.minutes * 60
     else:  # until the end of the current créneau (or the fallback length)
         now = dt.datetime.now(dt.UTC)
-        end, _lesson = await control_end(core, now)
+        teacher = session.person_id if session is not None and role == "teacher" else ""
+        end, _lesson = await control_end(core, now, teacher=teacher, class_name=body.target)
         seconds = max(60, round((end - now).total_seconds()))
     try:
         row = await filtering.add_override(

@@ -23,6 +23,7 @@ from aiohttp import web
 
 from appliance.i18n import N_
 from appliance.scheduler.lessons import control_end, next_control_end
+from appliance.scheduler.timetable_state import lesson_now
 from appliance.web.auth import actor_of, require_role, source_of
 from appliance.web.keys import CORE_KEY, SESSION_KEY
 from appliance.web.rendering import page, say
@@ -60,7 +61,14 @@ async def class_internet_page(request: web.Request) -> dict[str, Any]:
     session = request[SESSION_KEY]
     known = await _classes(request)
     asked = request.query.get("classe", "")
-    class_name = asked if asked in known else (known[0] if known else "")
+    teacher = session.person_id if session is not None else ""
+    giving = await lesson_now(core, teacher, dt.datetime.now(dt.UTC)) if teacher else None
+    if asked in known:
+        class_name = asked
+    elif giving is not None and giving.class_name in known:
+        class_name = giving.class_name  # the lesson under way, from the timetable
+    else:
+        class_name = known[0] if known else ""
     now = time.time()
     zone = core.config.site.zone
     controls = []
@@ -79,7 +87,9 @@ async def class_internet_page(request: web.Request) -> dict[str, Any]:
                     "allowlist": row.reason,
                 }
             )
-    end, lesson = await control_end(core, dt.datetime.now(dt.UTC))
+    end, lesson = await control_end(
+        core, dt.datetime.now(dt.UTC), teacher=teacher, class_name=class_name
+    )
     return {
         "classes": known,
         "class_name": class_name,
@@ -158,7 +168,7 @@ async def class_internet_action(request: web.Request) -> web.StreamResponse:
                 detail=f"#{row.id} {row.created_by}",
             )
     now = dt.datetime.now(dt.UTC)
-    end, _lesson = await control_end(core, now)
+    end, _lesson = await control_end(core, now, teacher=session.person_id, class_name=class_name)
     try:
         await filtering.add_override(
             core,

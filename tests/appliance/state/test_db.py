@@ -24,6 +24,7 @@ _CHOSEN: dict[tuple[str, str], object] = {
     ("storage_usage", "space"): "pedagogical",
     ("personnel_escrow", "id"): 1,
     ("teaching", "source"): "ldap",
+    ("timetable", "source"): "ics",
 }
 
 
