@@ -229,6 +229,25 @@ class Directory:
             )
             await tx.notify(DIRECTORY_TOPIC)
 
+    async def links_from(self, source: str) -> set[tuple[str, str]]:
+        """Return the (person, class) links one source gave."""
+        rows = await self._db.fetchall(
+            "SELECT person_id, class_name FROM teaching WHERE source = ?", (source,)
+        )
+        return {(row["person_id"], row["class_name"]) for row in rows}
+
+    async def replace_links(self, source: str, classes_of: dict[str, set[str]]) -> None:
+        """Replace every link ``source`` gave (the STS-Web export's, say) by these."""
+        people = [
+            Person(person.id, person.source, person.display_name, person.role,
+                   person.school_uai, teaches=tuple(sorted(classes_of[person.id])))
+            for person_id in sorted(classes_of)
+            if (person := await self.person(person_id)) is not None
+        ]  # fmt: skip
+        async with self._db.write() as tx:
+            await _replace_teaching(tx, people, source=source)
+            await tx.notify(DIRECTORY_TOPIC)
+
     async def classes_taught(self, person_id: str) -> list[str]:
         """Return the classes a teacher teaches, from every source, in order."""
         rows = await self._db.fetchall(
