@@ -132,8 +132,16 @@ class Persistence(PortalBase):
             )
             await tx.execute(
                 "INSERT OR REPLACE INTO network_clients (address, person_id, role,"
-                " class_name, level, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (device.ip, session.user, session.role, class_name, level, session.ends_at),
+                " class_name, level, expires_at, since) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    device.ip,
+                    session.user,
+                    session.role,
+                    class_name,
+                    level,
+                    session.ends_at,
+                    device.attached_at,
+                ),
             )
         await tx.execute(
             "INSERT OR IGNORE INTO portal_charter (user, version, device_mac, accepted_at)"

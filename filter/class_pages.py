@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance.i18n import N_
+from appliance.network_clients import class_presence
 from appliance.scheduler.lessons import control_end, next_control_end
 from appliance.scheduler.timetable_state import lesson_now
 from appliance.web.auth import actor_of, require_role, source_of
@@ -90,7 +91,24 @@ async def class_internet_page(request: web.Request) -> dict[str, Any]:
     end, lesson = await control_end(
         core, dt.datetime.now(dt.UTC), teacher=teacher, class_name=class_name
     )
+    present = await class_presence(core, class_name) if class_name else {}
+    pupils = [
+        {
+            "name": row["display_name"],
+            "devices": int(present[row["id"]]["devices"]) if row["id"] in present else 0,
+            "since": dt.datetime.fromtimestamp(present[row["id"]]["since"], zone).strftime("%H:%M")
+            if row["id"] in present
+            else "",
+        }
+        for row in await core.db.fetchall(
+            "SELECT id, display_name FROM people WHERE role = 'pupil' AND class_name = ?"
+            " AND departed_at IS NULL ORDER BY surname, given_name, display_name",
+            (class_name,),
+        )
+    ]
     return {
+        "pupils": pupils,
+        "connected": sum(1 for pupil in pupils if pupil["devices"]),
         "classes": known,
         "class_name": class_name,
         "controls": controls,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +82,43 @@ async def test_one_controller_per_class_with_a_visible_take_over(
         assert held == {("referent", "block_domains"), ("prof2", "block_all")}
         entries = [(e["actor"], e["action"]) for e in await core.audit.recent(10)]
         assert ("prof2", "filter.override.takeover") in entries
+
+
+async def test_the_page_shows_who_of_the_class_is_connected_and_nothing_else(
+    tmp_path: Path, aiohttp_client: ClientFactory
+) -> None:
+    """Issue #13 scope 5 (CARMO #9.7, #9.18): connected or not, since when; no activity."""
+    import time
+
+    from appliance.identity.model import Person
+    from tests.conftest import SCHOOL_UAI
+
+    async with opened_core(make_config(tmp_path / "data")) as core:
+        await seed_local_people(core)
+        for person_id, name, class_name in (("absent", "Zoé A.", "6A"), ("voisin", "V", "5B")):
+            await core.directory.add_local_person(
+                Person(person_id, "local", name, "pupil", SCHOOL_UAI, class_name=class_name),
+                "pupil-password-2",
+            )
+        now = time.time()
+        since = now - 1800
+        async with core.db.write() as tx:  # what the captive portal writes at login
+            await tx.executemany(
+                "INSERT INTO network_clients (address, person_id, role, class_name, level,"
+                " expires_at, since) VALUES (?, ?, 'pupil', ?, '', ?, ?)",
+                [
+                    ("10.0.0.11", "eleve", "6A", now + 3600, since),
+                    ("10.0.0.12", "eleve", "6A", now + 3600, now - 60),
+                    ("10.0.0.13", "absent", "6A", now - 10, since),  # its session ended
+                    ("10.0.0.14", "voisin", "5B", now + 3600, since),
+                ],
+            )
+        client: TestClient[Any, Any] = await aiohttp_client(create_app(core))
+        await login_as(client, "prof")
+        page = await (await client.get("/internet")).text()
+        clock = dt.datetime.fromtimestamp(since, core.config.site.zone).strftime("%H:%M")
+        assert "1 élèves sur 2 connectés au Wi-Fi" in page
+        assert f"Jo D. — connecté depuis {clock} (2 appareil(s))" in page
+        assert 'Zoé A. — <span class="meta">hors ligne</span>' in page
+        assert "10.0.0." not in page  # no address
+        assert "V —" not in page  # another class's pupil
