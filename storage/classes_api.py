@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import urllib.parse
 from typing import Any
 
 from aiohttp import web
@@ -252,6 +253,37 @@ async def hand_in(request: web.Request) -> web.StreamResponse:
     except (classes.AccessDenied, SpaceError) as err:
         return _denied(err)
     return await _receive(request, target, person)
+
+
+@api.get(
+    "/classes/{class_name}/assignments/{assignment_id}/rendus.zip",
+    "All the work handed in for an assignment, as one zip (a folder per pupil, by name).",
+    roles=STAFF,
+    media="application/zip",
+)
+async def handed_in_zip(request: web.Request) -> web.StreamResponse:
+    """Download every pupil's work for one assignment at once (#9.17)."""
+    person = await _person(request)
+    row = await _assignment(request)
+    try:
+        classes.check_teaches(person, row["class_name"])
+    except classes.AccessDenied as err:
+        return _denied(err)
+    people = await request.app[CORE_KEY].db.fetchall(
+        "SELECT id, display_name FROM people WHERE role = 'pupil' AND class_name = ?",
+        (row["class_name"],),
+    )
+    names = {p["id"]: p["display_name"] for p in people}
+    folder = _root(request) / row["class_name"] / "Rendus" / str(row["id"])
+    filename = f"rendus-{row['class_name']}-{row['id']}.zip"
+    headers = {
+        "Content-Type": "application/zip",
+        "Content-Disposition": f'attachment; filename="{urllib.parse.quote(filename)}"',
+    }
+    store = store_of(request)
+    return await send_stream(
+        request, headers, None, lambda write: store.export_handed_in(folder, names, write)
+    )
 
 
 @api.get(

@@ -98,6 +98,8 @@ async def class_page(request: web.Request) -> web.StreamResponse:
                         # Staff: every pupil by name, with their work or none yet (#9.17).
                         "pupils": pupils,
                         "handed_count": sum(1 for p in pupils if p["files"]),
+                        "zip": f"/api/v1/classes/{urllib.parse.quote(class_name)}/assignments/"
+                        f"{row['id']}/rendus.zip",
                         "action": "/classe/rendu?"
                         + urllib.parse.urlencode(
                             {

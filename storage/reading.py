@@ -7,6 +7,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from storage.paths import clean_folder
@@ -21,6 +22,7 @@ from storage.store_base import (
     _HAND_OVER_BYTES,
     _QUEUE_CHUNKS,
     Space,
+    _write_handed_in_zip,
     _write_zip,
 )
 from storage.uploads import Uploads
@@ -147,6 +149,15 @@ class Reading(Uploads):
             index = await self.core.executor.run(space.load_index, unlocked.identity)
             personnel = (space, unlocked.identity, index)
         await self._pump(_write_zip, pedagogical, personnel, send=send)
+
+    async def export_handed_in(
+        self,
+        assignment_folder: Path,
+        names: dict[str, str],
+        send: Callable[[bytes | bytearray], Awaitable[None]],
+    ) -> None:
+        """Stream the zip of every pupil's work for one assignment (the caller checked access)."""
+        await self._pump(_write_handed_in_zip, assignment_folder, names, send=send)
 
     async def export_with_identity(
         self, user: str, identity: str, send: Callable[[bytes | bytearray], Awaitable[None]]

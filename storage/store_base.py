@@ -206,6 +206,31 @@ def _write_zip(
                     space.read_blob(entry, identity, _into(out))
 
 
+def _write_handed_in_zip(
+    assignment_folder: Path, names: dict[str, str], sink: Callable[[bytes | bytearray], None]
+) -> None:
+    """Write every pupil's work for one assignment to ``sink``: a folder per pupil, by name.
+
+    A folder is "Name (login)": two pupils of the same name stay apart, and
+    the teacher reads names, not logins, first (#9.17).
+    """
+    with zipfile.ZipFile(_SinkFile(sink), "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        if not assignment_folder.is_dir():
+            return
+        for pupil in sorted(p for p in assignment_folder.iterdir() if p.is_dir()):
+            if pupil.name.startswith(".") or pupil.is_symlink():
+                continue  # uploads in flight, never followed links
+            label = "".join(c if c.isprintable() and c not in "/\\" else "_"
+                            for c in names.get(pupil.name, pupil.name))  # fmt: skip
+            space = PedagogicalSpace(assignment_folder, pupil.name)
+            for found in sorted(pupil.rglob("*")):
+                if found.is_file() and not found.is_symlink():
+                    relative = found.relative_to(pupil).as_posix()
+                    arcname = f"{label} ({pupil.name})/{relative}"
+                    with archive.open(arcname, "w", force_zip64=True) as out:
+                        space.read(relative, _into(out))
+
+
 def _into(out: IO[bytes]) -> Callable[[bytes | bytearray], None]:
     def write(data: bytes | bytearray) -> None:
         out.write(data)

@@ -164,6 +164,7 @@ async def test_a_teacher_is_refused_every_route_of_a_class_they_do_not_teach(
         ),
         "assignments": await client.get(f"{other}/assignments"),
         "work handed in": await client.get(f"{other}/assignments/{assignment}/rendus"),
+        "all of it, zipped": await client.get(f"{other}/assignments/{assignment}/rendus.zip"),
         "a piece of work": await client.get(
             f"{other}/assignments/{assignment}/rendus/autre/file", params={"path": "copie.odt"}
         ),
@@ -178,3 +179,40 @@ async def test_a_teacher_is_refused_every_route_of_a_class_they_do_not_teach(
     assert "Cette classe n'est pas la vôtre." in text
     assert "cours.pdf" not in text
     assert "DM" not in text
+
+
+async def test_all_the_work_handed_in_downloads_as_one_zip_by_name(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    """Issue #13 scope 7 (CARMO #9.17): a folder per pupil, named, the bytes as handed in."""
+    import io
+    import zipfile
+
+    await _more_pupils(core)
+    token = await login_as(client, "prof")
+    opened = await client.post(
+        f"{BASE}/assignments", json={"title": "Exposé"}, headers={"X-CSRF-Token": token}
+    )
+    assignment = (await opened.json())["id"]
+    for login, password, body in (
+        ("eleve", None, b"copie de Jo"),
+        ("voisin", "pupil-password-2", b"V"),
+    ):
+        token = await login_as(client, login, password)
+        sent = await put_file(
+            client, token, f"{BASE}/assignments/{assignment}/rendu", "exposé/plan.odt", body
+        )
+        assert sent.status == 201
+    await login_as(client, "prof")
+    answer = await client.get(f"{BASE}/assignments/{assignment}/rendus.zip")
+    assert answer.status == 200
+    assert answer.headers["Content-Type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(await answer.read()))
+    assert sorted(archive.namelist()) == [
+        "Jo D. (eleve)/exposé/plan.odt",
+        "voisin (voisin)/exposé/plan.odt",
+    ]
+    assert archive.read("Jo D. (eleve)/exposé/plan.odt") == b"copie de Jo"
+    # A pupil cannot, nor a teacher of another class.
+    await login_as(client, "eleve")
+    assert (await client.get(f"{BASE}/assignments/{assignment}/rendus.zip")).status == 403
