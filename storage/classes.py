@@ -52,6 +52,11 @@ def check_teaches(person: Person, class_name: str) -> None:
         raise AccessDenied(N_("Vous n'enseignez pas dans la classe « %(name)s »."), name=class_name)
 
 
+# Where the teacher hands corrected work back, beside the pupils' folders: a
+# dot-name, so it is neither a pupil's folder nor in the zip of work handed in.
+CORRECTIONS: Final = ".corriges"
+
+
 def pupils_who_handed_in(assignment_folder: Path) -> list[str]:
     """Return the pupils' folders of one assignment's Rendus (not the uploads in flight)."""
     if not assignment_folder.is_dir():
@@ -108,3 +113,22 @@ def submission(
         if write and due_at is not None and now > due_at:
             raise AccessDenied(N_("La date limite est passée."))
     return PedagogicalSpace(root / class_name / "Rendus" / str(int(assignment_id)), pupil)
+
+
+def correction(
+    root: Path, class_name: str, assignment_id: int, pupil: str, person: Person, *, write: bool
+) -> PedagogicalSpace:
+    """Return the folder of work handed back to one pupil, if ``person`` may use it.
+
+    A teacher of the class writes and reads it; the pupil reads their own (#9.17).
+    """
+    check_class(class_name)
+    if person.role in STAFF:
+        check_teaches(person, class_name)
+    else:
+        if write:
+            raise AccessDenied(N_("Seuls les enseignants rendent un travail corrigé."))
+        if person.class_name != class_name or person.id != pupil:
+            raise AccessDenied(N_("C'est le travail d'un autre élève."))
+    folder = root / class_name / "Rendus" / str(int(assignment_id)) / CORRECTIONS
+    return PedagogicalSpace(folder, pupil)

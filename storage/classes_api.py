@@ -349,3 +349,67 @@ async def handed_in_file(request: web.Request) -> web.StreamResponse:
     except classes.AccessDenied as err:
         return _denied(err)
     return await _send_file(request, target, parsed_query(request, PathQuery).path)
+
+
+def _correction(request: web.Request, person: classes.Person, row: Any, *, write: bool) -> Any:
+    return classes.correction(
+        _root(request), row["class_name"], row["id"], request.match_info["pupil"], person,
+        write=write,
+    )  # fmt: skip
+
+
+@api.put(
+    "/classes/{class_name}/assignments/{assignment_id}/rendus/{pupil}/corrige",
+    "Hand a corrected file back to a pupil (teachers of the class).",
+    roles=STAFF,
+    success=201,
+    response=ClassFileStored,
+    query=PathQuery,
+)
+async def hand_back(request: web.Request) -> web.StreamResponse:
+    """Store a corrected file for one pupil; the pupil reads it beside their work (#9.17)."""
+    person = await _person(request)
+    row = await _assignment(request)
+    try:
+        target = _correction(request, person, row, write=True)
+    except (classes.AccessDenied, SpaceError) as err:
+        return _denied(err)
+    return await _receive(request, target, person)
+
+
+@api.get(
+    "/classes/{class_name}/assignments/{assignment_id}/rendus/{pupil}/corrige",
+    "The corrected work handed back to a pupil.",
+    roles=EVERYONE,
+    response=ListingReply,
+)
+async def handed_back(request: web.Request) -> web.StreamResponse:
+    """List what was handed back to a pupil (the pupil, or a teacher of the class)."""
+    person = await _person(request)
+    row = await _assignment(request)
+    try:
+        target = _correction(request, person, row, write=False)
+        entries = await request.app[CORE_KEY].executor.run(target.listing, "")
+    except (classes.AccessDenied, SpaceError) as err:
+        return _denied(err)
+    except FileNotFoundError:
+        entries = []
+    return web.json_response({"entries": entries})
+
+
+@api.get(
+    "/classes/{class_name}/assignments/{assignment_id}/rendus/{pupil}/corrige/file",
+    "Download a corrected file.",
+    roles=EVERYONE,
+    media="application/octet-stream",
+    query=PathQuery,
+)
+async def handed_back_file(request: web.Request) -> web.StreamResponse:
+    """Download one corrected file (the pupil, or a teacher of the class)."""
+    person = await _person(request)
+    row = await _assignment(request)
+    try:
+        target = _correction(request, person, row, write=False)
+    except (classes.AccessDenied, SpaceError) as err:
+        return _denied(err)
+    return await _send_file(request, target, parsed_query(request, PathQuery).path)

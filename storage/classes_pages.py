@@ -78,6 +78,7 @@ async def class_page(request: web.Request) -> web.StreamResponse:
             for row in rows:
                 folder = _root(request) / class_name / "Rendus" / str(row["id"])
                 pupils: list[dict[str, Any]] = []
+                returned: list[dict[str, str]] = []  # a pupil's work handed back
                 if person.role in classes.STAFF:
                     handed = await core.executor.run(classes.pupils_who_handed_in, folder)
                     pupils = await _work_of(request, class_name, row["id"], roster, handed)
@@ -85,6 +86,20 @@ async def class_page(request: web.Request) -> web.StreamResponse:
                     mine = PedagogicalSpace(folder, person.id)
                     listed = await core.executor.run(mine.listing, "")
                     handed = [entry["name"] for entry in listed]
+                    back = PedagogicalSpace(folder / classes.CORRECTIONS, person.id)
+                    corrected = await core.executor.run(back.listing, "")
+                    base = (
+                        f"/api/v1/classes/{urllib.parse.quote(class_name)}/assignments/"
+                        f"{row['id']}/rendus/{urllib.parse.quote(person.id)}/corrige/file?"
+                    )
+                    returned = [
+                        {
+                            "name": e["name"],
+                            "href": base + urllib.parse.urlencode({"path": e["name"]}),
+                        }
+                        for e in corrected
+                        if not e["folder"]
+                    ]
                 due = row["due_at"]
                 assignments.append(
                     {
@@ -95,6 +110,7 @@ async def class_page(request: web.Request) -> web.StreamResponse:
                         else "",
                         "open": due is None or due > time.time(),
                         "handed": handed,
+                        "returned": returned,
                         # Staff: every pupil by name, with their work or none yet (#9.17).
                         "pupils": pupils,
                         "handed_count": sum(1 for p in pupils if p["files"]),
@@ -155,8 +171,12 @@ async def _work_of(
     core = request.app[CORE_KEY]
     folder = _root(request) / class_name / "Rendus" / str(assignment_id)
     base = f"/api/v1/classes/{urllib.parse.quote(class_name)}/assignments/{assignment_id}/rendus"
+    session = request[SESSION_KEY]
+    token = session.csrf_token if session is not None else ""
     pupils = []
     for login in [*roster, *(p for p in handed if p not in roster)]:
+        back = PedagogicalSpace(folder / classes.CORRECTIONS, login)
+        corrected = [e["name"] for e in await core.executor.run(back.listing, "")]
         files = []
         if login in handed:
             listed = await core.executor.run(PedagogicalSpace(folder, login).listing, "")
@@ -169,7 +189,23 @@ async def _work_of(
                 for entry in listed
                 if not entry["folder"]
             ]
-        pupils.append({"name": roster.get(login, login), "files": files})
+        pupils.append(
+            {
+                "name": roster.get(login, login),
+                "login": login,
+                "files": files,
+                "corrected": corrected,
+                "back_action": "/classe/corrige?"
+                + urllib.parse.urlencode(
+                    {
+                        "classe": class_name,
+                        "devoir": assignment_id,
+                        "eleve": login,
+                        "csrf_token": token,
+                    }
+                ),
+            }
+        )
     return pupils
 
 
@@ -235,6 +271,28 @@ async def hand_in_form(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(_back(class_name, await _store_parts(request, target, person)))
 
 
+@routes.post("/classe/corrige")
+@require_role("teacher", "referent")
+async def hand_back_form(request: web.Request) -> web.StreamResponse:
+    """Hand corrected work back to one pupil (a teacher of the class)."""
+    person = await _person(request)
+    class_name = request.query.get("classe", "")
+    row = await request.app[CORE_KEY].db.fetchone(
+        "SELECT id FROM assignments WHERE id = ? AND class_name = ?",
+        (request.query.get("devoir", ""), class_name),
+    )
+    if row is None:
+        raise web.HTTPSeeOther(_back(class_name, "refused"))
+    try:
+        target = classes.correction(
+            _root(request), class_name, row["id"], request.query.get("eleve", ""), person,
+            write=True,
+        )  # fmt: skip
+    except (classes.AccessDenied, SpaceError):
+        raise web.HTTPSeeOther(_back(class_name, "refused")) from None
+    raise web.HTTPSeeOther(_back(class_name, await _store_parts(request, target, person)))
+
+
 @routes.post("/classe/devoir")
 @require_role("teacher", "referent")
 async def assignment_form(request: web.Request) -> web.StreamResponse:
@@ -247,12 +305,13 @@ async def assignment_form(request: web.Request) -> web.StreamResponse:
     core = request.app[CORE_KEY]
     try:
         classes.check_class(class_name)
+        classes.check_teaches(person, class_name)
         due = (
             dt.datetime.fromisoformat(due_text).replace(tzinfo=core.config.site.zone).timestamp()
             if due_text
             else None
         )
-    except (SpaceError, ValueError):
+    except (SpaceError, ValueError, classes.AccessDenied):
         raise web.HTTPSeeOther(_back(class_name, "refused")) from None
     if not title:
         raise web.HTTPSeeOther(_back(class_name, "refused"))

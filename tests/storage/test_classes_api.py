@@ -165,6 +165,9 @@ async def test_a_teacher_is_refused_every_route_of_a_class_they_do_not_teach(
         "assignments": await client.get(f"{other}/assignments"),
         "work handed in": await client.get(f"{other}/assignments/{assignment}/rendus"),
         "all of it, zipped": await client.get(f"{other}/assignments/{assignment}/rendus.zip"),
+        "hand back": await put_file(
+            client, token, f"{other}/assignments/{assignment}/rendus/autre/corrige", "c.pdf", b"c"
+        ),
         "a piece of work": await client.get(
             f"{other}/assignments/{assignment}/rendus/autre/file", params={"path": "copie.odt"}
         ),
@@ -216,3 +219,36 @@ async def test_all_the_work_handed_in_downloads_as_one_zip_by_name(
     # A pupil cannot, nor a teacher of another class.
     await login_as(client, "eleve")
     assert (await client.get(f"{BASE}/assignments/{assignment}/rendus.zip")).status == 403
+
+
+async def test_a_teacher_hands_corrected_work_back_to_one_pupil(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    """Issue #13 scope 7: the pupil reads it beside their work; nobody else does."""
+    await _more_pupils(core)
+    token = await login_as(client, "prof")
+    opened = await client.post(
+        f"{BASE}/assignments", json={"title": "Dictée"}, headers={"X-CSRF-Token": token}
+    )
+    assignment = (await opened.json())["id"]
+    back = f"{BASE}/assignments/{assignment}/rendus/eleve/corrige"
+    stored = await put_file(client, token, back, "dictée-corrigée.pdf", b"%PDF corrige")
+    assert stored.status == 201
+    # Not in the work handed in, nor in its zip.
+    assert (await (await client.get(f"{BASE}/assignments/{assignment}/rendus")).json()) == {
+        "rendus": {}
+    }
+    token = await login_as(client, "eleve")
+    listed = await (await client.get(back)).json()
+    assert [e["name"] for e in listed["entries"]] == ["dictée-corrigée.pdf"]
+    got = await client.get(f"{back}/file", params={"path": "dictée-corrigée.pdf"})
+    assert await got.read() == b"%PDF corrige"
+    assert (await put_file(client, token, back, "triche.pdf", b"x")).status == 403
+    token = await login_as(client, "voisin", "pupil-password-2")
+    assert (await client.get(back)).status == 403  # a classmate's
+    page = await (await client.get("/classe")).text()
+    assert "dictée-corrigée.pdf" not in page
+    await login_as(client, "eleve")
+    page = await (await client.get("/classe")).text()
+    assert "Corrigé :" in page
+    assert "dictée-corrigée.pdf" in page
