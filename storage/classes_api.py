@@ -27,6 +27,7 @@ from storage.replies import (
     AssignmentOpened,
     AssignmentsReply,
     ClassFileStored,
+    HandedInFromFiles,
     HandedInReply,
     ListingReply,
 )
@@ -413,3 +414,32 @@ async def handed_back_file(request: web.Request) -> web.StreamResponse:
     except (classes.AccessDenied, SpaceError) as err:
         return _denied(err)
     return await _send_file(request, target, parsed_query(request, PathQuery).path)
+
+
+class FromFilesBody(Body):
+    """A file of the pupil's own space ("Mes fichiers") to hand in."""
+
+    path: str = Field(min_length=1, max_length=1024, description="Its path in Mes fichiers.")
+
+
+@api.post(
+    "/classes/{class_name}/assignments/{assignment_id}/rendu/from-files",
+    "Hand in a file already in Mes fichiers (pupils, before the deadline).",
+    body=FromFilesBody,
+    roles=EVERYONE,
+    success=201,
+    response=HandedInFromFiles,
+)
+async def hand_in_from_files(request: web.Request, body: FromFilesBody) -> web.StreamResponse:
+    """Copy a file of the pupil's own space into their folder for the assignment (#9.17)."""
+    person = await _person(request)
+    row = await _assignment(request)
+    try:
+        target = classes.submission(
+            _root(request), row["class_name"], row["id"], person.id, person, write=True,
+            due_at=row["due_at"], now=time.time(),
+        )  # fmt: skip
+        name, size = await store_of(request).copy_to_class(person.id, body.path, target)
+    except (classes.AccessDenied, SpaceError, FileNotFoundError) as err:
+        return _denied(err)
+    return web.json_response({"name": name, "size": size}, status=201)

@@ -146,6 +146,10 @@ async def class_page(request: web.Request) -> web.StreamResponse:
             "error": error,
             "message": request.query.get("message", ""),
             "upload_action": upload_action,
+            # A pupil hands in what is already in Mes fichiers, newest first.
+            "my_files": await store_of(request).recent_files(person.id, 50)
+            if person.role == "pupil"
+            else [],
         },
     )
 
@@ -269,6 +273,32 @@ async def hand_in_form(request: web.Request) -> web.StreamResponse:
     except (classes.AccessDenied, SpaceError):
         raise web.HTTPSeeOther(_back(class_name, "late")) from None
     raise web.HTTPSeeOther(_back(class_name, await _store_parts(request, target, person)))
+
+
+@routes.post("/classe/rendu-fichier")
+@require_role(*EVERYONE)
+async def hand_in_from_files_form(request: web.Request) -> web.StreamResponse:
+    """Hand in a file already in Mes fichiers (a pupil, before the deadline)."""
+    person = await _person(request)
+    form = await request.post()
+    class_name = str(form.get("classe", ""))
+    row = await request.app[CORE_KEY].db.fetchone(
+        "SELECT id, due_at FROM assignments WHERE id = ? AND class_name = ?",
+        (str(form.get("devoir", "")), class_name),
+    )
+    if row is None:
+        raise web.HTTPSeeOther(_back(class_name, "refused"))
+    try:
+        target = classes.submission(
+            _root(request), class_name, row["id"], person.id, person, write=True,
+            due_at=row["due_at"], now=time.time(),
+        )  # fmt: skip
+        await store_of(request).copy_to_class(person.id, str(form.get("chemin", "")), target)
+    except classes.AccessDenied:
+        raise web.HTTPSeeOther(_back(class_name, "late")) from None
+    except (SpaceError, FileNotFoundError):
+        raise web.HTTPSeeOther(_back(class_name, "refused")) from None
+    raise web.HTTPSeeOther(_back(class_name, "stored:1"))
 
 
 @routes.post("/classe/corrige")

@@ -97,6 +97,24 @@ class PedagogicalSpace:
             while data := source.read(CHUNK):
                 sink(data)
 
+    def open(self, path: str) -> BinaryIO:
+        """Open a file for reading (the path checked, as for every read)."""
+        target = self._path(path)
+        if not target.is_file():
+            raise FileNotFoundError(path)
+        return target.open("rb")
+
+    def files(self, limit: int) -> list[str]:
+        """Return up to ``limit`` file paths, the most recently changed first."""
+        if not self.folder.is_dir():
+            return []
+        found = [
+            (p.stat().st_mtime, p.relative_to(self.folder).as_posix())
+            for p in self.folder.rglob("*")
+            if p.is_file() and not p.is_symlink() and ".incoming" not in p.parts
+        ]
+        return [path for _mtime, path in sorted(found, reverse=True)[:limit]]
+
     def size_of(self, path: str) -> int:
         """Return a file's size (FileNotFoundError for a folder or nothing)."""
         target = self._path(path)

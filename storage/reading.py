@@ -150,6 +150,10 @@ class Reading(Uploads):
             personnel = (space, unlocked.identity, index)
         await self._pump(_write_zip, pedagogical, personnel, send=send)
 
+    async def recent_files(self, user: str, limit: int) -> list[str]:
+        """Return up to ``limit`` files of ``user``'s pedagogical space, newest first."""
+        return await self.core.executor.run(self._pedagogical(user).files, limit)
+
     async def export_handed_in(
         self,
         assignment_folder: Path,

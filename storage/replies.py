@@ -146,3 +146,10 @@ class HandedInReply(Reply):
     """What each pupil handed in (a pupil sees only their own)."""
 
     rendus: dict[str, list[Entry]]
+
+
+class HandedInFromFiles(Reply):
+    """A file handed in from Mes fichiers: its name in the folder, its size."""
+
+    name: str
+    size: int

@@ -232,6 +232,25 @@ class Uploads(PersonnelKeys):
             reader, chunks, scan, gate, functools.partial(write, reader, wait_for_verdict)
         )
 
+    async def copy_to_class(
+        self, user: str, path: str, target: PedagogicalSpace
+    ) -> tuple[str, int]:
+        """Copy a file of ``user``'s own space into a class area (access already checked).
+
+        It was scanned when it came in; it keeps its name. Returns (name, size).
+        """
+        source = self._pedagogical(user)
+        name = clean_path(path).rsplit("/", 1)[-1]
+        room = self.core.config.section(ProductionsConfig).max_upload_mb * 1_000_000
+
+        def copy() -> int:
+            with source.open(path) as handle:
+                return target.write(name, handle, room)
+
+        async with self._lock(f"class:{target.folder}"):
+            size = await self.core.executor.run(copy)
+        return name, int(size)
+
     async def put_class_file(
         self, target: PedagogicalSpace, path: str, chunks: AsyncIterator[bytes], *, actor: str
     ) -> int:

@@ -252,3 +252,39 @@ async def test_a_teacher_hands_corrected_work_back_to_one_pupil(
     page = await (await client.get("/classe")).text()
     assert "Corrigé :" in page
     assert "dictée-corrigée.pdf" in page
+
+
+async def test_a_pupil_hands_in_a_file_already_in_mes_fichiers(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    """Issue #13 scope 7: no download and upload again from a phone."""
+    token = await login_as(client, "prof")
+    opened = await client.post(
+        f"{BASE}/assignments", json={"title": "Exposé"}, headers={"X-CSRF-Token": token}
+    )
+    assignment = (await opened.json())["id"]
+    token = await login_as(client, "eleve")
+    mine = await put_file(
+        client, token, "/api/v1/spaces/pedagogical/file", "SVT/exposé.odp", b"mes diapos"
+    )
+    assert mine.status == 201
+    page = await (await client.get("/classe")).text()
+    assert '<option value="SVT/exposé.odp">' in page  # offered on the class page
+    handed = await client.post(
+        f"{BASE}/assignments/{assignment}/rendu/from-files",
+        json={"path": "SVT/exposé.odp"},
+        headers={"X-CSRF-Token": token},
+    )
+    assert handed.status == 201
+    assert await handed.json() == {"name": "exposé.odp", "size": 10}
+    got = await client.get(
+        f"{BASE}/assignments/{assignment}/rendus/eleve/file", params={"path": "exposé.odp"}
+    )
+    assert await got.read() == b"mes diapos"
+    for path, status in (("../../etc/passwd", 400), ("SVT/absent.odp", 404)):
+        refused = await client.post(
+            f"{BASE}/assignments/{assignment}/rendu/from-files",
+            json={"path": path},
+            headers={"X-CSRF-Token": token},
+        )
+        assert refused.status == status, path
