@@ -31,7 +31,15 @@ from storage.replies import (
     HandedInReply,
     ListingReply,
 )
-from storage.spaces_api import DOWNLOAD, PathQuery, _refusal, held, send_stream, store_of
+from storage.spaces_api import (
+    DOWNLOAD,
+    RAW_PATHS,
+    PathQuery,
+    _refusal,
+    held,
+    send_stream,
+    store_of,
+)
 from storage.store import HeldForScan
 
 api = ApiRoutes()
@@ -418,6 +426,8 @@ async def handed_back_file(request: web.Request) -> web.StreamResponse:
 
 class FromFilesBody(Body):
     """A file of the pupil's own space ("Mes fichiers") to hand in."""
+
+    model_config = RAW_PATHS
 
     path: str = Field(min_length=1, max_length=1024, description="Its path in Mes fichiers.")
 

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from appliance.antivirus import ScannerUnavailable
 from appliance.i18n import N_
@@ -75,15 +75,21 @@ def held(request: web.Request, err: HeldForScan) -> web.Response:
     return web.json_response({"held": True, "size": err.size, "message": message}, status=202)
 
 
+# Paths are never stripped: the one path check sees them as they were sent.
+RAW_PATHS: Final = ConfigDict(str_strip_whitespace=False)
+
+
 class FolderBody(Body):
     """A folder to create."""
 
+    model_config = RAW_PATHS
     path: str = Field(min_length=1, max_length=1024)
 
 
 class MoveBody(Body):
     """Rename or move: from one path to another in the same space."""
 
+    model_config = RAW_PATHS
     source: str = Field(min_length=1, max_length=1024)
     target: str = Field(min_length=1, max_length=1024)
 
@@ -152,7 +158,13 @@ def _refusal(err: Exception) -> web.Response:
 
 
 class PathQuery(Query):
-    """Where in the space (empty: the top)."""
+    """Where in the space (empty: the top).
+
+    Not stripped: a name ending in a control character ("0\\r") must meet the
+    one path check as it was sent, and be refused as WebDAV refuses it.
+    """
+
+    model_config = RAW_PATHS
 
     path: str = Field(
         "", max_length=1024, description="A path inside the space, e.g. Maths/ex.pdf."

@@ -44,7 +44,7 @@ _T = TypeVar("_T")
 # First letters a search is split by when the server refuses more entries;
 # what starts otherwise is read by one more search (the rest).
 _PREFIXES: Final = "abcdefghijklmnopqrstuvwxyz0123456789"
-_MAX_SPLIT_DEPTH: Final = 6
+_MAX_SPLIT_DEPTH: Final = 32  # names sharing a long prefix (eleve0001…) go deeper
 _POOL_SIZE: Final = 8  # kept TLS connections per kind, at most
 _UNREACHABLE = (ldap.SERVER_DOWN, ldap.TIMEOUT, ldap.CONNECT_ERROR, ldap.TIMELIMIT_EXCEEDED)
 

@@ -133,7 +133,8 @@ NAMES = st.one_of(
     st.text(min_size=1, max_size=40),
     st.text(alphabet=st.characters(codec="utf-8"), min_size=1, max_size=140),
     st.sampled_from(["a\x00b", "a\nb", "x\u202etxt.exe", "n" * 256, "é" * 128, "é" * 127 + "a",
-                     "n" * 255, ".cache", "..x", "  espace  ", "a\u2066b", "emoji 🎒.txt"]),
+                     "n" * 255, ".cache", "..x", "  espace  ", "a\u2066b", "emoji 🎒.txt",
+                     "0\r", " \t"]),
 ).filter(lambda name: "/" not in name and name not in (".", ".."))  # fmt: skip
 
 

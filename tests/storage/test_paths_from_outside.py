@@ -155,3 +155,20 @@ async def test_a_download_carries_every_security_header(
     for name in ("Content-Security-Policy", "X-Frame-Options", "Referrer-Policy"):
         assert got.headers.get(name), name
     assert got.headers["Server"] == "Preau"
+
+
+async def test_a_path_is_checked_as_it_was_sent_not_stripped(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    """Found by the names property test: "0\\r" was stripped to "0" by the API only."""
+    token = await login_as(client, "eleve")
+    headers = {"X-CSRF-Token": token}
+    for name in ("0\r", "notes\t", " \n"):
+        put = await put_file(client, token, "/api/v1/spaces/pedagogical/file", name, b"x")
+        assert put.status == 400, repr(name)
+        folder = await client.post(
+            "/api/v1/spaces/pedagogical/folder", json={"path": name}, headers=headers
+        )
+        assert folder.status in (400, 422), repr(name)
+    listed = await (await client.get("/api/v1/spaces/pedagogical/folder")).json()
+    assert listed["entries"] == []
