@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Final
 
 from appliance.config import SchedulerConfig
 from appliance.scheduler.calendar import DAY_NAMES, SchoolCalendar, parse_span
@@ -91,11 +92,18 @@ class PeriodGrid:
     def extended(
         self, calendar: SchoolCalendar, current_end: dt.datetime, fallback: dt.timedelta
     ) -> tuple[dt.datetime, Lesson | None]:
-        """Return the end of the créneau that follows ``current_end`` ("prolonger d'un créneau")."""
-        end, lesson = self.restriction_end(calendar, current_end, fallback)
-        if end <= current_end:  # pragma: no cover - a créneau always ends after it starts
+        """Return the end of the créneau that follows ``current_end`` ("prolonger d'un créneau").
+
+        A control's end is kept to the second, so it may fall a moment before
+        the end of its créneau: the créneau is found a little after it.
+        """
+        _end, lesson = self.restriction_end(calendar, current_end + _SLACK, fallback)
+        if lesson is None:
             return current_end + fallback, None
-        return end, lesson
+        return lesson.end, lesson
+
+
+_SLACK: Final = dt.timedelta(seconds=90)
 
 
 def _time(minute: int) -> dt.time:

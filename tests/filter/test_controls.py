@@ -16,7 +16,7 @@ from dnslib import DNSRecord
 from appliance.config import PreauConfig
 from appliance.network_clients import CLIENTS_TOPIC
 from filter import state as filtering
-from tests.conftest import PreauProcess, opened_core, run_preau, wait_for_port
+from tests.conftest import SCHOOL_UAI, PreauProcess, opened_core, run_preau, wait_for_port
 from tests.filter.conftest import dig, dns_port
 
 pytestmark = pytest.mark.timeout(90)
@@ -87,6 +87,12 @@ def _identify(config: PreauConfig, address: str, class_name: str) -> None:
                     " (address, person_id, role, class_name, level, expires_at)"
                     " VALUES (?, ?, 'pupil', ?, '6EME', ?)",
                     (address, f"pupil-{address}", class_name, time.time() + 3600),
+                )
+                # The class is the directory's (a control names a class the school has).
+                await tx.execute(
+                    "INSERT OR IGNORE INTO groups (id, name, kind, school_uai, source)"
+                    " VALUES (?, ?, 'class', ?, 'local')",
+                    (f"class:{SCHOOL_UAI}:{class_name}", class_name, SCHOOL_UAI),
                 )
                 await tx.notify(CLIENTS_TOPIC)
 

@@ -66,6 +66,10 @@ def test_extending_moves_to_the_end_of_the_next_creneau() -> None:
     assert (end, lesson.name if lesson else None) == (at("2026-12-01", "09:50"), "M2")
     last = at("2026-12-01", "17:25")
     assert GRID.extended(CALENDAR, last, FALLBACK) == (last + FALLBACK, None)
+    # A control's end kept to the second, a moment before M2's end, still moves to M3's.
+    early = at("2026-12-01", "09:50") - dt.timedelta(seconds=0.6)
+    end, lesson = GRID.extended(CALENDAR, early, FALLBACK)
+    assert (end, lesson.name if lesson else None) == (at("2026-12-01", "11:00"), "M3")
 
 
 def test_a_change_of_time_moves_no_creneau() -> None:
