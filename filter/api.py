@@ -135,6 +135,20 @@ async def add_filter_override(request: web.Request, body: OverrideBody) -> web.S
     return web.json_response(row.as_json(), status=201)
 
 
+async def _override_to_change(request: web.Request) -> tuple[int, web.Response | None]:
+    """Return the override the path names, or the refusal: not a number, not yours."""
+    try:
+        override_id = int(request.match_info["override_id"])
+    except ValueError:
+        return 0, error(422, "invalid", N_("override_id : un nombre entier est attendu"))
+    session = request[SESSION_KEY]
+    role = session.role if session is not None else "referent"
+    taught = await _taught(request) if role != "referent" else []
+    if not await filtering.may_end(request.app[CORE_KEY], override_id, role=role, classes=taught):
+        return override_id, error(403, "forbidden", NOT_YOURS_TO_CHANGE)
+    return override_id, None
+
+
 @api.post(
     "/filter/overrides/{override_id}/extend",
     "Extend an override to the end of the next créneau.",
@@ -143,17 +157,10 @@ async def add_filter_override(request: web.Request, body: OverrideBody) -> web.S
 )
 async def extend_filter_override(request: web.Request) -> web.StreamResponse:
     """Move an override's end to the end of the créneau after the one it ends with."""
-    try:
-        override_id = int(request.match_info["override_id"])
-    except ValueError:
-        return error(422, "invalid", N_("override_id : un nombre entier est attendu"))
-    session = request[SESSION_KEY]
-    role = session.role if session is not None else "referent"
+    override_id, refused = await _override_to_change(request)
+    if refused is not None:
+        return refused
     core = request.app[CORE_KEY]
-    if not await filtering.may_end(
-        core, override_id, role=role, classes=await _taught(request) if role != "referent" else ()
-    ):
-        return error(403, "forbidden", NOT_YOURS_TO_CHANGE)
     current = await filtering.override_expiry(core, override_id)
     if current is None:
         return error(404, "absent", N_("Aucune exception de filtrage en cours sous ce numéro."))
@@ -176,17 +183,9 @@ async def extend_filter_override(request: web.Request) -> web.StreamResponse:
 )
 async def end_filter_override(request: web.Request) -> web.StreamResponse:
     """End an override now."""
-    try:
-        override_id = int(request.match_info["override_id"])
-    except ValueError:
-        return error(422, "invalid", N_("override_id : un nombre entier est attendu"))
-    session = request[SESSION_KEY]
-    role = session.role if session is not None else "referent"
-    core = request.app[CORE_KEY]
-    if not await filtering.may_end(
-        core, override_id, role=role, classes=await _taught(request) if role != "referent" else ()
-    ):
-        return error(403, "forbidden", NOT_YOURS_TO_CHANGE)
+    override_id, refused = await _override_to_change(request)
+    if refused is not None:
+        return refused
     ended = await filtering.end_override(
         request.app[CORE_KEY], override_id, actor=actor_of(request), source=source_of(request)
     )

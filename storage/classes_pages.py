@@ -247,18 +247,24 @@ async def distribution_form(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(_back(class_name, await _store_parts(request, target, person)))
 
 
+async def _assignment_of(request: web.Request, class_name: str, assignment: str) -> Any:
+    """Return the class's assignment a form names, or go back to the page refused."""
+    row = await request.app[CORE_KEY].db.fetchone(
+        "SELECT id, due_at FROM assignments WHERE id = ? AND class_name = ?",
+        (assignment, class_name),
+    )
+    if row is None:
+        raise web.HTTPSeeOther(_back(class_name, "refused"))
+    return row
+
+
 @routes.post("/classe/rendu")
 @require_role(*EVERYONE)
 async def hand_in_form(request: web.Request) -> web.StreamResponse:
     """Hand work in for an assignment (a pupil, before the deadline)."""
     person = await _person(request)
     class_name = request.query.get("classe", "")
-    row = await request.app[CORE_KEY].db.fetchone(
-        "SELECT id, due_at FROM assignments WHERE id = ? AND class_name = ?",
-        (request.query.get("devoir", ""), class_name),
-    )
-    if row is None:
-        raise web.HTTPSeeOther(_back(class_name, "refused"))
+    row = await _assignment_of(request, class_name, request.query.get("devoir", ""))
     try:
         target = classes.submission(
             _root(request),
@@ -282,12 +288,7 @@ async def hand_in_from_files_form(request: web.Request) -> web.StreamResponse:
     person = await _person(request)
     form = await request.post()
     class_name = str(form.get("classe", ""))
-    row = await request.app[CORE_KEY].db.fetchone(
-        "SELECT id, due_at FROM assignments WHERE id = ? AND class_name = ?",
-        (str(form.get("devoir", "")), class_name),
-    )
-    if row is None:
-        raise web.HTTPSeeOther(_back(class_name, "refused"))
+    row = await _assignment_of(request, class_name, str(form.get("devoir", "")))
     try:
         target = classes.submission(
             _root(request), class_name, row["id"], person.id, person, write=True,
@@ -307,12 +308,7 @@ async def hand_back_form(request: web.Request) -> web.StreamResponse:
     """Hand corrected work back to one pupil (a teacher of the class)."""
     person = await _person(request)
     class_name = request.query.get("classe", "")
-    row = await request.app[CORE_KEY].db.fetchone(
-        "SELECT id FROM assignments WHERE id = ? AND class_name = ?",
-        (request.query.get("devoir", ""), class_name),
-    )
-    if row is None:
-        raise web.HTTPSeeOther(_back(class_name, "refused"))
+    row = await _assignment_of(request, class_name, request.query.get("devoir", ""))
     try:
         target = classes.correction(
             _root(request), class_name, row["id"], request.query.get("eleve", ""), person,
