@@ -281,6 +281,16 @@ async def test_a_pupil_hands_in_a_file_already_in_mes_fichiers(
         f"{BASE}/assignments/{assignment}/rendus/eleve/file", params={"path": "exposé.odp"}
     )
     assert await got.read() == b"mes diapos"
+    # The same from the class page's form, without JavaScript.
+    form = {
+        "csrf_token": token,
+        "classe": "6A",
+        "devoir": str(assignment),
+        "chemin": "SVT/exposé.odp",
+    }
+    sent = await client.post("/classe/rendu-fichier", data=form, allow_redirects=False)
+    assert sent.status == 303
+    assert "message=stored" in sent.headers["Location"]
     for path, status in (("../../etc/passwd", 400), ("SVT/absent.odp", 404)):
         refused = await client.post(
             f"{BASE}/assignments/{assignment}/rendu/from-files",
