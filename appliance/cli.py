@@ -215,7 +215,8 @@ def demo(ctx: click.Context, reset_passwords: bool) -> None:
             return
         click.echo(_("Comptes de démonstration (affichés une seule fois) :"))
         login, role, group = _("identifiant"), _("profil"), _("classe")
-        click.echo(f"{login:<14} {role:<9} {group:<6} {_('mot de passe')}")
+        password = _("mot de passe")  # not inside the f-string: Babel reads it on every Python
+        click.echo(f"{login:<14} {role:<9} {group:<6} {password}")
         for account in accounts:
             person = account.person
             click.echo(

@@ -76,7 +76,7 @@ class PreauCommand(click.Command):
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """Write the options (and, for a group, its commands) under titles in the shell's words."""
         _ = cli_gettext()
-        required = f"{_('obligatoire')}]"
+        required = _("obligatoire") + "]"
         records = []
         for param in self.get_params(ctx):
             record = param.get_help_record(ctx)

@@ -174,3 +174,18 @@ def test_a_problem_is_said_in_each_language_with_its_values() -> None:
     assert nested.said(catalogues.gettext_for("en")) == "day: required"
     # Text that is not ours (an OS error) is shown as it is, never read as a message id.
     assert problem_of(OSError("100% full")).said(catalogues.gettext_for("en")) == "100% full"
+
+
+def test_no_message_is_marked_inside_an_f_string() -> None:
+    """Babel reads ``f"{_('…')}"`` on Python 3.12 and later only: Debian 13 found a string
+    Debian 12's catalogue check never saw. A message is marked outside f-strings."""
+    inside = re.compile(r"""\{\s*N?_\(""")
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for folder in translated_folders()
+        for path in folder.rglob("*.py")
+        if "tests" not in path.parts
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if inside.search(line) and ('f"' in line or "f'" in line)
+    ]
+    assert not found, found

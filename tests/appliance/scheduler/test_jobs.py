@@ -11,7 +11,7 @@ from appliance.core import Core
 from appliance.scheduler.calendar import MaintenanceWindow, SchoolCalendar, next_opening
 from appliance.scheduler.jobs import JobContext, JobSpec, run_job
 from appliance.scheduler.service import SchedulerService
-from tests.conftest import make_config, run_preau, write_config
+from tests.conftest import make_config, opened_core, run_preau, write_config
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -101,8 +101,18 @@ def test_jobs_list_shows_nightly_job_inside_window_outside_classes_and_holidays(
     assert opening.at == next_run + dt.timedelta(days=1)
 
 
-async def test_stop_waits_for_a_running_job_and_rolls_its_write_back(core: Core) -> None:
-    """Stopping mid-job (SIGTERM at 22:00) leaves the state DB writable, nothing half-written."""
+async def test_stop_waits_for_a_running_job_and_rolls_its_write_back(tmp_path: Path) -> None:
+    """Stopping mid-job (SIGTERM at 22:00) leaves the state DB writable, nothing half-written.
+
+    A school with no school day: the urgent job may run now, whatever the hour the
+    suite runs at (it waited for the end of lessons when CI ran at 08:15).
+    """
+    config = make_config(tmp_path / "data", scheduler={"school_days": []})
+    async with opened_core(config) as core:
+        await _stop_mid_job(core)
+
+
+async def _stop_mid_job(core: Core) -> None:
     inside = asyncio.Event()
 
     async def slow_write(context: JobContext) -> str:
