@@ -30,6 +30,7 @@ from appliance.config_render import render_config, render_defaults
 from appliance.core import Core, run_until_signalled
 from appliance.features import installed_features
 from appliance.i18n import N_
+from appliance.identity.sts_cli import import_sts
 from appliance.scheduler.calendar import CalendarError, holidays_from_ics
 from appliance.scheduler.cli import timetable
 from appliance.services import UnknownServiceError, service_names
@@ -324,69 +325,6 @@ def directory_sync(ctx: click.Context) -> None:
     commands.with_core(config, ctx.obj["config_path"], body)
 
 
-@directory.command(
-    "import-sts",
-    help=N_(
-        "Lit l'export STS-Web « Emploi du temps » (STS_emp_UAI_année.xml) : qui enseigne dans "
-        "quelle classe. Montre ce qui change ; --commit l'enregistre."
-    ),
-)
-@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--commit", is_flag=True, help=N_("Enregistre (sinon : aperçu seulement)."))
-@click.pass_context
-def directory_import_sts(ctx: click.Context, file: Path, commit: bool) -> None:
-    """Preview (or commit) the teacher-class links of an STS-Web timetable export."""
-    from appliance.identity.sts import StsError, match_teachers
-
-    _ = commands.cli_gettext()
-    config = commands.config(ctx)
-    try:
-        data = file.read_bytes()
-    except OSError as err:
-        commands.fail(f"{file}: {err.strerror}", 2)
-
-    async def body(core: Core) -> None:
-        rows = await core.db.fetchall(
-            "SELECT id, surname, given_name FROM people"
-            " WHERE role IN ('teacher', 'referent', 'staff') AND departed_at IS NULL"
-        )
-        try:
-            links = match_teachers(data, [(r["id"], r["surname"], r["given_name"]) for r in rows])
-        except StsError as err:
-            commands.fail(f"{file}: {err}", 2)
-        before = await core.directory.links_from("sts")
-        after = {(person, name) for person, names in links.classes_of.items() for name in names}
-        click.echo(
-            _("%(teachers)s enseignants reconnus, %(links)s liens enseignant-classe, "
-              "%(classes)s classes.", teachers=len(links.classes_of), links=len(after),
-              classes=len(links.divisions))
-        )  # fmt: skip
-        for name in links.unmatched[:20]:
-            click.echo(_("  absent de l'annuaire : %(name)s", name=name))
-        for name in links.ambiguous[:20]:
-            click.echo(_("  plusieurs personnes portent ce nom : %(name)s", name=name))
-        added, removed = sorted(after - before), sorted(before - after)
-        click.echo(
-            _("Changements : %(added)s liens ajoutés, %(removed)s retirés.",
-              added=len(added), removed=len(removed))
-        )  # fmt: skip
-        for person, name in added[:40]:
-            click.echo(f"  + {person} {name}")
-        for person, name in removed[:40]:
-            click.echo(f"  - {person} {name}")
-        if not commit:
-            click.echo(_("Aperçu seulement : relancez avec --commit pour enregistrer."))
-            return
-        await core.directory.replace_links("sts", links.classes_of)
-        await core.audit.record(
-            actor="cli", source="local", action="teaching.import_sts", target=str(file.name),
-            outcome="success", detail=f"{len(after)} links",
-        )  # fmt: skip
-        click.echo(_("Enregistré : %(count)s liens.", count=len(after)))
-
-    commands.with_core(config, ctx.obj["config_path"], body)
-
-
 @main.group(help=N_("Comptes locaux (petites écoles sans annuaire, premier référent)."))
 def user() -> None:
     """Local accounts (small schools without a directory, first referent)."""
@@ -463,6 +401,7 @@ def list_services() -> None:
 
 
 main.add_command(timetable)
+directory.add_command(import_sts)
 
 
 def _register_feature_commands() -> None:

@@ -331,6 +331,11 @@ class SchedulerConfig(_Section):
         max_length=24,
         description="The weekly grid of créneaux; a teacher's control ends with the créneau.",
     )
+    week_a: dt.date | None = Field(
+        None,
+        description="A day of a week A, for timetables alternating weeks A and B; "
+        "holiday weeks do not count.",
+    )
     restriction_fallback_minutes: int = Field(
         55,
         ge=5,

@@ -27,13 +27,19 @@ from zoneinfo import ZoneInfo
 import icalendar
 from dateutil.rrule import rruleset, rrulestr
 
+from appliance.i18n import N_
+from appliance.problems import Problem, UserError
 from appliance.scheduler.calendar import SchoolCalendar
 
 _WORD = re.compile(r"[\w-]+", re.UNICODE)
 MAX_LESSONS = 5000  # a year of a full-time teacher is about 1,000
+TOO_MANY = Problem(
+    N_("plus de %(count)s cours : est-ce bien l'emploi du temps d'un enseignant ?"),
+    {"count": MAX_LESSONS},
+)
 
 
-class TimetableError(ValueError):
+class TimetableError(UserError):
     """An export that cannot be read as a timetable."""
 
 
@@ -102,7 +108,9 @@ def read_lessons(
     try:
         parsed = icalendar.Calendar.from_ical(data)
     except ValueError as err:
-        raise TimetableError(f"not an iCalendar file: {err}") from err
+        raise TimetableError(
+            N_("ce n'est pas un fichier iCalendar : %(reason)s"), reason=str(err)
+        ) from err
     known = {name.casefold(): name for name in classes}
     report = ReadReport()
     for event in parsed.walk("VEVENT"):
@@ -132,7 +140,7 @@ def read_lessons(
                 TimetableLesson(occurrence, occurrence + (end - start), named[0], room)
             )
             if len(report.lessons) > MAX_LESSONS:
-                raise TimetableError(f"more than {MAX_LESSONS} lessons: is it one teacher's?")
+                raise TimetableError(TOO_MANY)
     report.lessons.sort()
     return report
 

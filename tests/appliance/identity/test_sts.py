@@ -47,8 +47,8 @@ def test_names_matching_nobody_or_several_are_reported_and_linked_to_nothing() -
     ("data", "words"),
     [
         (b"<ELEVES/>", "STS_EDT"),
-        (b"not xml at all", "not XML"),
-        (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><STS_EDT/>', "document type"),
+        (b"not xml at all", "pas du XML"),
+        (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><STS_EDT/>', "type de document"),
     ],
 )
 def test_what_is_not_an_sts_export_is_refused(data: bytes, words: str) -> None:
@@ -77,8 +77,11 @@ async def test_the_import_previews_then_commits(tmp_path: Path) -> None:
     assert "3 enseignants reconnus, 4 liens enseignant-classe, 2 classes." in preview.stdout
     assert "+ prof.durand 5B" in preview.stdout
     assert "Aperçu seulement" in preview.stdout
+    # Mme Durand's weekly courses: 6A every week, the Latin group in weeks A.
+    assert "Emplois du temps : 2 cours hebdomadaires de 1 enseignants" in preview.stdout
     async with opened_core(config) as core:
         assert await core.directory.links_from("sts") == set()
+        assert await core.db.fetchall("SELECT * FROM timetable") == []
     done = run_preau("directory", "import-sts", str(EXPORT), "--commit", config_path=path)
     assert done.returncode == 0, done.stderr
     async with opened_core(config) as core:
@@ -86,5 +89,10 @@ async def test_the_import_previews_then_commits(tmp_path: Path) -> None:
         assert await core.directory.classes_taught("h.lefevre") == ["6A"]
         teaching = await core.directory.teaching()
         assert {t["source"] for t in teaching} == {"sts"}
+        lessons = await core.db.fetchall(
+            "SELECT DISTINCT person_id, class_name, room, source FROM timetable"
+        )
+        # The fixture's weeks A are in spring 2026, gone by now: the weekly 6A course remains.
+        assert [tuple(row) for row in lessons] == [("prof.durand", "6A", "Salle 102", "sts")]
     again = run_preau("directory", "import-sts", str(EXPORT), config_path=path)
     assert "Changements : 0 liens ajoutés, 0 retirés." in again.stdout

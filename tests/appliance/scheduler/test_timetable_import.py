@@ -81,3 +81,51 @@ async def test_import_previews_then_commits_and_the_page_follows_the_lesson(
         assert control.expires_at == pytest.approx(lesson_end.timestamp(), abs=5)
         entries = [(e["actor"], e["action"]) for e in await core.audit.recent(20)]
         assert ("cli", "timetable.import") in entries
+
+
+async def test_a_manual_grid_with_weeks_a_and_b_is_previewed_then_committed(
+    tmp_path: Path,
+) -> None:
+    today = dt.date.today()
+    grid = tmp_path / "grille.csv"
+    grid.write_text("jour;créneau;classe;salle;semaine\nlundi;M3;6A;Salle 102;\nmardi;M1;6A;;A\n")
+    every_day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    without_a = make_config(tmp_path / "data", scheduler={"school_days": every_day})
+    path = write_config(without_a, tmp_path / "preau.toml")
+    async with opened_core(without_a) as core:
+        await seed_local_people(core)
+    refused = run_preau("timetable", "import-grid", "prof", str(grid), config_path=path)
+    assert refused.returncode == 2
+    assert "scheduler.week_a" in refused.stderr
+
+    config = make_config(
+        tmp_path / "data", scheduler={"school_days": every_day, "week_a": today.isoformat()}
+    )
+    path = write_config(config, tmp_path / "preau.toml")
+    preview = run_preau("timetable", "import-grid", "prof", str(grid), config_path=path)
+    assert preview.returncode == 0, preview.stderr
+    assert "+ lun. 10:05-11:00 6A" in preview.stdout
+    assert "+ mar. 08:00-08:55 6A" in preview.stdout
+    assert "Aperçu seulement" in preview.stdout
+    commit = run_preau("timetable", "import-grid", "prof", str(grid), "--commit", config_path=path)
+    assert commit.returncode == 0, commit.stderr
+    async with opened_core(config) as core:
+        rows = await core.db.fetchall(
+            "SELECT starts_at FROM timetable WHERE person_id = 'prof' AND source = 'grid'"
+        )
+    zone = config.site.zone
+    days = [dt.datetime.fromtimestamp(row["starts_at"], zone).date() for row in rows]
+    mondays = [day for day in days if day.weekday() == 0]
+    tuesdays = sorted(day for day in days if day.weekday() == 1)
+    assert len(mondays) > 40  # every week of the coming year
+    # Tuesdays of weeks A only: every other week from this one (no holidays here).
+    assert all((b - a).days == 14 for a, b in zip(tuesdays, tuesdays[1:], strict=False))
+    assert abs(len(tuesdays) - len(mondays) / 2) <= 1
+
+    bad = tmp_path / "mauvaise.csv"
+    bad.write_text("lundi;M9;6A\n")
+    refused = run_preau("timetable", "import-grid", "prof", str(bad), config_path=path)
+    assert refused.returncode == 2
+    assert "ligne 1" in refused.stderr and "M9" in refused.stderr
+    again = run_preau("timetable", "import-grid", "prof", str(grid), config_path=path)
+    assert "Changements : 0 créneaux hebdomadaires." in again.stdout
