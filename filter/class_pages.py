@@ -84,6 +84,7 @@ async def class_internet_page(request: web.Request) -> dict[str, Any]:
                     "mine": session is not None and row.created_by == session.person_id,
                     "until": dt.datetime.fromtimestamp(row.expires_at, zone).strftime("%H:%M"),
                     "minutes_left": max(0, int(row.expires_at - now) // 60),
+                    "seconds_left": max(0, int(row.expires_at - now)),
                     "ends_soon": row.expires_at - now <= 5 * 60,
                     "allowlist": row.reason,
                 }

@@ -273,6 +273,13 @@ def test_a_teacher_cuts_the_class_internet_in_one_tap_from_a_phone(
     result = run_preau("demo", config_path=running.config_path)
     passwords = {line.split()[0]: line.split()[-1] for line in result.stdout.splitlines() if line}
     browser.set_window_size(360, 800)
+    # The countdown counts with the page's monotonic clock: the test moves it.
+    browser.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument",
+        {"source": "(function () { var real = performance.now.bind(performance);"
+                   " window.skew = 0; performance.now = function () {"
+                   " return real() + window.skew * 1000; }; })();"},
+    )  # fmt: skip
     log_in(browser, running.base_url, "prof.benali", passwords["prof.benali"])
     WebDriverWait(browser, 15).until(expected_conditions.url_contains("/internet"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "Internet de la classe — 5B"
@@ -289,6 +296,19 @@ def test_a_teacher_cuts_the_class_internet_in_one_tap_from_a_phone(
     assert all(b.size["height"] >= 56 for b in buttons)  # a thumb, in class, in a hurry
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SCREENSHOTS / "class-internet-phone.png"))
+    # The countdown: minutes left move, the warning shows under 5 minutes, and
+    # the page reloads itself when the control ends.
+    left = browser.find_element(By.CSS_SELECTOR, "#controls .left")
+    seconds = int(left.get_attribute("data-seconds-left"))
+    assert seconds > 300
+    soon = browser.find_element(By.CSS_SELECTOR, "#controls .soon")
+    assert not soon.is_displayed()
+    browser.execute_script(f"window.skew = {seconds - 200}; window.stayed = true;")
+    WebDriverWait(browser, 10).until(lambda b: left.text == "3")
+    assert soon.is_displayed() and "moins de 5 minutes" in soon.text
+    browser.execute_script(f"window.skew = {seconds + 1};")
+    WebDriverWait(browser, 10).until(lambda b: b.execute_script("return !window.stayed"))
+    assert "Couper internet" in browser.find_element(By.ID, "controls").text  # still on, server-side
     browser.find_element(By.XPATH, "//button[normalize-space()='Rétablir']").click()
     WebDriverWait(browser, 15).until(expected_conditions.url_contains("message=restored"))
     assert "Internet normal" in browser.find_element(By.ID, "controls").text
