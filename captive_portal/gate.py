@@ -23,7 +23,7 @@ from captive_portal.sessions import (
     Session,
     logout,
 )
-from filter.class_blocks import blocked_classes
+from filter.class_blocks import blocked_classes, blocked_people
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -50,15 +50,19 @@ class Gate(Persistence):
         return role.rate_kbytes if role else None
 
     async def _blocked(self, now: float) -> dict[str, int]:
-        """Return device addresses of classes under a 'block all', with seconds left."""
+        """Return device addresses of classes (or groups) under a 'block all', seconds left."""
         if not self.core.config.section(PortalConfig).block_all_cuts_forwarding or not self.by_ip:
             return {}
         until = await blocked_classes(self.core, now)
+        people = await blocked_people(self.core, now)
         blocked: dict[str, int] = {}
         for ip, user in self.by_ip.items():
+            if ":" in ip:
+                continue
             class_name = self.classes.get(user, ("", ""))[0]
-            if class_name in until and ":" not in ip:
-                blocked[ip] = max(1, int(until[class_name] - now))
+            ends = max(until.get(class_name, 0.0), people.get(user, 0.0))
+            if ends > now:
+                blocked[ip] = max(1, int(ends - now))
         return blocked
 
     async def reconcile(self, kernel: ruleset.KernelState | None = None) -> int:

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from appliance.atomic import write_atomic
 from appliance.i18n import N_
+from appliance.identity.subgroups import SUBGROUPS_TOPIC
 from appliance.service import Health
 from appliance.tls import server_context
 from captive_portal import garden, ruleset
@@ -90,6 +91,7 @@ class PortalService(PortalHttp):
         self.core.changes.subscribe(portal_admin.PORTAL_TOPIC, self._sessions_changed)
         self.core.changes.subscribe(portal_admin.CHARTER_TOPIC, self._charter_changed)
         self.core.changes.subscribe(OVERRIDES_TOPIC, self._overrides_changed)
+        self.core.changes.subscribe(SUBGROUPS_TOPIC, self._overrides_changed)
         self._runner = web.AppRunner(self._app(), access_log=None)
         await self._runner.setup()
 

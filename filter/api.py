@@ -46,7 +46,10 @@ async def _taught(request: web.Request) -> list[str]:
 class OverrideBody(Body):
     """A timed filtering control (#9.2, #9.6)."""
 
-    target_kind: Literal["class", "group", "clients"]
+    target_kind: Literal["class", "subgroup", "group", "clients"] = Field(
+        description="A class, a group of a class (its id, issue #13), a filtering group "
+        "or addresses."
+    )
     target: str = Field(min_length=1, max_length=500)
     action: Literal["block_all", "allowlist_only", "block_domains", "tighten"]
     minutes: int | None = Field(
@@ -100,20 +103,25 @@ async def add_filter_override(request: web.Request, body: OverrideBody) -> web.S
     """Add a timed override; in force within a second, ends by itself."""
     session = request[SESSION_KEY]
     role = session.role if session is not None else "referent"
-    if role == "teacher":
-        if body.target_kind != "class":
-            return error(
-                403, "forbidden", N_("Un enseignant agit sur une classe (target_kind : class).")
-            )
-        if body.target not in await _taught(request):
-            return error(403, "forbidden", NOT_YOUR_CLASS, name=body.target)
     core = request.app[CORE_KEY]
+    class_name = await filtering.target_class(core, body.target_kind, body.target)
+    if role == "teacher":
+        if body.target_kind not in ("class", "subgroup"):
+            return error(
+                403,
+                "forbidden",
+                N_("Un enseignant agit sur une classe ou un de ses groupes "
+                   "(target_kind : class ou subgroup)."),
+            )  # fmt: skip
+        # A group that does not exist has no class: add_override refuses it (422).
+        if (class_name or body.target_kind == "class") and class_name not in await _taught(request):
+            return error(403, "forbidden", NOT_YOUR_CLASS, name=class_name)
     if body.minutes is not None:
         seconds = body.minutes * 60
     else:  # until the end of the current créneau (or the fallback length)
         now = dt.datetime.now(dt.UTC)
         teacher = session.person_id if session is not None and role == "teacher" else ""
-        end, _lesson = await control_end(core, now, teacher=teacher, class_name=body.target)
+        end, _lesson = await control_end(core, now, teacher=teacher, class_name=class_name)
         seconds = max(60, round((end - now).total_seconds()))
     try:
         row = await filtering.add_override(

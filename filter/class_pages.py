@@ -10,6 +10,9 @@ ces sites", "Rétablir" and "Prolonger d'un créneau". A control ends with the c
 portal's gate for "Couper Internet"), whatever happens to the teacher's
 phone. Every action goes through the same checks as the API: a teacher
 acts on their own classes, ends a teacher's control, never the referent's.
+A tap targets the whole class or one of its virtual groups ("Groupe A",
+:mod:`appliance.identity.subgroups`, scope 6); "Rétablir" and "Prolonger"
+act on the class and its groups together.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 from aiohttp import web
 
 from appliance.i18n import N_
+from appliance.identity import subgroups
 from appliance.network_clients import class_presence
 from appliance.scheduler.lessons import control_end, next_control_end
 from appliance.scheduler.timetable_state import lesson_now
@@ -39,13 +43,14 @@ async def _classes(request: web.Request) -> list[str]:
     """Return the classes the page offers: a teacher's own, every class for the referent."""
     session = request[SESSION_KEY]
     assert session is not None  # noqa: S101 - require_role guarantees it
-    core = request.app[CORE_KEY]
-    if session.role == "referent":
-        rows = await core.db.fetchall(
-            "SELECT DISTINCT name FROM groups WHERE kind = 'class' ORDER BY name"
-        )
-        return [row["name"] for row in rows]
-    return await core.directory.classes_taught(session.person_id)
+    return await request.app[CORE_KEY].directory.classes_in_charge(session.person_id, session.role)
+
+
+def _on_class(row: filtering.OverrideRow, class_name: str, group_ids: Any) -> bool:
+    """Return whether a control is on the class or one of its groups (ids in ``group_ids``)."""
+    if row.target_kind == "class":
+        return row.target == class_name
+    return row.target_kind == "subgroup" and row.target in group_ids
 
 
 def _back(class_name: str, message: str = "") -> str:
@@ -72,9 +77,11 @@ async def class_internet_page(request: web.Request) -> dict[str, Any]:
         class_name = known[0] if known else ""
     now = time.time()
     zone = core.config.site.zone
+    groups = await subgroups.of_class(core, class_name) if class_name else []
+    group_names = {str(group.id): group.name for group in groups}
     controls = []
     for row in await filtering.active_overrides(core):
-        if row.target_kind == "class" and row.target == class_name:
+        if _on_class(row, class_name, group_names):
             who = await core.directory.person(row.created_by)
             controls.append(
                 {
@@ -87,6 +94,9 @@ async def class_internet_page(request: web.Request) -> dict[str, Any]:
                     "seconds_left": max(0, int(row.expires_at - now)),
                     "ends_soon": row.expires_at - now <= 5 * 60,
                     "allowlist": row.reason,
+                    "group": group_names.get(row.target, "")
+                    if row.target_kind == "subgroup"
+                    else "",
                 }
             )
     end, lesson = await control_end(
@@ -112,6 +122,8 @@ async def class_internet_page(request: web.Request) -> dict[str, Any]:
         "connected": sum(1 for pupil in pupils if pupil["devices"]),
         "classes": known,
         "class_name": class_name,
+        "groups": groups,
+        "target": request.query.get("pour", ""),
         "controls": controls,
         "allowlists": sorted(core.config.section(FilterConfig).allowlists),
         "ends_at": end.astimezone(zone).strftime("%H:%M"),
@@ -136,9 +148,13 @@ async def class_internet_action(request: web.Request) -> web.StreamResponse:
                      name=class_name)
         )  # fmt: skip
     taught = [class_name]
+    group_ids = {str(group.id) for group in await subgroups.of_class(core, class_name)}
+    target = str(form.get("pour", "")) or "classe"
+    if target != "classe" and target not in group_ids:
+        raise web.HTTPBadRequest(text=say(request, N_("Ce groupe n'existe pas dans cette classe.")))
     if what in ("restore", "extend"):
         for row in await filtering.active_overrides(core):
-            if row.target_kind != "class" or row.target != class_name:
+            if not _on_class(row, class_name, group_ids):
                 continue
             if not await filtering.may_end(core, row.id, role=session.role, classes=taught):
                 continue  # the referent's control stays
@@ -170,8 +186,7 @@ async def class_internet_action(request: web.Request) -> web.StreamResponse:
     # on it (ended, and said in the audit log); the referent's stay.
     for row in await filtering.active_overrides(core):
         if (
-            row.target_kind == "class"
-            and row.target == class_name
+            _on_class(row, class_name, group_ids)
             and row.created_by != session.person_id
             and await filtering.may_end(core, row.id, role=session.role, classes=taught)
         ):
@@ -191,8 +206,8 @@ async def class_internet_action(request: web.Request) -> web.StreamResponse:
     try:
         await filtering.add_override(
             core,
-            target_kind="class",
-            target=class_name,
+            target_kind="class" if target == "classe" else "subgroup",
+            target=class_name if target == "classe" else target,
             action=action,  # type: ignore[arg-type]
             seconds=max(60, round((end - now).total_seconds())),
             domains=domains,

@@ -52,15 +52,18 @@ _UNSUPPORTED_TYPES: Final = frozenset({251, 252})  # IXFR, AXFR
 class TargetedOverride:
     """An override and the clients it applies to."""
 
-    kind: str  # class | group | clients
+    kind: str  # class | subgroup | group | clients
     target: str
     override: Override
     networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    people: frozenset[str] = frozenset()  # a subgroup's pupils, resolved when loaded
 
     def applies_to(self, client: Client) -> bool:
         """Return whether ``client`` is targeted."""
         if self.kind == "class":
             return bool(client.class_name) and client.class_name == self.target
+        if self.kind == "subgroup":
+            return bool(client.person_id) and client.person_id in self.people
         if self.kind == "group":
             return client.group == self.target
         try:

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, ClassVar, Final
 from aiohttp import web
 
 from appliance.i18n import N_
+from appliance.identity import subgroups
+from appliance.identity.subgroups import SUBGROUPS_TOPIC
 from appliance.metrics import publish_metrics
 from appliance.network_clients import CLIENTS_TOPIC, network_identities
 from appliance.service import Health, Service
@@ -63,8 +65,8 @@ def load_lists(paths: list[tuple[str, Path]]) -> list[CompiledList]:
     return loaded
 
 
-def targeted(row: filtering.OverrideRow) -> TargetedOverride:
-    """Turn a stored override into what the engine matches."""
+def targeted(row: filtering.OverrideRow, people: frozenset[str] = frozenset()) -> TargetedOverride:
+    """Turn a stored override into what the engine matches (``people``: a subgroup's)."""
     networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     if row.target_kind == "clients":
         networks = tuple(
@@ -82,6 +84,7 @@ def targeted(row: filtering.OverrideRow) -> TargetedOverride:
             label=row.reason,
         ),
         networks,
+        people,
     )
 
 
@@ -115,7 +118,17 @@ async def reload_lists(core: Core, engine: FilterEngine) -> None:
 
 async def reload_overrides(core: Core, engine: FilterEngine) -> None:
     """Load the overrides in force."""
-    engine.set_overrides([targeted(row) for row in await filtering.active_overrides(core)])
+    rows = await filtering.active_overrides(core)
+    wanted = {int(row.target) for row in rows if row.target_kind == "subgroup"}
+    people = await subgroups.members(core, wanted)
+    engine.set_overrides(
+        [
+            targeted(row, people.get(int(row.target), frozenset()))
+            if row.target_kind == "subgroup"
+            else targeted(row)
+            for row in rows
+        ]
+    )
     engine.set_local_allow(await filtering.local_allow(core))
 
 
@@ -227,6 +240,7 @@ class FilterService(Service):
             await web.TCPSite(self._blockpage, host, port).start()
         self.core.changes.subscribe(filtering.LISTS_TOPIC, self._lists_changed)
         self.core.changes.subscribe(OVERRIDES_TOPIC, self._overrides_changed)
+        self.core.changes.subscribe(SUBGROUPS_TOPIC, self._overrides_changed)
         self.core.changes.subscribe(CLIENTS_TOPIC, self._clients_changed)
         self._flusher = asyncio.create_task(self._flush_forever(), name="preau-filter-flush")
 

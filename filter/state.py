@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Final, Literal
 from appliance.atomic import write_atomic
 from appliance.audit import utc_now_iso
 from appliance.i18n import N_
+from appliance.identity import subgroups
 from appliance.problems import UserError
 from filter.class_blocks import OVERRIDES_TOPIC
 from filter.config import FilterConfig
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 LISTS_TOPIC: Final = "filter.lists"
 
-TargetKind = Literal["class", "group", "clients"]
+TargetKind = Literal["class", "group", "clients", "subgroup"]
 OverrideKind = Literal["block_all", "allowlist_only", "block_domains", "tighten"]
 MAX_OVERRIDE_SECONDS: Final = 24 * 3600
 
@@ -97,9 +98,10 @@ async def add_override(
     """
     from filter.lists import normalise
 
-    if target_kind not in ("class", "group", "clients"):
+    if target_kind not in ("class", "group", "clients", "subgroup"):
         raise FilterStateError(
-            N_("target_kind : « %(kind)s » n'est ni class, ni group, ni clients"), kind=target_kind
+            N_("target_kind : « %(kind)s » n'est ni class, ni subgroup, ni group, ni clients"),
+            kind=target_kind,
         )
     if action not in ("block_all", "allowlist_only", "block_domains", "tighten"):
         raise FilterStateError(
@@ -149,6 +151,8 @@ async def add_override(
         raise FilterStateError(N_("target : ne peut pas être vide"))
     if target_kind == "class" and not await _class_exists(core, target.strip()):
         raise FilterStateError(N_("target : aucune classe « %(name)s »"), name=target.strip())
+    if target_kind == "subgroup" and not await target_class(core, target_kind, target.strip()):
+        raise FilterStateError(N_("target : aucun groupe de classe n° %(id)s"), id=target.strip())
     now = time.time()
     expires = now + seconds
     async with core.db.write() as tx:
@@ -256,21 +260,29 @@ async def _class_exists(core: Core, name: str) -> bool:
     return row is not None
 
 
+async def target_class(core: Core, target_kind: str, target: str) -> str:
+    """Return the class an override's target is in ("" for a filtering group or addresses)."""
+    if target_kind == "class":
+        return target
+    if target_kind == "subgroup" and target.isdigit():
+        group = await subgroups.subgroup(core, int(target))
+        return group.class_name if group is not None else ""
+    return ""
+
+
 async def may_end(core: Core, override_id: int, *, role: str, classes: Iterable[str]) -> bool:
     """Return whether someone may end this override: the referent any; a teacher, a
-    teacher's control on one of ``classes`` (never the referent's, nor a group's)."""
+    teacher's control on one of ``classes`` or their groups (never the referent's, nor a
+    filtering group's)."""
     if role == "referent":
         return True
     row = await core.db.fetchone(
         "SELECT target_kind, target, created_role FROM filter_overrides WHERE id = ?",
         (override_id,),
     )
-    return (
-        row is not None
-        and row["target_kind"] == "class"
-        and row["created_role"] == "teacher"
-        and row["target"] in set(classes)
-    )
+    if row is None or row["created_role"] != "teacher":
+        return False
+    return await target_class(core, row["target_kind"], row["target"]) in set(classes) - {""}
 
 
 async def end_override(core: Core, override_id: int, *, actor: str, source: str) -> bool:

@@ -13,6 +13,11 @@ request (#8.11):
 A teacher does so in the classes they teach only (issue #13: from the
 directory, the timetable export or the referent's edits); the referent in
 every class.
+
+A hand-out or an assignment may be for one virtual group of the class
+(issue #13 scope 6, :mod:`appliance.identity.subgroups`): the group's
+Distribution is its own folder (``Groupes/<id>``), which only the group's
+pupils read; only the group's pupils hand in its assignments.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ class Person:
     class_name: str
     # The classes a teacher teaches; a referent's are every class.
     classes: tuple[str, ...] = ()
+    # The virtual groups a pupil is in (their ids).
+    groups: tuple[int, ...] = ()
 
 
 def check_teaches(person: Person, class_name: str) -> None:
@@ -73,8 +80,13 @@ def check_class(name: str) -> str:
     return name
 
 
-def distribution(root: Path, class_name: str, person: Person, *, write: bool) -> PedagogicalSpace:
-    """Return the class's Distribution folder if ``person`` may read (or write) it."""
+def distribution(
+    root: Path, class_name: str, person: Person, *, write: bool, group: int | None = None
+) -> PedagogicalSpace:
+    """Return the class's (or one of its groups') Distribution if ``person`` may use it.
+
+    ``group`` must be a group of ``class_name`` (the caller checked it).
+    """
     check_class(class_name)
     if person.role in STAFF:
         check_teaches(person, class_name)
@@ -85,6 +97,10 @@ def distribution(root: Path, class_name: str, person: Person, *, write: bool) ->
             )
         if person.class_name != class_name:
             raise AccessDenied(N_("C'est la Distribution d'une autre classe."))
+        if group is not None and group not in person.groups:
+            raise AccessDenied(N_("C'est la Distribution d'un autre groupe."))
+    if group is not None:
+        return PedagogicalSpace(root / class_name / "Groupes", str(int(group)))
     return PedagogicalSpace(root / class_name, "Distribution")
 
 
@@ -98,8 +114,12 @@ def submission(
     write: bool,
     due_at: float | None,
     now: float,
+    members: frozenset[str] | None = None,
 ) -> PedagogicalSpace:
-    """Return one pupil's Rendus folder for an assignment, if ``person`` may use it."""
+    """Return one pupil's Rendus folder for an assignment, if ``person`` may use it.
+
+    ``members``: the pupils of the group the assignment is for (None: the class).
+    """
     check_class(class_name)
     if person.role in STAFF:
         check_teaches(person, class_name)
@@ -110,6 +130,8 @@ def submission(
     else:
         if person.class_name != class_name or person.id != pupil:
             raise AccessDenied(N_("C'est le travail d'un autre élève."))
+        if members is not None and person.id not in members:
+            raise AccessDenied(N_("Ce travail est demandé à un autre groupe."))
         if write and due_at is not None and now > due_at:
             raise AccessDenied(N_("La date limite est passée."))
     return PedagogicalSpace(root / class_name / "Rendus" / str(int(assignment_id)), pupil)

@@ -16,11 +16,13 @@ from pydantic import Field
 
 from appliance.antivirus import ScannerUnavailable
 from appliance.i18n import N_
+from appliance.identity import subgroups
 from appliance.web.api_routes import EVERYONE, STAFF, ApiRoutes, Body, parsed_query
 from appliance.web.auth import source_of
 from appliance.web.errors import error
 from appliance.web.keys import CORE_KEY, SESSION_KEY
-from storage import classes
+from appliance.web.rendering import say
+from storage import assignments, classes
 from storage.pedagogical import PedagogicalSpace
 from storage.personnel import SpaceError
 from storage.replies import (
@@ -46,22 +48,45 @@ api = ApiRoutes()
 
 
 class AssignmentBody(Body):
-    """Work to hand in, for a class, with an optional deadline."""
+    """Work to hand in, for a class or one of its groups, with an optional deadline."""
 
     title: str = Field(min_length=1, max_length=200)
     due_at: dt.datetime | None = None
+    group_id: int | None = Field(None, ge=1, description="A group of the class (issue #13).")
+
+
+class DistributionQuery(PathQuery):
+    """Where in the Distribution, and whose: the class's, or one of its groups'."""
+
+    groupe: int | None = Field(None, ge=1, description="A group of the class (issue #13).")
 
 
 async def _person(request: web.Request) -> classes.Person:
     session = request[SESSION_KEY]
     if session is None:
         raise web.HTTPUnauthorized
-    directory = request.app[CORE_KEY].directory
-    found = await directory.person(session.person_id)
-    taught = await directory.classes_taught(session.person_id) if session.role == "teacher" else []
-    return classes.Person(
-        session.person_id, session.role, found.class_name if found else "", tuple(taught)
+    core = request.app[CORE_KEY]
+    found = await core.directory.person(session.person_id)
+    taught = (
+        await core.directory.classes_taught(session.person_id) if session.role == "teacher" else []
     )
+    groups = (
+        [g.id for g in await subgroups.groups_of_pupil(core, session.person_id)]
+        if session.role == "pupil"
+        else []
+    )
+    return classes.Person(
+        session.person_id, session.role, found.class_name if found else "", tuple(taught),
+        tuple(groups),
+    )  # fmt: skip
+
+
+async def _distribution(request: web.Request, person: classes.Person, *, write: bool) -> Any:
+    """Return the Distribution the request names (?groupe= for a group's), if allowed."""
+    class_name = request.match_info["class_name"]
+    group = parsed_query(request, DistributionQuery).groupe
+    await assignments.group_of_class(request.app[CORE_KEY], class_name, group)
+    return classes.distribution(_root(request), class_name, person, write=write, group=group)
 
 
 def _root(request: web.Request) -> Any:
@@ -113,15 +138,13 @@ async def _send_file(
     "List a class's Distribution.",
     roles=EVERYONE,
     response=ListingReply,
-    query=PathQuery,
+    query=DistributionQuery,
 )
 async def distribution_list(request: web.Request) -> web.StreamResponse:
-    """List the class's Distribution folder (?path=)."""
+    """List the class's (or a group's) Distribution folder (?path=, ?groupe=)."""
     try:
-        target = classes.distribution(
-            _root(request), request.match_info["class_name"], await _person(request), write=False
-        )
-        path = parsed_query(request, PathQuery).path
+        target = await _distribution(request, await _person(request), write=False)
+        path = parsed_query(request, DistributionQuery).path
         entries = await request.app[CORE_KEY].executor.run(target.listing, path)
     except (classes.AccessDenied, SpaceError, FileNotFoundError) as err:
         return _denied(err)
@@ -133,14 +156,12 @@ async def distribution_list(request: web.Request) -> web.StreamResponse:
     "Download a Distribution document.",
     roles=EVERYONE,
     media="application/octet-stream",
-    query=PathQuery,
+    query=DistributionQuery,
 )
 async def distribution_get(request: web.Request) -> web.StreamResponse:
-    """Download a Distribution document (?path=)."""
+    """Download a Distribution document (?path=, ?groupe=)."""
     try:
-        target = classes.distribution(
-            _root(request), request.match_info["class_name"], await _person(request), write=False
-        )
+        target = await _distribution(request, await _person(request), write=False)
     except (classes.AccessDenied, SpaceError) as err:
         return _denied(err)
     return await _send_file(request, target, parsed_query(request, PathQuery).path)
@@ -152,15 +173,13 @@ async def distribution_get(request: web.Request) -> web.StreamResponse:
     roles=EVERYONE,
     success=201,
     response=ClassFileStored,
-    query=PathQuery,
+    query=DistributionQuery,
 )
 async def distribution_put(request: web.Request) -> web.StreamResponse:
-    """Put a document in Distribution (teachers, referent)."""
+    """Put a document in Distribution (teachers, referent; ?groupe= for a group's)."""
     person = await _person(request)
     try:
-        target = classes.distribution(
-            _root(request), request.match_info["class_name"], person, write=True
-        )
+        target = await _distribution(request, person, write=True)
     except (classes.AccessDenied, SpaceError) as err:
         return _denied(err)
     return await _receive(request, target, person)
@@ -185,12 +204,12 @@ async def create_assignment(request: web.Request, body: AssignmentBody) -> web.S
         return _denied(err)
     due = body.due_at.timestamp() if body.due_at else None
     core = request.app[CORE_KEY]
-    async with core.db.write() as tx:
-        assignment_id = await tx.insert(
-            "INSERT INTO assignments (class_name, title, created_by, created_at, due_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (class_name, body.title, person.id, time.time(), due),
+    try:
+        assignment_id = await assignments.open_assignment(
+            core, class_name, body.title, actor=person.id, due_at=due, group_id=body.group_id
         )
+    except SpaceError as err:
+        return error(422, "invalid", err)
     await core.audit.record(
         actor=person.id,
         source=source_of(request),
@@ -199,7 +218,10 @@ async def create_assignment(request: web.Request, body: AssignmentBody) -> web.S
         outcome="success",
         detail=body.title,
     )
-    return web.json_response({"id": assignment_id, "title": body.title, "due_at": due}, status=201)
+    return web.json_response(
+        {"id": assignment_id, "title": body.title, "due_at": due, "group_id": body.group_id},
+        status=201,
+    )
 
 
 @api.get(
@@ -218,22 +240,28 @@ async def list_assignments(request: web.Request) -> web.StreamResponse:
         classes.check_teaches(person, class_name)
     except classes.AccessDenied as err:
         return _denied(err)
-    rows = await request.app[CORE_KEY].db.fetchall(
-        "SELECT id, title, created_by, due_at FROM assignments WHERE class_name = ?"
-        " ORDER BY id DESC",
-        (class_name,),
-    )
-    return web.json_response({"assignments": [dict(r) for r in rows]})
+    found = await assignments.of_class(request.app[CORE_KEY], class_name, person)
+    return web.json_response({"assignments": found})
 
 
 async def _assignment(request: web.Request) -> Any:
-    row = await request.app[CORE_KEY].db.fetchone(
-        "SELECT id, class_name, due_at FROM assignments WHERE id = ? AND class_name = ?",
-        (request.match_info["assignment_id"], request.match_info["class_name"]),
+    row = await assignments.assignment(
+        request.app[CORE_KEY], request.match_info["assignment_id"], request.match_info["class_name"]
     )
     if row is None:
-        raise web.HTTPNotFound(text="no such assignment")
+        raise web.HTTPNotFound(text=say(request, N_("Aucun travail à rendre sous ce numéro.")))
     return row
+
+
+async def _submission(
+    request: web.Request, row: Any, pupil: str, person: classes.Person, *, write: bool
+) -> Any:
+    """Return a pupil's folder for the assignment if ``person`` may use it (its group too)."""
+    return classes.submission(
+        _root(request), row["class_name"], row["id"], pupil, person, write=write,
+        due_at=row["due_at"], now=time.time(),
+        members=await assignments.members_of(request.app[CORE_KEY], row),
+    )  # fmt: skip
 
 
 @api.put(
@@ -249,16 +277,7 @@ async def hand_in(request: web.Request) -> web.StreamResponse:
     person = await _person(request)
     row = await _assignment(request)
     try:
-        target = classes.submission(
-            _root(request),
-            row["class_name"],
-            row["id"],
-            person.id,
-            person,
-            write=True,
-            due_at=row["due_at"],
-            now=time.time(),
-        )
+        target = await _submission(request, row, person.id, person, write=True)
     except (classes.AccessDenied, SpaceError) as err:
         return _denied(err)
     return await _receive(request, target, person)
@@ -317,16 +336,7 @@ async def handed_in(request: web.Request) -> web.StreamResponse:
     result: dict[str, Any] = {}
     for pupil in pupils:
         try:
-            target = classes.submission(
-                _root(request),
-                row["class_name"],
-                row["id"],
-                pupil,
-                person,
-                write=False,
-                due_at=row["due_at"],
-                now=time.time(),
-            )
+            target = await _submission(request, row, pupil, person, write=False)
         except classes.AccessDenied as err:
             return _denied(err)
         result[pupil] = await core.executor.run(target.listing, "")
@@ -345,16 +355,7 @@ async def handed_in_file(request: web.Request) -> web.StreamResponse:
     person = await _person(request)
     row = await _assignment(request)
     try:
-        target = classes.submission(
-            _root(request),
-            row["class_name"],
-            row["id"],
-            request.match_info["pupil"],
-            person,
-            write=False,
-            due_at=row["due_at"],
-            now=time.time(),
-        )
+        target = await _submission(request, row, request.match_info["pupil"], person, write=False)
     except classes.AccessDenied as err:
         return _denied(err)
     return await _send_file(request, target, parsed_query(request, PathQuery).path)
@@ -445,10 +446,7 @@ async def hand_in_from_files(request: web.Request, body: FromFilesBody) -> web.S
     person = await _person(request)
     row = await _assignment(request)
     try:
-        target = classes.submission(
-            _root(request), row["class_name"], row["id"], person.id, person, write=True,
-            due_at=row["due_at"], now=time.time(),
-        )  # fmt: skip
+        target = await _submission(request, row, person.id, person, write=True)
         name, size = await store_of(request).copy_to_class(person.id, body.path, target)
     except (classes.AccessDenied, SpaceError, FileNotFoundError) as err:
         return _denied(err)

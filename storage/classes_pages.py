@@ -3,7 +3,9 @@
 Teachers pick a class, put documents in its Distribution, open assignments
 with a deadline and see what each pupil handed in; pupils see their own
 class's Distribution and hand their work in. Access is decided by
-:mod:`storage.classes`, as for the API.
+:mod:`storage.classes`, as for the API. A class's virtual groups (issue #13
+scope 6) each have their own Distribution, and an assignment may be for one
+group: its pupils alone see it, and the roster of who has handed in is theirs.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from appliance.antivirus import ScannerUnavailable
+from appliance.identity import subgroups
 from appliance.web.api_routes import EVERYONE
 from appliance.web.auth import require_role
 from appliance.web.keys import CORE_KEY, SESSION_KEY
 from appliance.web.rendering import render
+from storage import assignments as assignment_state
 from storage import classes
 from storage.classes_api import _person, _root
 from storage.files_pages import _file_chunks, _size
@@ -48,17 +52,12 @@ async def class_page(request: web.Request) -> web.StreamResponse:
     assert session is not None  # noqa: S101 - require_role guarantees it
     core = request.app[CORE_KEY]
     person = await _person(request)
-    known = [
-        r["name"]
-        for r in await core.db.fetchall(
-            "SELECT DISTINCT name FROM groups WHERE kind = 'class' ORDER BY name"
-        )
-    ]
-    if person.role == "teacher":
-        known = list(person.classes)  # a teacher's own classes only (issue #13)
+    # A teacher's own classes only (issue #13); every class for the referent.
+    known = await core.directory.classes_in_charge(person.id, person.role)
     class_name = request.query.get("classe") or person.class_name or (known[0] if known else "")
     error = ""
     documents: list[dict[str, Any]] = []
+    groups: list[dict[str, Any]] = []
     assignments: list[dict[str, Any]] = []
     zone = core.config.site.zone
     if class_name:
@@ -70,18 +69,23 @@ async def class_page(request: web.Request) -> web.StreamResponse:
         except SpaceError:
             error = "absent"
         if not error:
-            rows = await core.db.fetchall(
-                "SELECT id, title, due_at FROM assignments WHERE class_name = ? ORDER BY id DESC",
-                (class_name,),
-            )
+            groups = await _group_documents(request, class_name, person)
+            rows = await assignment_state.of_class(core, class_name, person)
             roster = await _roster(request, class_name) if person.role in classes.STAFF else {}
+            members = await subgroups.members(
+                core, {r["group_id"] for r in rows if r["group_id"] is not None}
+            )
             for row in rows:
                 folder = _root(request) / class_name / "Rendus" / str(row["id"])
                 pupils: list[dict[str, Any]] = []
                 returned: list[dict[str, str]] = []  # a pupil's work handed back
                 if person.role in classes.STAFF:
                     handed = await core.executor.run(classes.pupils_who_handed_in, folder)
-                    pupils = await _work_of(request, class_name, row["id"], roster, handed)
+                    whose = roster
+                    if row["group_id"] is not None:  # the group's pupils only
+                        chosen = members.get(row["group_id"], frozenset())
+                        whose = {login: name for login, name in roster.items() if login in chosen}
+                    pupils = await _work_of(request, class_name, row["id"], whose, handed)
                 else:
                     mine = PedagogicalSpace(folder, person.id)
                     listed = await core.executor.run(mine.listing, "")
@@ -105,6 +109,7 @@ async def class_page(request: web.Request) -> web.StreamResponse:
                     {
                         "id": row["id"],
                         "title": row["title"],
+                        "group": row["group"],
                         "due": dt.datetime.fromtimestamp(due, zone).strftime("%d/%m/%Y %H:%M")
                         if due
                         else "",
@@ -126,14 +131,14 @@ async def class_page(request: web.Request) -> web.StreamResponse:
                         ),
                     }
                 )
-    for doc in documents:
-        doc["size_text"] = _size(doc.get("size", 0)) if not doc["folder"] else ""
-        doc["href"] = f"/api/v1/classes/{urllib.parse.quote(class_name)}/distribution/file?" + (
-            urllib.parse.urlencode({"path": doc["name"]})
-        )
+    _link_documents(documents, class_name, None)
     upload_action = "/classe/distribution?" + urllib.parse.urlencode(
         {"classe": class_name, "csrf_token": session.csrf_token}
     )
+    for group in groups:
+        group["upload_action"] = "/classe/distribution?" + urllib.parse.urlencode(
+            {"classe": class_name, "groupe": group["id"], "csrf_token": session.csrf_token}
+        )
     return render(
         request,
         "class.html",
@@ -142,6 +147,7 @@ async def class_page(request: web.Request) -> web.StreamResponse:
             "classes": known if person.role in classes.STAFF else [person.class_name],
             "staff": person.role in classes.STAFF,
             "documents": documents,
+            "groups": groups,
             "assignments": assignments,
             "error": error,
             "message": request.query.get("message", ""),
@@ -152,6 +158,37 @@ async def class_page(request: web.Request) -> web.StreamResponse:
             else [],
         },
     )
+
+
+def _link_documents(documents: list[dict[str, Any]], class_name: str, group: int | None) -> None:
+    """Give each document its size in words and its download link."""
+    for doc in documents:
+        doc["size_text"] = _size(doc.get("size", 0)) if not doc["folder"] else ""
+        query = {"path": doc["name"], **({"groupe": str(group)} if group else {})}
+        doc["href"] = f"/api/v1/classes/{urllib.parse.quote(class_name)}/distribution/file?" + (
+            urllib.parse.urlencode(query)
+        )
+
+
+async def _group_documents(
+    request: web.Request, class_name: str, person: classes.Person
+) -> list[dict[str, Any]]:
+    """Return the class's groups this person sees (staff: all; a pupil: theirs), with documents."""
+    core = request.app[CORE_KEY]
+    shown = []
+    for group in await subgroups.of_class(core, class_name):
+        if person.role not in classes.STAFF and group.id not in person.groups:
+            continue
+        target = classes.distribution(
+            _root(request), class_name, person, write=False, group=group.id
+        )
+        try:
+            documents = await core.executor.run(target.listing, "")
+        except (SpaceError, FileNotFoundError):
+            documents = []
+        _link_documents(documents, class_name, group.id)
+        shown.append({"id": group.id, "name": group.name, "documents": documents})
+    return shown
 
 
 async def _roster(request: web.Request, class_name: str) -> dict[str, str]:
@@ -240,8 +277,11 @@ async def distribution_form(request: web.Request) -> web.StreamResponse:
     """Put documents in the class's Distribution."""
     person = await _person(request)
     class_name = request.query.get("classe", "")
+    text = request.query.get("groupe", "")
+    group = int(text) if text.isdigit() else None
     try:
-        target = classes.distribution(_root(request), class_name, person, write=True)
+        await assignment_state.group_of_class(request.app[CORE_KEY], class_name, group)
+        target = classes.distribution(_root(request), class_name, person, write=True, group=group)
     except (classes.AccessDenied, SpaceError):
         raise web.HTTPSeeOther(_back(class_name, "refused")) from None
     raise web.HTTPSeeOther(_back(class_name, await _store_parts(request, target, person)))
@@ -249,13 +289,21 @@ async def distribution_form(request: web.Request) -> web.StreamResponse:
 
 async def _assignment_of(request: web.Request, class_name: str, assignment: str) -> Any:
     """Return the class's assignment a form names, or go back to the page refused."""
-    row = await request.app[CORE_KEY].db.fetchone(
-        "SELECT id, due_at FROM assignments WHERE id = ? AND class_name = ?",
-        (assignment, class_name),
-    )
+    row = await assignment_state.assignment(request.app[CORE_KEY], assignment, class_name)
     if row is None:
         raise web.HTTPSeeOther(_back(class_name, "refused"))
     return row
+
+
+async def _pupil_folder(
+    request: web.Request, class_name: str, row: Any, person: classes.Person
+) -> PedagogicalSpace:
+    """Return the pupil's own folder for the assignment, if they may hand in (group, deadline)."""
+    return classes.submission(
+        _root(request), class_name, row["id"], person.id, person, write=True,
+        due_at=row["due_at"], now=time.time(),
+        members=await assignment_state.members_of(request.app[CORE_KEY], row),
+    )  # fmt: skip
 
 
 @routes.post("/classe/rendu")
@@ -266,16 +314,7 @@ async def hand_in_form(request: web.Request) -> web.StreamResponse:
     class_name = request.query.get("classe", "")
     row = await _assignment_of(request, class_name, request.query.get("devoir", ""))
     try:
-        target = classes.submission(
-            _root(request),
-            class_name,
-            row["id"],
-            person.id,
-            person,
-            write=True,
-            due_at=row["due_at"],
-            now=time.time(),
-        )
+        target = await _pupil_folder(request, class_name, row, person)
     except (classes.AccessDenied, SpaceError):
         raise web.HTTPSeeOther(_back(class_name, "late")) from None
     raise web.HTTPSeeOther(_back(class_name, await _store_parts(request, target, person)))
@@ -290,10 +329,7 @@ async def hand_in_from_files_form(request: web.Request) -> web.StreamResponse:
     class_name = str(form.get("classe", ""))
     row = await _assignment_of(request, class_name, str(form.get("devoir", "")))
     try:
-        target = classes.submission(
-            _root(request), class_name, row["id"], person.id, person, write=True,
-            due_at=row["due_at"], now=time.time(),
-        )  # fmt: skip
+        target = await _pupil_folder(request, class_name, row, person)
         await store_of(request).copy_to_class(person.id, str(form.get("chemin", "")), target)
     except classes.AccessDenied:
         raise web.HTTPSeeOther(_back(class_name, "late")) from None
@@ -328,6 +364,7 @@ async def assignment_form(request: web.Request) -> web.StreamResponse:
     class_name = str(form.get("classe", ""))
     title = str(form.get("titre", "")).strip()[:200]
     due_text = str(form.get("echeance", "")).strip()
+    group_text = str(form.get("groupe", ""))
     core = request.app[CORE_KEY]
     try:
         classes.check_class(class_name)
@@ -341,10 +378,11 @@ async def assignment_form(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther(_back(class_name, "refused")) from None
     if not title:
         raise web.HTTPSeeOther(_back(class_name, "refused"))
-    async with core.db.write() as tx:
-        await tx.insert(
-            "INSERT INTO assignments (class_name, title, created_by, created_at, due_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (class_name, title, person.id, time.time(), due),
-        )
+    try:
+        await assignment_state.open_assignment(
+            core, class_name, title, actor=person.id, due_at=due,
+            group_id=int(group_text) if group_text.isdigit() else None,
+        )  # fmt: skip
+    except SpaceError:
+        raise web.HTTPSeeOther(_back(class_name, "refused")) from None
     raise web.HTTPSeeOther(_back(class_name, "created"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from appliance.web.api_routes import Reply
 
 
@@ -125,15 +127,18 @@ class AssignmentOpened(Reply):
     id: int
     title: str
     due_at: float | None
+    group_id: int | None = None
 
 
 class Assignment(Reply):
-    """An assignment of a class."""
+    """An assignment of a class (or of one of its groups)."""
 
     id: int
     title: str
     created_by: str
     due_at: float | None
+    group: str = Field("", description="The group it is for; empty: the whole class.")
+    group_id: int | None = None
 
 
 class AssignmentsReply(Reply):

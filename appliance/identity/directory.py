@@ -248,6 +248,21 @@ class Directory:
             await _replace_teaching(tx, people, source=source)
             await tx.notify(DIRECTORY_TOPIC)
 
+    async def classes(self) -> list[str]:
+        """Return the school's classes, in order."""
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT name FROM groups WHERE kind = 'class' ORDER BY name"
+        )
+        return [row["name"] for row in rows]
+
+    async def classes_in_charge(self, person_id: str, role: str) -> list[str]:
+        """Return the classes someone acts on: a teacher's own, every class for the referent."""
+        if role == "referent":
+            return await self.classes()
+        if role == "teacher":
+            return await self.classes_taught(person_id)
+        return []
+
     async def classes_taught(self, person_id: str) -> list[str]:
         """Return the classes a teacher teaches, from every source, in order."""
         rows = await self._db.fetchall(

@@ -23,8 +23,7 @@ HORIZON = dt.timedelta(days=400)  # a school year, with its summer
 
 async def school_classes(core: Core) -> list[str]:
     """Return the school's classes (the names a timetable may use)."""
-    rows = await core.db.fetchall("SELECT DISTINCT name FROM groups WHERE kind = 'class'")
-    return [row["name"] for row in rows]
+    return await core.directory.classes()
 
 
 async def _teacher(core: Core, login: str) -> None:

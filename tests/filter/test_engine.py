@@ -313,3 +313,26 @@ def test_the_portal_host_name_is_answered_by_the_box_for_everyone(engine: Filter
     other = engine.handle(query("portail.college.test", "MX"), "127.0.0.10", 0.0)
     assert isinstance(other, bytes)
     assert DNSRecord.parse(other).rr == []
+
+
+def test_a_control_on_a_group_of_the_class_applies_to_its_pupils_only(
+    engine: FilterEngine,
+) -> None:
+    """Issue #13 scope 6: p1 and p2 are both in 6A; the group holds p1 alone."""
+    engine.set_clients(
+        ClientMap(
+            [(ipaddress.ip_network("10.0.0.0/8"), "lycee")],
+            {},
+            {
+                "10.1.1.1": Identity("p1", "pupil", "6A", "6EME"),
+                "10.1.1.2": Identity("p2", "pupil", "6A", "6EME"),
+            },
+        )
+    )
+    group_cut = Override(1, "block_all", expires_at=10.0)
+    engine.set_overrides([TargetedOverride("subgroup", "7", group_cut, people=frozenset({"p1"}))])
+    cut = DNSRecord.parse(engine.handle(query("www.example.test"), "10.1.1.1", 5.0))  # type: ignore[arg-type]
+    assert cut.header.rcode == wire.RCODE_NXDOMAIN
+    assert isinstance(engine.handle(query("www.example.test"), "10.1.1.2", 5.0), Forward)
+    # A device nobody is logged in on is never in a group.
+    assert isinstance(engine.handle(query("www.example.test"), "10.3.3.3", 5.0), Forward)

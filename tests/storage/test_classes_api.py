@@ -298,3 +298,72 @@ async def test_a_pupil_hands_in_a_file_already_in_mes_fichiers(
             headers={"X-CSRF-Token": token},
         )
         assert refused.status == status, path
+
+
+async def test_a_group_has_its_own_hand_outs_and_assignments(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    """Issue #13 scope 6 (CARMO #9.9): a group of 6A gets a document and an assignment
+    the rest of the class does not see, and only its pupils hand in."""
+    from appliance.identity import subgroups
+
+    await _more_pupils(core)
+    group = await subgroups.save(core, "6A", "Tiers-temps", ["eleve"], actor="prof")
+    token = await login_as(client, "prof")
+    put = await put_file(
+        client, token, f"{BASE}/distribution/file?groupe={group.id}", "consignes.pdf", b"%PDF-g"
+    )
+    assert put.status == 201
+    opened = await client.post(
+        f"{BASE}/assignments",
+        json={"title": "Exercice adapté", "group_id": group.id},
+        headers={"X-CSRF-Token": token},
+    )
+    assert opened.status == 201
+    assignment_id = (await opened.json())["id"]
+    whole_class = await client.post(
+        f"{BASE}/assignments", json={"title": "Pour tous"}, headers={"X-CSRF-Token": token}
+    )
+    assert whole_class.status == 201
+    elsewhere = await client.post(
+        "/api/v1/classes/5B/assignments",
+        json={"title": "Mauvais groupe", "group_id": group.id},
+        headers={"X-CSRF-Token": await login_as(client, "referent")},
+    )
+    assert elsewhere.status == 422  # a group of 6A is not 5B's
+    staff_view = await (await client.get(f"{BASE}/assignments")).json()
+    assert [(a["title"], a["group"]) for a in staff_view["assignments"]] == [
+        ("Pour tous", ""),
+        ("Exercice adapté", "Tiers-temps"),
+    ]
+
+    # The group's pupil reads the group's document and hands the group's work in.
+    token = await login_as(client, "eleve")
+    listed = await client.get(f"{BASE}/distribution", params={"groupe": str(group.id)})
+    assert (await listed.json())["entries"][0]["name"] == "consignes.pdf"
+    titles = [a["title"] for a in (await (await client.get(f"{BASE}/assignments")).json())[
+        "assignments"]]  # fmt: skip
+    assert titles == ["Pour tous", "Exercice adapté"]
+    handed = await put_file(
+        client, token, f"{BASE}/assignments/{assignment_id}/rendu", "copie.odt", b"copie"
+    )
+    assert handed.status == 201
+
+    # The rest of the class sees neither, and cannot hand in.
+    token = await login_as(client, "voisin", "pupil-password-2")
+    hidden = await client.get(f"{BASE}/distribution", params={"groupe": str(group.id)})
+    assert hidden.status == 403
+    titles = [a["title"] for a in (await (await client.get(f"{BASE}/assignments")).json())[
+        "assignments"]]  # fmt: skip
+    assert titles == ["Pour tous"]
+    refused = await put_file(
+        client, token, f"{BASE}/assignments/{assignment_id}/rendu", "copie.odt", b"x"
+    )
+    assert refused.status == 403
+    assert "autre groupe" in (await refused.json())["error"]["message"]
+
+    # The class page: the group's roster is its pupils only.
+    await login_as(client, "prof")
+    page = await (await client.get("/classe?classe=6A")).text()
+    assert "Groupe Tiers-temps" in page
+    assert "1 sur 1 ont rendu" in page
