@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# The one shape of a MAC address the portal accepts (config, DHCP events, nftables).
+MAC_ADDRESS = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
 class _Section(BaseModel):
@@ -55,6 +59,36 @@ def _default_roles() -> dict[str, PortalRoleConfig]:
             hard_minutes=240, idle_minutes=30, ends_with_school_day=False, max_devices=1
         ),
     }
+
+
+class CartConfig(_Section):
+    """A mobile cart of tablets or laptops lent to classes (issue #13 scope 5, CARMO #9.7)."""
+
+    name: str = Field(min_length=1, max_length=40, description="Its name, e.g. Chariot 1.")
+    classes: list[str] = Field(
+        default_factory=list, max_length=60, description="The classes it is assigned to."
+    )
+    macs: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Its devices' MAC addresses (as DHCP sees them).",
+        json_schema_extra={"items": {"pattern": r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$"}},
+    )
+    hostname_prefix: str = Field(
+        "",
+        max_length=32,
+        pattern=r"^[A-Za-z0-9-]*$",
+        description="Or: its devices are those whose DHCP host name starts with this (CH1-).",
+    )
+
+    @field_validator("macs")
+    @classmethod
+    def _macs(cls, value: list[str]) -> list[str]:
+        macs = [mac.strip().lower().replace("-", ":") for mac in value]
+        for mac in macs:
+            if not MAC_ADDRESS.match(mac):
+                raise ValueError(f"« {mac} » n'est pas une adresse MAC (aa:bb:cc:dd:ee:ff)")
+        return macs
 
 
 class PortalConfig(_Section):
@@ -128,6 +162,12 @@ class PortalConfig(_Section):
     )
     logins_per_minute: int = Field(
         20, ge=1, le=600, description="Login attempts per device address and minute."
+    )
+    carts: list[CartConfig] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Mobile carts and the classes they are assigned to; the class page "
+        "shows their devices as DHCP sees them.",
     )
 
     @field_validator("address")

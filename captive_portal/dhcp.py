@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from captive_portal.config import MAC_ADDRESS
+
 DNSMASQ: Final = "/usr/sbin/dnsmasq"
-_MAC: Final = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_MAC: Final = MAC_ADDRESS
 
 
 _CACHE_HOST: Final = re.compile(r"[A-Za-z0-9.:-]{1,253}")

@@ -30,6 +30,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from captive_portal.config import MAC_ADDRESS
+
 TABLE: Final = "preau_portal"
 FAMILY: Final = "inet"
 MAX_SECONDS: Final = 7 * 86_400
@@ -37,7 +39,7 @@ MAX_SECONDS: Final = 7 * 86_400
 # was extended or shortened by an admin: it is put back with the new timeout.
 TIMEOUT_SLACK_SECONDS: Final = 30
 _IFNAME: Final = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
-_MAC: Final = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_MAC: Final = MAC_ADDRESS
 
 
 class RulesetError(ValueError):

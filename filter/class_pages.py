@@ -32,6 +32,7 @@ from appliance.scheduler.timetable_state import lesson_now
 from appliance.web.auth import actor_of, require_role, source_of
 from appliance.web.keys import CORE_KEY, SESSION_KEY
 from appliance.web.rendering import page, say
+from captive_portal.carts import carts_of_class
 from filter import state as filtering
 from filter.config import FilterConfig
 
@@ -51,6 +52,15 @@ def _on_class(row: filtering.OverrideRow, class_name: str, group_ids: Any) -> bo
     if row.target_kind == "class":
         return row.target == class_name
     return row.target_kind == "subgroup" and row.target in group_ids
+
+
+def _seen(when: float | None, zone: Any, now: float) -> str:
+    """Return when a device was last seen: a time today, a date before."""
+    if when is None:
+        return ""
+    moment = dt.datetime.fromtimestamp(when, zone)
+    same_day = moment.date() == dt.datetime.fromtimestamp(now, zone).date()
+    return moment.strftime("%H:%M") if same_day else moment.strftime("%d/%m")
 
 
 def _back(class_name: str, message: str = "") -> str:
@@ -118,6 +128,21 @@ async def class_internet_page(request: web.Request) -> dict[str, Any]:
         )
     ]
     return {
+        "carts": [
+            {
+                "name": cart.name,
+                "online": cart.online,
+                "devices": [
+                    {
+                        "name": device.name,
+                        "online": device.online,
+                        "seen": _seen(device.last_seen, zone, now),
+                    }
+                    for device in cart.devices
+                ],
+            }
+            for cart in (await carts_of_class(core, class_name, now) if class_name else [])
+        ],
         "pupils": pupils,
         "connected": sum(1 for pupil in pupils if pupil["devices"]),
         "classes": known,

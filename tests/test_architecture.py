@@ -20,6 +20,7 @@ PUBLIC: Final = {
     "filter.class_blocks",
     "filter.config",
     "captive_portal.config",
+    "captive_portal.carts",
     "storage.config",
 }
 

@@ -122,3 +122,52 @@ async def test_the_page_shows_who_of_the_class_is_connected_and_nothing_else(
         assert 'Zoé A. — <span class="meta">hors ligne</span>' in page
         assert "10.0.0." not in page  # no address
         assert "V —" not in page  # another class's pupil
+
+
+async def test_the_page_shows_the_class_cart_as_the_network_sees_it(
+    tmp_path: Path, aiohttp_client: ClientFactory
+) -> None:
+    """Issue #13 scope 5 (CARMO #9.7, #9.18): the cart assigned to 6A, online or not,
+    from the DHCP inventory; names only, never an address or what a device does."""
+    import time
+
+    import pytest
+
+    from appliance.config import ConfigError, load_config
+
+    cart = {
+        "name": "Chariot 1",
+        "classes": ["6A", "5B"],
+        "macs": ["02:00:00:00:00:01", "02-00-00-00-00-02"],
+        "hostname_prefix": "CH1-",
+    }
+    config = make_config(tmp_path / "data", portal={"carts": [cart]})
+    now = time.time()
+    async with opened_core(config) as core:
+        await seed_local_people(core)
+        async with core.db.write() as tx:
+            await tx.executemany(
+                "INSERT INTO portal_dhcp_devices (mac, ip, hostname, first_seen, last_seen)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [
+                    ("02:00:00:00:00:01", "10.77.0.101", "CH1-01", now - 7200, now - 60),
+                    ("02:00:00:00:00:03", "10.77.0.103", "CH1-03", now - 9e5, now - 8e5),
+                    ("02:00:00:00:00:09", "10.77.0.109", "autre", now - 60, now - 60),
+                ],
+            )
+        client: TestClient[Any, Any] = await aiohttp_client(create_app(core))
+        await login_as(client, "prof")
+        page = await (await client.get("/internet?classe=6A")).text()
+    assert "Chariot 1" in page
+    assert "1 appareils sur 3 en ligne" in page  # CH1-01 now; CH1-03 long ago; n° 2 never
+    assert "CH1-01 — en ligne" in page
+    assert 'CH1-03 — <span class="meta">hors ligne' in page
+    assert "jamais vu sur le réseau" in page
+    assert "autre" not in page  # neither listed nor prefixed: not the cart's
+    assert "02:00:00" not in page
+    assert "10.77.0." not in page
+    # A cart's MAC address is checked where it is written, and the key is named.
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[portal.carts]]\nname = "X"\nmacs = ["zz"]\n')
+    with pytest.raises(ConfigError, match=r"portal\.carts\.0\.macs"):
+        load_config(bad)
