@@ -30,7 +30,7 @@ from appliance.config_render import render_config, render_defaults
 from appliance.core import Core, run_until_signalled
 from appliance.features import installed_features
 from appliance.i18n import N_
-from appliance.identity.sts_cli import import_sts
+from appliance.identity.cli import import_file, import_sts
 from appliance.scheduler.calendar import CalendarError, holidays_from_ics
 from appliance.scheduler.cli import timetable
 from appliance.services import UnknownServiceError, service_names
@@ -402,6 +402,7 @@ def list_services() -> None:
 
 main.add_command(timetable)
 directory.add_command(import_sts)
+directory.add_command(import_file)
 
 
 def _register_feature_commands() -> None:

@@ -6,12 +6,12 @@ credentials); ``preau demo --reset-passwords`` prints new ones.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from appliance.identity.model import Person
+from appliance.identity.passwords import first_password
 
 if TYPE_CHECKING:
     from appliance.core import Core
@@ -110,12 +110,6 @@ def demo_people(school_uai: str) -> list[Person]:
     return people
 
 
-def _password() -> str:
-    # 3 groups of 4 unambiguous characters: ~62 bits, enough under throttling (CNIL 2022-100).
-    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
-    return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(3))
-
-
 async def seed_demo(
     core: Core, *, reset_passwords: bool, progress: Callable[[int], None] | None = None
 ) -> list[DemoAccount] | None:
@@ -125,7 +119,7 @@ async def seed_demo(
         return None
     accounts = []
     for person in demo_people(core.config.site.schools[0].uai):
-        password = _password()
+        password = first_password()
         await core.directory.add_local_person(person, password)
         accounts.append(DemoAccount(person, password))
         if progress is not None:

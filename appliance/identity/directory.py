@@ -30,8 +30,9 @@ from appliance.identity.ldap_directory import (
     LdapDirectory,
 )
 from appliance.identity.model import Person, effective_role
+from appliance.identity.people_state import ensure_class, replace_teaching, upsert_person
 from appliance.problems import UserError
-from appliance.state.db import StateDB, Transaction
+from appliance.state.db import StateDB
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -95,6 +96,11 @@ class Directory:
         self.status = DirectoryStatus(
             "disabled" if not config.identity.ldap.enabled else "ok", "", 0.0
         )
+
+    async def hash_password(self, password: str) -> str:
+        """Return a new password's hash (argon2id, in the executor)."""
+        passwords.check_policy(password)
+        return await self._executor.run(self._hasher.hash, password)
 
     @property
     def default_school(self) -> str:
@@ -169,7 +175,7 @@ class Directory:
         if found is None:
             return LoginOutcome(None, failure="bad_credentials")
         async with self._db.write() as tx:
-            await _upsert_person(tx, found)
+            await upsert_person(tx, found)
         return LoginOutcome(found, role=await self.role_of(found))
 
     async def _equalise_timing(self, password: str) -> None:
@@ -245,7 +251,7 @@ class Directory:
             if (person := await self.person(person_id)) is not None
         ]  # fmt: skip
         async with self._db.write() as tx:
-            await _replace_teaching(tx, people, source=source)
+            await replace_teaching(tx, people, source=source)
             await tx.notify(DIRECTORY_TOPIC)
 
     async def classes(self) -> list[str]:
@@ -275,10 +281,9 @@ class Directory:
 
     async def add_local_person(self, person: Person, password: str) -> None:
         """Create or replace a local account with its password (argon2id)."""
-        passwords.check_policy(password)
-        password_hash = await self._executor.run(self._hasher.hash, password)
+        password_hash = await self.hash_password(password)
         async with self._db.write() as tx:
-            await _upsert_person(tx, person)
+            await upsert_person(tx, person)
             await tx.execute(
                 "INSERT INTO local_accounts (person_id, password_hash, changed_at)"
                 " VALUES (?, ?, ?) ON CONFLICT (person_id) DO UPDATE SET"
@@ -286,7 +291,7 @@ class Directory:
                 (person.id, password_hash, utc_now_iso()),
             )
             if person.class_name:
-                await _ensure_class(tx, person, source="local")
+                await ensure_class(tx, person, source="local")
             await tx.execute(
                 "DELETE FROM teaching WHERE person_id = ? AND source = 'local'", (person.id,)
             )
@@ -338,16 +343,16 @@ class Directory:
         total = len(people)
         async with self._db.write() as tx:
             for index, person in enumerate(people, start=1):
-                await _upsert_person(tx, person)
+                await upsert_person(tx, person)
                 if person.class_name:
-                    await _ensure_class(tx, person, source="ldap")
+                    await ensure_class(tx, person, source="ldap")
                 if progress is not None:
                     progress(index, total)
             for person_id in departed:
                 await tx.execute(
                     "UPDATE people SET departed_at = ? WHERE id = ?", (today, person_id)
                 )
-            await _replace_teaching(tx, people, source="ldap")
+            await replace_teaching(tx, people, source="ldap")
             await tx.execute(
                 "DELETE FROM memberships WHERE group_id IN"
                 " (SELECT id FROM groups WHERE source = 'ldap' AND kind = 'group')"
@@ -375,74 +380,6 @@ class Directory:
         return SyncReport(
             people=total, groups=len(groups), departed=len(departed), returned=len(returned)
         )
-
-
-async def _replace_teaching(tx: Transaction, people: list[Person], *, source: str) -> None:
-    """Replace ``source``'s teacher↔class links by those ``people`` carry.
-
-    A class is written as the school already names it ("profs-6a" teaches
-    "6A"), so one class is never two.
-    """
-    rows = await tx.fetchall("SELECT school_uai, name FROM groups WHERE kind = 'class'")
-    known = {(row["school_uai"], row["name"].casefold()): row["name"] for row in rows}
-    await tx.execute("DELETE FROM teaching WHERE source = ?", (source,))
-    await tx.executemany(
-        "INSERT OR IGNORE INTO teaching (person_id, school_uai, class_name, source)"
-        " VALUES (?, ?, ?, ?)",
-        [
-            (
-                person.id,
-                person.school_uai,
-                known.get((person.school_uai, name.casefold()), name),
-                source,
-            )
-            for person in people
-            for name in person.teaches
-        ],
-    )
-
-
-async def _upsert_person(tx: Transaction, person: Person) -> None:
-    await tx.execute(
-        "INSERT INTO people (id, source, display_name, given_name, surname, role, school_uai,"
-        " class_name, level, departed_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)"
-        " ON CONFLICT (id) DO UPDATE SET source = excluded.source,"
-        " display_name = excluded.display_name, given_name = excluded.given_name,"
-        " surname = excluded.surname, role = excluded.role, school_uai = excluded.school_uai,"
-        " class_name = excluded.class_name, level = excluded.level, departed_at = NULL,"
-        " updated_at = excluded.updated_at",
-        (
-            person.id,
-            person.source,
-            person.display_name,
-            person.given_name,
-            person.surname,
-            person.role,
-            person.school_uai,
-            person.class_name,
-            person.level,
-            utc_now_iso(),
-        ),
-    )
-
-
-async def _ensure_class(tx: Transaction, person: Person, *, source: str) -> None:
-    class_id = f"class:{person.school_uai}:{person.class_name}"
-    await tx.execute(
-        "INSERT OR IGNORE INTO groups (id, name, kind, school_uai, source)"
-        " VALUES (?, ?, 'class', ?, ?)",
-        (class_id, person.class_name, person.school_uai, source),
-    )
-    await tx.execute(
-        "DELETE FROM memberships WHERE person_id = ? AND group_id IN"
-        " (SELECT id FROM groups WHERE kind = 'class' AND id != ?)",
-        (person.id, class_id),
-    )
-    await tx.execute(
-        "INSERT OR IGNORE INTO memberships (group_id, person_id) VALUES (?, ?)",
-        (class_id, person.id),
-    )
 
 
 def _person_from_row(row: sqlite3.Row) -> Person:

@@ -64,3 +64,13 @@ def verify(hasher: PasswordHasher, stored_hash: str, password: str) -> bool:
 def dummy_hash(hasher: PasswordHasher) -> str:
     """Return a hash of a random string, to verify against for unknown logins."""
     return hasher.hash(secrets.token_urlsafe(16))
+
+
+def first_password() -> str:
+    """Return a new account's first password, to hand out on paper.
+
+    Three groups of four unambiguous characters: about 62 bits, enough under
+    the login throttle (CNIL 2022-100), and easy to type on a phone.
+    """
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(3))

@@ -1,22 +1,29 @@
-"""`preau directory import-sts`: teachers' classes and weekly courses from STS-Web (issue #13).
+"""`preau directory import-sts` and `import-file`: the national files (issue #13 scope 1).
 
-The export gives who teaches which class (stored as the ``sts`` source of the
-teaching links) and each teacher's weekly courses, which become their
-timetable (source ``sts``) through the same expansion as the manual grid.
-Preview first; ``--commit`` stores both.
+``import-sts``: STS-Web's export gives who teaches which class (stored as
+the ``sts`` source of the teaching links) and each teacher's weekly courses,
+which become their timetable (source ``sts``) through the same expansion as
+the manual grid. ``import-file``: where there is no LDAP, the AAF's XML or
+SIECLE's CSV become local accounts; the new accounts' first passwords go to
+a file only root reads, never to the screen or the logs. Both preview
+first; ``--commit`` stores.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from pathlib import Path
 
 import click
 
 from appliance import commands
+from appliance.atomic import write_atomic
 from appliance.cli_words import PreauCommand
 from appliance.core import Core
+from appliance.csv_export import csv_text
 from appliance.i18n import N_
+from appliance.identity import aaf, file_import
 from appliance.identity.sts import StsError, StsLinks, match_teachers
 from appliance.scheduler.cli import HORIZON, preview_and_store
 from appliance.scheduler.jobs import load_calendar
@@ -118,5 +125,86 @@ def import_sts(ctx: click.Context, file: Path, commit: bool) -> None:
             _("Enregistré : %(count)s liens, %(lessons)s cours.", count=len(after),
               lessons=lessons)
         )  # fmt: skip
+
+    commands.with_core(config, ctx.obj["config_path"], body)
+
+
+@click.command(
+    "import-file",
+    cls=PreauCommand,
+    help=N_(
+        "Lit un export de l'AAF (XML) ou de SIECLE (élèves, CSV), là où il n'y a pas "
+        "d'annuaire LDAP : montre qui arrive, change de classe ou part ; --commit crée les "
+        "comptes et écrit leurs premiers mots de passe dans un fichier."
+    ),
+)
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--commit", is_flag=True, help=N_("Enregistre (sinon : aperçu seulement)."))
+@click.pass_context
+def import_file(ctx: click.Context, file: Path, commit: bool) -> None:
+    """Preview (or commit) the people of an AAF or SIECLE export as local accounts."""
+    _ = commands.cli_gettext()
+    config = commands.config(ctx)
+    try:
+        data = file.read_bytes()
+    except OSError as err:
+        commands.fail(f"{file}: {err.strerror}", 2)
+    is_xml = data.lstrip(b"\xef\xbb\xbf \r\n\t").startswith(b"<")
+    source = "aaf" if is_xml else "siecle"
+
+    async def body(core: Core) -> None:
+        try:
+            if is_xml:
+                people = aaf.read_aaf(data, core.directory.default_school)
+            else:
+                people = aaf.read_siecle(aaf.decoded(data))
+            plan = await file_import.plan_import(core, people, source)
+        except aaf.ExportFileError as err:
+            commands.fail(err, 2)
+        roles = Counter(person.role for person in people)
+        click.echo(
+            _("%(total)s personnes lues : %(pupils)s élèves, %(teachers)s enseignants, "
+              "%(staff)s autres personnels.", total=len(people), pupils=roles["pupil"],
+              teachers=roles["teacher"], staff=roles["staff"])
+        )  # fmt: skip
+        click.echo(
+            _("Nouveaux comptes : %(new)s ; changements de classe : %(changed)s ; retours : "
+              "%(returned)s ; départs : %(departed)s ; inchangés : %(unchanged)s.",
+              new=len(plan.new), changed=len(plan.changed), returned=len(plan.returned),
+              departed=len(plan.departed), unchanged=plan.unchanged)
+        )  # fmt: skip
+        for person, old in plan.changed[:40]:
+            click.echo(f"  {person.login} : {old or '—'} → {person.class_name or '—'}")
+        for login in plan.departed[:40]:
+            click.echo(_("  départ : %(login)s", login=login))
+        for login in plan.kept_apart[:20]:
+            click.echo(
+                _("  %(login)s : un compte existe déjà (créé à la main ou par l'annuaire) ; "
+                  "il n'est pas modifié.", login=login)
+            )  # fmt: skip
+        if not commit:
+            click.echo(_("Aperçu seulement : relancez avec --commit pour enregistrer."))
+            return
+        done = await file_import.commit_import(core, people, plan, source)
+        if done.first_passwords:
+            stamp = dt.datetime.now(core.config.site.zone).strftime("%Y%m%d-%H%M%S")
+            target = core.config.site.data_dir / "imports" / f"premiers-mots-de-passe-{stamp}.csv"
+            names = {p.login: (f"{p.given_name} {p.surname}", p.class_name) for p in people}
+            rows = [
+                (login, *names[login], secret)
+                for login, secret in sorted(done.first_passwords.items())
+            ]
+            header = (_("identifiant"), _("nom"), _("classe"), _("premier mot de passe"))
+            write_atomic(target, csv_text(header, rows), mode=0o600)
+            click.echo(
+                _("Premiers mots de passe : %(path)s (lisible par root seulement ; à "
+                  "distribuer puis à supprimer).", path=str(target))
+            )  # fmt: skip
+        await core.audit.record(
+            actor="cli", source="local", action="directory.import_file", target=file.name,
+            outcome="success",
+            detail=f"{source}: {len(plan.new)} new, {len(plan.departed)} departed",
+        )  # fmt: skip
+        click.echo(_("Enregistré."))
 
     commands.with_core(config, ctx.obj["config_path"], body)
