@@ -145,14 +145,6 @@ def read_lessons(
     return report
 
 
-def lesson_at(lessons: Iterable[TimetableLesson], instant: dt.datetime) -> TimetableLesson | None:
-    """Return the lesson under way at ``instant``, or None."""
-    for lesson in lessons:
-        if lesson.start <= instant < lesson.end:
-            return lesson
-    return None
-
-
 def weekly_shape(lessons: Iterable[TimetableLesson], zone: ZoneInfo) -> Counter[str]:
     """Return how many lessons fall on each "weekday HH:MM-HH:MM class" (the preview's diff)."""
     days = ("lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim.")

@@ -18,6 +18,12 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "scheduler": N_("Planificateur"),
         "web": N_("Interface d'administration"),
     },
+    "teaching.source": {
+        "ldap": N_("annuaire"),
+        "sts": N_("STS-Web"),
+        "aaf": N_("AAF"),
+        "local": N_("référent"),
+    },
     "status": {
         "ok": N_("Fonctionne"),
         "degraded": N_("Dégradé"),

@@ -18,7 +18,6 @@ import pytest
 from appliance.scheduler.calendar import Holiday, SchoolCalendar
 from appliance.scheduler.timetable import (
     TimetableError,
-    lesson_at,
     read_lessons,
     weekly_shape,
 )
@@ -60,8 +59,6 @@ def test_summer_time_moves_no_lesson() -> None:
     # One weekly line in the preview, however many weeks.
     shape = weekly_shape(report.lessons, PARIS)
     assert shape["lun. 10:05-11:00 6A"] == 6
-    assert lesson_at(report.lessons, dt.datetime(2026, 3, 30, 10, 30, tzinfo=PARIS)) == after
-    assert lesson_at(report.lessons, dt.datetime(2026, 3, 30, 11, 0, tzinfo=PARIS)) is None
 
 
 def test_a_file_that_is_not_icalendar_is_refused() -> None:
