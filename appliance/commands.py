@@ -18,12 +18,35 @@ import click
 from appliance.cli_words import cli_gettext as cli_gettext
 from appliance.config import ConfigError, PreauConfig, load_config
 from appliance.core import Core
+from appliance.i18n import N_
 from appliance.identity.ldap_directory import DirectoryError
 from appliance.problems import Problem, problem_of
 from appliance.scheduler.calendar import CalendarError
 from appliance.state.db import StateError
 
 _T = TypeVar("_T")
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def preview_or_commit(command: _F) -> _F:
+    """Give an import command its ``--commit`` option (without it: a preview only)."""
+    option = click.option(
+        "--commit", is_flag=True, help=N_("Enregistre (sinon : aperçu seulement).")
+    )
+    return option(command)
+
+
+def say_preview_only() -> None:
+    """Tell the reader nothing was written and how to write it."""
+    click.echo(cli_gettext()("Aperçu seulement : relancez avec --commit pour enregistrer."))
+
+
+def read_input(path: Path) -> bytes:
+    """Return a file the command was given, or exit saying why it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        fail(f"{path}: {err.strerror}", 2)
 
 
 def fail(message: str | Problem | BaseException, code: int = 1) -> NoReturn:

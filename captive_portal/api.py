@@ -10,10 +10,11 @@ from aiohttp import web
 from pydantic import Field
 
 from appliance.i18n import N_
-from appliance.web.api_routes import ApiRoutes, Body, Query, changes_body, parsed_query
+from appliance.web.api_routes import ApiRoutes, Body, Query, Reply, changes_body, parsed_query
 from appliance.web.auth import actor_of, source_of
 from appliance.web.errors import error
 from appliance.web.keys import CORE_KEY
+from captive_portal import carts
 from captive_portal import state as portal_admin
 from captive_portal.replies import (
     AlertsReply,
@@ -243,6 +244,35 @@ async def portal_alerts(request: web.Request) -> web.StreamResponse:
 async def portal_devices(request: web.Request) -> web.StreamResponse:
     """List the DHCP inventory."""
     return web.json_response({"devices": await portal_admin.dhcp_devices(request.app[CORE_KEY])})
+
+
+class BatteryBody(Body):
+    """What an MDM reports about a cart device."""
+
+    battery: int = Field(ge=0, le=100, description="Battery level, per cent.")
+
+
+class BatteryKept(Reply):
+    """The report was kept."""
+
+    mac: str
+    battery: int
+
+
+@api.put(
+    "/portal/carts/devices/{mac}",
+    "An MDM reports a cart device's battery (shown on the teacher's page).",
+    body=BatteryBody,
+    response=BatteryKept,
+)
+async def cart_battery(request: web.Request, body: BatteryBody) -> web.StreamResponse:
+    """Keep a cart device's battery level; refuse a device that is no cart's."""
+    mac = request.match_info["mac"]
+    try:
+        await carts.record_battery(request.app[CORE_KEY], mac, body.battery)
+    except carts.CartReportError as err:
+        return error(422, "invalid", err)
+    return web.json_response({"mac": mac.lower().replace("-", ":"), "battery": body.battery})
 
 
 @api.get(

@@ -137,6 +137,7 @@ async def class_internet_page(request: web.Request) -> dict[str, Any]:
                         "name": device.name,
                         "online": device.online,
                         "seen": _seen(device.last_seen, zone, now),
+                        "battery": device.battery,
                     }
                     for device in cart.devices
                 ],

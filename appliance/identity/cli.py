@@ -71,16 +71,13 @@ async def _lessons(core: Core, links: StsLinks, commit: bool) -> int:
     ),
 )
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--commit", is_flag=True, help=N_("Enregistre (sinon : aperçu seulement)."))
+@commands.preview_or_commit
 @click.pass_context
 def import_sts(ctx: click.Context, file: Path, commit: bool) -> None:
     """Preview (or commit) the teacher-class links of an STS-Web timetable export."""
     _ = commands.cli_gettext()
     config = commands.config(ctx)
-    try:
-        data = file.read_bytes()
-    except OSError as err:
-        commands.fail(f"{file}: {err.strerror}", 2)
+    data = commands.read_input(file)
 
     async def body(core: Core) -> None:
         rows = await core.db.fetchall(
@@ -115,7 +112,7 @@ def import_sts(ctx: click.Context, file: Path, commit: bool) -> None:
             await core.directory.replace_links("sts", links.classes_of)
         lessons = await _lessons(core, links, commit)
         if not commit:
-            click.echo(_("Aperçu seulement : relancez avec --commit pour enregistrer."))
+            commands.say_preview_only()
             return
         await core.audit.record(
             actor="cli", source="local", action="teaching.import_sts", target=str(file.name),
@@ -139,16 +136,13 @@ def import_sts(ctx: click.Context, file: Path, commit: bool) -> None:
     ),
 )
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--commit", is_flag=True, help=N_("Enregistre (sinon : aperçu seulement)."))
+@commands.preview_or_commit
 @click.pass_context
 def import_file(ctx: click.Context, file: Path, commit: bool) -> None:
     """Preview (or commit) the people of an AAF or SIECLE export as local accounts."""
     _ = commands.cli_gettext()
     config = commands.config(ctx)
-    try:
-        data = file.read_bytes()
-    except OSError as err:
-        commands.fail(f"{file}: {err.strerror}", 2)
+    data = commands.read_input(file)
     is_xml = data.lstrip(b"\xef\xbb\xbf \r\n\t").startswith(b"<")
     source = "aaf" if is_xml else "siecle"
 
@@ -183,7 +177,7 @@ def import_file(ctx: click.Context, file: Path, commit: bool) -> None:
                   "il n'est pas modifié.", login=login)
             )  # fmt: skip
         if not commit:
-            click.echo(_("Aperçu seulement : relancez avec --commit pour enregistrer."))
+            commands.say_preview_only()
             return
         done = await file_import.commit_import(core, people, plan, source)
         if done.first_passwords:

@@ -98,16 +98,12 @@ def timetable() -> None:
 )
 @click.argument("login")
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--commit", is_flag=True, help=N_("Enregistre (sinon : aperçu seulement)."))
+@commands.preview_or_commit
 @click.pass_context
 def import_ics(ctx: click.Context, login: str, file: Path, commit: bool) -> None:
     """Preview (or commit) a teacher's timetable from an iCalendar export."""
-    _ = commands.cli_gettext()
     config = commands.config(ctx)
-    try:
-        data = file.read_bytes()
-    except OSError as err:
-        commands.fail(f"{file}: {err.strerror}", 2)
+    data = commands.read_input(file)
 
     async def body(core: Core) -> None:
         await _teacher(core, login)
@@ -124,7 +120,7 @@ def import_ics(ctx: click.Context, login: str, file: Path, commit: bool) -> None
             commands.fail(err, 2)
         await preview_and_store(core, login, report, "ics", commit)
         if not commit:
-            click.echo(_("Aperçu seulement : relancez avec --commit pour enregistrer."))
+            commands.say_preview_only()
 
     commands.with_core(config, ctx.obj["config_path"], body)
 
@@ -138,15 +134,15 @@ def import_ics(ctx: click.Context, login: str, file: Path, commit: bool) -> None
 )
 @click.argument("login")
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--commit", is_flag=True, help=N_("Enregistre (sinon : aperçu seulement)."))
+@commands.preview_or_commit
 @click.pass_context
 def import_grid(ctx: click.Context, login: str, file: Path, commit: bool) -> None:
     """Preview (or commit) a teacher's timetable from a weekly grid of créneaux."""
     _ = commands.cli_gettext()
     config = commands.config(ctx)
     try:
-        text = file.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
+        text = commands.read_input(file).decode("utf-8-sig")
+    except UnicodeDecodeError as err:
         commands.fail(f"{file}: {err}", 2)
 
     async def body(core: Core) -> None:
@@ -172,6 +168,6 @@ def import_grid(ctx: click.Context, login: str, file: Path, commit: bool) -> Non
             commands.fail(err, 2)
         await preview_and_store(core, login, report, "grid", commit)
         if not commit:
-            click.echo(_("Aperçu seulement : relancez avec --commit pour enregistrer."))
+            commands.say_preview_only()
 
     commands.with_core(config, ctx.obj["config_path"], body)

@@ -30,7 +30,14 @@ from captive_portal.config import PortalConfig
 from captive_portal.nftables import NftTable
 from captive_portal.ruleset import PortalNetwork, render_table
 from filter import state as filtering
-from tests.conftest import PREAU, make_config, opened_core, run_preau, write_config
+from tests.conftest import (
+    PREAU,
+    make_config,
+    opened_core,
+    run_preau,
+    unbound_config_text,
+    write_config,
+)
 
 T = TypeVar("T")
 
@@ -510,3 +517,30 @@ def block_class(config: PreauConfig, class_name: str) -> filtering.OverrideRow:
             source="test",
         ),
     )
+
+
+def start_internet(lab: Lab, tmp_path: Path) -> None:
+    """Start unbound in the WAN namespace: cours.test is "the internet"."""
+    folder = tmp_path / "unbound"
+    folder.mkdir()
+    conf = unbound_config_text(
+        folder, interface=WAN_IP, port=53, allow="10.78.0.0/24", zones=["cours.test."],
+        data=[f"cours.test. 60 IN A {WAN_IP}"],
+    )  # fmt: skip
+    (folder / "unbound.conf").write_text(conf)
+    argv = ["/usr/sbin/ip", "netns", "exec", lab.wan, "/usr/sbin/unbound", "-d", "-c",
+            str(folder / "unbound.conf")]  # fmt: skip
+    lab.servers.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+
+def dig(lab: Lab, ns: str, name: str) -> str:
+    """Ask the appliance's filter from a phone; return the short answer."""
+    return run(
+        "/usr/bin/dig", "+short", "+time=2", "+tries=1", f"@{PORTAL_IP}", name, ns=ns, check=False
+    ).stdout.strip()
+
+
+def curl(ns: str, url: str) -> str:
+    """Fetch ``url`` with curl from a phone; return the body (empty on failure)."""
+    argv = ["/usr/bin/curl", "-s", "--max-time", "3", "--resolve", f"cours.test:80:{WAN_IP}"]
+    return run(*argv, url, ns=ns, check=False).stdout

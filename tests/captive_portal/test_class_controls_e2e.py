@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -44,33 +43,20 @@ from tests.captive_portal.conftest import (
     Lab,
     PortalProcess,
     add_user,
+    curl,
+    dig,
     portal_config,
     portal_login,
     run,
+    start_internet,
     wait_until,
     with_core,
 )
-from tests.captive_portal.test_filter_integration import _unbound_conf, curl, dig
 from tests.conftest import SCHOOL_UAI, opened_core, write_config
 
 pytestmark = pytest.mark.timeout(180)
 PASSWORD = "pupil-password-1"
 TEACHER_PASSWORD = "teacher-password-1"
-
-
-def _internet(lab: Lab, tmp_path: Path) -> None:
-    """Start unbound in the WAN namespace: cours.test is the internet."""
-    folder = tmp_path / "unbound"
-    folder.mkdir()
-    (folder / "unbound.conf").write_text(_unbound_conf(folder))
-    lab.servers.append(
-        subprocess.Popen(
-            ["/usr/sbin/ip", "netns", "exec", lab.wan, "/usr/sbin/unbound", "-d", "-c",
-             str(folder / "unbound.conf")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    )  # fmt: skip
 
 
 def _config(lab: Lab, tmp_path: Path, scheduler: dict[str, Any]) -> tuple[PreauConfig, Path]:
@@ -133,7 +119,7 @@ def _creneau_around_now(config_zone: Any) -> tuple[str, dt.datetime]:
 def test_a_tap_cuts_the_class_until_the_creneau_ends_whatever_happens(
     lab: Lab, tmp_path: Path
 ) -> None:
-    _internet(lab, tmp_path)
+    start_internet(lab, tmp_path)
     hours, creneau_end = _creneau_around_now(portal_config(lab, tmp_path)[0].site.zone)
     every_day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
     config, path = _config(
@@ -198,7 +184,7 @@ def test_a_tap_cuts_the_class_until_the_creneau_ends_whatever_happens(
 
 
 def test_a_control_on_a_group_cuts_its_pupil_not_the_classmate(lab: Lab, tmp_path: Path) -> None:
-    _internet(lab, tmp_path)
+    start_internet(lab, tmp_path)
     config, path = _config(lab, tmp_path, {})
     add_user(path, "a.sixieme", "pupil", "6A", PASSWORD)
     add_user(path, "c.sixieme", "pupil", "6A", PASSWORD)

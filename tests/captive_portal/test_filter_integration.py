@@ -5,7 +5,6 @@ the kernel, not another class's (issue #4 scope 9; CARMO #7.2, #9.2)."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,61 +17,21 @@ from tests.captive_portal.conftest import (
     PortalProcess,
     add_user,
     block_class,
+    curl,
+    dig,
     portal_config,
     portal_login,
-    run,
+    start_internet,
     wait_until,
 )
-from tests.conftest import unbound_config_text, write_config
+from tests.conftest import write_config
 
 pytestmark = pytest.mark.timeout(120)
 PASSWORD = "pupil-password-1"
 
 
-def _unbound_conf(folder: Path) -> str:
-    return unbound_config_text(
-        folder,
-        interface=WAN_IP,
-        port=53,
-        allow="10.78.0.0/24",
-        zones=["cours.test."],
-        data=[f"cours.test. 60 IN A {WAN_IP}"],
-    )
-
-
-def dig(lab: Lab, ns: str, name: str) -> str:
-    """Ask the appliance's filter from a phone; return the short answer."""
-    return run(
-        "/usr/bin/dig", "+short", "+time=2", "+tries=1", f"@{PORTAL_IP}", name, ns=ns, check=False
-    ).stdout.strip()
-
-
-def curl(ns: str, url: str) -> str:
-    """Fetch ``url`` with curl from a phone; return the body (empty on failure)."""
-    argv = ["/usr/bin/curl", "-s", "--max-time", "3", "--resolve", f"cours.test:80:{WAN_IP}"]
-    return run(*argv, url, ns=ns, check=False).stdout
-
-
 def test_filter_follows_the_logged_in_class_and_block_all_cuts_it(lab: Lab, tmp_path: Path) -> None:
-    folder = tmp_path / "unbound"
-    folder.mkdir()
-    (folder / "unbound.conf").write_text(_unbound_conf(folder))
-    lab.servers.append(
-        subprocess.Popen(
-            [
-                "/usr/sbin/ip",
-                "netns",
-                "exec",
-                lab.wan,
-                "/usr/sbin/unbound",
-                "-d",
-                "-c",
-                str(folder / "unbound.conf"),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    )
+    start_internet(lab, tmp_path)
     config, path = portal_config(lab, tmp_path)
     config = config.model_copy(
         update={

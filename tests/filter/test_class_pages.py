@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from appliance.web.app import create_app
 from filter import state as filtering
-from tests.appliance.web.conftest import ClientFactory, login_as, seed_local_people
+from tests.appliance.web.conftest import ClientFactory, api_login, login_as, seed_local_people
 from tests.conftest import make_config, opened_core
 
 
@@ -156,9 +156,23 @@ async def test_the_page_shows_the_class_cart_as_the_network_sees_it(
                 ],
             )
         client: TestClient[Any, Any] = await aiohttp_client(create_app(core))
+        # An MDM reports a cart tablet's battery; a device that is no cart's is refused.
+        headers = {"X-CSRF-Token": await api_login(client, "referent")}
+        kept = await client.put(
+            "/api/v1/portal/carts/devices/02-00-00-00-00-01", json={"battery": 15},
+            headers=headers,
+        )  # fmt: skip
+        assert kept.status == 200, await kept.text()
+        refused = await client.put(
+            "/api/v1/portal/carts/devices/02:00:00:00:00:09", json={"battery": 80},
+            headers=headers,
+        )  # fmt: skip
+        assert refused.status == 422
+        await client.delete("/api/v1/session")
         await login_as(client, "prof")
         page = await (await client.get("/internet?classe=6A")).text()
     assert "Chariot 1" in page
+    assert '<span class="alert">batterie 15 %</span>' in page
     assert "1 appareils sur 3 en ligne" in page  # CH1-01 now; CH1-03 long ago; n° 2 never
     assert "CH1-01 — en ligne" in page
     assert 'CH1-03 — <span class="meta">hors ligne' in page
