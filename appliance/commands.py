@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -20,9 +20,12 @@ from appliance.config import ConfigError, PreauConfig, load_config
 from appliance.core import Core
 from appliance.i18n import N_
 from appliance.identity.ldap_directory import DirectoryError
-from appliance.problems import Problem, problem_of
+from appliance.problems import Problem, UserError, problem_of
 from appliance.scheduler.calendar import CalendarError
 from appliance.state.db import StateError
+
+if TYPE_CHECKING:
+    from appliance.imports import ImportPreview
 
 _T = TypeVar("_T")
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -75,6 +78,29 @@ def with_core(config: PreauConfig, path: Path | None, body: Callable[[Core], Awa
             await core.async_close()
 
     return run(main())
+
+
+def run_import(
+    ctx: click.Context, preview: Callable[[Core], Awaitable[ImportPreview]], commit: bool
+) -> None:
+    """Show an import's preview; store it with ``commit`` (a refusal exits with code 2)."""
+    settings = config(ctx)
+    _ = cli_gettext()
+
+    async def body(core: Core) -> None:
+        try:
+            shown = await preview(core)
+        except UserError as err:
+            fail(err, 2)
+        for line in shown.lines:
+            click.echo(line.said(_))
+        if not commit or shown.store is None:
+            say_preview_only()
+            return
+        for line in await shown.store():
+            click.echo(line.said(_))
+
+    with_core(settings, ctx.obj["config_path"], body)
 
 
 def run(coro: Coroutine[Any, Any, _T]) -> _T:

@@ -15,7 +15,14 @@ from aiohttp import web
 
 from appliance.i18n import Catalogues, merged_labels
 from appliance.metrics import render_metrics
-from appliance.web import api, pages, subgroups_api, subgroups_pages, teaching_pages
+from appliance.web import (
+    api,
+    imports_pages,
+    pages,
+    subgroups_api,
+    subgroups_pages,
+    teaching_pages,
+)
 from appliance.web.api_routes import (
     API_TABLES_KEY,
     ApiRoutes,
@@ -88,6 +95,7 @@ def create_app(core: Core) -> web.Application:
         subgroups_api.api,
         subgroups_pages.routes,
         teaching_pages.routes,
+        imports_pages.routes,
     ]
     for feature in core.features:
         tables += feature.routes
