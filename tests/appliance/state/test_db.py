@@ -25,6 +25,7 @@ _CHOSEN: dict[tuple[str, str], object] = {
     ("personnel_escrow", "id"): 1,
     ("teaching", "source"): "ldap",
     ("timetable", "source"): "ics",
+    ("imported_people", "source"): "aaf",
 }
 
 
