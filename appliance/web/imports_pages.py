@@ -108,7 +108,10 @@ async def _received(request: web.Request) -> tuple[dict[str, str], bytes]:
         if not isinstance(part, BodyPartReader):
             continue
         if part.filename is None:
-            fields[part.name or ""] = (await part.read(decode=True))[:200].decode(errors="replace")
+            value = b""
+            while chunk := await part.read_chunk(4096):
+                value = (value + chunk)[:200]  # a field is a word: the rest is dropped
+            fields[part.name or ""] = value.decode(errors="replace")
             continue
         chunks = []
         size = 0
