@@ -39,11 +39,6 @@ def preview_or_commit(command: _F) -> _F:
     return option(command)
 
 
-def say_preview_only() -> None:
-    """Tell the reader nothing was written and how to write it."""
-    click.echo(cli_gettext()("Aperçu seulement : relancez avec --commit pour enregistrer."))
-
-
 def read_input(path: Path) -> bytes:
     """Return a file the command was given, or exit saying why it cannot be read."""
     try:
@@ -94,8 +89,8 @@ def run_import(
             fail(err, 2)
         for line in shown.lines:
             click.echo(line.said(_))
-        if not commit or shown.store is None:
-            say_preview_only()
+        if not commit:
+            click.echo(_("Aperçu seulement : relancez avec --commit pour enregistrer."))
             return
         for line in await shown.store():
             click.echo(line.said(_))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gettext
 import io
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -169,3 +170,9 @@ __all__: Sequence[str] = (
     "language_of",
     "merged_labels",
 )
+
+
+def folded(text: str) -> str:
+    """Return ``text`` without accents and case ("Lefèvre" → "lefevre"), to match names."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -52,8 +52,8 @@ def _line(message: str, **values: object) -> Problem:
 class ImportPreview:
     """What a file would change: the lines to show, and how to store it."""
 
-    lines: list[Problem] = field(default_factory=list)
-    store: Callable[[], Awaitable[list[Problem]]] | None = None
+    lines: list[Problem]
+    store: Callable[[], Awaitable[list[Problem]]]
 
 
 # -- timetables ---------------------------------------------------------------------------

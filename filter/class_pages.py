@@ -115,17 +115,13 @@ async def class_internet_page(request: web.Request) -> dict[str, Any]:
     present = await class_presence(core, class_name) if class_name else {}
     pupils = [
         {
-            "name": row["display_name"],
-            "devices": int(present[row["id"]]["devices"]) if row["id"] in present else 0,
-            "since": dt.datetime.fromtimestamp(present[row["id"]]["since"], zone).strftime("%H:%M")
-            if row["id"] in present
+            "name": name,
+            "devices": int(present[person]["devices"]) if person in present else 0,
+            "since": dt.datetime.fromtimestamp(present[person]["since"], zone).strftime("%H:%M")
+            if person in present
             else "",
         }
-        for row in await core.db.fetchall(
-            "SELECT id, display_name FROM people WHERE role = 'pupil' AND class_name = ?"
-            " AND departed_at IS NULL ORDER BY surname, given_name, display_name",
-            (class_name,),
-        )
+        for person, name in (await core.directory.roster(class_name)).items()
     ]
     return {
         "carts": [

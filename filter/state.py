@@ -149,7 +149,7 @@ async def add_override(
                 ) from err
     if not target.strip():
         raise FilterStateError(N_("target : ne peut pas être vide"))
-    if target_kind == "class" and not await _class_exists(core, target.strip()):
+    if target_kind == "class" and not await core.directory.has_class(target.strip()):
         raise FilterStateError(N_("target : aucune classe « %(name)s »"), name=target.strip())
     if target_kind == "subgroup" and not await target_class(core, target_kind, target.strip()):
         raise FilterStateError(N_("target : aucun groupe de classe n° %(id)s"), id=target.strip())
@@ -251,13 +251,6 @@ async def override_expiry(core: Core, override_id: int) -> float | None:
         (override_id, time.time()),
     )
     return float(row["expires_at"]) if row is not None else None
-
-
-async def _class_exists(core: Core, name: str) -> bool:
-    row = await core.db.fetchone(
-        "SELECT 1 FROM groups WHERE kind = 'class' AND name = ? LIMIT 1", (name,)
-    )
-    return row is not None
 
 
 async def target_class(core: Core, target_kind: str, target: str) -> str:

@@ -193,12 +193,7 @@ async def _group_documents(
 
 async def _roster(request: web.Request, class_name: str) -> dict[str, str]:
     """Return the class's pupils in the directory: login → name shown, by surname."""
-    rows = await request.app[CORE_KEY].db.fetchall(
-        "SELECT id, display_name FROM people WHERE role = 'pupil' AND class_name = ?"
-        " AND departed_at IS NULL ORDER BY surname, given_name, display_name",
-        (class_name,),
-    )
-    return {row["id"]: row["display_name"] for row in rows}
+    return await request.app[CORE_KEY].directory.roster(class_name)
 
 
 async def _work_of(

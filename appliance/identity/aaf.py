@@ -26,13 +26,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-import unicodedata
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from appliance.config import Role
-from appliance.i18n import N_
+from appliance.i18n import N_, folded
 from appliance.problems import Problem, UserError
 
 MAX_BYTES = 100 * 1024 * 1024
@@ -60,14 +59,9 @@ class ImportedPerson:
     teaches: tuple[str, ...] = field(default=())
 
 
-def _plain(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in text if not unicodedata.combining(c)).casefold()
-
-
 def _login(given_name: str, surname: str) -> str:
-    given = _LOGIN_PART.sub("-", _plain(given_name)).strip("-")
-    family = _LOGIN_PART.sub("-", _plain(surname)).strip("-")
+    given = _LOGIN_PART.sub("-", folded(given_name)).strip("-")
+    family = _LOGIN_PART.sub("-", folded(surname)).strip("-")
     return ".".join(part for part in (given, family) if part)[:48] or "compte"
 
 
@@ -173,7 +167,7 @@ def read_siecle(text: str) -> list[ImportedPerson]:
     header = next(rows, None)
     if header is None:
         raise ExportFileError(N_("le fichier est vide"))
-    names = [_plain(cell).strip() for cell in header]
+    names = [folded(cell).strip() for cell in header]
     where: dict[str, int] = {}
     for key, accepted in _COLUMNS.items():
         for index, name in enumerate(names):

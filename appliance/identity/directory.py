@@ -261,6 +261,22 @@ class Directory:
         )
         return [row["name"] for row in rows]
 
+    async def has_class(self, name: str) -> bool:
+        """Return whether the school has a class of that name."""
+        row = await self._db.fetchone(
+            "SELECT 1 FROM groups WHERE kind = 'class' AND name = ? LIMIT 1", (name,)
+        )
+        return row is not None
+
+    async def roster(self, class_name: str) -> dict[str, str]:
+        """Return the class's pupils in the school now: account → name shown, by surname."""
+        rows = await self._db.fetchall(
+            "SELECT id, display_name FROM people WHERE role = 'pupil' AND class_name = ?"
+            " AND departed_at IS NULL ORDER BY surname, given_name, display_name",
+            (class_name,),
+        )
+        return {row["id"]: row["display_name"] for row in rows}
+
     async def classes_in_charge(self, person_id: str, role: str) -> list[str]:
         """Return the classes someone acts on: a teacher's own, every class for the referent."""
         if role == "referent":

@@ -27,12 +27,11 @@ STS never writes one.
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from appliance.i18n import N_
+from appliance.i18n import N_, folded
 from appliance.problems import UserError
 from appliance.scheduler.weekly import WeeklyLesson
 
@@ -66,9 +65,7 @@ class StsLinks:
 
 
 def _key(surname: str, given_name: str) -> str:
-    text = unicodedata.normalize("NFKD", f"{surname} {given_name}")
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return " ".join(text.casefold().replace("-", " ").split())
+    return " ".join(folded(f"{surname} {given_name}").replace("-", " ").split())
 
 
 def _teacher_ids(node: ElementTree.Element) -> set[str]:

@@ -28,11 +28,10 @@ import csv
 import datetime as dt
 import io
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from appliance.i18n import N_
+from appliance.i18n import N_, folded
 from appliance.scheduler.calendar import SchoolCalendar
 from appliance.scheduler.periods import PeriodGrid
 from appliance.scheduler.timetable import (
@@ -144,14 +143,9 @@ def expand_weekly(
     return report
 
 
-def _plain(text: str) -> str:
-    text = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in text if not unicodedata.combining(c)).strip().casefold()
-
-
 def _span(text: str, grid: PeriodGrid, weekday: int) -> tuple[dt.time, dt.time] | None:
     for period in grid.periods:
-        if _plain(period.name) == _plain(text) and weekday in period.days:
+        if _fold(period.name) == _fold(text) and weekday in period.days:
             return dt.time(period.start // 60, period.start % 60), dt.time(
                 period.end // 60, period.end % 60
             )
@@ -166,16 +160,20 @@ def _span(text: str, grid: PeriodGrid, weekday: int) -> tuple[dt.time, dt.time] 
     return (start, end) if start < end else None
 
 
+def _fold(text: str) -> str:
+    return folded(text).strip()
+
+
 def read_grid(text: str, grid: PeriodGrid, classes: Iterable[str]) -> list[WeeklyLesson]:
     """Return the weekly lessons of a manual grid; a bad line is refused with its number."""
-    known = {_plain(name): name for name in classes}
+    known = {_fold(name): name for name in classes}
     dialect = ";" if text.count(";") >= text.count(",") else ","
     found: list[WeeklyLesson] = []
     for number, row in enumerate(csv.reader(io.StringIO(text), delimiter=dialect), start=1):
         cells = [cell.strip() for cell in row]
         if not any(cells) or cells[0].startswith("#"):
             continue
-        if number == 1 and _plain(cells[0]) == "jour":
+        if number == 1 and _fold(cells[0]) == "jour":
             continue  # the header line
         if len(cells) < 3:
             raise TimetableError(
@@ -184,7 +182,7 @@ def read_grid(text: str, grid: PeriodGrid, classes: Iterable[str]) -> list[Weekl
         day, slot, class_name = cells[0], cells[1], cells[2]
         room = cells[3][:64] if len(cells) > 3 else ""
         weeks = cells[4].upper() if len(cells) > 4 else EVERY_WEEK
-        weekday = _DAYS.get(_plain(day).rstrip("."))
+        weekday = _DAYS.get(_fold(day).rstrip("."))
         if weekday is None:
             raise TimetableError(
                 N_("ligne %(line)s : « %(day)s » n'est pas un jour (lundi … samedi)"),
@@ -198,7 +196,7 @@ def read_grid(text: str, grid: PeriodGrid, classes: Iterable[str]) -> list[Weekl
                 line=number,
                 slot=slot,
             )
-        name = known.get(_plain(class_name))
+        name = known.get(_fold(class_name))
         if name is None:
             raise TimetableError(
                 N_("ligne %(line)s : l'établissement n'a pas de classe « %(name)s »"),

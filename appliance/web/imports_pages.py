@@ -175,8 +175,6 @@ async def imports_store(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther(PATH)
     try:
         shown = await _preview(request, core, kind, str(form.get("enseignant", "")), data)
-        if shown.store is None:
-            raise web.HTTPSeeOther(PATH)
         said = await shown.store()
     except UserError as err:
         context = await _context(request, problem=say(request, err))

@@ -61,10 +61,7 @@ async def may_use_class(request: web.Request, class_name: str) -> web.Response |
     """Return the refusal when the session may not act on ``class_name``'s groups, else None."""
     core = request.app[CORE_KEY]
     session = request[SESSION_KEY]
-    known = await core.db.fetchone(
-        "SELECT 1 FROM groups WHERE kind = 'class' AND name = ? LIMIT 1", (class_name,)
-    )
-    if known is None:
+    if not await core.directory.has_class(class_name):
         return error(404, "not_found", N_("L'établissement n'a pas de classe « %(name)s »."),
                      name=class_name)  # fmt: skip
     if session is not None and session.role == "teacher":

@@ -53,15 +53,8 @@ async def _context(
     request: web.Request, known: list[str], class_name: str, notice: str = "", problem: str = ""
 ) -> dict[str, Any]:
     core = request.app[CORE_KEY]
-    pupils = [
-        {"id": row["id"], "name": row["display_name"]}
-        for row in await core.db.fetchall(
-            "SELECT id, display_name FROM people WHERE role = 'pupil' AND class_name = ?"
-            " AND departed_at IS NULL ORDER BY surname, given_name, display_name",
-            (class_name,),
-        )
-    ]
-    names = {pupil["id"]: pupil["name"] for pupil in pupils}
+    names = await core.directory.roster(class_name)
+    pupils = [{"id": person, "name": name} for person, name in names.items()]
     groups = [
         {
             "id": group.id,
