@@ -57,6 +57,7 @@ from storage.webdav_personnel import (
     USED_KEY,
     PersonnelProvider,
     PersonnelSettings,
+    top_if_none,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -289,9 +290,11 @@ class PedagogicalProvider(FilesystemProvider):  # type: ignore[misc]
         except PathRefused as err:
             raise DAVError(HTTP_BAD_REQUEST, str(err)) from None
 
-    def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
+    def get_resource_inst(self, path: str | None, environ: dict[str, Any]) -> Any:
         """Return the resource at ``path`` in the person's space, or None."""
-        return _resource(path, environ, Path(self._loc_to_file_path(path, environ)))
+        return _resource(
+            top_if_none(path), environ, Path(self._loc_to_file_path(top_if_none(path), environ))
+        )
 
 
 class DirectoryLogins(BaseDomainController):  # type: ignore[misc]

@@ -38,6 +38,16 @@ _T = TypeVar("_T")
 HTTP_INSUFFICIENT_STORAGE: Final = 507
 
 
+def top_if_none(path: str | None) -> str:
+    """Return ``path``, or the top for the None WsgiDAV asks about.
+
+    WsgiDAV takes "/ " for the top (``util.get_uri_parent`` strips spaces), so
+    the parent of a name made of spaces, which the one name check accepts, is
+    None: it is the top.
+    """
+    return "/" if path is None else path
+
+
 class PersonnelSettings:
     """What the PERSONNEL provider needs at request time."""
 
@@ -411,7 +421,8 @@ class PersonnelProvider(DAVProvider):  # type: ignore[misc]
         super().__init__()
         self.settings = settings
 
-    def get_resource_inst(self, path: str, environ: dict[str, Any]) -> Any:
+    def get_resource_inst(self, path: str | None, environ: dict[str, Any]) -> Any:
+        path = top_if_none(path)
         context = _Context(self, environ)
         relative = _relative(path)
         index = context.index()
