@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +27,7 @@ from appliance.config import (
     demo_config,
     load_config,
 )
+from appliance.config_overlay import revert_overlay
 from appliance.config_render import render_config, render_defaults
 from appliance.core import Core, run_until_signalled
 from appliance.features import installed_features
@@ -88,9 +90,19 @@ def run(ctx: click.Context, services: tuple[str, ...]) -> None:
     except UnknownServiceError as err:
         commands.fail(err, 2)
     try:
-        commands.run(run_until_signalled(core, chosen))
-    except OSError as err:
-        commands.fail(_("démarrage impossible : %(error)s", error=err))
+        restart = commands.run(run_until_signalled(core, chosen))
+    except Exception as err:
+        # A config overlay on trial that the services cannot start on is undone.
+        if revert_overlay(config.site.data_dir):
+            _LOGGER.exception("Services did not start on the new config overlay: reverted")
+            restart = True
+        elif isinstance(err, OSError):
+            commands.fail(_("démarrage impossible : %(error)s", error=err))
+        else:
+            raise
+    if restart:
+        # A new config overlay: start again as the same process (same PID for systemd).
+        os.execv(sys.executable, [sys.executable, "-m", "appliance", *sys.argv[1:]])
 
 
 @main.group(help=N_("Vérifier ou afficher la configuration."))

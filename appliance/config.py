@@ -11,6 +11,7 @@ quote (:mod:`appliance.config_render`).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import tomllib
 from functools import cache
 from pathlib import Path
@@ -27,8 +28,11 @@ from pydantic import (
     model_validator,
 )
 
+from appliance.config_overlay import deep_update, overlay_path, read_overlay
 from appliance.features import Feature, installed_features
 from appliance.validation_fr import french_message
+
+_LOGGER = logging.getLogger(__name__)
 
 DEFAULT_CONFIG_PATH: Final = Path("/etc/preau/preau.toml")
 
@@ -455,7 +459,27 @@ def load_config(path: Path | None) -> PreauConfig:
         raise ConfigError(f"{path}: no such file") from err
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: cannot read: {err}") from err
-    return parse_config(text, str(path))
+    local = parse_config(text, str(path))
+    return overlaid(local, tomllib.loads(text))
+
+
+def overlaid(local: PreauConfig, raw: dict[str, Any]) -> PreauConfig:
+    """Return ``local`` with the box's config overlay over it, or ``local`` if it does not fit.
+
+    See :mod:`appliance.config_overlay`: a bad overlay is logged and ignored,
+    never a reason for a service not to start.
+    """
+    values, digest = read_overlay(local.site.data_dir)
+    if not digest:
+        return local
+    try:
+        return build_config(deep_update(raw, values))
+    except ValidationError as err:
+        _LOGGER.warning(
+            "Config overlay ignored, local settings only: %s",
+            _format_errors(str(overlay_path(local.site.data_dir)), err),
+        )
+        return local
 
 
 def demo_config(data_dir: Path) -> PreauConfig:

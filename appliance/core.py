@@ -23,6 +23,7 @@ from appliance.atomic import remove_stale_temporaries
 from appliance.audit import AuditLog
 from appliance.changes import ChangeFeed
 from appliance.config import PreauConfig
+from appliance.config_overlay import OVERLAY_TOPIC, overlay_digest
 from appliance.executor import BlockingExecutor
 from appliance.features import Feature, installed_features
 from appliance.i18n import N_
@@ -58,6 +59,10 @@ class Core:
         self._changes: ChangeFeed | None = None
         self._directory: Directory | None = None
         self._audit: AuditLog | None = None
+        # The config overlay this process started on (appliance.config_overlay).
+        self.overlay_digest = ""
+        # Set when this process must start again on a new config (the CLI re-executes).
+        self.restart_requested = asyncio.Event()
         self.services: dict[str, Service] = {}
         self._shared: dict[Callable[[Core], object], object] = {}
         self._health_task: asyncio.Task[None] | None = None
@@ -106,6 +111,7 @@ class Core:
         data_dir = self.config.site.data_dir
         await self.executor.run(remove_stale_temporaries, data_dir)
         self._db = await StateDB.open(self.config.state_path, self.executor)
+        self.overlay_digest = await self.executor.run(overlay_digest, data_dir)
         self._changes = ChangeFeed(self._db)
         self._db.on_change = self._changes.poke
         self._directory = Directory(self.config, self._db, self.executor)
@@ -128,6 +134,7 @@ class Core:
         for service in self.services.values():
             await service.async_start()
             _LOGGER.info("Service %s started", service.name)
+        self.changes.subscribe(OVERLAY_TOPIC, self._overlay_changed)
         await self.changes.start()
         await self.report_health()
         self._health_task = asyncio.create_task(self._report_forever(), name="preau-health")
@@ -155,6 +162,13 @@ class Core:
                 [(name, os.getpid()) for name in self.services],
             )
         self.services.clear()
+
+    async def _overlay_changed(self, topic: str) -> None:
+        """Ask for a restart on the new config when the overlay this process runs on changed."""
+        now = await self.executor.run(overlay_digest, self.config.site.data_dir)
+        if now != self.overlay_digest:
+            _LOGGER.info("Config overlay changed: restarting services on the new config")
+            self.restart_requested.set()
 
     async def report_health(self) -> None:
         """Write every local service's health to the state DB for the dashboard."""
@@ -192,8 +206,11 @@ class Core:
                 _LOGGER.exception("Could not record service health")
 
 
-async def run_until_signalled(core: Core, services: list[Service]) -> None:
-    """Run services until SIGTERM or SIGINT, then stop them gracefully."""
+async def run_until_signalled(core: Core, services: list[Service]) -> bool:
+    """Run services until SIGTERM or SIGINT, then stop them gracefully.
+
+    Return True when they stopped to start again on a new config overlay.
+    """
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -203,8 +220,17 @@ async def run_until_signalled(core: Core, services: list[Service]) -> None:
         try:
             await core.async_start_services(services)
             _LOGGER.info("Préau running: %s", ", ".join(core.services))
-            await stop.wait()
+            stopped = asyncio.create_task(stop.wait())
+            restart = asyncio.create_task(core.restart_requested.wait())
+            try:
+                await asyncio.wait((stopped, restart), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in (stopped, restart):
+                    waiter.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await waiter
             _LOGGER.info("Stopping")
+            return core.restart_requested.is_set() and not stop.is_set()
         finally:
             # Also after a failed start: stop what did start, withdraw health rows.
             await core.async_stop_services()

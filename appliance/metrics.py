@@ -101,6 +101,15 @@ def published_families(rows: list[tuple[str, str, float]]) -> Iterator[Metric]:
         yield family
 
 
+async def published_rows(core: Core) -> list[tuple[str, str, float]]:
+    """Return the figures services published lately: (name, labels, value)."""
+    rows = await core.db.fetchall(
+        "SELECT name, labels, value FROM service_metrics WHERE updated_at > ?",
+        (time.time() - 120,),
+    )
+    return [(row["name"], row["labels"], float(row["value"])) for row in rows]
+
+
 async def render_metrics(core: Core) -> bytes:
     """Return the Prometheus text exposition of the site."""
     from importlib.metadata import version
@@ -108,11 +117,7 @@ async def render_metrics(core: Core) -> bytes:
     host = await core.executor.run(read_host_figures, core.config.site.data_dir)
     services = await services_status(core)
     registry = CollectorRegistry(auto_describe=False)
-    rows = await core.db.fetchall(
-        "SELECT name, labels, value FROM service_metrics WHERE updated_at > ?",
-        (time.time() - 120,),
-    )
-    published = [(row["name"], row["labels"], float(row["value"])) for row in rows]
+    published = await published_rows(core)
     registry.register(SiteCollector(host, services, version("preau"), published))
     ProcessCollector(namespace="preau", registry=registry)
     return await core.executor.run(generate_latest, registry)

@@ -26,6 +26,7 @@ _CHOSEN: dict[tuple[str, str], object] = {
     ("teaching", "source"): "ldap",
     ("timetable", "source"): "ics",
     ("imported_people", "source"): "aaf",
+    ("sync_link", "id"): 1,
 }
 
 

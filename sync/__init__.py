@@ -1,0 +1,1 @@
+"""The link with the collectivité's central MDM: signed policy down, reports up (issue #14)."""

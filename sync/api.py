@@ -1,0 +1,160 @@
+"""The link with the centre in the API: its state, enrolment, the site report and its schema."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from pydantic import Field
+
+from appliance.i18n import N_
+from appliance.web.api_routes import ApiRoutes, Body, Reply
+from appliance.web.auth import actor_of, source_of
+from appliance.web.errors import error
+from appliance.web.keys import CORE_KEY
+from appliance.web.rendering import say
+from sync.credentials import CredentialError
+from sync.link import Link, LinkError, enrol
+from sync.report import SiteReport
+from sync.service import site_report
+from sync.state import LinkState, ask_check, read_link, spool_size
+from sync.trust import PolicyFetchError
+
+api = ApiRoutes()
+
+
+class SettingReply(Reply):
+    """One key the centre sets, what the box uses and why."""
+
+    key: str
+    value: Any
+    origin: str
+    locked: bool
+    winner: str
+    local_value: Any
+
+
+class LinkReply(Reply):
+    """The box's link with its centre."""
+
+    enrolled: bool
+    box_id: str
+    uai: str
+    revoked: bool
+    last_exchange_at: float
+    policy_version: int
+    policy_origins: list[str]
+    policy_applied_at: float
+    policy_stale: bool
+    applying: bool
+    time_trusted: bool
+    spool_reports: int
+    spool_bytes: int
+    spool_dropped_total: int
+    problem: str
+    settings: list[SettingReply]
+
+
+class EnrolBody(Body):
+    """The token the central team gave for this school."""
+
+    token: str = Field(min_length=1, max_length=4096)
+
+
+async def link_reply(request: web.Request, link: LinkState) -> dict[str, Any]:
+    """Return the link's state as the API and the page show it."""
+    reports, size = await spool_size(request.app[CORE_KEY].db)
+    problems = [
+        say(request, message, **values)
+        for message, values in (
+            (link.last_error, link.last_error_values),
+            (link.policy_problem, link.policy_problem_values),
+        )
+        if message
+    ]
+    problem = " ; ".join(problems)
+    return {
+        "enrolled": link.enrolled,
+        "box_id": link.box_id,
+        "uai": link.uai,
+        "revoked": link.revoked,
+        "last_exchange_at": link.last_exchange_at,
+        "policy_version": link.policy_version,
+        "policy_origins": link.policy_origins,
+        "policy_applied_at": link.policy_applied_at,
+        "policy_stale": link.policy_stale,
+        "applying": bool(link.pending),
+        "time_trusted": link.time_trusted,
+        "spool_reports": reports,
+        "spool_bytes": size,
+        "spool_dropped_total": link.spool_dropped_total,
+        "problem": problem,
+        "settings": [
+            {**setting, "local_value": setting.get("local_value")}
+            for setting in link.policy_settings
+        ],
+    }
+
+
+@api.get("/sync/link", "The link with the collectivité's centre.", response=LinkReply)
+async def get_link(request: web.Request) -> web.StreamResponse:
+    """Return the link's state."""
+    link = await read_link(request.app[CORE_KEY].db)
+    return web.json_response(await link_reply(request, link))
+
+
+@api.post(
+    "/sync/enrol", "Enrol the box with a token from the centre.", body=EnrolBody, response=LinkReply
+)
+async def post_enrol(request: web.Request, body: EnrolBody) -> web.StreamResponse:
+    """Enrol with a token (used once, for this school, within 72 h)."""
+    core = request.app[CORE_KEY]
+    try:
+        link = await enrol(core, body.token, actor_of(request), source_of(request))
+    except CredentialError as err:
+        return error(422, "invalid", err)
+    except (LinkError, PolicyFetchError) as err:
+        return error(502, "centre", err)
+    return web.json_response(await link_reply(request, link))
+
+
+@api.post("/sync/rotate", "Give the box a new key pair (no new enrolment).", response=LinkReply)
+async def post_rotate(request: web.Request) -> web.StreamResponse:
+    """Rotate the box's key."""
+    core = request.app[CORE_KEY]
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
+        try:
+            link = await Link(core, session).rotate_key(actor_of(request), source_of(request))
+        except LinkError as err:
+            return error(502, "centre", err)
+    return web.json_response(await link_reply(request, link))
+
+
+@api.post("/sync/check", "Ask the link to read the centre now.", response=LinkReply)
+async def post_check(request: web.Request) -> web.StreamResponse:
+    """Wake the sync service (it reads the centre at once)."""
+    core = request.app[CORE_KEY]
+    link = await read_link(core.db)
+    if not link.enrolled:
+        return error(409, "absent", N_("ce boîtier n'est inscrit auprès d'aucun centre"))
+    await ask_check(core.db)
+    return web.json_response(await link_reply(request, link))
+
+
+@api.get(
+    "/sync/report", "The site report the centre receives (no pupil data).", response=SiteReport
+)
+async def get_report(request: web.Request) -> web.StreamResponse:
+    """Return the site report now (for MDMs that pull)."""
+    core = request.app[CORE_KEY]
+    link = await read_link(core.db)
+    report = await site_report(core, link, time.time())
+    return web.json_response(report.model_dump(mode="json", by_alias=True))
+
+
+@api.get("/sync/report-schema", "The site report's JSON Schema.", roles=None)
+async def get_report_schema(request: web.Request) -> web.StreamResponse:
+    """Return the JSON Schema of ``preau.site-report/1``."""
+    return web.json_response(SiteReport.model_json_schema(by_alias=True))

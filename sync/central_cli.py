@@ -1,0 +1,216 @@
+"""`preau-central …`: the collectivité's central team's tool.
+
+It keeps a central directory (``--dir``): the keys, the signed repository
+nginx serves, and the intake's files. Commands: create the repository and its
+keys, mint an enrolment token for a school, publish a bundle for every site,
+a group of sites or one site, say which sites form a group, revoke a box,
+re-sign the timestamp, run the intake, and print the fleet's state from the
+reports the boxes sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import tomllib
+from pathlib import Path
+
+import click
+from aiohttp import web
+from pydantic import ValidationError
+
+from appliance.cli_words import PreauGroup
+from appliance.commands import cli_gettext, fail
+from appliance.executor import BlockingExecutor
+from appliance.i18n import N_
+from appliance.problems import UserError
+from appliance.validation_fr import joined, problems
+from sync.credentials import mint_token, token_text
+from sync.intake import Intake, create_intake_app
+from sync.policy import Bundle
+from sync.repository import CentralRepository, check_name
+
+
+@click.group(
+    cls=PreauGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help=N_("Outil de l'équipe centrale : dépôt signé, jetons, politiques, parc."),
+)
+@click.option(
+    "--dir",
+    "central_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("/var/lib/preau-central"),
+    show_default=True,
+    help=N_("Dossier central (clés, dépôt servi par nginx, arrivées)."),
+)
+@click.pass_context
+def main(ctx: click.Context, central_dir: Path) -> None:
+    """The central team's tool."""
+    ctx.ensure_object(dict)
+    ctx.obj["repo"] = CentralRepository(central_dir)
+
+
+def _repo(ctx: click.Context) -> CentralRepository:
+    repo: CentralRepository = ctx.obj["repo"]
+    return repo
+
+
+@main.command("init", help=N_("Crée les clés et un dépôt signé vide."))
+@click.option("--repository", required=True, help=N_("URL publique du dépôt (servi par nginx)."))
+@click.option(
+    "--intake", required=True, help=N_("URL publique des arrivées (inscription, rapports).")
+)
+@click.pass_context
+def init_command(ctx: click.Context, repository: str, intake: str) -> None:
+    """Create the keys and an empty repository."""
+    _ = cli_gettext()
+    try:
+        _repo(ctx).init(repository, intake)
+    except UserError as err:
+        fail(err, 2)
+    click.echo(_("dépôt créé ; mettez keys/root.pem hors ligne"))
+
+
+@main.command(
+    "token", help=N_("Émet un jeton d'inscription à usage unique pour l'établissement UAI.")
+)
+@click.argument("uai")
+@click.option(
+    "--hours",
+    type=click.IntRange(1, 72),
+    default=72,
+    show_default=True,
+    help=N_("Durée de vie du jeton."),
+)
+@click.pass_context
+def token_command(ctx: click.Context, uai: str, hours: int) -> None:
+    """Mint a token."""
+    repo = _repo(ctx)
+    try:
+        check_name(uai)
+        settings = repo.settings()
+        token = mint_token(
+            uai, settings["repository"], settings["intake"], repo.root_bytes(), time.time(),
+            dt.timedelta(hours=hours),
+        )  # fmt: skip
+    except UserError as err:
+        fail(err, 2)
+    Intake(repo).add_token(token.token_id, uai, token.secret_sha256, token.expires)
+    click.echo(token_text(token))
+
+
+def _read_bundle(path: Path, scope: str, name: str) -> Bundle:
+    _ = cli_gettext()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        fail(f"{path}: {err}", 2)
+    try:
+        return Bundle.model_validate({**raw, "scope": scope, "name": name})
+    except ValidationError as err:
+        fail(f"{path}: " + joined(problems(err, whole=N_("politique"))).said(_), 2)
+
+
+@main.command(
+    "publish",
+    help=N_("Signe et publie la politique FICHIER (TOML) pour tous, un groupe ou un site."),
+)
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--group", "group", default=None, help=N_("Pour ce groupe d'établissements."))
+@click.option("--site", "site", default=None, help=N_("Pour cet établissement (UAI)."))
+@click.pass_context
+def publish_command(ctx: click.Context, file: Path, group: str | None, site: str | None) -> None:
+    """Publish a bundle."""
+    _ = cli_gettext()
+    if group and site:
+        fail(_("--group ou --site, pas les deux"), 2)
+    scope, name = ("group", group) if group else ("site", site) if site else ("all", "all")
+    bundle = _read_bundle(file, scope, name)
+    try:
+        path = _repo(ctx).publish_bundle(bundle)
+    except UserError as err:
+        fail(err, 2)
+    click.echo(_("publié : %(path)s", path=path))
+
+
+@main.command("group", help=N_("Dit quels établissements (UAI…) forment le groupe NOM."))
+@click.argument("name")
+@click.argument("uais", nargs=-1)
+@click.pass_context
+def group_command(ctx: click.Context, name: str, uais: tuple[str, ...]) -> None:
+    """Set a group of sites."""
+    try:
+        for uai in (name, *uais):
+            check_name(uai)
+        _repo(ctx).set_group(name, list(uais))
+    except UserError as err:
+        fail(err, 2)
+
+
+@main.command("revoke", help=N_("Révoque le boîtier BOX : refusé dès son prochain échange."))
+@click.argument("box")
+@click.pass_context
+def revoke_command(ctx: click.Context, box: str) -> None:
+    """Revoke a box."""
+    repo = _repo(ctx)
+    try:
+        Intake(repo).revoke(box)
+        repo.revoke(box)
+    except UserError as err:
+        fail(err, 2)
+
+
+@main.command("refresh", help=N_("Signe de nouveau l'horodatage (serve le fait chaque heure)."))
+@click.pass_context
+def refresh_command(ctx: click.Context) -> None:
+    """Re-sign the timestamp."""
+    try:
+        _repo(ctx).refresh_timestamp()
+    except UserError as err:
+        fail(err, 2)
+
+
+@main.command(
+    "serve", help=N_("Lance les arrivées (inscription, rapports, heure signée) sur HOTE:PORT.")
+)
+@click.option("--listen", default="127.0.0.1:8700", show_default=True, help=N_("Adresse d'écoute."))
+@click.pass_context
+def serve_command(ctx: click.Context, listen: str) -> None:
+    """Run the intake."""
+    host, _sep, port = listen.rpartition(":")
+    executor = BlockingExecutor()
+    app = create_intake_app(_repo(ctx).paths.root, executor)
+    try:
+        web.run_app(app, host=host.strip("[]"), port=int(port), print=None)
+    finally:
+        executor.shutdown()
+
+
+@main.command("fleet", help=N_("Affiche l'état du parc d'après les derniers rapports (JSON)."))
+@click.pass_context
+def fleet_command(ctx: click.Context) -> None:
+    """Print the fleet's state."""
+    intake = Intake(_repo(ctx))
+    rows = []
+    for box_id, record in intake.boxes().items():
+        reports = intake.reports(box_id)
+        last = reports[-1] if reports else {}
+        rows.append(
+            {
+                "box": box_id,
+                "uai": record["uai"],
+                "revoked": bool(record.get("revoked")),
+                "reports": len(reports),
+                "last_report_at": last.get("generated_at"),
+                "version": last.get("version"),
+                "policy_version": last.get("link", {}).get("policy_version"),
+                "services_down": [
+                    s["name"]
+                    for s in last.get("services", [])
+                    if s["status"] in ("down", "stopped")
+                ],
+            }
+        )
+    click.echo(json.dumps(rows, ensure_ascii=False, indent=1))

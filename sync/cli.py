@@ -1,0 +1,103 @@
+"""`preau sync …`: the box's side of the link with the centre, from a shell."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import aiohttp
+import click
+
+from appliance import commands
+from appliance.cli_words import PreauGroup
+from appliance.core import Core
+from appliance.i18n import N_
+from sync.credentials import CredentialError
+from sync.link import Link, LinkError, enrol
+from sync.service import site_report
+from sync.state import read_link
+from sync.trust import PolicyFetchError
+
+
+@click.group(
+    "sync", cls=PreauGroup, help=N_("Lien avec le centre de la collectivité (inscription, état).")
+)
+def sync_group() -> None:
+    """The link with the collectivité's centre."""
+
+
+@sync_group.command(
+    "enrol", help=N_("Inscrit le boîtier avec le JETON du centre (« - » : lu sur l'entrée).")
+)
+@click.argument("token")
+@click.pass_context
+def enrol_command(ctx: click.Context, token: str) -> None:
+    """Enrol the box with a token."""
+    _ = commands.cli_gettext()
+    config = commands.config(ctx)
+    text = sys.stdin.read() if token == "-" else token  # noqa: S105 - "-" is stdin
+
+    async def body(core: Core) -> str:
+        try:
+            link = await enrol(core, text, "cli", "cli")
+        except (CredentialError, LinkError, PolicyFetchError) as err:
+            commands.fail(err, 2)
+        return link.box_id
+
+    box_id = commands.with_core(config, ctx.obj["config_path"], body)
+    click.echo(_("boîtier inscrit : %(box)s", box=box_id))
+
+
+@sync_group.command("status", help=N_("Affiche l'état du lien (JSON)."))
+@click.pass_context
+def status_command(ctx: click.Context) -> None:
+    """Print the link's state."""
+    config = commands.config(ctx)
+
+    async def body(core: Core) -> str:
+        link = await read_link(core.db)
+        shown = {
+            "enrolled": link.enrolled, "box_id": link.box_id, "uai": link.uai,
+            "revoked": link.revoked, "policy_version": link.policy_version,
+            "policy_stale": link.policy_stale, "time_trusted": link.time_trusted,
+            "last_exchange_at": link.last_exchange_at,
+            "problem": link.last_error % link.last_error_values if link.last_error else "",
+            "policy_problem": link.policy_problem % link.policy_problem_values
+            if link.policy_problem
+            else "",
+        }  # fmt: skip
+        return json.dumps(shown, ensure_ascii=False, indent=1)
+
+    click.echo(commands.with_core(config, ctx.obj["config_path"], body))
+
+
+@sync_group.command("rotate-key", help=N_("Donne au boîtier une nouvelle paire de clés."))
+@click.pass_context
+def rotate_command(ctx: click.Context) -> None:
+    """Rotate the box's key."""
+    _ = commands.cli_gettext()
+    config = commands.config(ctx)
+
+    async def body(core: Core) -> None:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
+            try:
+                await Link(core, session).rotate_key("cli", "cli")
+            except LinkError as err:
+                commands.fail(err, 2)
+
+    commands.with_core(config, ctx.obj["config_path"], body)
+    click.echo(_("nouvelle clé acceptée par le centre"))
+
+
+@sync_group.command("report", help=N_("Affiche le rapport de site que reçoit le centre (JSON)."))
+@click.pass_context
+def report_command(ctx: click.Context) -> None:
+    """Print the site report."""
+    config = commands.config(ctx)
+
+    async def body(core: Core) -> str:
+        report = await site_report(core, await read_link(core.db), time.time())
+        return report.model_dump_json(by_alias=True, indent=1)
+
+    click.echo(commands.with_core(config, ctx.obj["config_path"], body))

@@ -1,0 +1,37 @@
+"""The ``[sync]`` section: how the box talks with the collectivité's centre (issue #14).
+
+The URLs and the trust anchor come from the enrolment token, not from here:
+the referent pastes one token and nothing else.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SyncConfig(BaseModel):
+    """The link with the collectivité's centre (CARMO chapter 20, #5.8, #6.4)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    enabled: bool = Field(True, description="Run the link (idle until the box is enrolled).")
+    poll_minutes: float = Field(
+        15, ge=0.05, le=1440, description="Mean time between two reads of the central repository."
+    )
+    jitter_percent: int = Field(
+        20, ge=0, le=50, description="Each wait is drawn within ± this share (no herd)."
+    )
+    long_poll: bool = Field(True, description="Also wait on the centre's « vérifier maintenant ».")
+    report_minutes: float = Field(
+        15, ge=0.05, le=1440, description="Time between two site reports put in the spool."
+    )
+    spool_max_mb: int = Field(
+        64, ge=1, le=4096, description="Largest spool of reports waiting to go up."
+    )
+    spool_max_days: int = Field(30, ge=1, le=365, description="Oldest report kept in the spool.")
+    apply_check_seconds: int = Field(
+        60, ge=5, le=3600, description="After a policy applies, how long services have to be ok."
+    )
+    request_timeout_seconds: float = Field(
+        20, ge=1, le=300, description="Longest wait for one answer of the centre."
+    )

@@ -1,0 +1,278 @@
+"""The box's exchanges with the centre's intake: enrol, rotate its key, tell the time, send.
+
+Every request but enrolment and the time is signed with the box's own key
+(:mod:`sync.credentials`); the private key is a file of the box (0600) and
+is never sent. A refusal of the centre is a :class:`LinkError` naming why;
+"revoked" is its own error so the service can show it.
+
+Files under ``DATA_DIR/sync/``: ``box.pem`` (the key), ``box.next.pem`` (a
+key being rotated in: if the box dies between the centre's answer and the
+swap, the next request tries it), ``tuf/`` (the trusted metadata) and
+``targets/`` (downloaded bundles).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from appliance.atomic import write_atomic
+from appliance.i18n import N_
+from appliance.problems import UserError
+from sync.credentials import (
+    CredentialError,
+    load_box_key,
+    new_box_key,
+    parse_token,
+    public_text,
+    sign_request,
+    verify_time,
+)
+from sync.state import LinkState, ask_check, read_link, write_link
+from sync.trust import pin_root, trusted_root
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from appliance.core import Core
+
+_TIMEOUT: Final = aiohttp.ClientTimeout(total=20)
+
+
+class LinkError(UserError):
+    """The centre refused an exchange or could not be reached."""
+
+
+class RevokedError(LinkError):
+    """The centre revoked this box."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPaths:
+    """Where the link keeps its files."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, core: Core) -> SyncPaths:
+        """Return the paths under the box's data folder."""
+        return cls(core.config.site.data_dir / "sync")
+
+    @property
+    def key(self) -> Path:
+        """Return the box's private key."""
+        return self.root / "box.pem"
+
+    @property
+    def next_key(self) -> Path:
+        """Return the key being rotated in."""
+        return self.root / "box.next.pem"
+
+    @property
+    def metadata(self) -> Path:
+        """Return the trusted metadata folder."""
+        return self.root / "tuf"
+
+    @property
+    def targets(self) -> Path:
+        """Return the downloaded targets folder."""
+        return self.root / "targets"
+
+    @property
+    def clock(self) -> Path:
+        """Return the last trusted time (the box's fake-hwclock)."""
+        return self.root / "clock"
+
+
+def read_key(path: Path) -> Ed25519PrivateKey:
+    """Return the private key stored at ``path``."""
+    return load_box_key(path.read_bytes())
+
+
+def _new_key_file(path: Path) -> Ed25519PrivateKey:
+    pem = new_box_key()
+    write_atomic(path, pem, mode=0o600)
+    return load_box_key(pem)
+
+
+async def _answer(response: aiohttp.ClientResponse) -> Any:
+    if response.status == 403:
+        raise RevokedError(N_("le centre a révoqué ce boîtier"))
+    if response.status != 200:
+        reason = (await response.text())[:200]
+        raise LinkError(
+            N_("le centre a refusé (%(status)s) : %(reason)s"),
+            status=response.status,
+            reason=reason,
+        )
+    return await response.json()
+
+
+async def enrol(
+    core: Core,
+    token_text: str,
+    actor: str,
+    source: str,
+    session: aiohttp.ClientSession | None = None,
+) -> LinkState:
+    """Enrol this box with a token the centre minted for its school."""
+    token = parse_token(token_text)
+    schools = {school.uai for school in core.config.site.schools}
+    if schools and token.uai not in schools:
+        raise CredentialError(
+            N_("ce jeton est pour l'établissement %(uai)s, pas pour ce boîtier"), uai=token.uai
+        )
+    paths = SyncPaths.of(core)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    await core.executor.run(pin_root, paths.metadata, token.repository, token.root_sha256)
+    key = await core.executor.run(_new_key_file, paths.key)
+    own = session is None
+    session = session or aiohttp.ClientSession(timeout=_TIMEOUT)
+    try:
+        body = {"token": token_text.strip(), "public_key": public_text(key)}
+        try:
+            async with session.post(f"{token.intake}/intake/enrol", json=body) as response:
+                if response.status == 401:
+                    reason = (await response.text())[:200]
+                    raise CredentialError(
+                        N_("jeton refusé par le centre : %(reason)s"), reason=reason
+                    )
+                answer = await _answer(response)
+        except aiohttp.ClientError as err:
+            raise LinkError(N_("centre injoignable : %(error)s"), error=str(err)) from err
+    finally:
+        if own:
+            await session.close()
+    link = LinkState(
+        box_id=str(answer["box_id"]),
+        uai=token.uai,
+        repository=token.repository,
+        intake=token.intake,
+        enrolled_at=time.time(),
+    )
+    await write_link(core.db, link)
+    await ask_check(core.db)
+    await core.audit.record(
+        actor=actor, source=source, action="sync.enrol", outcome="success", target=link.box_id
+    )
+    return link
+
+
+class Link:
+    """A box's signed exchanges with its centre."""
+
+    def __init__(self, core: Core, session: aiohttp.ClientSession) -> None:
+        """Use ``session`` for every request."""
+        self.core = core
+        self.session = session
+        self.paths = SyncPaths.of(core)
+        # Trusted time minus the system clock, once the centre told the time.
+        self.offset: float | None = None
+        # The last time the centre told (kept on disk): the clock never goes below it.
+        self.floor = 0.0
+
+    async def load_floor(self) -> None:
+        """Read the last trusted time kept on disk (a box without a clock boots in 1970)."""
+        try:
+            text = await self.core.executor.run(self.paths.clock.read_text)
+            self.floor = float(text.strip())
+        except (OSError, ValueError):
+            self.floor = 0.0
+
+    @property
+    def time_trusted(self) -> bool:
+        """Say whether the centre told this process the time."""
+        return self.offset is not None
+
+    def now(self) -> float:
+        """Return the best time known: the centre's if told, never before the last one told."""
+        return max(time.time() + (self.offset or 0.0), self.floor)
+
+    async def sync_time(self, link: LinkState) -> float:
+        """Learn the time from the centre's signed answer; return the offset."""
+        nonce = secrets.token_hex(16)
+        sent = time.time()
+        try:
+            async with self.session.get(
+                f"{link.intake}/intake/time", params={"nonce": nonce}
+            ) as response:
+                answer = await _answer(response)
+        except aiohttp.ClientError as err:
+            raise LinkError(N_("centre injoignable : %(error)s"), error=str(err)) from err
+        received = time.time()
+        root = await self.core.executor.run(trusted_root, self.paths.metadata)
+        told = verify_time(root, answer, nonce)
+        # The answer was signed somewhere between sending and receiving.
+        self.offset = told - (sent + received) / 2
+        self.floor = max(self.floor, told)
+        await self.core.executor.run(write_atomic, self.paths.clock, f"{told:.0f}\n", mode=0o644)
+        return self.offset
+
+    async def signed_post(self, link: LinkState, route: str, payload: bytes) -> Any:
+        """POST ``payload`` to the intake's ``route``, signed; return the JSON answer."""
+        url = f"{link.intake}/intake/{route}"
+        path = urlsplit(url).path
+        keys = [self.paths.key]
+        if await self.core.executor.run(self.paths.next_key.exists):
+            keys.append(self.paths.next_key)
+        last: LinkError | None = None
+        for key_path in keys:
+            key = await self.core.executor.run(read_key, key_path)
+            headers = sign_request(key, link.box_id, "POST", path, payload, self.now())
+            headers["Content-Type"] = "application/json"
+            try:
+                async with self.session.post(url, data=payload, headers=headers) as response:
+                    if response.status == 401:
+                        last = LinkError(
+                            N_("le centre a refusé (%(status)s) : %(reason)s"),
+                            status=401,
+                            reason=(await response.text())[:200],
+                        )
+                        continue
+                    answer = await _answer(response)
+            except aiohttp.ClientError as err:
+                raise LinkError(N_("centre injoignable : %(error)s"), error=str(err)) from err
+            if key_path == self.paths.next_key:
+                # The centre took the rotated key before the box could swap it in.
+                await self.core.executor.run(os.replace, key_path, self.paths.key)
+            return answer
+        raise last or LinkError(N_("ce boîtier n'a pas de clé"))
+
+    async def rotate_key(self, actor: str, source: str) -> LinkState:
+        """Make a new key pair and have the centre take it (no new enrolment)."""
+        link = await read_link(self.core.db)
+        if not link.enrolled:
+            raise LinkError(N_("ce boîtier n'est inscrit auprès d'aucun centre"))
+        new = await self.core.executor.run(_new_key_file, self.paths.next_key)
+        body = f'{{"public_key": "{public_text(new)}"}}'.encode()
+        await self.signed_post(link, "rotate", body)
+        if await self.core.executor.run(self.paths.next_key.exists):
+            await self.core.executor.run(os.replace, self.paths.next_key, self.paths.key)
+        link = await read_link(self.core.db)
+        link.key_rotated_at = time.time()
+        await write_link(self.core.db, link)
+        await self.core.audit.record(
+            actor=actor, source=source, action="sync.rotate", outcome="success", target=link.box_id
+        )
+        return link
+
+    async def wait_for_publication(self, link: LinkState, known: int, seconds: float) -> int:
+        """Long-poll the centre until it publishes after ``known``; return its version."""
+        timeout = aiohttp.ClientTimeout(total=seconds + 15)
+        try:
+            async with self.session.get(
+                f"{link.intake}/intake/wait",
+                params={"version": str(known), "seconds": f"{seconds:.1f}"},
+                timeout=timeout,
+            ) as response:
+                answer = await _answer(response)
+        except aiohttp.ClientError as err:
+            raise LinkError(N_("centre injoignable : %(error)s"), error=str(err)) from err
+        return int(answer.get("version", 0))

@@ -1,0 +1,195 @@
+"""The centre's policy and the referent's settings, merged by one documented rule.
+
+Pure: no I/O. The central team publishes *bundles* (signed by the repository,
+see :mod:`sync.repository`) for every site, for a group of sites, or for one
+site (its UAI). A bundle sets configuration keys, each possibly *locked*.
+
+Precedence, per key (docs/sync.md says the same to the referent):
+
+1. a key the centre **locks** takes the centre's value, whatever the local file
+   says; among several locking bundles the narrowest wins (site, then group,
+   then all);
+2. otherwise a key the referent set in ``preau.toml`` keeps the local value;
+3. otherwise the narrowest bundle that sets the key gives it;
+4. otherwise the built-in default.
+
+Some keys describe this box itself (where its data lives, what it listens on,
+how it reaches the centre) and are never taken from a bundle: a bundle that
+names one is refused whole, so a typo in the centre cannot cut a site off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from appliance.i18n import N_
+from appliance.problems import UserError
+
+Scope = Literal["all", "group", "site"]
+# Narrowest last: a later scope overrides an earlier one.
+SCOPE_ORDER: Final[Mapping[str, int]] = {"all": 0, "group": 1, "site": 2}
+
+# Keys a bundle may never set (prefixes of dotted paths): the box's own place.
+BOX_LOCAL_KEYS: Final = (
+    "site.data_dir",
+    "state",
+    "web.host",
+    "web.port",
+    "sync",
+    "logging",
+)
+
+
+class BundleError(UserError):
+    """A bundle the box cannot take (its name, its key or its value)."""
+
+
+class Setting(BaseModel):
+    """One configuration key's value in a bundle, and whether the centre locks it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    value: Any
+    locked: bool = False
+
+
+class Bundle(BaseModel):
+    """What one signed bundle carries (a target of the central repository)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: Literal[1] = 1
+    scope: Scope
+    # "all", a group's name or a UAI.
+    name: str = Field(min_length=1, max_length=64)
+    # Dotted configuration keys: "filter.safe_search".
+    settings: dict[str, Setting] = Field(default_factory=dict)
+    note: str = Field("", max_length=500)
+
+    @field_validator("settings")
+    @classmethod
+    def _no_box_local_key(cls, settings: dict[str, Setting]) -> dict[str, Setting]:
+        for key in settings:
+            refuse_box_local(key)
+        return settings
+
+
+def refuse_box_local(key: str) -> None:
+    """Refuse a dotted key that only the box itself may set."""
+    parts = key.split(".")
+    if not key or any(not part for part in parts):
+        raise BundleError(N_("clé de configuration mal formée : « %(key)s »"), key=key)
+    for local in BOX_LOCAL_KEYS:
+        if key == local or key.startswith(local + "."):
+            raise BundleError(
+                N_("la clé « %(key)s » est propre à chaque boîtier : le centre ne la fixe pas"),
+                key=key,
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveSetting:
+    """A key the centre sets, what this box uses, and why (shown per setting)."""
+
+    key: str
+    value: Any
+    origin: str  # "all", "group:NAME" or "site:UAI"
+    locked: bool
+    # "centre" (the centre's value is used) or "local" (the referent's wins).
+    winner: Literal["centre", "local"]
+    local_value: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class MergedPolicy:
+    """The settings the centre gives this box, and the config overlay they make."""
+
+    settings: tuple[EffectiveSetting, ...]
+    bundles: tuple[str, ...]  # origins, broadest first
+
+    @property
+    def overlay(self) -> dict[str, Any]:
+        """Return the nested config values the centre's winning settings set."""
+        return nested({s.key: s.value for s in self.settings if s.winner == "centre"})
+
+    @property
+    def digest(self) -> str:
+        """Return a short digest of what the box must apply ("" for nothing: no apply)."""
+        if not self.settings:
+            return ""
+        text = json.dumps(
+            [(s.key, s.value, s.locked, s.origin) for s in self.settings],
+            sort_keys=True,
+            ensure_ascii=False,
+            default=str,
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def origin_of(bundle: Bundle) -> str:
+    """Return how a bundle's origin is shown: all, group:NAME or site:UAI."""
+    return "all" if bundle.scope == "all" else f"{bundle.scope}:{bundle.name}"
+
+
+def lookup(tree: Mapping[str, Any], key: str) -> tuple[bool, Any]:
+    """Return (present, value) of a dotted ``key`` in a nested mapping."""
+    node: Any = tree
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def nested(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn {"a.b": 1} into {"a": {"b": 1}}."""
+    tree: dict[str, Any] = {}
+    for key, value in sorted(flat.items()):
+        node = tree
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise BundleError(N_("clé de configuration mal formée : « %(key)s »"), key=key)
+            node = child
+        node[parts[-1]] = value
+    return tree
+
+
+def merge(bundles: Sequence[Bundle], local: Mapping[str, Any]) -> MergedPolicy:
+    """Merge the bundles that apply to a box with its local file, by the rule above."""
+    ordered = sorted(bundles, key=lambda b: (SCOPE_ORDER[b.scope], b.name))
+    chosen: dict[str, tuple[Setting, str]] = {}
+    locked: dict[str, tuple[Setting, str]] = {}
+    for bundle in ordered:
+        for key, setting in bundle.settings.items():
+            chosen[key] = (setting, origin_of(bundle))
+            if setting.locked:
+                locked[key] = (setting, origin_of(bundle))
+    settings = []
+    for key in sorted(chosen):
+        setting, origin = locked.get(key) or chosen[key]
+        present, local_value = lookup(local, key)
+        winner: Literal["centre", "local"] = "local" if present and not setting.locked else "centre"
+        settings.append(
+            EffectiveSetting(
+                key, setting.value, origin, setting.locked, winner, local_value if present else None
+            )
+        )
+    return MergedPolicy(tuple(settings), tuple(origin_of(b) for b in ordered))
+
+
+def applies_to(bundle_path: str, uai: str, groups: Mapping[str, Sequence[str]]) -> bool:
+    """Say whether the bundle at ``bundle_path`` (a repository target) is for this site."""
+    if bundle_path == "bundles/all.json":
+        return True
+    if bundle_path.startswith("bundles/group/") and bundle_path.endswith(".json"):
+        group = bundle_path[len("bundles/group/") : -len(".json")]
+        return uai in groups.get(group, ())
+    return bundle_path == f"bundles/site/{uai}.json"

@@ -1,0 +1,330 @@
+"""The sync service: poll the centre, apply its policy, send the site's reports.
+
+One supervised loop (a failure is logged and retried at the next turn, never
+fatal):
+
+1. learn the time from the centre (:meth:`sync.link.Link.sync_time`); until
+   then no expiry is judged and the last good policy stays;
+2. read the signed repository (:func:`sync.trust.fetch_policy`, in the
+   executor); a refusal (replayed, wrongly signed, expired, unreachable)
+   keeps the last good policy and raises ``preau_sync_policy_stale``;
+3. merge this site's bundles with the local file and apply when the result
+   changed (:mod:`sync.apply`);
+4. put a site report in the spool every ``report_minutes`` and send the
+   spool oldest first; the centre acknowledges each report's key;
+5. wait ``poll_minutes`` ± ``jitter_percent`` (drawn per box, so 500 boxes
+   spread evenly), long-polling the centre meanwhile for a publication.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import random
+import time
+from importlib import metadata
+from typing import TYPE_CHECKING, Final
+
+import aiohttp
+
+from appliance.i18n import N_
+from appliance.metrics import publish_metrics, published_rows
+from appliance.problems import problem_of
+from appliance.service import Health, Service
+from appliance.site_status import read_host_figures, services_status
+from sync.apply import check_pending, read_local, start_apply
+from sync.config import SyncConfig
+from sync.link import Link, LinkError, RevokedError
+from sync.policy import merge
+from sync.report import Host, LinkFigures, ServiceState, SiteReport, safe_figures
+from sync.state import (
+    CHECK_TOPIC,
+    LinkState,
+    SpoolBounds,
+    read_link,
+    spool_acknowledge,
+    spool_batch,
+    spool_put,
+    spool_size,
+    write_link,
+)
+from sync.trust import PolicyFetchError, fetch_policy, read_json
+
+if TYPE_CHECKING:
+    from appliance.core import Core
+
+_LOGGER = logging.getLogger(__name__)
+
+# One upload carries at most this much of the spool (a 2 Mbit/s link sends it in ~1 s).
+BATCH_BYTES: Final = 256 * 1024
+IDLE_SECONDS: Final = 30.0
+
+
+def jittered(mean: float, jitter_percent: int, draw: random.Random) -> float:
+    """Return one wait: ``mean`` ± ``jitter_percent``, uniformly."""
+    share = jitter_percent / 100
+    return mean * draw.uniform(1 - share, 1 + share)
+
+
+class SyncService(Service):
+    """Keep the box in step with its centre."""
+
+    name = "sync"
+
+    def __init__(self, core: Core) -> None:
+        """Prepare the loop; nothing is opened before setup."""
+        super().__init__(core)
+        self.config = core.config.section(SyncConfig)
+        self._session: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._draw = random.Random()
+        self._link: Link | None = None
+        self._last_report = 0.0
+
+    async def async_setup(self) -> None:
+        """Open the HTTP client."""
+        timeout = aiohttp.ClientTimeout(total=self.config.request_timeout_seconds)
+        self._session = aiohttp.ClientSession(timeout=timeout)
+        self._link = Link(self.core, self._session)
+        await self._link.load_floor()
+        self.core.changes.subscribe(CHECK_TOPIC, self._check_asked)
+
+    @property
+    def link(self) -> Link:
+        """Return the link (opened by setup)."""
+        if self._link is None:
+            raise RuntimeError("sync service used before its setup")
+        return self._link
+
+    async def _check_asked(self, topic: str) -> None:
+        self._wake.set()
+
+    async def async_start(self) -> None:
+        """Start the loop."""
+        self._task = asyncio.create_task(self._run_forever(), name="preau-sync")
+
+    async def async_stop(self) -> None:
+        """Stop the loop and close the client."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def async_health(self) -> Health:
+        """Say whether the link works and which policy is in force."""
+        link = await read_link(self.core.db)
+        await self._publish(link)
+        if not link.enrolled:
+            return Health("ok", N_("non inscrit auprès d'un centre"))
+        if link.revoked:
+            return Health("down", N_("boîtier révoqué par le centre"))
+        if link.pending:
+            return Health("degraded", N_("politique en cours d'application"))
+        if link.policy_problem:
+            return Health("degraded", link.policy_problem, link.policy_problem_values)
+        if link.policy_stale:
+            return Health(
+                "degraded",
+                N_("politique du centre non vérifiée : la version %(version)s reste en place"),
+                {"version": link.policy_version},
+            )
+        return Health(
+            "ok", N_("politique du centre version %(version)s"), {"version": link.policy_version}
+        )
+
+    async def _publish(self, link: LinkState) -> None:
+        reports, size = await spool_size(self.core.db)
+        await publish_metrics(
+            self.core,
+            self.name,
+            [
+                ("preau_sync_enrolled", "", float(link.enrolled)),
+                ("preau_sync_revoked", "", float(link.revoked)),
+                ("preau_sync_policy_stale", "", float(link.policy_stale)),
+                ("preau_sync_policy_version", "", float(link.policy_version)),
+                ("preau_sync_time_trusted", "", float(link.time_trusted)),
+                ("preau_sync_last_exchange_seconds", "", link.last_exchange_at),
+                ("preau_sync_spool_reports", "", float(reports)),
+                ("preau_sync_spool_bytes", "", float(size)),
+                ("preau_sync_spool_dropped_total", "", float(link.spool_dropped_total)),
+                ("preau_sync_reports_sent_total", "", float(link.sent_total)),
+            ],
+        )
+
+    # -- the loop -------------------------------------------------------------
+
+    async def _run_forever(self) -> None:
+        while True:
+            wait = IDLE_SECONDS
+            try:
+                wait = await self.turn()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _LOGGER.exception("Sync turn failed; trying again later")
+            await self._sleep(wait)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait ``seconds``; return early on a "check now" or a publication of the centre."""
+        deadline = time.monotonic() + seconds
+        link = await read_link(self.core.db)
+        long_poll = self.config.long_poll and link.enrolled and not link.revoked
+        while (left := deadline - time.monotonic()) > 0:
+            wake = asyncio.create_task(self._wake.wait())
+            other = asyncio.create_task(
+                self._published(link, min(left, 50.0)) if long_poll else asyncio.sleep(left)
+            )
+            try:
+                done, _ = await asyncio.wait(
+                    (wake, other), timeout=left, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                for task in (wake, other):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, LinkError):
+                        await task
+            if wake in done or (other in done and not other.cancelled() and other.result()):
+                self._wake.clear()
+                return
+
+    async def _published(self, link: LinkState, seconds: float) -> bool:
+        """Long-poll the centre; say whether it published something this box has not read."""
+        known = await self.core.executor.run(self._known_version)
+        try:
+            return await self.link.wait_for_publication(link, known, seconds) > known
+        except LinkError:
+            # The centre is unreachable: wait instead of asking again at once.
+            await asyncio.sleep(min(seconds, IDLE_SECONDS))
+            return False
+
+    def _known_version(self) -> int:
+        data = read_json(self.link.paths.metadata / "timestamp.json")
+        return int(data["signed"]["version"]) if data else 0
+
+    async def turn(self) -> float:
+        """Do one exchange with the centre; return how long to wait before the next."""
+        link = await read_link(self.core.db)
+        if not link.enrolled or link.revoked:
+            return IDLE_SECONDS
+        settled = await check_pending(self.core, link, self.config.apply_check_seconds)
+        if not settled:
+            return 2.0
+        await self._report_if_due(link)
+        try:
+            await self.link.sync_time(link)
+            link.time_trusted = True
+            link.time_offset = self.link.offset or 0.0
+            await self._read_policy(link)
+            await self._send_spool(link)
+            link.last_exchange_at = self.link.now()
+            if not link.policy_stale:
+                link.last_error, link.last_error_values = "", {}
+        except RevokedError:
+            link.revoked = True
+            link.last_error, link.last_error_values = N_("le centre a révoqué ce boîtier"), {}
+        except LinkError as err:
+            problem = problem_of(err)
+            link.last_error, link.last_error_values = problem.message, dict(problem.values)
+            if self.link.offset is None:
+                link.time_trusted = False
+        latest = await read_link(self.core.db)
+        link.pending = latest.pending or link.pending
+        await write_link(self.core.db, link)
+        return jittered(self.config.poll_minutes * 60, self.config.jitter_percent, self._draw)
+
+    async def _read_policy(self, link: LinkState) -> None:
+        paths = self.link.paths
+        reference = self.link.now()
+        try:
+            view = await self.core.executor.run(
+                fetch_policy,
+                paths.metadata,
+                paths.targets,
+                link.repository,
+                link.uai,
+                dt.datetime.fromtimestamp(reference, dt.UTC),
+            )
+        except PolicyFetchError as err:
+            problem = problem_of(err)
+            link.policy_stale = True
+            link.last_error, link.last_error_values = problem.message, dict(problem.values)
+            _LOGGER.warning("Central policy not refreshed: %s", err)
+            return
+        link.policy_stale = False
+        link.policy_expires = view.expires.timestamp()
+        if link.box_id in view.revoked:
+            link.revoked = True
+            return
+        local = await self.core.executor.run(read_local, self.core)
+        merged = merge(list(view.bundles.values()), local)
+        if merged.digest == link.policy_digest:
+            link.policy_version = view.version
+            return
+        if merged.digest in link.refused_digests:
+            return
+        await start_apply(self.core, link, merged, view.version)
+
+    # -- reports ----------------------------------------------------------------
+
+    async def _report_if_due(self, link: LinkState) -> None:
+        now = self.link.now()
+        if now - self._last_report < self.config.report_minutes * 60:
+            return
+        self._last_report = now
+        report = (await site_report(self.core, link, now)).model_dump_json(by_alias=True)
+        bounds = SpoolBounds(
+            self.config.spool_max_mb * 1024 * 1024, self.config.spool_max_days * 86400.0
+        )
+        dropped = await spool_put(self.core.db, report, now, bounds)
+        link.spool_dropped_total += dropped
+
+    async def _send_spool(self, link: LinkState) -> None:
+        """Send the spool oldest first until it is empty; each batch is acknowledged."""
+        while batch := await spool_batch(self.core.db, BATCH_BYTES):
+            reports = []
+            for seq, payload in batch:
+                report = json.loads(payload)
+                report["key"] = f"{link.box_id}:{seq}"
+                reports.append(report)
+            body = json.dumps(reports, separators=(",", ":")).encode()
+            answer = await self.link.signed_post(link, "reports", body)
+            acknowledged = {str(key) for key in answer.get("accepted", [])}
+            if acknowledged != {report["key"] for report in reports}:
+                raise LinkError(N_("le centre n'a pas accusé réception de tous les rapports"))
+            await spool_acknowledge(self.core.db, batch[-1][0])
+            link.sent_total += len(batch)
+
+
+async def site_report(core: Core, link: LinkState, now: float) -> SiteReport:
+    """Return one site report (schema ``preau.site-report/1``), its key left empty."""
+    host = await core.executor.run(read_host_figures, core.config.site.data_dir)
+    statuses = await services_status(core)
+    rows = await published_rows(core)
+    _count, size = await spool_size(core.db)
+    return SiteReport(
+        key="",
+        uai=link.uai,
+        generated_at=now,
+        version=metadata.version("preau"),
+        host=Host(
+            disk_used_percent=host.disk_percent,
+            memory_used_percent=host.memory_percent,
+            uptime_seconds=max(0.0, now - host.boot_time),
+        ),
+        services=[ServiceState(name=s.name, status=s.status) for s in statuses],
+        link=LinkFigures(
+            policy_version=link.policy_version,
+            policy_stale=link.policy_stale,
+            spool_bytes=size,
+            spool_dropped_total=link.spool_dropped_total,
+        ),
+        figures=safe_figures(rows),
+    )

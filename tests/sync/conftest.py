@@ -1,0 +1,154 @@
+"""The centre as the tests run it: `preau-central` on a folder, behind a real nginx.
+
+nginx serves the signed repository as static files and passes ``/intake/`` to
+``preau-central serve`` (a real process), all on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import pytest
+
+from tests.conftest import REPO, free_port, wait_for_port
+
+CENTRAL: Final = REPO / ".venv" / "bin" / "preau-central"
+
+
+def nginx_config(folder: Path, port: int, intake_port: int, central: Path) -> str:
+    """Return an nginx config serving the repository and passing the intake on."""
+    temp = folder / "nginx-temp"
+    temp.mkdir(parents=True, exist_ok=True)
+    return f"""
+user root;
+worker_processes 1;
+pid {folder}/nginx.pid;
+error_log {folder}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {temp}/body;
+  proxy_temp_path {temp}/proxy;
+  fastcgi_temp_path {temp}/fastcgi;
+  uwsgi_temp_path {temp}/uwsgi;
+  scgi_temp_path {temp}/scgi;
+  default_type application/octet-stream;
+  server {{
+    listen 127.0.0.1:{port};
+    location /repository/ {{ alias {central}/repository/; }}
+    location /intake/ {{
+      proxy_pass http://127.0.0.1:{intake_port};
+      proxy_read_timeout 90s;
+      proxy_buffering off;
+      client_max_body_size 8m;
+    }}
+  }}
+}}
+"""
+
+
+@dataclass
+class Centre:
+    """A central directory, its intake process and the nginx in front."""
+
+    folder: Path
+    port: int
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        """Return nginx's base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def central(self) -> Path:
+        """Return the central directory."""
+        return self.folder / "central"
+
+    def cli(self, *args: str, check: bool = True, env: dict[str, str] | None = None) -> str:
+        """Run `preau-central --dir … ARGS` and return its output."""
+        environment = {k: v for k, v in os.environ.items() if k not in ("LANGUAGE", "LANG")}
+        environment.update(env or {})
+        done = subprocess.run(
+            [str(CENTRAL), "--dir", str(self.central), *args],
+            capture_output=True, text=True, timeout=60, check=False, env=environment,
+        )  # fmt: skip
+        if check and done.returncode != 0:
+            raise AssertionError(f"preau-central {args}: {done.stdout}{done.stderr}")
+        return done.stdout + done.stderr
+
+    def publish(self, text: str, *scope: str) -> None:
+        """Publish a bundle written as TOML (``--group NAME`` or ``--site UAI``, or all)."""
+        bundle = self.folder / "bundle.toml"
+        bundle.write_text(text)
+        self.cli("publish", str(bundle), *scope)
+
+    def token(self, uai: str, *args: str) -> str:
+        """Mint an enrolment token."""
+        return self.cli("token", uai, *args).strip()
+
+    def stop(self) -> None:
+        """Stop nginx and the intake."""
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def start_centre(folder: Path) -> Centre:
+    """Create a repository and run its intake behind nginx."""
+    folder.mkdir(parents=True, exist_ok=True)
+    centre = Centre(folder, free_port())
+    intake_port = free_port()
+    centre.cli("init", "--repository", f"{centre.url}/repository", "--intake", centre.url)
+    with (folder / "intake.log").open("wb") as log:
+        centre.processes.append(
+            subprocess.Popen(
+                [str(CENTRAL), "--dir", str(centre.central), "serve", "--listen",
+                 f"127.0.0.1:{intake_port}"],
+                stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        )
+    conf = folder / "nginx.conf"
+    conf.write_text(nginx_config(folder, centre.port, intake_port, centre.central))
+    with (folder / "nginx.log").open("wb") as log:
+        centre.processes.append(
+            subprocess.Popen(
+                ["nginx", "-c", str(conf), "-g", "daemon off;"],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        )
+    wait_for_port("127.0.0.1", intake_port)
+    wait_for_port("127.0.0.1", centre.port)
+    return centre
+
+
+@pytest.fixture
+def centre_factory(tmp_path: Path) -> Iterator[Callable[[str], Centre]]:
+    """Start centres (each a repository, an intake and an nginx); stop them at the end."""
+    started: list[Centre] = []
+
+    def start(name: str = "centre") -> Centre:
+        centre = start_centre(tmp_path / name)
+        started.append(centre)
+        return centre
+
+    yield start
+    for centre in started:
+        centre.stop()
+
+
+@pytest.fixture
+def centre(centre_factory: Callable[[str], Centre]) -> Centre:
+    """Return a running centre."""
+    return centre_factory("centre")
