@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from typing import Any
 
@@ -15,11 +17,13 @@ from appliance.web.auth import actor_of, source_of
 from appliance.web.errors import error
 from appliance.web.keys import CORE_KEY
 from appliance.web.rendering import say
+from sync.config import SyncConfig
 from sync.credentials import CredentialError
 from sync.link import Link, LinkError, enrol
 from sync.report import SiteReport
 from sync.service import site_report
 from sync.state import LinkState, ask_check, read_link, spool_size
+from sync.telemetry import openmetrics
 from sync.trust import PolicyFetchError
 
 api = ApiRoutes()
@@ -158,3 +162,24 @@ async def get_report(request: web.Request) -> web.StreamResponse:
 async def get_report_schema(request: web.Request) -> web.StreamResponse:
     """Return the JSON Schema of ``preau.site-report/1``."""
     return web.json_response(SiteReport.model_json_schema(by_alias=True))
+
+
+@api.get(
+    "/sync/openmetrics",
+    "The site's figures for the central Prometheus (Authorization: Bearer; OpenMetrics).",
+    roles=None,
+    media="application/openmetrics-text",
+)
+async def get_openmetrics(request: web.Request) -> web.StreamResponse:
+    """Serve the site report's figures to a scraper holding the configured token."""
+    core = request.app[CORE_KEY]
+    expected = core.config.section(SyncConfig).telemetry.scrape_bearer_sha256
+    offered = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    digest = hashlib.sha256(offered.encode()).hexdigest()
+    if not expected or not offered or not hmac.compare_digest(digest, expected):
+        return error(401, "unauthorized", N_("jeton de collecte absent ou refusé"))
+    report = await site_report(core, await read_link(core.db), time.time())
+    return web.Response(
+        body=openmetrics(report),
+        headers={"Content-Type": "application/openmetrics-text; version=1.0.0; charset=utf-8"},
+    )

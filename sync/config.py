@@ -9,6 +9,24 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class TelemetryConfig(BaseModel):
+    """Where the site's figures go besides the centre's intake (the centre may set these)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    remote_write_url: str = Field(
+        "",
+        pattern=r"^(https?://\S+)?$",
+        description="A Prometheus remote_write receiver the reports are pushed to; empty: none.",
+    )
+    scrape_bearer_sha256: str = Field(
+        "",
+        pattern=r"^([0-9a-f]{64})?$",
+        description="SHA-256 of the token the central Prometheus scrapes /api/v1/sync/openmetrics"
+        " with (Authorization: Bearer); empty: no scraping.",
+    )
+
+
 class SyncConfig(BaseModel):
     """The link with the collectivité's centre (CARMO chapter 20, #5.8, #6.4)."""
 
@@ -32,6 +50,7 @@ class SyncConfig(BaseModel):
     apply_check_seconds: int = Field(
         60, ge=5, le=3600, description="After a policy applies, how long services have to be ok."
     )
+    telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     request_timeout_seconds: float = Field(
         20, ge=1, le=300, description="Longest wait for one answer of the centre."
     )

@@ -46,6 +46,10 @@ BOX_LOCAL_KEYS: Final = (
 )
 
 
+# ...except these, which say where the centre wants the box's figures.
+CENTRE_SETS_INSIDE: Final = ("sync.telemetry.",)
+
+
 class BundleError(UserError):
     """A bundle the box cannot take (its name, its key or its value)."""
 
@@ -85,6 +89,8 @@ def refuse_box_local(key: str) -> None:
     parts = key.split(".")
     if not key or any(not part for part in parts):
         raise BundleError(N_("clé de configuration mal formée : « %(key)s »"), key=key)
+    if key.startswith(CENTRE_SETS_INSIDE):
+        return
     for local in BOX_LOCAL_KEYS:
         if key == local or key.startswith(local + "."):
             raise BundleError(

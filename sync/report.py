@@ -15,7 +15,7 @@ published at ``/api/v1/sync/report.schema.json`` and in ``docs/``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,6 +46,9 @@ _PERSONAL: Final = re.compile(
     re.IGNORECASE,
 )
 _LABELS: Final = re.compile(r'(\w+)="([^"]*)"')
+# A label value is a name from a vocabulary (a filter group, a UT1 category, a
+# content class): lower case, no space. Anything else (a person's name) is dropped.
+_VOCABULARY: Final = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,47}$")
 
 
 class Figure(BaseModel):
@@ -104,8 +107,14 @@ class SiteReport(BaseModel):
     figures: list[Figure]
 
 
-def safe_figures(rows: Iterable[tuple[str, str, float]]) -> list[Figure]:
-    """Keep the allow-listed rows, their allowed labels, and suppress small counts."""
+def safe_figures(
+    rows: Iterable[tuple[str, str, float]], people: Collection[str] = ()
+) -> list[Figure]:
+    """Keep the allow-listed rows and labels, never a value naming one of ``people``.
+
+    ``people`` are the directory's logins: a label value equal to one is dropped
+    with its row, even when it has the shape of a vocabulary word.
+    """
     kept: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
     for name, label_text, value in rows:
         allowed = ALLOWED.get(name)
@@ -113,7 +122,9 @@ def safe_figures(rows: Iterable[tuple[str, str, float]]) -> list[Figure]:
             continue
         keys, _people = allowed
         labels = {k: v for k, v in _LABELS.findall(label_text) if k in keys}
-        if any(_PERSONAL.search(v) for v in labels.values()):
+        if any(
+            _PERSONAL.search(v) or not _VOCABULARY.match(v) or v in people for v in labels.values()
+        ):
             continue
         key = (name, tuple(sorted(labels.items())))
         kept[key] = kept.get(key, 0.0) + value

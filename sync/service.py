@@ -51,6 +51,7 @@ from sync.state import (
     spool_size,
     write_link,
 )
+from sync.telemetry import REMOTE_WRITE_HEADERS, remote_write_body
 from sync.trust import PolicyFetchError, fetch_policy, read_json
 
 if TYPE_CHECKING:
@@ -286,6 +287,28 @@ class SyncService(Service):
         dropped = await spool_put(self.core.db, report, now, bounds)
         link.spool_dropped_total += dropped
 
+    async def _remote_write(self, reports: list[SiteReport]) -> None:
+        """Push the reports' samples to the configured remote_write receiver."""
+        session = self._session
+        if session is None:
+            raise LinkError(N_("centre injoignable : %(error)s"), error="no session")
+        url = self.config.telemetry.remote_write_url
+        try:
+            async with session.post(
+                url, data=remote_write_body(reports), headers=REMOTE_WRITE_HEADERS
+            ) as response:
+                if response.status // 100 != 2:
+                    reason = (await response.text())[:200]
+                    raise LinkError(
+                        N_("le récepteur remote_write a refusé (%(status)s) : %(reason)s"),
+                        status=response.status,
+                        reason=reason,
+                    )
+        except aiohttp.ClientError as err:
+            raise LinkError(
+                N_("récepteur remote_write injoignable : %(error)s"), error=str(err)
+            ) from err
+
     async def _send_spool(self, link: LinkState) -> None:
         """Send the spool oldest first until it is empty; each batch is acknowledged."""
         while batch := await spool_batch(self.core.db, BATCH_BYTES):
@@ -295,6 +318,8 @@ class SyncService(Service):
                 report["key"] = f"{link.box_id}:{seq}"
                 reports.append(report)
             body = json.dumps(reports, separators=(",", ":")).encode()
+            if self.config.telemetry.remote_write_url:
+                await self._remote_write([SiteReport.model_validate(r) for r in reports])
             answer = await self.link.signed_post(link, "reports", body)
             acknowledged = {str(key) for key in answer.get("accepted", [])}
             if acknowledged != {report["key"] for report in reports}:
@@ -308,6 +333,7 @@ async def site_report(core: Core, link: LinkState, now: float) -> SiteReport:
     host = await core.executor.run(read_host_figures, core.config.site.data_dir)
     statuses = await services_status(core)
     rows = await published_rows(core)
+    logins = {str(row["id"]) for row in await core.db.fetchall("SELECT id FROM people")}
     _count, size = await spool_size(core.db)
     return SiteReport(
         key="",
@@ -326,5 +352,5 @@ async def site_report(core: Core, link: LinkState, now: float) -> SiteReport:
             spool_bytes=size,
             spool_dropped_total=link.spool_dropped_total,
         ),
-        figures=safe_figures(rows),
+        figures=safe_figures(rows, logins),
     )

@@ -109,9 +109,9 @@ def test_change_reaches_the_scheduler_in_both_modes(
         main = preau_factory(config)
     else:
         main = preau_factory(config, "web", name="web")
-        preau_factory(config, "scheduler", wait_web=False, name="scheduler")
-        preau_factory(config, "directory", wait_web=False, name="directory")
-        preau_factory(config, "filter", wait_web=False, name="filter")
+        for name in enabled_service_names(config):
+            if name != "web":
+                preau_factory(config, name, wait_web=False, name=name)
     wait_until(lambda: healthy_services(config) == set(enabled_service_names(config)))
     password = seed_referent(main.config_path)
     wait_until(lambda: "audit-purge" in next_runs(config))

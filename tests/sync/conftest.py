@@ -6,12 +6,17 @@ nginx serves the signed repository as static files and passes ``/intake/`` to
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
+import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import pytest
 
@@ -114,10 +119,17 @@ def start_centre(folder: Path) -> Centre:
     with (folder / "intake.log").open("wb") as log:
         centre.processes.append(
             subprocess.Popen(
-                [str(CENTRAL), "--dir", str(centre.central), "serve", "--listen",
-                 f"127.0.0.1:{intake_port}"],
-                stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                [
+                    str(CENTRAL),
+                    "--dir",
+                    str(centre.central),
+                    "serve",
+                    "--listen",
+                    f"127.0.0.1:{intake_port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         )
     conf = folder / "nginx.conf"
     conf.write_text(nginx_config(folder, centre.port, intake_port, centre.central))
@@ -125,7 +137,8 @@ def start_centre(folder: Path) -> Centre:
         centre.processes.append(
             subprocess.Popen(
                 ["nginx", "-c", str(conf), "-g", "daemon off;"],
-                stdout=log, stderr=subprocess.STDOUT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         )
     wait_for_port("127.0.0.1", intake_port)
@@ -146,9 +159,119 @@ def centre_factory(tmp_path: Path) -> Iterator[Callable[[str], Centre]]:
     yield start
     for centre in started:
         centre.stop()
+    # Every report any box sent in the test: no person, no device (ground rule 6).
+    for centre in started:
+        assert not leaks(centre.central)
 
 
 @pytest.fixture
 def centre(centre_factory: Callable[[str], Centre]) -> Centre:
     """Return a running centre."""
     return centre_factory("centre")
+
+
+@dataclass
+class Prometheus:
+    """A stock Prometheus: scrapes the boxes and receives their remote_write."""
+
+    folder: Path
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        """Return its base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def write_url(self) -> str:
+        """Return its remote_write receiver."""
+        return f"{self.url}/api/v1/write"
+
+    def query(self, expression: str) -> list[dict[str, Any]]:
+        """Run an instant query and return its result vector."""
+        url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": expression})
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            result: list[dict[str, Any]] = json.load(answer)["data"]["result"]
+        return result
+
+
+def start_prometheus(folder: Path, scrape: list[tuple[str, str]]) -> Prometheus:
+    """Start Debian's Prometheus with the remote_write receiver; scrape (target, token)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    jobs = [
+        {
+            "job_name": f"box{index}",
+            "metrics_path": "/api/v1/sync/openmetrics",
+            "scrape_interval": "1s",
+            "authorization": {"type": "Bearer", "credentials": token},
+            "static_configs": [{"targets": [target]}],
+        }
+        for index, (target, token) in enumerate(scrape)
+    ]
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "storage": {"tsdb": {"out_of_order_time_window": "30d"}},
+        "scrape_configs": jobs,
+    }
+    (folder / "prometheus.yml").write_text(json.dumps(config))  # JSON is YAML
+    with (folder / "prometheus.log").open("wb") as log:
+        process = subprocess.Popen(
+            [
+                "prometheus",
+                f"--config.file={folder / 'prometheus.yml'}",
+                f"--storage.tsdb.path={folder / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--web.enable-remote-write-receiver",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    running = Prometheus(folder, port, process)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{running.url}/-/ready", timeout=2):
+                return running
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError((folder / "prometheus.log").read_text()) from None
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., Prometheus]]:
+    """Start Prometheus servers; stop them at the end."""
+    started: list[Prometheus] = []
+
+    def start(scrape: list[tuple[str, str]] | None = None) -> Prometheus:
+        running = start_prometheus(tmp_path / f"prometheus{len(started)}", scrape or [])
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.process.terminate()
+        try:
+            running.process.wait(10)
+        except subprocess.TimeoutExpired:
+            running.process.kill()
+            running.process.wait()
+
+
+# The fixtures' people and devices: none may appear in anything a box sends up.
+FORBIDDEN: Final = re.compile(
+    r"([0-9a-f]{2}[:-]){5}[0-9a-f]{2}|\b10\.\d+\.\d+\.\d+\b|\b192\.168\.\d+\.\d+\b"
+    r"|eleve|prof\.|\"prof\"|referent\b|Camille|Sophie|Martin|Durand|Dupont|Jo D\.",
+    re.IGNORECASE,
+)
+
+
+def leaks(central: Path) -> list[str]:
+    """Return every forbidden string found in the reports a centre stored."""
+    found = []
+    for path in (central / "intake" / "reports").rglob("*.json"):
+        text = path.read_text()
+        found += [f"{path.name}: {match.group(0)}" for match in FORBIDDEN.finditer(text)]
+    return found

@@ -22,7 +22,14 @@ from appliance.config import PreauConfig
 from appliance.config_overlay import read_overlay
 from filter.config import FilterConfig
 from sync.state import LinkState, read_link
-from tests.conftest import SCHOOL_UAI, PreauProcess, make_config, opened_core, run_preau, write_config
+from tests.conftest import (
+    SCHOOL_UAI,
+    PreauProcess,
+    make_config,
+    opened_core,
+    run_preau,
+    write_config,
+)
 from tests.sync.conftest import Centre
 
 pytestmark = pytest.mark.timeout(240)
@@ -42,10 +49,10 @@ def dig_status(config: PreauConfig, name: str) -> str:
 
 
 async def until_link(
-    config: PreauConfig, check: Callable[[LinkState], bool], timeout: float = 60
+    config: PreauConfig, check: Callable[[LinkState], bool], within: float = 60
 ) -> LinkState:
     """Wait until the box's link state passes ``check``; return it."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     async with opened_core(config) as core:
         while True:
             link = await read_link(core.db)
@@ -86,7 +93,7 @@ async def test_a_policy_applies_to_every_service_and_stays_through_bad_metadata(
         '"filter.deny" = { value = ["interdit.example"], locked = true }\n'
         '"site.name" = { value = "Nom du centre" }\n'
     )
-    link = await until_link(config, lambda l: bool(l.policy_digest) and not l.pending)
+    link = await until_link(config, lambda s: bool(s.policy_digest) and not s.pending)
     assert link.policy_origins == ["all"]
     by_key = {s["key"]: s for s in link.policy_settings}
     # Locked: the centre's value. Not locked and set in the local file: the local one.
@@ -100,7 +107,7 @@ async def test_a_policy_applies_to_every_service_and_stays_through_bad_metadata(
     from tests.sync.test_link import expired_timestamp
 
     expired_timestamp(centre)
-    await until_link(config, lambda l: l.policy_stale)
+    await until_link(config, lambda s: s.policy_stale)
     assert dig_status(config, "interdit.example") == "NXDOMAIN"
     assert box.process.poll() is None
 
@@ -114,12 +121,12 @@ async def test_a_policy_that_breaks_a_service_is_undone_and_not_retried(
         taken.bind(("127.0.0.1", 0))
         busy = f"127.0.0.1:{taken.getsockname()[1]}"
         centre.publish(f'[settings]\n"filter.listen" = {{ value = ["{busy}"], locked = true }}\n')
-        link = await until_link(config, lambda l: bool(l.refused_digests))
+        link = await until_link(config, lambda s: bool(s.refused_digests))
     assert "annulée" in link.policy_problem
     assert link.policy_digest == ""
     assert read_overlay(config.site.data_dir)[0] == {}
     # The box serves on its own settings again.
-    await until_link(config, lambda l: not l.pending)
+    await until_link(config, lambda s: not s.pending)
     deadline = time.monotonic() + 30
     while dig_status(config, "exemple.fr") == "no answer":
         assert time.monotonic() < deadline, box.output()

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config_overlay import read_overlay
 from appliance.core import Core
 from sync.credentials import CredentialError
 from sync.link import enrol
