@@ -43,8 +43,14 @@ class SyncConfig(BaseModel):
     report_minutes: float = Field(
         15, ge=0.05, le=1440, description="Time between two site reports put in the spool."
     )
-    spool_max_mb: int = Field(
-        64, ge=1, le=4096, description="Largest spool of reports waiting to go up."
+    spool_max_kib: int = Field(
+        65536,
+        ge=16,
+        le=4 * 1024 * 1024,
+        description="Largest spool of reports waiting to go up (never above 5 % of the data disk).",
+    )
+    batch_kib: int = Field(
+        256, ge=1, le=8192, description="Most of the spool sent in one request to the centre."
     )
     spool_max_days: int = Field(30, ge=1, le=365, description="Oldest report kept in the spool.")
     apply_check_seconds: int = Field(

@@ -142,7 +142,10 @@ class Intake:
     def store_reports(self, box_id: str, reports: list[dict[str, Any]]) -> dict[str, Any]:
         """Keep each report once, by its idempotency key; acknowledge all."""
         folder = self.folder / "reports" / box_id
-        accepted, duplicates = [], 0
+        accepted: list[str] = []
+        arrived: list[str] = []
+        duplicates = 0
+        folder.mkdir(parents=True, exist_ok=True)
         for report in reports:
             key = str(report.get("key", ""))
             if not _REPORT_KEY.match(key) or not key.startswith(box_id + ":"):
@@ -152,8 +155,21 @@ class Intake:
                 duplicates += 1
             else:
                 write_atomic(target, json.dumps(report, sort_keys=True), mode=0o600)
+                arrived.append(key)
             accepted.append(key)
+        if arrived:
+            # The order reports arrived in, for the fleet's view and the tests.
+            with (folder / "arrivals.log").open("a", encoding="utf-8") as log:
+                log.write("".join(f"{key}\n" for key in arrived))
         return {"accepted": accepted, "duplicates": duplicates}
+
+    def arrivals(self, box_id: str) -> list[str]:
+        """Return the keys of a box's reports in the order they first arrived."""
+        try:
+            text = (self.folder / "reports" / box_id / "arrivals.log").read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        return text.split()
 
     def reports(self, box_id: str) -> list[dict[str, Any]]:
         """Return a box's stored reports, oldest first."""

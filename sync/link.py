@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -168,10 +169,16 @@ async def enrol(
 class Link:
     """A box's signed exchanges with its centre."""
 
-    def __init__(self, core: Core, session: aiohttp.ClientSession) -> None:
-        """Use ``session`` for every request."""
+    def __init__(
+        self,
+        core: Core,
+        session: aiohttp.ClientSession,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Use ``session`` for every request and ``clock`` as the system clock."""
         self.core = core
         self.session = session
+        self.clock = clock
         self.paths = SyncPaths.of(core)
         # Trusted time minus the system clock, once the centre told the time.
         self.offset: float | None = None
@@ -193,12 +200,12 @@ class Link:
 
     def now(self) -> float:
         """Return the best time known: the centre's if told, never before the last one told."""
-        return max(time.time() + (self.offset or 0.0), self.floor)
+        return max(self.clock() + (self.offset or 0.0), self.floor)
 
     async def sync_time(self, link: LinkState) -> float:
         """Learn the time from the centre's signed answer; return the offset."""
         nonce = secrets.token_hex(16)
-        sent = time.time()
+        sent = self.clock()
         try:
             async with self.session.get(
                 f"{link.intake}/intake/time", params={"nonce": nonce}
@@ -206,7 +213,7 @@ class Link:
                 answer = await _answer(response)
         except aiohttp.ClientError as err:
             raise LinkError(N_("centre injoignable : %(error)s"), error=str(err)) from err
-        received = time.time()
+        received = self.clock()
         root = await self.core.executor.run(trusted_root, self.paths.metadata)
         told = verify_time(root, answer, nonce)
         # The answer was signed somewhere between sending and receiving.

@@ -130,7 +130,7 @@ def safe_figures(
         kept[key] = kept.get(key, 0.0) + value
     figures = []
     for (name, label_pairs), value in sorted(kept.items()):
-        people = ALLOWED[name][1]
-        shown = None if people and 0 < value < K_MIN else value
+        counts_people = ALLOWED[name][1]
+        shown = None if counts_people and 0 < value < K_MIN else value
         figures.append(Figure(name=name, labels=dict(label_pairs), value=shown))
     return figures

@@ -24,7 +24,9 @@ import datetime as dt
 import json
 import logging
 import random
+import shutil
 import time
+from collections.abc import Callable
 from importlib import metadata
 from typing import TYPE_CHECKING, Final
 
@@ -59,8 +61,6 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-# One upload carries at most this much of the spool (a 2 Mbit/s link sends it in ~1 s).
-BATCH_BYTES: Final = 256 * 1024
 IDLE_SECONDS: Final = 30.0
 
 
@@ -75,9 +75,11 @@ class SyncService(Service):
 
     name = "sync"
 
-    def __init__(self, core: Core) -> None:
-        """Prepare the loop; nothing is opened before setup."""
+    def __init__(self, core: Core, clock: Callable[[], float] = time.time) -> None:
+        """Prepare the loop; nothing is opened before setup (``clock``: the tests' own)."""
         super().__init__(core)
+        self.clock = clock
+        self._spool_cap = 0
         self.config = core.config.section(SyncConfig)
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
@@ -90,8 +92,13 @@ class SyncService(Service):
         """Open the HTTP client."""
         timeout = aiohttp.ClientTimeout(total=self.config.request_timeout_seconds)
         self._session = aiohttp.ClientSession(timeout=timeout)
-        self._link = Link(self.core, self._session)
+        self._link = Link(self.core, self._session, self.clock)
         await self._link.load_floor()
+        data_dir = self.core.config.site.data_dir
+        disk = await self.core.executor.run(
+            shutil.disk_usage, data_dir if data_dir.exists() else "/"
+        )
+        self._spool_cap = min(self.config.spool_max_kib * 1024, disk.total // 20)
         self.core.changes.subscribe(CHECK_TOPIC, self._check_asked)
 
     @property
@@ -281,9 +288,7 @@ class SyncService(Service):
             return
         self._last_report = now
         report = (await site_report(self.core, link, now)).model_dump_json(by_alias=True)
-        bounds = SpoolBounds(
-            self.config.spool_max_mb * 1024 * 1024, self.config.spool_max_days * 86400.0
-        )
+        bounds = SpoolBounds(self._spool_cap, self.config.spool_max_days * 86400.0)
         dropped = await spool_put(self.core.db, report, now, bounds)
         link.spool_dropped_total += dropped
 
@@ -311,7 +316,7 @@ class SyncService(Service):
 
     async def _send_spool(self, link: LinkState) -> None:
         """Send the spool oldest first until it is empty; each batch is acknowledged."""
-        while batch := await spool_batch(self.core.db, BATCH_BYTES):
+        while batch := await spool_batch(self.core.db, self.config.batch_kib * 1024):
             reports = []
             for seq, payload in batch:
                 report = json.loads(payload)

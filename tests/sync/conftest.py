@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import time
 import urllib.parse
@@ -20,6 +21,8 @@ from typing import Any, Final
 
 import pytest
 
+from appliance.config import PreauConfig
+from sync.state import LinkState
 from tests.conftest import REPO, free_port, wait_for_port
 
 CENTRAL: Final = REPO / ".venv" / "bin" / "preau-central"
@@ -97,6 +100,16 @@ class Centre:
         """Mint an enrolment token."""
         return self.cli("token", uai, *args).strip()
 
+    def cut(self) -> None:
+        """Cut the WAN: nginx stops, so nothing of the centre answers."""
+        nginx = self.processes.pop()
+        nginx.terminate()
+        nginx.wait(10)
+
+    def restore(self) -> None:
+        """Bring the WAN back (nginx again, same port)."""
+        start_nginx(self)
+
     def stop(self) -> None:
         """Stop nginx and the intake."""
         for process in self.processes:
@@ -133,17 +146,22 @@ def start_centre(folder: Path) -> Centre:
         )
     conf = folder / "nginx.conf"
     conf.write_text(nginx_config(folder, centre.port, intake_port, centre.central))
-    with (folder / "nginx.log").open("wb") as log:
+    wait_for_port("127.0.0.1", intake_port)
+    start_nginx(centre)
+    return centre
+
+
+def start_nginx(centre: Centre) -> None:
+    """Start the centre's nginx (its config is written already)."""
+    with (centre.folder / "nginx.log").open("ab") as log:
         centre.processes.append(
             subprocess.Popen(
-                ["nginx", "-c", str(conf), "-g", "daemon off;"],
+                ["nginx", "-c", str(centre.folder / "nginx.conf"), "-g", "daemon off;"],
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
         )
-    wait_for_port("127.0.0.1", intake_port)
     wait_for_port("127.0.0.1", centre.port)
-    return centre
 
 
 @pytest.fixture
@@ -275,3 +293,29 @@ def leaks(central: Path) -> list[str]:
         text = path.read_text()
         found += [f"{path.name}: {match.group(0)}" for match in FORBIDDEN.finditer(text)]
     return found
+
+
+def link_of(config: PreauConfig) -> LinkState:
+    """Read a running box's link state as another process would (read-only)."""
+    conn = sqlite3.connect(f"file:{config.state_path}?mode=ro", uri=True, timeout=10)
+    try:
+        row = conn.execute("SELECT state FROM sync_link WHERE id = 1").fetchone()
+    except sqlite3.OperationalError:
+        row = None
+    finally:
+        conn.close()
+    if row is None:
+        return LinkState()
+    known = LinkState.__dataclass_fields__
+    return LinkState(**{k: v for k, v in json.loads(row[0]).items() if k in known})
+
+
+def spool_count(config: PreauConfig) -> int:
+    """Return how many reports wait in a running box's spool."""
+    conn = sqlite3.connect(f"file:{config.state_path}?mode=ro", uri=True, timeout=10)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM sync_spool").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        conn.close()

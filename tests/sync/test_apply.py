@@ -21,16 +21,15 @@ import pytest
 from appliance.config import PreauConfig
 from appliance.config_overlay import read_overlay
 from filter.config import FilterConfig
-from sync.state import LinkState, read_link
+from sync.state import LinkState
 from tests.conftest import (
     SCHOOL_UAI,
     PreauProcess,
     make_config,
-    opened_core,
     run_preau,
     write_config,
 )
-from tests.sync.conftest import Centre
+from tests.sync.conftest import Centre, link_of
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -51,16 +50,15 @@ def dig_status(config: PreauConfig, name: str) -> str:
 async def until_link(
     config: PreauConfig, check: Callable[[LinkState], bool], within: float = 60
 ) -> LinkState:
-    """Wait until the box's link state passes ``check``; return it."""
+    """Wait until the running box's link state passes ``check``; return it."""
     deadline = time.monotonic() + within
-    async with opened_core(config) as core:
-        while True:
-            link = await read_link(core.db)
-            if check(link):
-                return link
-            if time.monotonic() > deadline:
-                raise AssertionError(f"link never got there: {link}")
-            await asyncio.sleep(0.3)
+    while True:
+        link = link_of(config)
+        if check(link):
+            return link
+        if time.monotonic() > deadline:
+            raise AssertionError(f"link never got there: {link}")
+        await asyncio.sleep(0.3)
 
 
 def start_box(
