@@ -28,7 +28,9 @@ from tests.conftest import REPO, free_port, wait_for_port
 CENTRAL: Final = REPO / ".venv" / "bin" / "preau-central"
 
 
-def nginx_config(folder: Path, port: int, intake_port: int, central: Path) -> str:
+def nginx_config(
+    folder: Path, port: int, intake_port: int, central: Path, host: str = "127.0.0.1"
+) -> str:
     """Return an nginx config serving the repository and passing the intake on."""
     temp = folder / "nginx-temp"
     temp.mkdir(parents=True, exist_ok=True)
@@ -47,7 +49,7 @@ http {{
   scgi_temp_path {temp}/scgi;
   default_type application/octet-stream;
   server {{
-    listen 127.0.0.1:{port};
+    listen {host}:{port};
     location /repository/ {{ alias {central}/repository/; }}
     location /intake/ {{
       proxy_pass http://127.0.0.1:{intake_port};
@@ -67,11 +69,18 @@ class Centre:
     folder: Path
     port: int
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    # The network namespace it runs in (None: this one) and nginx's address there.
+    ns: str | None = None
+    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
         """Return nginx's base URL."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
+
+    def inside(self, argv: list[str]) -> list[str]:
+        """Return ``argv`` run in the centre's namespace."""
+        return ["/usr/sbin/ip", "netns", "exec", self.ns, *argv] if self.ns else argv
 
     @property
     def central(self) -> Path:
@@ -123,30 +132,45 @@ class Centre:
                 process.wait()
 
 
-def start_centre(folder: Path) -> Centre:
-    """Create a repository and run its intake behind nginx."""
+def wait_listening(centre: Centre, host: str, port: int, within: float = 15.0) -> None:
+    """Wait until something accepts connections on host:port in the centre's namespace."""
+    if centre.ns is None:
+        wait_for_port(host, port, within)
+        return
+    deadline = time.monotonic() + within
+    probe = centre.inside(["/usr/bin/bash", "-c", f"exec 3<>/dev/tcp/{host}/{port}"])
+    while subprocess.run(probe, capture_output=True, check=False).returncode != 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing listening on {host}:{port} in {centre.ns}")
+        time.sleep(0.1)
+
+
+def start_centre(folder: Path, ns: str | None = None, host: str = "127.0.0.1") -> Centre:
+    """Create a repository and run its intake behind nginx (in ``ns`` if given)."""
     folder.mkdir(parents=True, exist_ok=True)
-    centre = Centre(folder, free_port())
+    centre = Centre(folder, free_port(), ns=ns, host=host)
     intake_port = free_port()
     centre.cli("init", "--repository", f"{centre.url}/repository", "--intake", centre.url)
     with (folder / "intake.log").open("wb") as log:
         centre.processes.append(
             subprocess.Popen(
-                [
-                    str(CENTRAL),
-                    "--dir",
-                    str(centre.central),
-                    "serve",
-                    "--listen",
-                    f"127.0.0.1:{intake_port}",
-                ],
+                centre.inside(
+                    [
+                        str(CENTRAL),
+                        "--dir",
+                        str(centre.central),
+                        "serve",
+                        "--listen",
+                        f"127.0.0.1:{intake_port}",
+                    ]
+                ),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
         )
     conf = folder / "nginx.conf"
-    conf.write_text(nginx_config(folder, centre.port, intake_port, centre.central))
-    wait_for_port("127.0.0.1", intake_port)
+    conf.write_text(nginx_config(folder, centre.port, intake_port, centre.central, host))
+    wait_listening(centre, "127.0.0.1", intake_port)
     start_nginx(centre)
     return centre
 
@@ -156,12 +180,14 @@ def start_nginx(centre: Centre) -> None:
     with (centre.folder / "nginx.log").open("ab") as log:
         centre.processes.append(
             subprocess.Popen(
-                ["nginx", "-c", str(centre.folder / "nginx.conf"), "-g", "daemon off;"],
+                centre.inside(
+                    ["nginx", "-c", str(centre.folder / "nginx.conf"), "-g", "daemon off;"]
+                ),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
         )
-    wait_for_port("127.0.0.1", centre.port)
+    wait_listening(centre, centre.host, centre.port)
 
 
 @pytest.fixture
@@ -195,11 +221,12 @@ class Prometheus:
     folder: Path
     port: int
     process: subprocess.Popen[bytes]
+    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
         """Return its base URL."""
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def write_url(self) -> str:
@@ -214,10 +241,13 @@ class Prometheus:
         return result
 
 
-def start_prometheus(folder: Path, scrape: list[tuple[str, str]]) -> Prometheus:
+def start_prometheus(
+    folder: Path, scrape: list[tuple[str, str]], ns: str | None = None, host: str = "127.0.0.1"
+) -> Prometheus:
     """Start Debian's Prometheus with the remote_write receiver; scrape (target, token)."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
+    inside = ["/usr/sbin/ip", "netns", "exec", ns] if ns else []
     jobs = [
         {
             "job_name": f"box{index}",
@@ -237,16 +267,19 @@ def start_prometheus(folder: Path, scrape: list[tuple[str, str]]) -> Prometheus:
     with (folder / "prometheus.log").open("wb") as log:
         process = subprocess.Popen(
             [
+                *inside,
                 "prometheus",
                 f"--config.file={folder / 'prometheus.yml'}",
                 f"--storage.tsdb.path={folder / 'data'}",
-                f"--web.listen-address=127.0.0.1:{port}",
+                f"--web.listen-address={host}:{port}",
                 "--web.enable-remote-write-receiver",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    running = Prometheus(folder, port, process)
+    running = Prometheus(folder, port, process, host)
+    if ns is not None:
+        return running  # its test reads it through the namespace
     deadline = time.monotonic() + 30
     while True:
         try:
