@@ -148,16 +148,18 @@ async def enrol(
                 answer = await _answer(response)
         except aiohttp.ClientError as err:
             raise LinkError(N_("centre injoignable : %(error)s"), error=str(err)) from err
+        link = LinkState(
+            box_id=str(answer["box_id"]),
+            uai=token.uai,
+            repository=token.repository,
+            intake=token.intake,
+            enrolled_at=time.time(),
+        )
+        # The first trusted time, kept on disk: the box can date its reports from now on.
+        await Link(core, session).sync_time(link)
     finally:
         if own:
             await session.close()
-    link = LinkState(
-        box_id=str(answer["box_id"]),
-        uai=token.uai,
-        repository=token.repository,
-        intake=token.intake,
-        enrolled_at=time.time(),
-    )
     await write_link(core.db, link)
     await ask_check(core.db)
     await core.audit.record(

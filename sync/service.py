@@ -225,11 +225,14 @@ class SyncService(Service):
         settled = await check_pending(self.core, link, self.config.apply_check_seconds)
         if not settled:
             return 2.0
-        await self._report_if_due(link)
         try:
-            await self.link.sync_time(link)
-            link.time_trusted = True
-            link.time_offset = self.link.offset or 0.0
+            try:
+                await self.link.sync_time(link)
+                link.time_trusted = True
+                link.time_offset = self.link.offset or 0.0
+            finally:
+                # Offline too: the report waits in the spool (once the time is known).
+                await self._report_if_due(link)
             await self._read_policy(link)
             await self._send_spool(link)
             link.last_exchange_at = self.link.now()
@@ -283,6 +286,8 @@ class SyncService(Service):
     # -- reports ----------------------------------------------------------------
 
     async def _report_if_due(self, link: LinkState) -> None:
+        if not self.link.time_trusted and not self.link.floor:
+            return  # a new box in 1970: its reports would carry a false time
         now = self.link.now()
         if now - self._last_report < self.config.report_minutes * 60:
             return
