@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from appliance.features import Feature, MenuEntry, ServiceSpec, enabled_by
+from appliance.features import DashboardPanel, Feature, MenuEntry, ServiceSpec, enabled_by
 from appliance.i18n import N_
 from sync import api, pages
 from sync.cli import sync_group
@@ -34,4 +34,5 @@ FEATURE = Feature(
     labels=LABELS,
     commands=(sync_group,),
     menu=(MenuEntry("/synchro", N_("Lien avec le centre")),),
+    dashboard=(DashboardPanel("sync_panel.html", pages.sync_panel),),
 )

@@ -27,6 +27,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -56,6 +57,16 @@ _REPORT_KEY: Final = re.compile(r"^[A-Za-z0-9_-]{1,80}:[0-9]{1,12}$")
 REPO_KEY: Final = web.AppKey("repository", CentralRepository)
 EXECUTOR_KEY: Final = web.AppKey("executor", BlockingExecutor)
 WAKE_KEY: Final = web.AppKey("wake", asyncio.Condition)
+
+
+@dataclass(slots=True)
+class Published:
+    """The repository's timestamp version, as the refresh loop last read it."""
+
+    version: int = 0
+
+
+PUBLISHED_KEY: Final = web.AppKey("published", Published)
 
 
 class Intake:
@@ -272,18 +283,17 @@ async def wait(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text="version attendue") from err
     repo = request.app[REPO_KEY]
     condition = request.app[WAKE_KEY]
-    executor = request.app[EXECUTOR_KEY]
-    deadline = asyncio.get_running_loop().time() + longest
-    version = await executor.run(repo.timestamp_version)
-    while version <= known:
-        left = deadline - asyncio.get_running_loop().time()
-        if left <= 0:
-            break
+    published = request.app[PUBLISHED_KEY]
+    if published.version == 0:
+        published.version = await request.app[EXECUTOR_KEY].run(repo.timestamp_version)
+    if published.version <= known:
+        # No file read per waiter: the refresh loop reads the version and notifies.
         async with condition:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(condition.wait(), timeout=min(left, 1.0))
-        version = await executor.run(repo.timestamp_version)
-    return web.json_response({"version": version})
+                await asyncio.wait_for(
+                    condition.wait_for(lambda: published.version > known), timeout=longest
+                )
+    return web.json_response({"version": published.version})
 
 
 async def _refresh_forever(app: web.Application) -> AsyncIterator[None]:
@@ -294,6 +304,7 @@ async def _refresh_forever(app: web.Application) -> AsyncIterator[None]:
     async def refresh() -> None:
         last_refresh = 0.0
         seen = await executor.run(repo.timestamp_version)
+        app[PUBLISHED_KEY].version = seen
         while True:
             try:
                 if time.time() - last_refresh >= REFRESH_TIMESTAMP_SECONDS:
@@ -302,6 +313,7 @@ async def _refresh_forever(app: web.Application) -> AsyncIterator[None]:
                 version = await executor.run(repo.timestamp_version)
                 if version != seen:
                     seen = version
+                    app[PUBLISHED_KEY].version = version
                     async with app[WAKE_KEY]:
                         app[WAKE_KEY].notify_all()
             except (OSError, RepositoryError):
@@ -321,6 +333,7 @@ def create_intake_app(root: Path, executor: BlockingExecutor) -> web.Application
     app[REPO_KEY] = CentralRepository(root)
     app[EXECUTOR_KEY] = executor
     app[WAKE_KEY] = asyncio.Condition()
+    app[PUBLISHED_KEY] = Published()
     app.router.add_post("/intake/enrol", enrol)
     app.router.add_post("/intake/rotate", rotate)
     app.router.add_post("/intake/reports", reports)

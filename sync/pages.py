@@ -17,7 +17,7 @@ from appliance.web.rendering import page, say
 from sync.api import link_reply
 from sync.credentials import CredentialError
 from sync.link import Link, LinkError, enrol
-from sync.state import ask_check, read_link
+from sync.state import ask_check, read_link, spool_size
 from sync.trust import PolicyFetchError
 
 routes = web.RouteTableDef()
@@ -74,6 +74,20 @@ async def sync_page(request: web.Request) -> dict[str, Any]:
             for s in shown["settings"]
         ],
         "message": request.query.get("message", ""),
+    }
+
+
+async def sync_panel(core: Any) -> dict[str, Any]:
+    """The link's card on the referent's dashboard."""
+    link = await read_link(core.db)
+    reports, _size = await spool_size(core.db)
+    return {
+        "enrolled": link.enrolled,
+        "revoked": link.revoked,
+        "last_exchange": _when(core, link.last_exchange_at),
+        "policy_version": link.policy_version,
+        "stale": link.policy_stale,
+        "spool_reports": reports,
     }
 
 

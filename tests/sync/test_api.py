@@ -112,6 +112,9 @@ async def test_the_referent_enrols_from_the_page_and_others_cannot(
     )
     assert refused.status == 403
     token = await login_as(client, "referent")
+    dashboard = await (await client.get("/dashboard")).text()
+    assert "Lien avec le centre" in dashboard
+    assert "inscrit auprès d'aucun centre" in dashboard.replace("&#39;", "'")
     page = await client.get("/synchro")
     assert page.status == 200
     text = await page.text()
