@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from appliance.config import PreauConfig
+from tests.captive_portal.conftest import run as sh
 from tests.conftest import PREAU, free_port, make_config, write_config
 from tests.sync.conftest import Centre, link_of, start_centre, start_prometheus
 from tests.sync.test_link import expired_timestamp
@@ -29,12 +30,6 @@ pytestmark = pytest.mark.timeout(420)
 BOXES = 20
 GROUP = [f"07501{index:02d}A" for index in range(7)]
 CENTRE_IP, ROUTER_WAN_IP, ROUTER_LAN_IP, LAN_IP = "10.77.0.1", "10.77.0.2", "10.78.0.1", "10.78.0.2"
-
-
-def sh(*argv: str, ns: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run a command (in ``ns``)."""
-    full = ["/usr/sbin/ip", "netns", "exec", ns, *argv] if ns else list(argv)
-    return subprocess.run(full, capture_output=True, text=True, check=check, timeout=30)
 
 
 @dataclass

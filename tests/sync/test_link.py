@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.config_overlay import read_overlay
 from appliance.core import Core
 from sync.credentials import CredentialError
 from sync.link import enrol
@@ -216,3 +217,31 @@ async def test_each_report_arrives_once_even_when_the_acknowledgement_is_lost(
     await service.turn()
     assert len(list(folder.glob("*.json"))) == 1
     assert await spool_size(box.db) == (0, 0)
+
+
+async def test_a_policy_the_box_cannot_take_is_refused_whole_naming_the_key(
+    centre: Centre, service: SyncService
+) -> None:
+    box = service.core
+    await enrol(box, centre.token(SCHOOL_UAI), "referent", "web")
+    centre.publish(
+        '[settings]\n"filter.deny" = { value = 5, locked = true }\n'
+        '"site.name" = { value = "Nom du centre", locked = true }\n'
+    )
+    await service.turn()
+    link = await read_link(box.db)
+    assert not link.pending
+    assert link.policy_digest == ""
+    assert link.policy_problem_values == {"key": "filter.deny"}
+    assert read_overlay(box.config.site.data_dir) == ({}, "")
+    health = await service.async_health()
+    assert health.status == "degraded"
+    assert "filter.deny" in health.text
+    # Not tried again at the next poll; a corrected publication is.
+    await service.turn()
+    assert (await read_link(box.db)).refused_digests == link.refused_digests
+    # A bundle that names a key only the box may set cannot even be published.
+    bundle = centre.folder / "local.toml"
+    bundle.write_text('[settings]\n"web.port" = { value = 1 }\n')
+    refused = centre.cli("publish", str(bundle), check=False)
+    assert "propre à chaque boîtier" in refused
