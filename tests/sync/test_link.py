@@ -17,6 +17,7 @@ import pytest
 
 from appliance.config_overlay import read_overlay
 from appliance.core import Core
+from appliance.metrics import published_rows
 from sync.credentials import CredentialError
 from sync.link import enrol
 from sync.service import SyncService
@@ -162,6 +163,8 @@ async def test_a_revoked_box_is_refused_and_says_so(centre: Centre, service: Syn
     health = await service.async_health()
     assert health.status == "down"
     assert "révoqué" in health.text
+    # /metrics says it too (the centre's supervision and the referent's).
+    assert ("preau_sync_revoked", "", 1.0) in await published_rows(box)
     # Its reports are refused by the centre too.
     reports_before = len(list((centre.central / "intake" / "reports").rglob("*.json")))
     link.revoked = False  # even a box that did not notice is refused at its next exchange
