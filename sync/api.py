@@ -128,6 +128,8 @@ async def post_enrol(request: web.Request, body: EnrolBody) -> web.StreamRespons
 async def post_rotate(request: web.Request) -> web.StreamResponse:
     """Rotate the box's key."""
     core = request.app[CORE_KEY]
+    if not (await read_link(core.db)).enrolled:
+        return error(409, "absent", N_("ce boîtier n'est inscrit auprès d'aucun centre"))
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
         try:
             link = await Link(core, session).rotate_key(actor_of(request), source_of(request))
@@ -158,10 +160,17 @@ async def get_report(request: web.Request) -> web.StreamResponse:
     return web.json_response(report.model_dump(mode="json", by_alias=True))
 
 
-@api.get("/sync/report-schema", "The site report's JSON Schema.", roles=None)
+@api.get(
+    "/sync/report-schema",
+    "The site report's JSON Schema.",
+    roles=None,
+    media="application/schema+json",
+)
 async def get_report_schema(request: web.Request) -> web.StreamResponse:
     """Return the JSON Schema of ``preau.site-report/1``."""
-    return web.json_response(SiteReport.model_json_schema(by_alias=True))
+    return web.json_response(
+        SiteReport.model_json_schema(by_alias=True), content_type="application/schema+json"
+    )
 
 
 @api.get(
