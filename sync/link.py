@@ -265,8 +265,6 @@ class Link:
         if await self.core.executor.run(self.paths.next_key.exists):
             await self.core.executor.run(os.replace, self.paths.next_key, self.paths.key)
         link = await read_link(self.core.db)
-        link.key_rotated_at = time.time()
-        await write_link(self.core.db, link)
         await self.core.audit.record(
             actor=actor, source=source, action="sync.rotate", outcome="success", target=link.box_id
         )

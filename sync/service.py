@@ -236,7 +236,6 @@ class SyncService(Service):
             try:
                 await self.link.sync_time(link)
                 link.time_trusted = True
-                link.time_offset = self.link.offset or 0.0
             finally:
                 # Offline too: the report waits in the spool (once the time is known).
                 await self._report_if_due(link)
@@ -277,7 +276,6 @@ class SyncService(Service):
             _LOGGER.warning("Central policy not refreshed: %s", err)
             return
         link.policy_stale = False
-        link.policy_expires = view.expires.timestamp()
         if link.box_id in view.revoked:
             link.revoked = True
             return

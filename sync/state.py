@@ -31,7 +31,6 @@ class LinkState:
     intake: str = ""
     enrolled_at: float = 0.0
     revoked: bool = False
-    key_rotated_at: float = 0.0
     last_exchange_at: float = 0.0
     last_error: str = ""
     last_error_values: dict[str, Any] = field(default_factory=dict)
@@ -42,7 +41,6 @@ class LinkState:
     # Per key: value, origin, locked, winner (what the referent's page shows).
     policy_settings: list[dict[str, Any]] = field(default_factory=list)
     policy_applied_at: float = 0.0
-    policy_expires: float = 0.0
     # True while the repository cannot be read or trusted (the last good stays).
     policy_stale: bool = False
     # An apply waiting for its health check: {"digest", "previous", "since"}.
@@ -53,7 +51,6 @@ class LinkState:
     # Digests that failed their health check: not applied again.
     refused_digests: list[str] = field(default_factory=list)
     time_trusted: bool = False
-    time_offset: float = 0.0
     spool_dropped_total: int = 0
     sent_total: int = 0
 

@@ -46,7 +46,6 @@ class RepositoryView:
     """What the box read from the repository on one poll."""
 
     version: int  # the targets role's version: the policy's version
-    expires: dt.datetime
     groups: dict[str, list[str]]
     revoked: list[str]
     bundles: dict[str, Bundle]  # by target path
@@ -123,7 +122,6 @@ def fetch_policy(
         raise PolicyFetchError(N_("dépôt central injoignable : %(error)s"), error=str(err)) from err
     return RepositoryView(
         version=int(targets.version),
-        expires=targets.expires,
         groups=groups,
         revoked=[str(box) for box in fleet.get("revoked", [])],
         bundles=bundles,
