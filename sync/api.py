@@ -7,7 +7,6 @@ import hmac
 import time
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 from pydantic import Field
 
@@ -19,7 +18,7 @@ from appliance.web.keys import CORE_KEY
 from appliance.web.rendering import say
 from sync.config import SyncConfig
 from sync.credentials import CredentialError
-from sync.link import Link, LinkError, enrol
+from sync.link import LinkError, enrol, rotate_key
 from sync.report import SiteReport
 from sync.service import site_report
 from sync.state import LinkState, ask_check, read_link, spool_size
@@ -130,11 +129,10 @@ async def post_rotate(request: web.Request) -> web.StreamResponse:
     core = request.app[CORE_KEY]
     if not (await read_link(core.db)).enrolled:
         return error(409, "absent", N_("ce boîtier n'est inscrit auprès d'aucun centre"))
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
-        try:
-            link = await Link(core, session).rotate_key(actor_of(request), source_of(request))
-        except LinkError as err:
-            return error(502, "centre", err)
+    try:
+        link = await rotate_key(core, actor_of(request), source_of(request))
+    except LinkError as err:
+        return error(502, "centre", err)
     return web.json_response(await link_reply(request, link))
 
 

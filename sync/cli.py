@@ -6,7 +6,6 @@ import json
 import sys
 import time
 
-import aiohttp
 import click
 
 from appliance import commands
@@ -14,7 +13,7 @@ from appliance.cli_words import PreauGroup
 from appliance.core import Core
 from appliance.i18n import N_
 from sync.credentials import CredentialError
-from sync.link import Link, LinkError, enrol
+from sync.link import LinkError, enrol, rotate_key
 from sync.service import site_report
 from sync.state import read_link
 from sync.trust import PolicyFetchError
@@ -80,11 +79,10 @@ def rotate_command(ctx: click.Context) -> None:
     config = commands.config(ctx)
 
     async def body(core: Core) -> None:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
-            try:
-                await Link(core, session).rotate_key("cli", "cli")
-            except LinkError as err:
-                commands.fail(err, 2)
+        try:
+            await rotate_key(core, "cli", "cli")
+        except LinkError as err:
+            commands.fail(err, 2)
 
     commands.with_core(config, ctx.obj["config_path"], body)
     click.echo(_("nouvelle clé acceptée par le centre"))

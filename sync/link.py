@@ -168,6 +168,12 @@ async def enrol(
     return link
 
 
+async def rotate_key(core: Core, actor: str, source: str) -> LinkState:
+    """Give the box a new key pair, the centre taking it (no new enrolment)."""
+    async with aiohttp.ClientSession(timeout=_TIMEOUT) as session:
+        return await Link(core, session).rotate_key(actor, source)
+
+
 class Link:
     """A box's signed exchanges with its centre."""
 

@@ -7,7 +7,6 @@ import json
 import urllib.parse
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from appliance.i18n import N_
@@ -16,7 +15,7 @@ from appliance.web.keys import CORE_KEY
 from appliance.web.rendering import page, say
 from sync.api import link_reply
 from sync.credentials import CredentialError
-from sync.link import Link, LinkError, enrol
+from sync.link import LinkError, enrol, rotate_key
 from sync.state import ask_check, read_link, spool_size
 from sync.trust import PolicyFetchError
 
@@ -112,13 +111,10 @@ async def enrol_form(request: web.Request) -> web.StreamResponse:
 @require_role("referent")
 async def rotate_form(request: web.Request) -> web.StreamResponse:
     """Give the box a new key pair."""
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
-        try:
-            await Link(request.app[CORE_KEY], session).rotate_key(
-                actor_of(request), source_of(request)
-            )
-        except LinkError as err:
-            raise _back(say(request, err)) from None
+    try:
+        await rotate_key(request.app[CORE_KEY], actor_of(request), source_of(request))
+    except LinkError as err:
+        raise _back(say(request, err)) from None
     raise _back("rotated")
 
 
