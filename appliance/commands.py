@@ -108,9 +108,17 @@ def run(coro: Coroutine[Any, Any, _T]) -> _T:
         fail(err)
 
 
+# Loggers that print the parameters of every statement at DEBUG: password hashes,
+# session digests and pupils' names would reach the journal (rule 6), so they never
+# go below INFO whatever level the referent asks for.
+STATEMENT_LOGGERS = ("aiosqlite",)
+
+
 def setup_logging(ctx: click.Context, config: PreauConfig) -> None:
     logging.basicConfig(
         level=ctx.obj["log_level"] or config.logging.level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for name in STATEMENT_LOGGERS:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))

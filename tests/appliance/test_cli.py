@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -162,3 +163,31 @@ def test_every_command_and_option_has_translated_help() -> None:
 
     walk(main, "preau")
     assert seen >= 25
+
+
+# What `preau run --log-level DEBUG` does before its services start, then one statement
+# carrying a password hash through the state database's driver.
+_DEBUG_RUN = """
+import asyncio, logging, sys
+import aiosqlite, click
+from appliance import commands
+from appliance.config import PreauConfig
+ctx = click.Context(click.Command("run"), obj={"log_level": "DEBUG"})
+commands.setup_logging(ctx, PreauConfig())
+logging.getLogger("preau.test").debug("own debug line")
+async def main() -> None:
+    async with aiosqlite.connect(":memory:") as db:
+        await db.execute("CREATE TABLE t (h TEXT)")
+        await db.execute("INSERT INTO t VALUES (?)", ("$argon2id$v=19$secret",))
+asyncio.run(main())
+"""
+
+
+def test_debug_logging_never_prints_statement_parameters() -> None:
+    """At DEBUG the journal gets no password hash (the driver logs every statement's values)."""
+    result = subprocess.run(
+        [sys.executable, "-c", _DEBUG_RUN], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "own debug line" in result.stderr  # DEBUG still holds for Préau's own loggers
+    assert "$argon2" not in result.stderr

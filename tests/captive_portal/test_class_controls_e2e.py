@@ -57,6 +57,9 @@ from tests.conftest import SCHOOL_UAI, opened_core, write_config
 pytestmark = pytest.mark.timeout(180)
 PASSWORD = "pupil-password-1"
 TEACHER_PASSWORD = "teacher-password-1"
+# How long a phone is watched for a change (each look is a dig and a curl of up to 5 s,
+# so a loaded CI machine needs several looks); the latency itself is bench/class_controls.py's.
+WINDOW = 30
 
 
 def _config(lab: Lab, tmp_path: Path, scheduler: dict[str, Any]) -> tuple[PreauConfig, Path]:
@@ -138,7 +141,9 @@ def test_a_tap_cuts_the_class_until_the_creneau_ends_whatever_happens(
     portal = PortalProcess(lab, path, tmp_path / "preau.log", services=("portal", "filter"))
     portal.start()
     try:
-        assert wait_until(lambda: dig(lab, lab.client, "cours.test") == WAN_IP, 10), portal.tail()
+        assert wait_until(lambda: dig(lab, lab.client, "cours.test") == WAN_IP, WINDOW), (
+            portal.tail()
+        )
         assert portal_login(lab, "a.sixieme", PASSWORD).status == 200
         assert portal_login(lab, "b.cinquieme", PASSWORD, ns=lab.other).status == 200
         assert _online(lab, lab.client)
@@ -148,15 +153,15 @@ def test_a_tap_cuts_the_class_until_the_creneau_ends_whatever_happens(
         assert _tap(config, "prof", {"classe": "6A", "action": "cut"}) == 303
         (control,) = with_core(config, filtering.active_overrides)
         assert control.expires_at == pytest.approx(creneau_end.timestamp(), abs=1)
-        assert wait_until(lambda: _cut(lab, lab.client), 10), portal.tail()
+        assert wait_until(lambda: _cut(lab, lab.client), WINDOW), portal.tail()
         assert _online(lab, lab.other)  # 5B is not 6A
 
         # kill -9 of the services: the kernel still drops the phone's traffic.
         portal.kill()
         assert curl(lab.client, "http://cours.test/index.html") == ""
         portal.start()
-        assert wait_until(lambda: _cut(lab, lab.client), 10), portal.tail()
-        assert wait_until(lambda: _online(lab, lab.other), 10), portal.tail()
+        assert wait_until(lambda: _cut(lab, lab.client), WINDOW), portal.tail()
+        assert wait_until(lambda: _online(lab, lab.other), WINDOW), portal.tail()
 
         # The phone comes back with a new MAC (a private address) and one tap: still cut.
         run("/usr/sbin/ip", "link", "set", lab.client_if, "address", "02:5e:a0:00:00:43",
@@ -164,7 +169,7 @@ def test_a_tap_cuts_the_class_until_the_creneau_ends_whatever_happens(
         run("/usr/sbin/ip", "neigh", "flush", "to", CLIENT_IP, ns=lab.appliance)
         resumed = lab.phone("POST", f"{PORTAL}/resume", form={}, token_page=LOGIN_PAGE)
         assert resumed.status == 200, resumed.body + portal.tail()
-        assert wait_until(lambda: _cut(lab, lab.client), 10), portal.tail()
+        assert wait_until(lambda: _cut(lab, lab.client), WINDOW), portal.tail()
 
         # The end of the créneau comes (brought near, rather than waited for): the
         # phone gets the internet back by itself; nobody taps "Rétablir".
@@ -194,7 +199,9 @@ def test_a_control_on_a_group_cuts_its_pupil_not_the_classmate(lab: Lab, tmp_pat
     portal = PortalProcess(lab, path, tmp_path / "preau.log", services=("portal", "filter"))
     portal.start()
     try:
-        assert wait_until(lambda: dig(lab, lab.client, "cours.test") == WAN_IP, 10), portal.tail()
+        assert wait_until(lambda: dig(lab, lab.client, "cours.test") == WAN_IP, WINDOW), (
+            portal.tail()
+        )
         assert portal_login(lab, "a.sixieme", PASSWORD).status == 200
         assert portal_login(lab, "c.sixieme", PASSWORD, ns=lab.other).status == 200
         with_core(
@@ -204,10 +211,10 @@ def test_a_control_on_a_group_cuts_its_pupil_not_the_classmate(lab: Lab, tmp_pat
                 seconds=600, actor="prof", source="test", actor_role="teacher",
             ),
         )  # fmt: skip
-        assert wait_until(lambda: _cut(lab, lab.client), 10), portal.tail()
+        assert wait_until(lambda: _cut(lab, lab.client), WINDOW), portal.tail()
         assert _online(lab, lab.other)  # the same class, not the group
         # The group is deleted: its control applies to nobody any more.
         with_core(config, lambda core: subgroups.delete(core, group.id))
-        assert wait_until(lambda: _online(lab, lab.client), 10), portal.tail()
+        assert wait_until(lambda: _online(lab, lab.client), WINDOW), portal.tail()
     finally:
         portal.stop()
