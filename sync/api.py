@@ -18,6 +18,8 @@ from appliance.web.keys import CORE_KEY
 from appliance.web.rendering import say
 from sync.config import SyncConfig
 from sync.credentials import CredentialError
+from sync.device_export import DeviceExportError, export_for
+from sync.device_profiles import APPLE_MEDIA_TYPE
 from sync.link import LinkError, enrol, rotate_key
 from sync.report import SiteReport
 from sync.service import site_report
@@ -190,3 +192,79 @@ async def get_openmetrics(request: web.Request) -> web.StreamResponse:
         body=openmetrics(report),
         headers={"Content-Type": "application/openmetrics-text; version=1.0.0; charset=utf-8"},
     )
+
+
+class AndroidPolicyReply(Reply):
+    """Android Management API policy fields: the school's Wi-Fi and CA (ONC), the PAC."""
+
+    open_network_configuration: dict[str, Any] | None = Field(
+        None, alias="openNetworkConfiguration"
+    )
+    recommended_global_proxy: dict[str, str] | None = Field(None, alias="recommendedGlobalProxy")
+
+
+class OmaSettingReply(Reply):
+    """One OMA-URI setting (Microsoft Graph ``omaSettingString``)."""
+
+    odata_type: str = Field(alias="@odata.type")
+    display_name: str = Field(alias="displayName")
+    description: str
+    oma_uri: str = Field(alias="omaUri")
+    value: str
+
+
+class WindowsPolicyReply(Reply):
+    """A Windows custom configuration (Microsoft Graph ``windows10CustomConfiguration``)."""
+
+    odata_type: str = Field(alias="@odata.type")
+    display_name: str = Field(alias="displayName")
+    description: str
+    oma_settings: list[OmaSettingReply] = Field(alias="omaSettings")
+
+
+async def _device_profile(request: web.Request, kind: str) -> web.StreamResponse:
+    core = request.app[CORE_KEY]
+    try:
+        export = await export_for(
+            core, kind, str(request.url.origin()), actor_of(request), source_of(request)
+        )
+    except DeviceExportError as err:
+        return error(422, "invalid", err.problem)
+    return web.Response(
+        body=export.body,
+        headers={
+            "Content-Type": export.media_type,
+            "Content-Disposition": f'attachment; filename="{export.filename}"',
+            "Cache-Control": "no-store",  # it may hold the Wi-Fi passphrase
+        },
+    )
+
+
+@api.get(
+    "/sync/device-profiles/apple",
+    "The Apple configuration profile for the MDM (signed when a certificate is set).",
+    media=APPLE_MEDIA_TYPE,
+)
+async def get_apple_profile(request: web.Request) -> web.StreamResponse:
+    """Return the .mobileconfig."""
+    return await _device_profile(request, "apple")
+
+
+@api.get(
+    "/sync/device-profiles/android",
+    "The Android Management API policy fields for the MDM.",
+    response=AndroidPolicyReply,
+)
+async def get_android_policy(request: web.Request) -> web.StreamResponse:
+    """Return the Android policy fields."""
+    return await _device_profile(request, "android")
+
+
+@api.get(
+    "/sync/device-profiles/windows",
+    "The Windows OMA-URI settings for the MDM.",
+    response=WindowsPolicyReply,
+)
+async def get_windows_policy(request: web.Request) -> web.StreamResponse:
+    """Return the Windows custom configuration."""
+    return await _device_profile(request, "windows")

@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
 
 import click
 
 from appliance import commands
+from appliance.atomic import write_atomic
 from appliance.cli_words import PreauGroup
 from appliance.core import Core
 from appliance.i18n import N_
 from sync.credentials import CredentialError
+from sync.device_export import DeviceExportError, Export, export_for
+from sync.device_profiles import KINDS
 from sync.link import LinkError, enrol, rotate_key
 from sync.service import site_report
 from sync.state import read_link
@@ -99,3 +103,35 @@ def report_command(ctx: click.Context) -> None:
         return report.model_dump_json(by_alias=True, indent=1)
 
     click.echo(commands.with_core(config, ctx.obj["config_path"], body))
+
+
+@sync_group.command(
+    "profile",
+    help=N_(
+        "Écrit le fichier à importer dans le MDM pour TYPE d'appareils (apple : .mobileconfig, "
+        "android, windows : JSON) dans FICHIER (« - » : la sortie)."
+    ),
+)
+@click.argument("kind", type=click.Choice(KINDS), metavar="TYPE")
+@click.argument(
+    "output", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True), metavar="FICHIER"
+)
+@click.pass_context
+def profile_command(ctx: click.Context, kind: str, output: Path) -> None:
+    """Write the export of KIND for the MDM."""
+    _ = commands.cli_gettext()
+    config = commands.config(ctx)
+
+    async def body(core: Core) -> Export:
+        try:
+            return await export_for(core, kind, "", "cli", "cli")
+        except DeviceExportError as err:
+            commands.fail(err, 2)
+
+    export = commands.with_core(config, ctx.obj["config_path"], body)
+    if str(output) == "-":
+        sys.stdout.buffer.write(export.body)
+        sys.stdout.buffer.flush()
+        return
+    write_atomic(output, export.body, mode=0o600)  # it may hold the Wi-Fi passphrase
+    click.echo(_("écrit : %(path)s", path=str(output)), err=True)

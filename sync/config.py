@@ -6,6 +6,8 @@ the referent pastes one token and nothing else.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -24,6 +26,39 @@ class TelemetryConfig(BaseModel):
         pattern=r"^([0-9a-f]{64})?$",
         description="SHA-256 of the token the central Prometheus scrapes /api/v1/sync/openmetrics"
         " with (Authorization: Bearer); empty: no scraping.",
+    )
+
+
+class DevicesConfig(BaseModel):
+    """What the exports for the collectivité's MDM put on devices (« Profils pour les MDM »)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    ssid: str = Field(
+        "",
+        max_length=32,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
+        description="Name (SSID) of the school's Wi-Fi for pupils' and teachers' devices; "
+        "empty: no Wi-Fi in the exports.",
+    )
+    hidden: bool = Field(False, description="The Wi-Fi does not broadcast its name.")
+    passphrase_file: Path | None = Field(
+        None, description="File holding the Wi-Fi's WPA2 passphrase; none: an open network."
+    )
+    ca_cert: Path | None = Field(
+        None,
+        description="Root certificate (PEM) devices must trust; none: the self-signed root "
+        "ending the portal's or the admin UI's certificate chain.",
+    )
+    signing_cert: Path | None = Field(
+        None, description="Certificate (PEM) signing the Apple profile; none: unsigned."
+    )
+    signing_key: Path | None = Field(None, description="Private key (PEM) of signing_cert.")
+    box_url: str = Field(
+        "",
+        pattern=r"^(https?://[A-Za-z0-9.:\[\]-]+)?$",
+        description="Address devices reach the box's web UI at (e.g. https://preau.ecole.lan), "
+        "for the app store's link; empty: the address the page is opened at.",
     )
 
 
@@ -57,6 +92,7 @@ class SyncConfig(BaseModel):
         60, ge=5, le=3600, description="After a policy applies, how long services have to be ok."
     )
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
+    devices: DevicesConfig = Field(default_factory=DevicesConfig)
     request_timeout_seconds: float = Field(
         20, ge=1, le=300, description="Longest wait for one answer of the centre."
     )

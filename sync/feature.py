@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from appliance.features import DashboardPanel, Feature, MenuEntry, ServiceSpec, enabled_by
 from appliance.i18n import N_
-from sync import api, pages
+from sync import api, device_pages, pages
 from sync.cli import sync_group
 from sync.config import SyncConfig
 from sync.labels import LABELS
@@ -27,7 +27,7 @@ FEATURE = Feature(
     order=60,
     config=("sync", SyncConfig),
     services=(ServiceSpec("sync", _create, enabled_by(SyncConfig)),),
-    routes=(pages.routes, api.api),
+    routes=(pages.routes, device_pages.routes, api.api),
     templates_package="sync",
     migrations_package="sync",
     translations="sync",

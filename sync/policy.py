@@ -46,8 +46,9 @@ BOX_LOCAL_KEYS: Final = (
 )
 
 
-# ...except these, which say where the centre wants the box's figures.
-CENTRE_SETS_INSIDE: Final = ("sync.telemetry.",)
+# ...except these, which the centre may set inside the box's own section: where figures
+# go, and the Wi-Fi every school of a group shares (files stay the box's own).
+CENTRE_SETS_INSIDE: Final = ("sync.telemetry.", "sync.devices.ssid", "sync.devices.hidden")
 
 
 class BundleError(UserError):

@@ -77,7 +77,17 @@ def test_an_empty_policy_applies_nothing_and_a_change_changes_the_digest() -> No
 
 
 @pytest.mark.parametrize(
-    "key", ["site.data_dir", "state.path", "web.port", "web.host", "sync.poll_minutes", "logging"]
+    "key",
+    [
+        "site.data_dir",
+        "state.path",
+        "web.port",
+        "web.host",
+        "sync.poll_minutes",
+        "logging",
+        "sync.devices.ca_cert",  # a file of this box
+        "sync.devices.passphrase_file",
+    ],
 )
 def test_a_key_that_belongs_to_the_box_is_refused_whole(key: str) -> None:
     with pytest.raises(BundleError):
@@ -90,3 +100,11 @@ def test_a_key_that_belongs_to_the_box_is_refused_whole(key: str) -> None:
 def test_a_malformed_key_is_refused(key: str) -> None:
     with pytest.raises(BundleError, match="mal formée"):
         refuse_box_local(key)
+
+
+@pytest.mark.parametrize(
+    "key", ["sync.telemetry.remote_write_url", "sync.devices.ssid", "sync.devices.hidden"]
+)
+def test_the_centre_may_set_where_figures_go_and_the_shared_wifi(key: str) -> None:
+    refuse_box_local(key)  # no error
+    assert bundle("group", "rep", **{key.replace(".", "__"): ("x", True)}).settings
