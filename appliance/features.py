@@ -100,6 +100,10 @@ class Feature:
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     menu: Sequence[MenuEntry] = ()
     dashboard: Sequence[DashboardPanel] = ()
+    # Aggregates for the site report the centre reads, as published rows
+    # (name, 'key="value",…', value) at time ``now``: counts and site gauges,
+    # never a person or a device; the report keeps only its allow-list of them.
+    site_figures: Callable[[Core, float], Awaitable[Sequence[tuple[str, str, float]]]] | None = None
     # aiohttp cleanup contexts of the web app: entered before it listens, left
     # after it stops (the storage runs WebDAV and sweeps killed uploads there).
     web_lifecycle: Sequence[Callable[[web.Application], AsyncIterator[None]]] = ()

@@ -13,7 +13,9 @@ configured cart's devices are accepted, never a person's own.
 
 from __future__ import annotations
 
+import re
 import time
+import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -127,3 +129,26 @@ async def record_battery(core: Core, mac: str, battery: int) -> None:
             " reported_at = excluded.reported_at",
             (mac, battery, time.time()),
         )
+
+
+def cart_label(name: str) -> str:
+    """Return a cart's name as a report label: « Chariot 1 (CDI) » → ``chariot-1-cdi``."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:48] or "chariot"
+
+
+async def cart_figures(core: Core, now: float) -> list[tuple[str, str, float]]:
+    """Return each cart's devices and how many are on the network (site report, #14)."""
+    config = core.config.section(PortalConfig)
+    if not config.carts:
+        return []
+    rows = await core.db.fetchall("SELECT mac, hostname, last_seen FROM portal_dhcp_devices")
+    seen = [dict(row) for row in rows]
+    lease = config.lease_minutes * 60.0
+    figures: list[tuple[str, str, float]] = []
+    for cart in config.carts:
+        view = _of_cart(cart, seen, {}, lease, now)
+        label = f'cart="{cart_label(cart.name)}"'
+        figures.append(("preau_cart_devices", label, float(len(view.devices))))
+        figures.append(("preau_cart_devices_online", label, float(view.online)))
+    return figures

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from appliance.features import Feature, MenuEntry, ServiceSpec, enabled_by
 from appliance.i18n import N_
 from captive_portal import admin_pages, api
+from captive_portal.carts import cart_figures
 from captive_portal.config import PortalConfig
 from captive_portal.jobs import portal_jobs
 from captive_portal.labels import LABELS
@@ -27,6 +28,7 @@ FEATURE = Feature(
     order=20,
     config=("portal", PortalConfig),
     services=(ServiceSpec("portal", _create, enabled_by(PortalConfig)),),
+    site_figures=cart_figures,
     routes=(admin_pages.routes, api.api),
     templates_package="captive_portal",
     migrations_package="captive_portal",

@@ -11,6 +11,7 @@ from storage.cli import backup, classes_group, personnel
 from storage.config import ProductionsConfig
 from storage.jobs import storage_jobs
 from storage.labels import LABELS
+from storage.site_figures import storage_figures
 from storage.store import ProductionsStore
 from storage.web_lifecycle import storage_alongside_web
 
@@ -53,6 +54,7 @@ FEATURE = Feature(
         MenuEntry("/classe", N_("Ma classe"), ("pupil", "teacher", "referent"), "personal"),
     ),
     dashboard=(DashboardPanel("storage_panel.html", dashboard.storage_panel),),
+    site_figures=storage_figures,
     sessions=SessionHooks(on_login=_unlock_personnel, on_logout=_forget_personnel),
     web_lifecycle=(storage_alongside_web,),
 )

@@ -39,6 +39,15 @@ ALLOWED: Final[Mapping[str, tuple[tuple[str, ...], bool]]] = {
     "preau_cache_served_bytes_total": (("class",), False),
     "preau_cache_fetched_bytes_total": (("class",), False),
     "preau_cache_requests_total": (("class", "outcome"), False),
+    # From the features' site figures (appliance.features.Feature.site_figures).
+    "preau_storage_used_bytes": (("space",), False),
+    "preau_storage_near_quota": (("space",), True),
+    "preau_backup_failing": ((), False),
+    "preau_backup_age_seconds": ((), False),
+    "preau_restore_test_failing": ((), False),
+    "preau_restore_test_age_seconds": ((), False),
+    "preau_cart_devices": (("cart",), False),
+    "preau_cart_devices_online": (("cart",), True),
 }
 # A label value that looks like an address or a device is never sent, whatever its key.
 _PERSONAL: Final = re.compile(

@@ -348,6 +348,9 @@ async def site_report(core: Core, link: LinkState, now: float) -> SiteReport:
     host = await core.executor.run(read_host_figures, core.config.site.data_dir)
     statuses = await services_status(core)
     rows = await published_rows(core)
+    for feature in core.features:
+        if feature.site_figures is not None:
+            rows.extend(await feature.site_figures(core, now))
     logins = {str(row["id"]) for row in await core.db.fetchall("SELECT id FROM people")}
     _count, size = await spool_size(core.db)
     return SiteReport(

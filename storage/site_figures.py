@@ -1,0 +1,59 @@
+"""What the storage gives the site report the centre reads (issue #14, scope 4).
+
+Site-level figures only: bytes used per space type, how many accounts are past
+the quota's first warning per space (a count the report suppresses under 5),
+and the age and state of the last backup and restore test. No person, no file
+name (CARMO chapter 20, table 9).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from storage.config import ProductionsConfig
+from storage.jobs import BACKUP_JOB, RESTORE_TEST_JOB
+from storage.store import quota_bytes
+
+if TYPE_CHECKING:
+    from appliance.core import Core
+
+JOB_FIGURES = ((BACKUP_JOB, "preau_backup"), (RESTORE_TEST_JOB, "preau_restore_test"))
+
+
+async def storage_figures(core: Core, now: float) -> list[tuple[str, str, float]]:
+    """Return the storage's rows for the site report."""
+    section = core.config.section(ProductionsConfig)
+    rows: list[tuple[str, str, float]] = []
+    used: dict[str, float] = {}
+    near: dict[str, float] = {}
+    warn = section.warn_percent[0] if section.warn_percent else None
+    for row in await core.db.fetchall(
+        "SELECT u.space, u.bytes, COALESCE(p.role, 'pupil') AS role"
+        " FROM storage_usage u LEFT JOIN people p ON p.id = u.user"
+    ):
+        space = str(row["space"])
+        used[space] = used.get(space, 0.0) + float(row["bytes"])
+        near.setdefault(space, 0.0)
+        percent = 100 * row["bytes"] / quota_bytes(section, row["role"], space)
+        if warn is not None and percent >= warn:
+            near[space] += 1
+    rows += [("preau_storage_used_bytes", f'space="{s}"', v) for s, v in sorted(used.items())]
+    rows += [("preau_storage_near_quota", f'space="{s}"', v) for s, v in sorted(near.items())]
+    if not section.backup.enabled:
+        return rows
+    runs = {
+        row["job_id"]: row
+        for row in await core.db.fetchall(
+            "SELECT job_id, last_success, last_error FROM job_runs WHERE job_id IN (?, ?)",
+            (BACKUP_JOB, RESTORE_TEST_JOB),
+        )
+    }
+    for job, prefix in JOB_FIGURES:
+        run = runs.get(job)
+        # Failing: its last run ended in an error. No age: it never succeeded.
+        rows.append((f"{prefix}_failing", "", float(run is not None and bool(run["last_error"]))))
+        if run is not None and run["last_success"]:
+            success = dt.datetime.fromisoformat(str(run["last_success"])).timestamp()
+            rows.append((f"{prefix}_age_seconds", "", max(0.0, now - success)))
+    return rows

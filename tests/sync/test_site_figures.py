@@ -1,0 +1,99 @@
+"""What the features add to the site report: storage, backups, carts — as counts (#14 scope 4).
+
+The centre sees the space used per space type, how many accounts near their
+quota (suppressed under 5), the last backup's and restore test's age and
+state, and each cart's devices on the network, never who or which
+(CARMO chapter 20, #5.22, #9.7).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+from appliance.core import Core
+from captive_portal.carts import cart_label
+from storage.jobs import BACKUP_JOB, RESTORE_TEST_JOB
+from sync.service import site_report
+from sync.state import LinkState
+from tests.conftest import make_config, opened_core
+from tests.sync.conftest import FORBIDDEN
+
+MB = 1_000_000
+CART_MACS = [f"02:00:00:00:0c:{n:02x}" for n in range(8)]
+
+
+async def seed(core: Core, now: float) -> None:
+    """Six pupils near their quota, one far from it; two backups; a cart half on the network."""
+    iso = dt.datetime.fromtimestamp(now - 7200, dt.UTC).isoformat()
+    async with core.db.write() as tx:
+        for n in range(7):
+            used = 450 * MB if n < 6 else 10 * MB  # 90 % of the pupils' 500 MB, or 2 %
+            await tx.execute(
+                "INSERT INTO storage_usage (user, space, bytes, files, updated_at)"
+                " VALUES (?, 'pedagogical', ?, 3, ?)",
+                (f"eleve{n}", used, now),
+            )
+        await tx.execute(
+            "INSERT INTO storage_usage (user, space, bytes, files, updated_at)"
+            " VALUES ('eleve0', 'personnel', ?, 1, ?)",
+            (450 * MB, now),
+        )  # one account near its PERSONNEL quota: fewer than 5, suppressed
+        await tx.execute(
+            "INSERT INTO job_runs (job_id, last_success, last_error) VALUES (?, ?, '')",
+            (BACKUP_JOB, iso),
+        )
+        await tx.execute(
+            "INSERT INTO job_runs (job_id, last_success, last_error) VALUES (?, ?, ?)",
+            (RESTORE_TEST_JOB, iso, "restic: snapshot illisible"),
+        )
+        for n, mac in enumerate(CART_MACS):
+            last_seen = now - 60 if n < 5 else now - 86400  # five hold a lease now
+            await tx.execute(
+                "INSERT INTO portal_dhcp_devices (mac, ip, hostname, first_seen, last_seen)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (mac, f"10.77.0.{100 + n}", f"ipad-{n}", now - 86400, last_seen),
+            )
+
+
+async def test_the_report_carries_storage_backups_and_carts_as_counts(tmp_path: Path) -> None:
+    password = tmp_path / "restic.txt"
+    password.write_text("restic-password\n")
+    config = make_config(
+        tmp_path / "data",
+        productions={
+            "backup": {"enabled": True, "repository": str(tmp_path / "repo"),
+                       "password_file": str(password)},
+        },
+        portal={"carts": [{"name": "Chariot 1 (CDI)", "classes": ["6A"], "macs": CART_MACS},
+                          {"name": "Portables", "classes": ["5B"], "hostname_prefix": "pc-"}]},
+    )  # fmt: skip
+    now = time.time()
+    async with opened_core(config) as core:
+        await seed(core, now)
+        report = await site_report(core, LinkState(uai="0000000X"), now)
+    figures = {(f.name, tuple(sorted(f.labels.items()))): f.value for f in report.figures}
+    pedagogical = (("space", "pedagogical"),)
+    personnel = (("space", "personnel"),)
+    assert figures[("preau_storage_used_bytes", pedagogical)] == 6 * 450 * MB + 10 * MB
+    assert figures[("preau_storage_near_quota", pedagogical)] == 6
+    assert figures[("preau_storage_near_quota", personnel)] is None  # one account: suppressed
+    assert figures[("preau_backup_failing", ())] == 0
+    assert 7100 < (figures[("preau_backup_age_seconds", ())] or 0) < 7300
+    assert figures[("preau_restore_test_failing", ())] == 1
+    cart = (("cart", "chariot-1-cdi"),)
+    assert figures[("preau_cart_devices", cart)] == 8
+    assert figures[("preau_cart_devices_online", cart)] == 5
+    assert figures[("preau_cart_devices", (("cart", "portables"),))] == 0
+    text = report.model_dump_json()
+    assert not FORBIDDEN.search(text)
+    assert "eleve" not in text
+    assert "ipad-" not in text
+    assert "snapshot illisible" not in text  # a state, not the error's words
+
+
+def test_a_cart_name_becomes_a_vocabulary_word() -> None:
+    assert cart_label("Chariot 1 (CDI)") == "chariot-1-cdi"
+    assert cart_label("Tablettes élèves — 2ᵉ étage") == "tablettes-eleves-2e-etage"
+    assert cart_label("!!!") == "chariot"
