@@ -114,3 +114,27 @@ def scan_file(socket_path: str, path: Path, wait_seconds: float) -> Verdict:
     except OSError as err:
         raise ScannerUnavailable(f"clamd: {err}") from err
     return parse_reply(reply)
+
+
+# A signature database (.cvd, or .cld once freshclam patched it) starts with a
+# 512-byte header "ClamAV-VDB:build time:version:sigs:level:md5:dsig:builder:stime";
+# the build time holds colons itself, so the epoch "stime" is read from the end.
+DATABASE_HEADER: Final = b"ClamAV-VDB:"
+
+
+def signatures_built_at(database_dir: Path) -> float | None:
+    """Return when the newest signature database was built (epoch), or None without one."""
+    newest: float | None = None
+    for pattern in ("*.cvd", "*.cld"):
+        for path in database_dir.glob(pattern):
+            try:
+                with path.open("rb") as handle:
+                    header = handle.read(512)
+            except OSError:
+                continue
+            if not header.startswith(DATABASE_HEADER):
+                continue
+            stamp = header.rstrip(b" \0").rsplit(b":", 1)[-1]
+            if stamp.isdigit():
+                newest = max(newest or 0.0, float(stamp))
+    return newest

@@ -43,6 +43,10 @@ class AntivirusConfig(_Section):
         description="clamd unreachable: refuse uploads, or hold them unseen and scan them "
         "when it is back (plain spaces only: PERSONNEL is always refused).",
     )
+    database_dir: Path = Field(
+        Path("/var/lib/clamav"),
+        description="Where freshclam keeps the signatures (their age goes in the site report).",
+    )
 
 
 class BackupConfig(_Section):

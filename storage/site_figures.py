@@ -2,7 +2,8 @@
 
 Site-level figures only: bytes used per space type, how many accounts are past
 the quota's first warning per space (a count the report suppresses under 5),
-and the age and state of the last backup and restore test. No person, no file
+the antivirus signatures' age, and the age and state of the last backup and
+restore test. No person, no file
 name (CARMO chapter 20, table 9).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
+from appliance.antivirus import signatures_built_at
 from storage.config import ProductionsConfig
 from storage.jobs import BACKUP_JOB, RESTORE_TEST_JOB
 from storage.store import quota_bytes
@@ -40,6 +42,10 @@ async def storage_figures(core: Core, now: float) -> list[tuple[str, str, float]
             near[space] += 1
     rows += [("preau_storage_used_bytes", f'space="{s}"', v) for s, v in sorted(used.items())]
     rows += [("preau_storage_near_quota", f'space="{s}"', v) for s, v in sorted(near.items())]
+    if section.antivirus.enabled:
+        built = await core.executor.run(signatures_built_at, section.antivirus.database_dir)
+        if built is not None:
+            rows.append(("preau_antivirus_signatures_age_seconds", "", max(0.0, now - built)))
     if not section.backup.enabled:
         return rows
     runs = {

@@ -42,6 +42,7 @@ ALLOWED: Final[Mapping[str, tuple[tuple[str, ...], bool]]] = {
     # From the features' site figures (appliance.features.Feature.site_figures).
     "preau_storage_used_bytes": (("space",), False),
     "preau_storage_near_quota": (("space",), True),
+    "preau_antivirus_signatures_age_seconds": ((), False),
     "preau_backup_failing": ((), False),
     "preau_backup_age_seconds": ((), False),
     "preau_restore_test_failing": ((), False),

@@ -1,4 +1,4 @@
-"""What the features add to the site report: storage, backups, carts — as counts (#14 scope 4).
+"""What features add to the site report: storage, antivirus, backups, carts — as counts (#14).
 
 The centre sees the space used per space type, how many accounts near their
 quota (suppressed under 5), the last backup's and restore test's age and
@@ -12,6 +12,7 @@ import datetime as dt
 import time
 from pathlib import Path
 
+from appliance.antivirus import signatures_built_at
 from appliance.core import Core
 from captive_portal.carts import cart_label
 from storage.jobs import BACKUP_JOB, RESTORE_TEST_JOB
@@ -60,9 +61,19 @@ async def seed(core: Core, now: float) -> None:
 async def test_the_report_carries_storage_backups_and_carts_as_counts(tmp_path: Path) -> None:
     password = tmp_path / "restic.txt"
     password.write_text("restic-password\n")
+    signatures = tmp_path / "clamav"
+    signatures.mkdir()
+    built = int(time.time()) - 30 * 3600  # freshclam last fetched 30 hours ago
+    header = f"ClamAV-VDB:30 Nov 2026 08:11-0400:27480:2077321:90:X:X:raynman:{built}"
+    (signatures / "daily.cld").write_bytes(header.encode().ljust(512) + b"\x1f\x8b")
+    (signatures / "main.cvd").write_bytes(
+        b"ClamAV-VDB:old:62:1:90:X:X:sigmgr:1600000000".ljust(512)
+    )
+    (signatures / "local.ign2").write_bytes(b"not a database")
     config = make_config(
         tmp_path / "data",
         productions={
+            "antivirus": {"enabled": True, "database_dir": str(signatures)},
             "backup": {"enabled": True, "repository": str(tmp_path / "repo"),
                        "password_file": str(password)},
         },
@@ -79,6 +90,8 @@ async def test_the_report_carries_storage_backups_and_carts_as_counts(tmp_path: 
     assert figures[("preau_storage_used_bytes", pedagogical)] == 6 * 450 * MB + 10 * MB
     assert figures[("preau_storage_near_quota", pedagogical)] == 6
     assert figures[("preau_storage_near_quota", personnel)] is None  # one account: suppressed
+    age = figures[("preau_antivirus_signatures_age_seconds", ())] or 0
+    assert 30 * 3600 - 60 < age < 30 * 3600 + 60  # the newest database, not main.cvd
     assert figures[("preau_backup_failing", ())] == 0
     assert 7100 < (figures[("preau_backup_age_seconds", ())] or 0) < 7300
     assert figures[("preau_restore_test_failing", ())] == 1
@@ -97,3 +110,9 @@ def test_a_cart_name_becomes_a_vocabulary_word() -> None:
     assert cart_label("Chariot 1 (CDI)") == "chariot-1-cdi"
     assert cart_label("Tablettes élèves — 2ᵉ étage") == "tablettes-eleves-2e-etage"
     assert cart_label("!!!") == "chariot"
+
+
+def test_no_signature_database_gives_no_age(tmp_path: Path) -> None:
+    assert signatures_built_at(tmp_path) is None
+    (tmp_path / "daily.cvd").write_bytes(b"<html>proxy error</html>".ljust(512))
+    assert signatures_built_at(tmp_path) is None
