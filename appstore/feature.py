@@ -7,6 +7,7 @@ from appliance.i18n import N_
 from appstore import api, pages
 from appstore.config import StoreConfig
 from appstore.labels import LABELS
+from appstore.packages import install_figures
 
 FEATURE = Feature(
     name="appstore",
@@ -17,6 +18,7 @@ FEATURE = Feature(
     migrations_package="appstore",
     translations="appstore",
     labels=LABELS,
+    site_figures=install_figures,
     menu=(
         MenuEntry("/applis/gestion", N_("Applications de l'établissement")),
         MenuEntry(

@@ -475,3 +475,29 @@ async def upload(
     return await add_package(
         core, declared, sha256=sha256, size=size, inspected=inspected, actor=actor, source=source
     )
+
+
+async def count_download(core: Core, package_id: int) -> None:
+    """Count one fetch of a package from its start (a Range resuming it is not a new one)."""
+    async with core.db.write() as tx:
+        await tx.execute(
+            "INSERT INTO store_downloads (package_id, count) VALUES (?, 1)"
+            " ON CONFLICT (package_id) DO UPDATE SET count = count + 1",
+            (package_id,),
+        )
+
+
+async def install_figures(core: Core, now: float) -> list[tuple[str, str, float]]:
+    """Return installs begun per app and platform, for the site report (#14)."""
+    rows = await core.db.fetchall(
+        "SELECT p.package_id, p.platform, SUM(d.count) AS count FROM store_downloads d"
+        " JOIN store_packages p ON p.id = d.package_id GROUP BY p.package_id, p.platform"
+    )
+    return [
+        (
+            "preau_store_installs_total",
+            f'app="{str(row["package_id"]).lower()[:48]}",platform="{row["platform"]}"',
+            float(row["count"]),
+        )
+        for row in rows
+    ]

@@ -35,9 +35,15 @@ def _size(count: int) -> str:
     return f"{count / 1_000_000:.1f}".replace(".", ",") + " Mo"
 
 
-def send_package(package: dict[str, Any], request: web.Request) -> web.FileResponse:
+async def send_package(package: dict[str, Any], request: web.Request) -> web.FileResponse:
     """Send a package file (Range and sendfile from aiohttp), with its SHA-256."""
     core = request.app[CORE_KEY]
+    try:
+        start = request.http_range.start
+    except ValueError:  # a malformed Range: FileResponse answers 416, nothing begun
+        start = -1
+    if start in (None, 0):
+        await appstore.count_download(core, int(package["id"]))
     path = appstore.package_files(core).path(str(package["sha256"]))
     quoted = urllib.parse.quote(str(package["filename"]))
     return web.FileResponse(
@@ -103,7 +109,7 @@ async def package_download(request: web.Request) -> web.StreamResponse:
         package = next((p for p in mine if p["id"] == wanted), None)
     if package is None or package["filename"] != request.match_info["filename"]:
         raise web.HTTPNotFound(text=say(request, N_("Application introuvable.")))
-    return send_package(package, request)
+    return await send_package(package, request)
 
 
 @routes.get("/applis/mdm/{token}/{filename}")
@@ -112,7 +118,7 @@ async def mdm_download(request: web.Request) -> web.StreamResponse:
     package = await appstore.package_by_token(request.app[CORE_KEY], request.match_info["token"])
     if package is None or package["filename"] != request.match_info["filename"]:
         raise web.HTTPNotFound
-    return send_package(package, request)
+    return await send_package(package, request)
 
 
 @routes.get("/applis/ios/{token}/manifest.plist")

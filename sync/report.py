@@ -47,6 +47,7 @@ ALLOWED: Final[Mapping[str, tuple[tuple[str, ...], bool]]] = {
     "preau_backup_age_seconds": ((), False),
     "preau_restore_test_failing": ((), False),
     "preau_restore_test_age_seconds": ((), False),
+    "preau_store_installs_total": (("app", "platform"), True),
     "preau_cart_devices": (("cart",), False),
     "preau_cart_devices_online": (("cart",), True),
 }

@@ -171,6 +171,14 @@ async def test_upload_assign_and_install(client: TestClient[Any, Any], core: Cor
     assert await (await client.get(urllib.parse.urlsplit(asset_url).path)).read() == iphone_app
     # An unknown MDM token gives nothing.
     assert (await client.get("/applis/mdm/forged-token/cahier.ipa")).status == 404
+    # Installs begun are counted per app for the site report (#14): the APK twice
+    # (its MDM link, the pupil's download), not the ranged piece; the IPA once.
+    broken = await client.get(urllib.parse.urlsplit(asset_url).path, headers={"Range": "bytes=x"})
+    assert broken.status == 416
+    assert sorted(await appstore.install_figures(core, 0.0)) == [
+        ("preau_store_installs_total", 'app="fr.college.cahier",platform="android"', 2.0),
+        ("preau_store_installs_total", 'app="fr.college.cahier",platform="ios"', 1.0),
+    ]
 
 
 async def test_the_referent_page_uploads_and_assigns(
