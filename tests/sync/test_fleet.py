@@ -22,7 +22,7 @@ import pytest
 from appliance.config import PreauConfig
 from tests.captive_portal.conftest import run as sh
 from tests.conftest import PREAU, free_port, make_config, write_config
-from tests.sync.conftest import Centre, link_of, start_centre, start_prometheus
+from tests.sync.conftest import Centre, leaks, link_of, start_centre, start_prometheus
 from tests.sync.test_link import expired_timestamp
 
 pytestmark = pytest.mark.timeout(420)
@@ -215,6 +215,9 @@ def test_a_group_s_policy_reaches_exactly_its_sites_within_a_poll_and_nothing_co
         wait(lambda: all(link_of(c).policy_stale for c in configs.values()), fleet, 60)
         for uai in GROUP:
             assert link_of(configs[uai]).policy_digest
+        # What the 20 boxes sent names no person, no device, no address.
+        assert len(list((centre.central / "intake" / "reports").rglob("*.json"))) >= BOXES
+        assert not leaks(centre.central)
     finally:
         prometheus.process.terminate()
         prometheus.process.wait(10)
