@@ -4,8 +4,8 @@ It keeps a central directory (``--dir``): the keys, the signed repository
 nginx serves, and the intake's files. Commands: create the repository and its
 keys, mint an enrolment token for a school, publish a bundle for every site,
 a group of sites or one site, say which sites form a group, revoke a box,
-re-sign the timestamp, run the intake, and print the fleet's state from the
-reports the boxes sent.
+re-sign the timestamp, renew the root (and rotate the online key), run the
+intake, and print the fleet's state from the reports the boxes sent.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from appliance.validation_fr import joined, problems
 from sync.credentials import mint_token, token_text
 from sync.intake import Intake, create_intake_app
 from sync.policy import Bundle
-from sync.repository import CentralRepository, check_name
+from sync.repository import ROOT_WARNING, CentralRepository, check_name, now_utc
 
 
 @click.group(
@@ -166,10 +166,49 @@ def revoke_command(ctx: click.Context, box: str) -> None:
 @click.pass_context
 def refresh_command(ctx: click.Context) -> None:
     """Re-sign the timestamp."""
+    _ = cli_gettext()
+    repo = _repo(ctx)
     try:
-        _repo(ctx).refresh_timestamp()
+        repo.refresh_timestamp()
+        left = repo.root_expires() - now_utc()
     except UserError as err:
         fail(err, 2)
+    if left < ROOT_WARNING:
+        click.echo(
+            _("la racine expire dans %(days)s jours : lancez « preau-central root-renew »",
+              days=left.days),
+            err=True,
+        )  # fmt: skip
+
+
+@main.command(
+    "root-renew",
+    help=N_(
+        "Signe une nouvelle version de la racine, valable un an, avec la clé hors ligne ; "
+        "les boîtiers la suivent seuls. --rotate-online change aussi la clé en ligne."
+    ),
+)
+@click.option(
+    "--root-key",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help=N_("La clé racine rapportée (par défaut keys/root.pem)."),
+)
+@click.option("--rotate-online", is_flag=True, help=N_("Donne une nouvelle clé à l'horodatage."))
+@click.pass_context
+def root_renew_command(ctx: click.Context, root_key: Path | None, rotate_online: bool) -> None:
+    """Renew the root (and, if asked, the online key)."""
+    _ = cli_gettext()
+    repo = _repo(ctx)
+    try:
+        version = repo.renew_root(root_key=root_key, rotate_online=rotate_online)
+        expires = repo.root_expires()
+    except UserError as err:
+        fail(err, 2)
+    click.echo(
+        _("racine version %(version)s, valable jusqu'au %(date)s",
+          version=version, date=expires.strftime("%d/%m/%Y")),
+    )  # fmt: skip
 
 
 @main.command(

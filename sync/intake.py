@@ -44,7 +44,13 @@ from sync.credentials import (
     sign_time,
     verify_request,
 )
-from sync.repository import CentralRepository, RepositoryError, load_signer
+from sync.repository import (
+    ROOT_WARNING,
+    CentralRepository,
+    RepositoryError,
+    load_signer,
+    now_utc,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -310,6 +316,11 @@ async def _refresh_forever(app: web.Application) -> AsyncIterator[None]:
                 if time.time() - last_refresh >= REFRESH_TIMESTAMP_SECONDS:
                     await executor.run(repo.refresh_timestamp)
                     last_refresh = time.time()
+                    left = await executor.run(repo.root_expires) - now_utc()
+                    if left < ROOT_WARNING:
+                        _LOGGER.warning(
+                            "The root expires in %d days: run preau-central root-renew", left.days
+                        )
                 version = await executor.run(repo.timestamp_version)
                 if version != seen:
                     seen = version

@@ -37,7 +37,7 @@ from sync.credentials import (
     verify_time,
 )
 from sync.state import LinkState, ask_check, read_link, write_link
-from sync.trust import pin_root, trusted_root
+from sync.trust import follow_roots, pin_root, trusted_root
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -223,12 +223,23 @@ class Link:
             raise LinkError(N_("centre injoignable : %(error)s"), error=str(err)) from err
         received = self.clock()
         root = await self.core.executor.run(trusted_root, self.paths.metadata)
-        told = verify_time(root, answer, nonce)
+        try:
+            told = verify_time(root, answer, nonce)
+        except CredentialError:
+            # Perhaps the centre rotated its online key: only a newer root names it.
+            if not await self.core.executor.run(self._newer_root, link.repository, root.version):
+                raise
+            root = await self.core.executor.run(trusted_root, self.paths.metadata)
+            told = verify_time(root, answer, nonce)
         # The answer was signed somewhere between sending and receiving.
         self.offset = told - (sent + received) / 2
         self.floor = max(self.floor, told)
         await self.core.executor.run(write_atomic, self.paths.clock, f"{told:.0f}\n", mode=0o644)
         return self.offset
+
+    def _newer_root(self, repository: str, version: int) -> bool:
+        """Walk the root chain (blocking); say whether it moved past ``version``."""
+        return follow_roots(self.paths.metadata, repository) > version
 
     async def signed_post(self, link: LinkState, route: str, payload: bytes) -> Any:
         """POST ``payload`` to the intake's ``route``, signed; return the JSON answer."""

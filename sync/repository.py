@@ -5,7 +5,8 @@ keys, thresholds, versions and expiry.
 
 - **root** (offline key, 1 year): which keys sign which role. ``init`` writes
   its key to ``keys/root.pem``; the central team moves it offline and brings
-  it back only to renew or rotate.
+  it back only to renew it (``root-renew``, before the expiry ``refresh`` and
+  ``serve`` warn about two months ahead) or to rotate the online key.
 - **targets** (30 days): lists the bundles and the fleet file with their
   lengths and digests.
 - **snapshot** and **timestamp** (online key; the timestamp lives one day):
@@ -101,6 +102,10 @@ class CentralPaths:
     def settings(self) -> Path:
         """Return the centre's own settings (URLs the tokens carry)."""
         return self.root / "central.json"
+
+
+# The central team is told this long before the root expires (refresh, serve).
+ROOT_WARNING: Final = dt.timedelta(days=60)
 
 
 def now_utc() -> dt.datetime:
@@ -245,6 +250,55 @@ class CentralRepository:
         current = self.targets()
         current[FLEET_TARGET] = json.dumps(fleet, sort_keys=True, indent=1).encode()
         self._write_targets(current, now or now_utc())
+
+    def root_expires(self) -> dt.datetime:
+        """Return when the current root expires (every box's trust ends there unless renewed)."""
+        root: Root = self._latest("root").signed
+        return root.expires
+
+    def renew_root(
+        self,
+        *,
+        root_key: Path | None = None,
+        rotate_online: bool = False,
+        now: dt.datetime | None = None,
+    ) -> int:
+        """Sign the next root version, a year long; return its version.
+
+        Boxes follow the chain themselves (python-tuf fetches ``N+1.root.json``
+        signed by root N's key), so renewing before the expiry keeps every box
+        trusting: the anchors' outage of an expired root never happens. With
+        ``rotate_online`` the snapshot and timestamp roles get a new key and
+        everything is re-signed with it. ``root_key`` is the offline key,
+        brought back for the occasion (default ``keys/root.pem``).
+        """
+        now = now or now_utc()
+        signer = load_signer(root_key or self.paths.keys / "root.pem")
+        metadata: Metadata[Root] = self._latest("root")
+        root = metadata.signed
+        if signer.public_key.keyid not in root.roles["root"].keyids:
+            raise RepositoryError(N_("cette clé n'est pas la clé racine du dépôt"))
+        root.version += 1
+        root.expires = now + LIFETIME["root"]
+        next_online = self.paths.keys / "online.next.pem"
+        if rotate_online:
+            _new_key(next_online)
+            fresh = load_signer(next_online).public_key
+            for role in ("snapshot", "timestamp"):
+                for keyid in list(root.roles[role].keyids):
+                    root.revoke_key(keyid, role)
+                root.add_key(fresh, role)
+        metadata.signatures.clear()
+        metadata.sign(signer)
+        data = metadata.to_bytes(_SERIALIZER)
+        write_atomic(self.paths.metadata / f"{root.version}.root.json", data, mode=0o644)
+        write_atomic(self.paths.metadata / "root.json", data, mode=0o644)
+        if rotate_online:
+            # Only now: a crash before this line leaves the old key signing, and
+            # running the command again signs a further root with a new key.
+            next_online.replace(self.paths.keys / "online.pem")
+            self._write_targets(self.targets(), now)
+        return int(root.version)
 
     def refresh_timestamp(
         self, now: dt.datetime | None = None, lifetime: dt.timedelta | None = None

@@ -39,6 +39,7 @@ from appliance.service import Health, Service
 from appliance.site_status import read_host_figures, services_status
 from sync.apply import check_pending, read_local, start_apply
 from sync.config import SyncConfig
+from sync.credentials import CredentialError
 from sync.link import Link, LinkError, RevokedError
 from sync.policy import merge
 from sync.report import Host, LinkFigures, ServiceState, SiteReport, safe_figures
@@ -247,7 +248,8 @@ class SyncService(Service):
         except RevokedError:
             link.revoked = True
             link.last_error, link.last_error_values = N_("le centre a révoqué ce boîtier"), {}
-        except LinkError as err:
+        except (LinkError, CredentialError, PolicyFetchError) as err:
+            # CredentialError: a signed time the trusted roots do not vouch for.
             problem = problem_of(err)
             link.last_error, link.last_error_values = problem.message, dict(problem.values)
             if self.link.offset is None:

@@ -23,11 +23,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import urllib3
 from tuf.api import exceptions as tuf_errors
+from tuf.api.exceptions import UnsignedMetadataError
 from tuf.api.metadata import Metadata, Root
+from tuf.api.serialization import DeserializationError
 from tuf.ngclient import Updater
 
 from appliance.atomic import write_atomic
@@ -69,6 +71,46 @@ def pin_root(metadata_dir: Path, repository: str, root_sha256: str, timeout: flo
         )
     Metadata[Root].from_bytes(answer.data)  # it must at least be a root
     write_atomic(metadata_dir / "root.json", answer.data, mode=0o640)
+
+
+MAX_ROOT_STEPS: Final = 32  # python-tuf's own bound on a root chain walked at once
+
+
+def follow_roots(metadata_dir: Path, repository: str, timeout: float = 10.0) -> int:
+    """Walk the root chain past the trusted root, as TUF's client does; return the version.
+
+    Each next root must be signed by the threshold of the trusted root's root
+    keys and by its own, with the next version number; expiry is not judged on
+    the way (TUF 5.3). Needed before the signed time when the centre rotated its
+    online key: the time is signed with the new key, which only the new root names.
+    """
+    current = Metadata[Root].from_file(str(metadata_dir / "root.json"))
+    for _ in range(MAX_ROOT_STEPS):
+        version = current.signed.version + 1
+        try:
+            answer = urllib3.request(
+                "GET", f"{repository}/metadata/{version}.root.json", timeout=timeout, retries=False
+            )
+        except urllib3.exceptions.HTTPError as err:
+            raise PolicyFetchError(
+                N_("dépôt central injoignable : %(error)s"), error=str(err)
+            ) from err
+        if answer.status in (403, 404):
+            break
+        try:
+            following = Metadata[Root].from_bytes(answer.data)
+            current.verify_delegate(Root.type, following)
+            following.verify_delegate(Root.type, following)
+        except (DeserializationError, UnsignedMetadataError, ValueError) as err:
+            raise PolicyFetchError(
+                N_("racine %(version)s du dépôt refusée : %(error)s"),
+                version=version, error=str(err)[:200],
+            ) from err  # fmt: skip
+        if following.signed.version != version:
+            raise PolicyFetchError(N_("racine %(version)s du dépôt refusée"), version=version)
+        write_atomic(metadata_dir / "root.json", answer.data, mode=0o640)
+        current = following
+    return int(current.signed.version)
 
 
 def trusted_root(metadata_dir: Path) -> Root:

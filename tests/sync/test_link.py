@@ -248,3 +248,73 @@ async def test_a_policy_the_box_cannot_take_is_refused_whole_naming_the_key(
     bundle.write_text('[settings]\n"web.port" = { value = 1 }\n')
     refused = centre.cli("publish", str(bundle), check=False)
     assert "propre à chaque boîtier" in refused
+
+
+async def test_a_renewed_root_and_a_new_online_key_keep_the_box_trusting(
+    centre: Centre, service: SyncService, centre_factory: Callable[[str], Centre], tmp_path: Path
+) -> None:
+    """The anchors' outage (an expired TUF root) is avoided by renewing, which boxes follow."""
+    box = service.core
+    await enrol(box, centre.token(SCHOOL_UAI), "referent", "web")
+    await service.turn()
+    first = await read_link(box.db)
+    assert not first.policy_stale
+    # The root key lives offline; it is brought back for the renewal only.
+    offline = tmp_path / "usb" / "root.pem"
+    offline.parent.mkdir()
+    shutil.move(centre.central / "keys" / "root.pem", offline)
+    stranger = centre_factory("stranger").central / "keys" / "root.pem"
+    refused = centre.cli("root-renew", "--root-key", str(stranger), check=False)
+    assert "pas la clé racine" in refused
+    old_online = (centre.central / "keys" / "online.pem").read_bytes()
+    said = centre.cli("root-renew", "--root-key", str(offline), "--rotate-online")
+    assert "racine version 2" in said
+    assert (centre.central / "keys" / "online.pem").read_bytes() != old_online
+    centre.cli("group", "academie", SCHOOL_UAI)
+    await service.turn()
+    link = await read_link(box.db)
+    assert not link.policy_stale, link.last_error
+    assert link.policy_version > first.policy_version
+    trusted = json.loads((box.config.site.data_dir / "sync" / "tuf" / "root.json").read_text())
+    assert trusted["signed"]["version"] == 2
+    # The old online key counts no more: what it signs (the time, the timestamp) is refused.
+    exchanged = link.last_exchange_at
+    (centre.central / "keys" / "online.pem").write_bytes(old_online)
+    centre.cli("refresh")
+    await service.turn()
+    link = await read_link(box.db)
+    assert "clé inconnue" in link.last_error
+    assert link.last_exchange_at == exchanged
+
+
+async def test_a_root_not_signed_by_the_trusted_root_key_is_refused(
+    centre: Centre, service: SyncService, centre_factory: Callable[[str], Centre]
+) -> None:
+    """A thief of the online server signs the time and offers a root of his: both refused."""
+    box = service.core
+    await enrol(box, centre.token(SCHOOL_UAI), "referent", "web")
+    await service.turn()
+    thief = centre_factory("thief")
+    thief.cli("root-renew", "--rotate-online")
+    metadata = centre.central / "repository" / "metadata"
+    shutil.copy(thief.central / "repository" / "metadata" / "2.root.json", metadata)
+    shutil.copy(thief.central / "keys" / "online.pem", centre.central / "keys" / "online.pem")
+    await service.turn()
+    link = await read_link(box.db)
+    assert link.last_error.startswith("racine %(version)s du dépôt refusée")
+    assert link.last_error_values["version"] == 2
+    trusted = json.loads((box.config.site.data_dir / "sync" / "tuf" / "root.json").read_text())
+    assert trusted["signed"]["version"] == 1
+
+
+def test_the_central_team_is_warned_two_months_before_the_root_expires(centre: Centre) -> None:
+    import datetime as dt
+
+    from sync.repository import CentralRepository, now_utc
+
+    assert "racine expire" not in centre.cli("refresh")
+    # A root renewed 340 days ago has 25 days left.
+    CentralRepository(centre.central).renew_root(now=now_utc() - dt.timedelta(days=340))
+    said = centre.cli("refresh")
+    assert "la racine expire dans 24 jours" in said or "la racine expire dans 25 jours" in said
+    assert "root-renew" in said
