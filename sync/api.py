@@ -20,6 +20,7 @@ from sync.config import SyncConfig
 from sync.credentials import CredentialError
 from sync.device_export import DeviceExportError, export_for
 from sync.device_profiles import APPLE_MEDIA_TYPE
+from sync.inventory import glpi_inventory
 from sync.link import LinkError, enrol, rotate_key
 from sync.report import SiteReport
 from sync.service import site_report
@@ -268,3 +269,25 @@ async def get_android_policy(request: web.Request) -> web.StreamResponse:
 async def get_windows_policy(request: web.Request) -> web.StreamResponse:
     """Return the Windows custom configuration."""
     return await _device_profile(request, "windows")
+
+
+class GlpiInventoryReply(Reply):
+    """The box in GLPI's native inventory format (glpi-project/inventory_format)."""
+
+    deviceid: str
+    itemtype: str
+    action: str
+    content: dict[str, Any]
+
+
+@api.get(
+    "/sync/glpi-inventory",
+    "The box as GLPI's native inventory describes a computer (import it in GLPI).",
+    response=GlpiInventoryReply,
+)
+async def get_glpi_inventory(request: web.Request) -> web.StreamResponse:
+    """Return the box's GLPI inventory."""
+    core = request.app[CORE_KEY]
+    link = await read_link(core.db)
+    inventory = await core.executor.run(glpi_inventory, core.config, link.box_id)
+    return web.json_response(inventory)

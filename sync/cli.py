@@ -17,6 +17,7 @@ from appliance.i18n import N_
 from sync.credentials import CredentialError
 from sync.device_export import DeviceExportError, Export, export_for
 from sync.device_profiles import KINDS
+from sync.inventory import glpi_inventory
 from sync.link import LinkError, enrol, rotate_key
 from sync.service import site_report
 from sync.state import read_link
@@ -135,3 +136,19 @@ def profile_command(ctx: click.Context, kind: str, output: Path) -> None:
         return
     write_atomic(output, export.body, mode=0o600)  # it may hold the Wi-Fi passphrase
     click.echo(_("écrit : %(path)s", path=str(output)), err=True)
+
+
+@sync_group.command(
+    "inventory", help=N_("Affiche la fiche du boîtier au format d'inventaire de GLPI (JSON).")
+)
+@click.pass_context
+def inventory_command(ctx: click.Context) -> None:
+    """Print the box's GLPI inventory."""
+    config = commands.config(ctx)
+
+    async def body(core: Core) -> str:
+        link = await read_link(core.db)
+        inventory = await core.executor.run(glpi_inventory, core.config, link.box_id)
+        return json.dumps(inventory, ensure_ascii=False, indent=1)
+
+    click.echo(commands.with_core(config, ctx.obj["config_path"], body))
