@@ -4,9 +4,9 @@ The one place the exports read files (certificates, the Wi-Fi passphrase):
 every entry point (page, API, CLI) goes through :func:`export_profile`, so a
 bad file is refused the same way everywhere, naming its configuration key.
 The settings come from declared configuration sections: the portal's
-(certificate chain, Delivery Optimization host), the cache's (PAC) and the
-store's; the certificate authority is, unless set, the self-signed root that
-ends the portal's or the admin UI's chain.
+(certificate chain, Delivery Optimization host) and the cache's (PAC); the
+certificate authority is, unless set, the self-signed root that ends the
+portal's or the admin UI's chain.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ import plistlib
 import uuid
 from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import quote
 from xml.etree import ElementTree
 
 from cryptography import x509
@@ -54,18 +55,6 @@ class DeviceSettings:
     pac_url: str = ""
     do_cache_host: str = ""
     store_url: str = ""
-    captive_api_url: str = ""  # announced by DHCP option 114; profiles cannot set it
-
-    def contents(self) -> tuple[str, ...]:
-        """Return what an export carries, as keys of the page's list."""
-        parts = [
-            ("ca", self.ca_der is not None),
-            ("wifi", bool(self.ssid)),
-            ("pac", bool(self.pac_url)),
-            ("do", bool(self.do_cache_host)),
-            ("store", bool(self.store_url)),
-        ]
-        return tuple(name for name, present in parts if present)
 
 
 def _uuid(settings: DeviceSettings, role: str) -> str:
@@ -239,7 +228,8 @@ def windows_policy(settings: DeviceSettings) -> dict[str, Any]:
             _oma(
                 f"Wi-Fi {settings.ssid}",
                 "Profil WLAN du réseau de l'établissement (portail captif).",
-                f"./Device/Vendor/MSFT/WiFi/Profile/{settings.ssid}/WlanXml",
+                # The SSID is a node name: percent-encoded, as the WiFi CSP asks.
+                f"./Device/Vendor/MSFT/WiFi/Profile/{quote(settings.ssid, safe='')}/WlanXml",
                 wlan_profile(settings),
             )
         )

@@ -351,8 +351,12 @@ async def site_report(core: Core, link: LinkState, now: float) -> SiteReport:
     statuses = await services_status(core)
     rows = await published_rows(core)
     for feature in core.features:
-        if feature.site_figures is not None:
+        if feature.site_figures is None:
+            continue
+        try:
             rows.extend(await feature.site_figures(core, now))
+        except Exception:  # one feature's fault costs its figures, not the report
+            _LOGGER.exception("Site figures of %s left out of the report", feature.name)
     logins = {str(row["id"]) for row in await core.db.fetchall("SELECT id FROM people")}
     _count, size = await spool_size(core.db)
     return SiteReport(
