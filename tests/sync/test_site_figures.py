@@ -9,11 +9,15 @@ state, and each cart's devices on the network, never who or which
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from appliance.antivirus import signatures_built_at
 from appliance.core import Core
+from appliance.features import Feature
 from captive_portal.carts import cart_label
 from storage.jobs import BACKUP_JOB, RESTORE_TEST_JOB
 from sync.service import site_report
@@ -116,3 +120,18 @@ def test_no_signature_database_gives_no_age(tmp_path: Path) -> None:
     assert signatures_built_at(tmp_path) is None
     (tmp_path / "daily.cvd").write_bytes(b"<html>proxy error</html>".ljust(512))
     assert signatures_built_at(tmp_path) is None
+
+
+async def test_a_feature_whose_figures_fail_costs_only_its_own(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(core: Core, now: float) -> list[tuple[str, str, float]]:
+        raise sqlite3.OperationalError("no such table: store_downloads")
+
+    config = make_config(tmp_path / "data")
+    async with opened_core(config) as core:
+        await seed(core, time.time())
+        core.features = (*core.features, Feature(name="cassée", site_figures=broken))
+        report = await site_report(core, LinkState(uai="0000000X"), time.time())
+    assert any(f.name == "preau_storage_used_bytes" for f in report.figures)
+    assert "Site figures of cassée left out" in caplog.text
