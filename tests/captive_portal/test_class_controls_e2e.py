@@ -88,6 +88,13 @@ def _cut(lab: Lab, ns: str) -> bool:
     return dig(lab, ns, "cours.test") != WAN_IP and curl(ns, "http://cours.test/index.html") == ""
 
 
+def _seen(lab: Lab, ns: str, portal: PortalProcess) -> str:
+    """Say what the phone gets now (DNS, HTTP) and the end of the log, for a failure."""
+    answer = dig(lab, ns, "cours.test")
+    fetched = curl(ns, "http://cours.test/index.html")
+    return f"dig={answer!r} curl={'ok' if fetched else 'cut'}\n{portal.tail()}"
+
+
 def _tap(config: PreauConfig, teacher: str, form: dict[str, str]) -> int:
     """Log the teacher in on the real app and post one tap of ``/internet``; return the status."""
 
@@ -153,14 +160,14 @@ def test_a_tap_cuts_the_class_until_the_creneau_ends_whatever_happens(
         assert _tap(config, "prof", {"classe": "6A", "action": "cut"}) == 303
         (control,) = with_core(config, filtering.active_overrides)
         assert control.expires_at == pytest.approx(creneau_end.timestamp(), abs=1)
-        assert wait_until(lambda: _cut(lab, lab.client), WINDOW), portal.tail()
+        assert wait_until(lambda: _cut(lab, lab.client), WINDOW), _seen(lab, lab.client, portal)
         assert _online(lab, lab.other)  # 5B is not 6A
 
         # kill -9 of the services: the kernel still drops the phone's traffic.
         portal.kill()
         assert curl(lab.client, "http://cours.test/index.html") == ""
         portal.start()
-        assert wait_until(lambda: _cut(lab, lab.client), WINDOW), portal.tail()
+        assert wait_until(lambda: _cut(lab, lab.client), WINDOW), _seen(lab, lab.client, portal)
         assert wait_until(lambda: _online(lab, lab.other), WINDOW), portal.tail()
 
         # The phone comes back with a new MAC (a private address) and one tap: still cut.
@@ -169,7 +176,7 @@ def test_a_tap_cuts_the_class_until_the_creneau_ends_whatever_happens(
         run("/usr/sbin/ip", "neigh", "flush", "to", CLIENT_IP, ns=lab.appliance)
         resumed = lab.phone("POST", f"{PORTAL}/resume", form={}, token_page=LOGIN_PAGE)
         assert resumed.status == 200, resumed.body + portal.tail()
-        assert wait_until(lambda: _cut(lab, lab.client), WINDOW), portal.tail()
+        assert wait_until(lambda: _cut(lab, lab.client), WINDOW), _seen(lab, lab.client, portal)
 
         # The end of the créneau comes (brought near, rather than waited for): the
         # phone gets the internet back by itself; nobody taps "Rétablir".
@@ -211,7 +218,7 @@ def test_a_control_on_a_group_cuts_its_pupil_not_the_classmate(lab: Lab, tmp_pat
                 seconds=600, actor="prof", source="test", actor_role="teacher",
             ),
         )  # fmt: skip
-        assert wait_until(lambda: _cut(lab, lab.client), WINDOW), portal.tail()
+        assert wait_until(lambda: _cut(lab, lab.client), WINDOW), _seen(lab, lab.client, portal)
         assert _online(lab, lab.other)  # the same class, not the group
         # The group is deleted: its control applies to nobody any more.
         with_core(config, lambda core: subgroups.delete(core, group.id))
