@@ -22,25 +22,45 @@ if TYPE_CHECKING:
 routes = web.RouteTableDef()
 
 
-async def storage_panel(core: Core) -> dict[str, Any]:
-    """Backups' last results and the spaces past a threshold (no names of files)."""
+async def space_usage(core: Core) -> list[tuple[str, str, int, float]]:
+    """Return each (person, space, bytes used, per cent of their quota)."""
     section = core.config.section(ProductionsConfig)
-    runs = {
+    rows = await core.db.fetchall(
+        "SELECT u.user, u.space, u.bytes, COALESCE(p.role, 'pupil') AS role"
+        " FROM storage_usage u LEFT JOIN people p ON p.id = u.user"
+    )
+    return [
+        (
+            str(row["user"]),
+            str(row["space"]),
+            int(row["bytes"]),
+            100 * row["bytes"] / quota_bytes(section, row["role"], row["space"]),
+        )
+        for row in rows
+    ]
+
+
+async def backup_runs(core: Core) -> dict[str, Any]:
+    """Return the last run of the backup and of the restore test, by job id."""
+    return {
         row["job_id"]: row
         for row in await core.db.fetchall(
             "SELECT job_id, last_success, last_error FROM job_runs WHERE job_id IN (?, ?)",
             (BACKUP_JOB, RESTORE_TEST_JOB),
         )
     }
+
+
+async def storage_panel(core: Core) -> dict[str, Any]:
+    """Backups' last results and the spaces past a threshold (no names of files)."""
+    section = core.config.section(ProductionsConfig)
+    runs = await backup_runs(core)
     warn = section.warn_percent
-    over = []
-    for row in await core.db.fetchall(
-        "SELECT u.user, u.space, u.bytes, COALESCE(p.role, 'pupil') AS role"
-        " FROM storage_usage u LEFT JOIN people p ON p.id = u.user"
-    ):
-        percent = 100 * row["bytes"] / quota_bytes(section, row["role"], row["space"])
-        if warn and percent >= warn[0]:
-            over.append({"user": row["user"], "space": row["space"], "percent": round(percent)})
+    over = [
+        {"user": user, "space": space, "percent": round(percent)}
+        for user, space, _used, percent in await space_usage(core)
+        if warn and percent >= warn[0]
+    ]
     return {
         "backup_enabled": section.backup.enabled,
         "backup": _job_state(core, runs.get(BACKUP_JOB)),

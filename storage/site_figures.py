@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from appliance.antivirus import signatures_built_at
 from storage.config import ProductionsConfig
+from storage.dashboard import backup_runs, space_usage
 from storage.jobs import BACKUP_JOB, RESTORE_TEST_JOB
-from storage.store import quota_bytes
 
 if TYPE_CHECKING:
     from appliance.core import Core
@@ -30,14 +30,9 @@ async def storage_figures(core: Core, now: float) -> list[tuple[str, str, float]
     used: dict[str, float] = {}
     near: dict[str, float] = {}
     warn = section.warn_percent[0] if section.warn_percent else None
-    for row in await core.db.fetchall(
-        "SELECT u.space, u.bytes, COALESCE(p.role, 'pupil') AS role"
-        " FROM storage_usage u LEFT JOIN people p ON p.id = u.user"
-    ):
-        space = str(row["space"])
-        used[space] = used.get(space, 0.0) + float(row["bytes"])
+    for _person, space, used_bytes, percent in await space_usage(core):
+        used[space] = used.get(space, 0.0) + used_bytes
         near.setdefault(space, 0.0)
-        percent = 100 * row["bytes"] / quota_bytes(section, row["role"], space)
         if warn is not None and percent >= warn:
             near[space] += 1
     rows += [("preau_storage_used_bytes", f'space="{s}"', v) for s, v in sorted(used.items())]
@@ -48,13 +43,7 @@ async def storage_figures(core: Core, now: float) -> list[tuple[str, str, float]
             rows.append(("preau_antivirus_signatures_age_seconds", "", max(0.0, now - built)))
     if not section.backup.enabled:
         return rows
-    runs = {
-        row["job_id"]: row
-        for row in await core.db.fetchall(
-            "SELECT job_id, last_success, last_error FROM job_runs WHERE job_id IN (?, ?)",
-            (BACKUP_JOB, RESTORE_TEST_JOB),
-        )
-    }
+    runs = await backup_runs(core)
     for job, prefix in JOB_FIGURES:
         run = runs.get(job)
         # Failing: its last run ended in an error. No age: it never succeeded.

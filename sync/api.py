@@ -18,7 +18,7 @@ from appliance.web.keys import CORE_KEY
 from appliance.web.rendering import say
 from sync.config import SyncConfig
 from sync.credentials import CredentialError
-from sync.device_export import DeviceExportError, export_for
+from sync.device_export import DeviceExportError, Export, export_for
 from sync.device_profiles import APPLE_MEDIA_TYPE
 from sync.inventory import glpi_inventory
 from sync.link import LinkError, enrol, rotate_key
@@ -231,11 +231,17 @@ async def _device_profile(request: web.Request, kind: str) -> web.StreamResponse
         )
     except DeviceExportError as err:
         return error(422, "invalid", err.problem)
+    return export_response(export)
+
+
+def export_response(export: Export) -> web.Response:
+    """Send an export as a file to import (the page's download and the API's answer)."""
     return web.Response(
         body=export.body,
         headers={
             "Content-Type": export.media_type,
             "Content-Disposition": f'attachment; filename="{export.filename}"',
+            "X-Content-Type-Options": "nosniff",
             "Cache-Control": "no-store",  # it may hold the Wi-Fi passphrase
         },
     )

@@ -11,6 +11,7 @@ from cryptography import x509
 from appliance.web.auth import actor_of, require_role, source_of
 from appliance.web.keys import CORE_KEY
 from appliance.web.rendering import page, say
+from sync.api import export_response
 from sync.config import SyncConfig
 from sync.device_export import DeviceExportError, device_settings, export_for
 from sync.device_profiles import KINDS, ca_name
@@ -73,12 +74,4 @@ async def device_download(request: web.Request) -> web.StreamResponse:
     except DeviceExportError as err:
         message = urllib.parse.quote(say(request, err)[:300])
         raise web.HTTPSeeOther(f"/synchro/appareils?message={message}") from None
-    return web.Response(
-        body=export.body,
-        headers={
-            "Content-Type": export.media_type,
-            "Content-Disposition": f'attachment; filename="{export.filename}"',
-            "X-Content-Type-Options": "nosniff",
-            "Cache-Control": "no-store",  # it may hold the Wi-Fi passphrase
-        },
-    )
+    return export_response(export)
