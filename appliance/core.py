@@ -38,6 +38,9 @@ HEALTH_INTERVAL_SECONDS: Final = 5.0
 # A health row older than this means the service's process is gone.
 HEALTH_STALE_SECONDS: Final = 3 * HEALTH_INTERVAL_SECONDS
 STOP_TIMEOUT_SECONDS: Final = 4.0
+# A change topic asking every process to start its services again on what is
+# now on disk (a replacement box restored its predecessor's state and file).
+RESTART_TOPIC: Final = "appliance.restart"
 
 
 class Core:
@@ -135,6 +138,7 @@ class Core:
             await service.async_start()
             _LOGGER.info("Service %s started", service.name)
         self.changes.subscribe(OVERLAY_TOPIC, self._overlay_changed)
+        self.changes.subscribe(RESTART_TOPIC, self._restart_asked)
         await self.changes.start()
         await self.report_health()
         self._health_task = asyncio.create_task(self._report_forever(), name="preau-health")
@@ -169,6 +173,11 @@ class Core:
         if now != self.overlay_digest:
             _LOGGER.info("Config overlay changed: restarting services on the new config")
             self.restart_requested.set()
+
+    async def _restart_asked(self, topic: str) -> None:
+        """Start the services again: the state DB or the local file changed under them."""
+        _LOGGER.info("Restart asked (%s): restarting services", topic)
+        self.restart_requested.set()
 
     async def report_health(self) -> None:
         """Write every local service's health to the state DB for the dashboard."""

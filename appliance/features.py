@@ -22,6 +22,8 @@ from importlib import metadata
 from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import click
     from aiohttp import web
     from pydantic import BaseModel
@@ -75,6 +77,38 @@ class SessionHooks:
     on_logout: Callable[[Core, str], None] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Replacement:
+    """What a box replacing a dead one gets back of a feature (the nightly "PRA" backup).
+
+    ``tables``: state DB tables whose rows are copied whole, parents before
+    children (each has a primary key: the restore adds or updates rows by it
+    and deletes nothing). ``folder``: a folder whose plain files are copied
+    too (the app store's packages). Never a secret the collectivité must not
+    read (password hashes, sessions, PERSONNEL's keys), never a log.
+    """
+
+    tables: tuple[str, ...] = ()
+    folder: Callable[[Core], Path] | None = None
+
+
+# The kernel's own share: the accounts cache, roles, classes and schedules.
+KERNEL_REPLACEMENT: Final = Replacement(
+    tables=(
+        "people",
+        "groups",
+        "memberships",
+        "imported_people",
+        "role_grants",
+        "teaching",
+        "timetable",
+        "closed_days",
+        "class_subgroups",
+        "class_subgroup_members",
+    )
+)
+
+
 @dataclass(frozen=True, slots=True, eq=False)  # compared and hashed by identity
 class Feature:
     """Everything a feature contributes; each part is optional."""
@@ -111,6 +145,7 @@ class Feature:
     # Where a role lands after logging in ({"teacher": "/internet"}); the first
     # feature (by order) naming a role wins; else the dashboard or "Mon compte".
     landing: Mapping[str, str] = field(default_factory=dict)
+    replacement: Replacement | None = None
 
 
 def landing_page(features: Sequence[Feature], role: str) -> str:

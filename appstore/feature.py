@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from appliance.features import Feature, MenuEntry
+from appliance.features import Feature, MenuEntry, Replacement
 from appliance.i18n import N_
 from appstore import api, pages
 from appstore.config import StoreConfig
 from appstore.labels import LABELS
-from appstore.packages import install_figures
+from appstore.packages import install_figures, package_files
 
 FEATURE = Feature(
     name="appstore",
@@ -24,5 +24,9 @@ FEATURE = Feature(
         MenuEntry(
             "/applis", N_("Applications"), ("pupil", "teacher", "staff", "referent"), "personal"
         ),
+    ),
+    replacement=Replacement(
+        tables=("store_packages", "store_assignments", "store_downloads"),
+        folder=lambda core: package_files(core).folder,
     ),
 )

@@ -196,7 +196,7 @@ def _age_peer(megabytes: int, rounds: int) -> dict[str, float]:
 
     import pyrage
 
-    from storage import agefile
+    from appliance import agefile
 
     plain = os.urandom(megabytes * CHUNK)
     digest = hashlib.sha256(plain).digest()

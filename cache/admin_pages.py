@@ -16,7 +16,7 @@ from aiohttp import web
 
 from appliance.web.auth import actor_of, require_role, source_of
 from appliance.web.keys import CORE_KEY
-from appliance.web.rendering import page, say
+from appliance.web.rendering import page, say, size_text
 from cache import selftest as cache_selftest
 from cache import state as cache_admin
 from cache.config import CacheConfig
@@ -32,14 +32,6 @@ def _when(at: float | None, zone: Any) -> str:
     if not at:
         return ""
     return dt.datetime.fromtimestamp(at, zone).strftime("%d/%m/%Y %H:%M")
-
-
-def size_text(count: int) -> str:
-    """Return a byte count for people (French decimal comma)."""
-    for unit, scale in (("To", 1e12), ("Go", 1e9), ("Mo", 1e6), ("ko", 1e3)):
-        if count >= scale:
-            return f"{count / scale:.1f}".replace(".", ",") + f" {unit}"
-    return f"{count} o"
 
 
 def saved_chart(days: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from appliance.features import Feature, MenuEntry, ServiceSpec, enabled_by
+from appliance.features import Feature, MenuEntry, Replacement, ServiceSpec, enabled_by
 from appliance.i18n import N_
 from cache import admin_pages, api
 from cache.config import CacheConfig
@@ -34,4 +34,5 @@ FEATURE = Feature(
     translations="cache",
     labels=LABELS,
     menu=(MenuEntry("/cache", N_("Cache des mises à jour")),),
+    replacement=Replacement(tables=("cache_prestage_items",)),
 )

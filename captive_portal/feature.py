@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from appliance.features import Feature, MenuEntry, ServiceSpec, enabled_by
+from appliance.features import Feature, MenuEntry, Replacement, ServiceSpec, enabled_by
 from appliance.i18n import N_
 from captive_portal import admin_pages, api
 from captive_portal.carts import cart_figures
@@ -36,4 +36,5 @@ FEATURE = Feature(
     translations="captive_portal",
     labels=LABELS,
     menu=(MenuEntry("/portal", N_("Wi-Fi invité·es")),),
+    replacement=Replacement(tables=("portal_charters", "portal_charter", "portal_role_settings")),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from appliance.features import Feature, MenuEntry, ServiceSpec, enabled_by
+from appliance.features import Feature, MenuEntry, Replacement, ServiceSpec, enabled_by
 from appliance.i18n import N_
 from filter import admin_pages, api, class_pages
 from filter.cli import filter_group
@@ -45,4 +45,7 @@ FEATURE = Feature(
         ),
     ),
     landing={"teacher": "/internet"},  # a teacher opens the box to act on the class
+    replacement=Replacement(
+        tables=("filter_overrides", "filter_local_allow", "filter_unblock_requests")
+    ),
 )

@@ -23,11 +23,11 @@ from appliance.identity import subgroups
 from appliance.web.api_routes import EVERYONE
 from appliance.web.auth import require_role
 from appliance.web.keys import CORE_KEY, SESSION_KEY
-from appliance.web.rendering import render
+from appliance.web.rendering import render, size_text
 from storage import assignments as assignment_state
 from storage import classes
 from storage.classes_api import _person, _root
-from storage.files_pages import _file_chunks, _size
+from storage.files_pages import _file_chunks
 from storage.pedagogical import PedagogicalSpace
 from storage.personnel import SpaceError
 from storage.spaces_api import store_of
@@ -163,7 +163,7 @@ async def class_page(request: web.Request) -> web.StreamResponse:
 def _link_documents(documents: list[dict[str, Any]], class_name: str, group: int | None) -> None:
     """Give each document its size in words and its download link."""
     for doc in documents:
-        doc["size_text"] = _size(doc.get("size", 0)) if not doc["folder"] else ""
+        doc["size_text"] = size_text(doc.get("size", 0)) if not doc["folder"] else ""
         query = {"path": doc["name"], **({"groupe": str(group)} if group else {})}
         doc["href"] = f"/api/v1/classes/{urllib.parse.quote(class_name)}/distribution/file?" + (
             urllib.parse.urlencode(query)

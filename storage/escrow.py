@@ -18,7 +18,7 @@ from typing import Final
 
 import shamir_mnemonic
 
-from storage import agefile
+from appliance import agefile
 
 MIN_THRESHOLD: Final = 2
 

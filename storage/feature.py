@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from appliance.features import DashboardPanel, Feature, MenuEntry, SessionHooks
+from appliance.features import DashboardPanel, Feature, MenuEntry, Replacement, SessionHooks
 from appliance.i18n import N_
 from storage import classes_api, classes_pages, dashboard, files_pages, spaces_api
 from storage.cli import backup, classes_group, personnel
@@ -57,4 +57,5 @@ FEATURE = Feature(
     site_figures=storage_figures,
     sessions=SessionHooks(on_login=_unlock_personnel, on_logout=_forget_personnel),
     web_lifecycle=(storage_alongside_web,),
+    replacement=Replacement(tables=("assignments",)),
 )

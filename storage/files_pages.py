@@ -23,7 +23,7 @@ from appliance.i18n import N_
 from appliance.web.api_routes import EVERYONE
 from appliance.web.auth import login_csrf_token, require_role, set_login_csrf, source_of
 from appliance.web.keys import CORE_KEY, SESSION_KEY, THROTTLE_KEY
-from appliance.web.rendering import render
+from appliance.web.rendering import render, size_text
 from storage.config import ProductionsConfig
 from storage.paths import PathRefused
 from storage.personnel import SpaceError
@@ -77,15 +77,6 @@ def _back(space: Space, folder: str, message: str = "") -> str:
     return "/fichiers?" + urllib.parse.urlencode(query)
 
 
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("o", "ko", "Mo", "Go"):
-        if value < 1000 or unit == "Go":
-            return f"{value:.0f} {unit}" if unit == "o" else f"{value:.1f} {unit}".replace(".", ",")
-        value /= 1000
-    return f"{value:.1f} Go"
-
-
 @routes.get("/fichiers")
 @require_role(*EVERYONE)
 async def files_page(request: web.Request) -> web.StreamResponse:
@@ -118,7 +109,7 @@ async def files_page(request: web.Request) -> web.StreamResponse:
                 entry["preview"] = "/fichiers/apercu?" + urllib.parse.urlencode(
                     {"espace": space, "chemin": path}
                 )
-            entry["size_text"] = _size(entry["size"])
+            entry["size_text"] = size_text(entry["size"])
             entry["date"] = dt.datetime.fromtimestamp(
                 entry["modified"], core.config.site.zone
             ).strftime("%d/%m/%Y %H:%M")
@@ -146,8 +137,8 @@ async def files_page(request: web.Request) -> web.StreamResponse:
             "crumbs": crumbs,
             "error": error,
             "message": request.query.get("message", ""),
-            "used": _size(used),
-            "quota": _size(quota),
+            "used": size_text(used),
+            "quota": size_text(quota),
             "percent": percent,
             "warn": warn,
             "upload_action": upload_action,

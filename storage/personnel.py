@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Final, Protocol, TypeVar
 
+from appliance import agefile
 from appliance.atomic import fsync_directory, write_atomic
 from appliance.i18n import N_
-from storage import agefile
 from storage.errors import SpaceError
 from storage.paths import PathRefused, PathThroughFile, clean_path
 from storage.quota import QuotaError

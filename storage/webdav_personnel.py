@@ -26,8 +26,7 @@ from wsgidav import util
 from wsgidav.dav_error import HTTP_BAD_REQUEST, HTTP_CONFLICT, HTTP_FORBIDDEN, HTTP_LOCKED, DAVError
 from wsgidav.dav_provider import DAVCollection, DAVNonCollection, DAVProvider
 
-from appliance import antivirus
-from storage import agefile
+from appliance import agefile, antivirus
 from storage.paths import PathRefused, clean_folder
 from storage.personnel import Entry, Index, PersonnelSpace, SpaceError, padme
 from storage.quota import QuotaError, check_fits

@@ -5,7 +5,9 @@ nginx serves, and the intake's files. Commands: create the repository and its
 keys, mint an enrolment token for a school, publish a bundle for every site,
 a group of sites or one site, say which sites form a group, revoke a box,
 re-sign the timestamp, renew the root (and rotate the online key), run the
-intake, and print the fleet's state from the reports the boxes sent.
+intake, print the fleet's state from the reports the boxes sent, and
+replace a dead box: the offline key of the nightly backups (``pra-key``),
+their list and the release of one to the box replacing it (``pra-release``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import click
 from aiohttp import web
 from pydantic import ValidationError
 
+from appliance.agefile import generate_identity, recipient_of
+from appliance.atomic import write_atomic
 from appliance.cli_words import PreauGroup
 from appliance.commands import cli_gettext, fail
 from appliance.executor import BlockingExecutor
@@ -253,3 +257,79 @@ def fleet_command(ctx: click.Context) -> None:
             }
         )
     click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
+
+
+# -- replacing a dead box ("PRA") ---------------------------------------------
+
+
+@main.command(
+    "pra-key",
+    help=N_(
+        "Crée la clé hors ligne des sauvegardes de remplacement dans FICHIER et publie sa"
+        " moitié publique : chaque boîtier y chiffre sa sauvegarde de la nuit."
+    ),
+)
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_context
+def pra_key_command(ctx: click.Context, file: Path) -> None:
+    """Create the offline backup key and publish its recipient."""
+    _ = cli_gettext()
+    if file.exists():
+        fail(_("%(path)s existe déjà : la clé n'est pas remplacée", path=str(file)), 2)
+    identity = generate_identity()
+    write_atomic(file, identity + "\n", mode=0o600)
+    try:
+        _repo(ctx).set_pra_recipient(recipient_of(identity))
+    except UserError as err:
+        fail(err, 2)
+    click.echo(_("clé créée : mettez %(path)s hors ligne, avec la clé racine", path=str(file)))
+
+
+@main.command("pra-list", help=N_("Liste les sauvegardes de remplacement et les demandes (JSON)."))
+@click.argument("uai", required=False)
+@click.pass_context
+def pra_list_command(ctx: click.Context, uai: str | None) -> None:
+    """List backups and restore requests."""
+    intake = Intake(_repo(ctx))
+    requests = intake.restore_requests()
+    uais = [uai] if uai else sorted({r["uai"] for r in intake.boxes().values()})
+    try:
+        backups = {school: intake.backups(school) for school in uais}
+    except UserError as err:
+        fail(err, 2)
+    shown = {
+        "backups": backups,
+        "requests": {
+            box: {"uai": r["uai"], "asked_at": r["asked_at"]} for box, r in requests.items()
+        },
+    }
+    click.echo(json.dumps(shown, ensure_ascii=False, indent=1))
+
+
+@main.command(
+    "pra-release",
+    help=N_(
+        "Libère pour le boîtier BOX (qui l'a demandée) la dernière sauvegarde de son"
+        " établissement, déchiffrée avec la clé hors ligne et chiffrée pour lui seul."
+    ),
+)
+@click.argument("box")
+@click.option(
+    "--key",
+    "key_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    required=True,
+    help=N_("La clé hors ligne des sauvegardes (pra-key)."),
+)
+@click.option("--backup", default=None, help=N_("Une sauvegarde précise (pra-list)."))
+@click.pass_context
+def pra_release_command(ctx: click.Context, box: str, key_file: Path, backup: str | None) -> None:
+    """Release a backup to the box that asked for it."""
+    _ = cli_gettext()
+    intake = Intake(_repo(ctx))
+    try:
+        intake.box(box)
+        chosen = intake.release(box, key_file.read_text(encoding="ascii").strip(), backup)
+    except UserError as err:
+        fail(err, 2)
+    click.echo(_("sauvegarde %(name)s libérée pour %(box)s", name=chosen, box=box))

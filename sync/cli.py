@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import aiohttp
 import click
 
 from appliance import commands
@@ -19,9 +20,13 @@ from sync.device_export import DeviceExportError, Export, export_for
 from sync.device_profiles import KINDS
 from sync.inventory import glpi_inventory
 from sync.link import LinkError, enrol, rotate_key
+from sync.pra import back_up, read_pra, request_restore
+from sync.pra_archive import PraError
 from sync.service import site_report
 from sync.state import read_link
 from sync.trust import PolicyFetchError
+
+_LONG = aiohttp.ClientTimeout(total=600)
 
 
 @click.group(
@@ -91,6 +96,60 @@ def rotate_command(ctx: click.Context) -> None:
 
     commands.with_core(config, ctx.obj["config_path"], body)
     click.echo(_("nouvelle clé acceptée par le centre"))
+
+
+@sync_group.command(
+    "backup",
+    help=N_(
+        "Envoie maintenant au centre la sauvegarde de remplacement (chiffrée pour la clé hors"
+        " ligne de la collectivité ; chaque nuit sinon)."
+    ),
+)
+@click.pass_context
+def backup_command(ctx: click.Context) -> None:
+    """Send the replacement backup now."""
+    config = commands.config(ctx)
+
+    async def body(core: Core) -> str:
+        async with aiohttp.ClientSession(timeout=_LONG) as session:
+            try:
+                await back_up(core, session)
+            except (LinkError, PraError, CredentialError) as err:
+                commands.fail(err, 2)
+        state = await read_pra(core)
+        return str(state.backup_bytes)
+
+    _ = commands.cli_gettext()
+    size = commands.with_core(config, ctx.obj["config_path"], body)
+    click.echo(_("sauvegarde de remplacement envoyée : %(bytes)s octets", bytes=size))
+
+
+@sync_group.command(
+    "restore",
+    help=N_(
+        "Demande au centre la dernière sauvegarde de l'établissement (boîtier de remplacement) ;"
+        " elle est restaurée dès que l'équipe centrale l'a libérée (preau-central pra-release)."
+    ),
+)
+@click.pass_context
+def restore_command(ctx: click.Context) -> None:
+    """Ask the centre for the school's latest replacement backup."""
+    config = commands.config(ctx)
+
+    async def body(core: Core) -> str:
+        async with aiohttp.ClientSession(timeout=_LONG) as session:
+            try:
+                await request_restore(core, session, "cli", "cli")
+            except (LinkError, PraError, CredentialError) as err:
+                commands.fail(err, 2)
+        return (await read_link(core.db)).box_id
+
+    _ = commands.cli_gettext()
+    box_id = commands.with_core(config, ctx.obj["config_path"], body)
+    click.echo(
+        _("demande envoyée : l'équipe centrale lance « preau-central pra-release %(box)s »",
+          box=box_id)
+    )  # fmt: skip
 
 
 @sync_group.command("report", help=N_("Affiche le rapport de site que reçoit le centre (JSON)."))

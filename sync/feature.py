@@ -9,6 +9,7 @@ from appliance.i18n import N_
 from sync import api, device_pages, pages
 from sync.cli import sync_group
 from sync.config import SyncConfig
+from sync.jobs import sync_jobs
 from sync.labels import LABELS
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ FEATURE = Feature(
     translations="sync",
     labels=LABELS,
     commands=(sync_group,),
+    jobs=sync_jobs,
     menu=(MenuEntry("/synchro", N_("Lien avec le centre")),),
     dashboard=(DashboardPanel("sync_panel.html", pages.sync_panel),),
 )

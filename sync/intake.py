@@ -8,6 +8,12 @@ that must come *up* from the boxes land here, behind the same nginx:
 - ``POST /intake/rotate``: a new public key, signed with the current one;
 - ``POST /intake/reports``: site reports, each with an idempotency key; a key
   seen before is acknowledged and not stored again (exactly once);
+- ``POST /intake/pra``: a box's nightly replacement backup, encrypted to the
+  collectivité's offline key (unreadable here); the last :data:`KEEP_BACKUPS`
+  of each school are kept;
+- ``POST /intake/pra/request``: a new box's restore key (an age recipient);
+  ``preau-central pra-release`` re-encrypts the school's latest backup to it
+  with the offline key, and ``POST /intake/pra/release`` hands it over;
 - ``GET /intake/time?nonce=…``: the time, signed by the online timestamp key;
 - ``GET /intake/wait?version=N``: a long-poll that answers as soon as the
   repository's timestamp is newer than N (the boxes' "check now"), or after
@@ -24,6 +30,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import AsyncIterator
@@ -44,6 +51,7 @@ from sync.credentials import (
     sign_time,
     verify_request,
 )
+from sync.pra_archive import PraError, check_recipient, reencrypt
 from sync.repository import (
     ROOT_WARNING,
     CentralRepository,
@@ -57,6 +65,10 @@ _LOGGER = logging.getLogger(__name__)
 LONG_POLL_SECONDS: Final = 50.0
 REFRESH_TIMESTAMP_SECONDS: Final = 3600.0
 MAX_BODY: Final = 4 * 1024 * 1024
+# A replacement backup: the app store's packages are in it (the box refuses more too).
+MAX_BACKUP_BODY: Final = 256 * 1024 * 1024
+KEEP_BACKUPS: Final = 7
+_BACKUP_NAME: Final = re.compile(r"^[0-9]{8}T[0-9]{6}-[A-Za-z0-9_-]{1,80}\.age$")
 _BOX_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _REPORT_KEY: Final = re.compile(r"^[A-Za-z0-9_-]{1,80}:[0-9]{1,12}$")
 
@@ -195,13 +207,91 @@ class Intake:
             return []
         return [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))]
 
+    # -- replacement backups ("PRA") ----------------------------------------------
+
+    def _backups_of(self, uai: str) -> Path:
+        if not re.fullmatch(r"[0-9]{7}[A-Z]", uai):
+            raise CredentialError(N_("UAI refusé"))
+        return self.folder / "pra" / uai
+
+    def store_backup(self, box_id: str, uai: str, data: bytes, now: float) -> dict[str, Any]:
+        """Keep one box's encrypted backup; drop the school's oldest beyond the last few."""
+        if not data.startswith(b"age-encryption.org/v1\n"):
+            raise CredentialError(N_("sauvegarde refusée : fichier age attendu"))
+        folder = self._backups_of(uai)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
+        name = f"{stamp}-{box_id}.age"
+        write_atomic(folder / name, data, mode=0o600)
+        for old in self.backups(uai)[KEEP_BACKUPS:]:
+            (folder / old["name"]).unlink(missing_ok=True)
+        return {"stored": name, "bytes": len(data)}
+
+    def backups(self, uai: str) -> list[dict[str, Any]]:
+        """Return a school's backups, newest first (name, size)."""
+        folder = self._backups_of(uai)
+        if not folder.is_dir():
+            return []
+        names = sorted(
+            (p.name for p in folder.iterdir() if _BACKUP_NAME.match(p.name)), reverse=True
+        )
+        return [{"name": n, "bytes": (folder / n).stat().st_size} for n in names]
+
+    def request_restore(self, box_id: str, uai: str, recipient: str, now: float) -> None:
+        """Record a new box's restore key, for the central team's release."""
+        record = {"uai": uai, "recipient": check_recipient(recipient), "asked_at": now}
+        write_atomic(
+            self.folder / "pra-requests" / f"{box_id}.json", json.dumps(record), mode=0o600
+        )
+
+    def restore_requests(self) -> dict[str, dict[str, Any]]:
+        """Return every box's restore request."""
+        folder = self.folder / "pra-requests"
+        if not folder.is_dir():
+            return {}
+        return {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
+
+    def release(self, box_id: str, identity: str, name: str | None = None) -> str:
+        """Re-encrypt the school's latest backup (or ``name``) to the box that asked; return it."""
+        request = self.restore_requests().get(box_id)
+        if request is None:
+            raise CredentialError(N_("ce boîtier n'a pas demandé de restauration"))
+        backups = [b["name"] for b in self.backups(str(request["uai"]))]
+        chosen = name or (backups[0] if backups else "")
+        if chosen not in backups:
+            raise CredentialError(
+                N_("aucune sauvegarde %(name)s pour l'établissement %(uai)s"),
+                name=name or "", uai=request["uai"],
+            )  # fmt: skip
+        source = self._backups_of(str(request["uai"])) / chosen
+        target = self.folder / "pra-releases" / f"{box_id}.age"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".{box_id}.tmp")
+        with source.open("rb") as encrypted, temp.open("wb") as out:
+            reencrypt(identity, encrypted, str(request["recipient"]), out)
+            out.flush()
+            os.fsync(out.fileno())
+        temp.replace(target)
+        return chosen
+
+    def released(self, box_id: str) -> bytes | None:
+        """Return the backup released to ``box_id``, if any."""
+        try:
+            return (self.folder / "pra-releases" / f"{box_id}.age").read_bytes()
+        except FileNotFoundError:
+            return None
+
 
 def _headers(request: web.Request) -> dict[str, str]:
     return {key: value for key, value in request.headers.items()}
 
 
-async def _signed(request: web.Request) -> tuple[Intake, str, dict[str, Any], bytes]:
+async def _signed(
+    request: web.Request, limit: int = MAX_BODY
+) -> tuple[Intake, str, dict[str, Any], bytes]:
     intake = Intake(request.app[REPO_KEY])
+    if request.content_length is not None and request.content_length > limit:
+        # Before reading: an unauthenticated sender cannot make the intake hold a big body.
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
     body = await request.read()
     try:
         box_id, record = await request.app[EXECUTOR_KEY].run(
@@ -266,6 +356,45 @@ async def reports(request: web.Request) -> web.StreamResponse:
     except CredentialError as err:
         raise web.HTTPBadRequest(text=str(err)) from err
     return web.json_response(answer)
+
+
+async def pra_backup(request: web.Request) -> web.StreamResponse:
+    """Keep a box's encrypted replacement backup."""
+    intake, box_id, record, body = await _signed(request, MAX_BACKUP_BODY)
+    try:
+        answer = await request.app[EXECUTOR_KEY].run(
+            intake.store_backup, box_id, str(record["uai"]), body, time.time()
+        )
+    except CredentialError as err:
+        raise web.HTTPBadRequest(text=str(err)) from err
+    _LOGGER.info("Replacement backup of %s kept: %d bytes", box_id, len(body))
+    return web.json_response(answer)
+
+
+async def pra_request(request: web.Request) -> web.StreamResponse:
+    """Record a box's request for its school's latest backup."""
+    intake, box_id, record, body = await _signed(request)
+    payload = _json(body)
+    if not isinstance(payload, dict):
+        raise web.HTTPBadRequest(text="JSON attendu")
+    try:
+        await request.app[EXECUTOR_KEY].run(
+            intake.request_restore, box_id, str(record["uai"]),
+            str(payload.get("recipient", "")), time.time(),
+        )  # fmt: skip
+    except (CredentialError, PraError) as err:
+        raise web.HTTPBadRequest(text=str(err)) from err
+    _LOGGER.warning("Box %s asks for its school's replacement backup", box_id)
+    return web.json_response({"requested": box_id})
+
+
+async def pra_release(request: web.Request) -> web.StreamResponse:
+    """Hand the box the backup the central team released to it (404 until then)."""
+    intake, box_id, _record, _body = await _signed(request)
+    data = await request.app[EXECUTOR_KEY].run(intake.released, box_id)
+    if data is None:
+        raise web.HTTPNotFound(text="pas encore libérée")
+    return web.Response(body=data, content_type="application/octet-stream")
 
 
 async def signed_time(request: web.Request) -> web.StreamResponse:
@@ -340,7 +469,7 @@ async def _refresh_forever(app: web.Application) -> AsyncIterator[None]:
 
 def create_intake_app(root: Path, executor: BlockingExecutor) -> web.Application:
     """Return the intake application for the central directory ``root``."""
-    app = web.Application(client_max_size=MAX_BODY)
+    app = web.Application(client_max_size=MAX_BACKUP_BODY)  # each route checks its own
     app[REPO_KEY] = CentralRepository(root)
     app[EXECUTOR_KEY] = executor
     app[WAKE_KEY] = asyncio.Condition()
@@ -348,6 +477,9 @@ def create_intake_app(root: Path, executor: BlockingExecutor) -> web.Application
     app.router.add_post("/intake/enrol", enrol)
     app.router.add_post("/intake/rotate", rotate)
     app.router.add_post("/intake/reports", reports)
+    app.router.add_post("/intake/pra", pra_backup)
+    app.router.add_post("/intake/pra/request", pra_request)
+    app.router.add_post("/intake/pra/release", pra_release)
     app.router.add_get("/intake/time", signed_time)
     app.router.add_get("/intake/wait", wait)
     app.cleanup_ctx.append(_refresh_forever)

@@ -13,6 +13,7 @@ swap, the next request tries it), ``tuf/`` (the trusted metadata) and
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
@@ -87,6 +88,16 @@ class SyncPaths:
         return self.root / "targets"
 
     @property
+    def restore_key(self) -> Path:
+        """Return the age key a replacement backup is released to (made on request)."""
+        return self.root / "restore.age"
+
+    @property
+    def released(self) -> Path:
+        """Return the replacement backup the centre released to this box."""
+        return self.root / "released.age"
+
+    @property
     def clock(self) -> Path:
         """Return the last trusted time (the box's fake-hwclock)."""
         return self.root / "clock"
@@ -104,6 +115,12 @@ def _new_key_file(path: Path) -> Ed25519PrivateKey:
 
 
 async def _answer(response: aiohttp.ClientResponse) -> Any:
+    await _refusal(response)
+    return await response.json()
+
+
+async def _refusal(response: aiohttp.ClientResponse) -> None:
+    """Raise what a non-200 answer of the centre means."""
     if response.status == 403:
         raise RevokedError(N_("le centre a révoqué ce boîtier"))
     if response.status != 200:
@@ -113,7 +130,6 @@ async def _answer(response: aiohttp.ClientResponse) -> Any:
             status=response.status,
             reason=reason,
         )
-    return await response.json()
 
 
 async def enrol(
@@ -241,8 +257,31 @@ class Link:
         """Walk the root chain (blocking); say whether it moved past ``version``."""
         return follow_roots(self.paths.metadata, repository) > version
 
-    async def signed_post(self, link: LinkState, route: str, payload: bytes) -> Any:
+    async def signed_post(
+        self,
+        link: LinkState,
+        route: str,
+        payload: bytes,
+        content_type: str = "application/json",
+    ) -> Any:
         """POST ``payload`` to the intake's ``route``, signed; return the JSON answer."""
+        status, body = await self._signed(link, route, payload, content_type)
+        del status
+        return json.loads(body)
+
+    async def signed_download(self, link: LinkState, route: str) -> bytes | None:
+        """POST an empty signed request to ``route``; return its bytes (None: 404, not yet)."""
+        status, body = await self._signed(link, route, b"", "application/json", missing_ok=True)
+        return None if status == 404 else body
+
+    async def _signed(
+        self,
+        link: LinkState,
+        route: str,
+        payload: bytes,
+        content_type: str,
+        missing_ok: bool = False,
+    ) -> tuple[int, bytes]:
         url = f"{link.intake}/intake/{route}"
         path = urlsplit(url).path
         keys = [self.paths.key]
@@ -252,7 +291,7 @@ class Link:
         for key_path in keys:
             key = await self.core.executor.run(read_key, key_path)
             headers = sign_request(key, link.box_id, "POST", path, payload, self.now())
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = content_type
             try:
                 async with self.session.post(url, data=payload, headers=headers) as response:
                     if response.status == 401:
@@ -262,7 +301,11 @@ class Link:
                             reason=(await response.text())[:200],
                         )
                         continue
-                    answer = await _answer(response)
+                    if missing_ok and response.status == 404:
+                        answer: tuple[int, bytes] = (404, b"")
+                    else:
+                        await _refusal(response)
+                        answer = (response.status, await response.read())
             except aiohttp.ClientError as err:
                 raise LinkError(N_("centre injoignable : %(error)s"), error=str(err)) from err
             if key_path == self.paths.next_key:

@@ -7,15 +7,18 @@ import json
 import urllib.parse
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from appliance.i18n import N_
 from appliance.web.auth import actor_of, require_role, source_of
 from appliance.web.keys import CORE_KEY
-from appliance.web.rendering import page, say
+from appliance.web.rendering import page, say, size_text
 from sync.api import link_reply
 from sync.credentials import CredentialError
 from sync.link import LinkError, enrol, rotate_key
+from sync.pra import read_pra, request_restore
+from sync.pra_archive import PraError
 from sync.state import ask_check, read_link, spool_size
 from sync.trust import PolicyFetchError
 
@@ -58,7 +61,8 @@ async def sync_page(request: web.Request) -> dict[str, Any]:
     link = await read_link(core.db)
     shown = await link_reply(request, link)
     return {
-        "link": shown,
+        "link": {**shown, "pra_key": bool(link.pra_recipient)},
+        "pra": await _pra_shown(request, core),
         "last_exchange": _when(core, link.last_exchange_at),
         "applied_at": _when(core, link.policy_applied_at),
         "spool_kib": f"{shown['spool_bytes'] / 1024:.1f}".replace(".", ","),
@@ -73,6 +77,23 @@ async def sync_page(request: web.Request) -> dict[str, Any]:
             for s in shown["settings"]
         ],
         "message": request.query.get("message", ""),
+    }
+
+
+async def _pra_shown(request: web.Request, core: Any) -> dict[str, Any]:
+    """Return the replacement backup's state in words."""
+    state = await read_pra(core)
+    outcome = ""
+    if state.restore_outcome:
+        outcome = say(request, state.restore_outcome, **(state.restore_values or {}))
+    return {
+        "backup_at": state.backup_at,
+        "backup_when": _when(core, state.backup_at),
+        "backup_size": size_text(state.backup_bytes),
+        "restore_requested_at": state.restore_requested_at,
+        "requested_when": _when(core, state.restore_requested_at),
+        "restored_at": state.restored_at,
+        "outcome_text": outcome,
     }
 
 
@@ -125,3 +146,17 @@ async def check_form(request: web.Request) -> web.StreamResponse:
     core = request.app[CORE_KEY]
     await ask_check(core.db)
     raise _back("checking")
+
+
+@routes.post("/synchro/restauration")
+@require_role("referent")
+async def restore_form(request: web.Request) -> web.StreamResponse:
+    """Ask the centre for the school's latest replacement backup."""
+    core = request.app[CORE_KEY]
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+            await request_restore(core, session, actor_of(request), source_of(request))
+    except (CredentialError, LinkError, PraError) as err:
+        raise _back(say(request, err)) from None
+    await ask_check(core.db)
+    raise _back("restore")

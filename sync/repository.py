@@ -246,6 +246,12 @@ class CentralRepository:
         fleet["revoked"] = sorted({*fleet["revoked"], box_id})
         self._publish_fleet(fleet, now)
 
+    def set_pra_recipient(self, recipient: str, now: dt.datetime | None = None) -> None:
+        """Publish the age recipient boxes encrypt their replacement backups to."""
+        fleet = self.fleet()
+        fleet["pra_recipient"] = recipient
+        self._publish_fleet(fleet, now)
+
     def _publish_fleet(self, fleet: dict[str, Any], now: dt.datetime | None) -> None:
         current = self.targets()
         current[FLEET_TARGET] = json.dumps(fleet, sort_keys=True, indent=1).encode()

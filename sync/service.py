@@ -42,6 +42,7 @@ from sync.config import SyncConfig
 from sync.credentials import CredentialError
 from sync.link import Link, LinkError, RevokedError
 from sync.policy import merge
+from sync.pra import restore_if_released
 from sync.report import Host, LinkFigures, ServiceState, SiteReport, safe_figures
 from sync.state import (
     CHECK_TOPIC,
@@ -242,6 +243,10 @@ class SyncService(Service):
                 await self._report_if_due(link)
             await self._read_policy(link)
             await self._send_spool(link)
+            if await restore_if_released(self.core, self.link, link):
+                link.last_exchange_at = self.link.now()
+                await write_link(self.core.db, link)
+                return IDLE_SECONDS  # every process restarts on the restored state
             link.last_exchange_at = self.link.now()
             if not link.policy_stale:
                 link.last_error, link.last_error_values = "", {}
@@ -278,6 +283,7 @@ class SyncService(Service):
             _LOGGER.warning("Central policy not refreshed: %s", err)
             return
         link.policy_stale = False
+        link.pra_recipient = view.pra_recipient
         if link.box_id in view.revoked:
             link.revoked = True
             return

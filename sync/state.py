@@ -53,6 +53,8 @@ class LinkState:
     time_trusted: bool = False
     spool_dropped_total: int = 0
     sent_total: int = 0
+    # The collectivité's offline key replacement backups are encrypted to (fleet file).
+    pra_recipient: str = ""
 
     @property
     def enrolled(self) -> bool:

@@ -36,6 +36,7 @@ from appliance.atomic import write_atomic
 from appliance.i18n import N_
 from appliance.problems import UserError
 from sync.policy import Bundle, applies_to
+from sync.pra_archive import PraError, check_recipient
 from sync.repository import FLEET_TARGET
 
 
@@ -51,6 +52,8 @@ class RepositoryView:
     groups: dict[str, list[str]]
     revoked: list[str]
     bundles: dict[str, Bundle]  # by target path
+    # The age recipient replacement backups are encrypted to ("": none published).
+    pra_recipient: str = ""
 
 
 def pin_root(metadata_dir: Path, repository: str, root_sha256: str, timeout: float = 10.0) -> None:
@@ -167,7 +170,16 @@ def fetch_policy(
         groups=groups,
         revoked=[str(box) for box in fleet.get("revoked", [])],
         bundles=bundles,
+        pra_recipient=_recipient(fleet.get("pra_recipient", "")),
     )
+
+
+def _recipient(value: Any) -> str:
+    """Return the fleet's backup recipient if it is a well-formed age key, else ""."""
+    try:
+        return check_recipient(str(value)) if value else ""
+    except PraError:
+        return ""
 
 
 def _target(updater: Updater, path: str) -> bytes | None:

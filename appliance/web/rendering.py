@@ -112,3 +112,11 @@ def page(name: str) -> Callable[[PageHandler], Handler]:
         return wrapped
 
     return decorate
+
+
+def size_text(count: int) -> str:
+    """Return a byte count for people (French units and decimal comma: « 5,4 Mo »)."""
+    for unit, scale in (("To", 1e12), ("Go", 1e9), ("Mo", 1e6), ("ko", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f}".replace(".", ",") + f" {unit}"
+    return f"{count} o"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import agefile
+from appliance import agefile
 from storage.personnel import (
     Entry,
     Index,

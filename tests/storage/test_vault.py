@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from storage import agefile, vault
+from appliance import agefile
+from storage import vault
 
 
 def test_keys_open_with_the_password_or_the_recovery_code_only() -> None:

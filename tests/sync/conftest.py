@@ -23,7 +23,7 @@ import pytest
 
 from appliance.config import PreauConfig
 from sync.state import LinkState
-from tests.conftest import REPO, free_port, wait_for_port
+from tests.conftest import REPO, PreauProcess, free_port, wait_for_port
 
 CENTRAL: Final = REPO / ".venv" / "bin" / "preau-central"
 
@@ -56,6 +56,10 @@ http {{
       proxy_read_timeout 90s;
       proxy_buffering off;
       client_max_body_size 8m;
+    }}
+    location /intake/pra {{
+      proxy_pass http://127.0.0.1:{intake_port};
+      client_max_body_size 256m;
     }}
   }}
 }}
@@ -352,3 +356,12 @@ def spool_count(config: PreauConfig) -> int:
         return 0
     finally:
         conn.close()
+
+
+def wait_for(check: Callable[[], bool], box: PreauProcess, within: float = 90) -> None:
+    """Wait until ``check`` holds while the box runs."""
+    deadline = time.monotonic() + within
+    while not check():
+        assert box.process.poll() is None, box.output()
+        assert time.monotonic() < deadline, box.output()
+        time.sleep(0.2)

@@ -30,7 +30,7 @@ from tests.conftest import (
     run_preau,
     write_config,
 )
-from tests.sync.conftest import Centre, spool_count
+from tests.sync.conftest import Centre, spool_count, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -162,12 +162,3 @@ def test_a_kill_mid_send_and_restarts_deliver_each_report_once(
     assert seqs == list(range(1, len(seqs) + 1))  # none lost (the cap was never reached)
     reports = intake.reports(box_id)
     assert [json.loads(json.dumps(r))["key"] for r in reports] == [f"{box_id}:{s}" for s in seqs]
-
-
-def wait_for(check: Callable[[], bool], box: PreauProcess, within: float = 90) -> None:
-    """Wait until ``check`` holds while the box runs."""
-    deadline = time.monotonic() + within
-    while not check():
-        assert box.process.poll() is None, box.output()
-        assert time.monotonic() < deadline, box.output()
-        time.sleep(0.2)

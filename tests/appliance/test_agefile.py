@@ -9,7 +9,7 @@ import pyrage
 import pytest
 from pyrage import x25519
 
-from storage import agefile
+from appliance import agefile
 
 SIZES = [0, 1, 100, 65_535, 65_536, 65_537, 131_072, 200_000, 1_000_003]
 
