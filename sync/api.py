@@ -7,6 +7,7 @@ import hmac
 import time
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from pydantic import Field
 
@@ -22,6 +23,7 @@ from sync.device_export import DeviceExportError, Export, export_for
 from sync.device_profiles import APPLE_MEDIA_TYPE
 from sync.inventory import glpi_inventory
 from sync.link import LinkError, enrol, rotate_key
+from sync.pra import read_pra, request_restore
 from sync.report import SiteReport
 from sync.service import site_report
 from sync.state import LinkState, ask_check, read_link, spool_size
@@ -102,6 +104,64 @@ async def link_reply(request: web.Request, link: LinkState) -> dict[str, Any]:
             for setting in link.policy_settings
         ],
     }
+
+
+class ReplacementReply(Reply):
+    """The nightly replacement backup and a restore asked by this box (« PRA »)."""
+
+    centre_key_published: bool
+    backup_at: float
+    backup_bytes: int
+    restore_requested_at: float
+    restored_at: float
+    outcome: str
+
+
+async def replacement_reply(request: web.Request) -> dict[str, Any]:
+    """Return the replacement backup's state as the API and the page show it."""
+    core = request.app[CORE_KEY]
+    state = await read_pra(core)
+    link = await read_link(core.db)
+    outcome = ""
+    if state.restore_outcome:
+        outcome = say(request, state.restore_outcome, **(state.restore_values or {}))
+    return {
+        "centre_key_published": bool(link.pra_recipient),
+        "backup_at": state.backup_at,
+        "backup_bytes": state.backup_bytes,
+        "restore_requested_at": state.restore_requested_at,
+        "restored_at": state.restored_at,
+        "outcome": outcome,
+    }
+
+
+@api.get(
+    "/sync/replacement",
+    "The nightly replacement backup sent to the centre, and a restore in progress.",
+    response=ReplacementReply,
+)
+async def get_replacement(request: web.Request) -> web.StreamResponse:
+    """Return the replacement backup's state."""
+    return web.json_response(await replacement_reply(request))
+
+
+@api.post(
+    "/sync/replacement/request",
+    "Ask the centre for the school's latest replacement backup (this box replaces a dead one).",
+    response=ReplacementReply,
+)
+async def post_replacement_request(request: web.Request) -> web.StreamResponse:
+    """Ask for the school's latest backup; it is restored once the central team releases it."""
+    core = request.app[CORE_KEY]
+    if not (await read_link(core.db)).enrolled:
+        return error(409, "absent", N_("ce boîtier n'est inscrit auprès d'aucun centre"))
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+            await request_restore(core, session, actor_of(request), source_of(request))
+    except (LinkError, CredentialError) as err:
+        return error(502, "centre", err)
+    await ask_check(core.db)
+    return web.json_response(await replacement_reply(request))
 
 
 @api.get("/sync/link", "The link with the collectivité's centre.", response=LinkReply)

@@ -14,10 +14,10 @@ from appliance.i18n import N_
 from appliance.web.auth import actor_of, require_role, source_of
 from appliance.web.keys import CORE_KEY
 from appliance.web.rendering import page, say, size_text
-from sync.api import link_reply
+from sync.api import link_reply, replacement_reply
 from sync.credentials import CredentialError
 from sync.link import LinkError, enrol, rotate_key
-from sync.pra import read_pra, request_restore
+from sync.pra import request_restore
 from sync.pra_archive import PraError
 from sync.state import ask_check, read_link, spool_size
 from sync.trust import PolicyFetchError
@@ -61,7 +61,7 @@ async def sync_page(request: web.Request) -> dict[str, Any]:
     link = await read_link(core.db)
     shown = await link_reply(request, link)
     return {
-        "link": {**shown, "pra_key": bool(link.pra_recipient)},
+        "link": shown,
         "pra": await _pra_shown(request, core),
         "last_exchange": _when(core, link.last_exchange_at),
         "applied_at": _when(core, link.policy_applied_at),
@@ -81,19 +81,13 @@ async def sync_page(request: web.Request) -> dict[str, Any]:
 
 
 async def _pra_shown(request: web.Request, core: Any) -> dict[str, Any]:
-    """Return the replacement backup's state in words."""
-    state = await read_pra(core)
-    outcome = ""
-    if state.restore_outcome:
-        outcome = say(request, state.restore_outcome, **(state.restore_values or {}))
+    """Return the replacement backup's state with its dates and size in words."""
+    shown = await replacement_reply(request)
     return {
-        "backup_at": state.backup_at,
-        "backup_when": _when(core, state.backup_at),
-        "backup_size": size_text(state.backup_bytes),
-        "restore_requested_at": state.restore_requested_at,
-        "requested_when": _when(core, state.restore_requested_at),
-        "restored_at": state.restored_at,
-        "outcome_text": outcome,
+        **shown,
+        "backup_when": _when(core, shown["backup_at"]),
+        "backup_size": size_text(shown["backup_bytes"]),
+        "requested_when": _when(core, shown["restore_requested_at"]),
     }
 
 

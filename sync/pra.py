@@ -36,6 +36,7 @@ import logging
 import os
 import secrets
 import shutil
+import sqlite3
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -102,7 +103,8 @@ _UPSERT_PRA: Final = (
 )
 
 
-async def _update_pra(core: Core, **values: Any) -> None:
+def _pra_upsert(values: dict[str, Any]) -> tuple[str, list[Any]]:
+    """Return the statement writing only ``values``' columns of the one row."""
     names = sorted(values)
     sql = _UPSERT_PRA.format(
         cols=", ".join(names),
@@ -110,8 +112,12 @@ async def _update_pra(core: Core, **values: Any) -> None:
         sets=", ".join(f"{name} = excluded.{name}" for name in names),
     )
     params = [json.dumps(values[n]) if n == "restore_values" else values[n] for n in names]
+    return sql, params
+
+
+async def _update_pra(core: Core, **values: Any) -> None:
     async with core.db.write() as tx:
-        await tx.execute(sql, params)
+        await tx.execute(*_pra_upsert(values))
 
 
 def replacement_tables(core: Core) -> list[str]:
@@ -242,6 +248,7 @@ async def restore_if_released(core: Core, link: Link, link_state: LinkState) -> 
         await core.executor.run(write_atomic, paths.released, data, mode=0o600)
         summary = await restore(core, paths.released, link.now())
     except PraError as err:
+        await core.executor.run(paths.released.unlink, True)
         problem = problem_of(err)
         await _update_pra(
             core, restored_at=link.now(), restore_outcome=problem.message,
@@ -252,6 +259,8 @@ async def restore_if_released(core: Core, link: Link, link_state: LinkState) -> 
             target=link_state.box_id, detail=str(err),
         )  # fmt: skip
         return True
+    # Restored: no second copy of the school's data stays in the link's folder.
+    await core.executor.run(paths.released.unlink, True)
     await core.audit.record(
         actor="system", source="sync", action="sync.pra.restore", outcome="success",
         target=link_state.box_id, detail=json.dumps(summary, ensure_ascii=False),
@@ -273,19 +282,22 @@ async def restore(core: Core, encrypted: Path, now: float) -> dict[str, Any]:
         files = await core.executor.run(_put_files, opened, folders)
         config = await core.executor.run(_config_plan, core, opened.config_text)
         counts: dict[str, int] = {}
-        async with core.db.write() as tx:
-            for table, sql, rows in plan:
-                await tx.executemany(sql, rows)
-                counts[table] = len(rows)
-            outcome, values = config
-            summary: dict[str, Any] = {"rows": sum(counts.values()), "files": files}
-            await tx.execute(
-                "INSERT INTO sync_pra (id, restored_at, restore_outcome, restore_values)"
-                " VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-                " restored_at = excluded.restored_at, restore_outcome = excluded.restore_outcome,"
-                " restore_values = excluded.restore_values",
-                (now, outcome, json.dumps({**values, **summary}, ensure_ascii=False)),
-            )
+        current = "?"
+        try:
+            async with core.db.write() as tx:
+                for current, sql, rows in plan:
+                    await tx.executemany(sql, rows)
+                    counts[current] = len(rows)
+                outcome, values = config
+                summary: dict[str, Any] = {"rows": sum(counts.values()), "files": files}
+                done = {"restored_at": now, "restore_outcome": outcome}
+                await tx.execute(*_pra_upsert({**done, "restore_values": {**values, **summary}}))
+        except sqlite3.IntegrityError as err:
+            # A row the new box already holds under another key (a unique name): nothing is kept.
+            raise PraError(
+                N_("sauvegarde refusée : %(table)s : %(error)s"),
+                table=current, error=str(err),
+            ) from err  # fmt: skip
         if outcome == CONFIG_RESTORED and core.config_path is not None and opened.config_text:
             await core.executor.run(write_atomic, core.config_path, opened.config_text, mode=0o640)
         elif core.config_path is not None and opened.config_text:

@@ -21,15 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 
 from appliance.agefile import AgeWriter, decrypt_stream, generate_identity, recipient_of
 from appliance.config import PreauConfig
 from appliance.core import Core
 from appliance.features import KERNEL_REPLACEMENT, installed_features
 from sync.intake import Intake
-from sync.pra import replacement_folders, replacement_tables, restore
+from sync.pra import CONFIG_KEPT, read_pra, replacement_folders, replacement_tables, restore
 from sync.pra_archive import BackupContent, PraError, open_backup, write_backup
 from sync.repository import CentralRepository
+from sync.state import LinkState, write_link
+from tests.appliance.web.conftest import client, login_as
 from tests.conftest import (
     SCHOOL_UAI,
     PreauProcess,
@@ -39,6 +42,8 @@ from tests.conftest import (
     write_config,
 )
 from tests.sync.conftest import Centre, link_of, wait_for
+
+__all__ = ["client"]
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -357,3 +362,67 @@ def test_kill_a_box_s_disk_enrol_a_fresh_one_restore_and_compare(
     audit = conn.execute("SELECT outcome FROM audit WHERE action = 'sync.pra.restore'").fetchall()
     conn.close()
     assert audit == [("success",)]
+
+
+async def test_the_referent_sees_the_backup_and_asks_from_the_page_or_the_api(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    # An enrolled box whose centre is down (nothing listens on the discard port).
+    link = LinkState(box_id=f"{SCHOOL_UAI}-1a2b3c4d", uai=SCHOOL_UAI, intake="http://127.0.0.1:9")
+    link.pra_recipient = recipient_of(generate_identity())
+    await write_link(core.db, link)
+    async with core.db.write() as tx:
+        await tx.execute(
+            "INSERT INTO sync_pra (id, backup_at, backup_bytes, restored_at, restore_outcome,"
+            " restore_values) VALUES (1, ?, 5400000, 1, ?, ?)",
+            (time.time(), CONFIG_KEPT,
+             json.dumps({"rows": 42, "files": 1, "reason": "site.data_dir", "path": "x.toml"})),
+        )  # fmt: skip
+    token = await login_as(client, "prof")
+    refused = await client.post("/api/v1/sync/replacement/request", headers={"X-CSRF-Token": token})
+    assert refused.status == 403
+    token = await login_as(client, "referent")
+    page = (await (await client.get("/synchro")).text()).replace("&#39;", "'")
+    assert "Remplacement du boîtier" in page
+    assert "5,4 Mo" in page  # a size in French, not a byte count
+    assert "publiée par le centre" in page
+    assert "42 lignes et 1 fichiers" in page
+    shown = await (await client.get("/api/v1/sync/replacement")).json()
+    assert shown["backup_bytes"] == 5400000
+    assert shown["centre_key_published"] is True
+    # The centre is unreachable: said in French, nothing recorded as asked.
+    answer = await client.post("/api/v1/sync/replacement/request", headers={"X-CSRF-Token": token})
+    assert answer.status == 502
+    assert "centre injoignable" in (await answer.json())["error"]["message"]
+    form = await client.post("/synchro/restauration", data={"csrf_token": token})
+    assert "centre injoignable" in await form.text()
+    assert (await read_pra(core)).restore_requested_at == 0
+
+
+async def test_an_old_box_s_config_naming_another_data_folder_is_kept_aside(
+    tmp_path: Path,
+) -> None:
+    old = make_config(tmp_path / "old", site={"name": "Collège Jules Ferry"})
+    old_path = write_config(old, tmp_path / "old.toml")
+    async with opened_core(old):
+        pass
+    new = make_config(tmp_path / "new")
+    new_path = write_config(new, tmp_path / "new.toml")
+    core = Core(new, new_path)
+    await core.async_open()
+    try:
+        identity = await core.executor.run(_identity_of, core)
+        content = BackupContent(SCHOOL_UAI, "box-1", time.time(), old_path, {})
+        with (tmp_path / "backup.age").open("wb") as sink:
+            write_backup(
+                old.state_path, replacement_tables(core), content, recipient_of(identity), sink
+            )
+        await restore(core, tmp_path / "backup.age", time.time())
+        state = await read_pra(core)
+    finally:
+        await core.async_close()
+    assert state.restore_outcome == CONFIG_KEPT
+    assert state.restore_values is not None
+    assert "site.data_dir" in state.restore_values["reason"]
+    assert "Jules Ferry" not in new_path.read_text()  # this box's file is untouched
+    assert (tmp_path / "new.restored.toml").read_text() == old_path.read_text()
