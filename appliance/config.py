@@ -300,6 +300,20 @@ class PeriodConfig(_Section):
         return self
 
 
+class HolidayConfig(_Section):
+    """A holiday period, first to last day inclusive (the centre may publish the académie's)."""
+
+    name: str = Field("", max_length=80, description="What people call it (« Vacances de Noël »).")
+    first: dt.date = Field(description="First day without classes.")
+    last: dt.date = Field(description="Last day without classes.")
+
+    @model_validator(mode="after")
+    def _ends_after_it_starts(self) -> HolidayConfig:
+        if self.last < self.first:
+            raise ValueError("last must not be before first")
+        return self
+
+
 def _college_periods() -> list[PeriodConfig]:
     # A collège's usual grid: 55 min créneaux, a break each half-day, no
     # lessons on Wednesday afternoon.
@@ -325,6 +339,12 @@ class SchedulerConfig(_Section):
     )
     holidays_ics: Path | None = Field(
         None, description="iCalendar file of school holidays (the published French calendar)."
+    )
+    holidays: list[HolidayConfig] = Field(
+        default_factory=list,
+        max_length=60,
+        description="Holiday periods besides holidays_ics (a central policy can set the "
+        "académie's calendar this way).",
     )
     closed_days: list[dt.date] = Field(
         default_factory=list,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -19,6 +20,19 @@ def split_origin(address: str) -> tuple[str, int | None]:
         host, _, port = address.partition(":")
         return host, int(port)
     return address.strip("[]"), None
+
+
+class PrestageEntry(BaseModel):
+    """One URL of a pre-staging list kept in the configuration."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(
+        pattern=r"^http://[^\s/?#]+/\S*$", description="An http:// URL (HTTPS is never cached)."
+    )
+    sha256: str = Field(
+        "", pattern=r"^([0-9a-f]{64})?$", description="The publisher's SHA-256, when known."
+    )
 
 
 class CacheConfig(BaseModel):
@@ -71,6 +85,23 @@ class CacheConfig(BaseModel):
         gt=0,
         description="Their rate during class hours, so they never starve teaching traffic.",
     )
+
+    prestage_plans: dict[str, list[PrestageEntry]] = Field(
+        default_factory=dict,
+        description="Pre-staging lists by name, kept from the configuration (a central policy "
+        "sends the académie's this way); each start of the cache rewrites these plans and "
+        "leaves the referent's others alone.",
+    )
+
+    @field_validator("prestage_plans")
+    @classmethod
+    def _plans(cls, plans: dict[str, list[PrestageEntry]]) -> dict[str, list[PrestageEntry]]:
+        for name, entries in plans.items():
+            if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", name):
+                raise ValueError(f"{name!r}: lowercase letters, digits and dashes (40 at most)")
+            if len(entries) > 5000:
+                raise ValueError(f"{name}: 5000 URLs at most")
+        return plans
 
     @field_validator("listen", "tls_passthrough")
     @classmethod

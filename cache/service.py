@@ -67,6 +67,7 @@ class CacheService(CacheHttp):
             self.config.upstream_timeout_s,
         )
         await self._load_calendar()
+        await cache_admin.keep_config_plans(self.core, self.config.prestage_plans)
         app = web.Application(client_max_size=0)
         app.on_response_prepare.append(_no_banner)
         app.router.add_route("*", "/{tail:.*}", self._handle)

@@ -12,7 +12,7 @@ import datetime as dt
 import re
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -21,6 +21,7 @@ from appliance.problems import Problem, UserError
 
 if TYPE_CHECKING:
     from appliance.core import Core
+    from cache.config import PrestageEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +230,26 @@ async def set_plan(
             target=plan, detail=f"{len(unique)} URL",
         )  # fmt: skip
     return len(unique)
+
+
+# Who "added" the plans the configuration names (a central policy's among them).
+FROM_CONFIG: Final = "configuration"
+
+
+async def keep_config_plans(core: Core, wanted: Mapping[str, Sequence[PrestageEntry]]) -> None:
+    """Make the plans the configuration names hold its URLs; drop those it no longer names."""
+    rows = await core.db.fetchall(
+        "SELECT plan, url, sha256 FROM cache_prestage_items WHERE added_by = ?", (FROM_CONFIG,)
+    )
+    held: dict[str, set[tuple[str, str]]] = {}
+    for row in rows:
+        held.setdefault(str(row["plan"]), set()).add((str(row["url"]), str(row["sha256"])))
+    for plan, entries in wanted.items():
+        items = [check_item(e.url, e.sha256, f"cache.prestage_plans.{plan}") for e in entries]
+        if {(i.url, i.sha256) for i in items} != held.get(plan, set()):
+            await set_plan(core, plan, items, actor=FROM_CONFIG, source="config")
+    for plan in sorted(set(held) - set(wanted)):
+        await set_plan(core, plan, [], actor=FROM_CONFIG, source="config")
 
 
 async def plans(core: Core) -> list[dict[str, Any]]:

@@ -221,6 +221,9 @@ def calendar_from_config(
         zone=zone,
         school_days=frozenset(DAY_NAMES.index(day) for day in config.school_days),
         class_hours=tuple(parse_span(span) for span in config.class_hours),
-        holidays=tuple(holidays),
+        holidays=(
+            *holidays,
+            *(Holiday(period.first, period.last, period.name) for period in config.holidays),
+        ),
         closed_days=frozenset([*config.closed_days, *extra_closed_days]),
     )

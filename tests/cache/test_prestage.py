@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from appliance.config import PreauConfig, build_config
 from appliance.core import Core
 from appliance.scheduler.calendar import SchoolCalendar
@@ -147,3 +149,42 @@ async def test_token_bucket_paces_bytes() -> None:
     began = time.monotonic()
     await unlimited.take(10**9)
     assert time.monotonic() - began < 0.05
+
+
+async def test_lists_named_in_the_configuration_are_kept_in_step_with_it(tmp_path: Any) -> None:
+    """A central policy sends the académie's pre-staging list as a config key (#6.2, #7.21)."""
+    from pydantic import ValidationError
+
+    from cache.config import PrestageEntry
+    from tests.conftest import make_config
+
+    digest = hashlib.sha256(b"x").hexdigest()
+    wanted = {
+        "academie": [
+            PrestageEntry(url="http://dl.example/app-1.2.msi", sha256=digest),
+            PrestageEntry(url="http://dl.example/atlas.pdf"),
+        ]
+    }
+    config = make_config(tmp_path / "data")
+    async with opened_core(config) as core:
+        await cache_admin.set_plan(
+            core, "college", [cache_admin.PrestageItem("http://local.example/a.iso")],
+            actor="referent", source="web",
+        )  # fmt: skip
+        await cache_admin.keep_config_plans(core, wanted)
+        items = await cache_admin.prestage_items(core, "academie")
+        assert [(i["url"], i["sha256"], i["added_by"]) for i in items] == [
+            ("http://dl.example/app-1.2.msi", digest, "configuration"),
+            ("http://dl.example/atlas.pdf", "", "configuration"),
+        ]
+        audited = "SELECT COUNT(*) FROM audit WHERE action = 'cache.prestage.plan'"
+        before = (await core.db.fetchone(audited))[0]
+        await cache_admin.keep_config_plans(core, wanted)  # every start: nothing rewritten
+        assert (await core.db.fetchone(audited))[0] == before
+        await cache_admin.keep_config_plans(core, {})  # the policy no longer names it
+        assert await cache_admin.prestage_items(core, "academie") == []
+        # The referent's own list was never touched.
+        assert len(await cache_admin.prestage_items(core, "college")) == 1
+    for bad in ({"Académie": []}, {"a": [{"url": "https://dl.example/x"}]}):
+        with pytest.raises(ValidationError):
+            CacheConfig.model_validate({"prestage_plans": bad})

@@ -90,6 +90,9 @@ async def test_a_policy_applies_to_every_service_and_stays_through_bad_metadata(
         'note = "Rentrée"\n[settings]\n'
         '"filter.deny" = { value = ["interdit.example"], locked = true }\n'
         '"site.name" = { value = "Nom du centre" }\n'
+        # The académie's holiday calendar: a list of periods, not a file on each box.
+        '"scheduler.holidays" = { value = [{ name = "Vacances de Noël", first = "2026-12-19",'
+        ' last = "2027-01-03" }], locked = true }\n'
     )
     link = await until_link(config, lambda s: bool(s.policy_digest) and not s.pending)
     assert link.policy_origins == ["all"]
@@ -97,7 +100,12 @@ async def test_a_policy_applies_to_every_service_and_stays_through_bad_metadata(
     # Locked: the centre's value. Not locked and set in the local file: the local one.
     assert by_key["filter.deny"]["winner"] == "centre"
     assert by_key["site.name"]["winner"] == "local"
-    assert read_overlay(config.site.data_dir)[0] == {"filter": {"deny": ["interdit.example"]}}
+    assert read_overlay(config.site.data_dir)[0] == {
+        "filter": {"deny": ["interdit.example"]},
+        "scheduler": {
+            "holidays": [{"name": "Vacances de Noël", "first": "2026-12-19", "last": "2027-01-03"}]
+        },
+    }
     # The filter restarted on it: the domain is denied now.
     assert dig_status(config, "interdit.example") == "NXDOMAIN"
     assert box.process.poll() is None

@@ -6,6 +6,7 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
 from appliance.config import SchedulerConfig, WindowConfig
 from appliance.scheduler.calendar import (
@@ -126,6 +127,21 @@ def test_extra_closed_day_is_skipped() -> None:
     opening = next_opening(nightly, calendar, at("2026-11-23T12:00"))
     assert opening is not None
     assert opening.at == at("2026-11-25T01:00")
+
+
+def test_holidays_set_in_the_config_close_the_school_like_the_calendar_file() -> None:
+    """A central policy sets the académie's holidays as a list (sync bundles carry no file)."""
+    config = SchedulerConfig.model_validate(
+        {"holidays": [{"name": "Vacances de Noël", "first": "2026-12-19", "last": "2027-01-03"}]}
+    )
+    calendar = calendar_from_config(config, PARIS)
+    assert calendar.is_closed(dt.date(2026, 12, 25))
+    assert not calendar.is_closed(dt.date(2027, 1, 4))
+    assert not calendar.has_classes(dt.date(2027, 1, 1))
+    with pytest.raises(ValidationError, match="last must not be before first"):
+        SchedulerConfig.model_validate(
+            {"holidays": [{"first": "2027-01-03", "last": "2026-12-19"}]}
+        )
 
 
 def test_weekly_window_on_its_day_across_dst_change() -> None:
