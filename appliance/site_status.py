@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 import psutil
 
@@ -21,6 +21,7 @@ from appliance.core import HEALTH_STALE_SECONDS
 from appliance.services import enabled_service_names
 
 if TYPE_CHECKING:
+    from appliance.config import PreauConfig
     from appliance.core import Core
 
 ShownStatus = Literal["ok", "degraded", "down", "stopped"]
@@ -91,3 +92,24 @@ def read_host_figures(data_dir: Path) -> HostFigures:
         process_start=process.create_time(),
         process_rss_bytes=process.memory_info().rss,
     )
+
+
+# The CARMO conformity summary (#14, chapter 20): one row per requirement a site's
+# setup decides, 1 when it holds and 0 when not; a requirement that does not apply
+# to this box (no directory, no backup target) has no row. Features add theirs
+# through their site figures; the kernel's are below.
+CARMO_FIGURE: Final = "preau_carmo_met"
+
+
+def carmo_row(requirement: str, met: bool) -> tuple[str, str, float]:
+    """Return one conformity row: ``requirement`` is a CARMO id without its « # »."""
+    return (CARMO_FIGURE, f'requirement="{requirement}"', float(met))
+
+
+def kernel_conformity(config: PreauConfig) -> list[tuple[str, str, float]]:
+    """Return what the kernel's setup decides: HTTPS for the admin UI, a secured directory."""
+    rows = [carmo_row("7.43", config.web.tls_cert is not None)]  # management over HTTPS
+    if config.identity.ldap.enabled:
+        # The config refuses a directory without LDAPS or StartTLS (#7.54).
+        rows.append(carmo_row("7.54", True))
+    return rows

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from appliance.features import Feature, MenuEntry, Replacement, ServiceSpec, enabled_by
 from appliance.i18n import N_
+from appliance.site_status import carmo_row
 from cache import admin_pages, api
 from cache.config import CacheConfig
 from cache.jobs import cache_jobs
@@ -22,6 +23,11 @@ def _create(core: Core) -> Service:
     return CacheService(core)
 
 
+async def _site_figures(core: Core, now: float) -> list[tuple[str, str, float]]:
+    """Return the cache's conformity: one download per site for apps and updates (#6.2)."""
+    return [carmo_row("6.2", core.config.section(CacheConfig).enabled)]
+
+
 FEATURE = Feature(
     name="cache",
     order=30,
@@ -34,5 +40,6 @@ FEATURE = Feature(
     translations="cache",
     labels=LABELS,
     menu=(MenuEntry("/cache", N_("Cache des mises à jour")),),
+    site_figures=_site_figures,
     replacement=Replacement(tables=("cache_prestage_items",)),
 )

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from appliance.features import Feature, MenuEntry, Replacement, ServiceSpec, enabled_by
 from appliance.i18n import N_
+from appliance.site_status import carmo_row
 from captive_portal import admin_pages, api
 from captive_portal.carts import cart_figures
 from captive_portal.config import PortalConfig
@@ -23,12 +24,18 @@ def _create(core: Core) -> Service:
     return PortalService(core)
 
 
+async def _site_figures(core: Core, now: float) -> list[tuple[str, str, float]]:
+    """Return the carts' figures and the portal's conformity: a login per person (#7.5)."""
+    enabled = core.config.section(PortalConfig).enabled
+    return [*await cart_figures(core, now), carmo_row("7.5", enabled)]
+
+
 FEATURE = Feature(
     name="portal",
     order=20,
     config=("portal", PortalConfig),
     services=(ServiceSpec("portal", _create, enabled_by(PortalConfig)),),
-    site_figures=cart_figures,
+    site_figures=_site_figures,
     routes=(admin_pages.routes, api.api),
     templates_package="captive_portal",
     migrations_package="captive_portal",

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from appliance.features import Feature, MenuEntry, Replacement, ServiceSpec, enabled_by
 from appliance.i18n import N_
+from appliance.site_status import carmo_row
 from filter import admin_pages, api, class_pages
 from filter.cli import filter_group
 from filter.config import FilterConfig
@@ -21,6 +22,13 @@ def _create(core: Core) -> Service:
     from filter.service import FilterService
 
     return FilterService(core)
+
+
+async def _site_figures(core: Core, now: float) -> list[tuple[str, str, float]]:
+    """Return the filter's conformity: pupils are protected when it runs with lists (#7.2)."""
+    row = await core.db.fetchone("SELECT COUNT(*) FROM filter_lists")
+    loaded = bool(row and row[0])
+    return [carmo_row("7.2", core.config.section(FilterConfig).enabled and loaded)]
 
 
 FEATURE = Feature(
@@ -44,6 +52,7 @@ FEATURE = Feature(
             section="personal",
         ),
     ),
+    site_figures=_site_figures,
     landing={"teacher": "/internet"},  # a teacher opens the box to act on the class
     replacement=Replacement(
         tables=("filter_overrides", "filter_local_allow", "filter_unblock_requests")

@@ -254,6 +254,12 @@ def fleet_command(ctx: click.Context) -> None:
                     for s in last.get("services", [])
                     if s["status"] in ("down", "stopped")
                 ],
+                # The CARMO requirements this school's setup does not meet yet.
+                "carmo_unmet": sorted(
+                    f"#{f['labels'].get('requirement', '?')}"
+                    for f in last.get("figures", [])
+                    if f.get("name") == "preau_carmo_met" and f.get("value") == 0
+                ),
             }
         )
     click.echo(json.dumps(rows, ensure_ascii=False, indent=1))

@@ -50,6 +50,8 @@ ALLOWED: Final[Mapping[str, tuple[tuple[str, ...], bool]]] = {
     "preau_store_installs_total": (("app", "platform"), True),
     "preau_cart_devices": (("cart",), False),
     "preau_cart_devices_online": (("cart",), True),
+    # The CARMO conformity summary: 1 or 0 per requirement id ("8.12").
+    "preau_carmo_met": (("requirement",), False),
 }
 # A label value that looks like an address or a device is never sent, whatever its key.
 _PERSONAL: Final = re.compile(

@@ -36,7 +36,7 @@ from appliance.i18n import N_
 from appliance.metrics import publish_metrics, published_rows
 from appliance.problems import problem_of
 from appliance.service import Health, Service
-from appliance.site_status import read_host_figures, services_status
+from appliance.site_status import kernel_conformity, read_host_figures, services_status
 from sync.apply import check_pending, read_local, start_apply
 from sync.config import SyncConfig
 from sync.credentials import CredentialError
@@ -356,6 +356,7 @@ async def site_report(core: Core, link: LinkState, now: float) -> SiteReport:
     host = await core.executor.run(read_host_figures, core.config.site.data_dir)
     statuses = await services_status(core)
     rows = await published_rows(core)
+    rows.extend(kernel_conformity(core.config))
     for feature in core.features:
         if feature.site_figures is None:
             continue

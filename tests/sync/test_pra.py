@@ -315,11 +315,16 @@ def test_kill_a_box_s_disk_enrol_a_fresh_one_restore_and_compare(
     seed_school(old.state_path)
     box = preau_factory(old, name="box")
     wait_for(lambda: bool(link_of(old).pra_recipient), box)  # read from the signed fleet file
+    intake = Intake(CentralRepository(centre.central))
+    wait_for(lambda: bool(intake.arrivals(old_box)), box)
     box.stop()
+    # The fleet's view names what this school's setup does not meet (no HTTPS here).
+    fleet = {row["box"]: row for row in json.loads(centre.cli("fleet"))}
+    assert "#7.43" in fleet[old_box]["carmo_unmet"]
+    assert "#8.1" not in fleet[old_box]["carmo_unmet"]
     sent = run_preau("sync", "backup", config_path=old_path)
     assert sent.returncode == 0, sent.stderr
     old_rows, old_text = table_rows(old.state_path), old_path.read_text()
-    intake = Intake(CentralRepository(centre.central))
     [stored] = intake.backups(SCHOOL_UAI)
     archive = (centre.central / "intake" / "pra" / SCHOOL_UAI / stored["name"]).read_bytes()
     assert b"Camille" not in archive

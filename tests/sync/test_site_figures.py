@@ -1,4 +1,4 @@
-"""What features add to the site report: storage, antivirus, backups, carts — as counts (#14).
+"""What features add to the site report: storage, antivirus, backups, carts, CARMO — as counts.
 
 The centre sees the space used per space type, how many accounts near their
 quota (suppressed under 5), the last backup's and restore test's age and
@@ -103,6 +103,22 @@ async def test_the_report_carries_storage_backups_and_carts_as_counts(tmp_path: 
     assert figures[("preau_cart_devices", cart)] == 8
     assert figures[("preau_cart_devices_online", cart)] == 5
     assert figures[("preau_cart_devices", (("cart", "portables"),))] == 0
+    # The CARMO conformity summary: what this setup meets, what it does not.
+    carmo = {
+        dict(labels)["requirement"]: value
+        for (name, labels), value in figures.items()
+        if name == "preau_carmo_met"
+    }
+    assert carmo == {
+        "8.1": 1,  # a storage space for productions
+        "8.12": 1,  # signatures 30 hours old
+        "7.15": 1,  # backed up two hours ago
+        "8.18": 0,  # the last restore test failed
+        "7.2": 0,  # the filter runs, but no list is loaded
+        "7.5": 0,  # no portal: no login per person
+        "6.2": 0,  # no update cache
+        "7.43": 0,  # the admin UI without HTTPS
+    }
     text = report.model_dump_json()
     assert not FORBIDDEN.search(text)
     assert "eleve" not in text
@@ -135,3 +151,33 @@ async def test_a_feature_whose_figures_fail_costs_only_its_own(
         report = await site_report(core, LinkState(uai="0000000X"), time.time())
     assert any(f.name == "preau_storage_used_bytes" for f in report.figures)
     assert "Site figures of cassée left out" in caplog.text
+
+
+async def test_conformity_follows_the_setup(tmp_path: Path) -> None:
+    """A list loaded, the portal and the cache on, HTTPS and a directory: each row turns to 1."""
+    cert = tmp_path / "cert.pem"
+    cert.write_text("-")
+    config = make_config(
+        tmp_path / "data",
+        web={"tls_cert": str(cert), "tls_key": str(cert)},
+        portal={"enabled": True},
+        cache={"enabled": True},
+        identity={"ldap": {"enabled": True, "uri": "ldaps://annuaire.example",
+                           "security": "ldaps", "base_dn": "dc=example"}},
+    )  # fmt: skip
+    now = time.time()
+    async with opened_core(config) as core:
+        async with core.db.write() as tx:
+            await tx.execute(
+                "INSERT INTO filter_lists (name, format, source, path, sha256, domains,"
+                " categories, not_enforceable, compiled_at)"
+                " VALUES ('ut1', 'ut1', 'x', 'x', 'x', 10, '[]', 0, 'x')"
+            )
+        report = await site_report(core, LinkState(uai="0000000X"), now)
+    carmo = {
+        f.labels["requirement"]: f.value for f in report.figures if f.name == "preau_carmo_met"
+    }
+    for requirement in ("7.2", "7.5", "6.2", "7.43", "7.54"):
+        assert carmo[requirement] == 1, requirement
+    # No backup target, no antivirus: said, not hidden.
+    assert carmo["7.15"] == carmo["8.18"] == carmo["8.12"] == 0
