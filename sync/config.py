@@ -91,6 +91,12 @@ class SyncConfig(BaseModel):
     apply_check_seconds: int = Field(
         60, ge=5, le=3600, description="After a policy applies, how long services have to be ok."
     )
+    inventory_url: str = Field(
+        "",
+        pattern=r"^(https?://\S+)?$",
+        description="GLPI's native inventory address the box sends itself to every night "
+        "(https://glpi.example/front/inventory.php); empty: not sent (the centre may set it).",
+    )
     telemetry: TelemetryConfig = Field(default_factory=TelemetryConfig)
     devices: DevicesConfig = Field(default_factory=DevicesConfig)
     request_timeout_seconds: float = Field(

@@ -3,24 +3,32 @@
 The collectivité's central team keeps its inventory in GLPI. GLPI 10 reads
 the agents' native format (https://github.com/glpi-project/inventory_format),
 so the box describes itself in it: no custom adapter on the GLPI side. The
-file is imported there, or fetched from the API by whatever pulls it. It
-describes the box only: its name, system, processor, memory, disks and
-Préau's version; never a person nor a device of the school (CARMO table 9).
+file is imported there, fetched from the API by whatever pulls it, or sent
+every night by the box itself (:func:`send_inventory`, job
+``sync-glpi-inventory``) as a GLPI agent does: a POST of the JSON to
+``front/inventory.php`` with a stable ``GLPI-Agent-ID``. It describes the box
+only: its name, system, processor, memory, disks and Préau's version; never a
+person nor a device of the school (CARMO table 9).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import platform
 import socket
+import uuid
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
 
+import aiohttp
 import psutil
 
 from appliance.config import PreauConfig
+from appliance.i18n import N_
+from appliance.problems import UserError
 
 OS_RELEASE: Final = Path("/etc/os-release")
 MB: Final = 1024 * 1024
@@ -112,3 +120,40 @@ def glpi_inventory(config: PreauConfig, box_id: str = "") -> dict[str, Any]:
             ],
         },
     }
+
+
+class InventoryError(UserError):
+    """GLPI refused the inventory or could not be reached."""
+
+
+def agent_id(deviceid: str) -> str:
+    """Return the box's GLPI agent id: a UUID that stays the same for one device id."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"urn:preau:{deviceid}"))
+
+
+async def send_inventory(
+    session: aiohttp.ClientSession, url: str, inventory: dict[str, Any]
+) -> None:
+    """POST the inventory to GLPI as its agents do; refuse anything but GLPI's « ok »."""
+    headers = {
+        "Content-Type": "application/json",
+        "GLPI-Agent-ID": agent_id(str(inventory["deviceid"])),
+        "User-Agent": str(inventory["content"]["versionclient"]),
+    }
+    body = json.dumps(inventory, ensure_ascii=False).encode()
+    try:
+        async with session.post(url, data=body, headers=headers) as response:
+            text = await response.text()
+            status = response.status
+    except aiohttp.ClientError as err:
+        raise InventoryError(N_("GLPI injoignable : %(error)s"), error=str(err)) from err
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        answer = {}
+    if status // 100 != 2 or not isinstance(answer, dict) or answer.get("status") != "ok":
+        message = answer.get("message", text) if isinstance(answer, dict) else text
+        raise InventoryError(
+            N_("GLPI a refusé l'inventaire (%(status)s) : %(reason)s"),
+            status=status, reason=str(message)[:200],
+        )  # fmt: skip

@@ -1,4 +1,4 @@
-"""The link's scheduled job: the nightly replacement backup sent to the centre (#14 scope 9)."""
+"""The link's nightly jobs: the replacement backup to the centre, the inventory to GLPI."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ import aiohttp
 
 from appliance.scheduler.jobs import JobContext, JobSpec
 from sync.config import SyncConfig
+from sync.inventory import glpi_inventory, send_inventory
 from sync.pra import BACKUP_JOB, back_up
 from sync.state import read_link
 
 if TYPE_CHECKING:
     from appliance.core import Core
+
+INVENTORY_JOB = "sync-glpi-inventory"
 
 
 async def _back_up(context: JobContext) -> str:
@@ -30,8 +33,25 @@ async def _back_up(context: JobContext) -> str:
         return await back_up(core, session)
 
 
+async def _inventory(context: JobContext) -> str:
+    core = context.core
+    config = core.config.section(SyncConfig)
+    link = await read_link(core.db)
+    inventory = await core.executor.run(glpi_inventory, core.config, link.box_id)
+    timeout = aiohttp.ClientTimeout(total=config.request_timeout_seconds)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        await send_inventory(session, config.inventory_url, inventory)
+    return "inventory sent to GLPI"
+
+
 def sync_jobs(core: Core) -> list[JobSpec]:
-    """Return the nightly replacement backup when the link is on."""
-    if not core.config.section(SyncConfig).enabled:
+    """Return the nightly replacement backup, and the GLPI inventory when GLPI is named."""
+    config = core.config.section(SyncConfig)
+    if not config.enabled:
         return []
-    return [JobSpec(BACKUP_JOB, "Sauvegarde de remplacement vers le centre", "nightly", _back_up)]
+    jobs = [JobSpec(BACKUP_JOB, "Sauvegarde de remplacement vers le centre", "nightly", _back_up)]
+    if config.inventory_url:
+        jobs.append(
+            JobSpec(INVENTORY_JOB, "Inventaire du boîtier vers GLPI", "nightly", _inventory)
+        )
+    return jobs

@@ -47,8 +47,13 @@ BOX_LOCAL_KEYS: Final = (
 
 
 # ...except these, which the centre may set inside the box's own section: where figures
-# go, and the Wi-Fi every school of a group shares (files stay the box's own).
-CENTRE_SETS_INSIDE: Final = ("sync.telemetry.", "sync.devices.ssid", "sync.devices.hidden")
+# and the inventory go, and the Wi-Fi every school of a group shares (files stay the box's).
+CENTRE_SETS_INSIDE: Final = (
+    "sync.telemetry.",
+    "sync.devices.ssid",
+    "sync.devices.hidden",
+    "sync.inventory_url",
+)
 
 
 class BundleError(UserError):

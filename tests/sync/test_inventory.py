@@ -9,16 +9,21 @@ describes the box only.
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from appliance.core import Core
+from appliance.scheduler.jobs import run_job
 from sync.inventory import glpi_inventory
+from sync.jobs import INVENTORY_JOB, sync_jobs
+from sync.state import LinkState, write_link
 from tests.appliance.web.conftest import client, login_as
-from tests.conftest import make_config, run_preau, write_config
+from tests.conftest import make_config, opened_core, run_preau, write_config
 from tests.sync.conftest import FORBIDDEN
 
 __all__ = ["client"]
@@ -77,3 +82,45 @@ async def test_the_api_and_the_cli_give_it_to_the_referent_only(
     printed = run_preau("sync", "inventory", config_path=path)
     assert printed.returncode == 0, printed.stderr
     check(json.loads(printed.stdout))
+
+
+async def test_the_nightly_job_sends_the_inventory_as_a_glpi_agent_does(
+    tmp_path: Path, aiohttp_server: Any
+) -> None:
+    """GLPI's endpoint, as its own tests describe it: a GLPI-Agent-ID, JSON, « ok » or 400."""
+    received: list[tuple[dict[str, str], Any]] = []
+    refuse = {"now": False}
+
+    async def inventory_php(request: web.Request) -> web.Response:
+        body = await request.read()
+        received.append((dict(request.headers), json.loads(body)))
+        if refuse["now"]:
+            answer = {"status": "error", "message": "Unable to load inventory", "expiration": 24}
+            return web.json_response(answer, status=400)
+        return web.json_response({"status": "ok", "expiration": 24})
+
+    app = web.Application()
+    app.router.add_post("/front/inventory.php", inventory_php)
+    glpi = await aiohttp_server(app)
+    url = f"http://127.0.0.1:{glpi.port}/front/inventory.php"
+    async with opened_core(make_config(tmp_path / "off")) as core:
+        assert INVENTORY_JOB not in [job.id for job in sync_jobs(core)]  # no GLPI named
+    config = make_config(tmp_path / "data", sync={"inventory_url": url})
+    async with opened_core(config) as core:
+        await write_link(core.db, LinkState(box_id="0750001A-1a2b3c4d", uai="0750001A"))
+        [job] = [j for j in sync_jobs(core) if j.id == INVENTORY_JOB]
+        assert await run_job(core, job)
+        refuse["now"] = True
+        assert not await run_job(core, job)  # GLPI's refusal is the job's failure
+        row = await core.db.fetchone(
+            "SELECT last_error FROM job_runs WHERE job_id = ?", (INVENTORY_JOB,)
+        )
+    assert "Unable to load inventory" in row["last_error"]
+    (headers, first), (_, second) = received
+    assert headers["Content-Type"] == "application/json"
+    check(first)
+    assert first["deviceid"] == "0750001A-1a2b3c4d"
+    # The same agent id every night: GLPI updates one computer, never adds a second.
+    assert headers["GLPI-Agent-ID"] == str(uuid.UUID(headers["GLPI-Agent-ID"]))
+    assert second["deviceid"] == first["deviceid"]
+    assert received[1][0]["GLPI-Agent-ID"] == headers["GLPI-Agent-ID"]

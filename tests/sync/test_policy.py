@@ -103,7 +103,13 @@ def test_a_malformed_key_is_refused(key: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["sync.telemetry.remote_write_url", "sync.devices.ssid", "sync.devices.hidden"]
+    "key",
+    [
+        "sync.telemetry.remote_write_url",
+        "sync.devices.ssid",
+        "sync.devices.hidden",
+        "sync.inventory_url",
+    ],
 )
 def test_the_centre_may_set_where_figures_go_and_the_shared_wifi(key: str) -> None:
     refuse_box_local(key)  # no error
