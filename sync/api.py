@@ -44,6 +44,16 @@ class SettingReply(Reply):
     local_value: Any
 
 
+class CentralAppReply(Reply):
+    """An app the centre hands to this school's store, and why the store refused it."""
+
+    name: str
+    platform: str
+    version: str
+    origin: str
+    problem: str
+
+
 class LinkReply(Reply):
     """The box's link with its centre."""
 
@@ -63,6 +73,7 @@ class LinkReply(Reply):
     spool_dropped_total: int
     problem: str
     settings: list[SettingReply]
+    central_apps: list[CentralAppReply]
 
 
 class EnrolBody(Body):
@@ -102,6 +113,18 @@ async def link_reply(request: web.Request, link: LinkState) -> dict[str, Any]:
         "settings": [
             {**setting, "local_value": setting.get("local_value")}
             for setting in link.policy_settings
+        ],
+        "central_apps": [
+            {
+                "name": app["name"],
+                "platform": app["platform"],
+                "version": app["version"],
+                "origin": app["origin"],
+                "problem": say(request, app["problem"], **app["problem_values"])
+                if app["problem"]
+                else "",
+            }
+            for app in link.central_apps
         ],
     }
 

@@ -13,6 +13,7 @@ their list and the release of one to the box replacing it (``pra-release``).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import time
 import tomllib
@@ -105,14 +106,30 @@ def token_command(ctx: click.Context, uai: str, hours: int) -> None:
     click.echo(token_text(token))
 
 
-def _read_bundle(path: Path, scope: str, name: str) -> Bundle:
+def _read_bundle(path: Path, scope: str, name: str) -> tuple[Bundle, dict[str, bytes]]:
+    """Read a bundle file; each ``[[apps]]`` names its package's ``file`` beside it."""
     _ = cli_gettext()
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         fail(f"{path}: {err}", 2)
+    files: dict[str, bytes] = {}
+    apps = raw.get("apps", [])
+    for number, app in enumerate(apps if isinstance(apps, list) else [], start=1):
+        if not isinstance(app, dict) or not isinstance(app.get("file"), str):
+            fail(_("%(path)s : apps n°%(number)s : file (le paquet) manque",
+                   path=str(path), number=number), 2)  # fmt: skip
+        package = path.parent / app.pop("file")
+        try:
+            data = package.read_bytes()
+        except OSError as err:
+            fail(f"{path}: apps n°{number}: {package}: {err.strerror}", 2)
+        sha256 = hashlib.sha256(data).hexdigest()
+        target = f"apps/{sha256}/{package.name}"
+        app.update(target=target, sha256=sha256, size=len(data))
+        files[target] = data
     try:
-        return Bundle.model_validate({**raw, "scope": scope, "name": name})
+        return Bundle.model_validate({**raw, "scope": scope, "name": name}), files
     except ValidationError as err:
         fail(f"{path}: " + joined(problems(err, whole=N_("politique"))).said(_), 2)
 
@@ -131,9 +148,9 @@ def publish_command(ctx: click.Context, file: Path, group: str | None, site: str
     if group and site:
         fail(_("--group ou --site, pas les deux"), 2)
     scope, name = ("group", group) if group else ("site", site) if site else ("all", "all")
-    bundle = _read_bundle(file, scope, name)
+    bundle, app_files = _read_bundle(file, scope, name)
     try:
-        path = _repo(ctx).publish_bundle(bundle)
+        path = _repo(ctx).publish_bundle(bundle, app_files=app_files)
     except UserError as err:
         fail(err, 2)
     click.echo(_("publié : %(path)s", path=path))

@@ -67,6 +67,10 @@ async def sync_page(request: web.Request) -> dict[str, Any]:
         "applied_at": _when(core, link.policy_applied_at),
         "spool_kib": f"{shown['spool_bytes'] / 1024:.1f}".replace(".", ","),
         "origins": [origin_text(request, origin) for origin in link.policy_origins],
+        "central_apps": [
+            {**app, "origin_text": origin_text(request, app["origin"])}
+            for app in shown["central_apps"]
+        ],
         "settings": [
             {
                 **s,

@@ -2,7 +2,10 @@
 
 Pure: no I/O. The central team publishes *bundles* (signed by the repository,
 see :mod:`sync.repository`) for every site, for a group of sites, or for one
-site (its UAI). A bundle sets configuration keys, each possibly *locked*.
+site (its UAI). A bundle sets configuration keys, each possibly *locked*, and
+may hand apps to the sites' stores (:class:`CentralApp`); for apps the
+narrowest bundle naming an app (platform and app id) wins, and the centre's
+apps are locked: the box keeps its store in step with them.
 
 Precedence, per key (docs/sync.md says the same to the referent):
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal
@@ -69,6 +73,48 @@ class Setting(BaseModel):
     locked: bool = False
 
 
+# Who a central app is for: the whole school, a role, a class or a directory group
+# (never one person: the centre does not name pupils).
+_ASSIGN: Final = re.compile(
+    r"^(school|role:(pupil|teacher|staff|referent)|(class|group):[^\s:]{1,64})$"
+)
+
+
+class CentralApp(BaseModel):
+    """An app the centre hands to the schools' stores: a signed target, and who may install it.
+
+    The package is its own target of the repository (``target``), so python-tuf
+    checks its length and SHA-256 like any metadata; the box checks them again
+    against these fields before the store takes it (#6.4, #7.37).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target: str = Field(pattern=r"^apps/[0-9a-f]{64}/[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=1)
+    platform: Literal["android", "ios", "windows", "macos", "linux", "other"]
+    name: str = Field(min_length=1, max_length=120)
+    package_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+    version_name: str = Field(min_length=1, max_length=64)
+    version_code: int = Field(0, ge=0, lt=2**31)
+    description: str = Field("", max_length=2000)
+    assign: list[str] = Field(default_factory=list, max_length=50)
+
+    @field_validator("assign")
+    @classmethod
+    def _assignments(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _ASSIGN.match(value):
+                raise ValueError(f"{value!r}: school, role:ROLE, class:CLASS or group:GROUP")
+        return values
+
+    @property
+    def filename(self) -> str:
+        """Return the package's file name."""
+        return self.target.rsplit("/", 1)[1]
+
+
 class Bundle(BaseModel):
     """What one signed bundle carries (a target of the central repository)."""
 
@@ -80,6 +126,8 @@ class Bundle(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     # Dotted configuration keys: "filter.safe_search".
     settings: dict[str, Setting] = Field(default_factory=dict)
+    # Apps for the stores of the sites this bundle is for.
+    apps: list[CentralApp] = Field(default_factory=list, max_length=200)
     note: str = Field("", max_length=500)
 
     @field_validator("settings")
@@ -124,6 +172,17 @@ class MergedPolicy:
 
     settings: tuple[EffectiveSetting, ...]
     bundles: tuple[str, ...]  # origins, broadest first
+    # The centre's apps for this site, one per platform and app id (the narrowest
+    # bundle's), with the origin of each.
+    apps: tuple[tuple[CentralApp, str], ...] = ()
+
+    @property
+    def apps_digest(self) -> str:
+        """Return a digest of the apps and who they are for ("" for none)."""
+        if not self.apps:
+            return ""
+        text = json.dumps([(app.model_dump(), origin) for app, origin in self.apps], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def overlay(self) -> dict[str, Any]:
@@ -194,7 +253,15 @@ def merge(bundles: Sequence[Bundle], local: Mapping[str, Any]) -> MergedPolicy:
                 key, setting.value, origin, setting.locked, winner, local_value if present else None
             )
         )
-    return MergedPolicy(tuple(settings), tuple(origin_of(b) for b in ordered))
+    apps: dict[tuple[str, str], tuple[CentralApp, str]] = {}
+    for bundle in ordered:
+        for app in bundle.apps:
+            apps[(app.platform, app.package_id)] = (app, origin_of(bundle))
+    return MergedPolicy(
+        tuple(settings),
+        tuple(origin_of(b) for b in ordered),
+        tuple(apps[key] for key in sorted(apps)),
+    )
 
 
 def applies_to(bundle_path: str, uai: str, groups: Mapping[str, Sequence[str]]) -> bool:

@@ -225,12 +225,31 @@ class CentralRepository:
 
     # -- publishing -----------------------------------------------------------
 
-    def publish_bundle(self, bundle: Bundle, now: dt.datetime | None = None) -> str:
-        """Sign and publish one bundle; return its target path."""
+    def publish_bundle(
+        self,
+        bundle: Bundle,
+        now: dt.datetime | None = None,
+        app_files: dict[str, bytes] | None = None,
+    ) -> str:
+        """Sign and publish one bundle (and its apps' packages); return its target path."""
         path = bundle_target(bundle)
         data = bundle.model_dump_json(indent=1).encode()
         current = self.targets()
         current[path] = data
+        files = app_files or {}
+        for app in bundle.apps:
+            if app.target not in files and app.target not in current:
+                raise RepositoryError(N_("paquet absent : %(target)s"), target=app.target)
+        current.update(files)
+        # A package no bundle names any more leaves the repository with its last bundle.
+        named = {
+            app.target
+            for target, content in current.items()
+            if target.startswith("bundles/")
+            for app in Bundle.model_validate_json(content).apps
+        }
+        for target in [t for t in current if t.startswith("apps/") and t not in named]:
+            del current[target]
         self._write_targets(current, now or now_utc())
         return path
 

@@ -38,6 +38,7 @@ from appliance.problems import problem_of
 from appliance.service import Health, Service
 from appliance.site_status import kernel_conformity, read_host_figures, services_status
 from sync.apply import check_pending, read_local, start_apply
+from sync.central_apps import keep_apps
 from sync.config import SyncConfig
 from sync.credentials import CredentialError
 from sync.link import Link, LinkError, RevokedError
@@ -289,6 +290,7 @@ class SyncService(Service):
             return
         local = await self.core.executor.run(read_local, self.core)
         merged = merge(list(view.bundles.values()), local)
+        await keep_apps(self.core, link, merged, view.app_files)
         if merged.digest == link.policy_digest:
             link.policy_version = view.version
             return

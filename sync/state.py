@@ -55,6 +55,9 @@ class LinkState:
     sent_total: int = 0
     # The collectivité's offline key replacement backups are encrypted to (fleet file).
     pra_recipient: str = ""
+    # The centre's apps for this site: name, platform, version, origin, and why the
+    # store refused one (a message id and its values; "" when it is in the store).
+    central_apps: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def enrolled(self) -> bool:

@@ -21,7 +21,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -54,6 +55,8 @@ class RepositoryView:
     bundles: dict[str, Bundle]  # by target path
     # The age recipient replacement backups are encrypted to ("": none published).
     pra_recipient: str = ""
+    # The centre's app packages for this site, downloaded and checked: target → file.
+    app_files: dict[str, Path] = field(default_factory=dict)
 
 
 def pin_root(metadata_dir: Path, repository: str, root_sha256: str, timeout: float = 10.0) -> None:
@@ -148,7 +151,10 @@ def fetch_policy(
             data = _target(updater, path)
             if data is not None and applies_to(path, uai, groups):
                 bundles[path] = Bundle.model_validate_json(data)
+        app_files = _download_apps(updater, bundles.values())
         targets = updater._trusted_set.targets  # its version is the policy's
+    except PolicyFetchError:
+        raise  # ours already says why (a ValueError: not to be wrapped below)
     except tuf_errors.ExpiredMetadataError as err:
         raise PolicyFetchError(
             N_("métadonnées du dépôt expirées : %(error)s"), error=str(err)
@@ -171,7 +177,29 @@ def fetch_policy(
         revoked=[str(box) for box in fleet.get("revoked", [])],
         bundles=bundles,
         pra_recipient=_recipient(fleet.get("pra_recipient", "")),
+        app_files=app_files,
     )
+
+
+def _download_apps(updater: Updater, bundles: Iterable[Bundle]) -> dict[str, Path]:
+    """Download (or find cached) every app package the bundles name, checked by python-tuf."""
+    files: dict[str, Path] = {}
+    for bundle in bundles:
+        for app in bundle.apps:
+            info = updater.get_targetinfo(app.target)
+            if info is None or info.length != app.size or info.hashes.get("sha256") != app.sha256:
+                raise PolicyFetchError(
+                    N_("paquet %(target)s : absent du dépôt ou différent de ce qu'il signe"),
+                    target=app.target,
+                )
+            try:
+                cached = updater.find_cached_target(info) or updater.download_target(info)
+            except tuf_errors.RepositoryError as err:
+                raise PolicyFetchError(
+                    N_("paquet %(target)s refusé : %(error)s"), target=app.target, error=str(err)
+                ) from err
+            files[app.target] = Path(cached)
+    return files
 
 
 def _recipient(value: Any) -> str:

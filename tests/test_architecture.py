@@ -15,6 +15,7 @@ KERNEL: Final = "appliance"
 FEATURES: Final = ("filter", "captive_portal", "cache", "appstore", "storage", "sync")
 # The modules a feature offers to others: its config section and declared interfaces.
 PUBLIC: Final = {
+    "appstore.central",
     "cache.steering",
     "cache.config",
     "filter.class_blocks",

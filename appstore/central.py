@@ -1,0 +1,130 @@
+"""Apps the collectivité's centre hands to this school's store (#6.4, #7.37): a declared interface.
+
+The sync feature reads the centre's signed bundles, lets python-tuf download
+and check each package (length and SHA-256 signed by the repository), and
+calls :func:`keep_central_packages` with them. Each package then goes through
+the same checks as a referent's upload (:func:`appstore.packages.upload`: the
+declaration, what the package says of itself, the antivirus) and is recorded
+as uploaded by « centre ». The store is kept in step at every reading of the
+centre: a package it no longer names is removed, one whose assignments
+changed is reassigned. The centre's packages are locked: one the referent
+deletes comes back at the next reading; the referent's own are never touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from appliance.i18n import N_
+from appliance.problems import Problem
+from appstore.packages import (
+    Declared,
+    StoreError,
+    delete_package,
+    get_package,
+    set_assignments,
+    upload,
+)
+
+if TYPE_CHECKING:
+    from appliance.core import Core
+
+FROM_CENTRE: Final = "centre"
+_CHUNK: Final = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class CentralPackage:
+    """A package the centre signed for this site, on disk, and who may install it."""
+
+    platform: str
+    name: str
+    package_id: str
+    version_name: str
+    filename: str
+    sha256: str
+    size: int
+    path: Path
+    version_code: int = 0
+    description: str = ""
+    # ("school", ""), ("role", "pupil"), ("class", "6A"), ("group", "…")
+    assignments: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(slots=True)
+class Kept:
+    """What one keeping in step did."""
+
+    added: int = 0
+    removed: int = 0
+    reassigned: int = 0
+    # The packages the store refused, by name, and why.
+    refused: list[tuple[str, Problem]] = field(default_factory=list)
+
+
+async def _chunks(core: Core, path: Path) -> AsyncIterator[bytes]:
+    handle = await core.executor.run(path.open, "rb")
+    try:
+        while chunk := await core.executor.run(handle.read, _CHUNK):
+            yield chunk
+    finally:
+        await core.executor.run(handle.close)
+
+
+async def _take(core: Core, package: CentralPackage) -> int:
+    """Store one package as a referent's upload is stored; return its record's id."""
+    declared = Declared(
+        platform=package.platform, name=package.name, package_id=package.package_id,
+        version_name=package.version_name, filename=package.filename,
+        version_code=package.version_code, description=package.description,
+    )  # fmt: skip
+    stored = await upload(
+        core, declared, _chunks(core, package.path), actor=FROM_CENTRE, source="sync"
+    )
+    if stored["sha256"] != package.sha256 or int(stored["size"]) != package.size:
+        await delete_package(core, int(stored["id"]), actor=FROM_CENTRE, source="sync")
+        raise StoreError(N_("file : différent de ce que le centre a signé"))
+    return int(stored["id"])
+
+
+async def keep_central_packages(core: Core, wanted: Sequence[CentralPackage]) -> Kept:
+    """Make the centre's packages in the store exactly ``wanted``, each with its assignments."""
+    rows = await core.db.fetchall(
+        "SELECT id, sha256, platform, package_id FROM store_packages WHERE uploaded_by = ?",
+        (FROM_CENTRE,),
+    )
+    held = {
+        (str(r["sha256"]), str(r["platform"]), str(r["package_id"])): int(r["id"]) for r in rows
+    }
+    kept = Kept()
+    named = set()
+    for package in wanted:
+        key = (package.sha256, package.platform, package.package_id)
+        named.add(key)
+        assignments = sorted(package.assignments)
+        try:
+            if key in held:
+                current = await get_package(core, held[key])
+                now = (
+                    sorted((a["kind"], a["target"]) for a in current["assignments"])
+                    if current
+                    else []
+                )
+                if now == assignments:
+                    continue
+                package_id = held[key]
+                kept.reassigned += 1
+            else:
+                package_id = await _take(core, package)
+                kept.added += 1
+            await set_assignments(core, package_id, assignments, actor=FROM_CENTRE, source="sync")
+        except StoreError as err:
+            kept.refused.append((package.name, err.problem))
+    for key, package_id in held.items():
+        if key not in named:
+            await delete_package(core, package_id, actor=FROM_CENTRE, source="sync")
+            kept.removed += 1
+    return kept
