@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -26,6 +26,10 @@ from appliance.atomic import write_atomic
 _LOGGER = logging.getLogger(__name__)
 
 OVERLAY_NAME: Final = "config-overlay.json"
+# The overlay's one key that is not a config value: the dotted keys the writer
+# locks. A setting a feature lets people change elsewhere (the portal's role
+# rules on their page) follows the overlay for these, whatever was changed there.
+LOCKED: Final = "_locked"
 # The change topic a writer notifies after replacing the overlay.
 OVERLAY_TOPIC: Final = "config.overlay"
 
@@ -52,7 +56,24 @@ def read_overlay(data_dir: Path) -> tuple[dict[str, Any], str]:
     if not isinstance(values, dict):
         _LOGGER.warning("Config overlay is not an object, local settings only")
         return {}, ""
+    values.pop(LOCKED, None)
     return values, hashlib.sha256(raw).hexdigest()
+
+
+def locked_keys(data_dir: Path) -> frozenset[str]:
+    """Return the dotted keys the overlay locks (none without an overlay)."""
+    try:
+        values = json.loads(overlay_path(data_dir).read_bytes())
+    except (OSError, ValueError):
+        return frozenset()
+    locked = values.get(LOCKED, []) if isinstance(values, dict) else []
+    return frozenset(str(key) for key in locked) if isinstance(locked, list) else frozenset()
+
+
+def is_locked(locked: frozenset[str], key: str) -> bool:
+    """Say whether ``key`` or a section holding it is locked."""
+    parts = key.split(".")
+    return any(".".join(parts[:end]) in locked for end in range(1, len(parts) + 1))
 
 
 def overlay_digest(data_dir: Path) -> str:
@@ -68,13 +89,16 @@ def _pending_path(data_dir: Path) -> Path:
     return data_dir / "config-overlay.pending"
 
 
-def write_overlay(data_dir: Path, values: Mapping[str, Any]) -> str:
+def write_overlay(data_dir: Path, values: Mapping[str, Any], locked: Iterable[str] = ()) -> str:
     """Replace the overlay whole, on trial until :func:`confirm_overlay`; return its digest.
 
     The file it replaces is kept: if the services cannot start on the new one,
     :func:`revert_overlay` puts it back (``preau run`` does so by itself).
+    ``locked``: dotted keys nothing else on the box may change (in the same file,
+    so a revert puts back the locks with the values).
     """
-    raw = json.dumps(values, sort_keys=True, ensure_ascii=False, indent=1).encode()
+    content = {**values, LOCKED: sorted(set(locked))} if locked else dict(values)
+    raw = json.dumps(content, sort_keys=True, ensure_ascii=False, indent=1).encode()
     current = overlay_path(data_dir)
     if not _pending_path(data_dir).exists():
         try:

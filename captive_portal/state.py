@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import ValidationError
 
+from appliance.config_overlay import is_locked, locked_keys
 from appliance.i18n import N_
 from appliance.network_clients import CLIENTS_TOPIC
 from appliance.problems import UserError
@@ -144,17 +145,29 @@ async def acceptances(core: Core, version: str) -> int:
 # -- per-role rules -----------------------------------------------------------------
 
 
+def _role_key(role: str, key: str) -> str:
+    return f"portal.roles.{role}.{key}"
+
+
 async def role_settings(core: Core) -> dict[str, PortalRoleConfig]:
-    """Return each role's rules: preau.toml's, with the changes made in the admin UI."""
+    """Return each role's rules: the config's, with the changes made in the admin UI.
+
+    A rule the collectivité's centre locks keeps the config's value (the centre's),
+    whatever was changed on the page before the lock.
+    """
     roles = dict(core.config.section(PortalConfig).roles)
+    locked = await core.executor.run(locked_keys, core.config.site.data_dir)
     for row in await core.db.fetchall("SELECT role, settings FROM portal_role_settings"):
         base = roles.get(row["role"])
         if base is None:
             continue  # a role removed from preau.toml
         try:
-            roles[row["role"]] = PortalRoleConfig.model_validate(
-                {**base.model_dump(), **json.loads(row["settings"])}
-            )
+            changes = {
+                key: value
+                for key, value in json.loads(row["settings"]).items()
+                if not is_locked(locked, _role_key(row["role"], key))
+            }
+            roles[row["role"]] = PortalRoleConfig.model_validate({**base.model_dump(), **changes})
         except (ValueError, ValidationError):
             _LOGGER.warning("Ignoring unreadable portal rules for role %s", row["role"])
     return roles
@@ -174,6 +187,12 @@ async def set_role_settings(
     unknown = set(changes) - set(PortalRoleConfig.model_fields)
     if unknown:
         raise PortalStateError(N_("%(key)s : clé inconnue"), key=sorted(unknown)[0])
+    locked = await core.executor.run(locked_keys, core.config.site.data_dir)
+    for key in sorted(changes):
+        if is_locked(locked, _role_key(role, key)):
+            raise PortalStateError(
+                N_("%(key)s : réglage verrouillé par le centre de la collectivité"), key=key
+            )
     try:
         updated = PortalRoleConfig.model_validate({**roles[role].model_dump(), **changes})
     except ValidationError as err:

@@ -75,7 +75,7 @@ async def start_apply(core: Core, link: LinkState, policy: MergedPolicy, version
         await write_link(core.db, link)
         return
     data_dir = core.config.site.data_dir
-    written = await core.executor.run(write_overlay, data_dir, policy.overlay)
+    written = await core.executor.run(write_overlay, data_dir, policy.overlay, policy.locked)
     link.pending = {
         "digest": policy.digest,
         "version": version,

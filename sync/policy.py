@@ -190,6 +190,11 @@ class MergedPolicy:
         return nested({s.key: s.value for s in self.settings if s.winner == "centre"})
 
     @property
+    def locked(self) -> tuple[str, ...]:
+        """Return the keys the centre locks: nothing else on the box may change them."""
+        return tuple(s.key for s in self.settings if s.locked)
+
+    @property
     def digest(self) -> str:
         """Return a short digest of what the box must apply ("" for nothing: no apply)."""
         if not self.settings:

@@ -9,8 +9,10 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from appliance.config_overlay import read_overlay, write_overlay
 from appliance.core import Core
 from captive_portal import state as portal_admin
+from captive_portal.config import PortalConfig
 from tests.appliance.web.conftest import api_login
 
 
@@ -264,3 +266,36 @@ async def test_role_rules_are_changed_from_the_api_and_the_page(
         300,
     )
     assert "portal.roles" in [e["action"] for e in await core.audit.recent(10)]
+
+
+async def test_a_rule_the_centre_locks_beats_the_page(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    """The centre can lock a setting; otherwise local wins (#14 scope 2)."""
+    csrf = await api_login(client, "referent")
+    headers = {"X-CSRF-Token": csrf}
+    changed = await client.post(
+        "/api/v1/portal/roles/pupil", json={"rate_kbytes": 200, "max_devices": 3}, headers=headers
+    )
+    assert changed.status == 200
+    # The centre's policy locks the pupils' rate (the sync feature writes this overlay).
+    write_overlay(
+        core.config.site.data_dir,
+        {"portal": {"roles": {"pupil": {"rate_kbytes": 50}}}},
+        locked=["portal.roles.pupil.rate_kbytes"],
+    )
+    assert read_overlay(core.config.site.data_dir)[0] == {
+        "portal": {"roles": {"pupil": {"rate_kbytes": 50}}}
+    }
+    rules = (await portal_admin.role_settings(core))["pupil"]
+    configured = core.config.section(PortalConfig).roles["pupil"]
+    assert rules.rate_kbytes == configured.rate_kbytes  # the config's, not the page's 200
+    assert rules.max_devices == 3  # not locked: the page's change stays
+    refused = await client.post(
+        "/api/v1/portal/roles/pupil", json={"rate_kbytes": 400}, headers=headers
+    )
+    assert refused.status == 422
+    assert "verrouillé par le centre" in (await refused.json())["error"]["message"]
+    # A lock on the whole role locks each of its rules.
+    write_overlay(core.config.site.data_dir, {}, locked=["portal.roles.pupil"])
+    assert (await portal_admin.role_settings(core))["pupil"].max_devices == configured.max_devices
