@@ -27,6 +27,7 @@ _CHOSEN: dict[tuple[str, str], object] = {
     ("timetable", "source"): "ics",
     ("imported_people", "source"): "aaf",
     ("sync_link", "id"): 1,
+    ("sync_pra", "id"): 1,
 }
 
 
