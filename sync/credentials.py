@@ -164,16 +164,25 @@ def public_text(key: Ed25519PrivateKey) -> str:
     return _b64(raw)
 
 
-def _request_text(method: str, path: str, when: float, body: bytes) -> bytes:
-    digest = hashlib.sha256(body).hexdigest()
-    return f"{method.upper()}\n{path}\n{when:.3f}\n{digest}".encode()
+def _request_text(method: str, path: str, when: float, body_sha256: str) -> bytes:
+    return f"{method.upper()}\n{path}\n{when:.3f}\n{body_sha256}".encode()
 
 
 def sign_request(
-    key: Ed25519PrivateKey, box_id: str, method: str, path: str, body: bytes, when: float
+    key: Ed25519PrivateKey,
+    box_id: str,
+    method: str,
+    path: str,
+    body: bytes,
+    when: float,
+    body_sha256: str | None = None,
 ) -> dict[str, str]:
-    """Return the headers that authenticate one request of the box."""
-    signature = key.sign(_request_text(method, path, when, body))
+    """Return the headers that authenticate one request of the box.
+
+    ``body_sha256``: the body's digest when the body is a file sent as a stream.
+    """
+    digest = body_sha256 or hashlib.sha256(body).hexdigest()
+    signature = key.sign(_request_text(method, path, when, digest))
     return {HEADER_BOX: box_id, HEADER_TIME: f"{when:.3f}", HEADER_SIGNATURE: _b64(signature)}
 
 
@@ -188,7 +197,7 @@ def verify_request(
         raise CredentialError(N_("requête non signée")) from err
     if abs(now - when) > REQUEST_SKEW_SECONDS:
         raise CredentialError(N_("requête signée hors délai (horloge du boîtier ?)"))
-    text = _request_text(method, path, when, body)
+    text = _request_text(method, path, when, hashlib.sha256(body).hexdigest())
     for public in public_keys:
         try:
             Ed25519PublicKey.from_public_bytes(_unb64(public)).verify(signature, text)

@@ -17,7 +17,7 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from appliance.atomic import write_atomic
+from appliance.digests import file_sha256
 from appliance.i18n import N_
 from appliance.problems import UserError
 from sync.credentials import (
@@ -261,10 +262,14 @@ class Link:
         self,
         link: LinkState,
         route: str,
-        payload: bytes,
+        payload: bytes | Path,
         content_type: str = "application/json",
     ) -> Any:
-        """POST ``payload`` to the intake's ``route``, signed; return the JSON answer."""
+        """POST ``payload`` (bytes, or a file sent as a stream) to ``route``, signed.
+
+        Return the JSON answer. A file is never read whole into memory: a
+        replacement backup may be far larger than a 1 GB box should hold.
+        """
         status, body = await self._signed(link, route, payload, content_type)
         del status
         return json.loads(body)
@@ -278,7 +283,7 @@ class Link:
         self,
         link: LinkState,
         route: str,
-        payload: bytes,
+        payload: bytes | Path,
         content_type: str,
         missing_ok: bool = False,
     ) -> tuple[int, bytes]:
@@ -287,13 +292,22 @@ class Link:
         keys = [self.paths.key]
         if await self.core.executor.run(self.paths.next_key.exists):
             keys.append(self.paths.next_key)
+        digest = None
+        if isinstance(payload, Path):
+            digest = await self.core.executor.run(file_sha256, payload)
+            size = (await self.core.executor.run(payload.stat)).st_size
         last: LinkError | None = None
         for key_path in keys:
             key = await self.core.executor.run(read_key, key_path)
-            headers = sign_request(key, link.box_id, "POST", path, payload, self.now())
+            body = b"" if isinstance(payload, Path) else payload
+            headers = sign_request(key, link.box_id, "POST", path, body, self.now(), digest)
             headers["Content-Type"] = content_type
+            data: bytes | AsyncIterator[bytes] = body
+            if isinstance(payload, Path):
+                headers["Content-Length"] = str(size)
+                data = self._file_chunks(payload)
             try:
-                async with self.session.post(url, data=payload, headers=headers) as response:
+                async with self.session.post(url, data=data, headers=headers) as response:
                     if response.status == 401:
                         last = LinkError(
                             N_("le centre a refusé (%(status)s) : %(reason)s"),
@@ -313,6 +327,15 @@ class Link:
                 await self.core.executor.run(os.replace, key_path, self.paths.key)
             return answer
         raise last or LinkError(N_("ce boîtier n'a pas de clé"))
+
+    async def _file_chunks(self, path: Path) -> AsyncIterator[bytes]:
+        """Yield a file in 1 MiB pieces, each read in the executor."""
+        handle = await self.core.executor.run(path.open, "rb")
+        try:
+            while chunk := await self.core.executor.run(handle.read, 1 << 20):
+                yield chunk
+        finally:
+            await self.core.executor.run(handle.close)
 
     async def rotate_key(self, actor: str, source: str) -> LinkState:
         """Make a new key pair and have the centre take it (no new enrolment)."""

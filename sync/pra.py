@@ -37,7 +37,6 @@ import os
 import secrets
 import shutil
 import sqlite3
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,39 +159,43 @@ async def back_up(core: Core, session: aiohttp.ClientSession) -> str:
         folders=replacement_folders(core),
     )
     paths = SyncPaths.of(core)
-    data = await core.executor.run(
-        _write_to_memory,
-        core.config.state_path,
-        replacement_tables(core),
-        content,
-        link_state.pra_recipient,
-        paths.root,
-    )
-    answer = await link.signed_post(link_state, "pra", data, "application/octet-stream")
-    await _update_pra(core, backup_at=now, backup_bytes=len(data))
+    archive = paths.root / "backup.age"
+    try:
+        size = await core.executor.run(
+            _write_archive,
+            core.config.state_path,
+            replacement_tables(core),
+            content,
+            link_state.pra_recipient,
+            archive,
+        )
+        answer = await link.signed_post(link_state, "pra", archive, "application/octet-stream")
+    finally:
+        await core.executor.run(archive.unlink, True)
+    await _update_pra(core, backup_at=now, backup_bytes=size)
     await core.audit.record(
         actor="system", source="scheduler", action="sync.pra.backup", outcome="success",
-        target=str(answer.get("stored", "")), detail=f"{len(data)} octets",
+        target=str(answer.get("stored", "")), detail=f"{size} octets",
     )  # fmt: skip
-    return f"replacement backup sent: {len(data)} bytes"
+    return f"replacement backup sent: {size} bytes"
 
 
-def _write_to_memory(
-    db_path: Path, tables: Sequence[str], content: BackupContent, recipient: str, work: Path
-) -> bytes:
-    """Write the archive to a private temporary file and return its bytes (bounded)."""
-    work.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryFile(dir=work) as spill:
-        write_backup(db_path, tables, content, recipient, spill)
-        size = spill.tell()
-        if size > MAX_BACKUP_BYTES:
-            raise PraError(
-                N_("sauvegarde de remplacement trop grande : %(size)s octets (au plus %(max)s)"),
-                size=size,
-                max=MAX_BACKUP_BYTES,
-            )
-        spill.seek(0)
-        return spill.read()
+def _write_archive(
+    db_path: Path, tables: Sequence[str], content: BackupContent, recipient: str, out: Path
+) -> int:
+    """Write the archive to ``out`` (private, streamed to the centre); return its size."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as sink:
+        write_backup(db_path, tables, content, recipient, sink)
+        size = sink.tell()
+    if size > MAX_BACKUP_BYTES:
+        raise PraError(
+            N_("sauvegarde de remplacement trop grande : %(size)s octets (au plus %(max)s)"),
+            size=size,
+            max=MAX_BACKUP_BYTES,
+        )
+    return size
 
 
 # -- asking for a restore ------------------------------------------------------------
