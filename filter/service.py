@@ -130,6 +130,13 @@ async def reload_overrides(core: Core, engine: FilterEngine) -> None:
         ]
     )
     engine.set_local_allow(await filtering.local_allow(core))
+    # Counts only (no class, no person): what a referent reads when a control seems late.
+    _LOGGER.info(
+        "Controls in force: %d (%d on groups of pupils, %d pupils in them)",
+        len(rows),
+        len(wanted),
+        sum(len(people.get(group, ())) for group in wanted),
+    )
 
 
 async def reload_clients(core: Core, engine: FilterEngine) -> None:

@@ -36,6 +36,7 @@ from filter.config import FilterConfig
 from tests.appliance.web.conftest import login_as
 from tests.captive_portal.conftest import (
     CLIENT_IP,
+    OTHER_IP,
     LOGIN_PAGE,
     PORTAL,
     PORTAL_IP,
@@ -52,7 +53,7 @@ from tests.captive_portal.conftest import (
     wait_until,
     with_core,
 )
-from tests.conftest import SCHOOL_UAI, opened_core, write_config
+from tests.conftest import SCHOOL_UAI, opened_core, run_preau, write_config
 
 pytestmark = pytest.mark.timeout(180)
 PASSWORD = "pupil-password-1"
@@ -89,10 +90,19 @@ def _cut(lab: Lab, ns: str) -> bool:
 
 
 def _seen(lab: Lab, ns: str, portal: PortalProcess) -> str:
-    """Say what the phone gets now (DNS, HTTP) and the end of the log, for a failure."""
+    """Say what the phone gets now (DNS, HTTP), what the state DB decides, and the log."""
     answer = dig(lab, ns, "cours.test")
     fetched = curl(ns, "http://cours.test/index.html")
-    return f"dig={answer!r} curl={'ok' if fetched else 'cut'}\n{portal.tail()}"
+    address = CLIENT_IP if ns == lab.client else OTHER_IP
+    # The same question to an engine built afresh from the state DB: if it blocks
+    # while the running filter answers, the running one missed a change.
+    explained = run_preau(
+        "filter", "explain", "cours.test", "--client", address, config_path=portal.config_path
+    )
+    return (
+        f"dig={answer!r} curl={'ok' if fetched else 'cut'}\n"
+        f"explain={explained.stdout}{explained.stderr}\n{portal.tail()}"
+    )
 
 
 def _tap(config: PreauConfig, teacher: str, form: dict[str, str]) -> int:
