@@ -36,8 +36,8 @@ from filter.config import FilterConfig
 from tests.appliance.web.conftest import login_as
 from tests.captive_portal.conftest import (
     CLIENT_IP,
-    OTHER_IP,
     LOGIN_PAGE,
+    OTHER_IP,
     PORTAL,
     PORTAL_IP,
     WAN_IP,
