@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Final, ParamSpec, TypeVar
 
 _P = ParamSpec("_P")
@@ -35,6 +36,15 @@ class BlockingExecutor:
             raise RuntimeError("executor is shut down")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, functools.partial(func, *args, **kwargs))
+
+    async def file_chunks(self, path: Path, size: int = 1 << 20) -> AsyncIterator[bytes]:
+        """Yield a file in pieces of ``size`` bytes, each read in the pool (a streamed body)."""
+        handle = await self.run(path.open, "rb")
+        try:
+            while chunk := await self.run(handle.read, size):
+                yield chunk
+        finally:
+            await self.run(handle.close)
 
     def shutdown(self) -> None:
         """Stop accepting work and let running calls finish."""

@@ -13,7 +13,7 @@ deletes comes back at the next reading; the referent's own are never touched.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from appliance.core import Core
 
 FROM_CENTRE: Final = "centre"
-_CHUNK: Final = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,15 +64,6 @@ class Kept:
     refused: list[tuple[str, Problem]] = field(default_factory=list)
 
 
-async def _chunks(core: Core, path: Path) -> AsyncIterator[bytes]:
-    handle = await core.executor.run(path.open, "rb")
-    try:
-        while chunk := await core.executor.run(handle.read, _CHUNK):
-            yield chunk
-    finally:
-        await core.executor.run(handle.close)
-
-
 async def _take(core: Core, package: CentralPackage) -> int:
     """Store one package as a referent's upload is stored; return its record's id."""
     declared = Declared(
@@ -82,7 +72,7 @@ async def _take(core: Core, package: CentralPackage) -> int:
         version_code=package.version_code, description=package.description,
     )  # fmt: skip
     stored = await upload(
-        core, declared, _chunks(core, package.path), actor=FROM_CENTRE, source="sync"
+        core, declared, core.executor.file_chunks(package.path), actor=FROM_CENTRE, source="sync"
     )
     if stored["sha256"] != package.sha256 or int(stored["size"]) != package.size:
         await delete_package(core, int(stored["id"]), actor=FROM_CENTRE, source="sync")

@@ -305,7 +305,7 @@ class Link:
             data: bytes | AsyncIterator[bytes] = body
             if isinstance(payload, Path):
                 headers["Content-Length"] = str(size)
-                data = self._file_chunks(payload)
+                data = self.core.executor.file_chunks(payload)
             try:
                 async with self.session.post(url, data=data, headers=headers) as response:
                     if response.status == 401:
@@ -327,15 +327,6 @@ class Link:
                 await self.core.executor.run(os.replace, key_path, self.paths.key)
             return answer
         raise last or LinkError(N_("ce boîtier n'a pas de clé"))
-
-    async def _file_chunks(self, path: Path) -> AsyncIterator[bytes]:
-        """Yield a file in 1 MiB pieces, each read in the executor."""
-        handle = await self.core.executor.run(path.open, "rb")
-        try:
-            while chunk := await self.core.executor.run(handle.read, 1 << 20):
-                yield chunk
-        finally:
-            await self.core.executor.run(handle.close)
 
     async def rotate_key(self, actor: str, source: str) -> LinkState:
         """Make a new key pair and have the centre take it (no new enrolment)."""
