@@ -7,7 +7,6 @@ import hmac
 import time
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 from pydantic import Field
 
@@ -179,8 +178,7 @@ async def post_replacement_request(request: web.Request) -> web.StreamResponse:
     if not (await read_link(core.db)).enrolled:
         return error(409, "absent", N_("ce boîtier n'est inscrit auprès d'aucun centre"))
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-            await request_restore(core, session, actor_of(request), source_of(request))
+        await request_restore(core, actor_of(request), source_of(request))
     except (LinkError, CredentialError) as err:
         return error(502, "centre", err)
     await ask_check(core.db)

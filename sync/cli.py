@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import aiohttp
 import click
 
 from appliance import commands
@@ -25,8 +25,6 @@ from sync.pra_archive import PraError
 from sync.service import site_report
 from sync.state import read_link
 from sync.trust import PolicyFetchError
-
-_LONG = aiohttp.ClientTimeout(total=600)
 
 
 @click.group(
@@ -98,6 +96,19 @@ def rotate_command(ctx: click.Context) -> None:
     click.echo(_("nouvelle clé acceptée par le centre"))
 
 
+def _ask_centre(ctx: click.Context, exchange: Callable[[Core], Awaitable[str]]) -> str:
+    """Run one exchange with the centre on an opened core; a refusal ends the command."""
+    config = commands.config(ctx)
+
+    async def body(core: Core) -> str:
+        try:
+            return await exchange(core)
+        except (LinkError, PraError, CredentialError) as err:
+            commands.fail(err, 2)
+
+    return commands.with_core(config, ctx.obj["config_path"], body)
+
+
 @sync_group.command(
     "backup",
     help=N_(
@@ -108,19 +119,13 @@ def rotate_command(ctx: click.Context) -> None:
 @click.pass_context
 def backup_command(ctx: click.Context) -> None:
     """Send the replacement backup now."""
-    config = commands.config(ctx)
 
-    async def body(core: Core) -> str:
-        async with aiohttp.ClientSession(timeout=_LONG) as session:
-            try:
-                await back_up(core, session)
-            except (LinkError, PraError, CredentialError) as err:
-                commands.fail(err, 2)
-        state = await read_pra(core)
-        return str(state.backup_bytes)
+    async def exchange(core: Core) -> str:
+        await back_up(core)
+        return str((await read_pra(core)).backup_bytes)
 
+    size = _ask_centre(ctx, exchange)
     _ = commands.cli_gettext()
-    size = commands.with_core(config, ctx.obj["config_path"], body)
     click.echo(_("sauvegarde de remplacement envoyée : %(bytes)s octets", bytes=size))
 
 
@@ -134,18 +139,13 @@ def backup_command(ctx: click.Context) -> None:
 @click.pass_context
 def restore_command(ctx: click.Context) -> None:
     """Ask the centre for the school's latest replacement backup."""
-    config = commands.config(ctx)
 
-    async def body(core: Core) -> str:
-        async with aiohttp.ClientSession(timeout=_LONG) as session:
-            try:
-                await request_restore(core, session, "cli", "cli")
-            except (LinkError, PraError, CredentialError) as err:
-                commands.fail(err, 2)
+    async def exchange(core: Core) -> str:
+        await request_restore(core, "cli", "cli")
         return (await read_link(core.db)).box_id
 
+    box_id = _ask_centre(ctx, exchange)
     _ = commands.cli_gettext()
-    box_id = commands.with_core(config, ctx.obj["config_path"], body)
     click.echo(
         _("demande envoyée : l'équipe centrale lance « preau-central pra-release %(box)s »",
           box=box_id)

@@ -26,11 +26,7 @@ async def _back_up(context: JobContext) -> str:
         return "not enrolled: nothing to send"
     if not link.pra_recipient:
         return "the centre published no backup key: nothing sent"
-    timeout = aiohttp.ClientTimeout(
-        total=core.config.section(SyncConfig).request_timeout_seconds * 30
-    )
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        return await back_up(core, session)
+    return await back_up(core)
 
 
 async def _inventory(context: JobContext) -> str:

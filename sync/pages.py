@@ -7,7 +7,6 @@ import json
 import urllib.parse
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from appliance.i18n import N_
@@ -152,8 +151,7 @@ async def restore_form(request: web.Request) -> web.StreamResponse:
     """Ask the centre for the school's latest replacement backup."""
     core = request.app[CORE_KEY]
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-            await request_restore(core, session, actor_of(request), source_of(request))
+        await request_restore(core, actor_of(request), source_of(request))
     except (CredentialError, LinkError, PraError) as err:
         raise _back(say(request, err)) from None
     await ask_check(core.db)

@@ -42,6 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+import aiohttp
+
 from appliance.agefile import generate_identity, recipient_of
 from appliance.atomic import fsync_directory, write_atomic
 from appliance.config import ConfigError, parse_config
@@ -49,13 +51,12 @@ from appliance.core import RESTART_TOPIC
 from appliance.features import KERNEL_REPLACEMENT
 from appliance.i18n import N_
 from appliance.problems import problem_of
+from sync.config import SyncConfig
 from sync.link import Link, LinkError, SyncPaths
 from sync.pra_archive import BackupContent, OpenedBackup, PraError, open_backup, write_backup
 from sync.state import LinkState, read_link
 
 if TYPE_CHECKING:
-    import aiohttp
-
     from appliance.core import Core
 
 _LOGGER = logging.getLogger(__name__)
@@ -140,8 +141,19 @@ def replacement_folders(core: Core) -> dict[str, Path]:
 # -- the nightly backup ------------------------------------------------------------
 
 
-async def back_up(core: Core, session: aiohttp.ClientSession) -> str:
+def _client(core: Core) -> aiohttp.ClientSession:
+    """Return a client for one exchange that may carry a whole backup."""
+    seconds = core.config.section(SyncConfig).request_timeout_seconds * 30
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=seconds))
+
+
+async def back_up(core: Core) -> str:
     """Send the centre this box's replacement backup now; return what was sent."""
+    async with _client(core) as session:
+        return await _back_up(core, session)
+
+
+async def _back_up(core: Core, session: aiohttp.ClientSession) -> str:
     link_state = await read_link(core.db)
     if not link_state.enrolled:
         raise LinkError(N_("ce boîtier n'est inscrit auprès d'aucun centre"))
@@ -201,10 +213,15 @@ def _write_archive(
 # -- asking for a restore ------------------------------------------------------------
 
 
-async def request_restore(
+async def request_restore(core: Core, actor: str, source: str) -> None:
+    """Make this box's restore key and ask the centre for the school's latest backup."""
+    async with _client(core) as session:
+        await _request_restore(core, session, actor, source)
+
+
+async def _request_restore(
     core: Core, session: aiohttp.ClientSession, actor: str, source: str
 ) -> None:
-    """Make this box's restore key and ask the centre for the school's latest backup."""
     link_state = await read_link(core.db)
     if not link_state.enrolled:
         raise LinkError(N_("ce boîtier n'est inscrit auprès d'aucun centre"))
