@@ -56,6 +56,7 @@ from sync.repository import (
     ROOT_WARNING,
     CentralRepository,
     RepositoryError,
+    check_name,
     load_signer,
     now_utc,
 )
@@ -210,9 +211,7 @@ class Intake:
     # -- replacement backups ("PRA") ----------------------------------------------
 
     def _backups_of(self, uai: str) -> Path:
-        if not re.fullmatch(r"[0-9]{7}[A-Z]", uai):
-            raise CredentialError(N_("UAI refusé"))
-        return self.folder / "pra" / uai
+        return self.folder / "pra" / check_name(uai)
 
     def store_backup(self, box_id: str, uai: str, data: bytes, now: float) -> dict[str, Any]:
         """Keep one box's encrypted backup; drop the school's oldest beyond the last few."""
@@ -273,12 +272,10 @@ class Intake:
         temp.replace(target)
         return chosen
 
-    def released(self, box_id: str) -> bytes | None:
-        """Return the backup released to ``box_id``, if any."""
-        try:
-            return (self.folder / "pra-releases" / f"{box_id}.age").read_bytes()
-        except FileNotFoundError:
-            return None
+    def released(self, box_id: str) -> Path | None:
+        """Return the file of the backup released to ``box_id``, if any."""
+        path = self.folder / "pra-releases" / f"{box_id}.age"
+        return path if path.is_file() else None
 
 
 def _headers(request: web.Request) -> dict[str, str]:
@@ -391,10 +388,10 @@ async def pra_request(request: web.Request) -> web.StreamResponse:
 async def pra_release(request: web.Request) -> web.StreamResponse:
     """Hand the box the backup the central team released to it (404 until then)."""
     intake, box_id, _record, _body = await _signed(request)
-    data = await request.app[EXECUTOR_KEY].run(intake.released, box_id)
-    if data is None:
+    path = await request.app[EXECUTOR_KEY].run(intake.released, box_id)
+    if path is None:
         raise web.HTTPNotFound(text="pas encore libérée")
-    return web.Response(body=data, content_type="application/octet-stream")
+    return web.FileResponse(path, headers={"Content-Type": "application/octet-stream"})
 
 
 async def signed_time(request: web.Request) -> web.StreamResponse:

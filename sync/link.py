@@ -270,14 +270,16 @@ class Link:
         Return the JSON answer. A file is never read whole into memory: a
         replacement backup may be far larger than a 1 GB box should hold.
         """
-        status, body = await self._signed(link, route, payload, content_type)
-        del status
-        return json.loads(body)
+        answer = await self._signed(link, route, payload, content_type)
+        return json.loads(answer or b"null")
 
-    async def signed_download(self, link: LinkState, route: str) -> bytes | None:
-        """POST an empty signed request to ``route``; return its bytes (None: 404, not yet)."""
-        status, body = await self._signed(link, route, b"", "application/json", missing_ok=True)
-        return None if status == 404 else body
+    async def signed_download(self, link: LinkState, route: str, into: Path) -> bool:
+        """POST an empty signed request to ``route`` and stream the answer into ``into``.
+
+        Return False on 404 (nothing to fetch yet). The file is written under a
+        temporary name and renamed: a cut download never leaves half a file.
+        """
+        return await self._signed(link, route, b"", "application/json", into) is not None
 
     async def _signed(
         self,
@@ -285,8 +287,9 @@ class Link:
         route: str,
         payload: bytes | Path,
         content_type: str,
-        missing_ok: bool = False,
-    ) -> tuple[int, bytes]:
+        into: Path | None = None,
+    ) -> bytes | None:
+        """Send one signed POST; return the answer (None: 404 on a download, b"": written)."""
         url = f"{link.intake}/intake/{route}"
         path = urlsplit(url).path
         keys = [self.paths.key]
@@ -315,11 +318,16 @@ class Link:
                             reason=(await response.text())[:200],
                         )
                         continue
-                    if missing_ok and response.status == 404:
-                        answer: tuple[int, bytes] = (404, b"")
+                    answer: bytes | None
+                    if into is not None and response.status == 404:
+                        answer = None
+                    elif into is not None:
+                        await _refusal(response)
+                        await self._save(response, into)
+                        answer = b""
                     else:
                         await _refusal(response)
-                        answer = (response.status, await response.read())
+                        answer = await response.read()
             except aiohttp.ClientError as err:
                 raise LinkError(N_("centre injoignable : %(error)s"), error=str(err)) from err
             if key_path == self.paths.next_key:
@@ -327,6 +335,21 @@ class Link:
                 await self.core.executor.run(os.replace, key_path, self.paths.key)
             return answer
         raise last or LinkError(N_("ce boîtier n'a pas de clé"))
+
+    async def _save(self, response: aiohttp.ClientResponse, into: Path) -> None:
+        """Write an answer's body to ``into`` as it arrives (whole or not at all)."""
+        run = self.core.executor.run
+        temp = into.with_name(f".{into.name}.part")
+        handle = await run(temp.open, "wb")
+        try:
+            async for chunk in response.content.iter_chunked(1 << 20):
+                await run(handle.write, chunk)
+            await run(handle.flush)
+            await run(os.fsync, handle.fileno())
+        finally:
+            await run(handle.close)
+        await run(temp.chmod, 0o600)
+        await run(temp.replace, into)
 
     async def rotate_key(self, actor: str, source: str) -> LinkState:
         """Make a new key pair and have the centre take it (no new enrolment)."""

@@ -75,7 +75,6 @@ class PraState:
     backup_at: float = 0.0
     backup_bytes: int = 0
     restore_requested_at: float = 0.0
-    restore_recipient: str = ""
     restored_at: float = 0.0
     # What the last restore did or why it failed (a message id and its values).
     restore_outcome: str = ""
@@ -91,7 +90,6 @@ async def read_pra(core: Core) -> PraState:
         backup_at=float(row["backup_at"]),
         backup_bytes=int(row["backup_bytes"]),
         restore_requested_at=float(row["restore_requested_at"]),
-        restore_recipient=str(row["restore_recipient"]),
         restored_at=float(row["restored_at"]),
         restore_outcome=str(row["restore_outcome"]),
         restore_values=json.loads(row["restore_values"]),
@@ -234,7 +232,7 @@ async def _request_restore(
     body = json.dumps({"recipient": recipient}).encode()
     await link.signed_post(link_state, "pra/request", body)
     await _update_pra(
-        core, restore_requested_at=link.now(), restore_recipient=recipient, restore_outcome="",
+        core, restore_requested_at=link.now(), restore_outcome="",
         restore_values={},
     )  # fmt: skip
     await core.audit.record(
@@ -260,12 +258,10 @@ async def restore_if_released(core: Core, link: Link, link_state: LinkState) -> 
     state = await read_pra(core)
     if not state.restore_requested_at or state.restored_at >= state.restore_requested_at:
         return False
-    data = await link.signed_download(link_state, "pra/release")
-    if data is None:
-        return False  # the central team has not released it yet
     paths = SyncPaths.of(core)
+    if not await link.signed_download(link_state, "pra/release", paths.released):
+        return False  # the central team has not released it yet
     try:
-        await core.executor.run(write_atomic, paths.released, data, mode=0o600)
         summary = await restore(core, paths.released, link.now())
     except PraError as err:
         await core.executor.run(paths.released.unlink, True)
@@ -321,8 +317,9 @@ async def restore(core: Core, encrypted: Path, now: float) -> dict[str, Any]:
         if outcome == CONFIG_RESTORED and core.config_path is not None and opened.config_text:
             await core.executor.run(write_atomic, core.config_path, opened.config_text, mode=0o640)
         elif core.config_path is not None and opened.config_text:
-            aside = core.config_path.with_name(core.config_path.stem + ".restored.toml")
-            await core.executor.run(write_atomic, aside, opened.config_text, mode=0o600)
+            await core.executor.run(
+                write_atomic, _aside(core.config_path), opened.config_text, mode=0o600
+            )
         return {**summary, "tables": counts}
     finally:
         await core.executor.run(shutil.rmtree, work, True)
@@ -338,11 +335,16 @@ CONFIG_KEPT: Final = N_(
 )
 
 
+def _aside(config_path: Path) -> Path:
+    """Return where the old box's config is kept when it does not replace this one."""
+    return config_path.with_name(config_path.stem + ".restored.toml")
+
+
 def _config_plan(core: Core, text: str | None) -> tuple[str, dict[str, Any]]:
     """Say whether the old box's config file replaces this one's, and if not why."""
     if text is None or core.config_path is None:
         return CONFIG_KEPT, {"reason": "aucun fichier", "path": "-"}
-    aside = str(core.config_path.with_name(core.config_path.stem + ".restored.toml"))
+    aside = str(_aside(core.config_path))
     try:
         old = parse_config(text, "config.toml")
     except ConfigError as err:

@@ -7,7 +7,6 @@ CREATE TABLE sync_pra (
     backup_at            REAL NOT NULL DEFAULT 0,
     backup_bytes         INTEGER NOT NULL DEFAULT 0,
     restore_requested_at REAL NOT NULL DEFAULT 0,
-    restore_recipient    TEXT NOT NULL DEFAULT '',
     restored_at          REAL NOT NULL DEFAULT 0,
     -- What the last restore did, or why it failed: a message id and its values.
     restore_outcome      TEXT NOT NULL DEFAULT '',
