@@ -24,7 +24,7 @@ from appstore.packages import (
     Declared,
     StoreError,
     delete_package,
-    get_package,
+    packages_by,
     set_assignments,
     upload,
 )
@@ -60,8 +60,8 @@ class Kept:
     added: int = 0
     removed: int = 0
     reassigned: int = 0
-    # The packages the store refused, by name, and why.
-    refused: list[tuple[str, Problem]] = field(default_factory=list)
+    # The packages the store refused, by platform and app id, and why.
+    refused: list[tuple[tuple[str, str], Problem]] = field(default_factory=list)
 
 
 async def _take(core: Core, package: CentralPackage) -> int:
@@ -82,12 +82,10 @@ async def _take(core: Core, package: CentralPackage) -> int:
 
 async def keep_central_packages(core: Core, wanted: Sequence[CentralPackage]) -> Kept:
     """Make the centre's packages in the store exactly ``wanted``, each with its assignments."""
-    rows = await core.db.fetchall(
-        "SELECT id, sha256, platform, package_id FROM store_packages WHERE uploaded_by = ?",
-        (FROM_CENTRE,),
-    )
+    # One read of the centre's packages and their assignments per reading of the centre.
     held = {
-        (str(r["sha256"]), str(r["platform"]), str(r["package_id"])): int(r["id"]) for r in rows
+        (str(p["sha256"]), str(p["platform"]), str(p["package_id"])): p
+        for p in await packages_by(core, FROM_CENTRE)
     }
     kept = Kept()
     named = set()
@@ -96,25 +94,20 @@ async def keep_central_packages(core: Core, wanted: Sequence[CentralPackage]) ->
         named.add(key)
         assignments = sorted(package.assignments)
         try:
-            if key in held:
-                current = await get_package(core, held[key])
-                now = (
-                    sorted((a["kind"], a["target"]) for a in current["assignments"])
-                    if current
-                    else []
-                )
-                if now == assignments:
+            current = held.get(key)
+            if current is not None:
+                if sorted((a["kind"], a["target"]) for a in current["assignments"]) == assignments:
                     continue
-                package_id = held[key]
+                package_id = int(current["id"])
                 kept.reassigned += 1
             else:
                 package_id = await _take(core, package)
                 kept.added += 1
             await set_assignments(core, package_id, assignments, actor=FROM_CENTRE, source="sync")
         except StoreError as err:
-            kept.refused.append((package.name, err.problem))
-    for key, package_id in held.items():
+            kept.refused.append(((package.platform, package.package_id), err.problem))
+    for key, stale in held.items():
         if key not in named:
-            await delete_package(core, package_id, actor=FROM_CENTRE, source="sync")
+            await delete_package(core, int(stale["id"]), actor=FROM_CENTRE, source="sync")
             kept.removed += 1
     return kept

@@ -311,6 +311,11 @@ async def package_by_token(core: Core, token: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
+async def packages_by(core: Core, uploader: str) -> list[dict[str, Any]]:
+    """Return the packages ``uploader`` added (the centre's, say), with their assignments."""
+    return await _load(core, "WHERE uploaded_by = ?", (uploader,))
+
+
 async def packages(core: Core) -> list[dict[str, Any]]:
     """Return every package, newest first."""
     return await _load(core)

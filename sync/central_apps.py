@@ -49,9 +49,11 @@ def package_of(app: CentralApp, path: Path) -> CentralPackage:
     )
 
 
-def app_state(app: CentralApp, origin: str, refused: dict[str, Problem]) -> dict[str, Any]:
+def app_state(
+    app: CentralApp, origin: str, refused: dict[tuple[str, str], Problem]
+) -> dict[str, Any]:
     """Return one app's line on the referent's page."""
-    problem = refused.get(app.name)
+    problem = refused.get((app.platform, app.package_id))
     return {
         "name": app.name,
         "platform": app.platform,
