@@ -46,7 +46,8 @@ class CentralPackage:
     filename: str
     sha256: str
     size: int
-    path: Path
+    # The downloaded file; None for a package the store already holds (not fetched again).
+    path: Path | None
     version_code: int = 0
     description: str = ""
     # ("school", ""), ("role", "pupil"), ("class", "6A"), ("group", "…")
@@ -64,8 +65,15 @@ class Kept:
     refused: list[tuple[tuple[str, str], Problem]] = field(default_factory=list)
 
 
+async def held_sha256(core: Core) -> frozenset[str]:
+    """Return the SHA-256 of every package of the centre the store holds (none to fetch again)."""
+    return frozenset(str(p["sha256"]) for p in await packages_by(core, FROM_CENTRE))
+
+
 async def _take(core: Core, package: CentralPackage) -> int:
     """Store one package as a referent's upload is stored; return its record's id."""
+    # fetch_policy downloads every package the store does not hold.
+    assert package.path is not None  # noqa: S101
     declared = Declared(
         platform=package.platform, name=package.name, package_id=package.package_id,
         version_name=package.version_name, filename=package.filename,

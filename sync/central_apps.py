@@ -32,8 +32,8 @@ def assignment(value: str) -> tuple[str, str]:
     return kind, target
 
 
-def package_of(app: CentralApp, path: Path) -> CentralPackage:
-    """Return what the store takes for one app downloaded to ``path``."""
+def package_of(app: CentralApp, path: Path | None) -> CentralPackage:
+    """Return what the store takes for one app downloaded to ``path`` (None: it holds it)."""
     return CentralPackage(
         platform=app.platform,
         name=app.name,
@@ -72,7 +72,7 @@ async def keep_apps(
     core: Core, link: LinkState, merged: MergedPolicy, files: dict[str, Path]
 ) -> None:
     """Keep the store's centre apps in step with the policy; note each app's state."""
-    packages = [package_of(app, files[app.target]) for app, _origin in merged.apps]
+    packages = [package_of(app, files.get(app.target)) for app, _origin in merged.apps]
     kept = await keep_central_packages(core, packages)
     refused = dict(kept.refused)
     link.central_apps = [app_state(app, origin, refused) for app, origin in merged.apps]

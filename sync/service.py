@@ -37,6 +37,7 @@ from appliance.metrics import publish_metrics, published_rows
 from appliance.problems import problem_of
 from appliance.service import Health, Service
 from appliance.site_status import kernel_conformity, read_host_figures, services_status
+from appstore.central import held_sha256
 from sync.apply import check_pending, read_local, start_apply
 from sync.central_apps import keep_apps
 from sync.config import SyncConfig
@@ -268,6 +269,7 @@ class SyncService(Service):
     async def _read_policy(self, link: LinkState) -> None:
         paths = self.link.paths
         reference = self.link.now()
+        held = await held_sha256(self.core)
         try:
             view = await self.core.executor.run(
                 fetch_policy,
@@ -276,6 +278,7 @@ class SyncService(Service):
                 link.repository,
                 link.uai,
                 dt.datetime.fromtimestamp(reference, dt.UTC),
+                held,
             )
         except PolicyFetchError as err:
             problem = problem_of(err)

@@ -126,9 +126,18 @@ def trusted_root(metadata_dir: Path) -> Root:
 
 
 def fetch_policy(
-    metadata_dir: Path, targets_dir: Path, repository: str, uai: str, reference_time: dt.datetime
+    metadata_dir: Path,
+    targets_dir: Path,
+    repository: str,
+    uai: str,
+    reference_time: dt.datetime,
+    held: frozenset[str] = frozenset(),
 ) -> RepositoryView:
-    """Refresh the signed metadata and read this site's bundles."""
+    """Refresh the signed metadata and read this site's bundles.
+
+    ``held``: SHA-256 of app packages the store already holds: their signed
+    length and hash are still checked, their file is neither fetched nor hashed again.
+    """
     targets_dir.mkdir(parents=True, exist_ok=True)
     try:
         updater = Updater(
@@ -151,7 +160,7 @@ def fetch_policy(
             data = _target(updater, path)
             if data is not None and applies_to(path, uai, groups):
                 bundles[path] = Bundle.model_validate_json(data)
-        app_files = _download_apps(updater, bundles.values())
+        app_files = _download_apps(updater, bundles.values(), held)
         targets = updater._trusted_set.targets  # its version is the policy's
     except PolicyFetchError:
         raise  # ours already says why (a ValueError: not to be wrapped below)
@@ -181,8 +190,10 @@ def fetch_policy(
     )
 
 
-def _download_apps(updater: Updater, bundles: Iterable[Bundle]) -> dict[str, Path]:
-    """Download (or find cached) every app package the bundles name, checked by python-tuf."""
+def _download_apps(
+    updater: Updater, bundles: Iterable[Bundle], held: frozenset[str]
+) -> dict[str, Path]:
+    """Download (or find cached) the app packages the store lacks, checked by python-tuf."""
     files: dict[str, Path] = {}
     for bundle in bundles:
         for app in bundle.apps:
@@ -192,6 +203,8 @@ def _download_apps(updater: Updater, bundles: Iterable[Bundle]) -> dict[str, Pat
                     N_("paquet %(target)s : absent du dépôt ou différent de ce qu'il signe"),
                     target=app.target,
                 )
+            if app.sha256 in held:
+                continue
             try:
                 cached = updater.find_cached_target(info) or updater.download_target(info)
             except tuf_errors.RepositoryError as err:

@@ -124,9 +124,14 @@ def test_the_centre_s_apps_reach_the_store_checked_and_stay_in_step(
     assert states["Geogebra"]["problem"] == ""
     assert "APK" in states["Cahier"]["problem"] % states["Cahier"]["problem_values"]
 
-    # New assignments: the same package, reassigned, not fetched again.
+    # New assignments: the same package, reassigned, neither fetched nor hashed again.
+    downloads = config.site.data_dir / "sync" / "targets"
+    cached = list(downloads.glob("*geogebra.apk"))
+    assert len(cached) == 1  # python-tuf's checked download of the first publication
+    cached[0].unlink()
     publish_apps(centre, ("geogebra.apk", apk, "Geogebra", "android", '"school"'))
     wait_for(lambda: centre_packages(config) == [("Geogebra", "1.0", sha, [("school", "")])], box)
+    assert not list(downloads.glob("*geogebra.apk"))
 
     # A publication whose package is not what the repository signs: refused whole.
     version = link_of(config).policy_version
