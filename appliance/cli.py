@@ -291,6 +291,27 @@ def jobs_list(ctx: click.Context) -> None:
         commands.fail(err, 2)
 
 
+@main.group(help=N_("La base d'état de la boîte."))
+def state() -> None:
+    """The box's state database."""
+
+
+@state.command(
+    "migrate", help=N_("Applique les migrations de la base d'état et affiche sa version.")
+)
+@click.pass_context
+def state_migrate(ctx: click.Context) -> None:
+    """Bring the state DB to this version's schema (the package's postinst runs it)."""
+    config = commands.config(ctx)
+    _ = commands.cli_gettext()
+
+    async def body(core: Core) -> None:
+        version = await core.db.version()
+        click.echo(_("Base d'état à la version {version}.").format(version=version))
+
+    commands.with_core(config, ctx.obj["config_path"], body)
+
+
 @main.group(help=N_("L'annuaire des personnes."))
 def directory() -> None:
     """The identity directory."""

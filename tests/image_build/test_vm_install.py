@@ -1,0 +1,182 @@
+"""The package on a booted Debian: install, serve, survive kill -9 and reboot, remove, purge.
+
+One booted Debian of this host's release (systemd as PID 1 in a container,
+see ``machine.py``) lives for the whole module, and the tests run in the order of a
+box's life: each one starts from where the previous one left it. The guest
+has no network beyond a veth pair to the host, so `apt install`
+resolves the dependencies from the disk's apt cache, as an offline box would.
+"""
+
+from __future__ import annotations
+
+import platform
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dnslib import RCODE
+
+from tests.image_build.box import (
+    DENIED,
+    UNITS,
+    addresses,
+    ask,
+    journal,
+    main_pid,
+    open_to_host,
+    serving,
+    units_state,
+    wait_until,
+    web_login,
+    web_status,
+)
+from tests.image_build.machine import Container, VirtualMachine
+
+pytestmark = pytest.mark.timeout(1800)
+
+
+@pytest.fixture(scope="module")
+def machine(
+    preau_deb: Path, disk: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Container]:
+    """Boot a pristine Debian of this host's release, with the package copied in."""
+    container = Container(folder=disk, run_dir=tmp_path_factory.mktemp("guest"))
+    try:
+        container.start()
+        container.put(preau_deb, f"/var/tmp/{preau_deb.name}")
+        yield container
+    finally:
+        container.stop()
+
+
+def test_apt_install_creates_the_user_the_config_and_starts_every_unit(
+    machine: Container, preau_deb: Path
+) -> None:
+    _, output = machine.ssh(
+        f"DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
+        f"/var/tmp/{preau_deb.name}"
+    )
+    # The dependencies came with it, from the disk.
+    assert "unbound" in output
+    assert "clamav-daemon" in output
+    # The system user, its data folder and the commented defaults.
+    assert machine.ssh("getent passwd preau")[1].split(":")[6].strip() in (
+        "/usr/sbin/nologin",
+        "/bin/false",
+    )
+    assert machine.ssh("stat -c '%U %a' /var/lib/preau")[1].strip() == "preau 750"
+    assert machine.ssh("cmp /etc/preau/preau.toml /usr/share/preau/preau.toml", check=False)[0] == 0
+    assert machine.ssh("stat -c '%U:%G %a' /etc/preau/preau.toml")[1].strip() == "root:preau 640"
+    # Every unit enabled, and running.
+    enabled = machine.ssh("systemctl is-enabled preau.target " + " ".join(UNITS))[1].split()
+    assert enabled == ["enabled"] * (len(UNITS) + 1)
+    wait_until(lambda: set(units_state(machine).values()) == {"active"}, 60)
+    # No Préau process runs as root.
+    users = machine.ssh("ps -eo user:20,args | grep '[v]env/bin/preau' | awk '{print $1}'")[1]
+    assert users.split(), users
+    assert set(users.split()) == {"preau"}, users
+    # Each running unit's exposure, as the booted systemd scores it (2.0 at most).
+    for unit in UNITS:
+        code, output = machine.ssh(
+            f"systemd-analyze security --threshold=20 --no-pager {unit}", check=False
+        )
+        score = float(output.strip().splitlines()[-1].split()[-3])
+        assert code == 0, output
+        assert score <= 2.0, (unit, score)
+    # unbound took Préau's drop-in: it answers on 5335 (the filter's upstream).
+    assert machine.ssh("ss -lnu | grep -c '127.0.0.1:5335'")[1].strip() != "0"
+
+
+def test_the_web_ui_answers_from_the_host_and_dns_filtering_answers(machine: Container) -> None:
+    open_to_host(machine)
+    machine.ssh("preau config check /etc/preau/preau.toml")
+    machine.ssh("systemctl restart preau.target")
+    wait_until(lambda: serving(machine), 60)
+    page = urllib.request.urlopen(f"http://{machine.guest_ip}:8080/login", timeout=5)
+    assert "connexion" in page.read().decode().lower()
+    denied = ask(machine, DENIED)
+    assert denied is not None
+    assert denied.header.rcode == RCODE.NXDOMAIN
+    assert addresses(denied) == []
+
+
+def test_kill_9_of_each_service_is_restarted_and_serving_within_10_s(machine: Container) -> None:
+    for unit in UNITS:
+        before = main_pid(machine, unit)
+        assert before, unit
+        machine.ssh(f"kill -9 {before}")
+        took = wait_until(
+            lambda unit=unit, before=before: (
+                main_pid(machine, unit) not in (0, before) and serving(machine)
+            ),
+            10,
+        )
+        assert took <= 10, (unit, took, journal(machine))
+    assert set(units_state(machine).values()) == {"active"}
+
+
+def test_a_reboot_brings_every_unit_back_with_the_school_s_data(machine: Container) -> None:
+    machine.ssh(
+        "preau --config /etc/preau/preau.toml user add referente --role referent "
+        "--name 'Mme Référente' --password 'Tableau-Noir-2026'",
+    )
+    assert web_login(machine, "referente", "Tableau-Noir-2026") == 200
+    boot_before = machine.ssh("cat /proc/sys/kernel/random/boot_id")[1]
+    machine.reboot()
+    assert machine.ssh("cat /proc/sys/kernel/random/boot_id")[1] != boot_before
+    wait_until(lambda: serving(machine), 60)
+    assert set(units_state(machine).values()) == {"active"}, journal(machine)
+    assert web_login(machine, "referente", "Tableau-Noir-2026") == 200
+
+
+def test_the_same_disk_boots_as_a_virtual_machine_with_every_unit_up(
+    machine: Container, disk: Path
+) -> None:
+    # Its own kernel this time (QEMU, emulated: see machine.py), on the disk
+    # the container left: Préau installed, configured, with its accounts.
+    machine.stop()
+    vm = VirtualMachine(folder=disk, run_dir=machine.run_dir)
+    try:
+        vm.start()
+        kernel = vm.ssh("uname -r")[1].strip()
+        assert kernel != platform.release()
+        assert (disk / "vmlinuz").read_bytes().find(kernel.encode()) != -1
+        states = lambda: vm.ssh(  # noqa: E731
+            "systemctl show -p ActiveState --value " + " ".join(UNITS)
+        )[1].split()
+        wait_until(lambda: set(states()) == {"active"}, 600)
+        host, port = vm.address(8080)
+        with urllib.request.urlopen(f"http://{host}:{port}/login", timeout=30) as page:
+            assert page.status == 200
+    finally:
+        vm.stop()
+        machine.start()
+    wait_until(lambda: serving(machine), 60)
+
+
+def test_apt_remove_keeps_the_data_and_a_reinstall_finds_it(
+    machine: Container, preau_deb: Path
+) -> None:
+    machine.ssh("DEBIAN_FRONTEND=noninteractive apt-get remove -y preau")
+    assert machine.ssh("pgrep -u preau -f venv/bin/preau", check=False)[0] == 1
+    assert machine.ssh("test -e /var/lib/preau/state.db && test -e /etc/preau/preau.toml")[0] == 0
+    assert web_status(machine) == 0
+    machine.ssh(f"DEBIAN_FRONTEND=noninteractive apt-get install -y /var/tmp/{preau_deb.name}")
+    wait_until(lambda: serving(machine), 60)
+    assert web_login(machine, "referente", "Tableau-Noir-2026") == 200
+
+
+def test_apt_purge_leaves_nothing(machine: Container, preau_deb: Path) -> None:
+    machine.ssh(f"rm /var/tmp/{preau_deb.name}")
+    machine.ssh("DEBIAN_FRONTEND=noninteractive apt-get purge -y preau")
+    assert machine.ssh("getent passwd preau", check=False)[0] == 2
+    assert machine.ssh("getent group preau", check=False)[0] == 2
+    # Nothing named after Préau anywhere on disk (the test's own unbound zone aside).
+    leftovers = machine.ssh(
+        "find / -xdev -iname '*preau*' -not -path '/etc/unbound/unbound.conf.d/preau-test.conf'",
+        check=False,
+    )[1]
+    assert leftovers.strip() == "", leftovers
+    assert machine.ssh("systemctl list-unit-files 'preau*' --no-legend")[1].strip() == ""
+    assert machine.ssh("dpkg -s preau", check=False)[0] == 1
