@@ -122,6 +122,8 @@ def test_a_reboot_brings_every_unit_back_with_the_school_s_data(machine: Contain
         "--name 'Mme Référente' --password 'Tableau-Noir-2026'",
     )
     assert web_login(machine, "referente", "Tableau-Noir-2026") == 200
+    # Root's `preau` ran as the preau user: nothing in the data folder is root's.
+    assert machine.ssh("find /var/lib/preau ! -user preau")[1].strip() == ""
     boot_before = machine.ssh("cat /proc/sys/kernel/random/boot_id")[1]
     machine.reboot()
     assert machine.ssh("cat /proc/sys/kernel/random/boot_id")[1] != boot_before
