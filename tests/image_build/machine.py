@@ -30,6 +30,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from tests.conftest import REPO
 
@@ -225,21 +226,8 @@ class Container(Guest):
             f"[Match]\nName=host0\n\n[Network]\nAddress={self.guest_ip}/30\n"
             f"Gateway=10.213.{self.subnet}.1\n"
         )
-        self.process = subprocess.Popen(
-            [
-                "systemd-nspawn",
-                "--quiet",
-                "--boot",
-                "--register=no",
-                "--keep-unit",
-                f"--machine={self.name}",
-                f"--directory={self.root}",
-                "--network-veth",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=self.console.open("ab"),
-            stderr=subprocess.STDOUT,
-        )
+        with self.console.open("ab") as console:  # the child keeps its own copy
+            self.process = self._spawn(console)
         host_side = f"ve-{self.name}"[:15]
         deadline = time.monotonic() + 30
         while subprocess.run(["ip", "link", "show", host_side], capture_output=True).returncode:
@@ -251,6 +239,24 @@ class Container(Guest):
         )
         subprocess.run(["ip", "link", "set", host_side, "up"], check=True)
         self.wait_for_ssh()
+
+    def _spawn(self, console: IO[bytes]) -> subprocess.Popen[bytes]:
+        """Start systemd-nspawn booting the mounted disk."""
+        return subprocess.Popen(
+            [
+                "systemd-nspawn",
+                "--quiet",
+                "--boot",
+                "--register=no",
+                "--keep-unit",
+                f"--machine={self.name}",
+                f"--directory={self.root}",
+                "--network-veth",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+        )
 
     def reboot(self) -> None:
         """Reboot the container: systemd shuts down, nspawn exits 133, boot it again."""
