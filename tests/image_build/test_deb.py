@@ -60,7 +60,14 @@ def test_it_pins_the_interpreter_and_depends_on_the_services_it_drives(
     depends = [item.strip().split(" ")[0] for item in deb_field(preau_deb, "Depends").split(",")]
     minor = Path("/usr/bin/python3").resolve().name  # python3.11 on Debian 12
     assert minor in depends
-    for service in ("unbound", "dnsmasq-base", "nftables", "restic", "clamav-daemon", "adduser"):
+    for service in (
+        "unbound",
+        "dns-root-data",
+        "dnsmasq-base",
+        "nftables",
+        "restic",
+        "clamav-daemon",
+    ):
         assert service in depends
     subprocess.run(["dpkg-deb", "-x", str(preau_deb), str(tmp_path)], check=True)
     venv = tmp_path / "usr/lib/preau/venv"

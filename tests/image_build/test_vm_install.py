@@ -174,9 +174,11 @@ def test_apt_purge_leaves_nothing(machine: Container, preau_deb: Path) -> None:
     machine.ssh("DEBIAN_FRONTEND=noninteractive apt-get purge -y preau")
     assert machine.ssh("getent passwd preau", check=False)[0] == 2
     assert machine.ssh("getent group preau", check=False)[0] == 2
-    # Nothing named after Préau anywhere on disk (the test's own unbound zone aside).
+    # Nothing named after Préau anywhere on disk (preau, preau-*, preau.*, preau_*),
+    # the test's own unbound zone aside.
     leftovers = machine.ssh(
-        "find / -xdev -iname '*preau*' -not -path '/etc/unbound/unbound.conf.d/preau-test.conf'",
+        r"find / -xdev \( -name preau -o -name 'preau[-._]*' \)"
+        " -not -path /etc/unbound/unbound.conf.d/preau-test.conf",
         check=False,
     )[1]
     assert leftovers.strip() == "", leftovers
