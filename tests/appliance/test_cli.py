@@ -25,6 +25,7 @@ from tests.conftest import PREAU, make_config, opened_core, run_preau, write_con
         ["jobs", "list"],
         ["directory", "sync"],
         ["user", "add"],
+        ["state", "migrate"],
     ],
 )
 def test_help_everywhere(args: list[str]) -> None:
@@ -87,6 +88,25 @@ def test_user_add_then_login_works(tmp_path: Path) -> None:
     assert "password: at least 8 characters" in english.stderr  # the refusal, translated
     jobs = run_preau("jobs", "list", config_path=path)
     assert jobs.returncode == 0
+
+
+def test_state_migrate_brings_an_older_db_to_this_schema(tmp_path: Path) -> None:
+    # The package's postinst runs it before restarting the units (image-build/deb).
+    import sqlite3
+    from contextlib import closing
+
+    from appliance.state.db import schema_version, upgrade_schema
+
+    config = make_config(tmp_path / "data")
+    path = write_config(config, tmp_path / "preau.toml")
+    config.state_path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(config.state_path)) as conn:
+        upgrade_schema(conn, target=schema_version() - 1)
+    result = run_preau("--config", str(path), "state", "migrate")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"Base d'état à la version {schema_version()}."
+    with closing(sqlite3.connect(config.state_path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_version()
 
 
 async def test_cli_account_can_log_in(tmp_path: Path) -> None:
