@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import re
 import sqlite3
@@ -100,16 +101,25 @@ def upgrade_schema(conn: sqlite3.Connection, target: int | None = None) -> int:
 
 
 def _prepare(path: Path) -> None:
-    """Switch the file to WAL and apply migrations (blocking: run in the executor)."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise StateError(f"cannot switch the state database to WAL mode (got {mode})")
-        upgrade_schema(conn)
-    finally:
-        conn.close()
+    """Switch the file to WAL and apply migrations (blocking: run in the executor).
+
+    Every service's process does this when it starts, and on a new box all of
+    them start at once: one at a time, under an exclusive lock on a file beside
+    the database, each reads the schema version only once it holds the lock,
+    so a migration is applied once (SQLite's own lock is taken too late:
+    ``executescript`` commits before it begins).
+    """
+    with path.with_name(path.name + ".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StateError(f"cannot switch the state database to WAL mode (got {mode})")
+            upgrade_schema(conn)
+        finally:
+            conn.close()
 
 
 class StateDB:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import multiprocessing
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -122,6 +125,33 @@ async def test_upgrade_from_every_older_schema_keeps_data(
         assert check[0] == "ok"
     finally:
         await db.close()
+
+
+def _prepare_in_a_process(path: str, start: Any) -> None:
+    """Wait for the others, then open the state DB as a service's process does."""
+    from appliance.state.db import _prepare
+
+    start.wait()
+    _prepare(Path(path))
+
+
+def test_services_starting_together_on_a_fresh_db_migrate_it_once(tmp_path: Path) -> None:
+    # A new box starts its seven units at once on no database (the package's
+    # boot test found two of them applying the same migration).
+    context = multiprocessing.get_context("spawn")
+    for round_ in range(3):
+        path = tmp_path / f"state{round_}.db"
+        start = context.Barrier(7)
+        processes = [
+            context.Process(target=_prepare_in_a_process, args=(str(path), start)) for _ in range(7)
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(timeout=60)
+        assert [process.exitcode for process in processes] == [0] * 7
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == schema_version()
 
 
 def test_every_table_of_the_schema_gets_a_sample(tmp_path: Path) -> None:
