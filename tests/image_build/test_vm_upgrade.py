@@ -85,14 +85,21 @@ def test_apt_upgrade_from_the_previous_version_migrates_and_keeps_the_data(
     machine: Container, previous_deb: Path, preau_deb: Path
 ) -> None:
     apt = "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends"
+    # The previous version has the race this one fixes (seven units migrating a
+    # new database at once, which could leave it unusable): a box running it got
+    # its database from one process, here `preau user add`, before its units
+    # started (policy-rc.d keeps postinst from starting them).
+    machine.ssh("printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d")
+    machine.ssh("chmod 0755 /usr/sbin/policy-rc.d")
     machine.ssh(f"{apt} /var/tmp/previous.deb")
-    open_to_host(machine)
-    machine.ssh("systemctl restart preau.target")
-    wait_until(lambda: serving(machine), 90)
     machine.ssh(
         "preau --config /etc/preau/preau.toml user add directrice --role referent "
         f"--name 'Mme Directrice' --password '{PASSWORD}'"
     )
+    machine.ssh("rm /usr/sbin/policy-rc.d")
+    open_to_host(machine)
+    machine.ssh("systemctl restart preau.target")
+    wait_until(lambda: serving(machine), 90)
     old_schema = schema(machine)
     assert old_schema < schema_version()
     pids = {unit: main_pid(machine, unit) for unit in units_state(machine)}
