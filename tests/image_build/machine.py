@@ -108,7 +108,7 @@ class Guest:
         """Return the file the guest's console is written to."""
         return self.run_dir / "console.log"
 
-    def address(self, port: int, proto: str = "tcp") -> tuple[str, int]:
+    def address(self, port: int) -> tuple[str, int]:
         """Return where the host reaches the guest's PORT."""
         raise NotImplementedError
 
@@ -211,7 +211,7 @@ class Container(Guest):
         """Return the container's address on its veth."""
         return f"10.213.{self.subnet}.2"
 
-    def address(self, port: int, proto: str = "tcp") -> tuple[str, int]:
+    def address(self, port: int) -> tuple[str, int]:
         """Return where the host reaches the container's PORT: its own address."""
         return self.guest_ip, port
 
@@ -282,7 +282,7 @@ class VirtualMachine(Guest):
     ssh_port: int = field(default_factory=free_port)
     web_port: int = field(default_factory=free_port)
 
-    def address(self, port: int, proto: str = "tcp") -> tuple[str, int]:
+    def address(self, port: int) -> tuple[str, int]:
         """Return the forwarded loopback port reaching the guest's PORT."""
         forwarded = {22: self.ssh_port, 8080: self.web_port}
         return "127.0.0.1", forwarded[port]
