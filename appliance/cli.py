@@ -312,6 +312,39 @@ def state_migrate(ctx: click.Context) -> None:
     commands.with_core(config, ctx.obj["config_path"], body)
 
 
+@main.group("first-run", help=N_("La première mise en service d'un boîtier installé."))
+def first_run() -> None:
+    """The first run of an installed box."""
+
+
+@first_run.command(
+    "begin",
+    help=N_(
+        "Met le boîtier en attente de sa première mise en service et affiche un code "
+        "d'installation neuf (le paquet le fait à l'installation)."
+    ),
+)
+@click.pass_context
+def first_run_begin(ctx: click.Context) -> None:
+    """Open the first run and print a fresh install code."""
+    from appliance.first_run import state as first_run_state
+
+    config = commands.config(ctx)
+    _ = commands.cli_gettext()
+
+    async def body(core: Core) -> str | None:
+        return await first_run_state.begin(core.db)
+
+    code = commands.with_core(config, ctx.obj["config_path"], body)
+    if code is None:
+        click.echo(_("Ce boîtier a déjà été mis en service."))
+        return
+    port = config.web.port
+    click.echo(_("Première mise en service : ouvrez http://ADRESSE-DU-BOITIER:{port}/ depuis le "
+                 "réseau d'administration.").format(port=port))  # fmt: skip
+    click.echo(_("Code d'installation : {code}").format(code=code))
+
+
 @main.group(help=N_("L'annuaire des personnes."))
 def directory() -> None:
     """The identity directory."""

@@ -30,6 +30,7 @@ from pydantic import (
 
 from appliance.config_overlay import deep_update, overlay_path, read_overlay
 from appliance.features import Feature, installed_features
+from appliance.site_settings import SettingsError, read_settings, settings_path
 from appliance.validation_fr import french_message
 
 _LOGGER = logging.getLogger(__name__)
@@ -74,6 +75,9 @@ class School(_Section):
         description="UAI (RNE) code of the school, 7 digits and a letter.",
     )
     name: str = Field("École de démonstration", min_length=1, description="Display name.")
+    kind: Literal["ecole", "college", "lycee"] = Field(
+        "college", description="Type of school: ecole, college or lycee."
+    )
 
 
 class SiteConfig(_Section):
@@ -88,6 +92,12 @@ class SiteConfig(_Section):
         default_factory=lambda: [School()],
         min_length=1,
         description="Schools served by this box; roles are delegated per school (#5.25).",
+    )
+
+    admin_interface: str = Field(
+        "",
+        description="Network interface of the administration LAN (set by the first-run page); "
+        "empty: not chosen yet.",
     )
 
     @field_validator("timezone")
@@ -141,7 +151,11 @@ class ThrottleConfig(_Section):
 class WebConfig(_Section):
     """The admin web UI and JSON API."""
 
-    host: str = Field("127.0.0.1", description="Address the admin UI listens on.")
+    host: str = Field(
+        "0.0.0.0",
+        description="Address the admin UI listens on (0.0.0.0: every IPv4 address; until the "
+        "first run is done, only the administration LAN is answered).",
+    )
     port: int = Field(8080, ge=1, le=65535, description="TCP port of the admin UI.")
     tls_cert: Path | None = Field(None, description="PEM certificate; set with tls_key for HTTPS.")
     tls_key: Path | None = Field(None, description="PEM private key for tls_cert.")
@@ -480,7 +494,29 @@ def load_config(path: Path | None) -> PreauConfig:
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: cannot read: {err}") from err
     local = parse_config(text, str(path))
-    return overlaid(local, tomllib.loads(text))
+    raw = tomllib.loads(text)
+    local, raw = with_settings(local, raw)
+    return overlaid(local, raw)
+
+
+def with_settings(local: PreauConfig, raw: dict[str, Any]) -> tuple[PreauConfig, dict[str, Any]]:
+    """Return ``local`` with the settings set in the web UI over it, and the merged values.
+
+    See :mod:`appliance.site_settings`; a bad settings file is a config error
+    naming the file and the key.
+    """
+    data_dir = local.site.data_dir
+    try:
+        values = read_settings(data_dir)
+    except SettingsError as err:
+        raise ConfigError(str(err)) from err
+    if not values:
+        return local, raw
+    merged = deep_update(raw, values)
+    try:
+        return build_config(merged), merged
+    except ValidationError as err:
+        raise ConfigError(_format_errors(str(settings_path(data_dir)), err)) from err
 
 
 def overlaid(local: PreauConfig, raw: dict[str, Any]) -> PreauConfig:

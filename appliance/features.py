@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from appliance.config import PreauConfig
     from appliance.core import Core
+    from appliance.problems import Problem
     from appliance.scheduler.jobs import JobSpec
     from appliance.service import Service
 
@@ -109,6 +110,37 @@ KERNEL_REPLACEMENT: Final = Replacement(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class FirstRunAnswers:
+    """What the first-run page knows when a feature reads its part of the form."""
+
+    form: Mapping[str, str]
+    # The box's network interfaces, by name (see appliance.first_run.network).
+    interfaces: tuple[str, ...]
+    # The interface the referent chose for the administration LAN.
+    admin_interface: str
+    # The device certificate and key the first run installs (None: none yet).
+    certificate: tuple[Path, Path] | None
+
+
+@dataclass(frozen=True, slots=True)
+class FirstRunPart:
+    """A feature's part of the first-run page (#15 scope 3).
+
+    ``template``: a fragment of the feature's ``templates/admin`` folder, put
+    inside the page's form (it sees ``form``, ``errors``, ``interfaces``).
+    ``read``: from the answers, the settings the feature wants (nested config
+    values) and what is wrong, by field name; pure, so the page checks every
+    part before anything is written. ``apply``: what must happen outside the
+    box once every check passed (the centre's enrolment), or the reason it
+    failed, by field name; called before any setting is written.
+    """
+
+    template: str
+    read: Callable[[FirstRunAnswers], tuple[dict[str, Any], dict[str, Problem]]]
+    apply: Callable[[Core, FirstRunAnswers, str, str], Awaitable[dict[str, Problem]]] | None = None
+
+
 @dataclass(frozen=True, slots=True, eq=False)  # compared and hashed by identity
 class Feature:
     """Everything a feature contributes; each part is optional."""
@@ -146,6 +178,7 @@ class Feature:
     # feature (by order) naming a role wins; else the dashboard or "Mon compte".
     landing: Mapping[str, str] = field(default_factory=dict)
     replacement: Replacement | None = None
+    first_run: FirstRunPart | None = None
 
 
 def landing_page(features: Sequence[Feature], role: str) -> str:

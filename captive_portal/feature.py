@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from appliance.features import Feature, MenuEntry, Replacement, ServiceSpec, enabled_by
 from appliance.i18n import N_
 from appliance.site_status import carmo_row
-from captive_portal import admin_pages, api
+from captive_portal import admin_pages, api, first_run
 from captive_portal.carts import cart_figures
 from captive_portal.config import PortalConfig
 from captive_portal.jobs import portal_jobs
@@ -44,4 +44,5 @@ FEATURE = Feature(
     labels=LABELS,
     menu=(MenuEntry("/portal", N_("Wi-Fi invité·es")),),
     replacement=Replacement(tables=("portal_charters", "portal_charter", "portal_role_settings")),
+    first_run=first_run.PART,
 )

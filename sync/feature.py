@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from appliance.features import DashboardPanel, Feature, MenuEntry, ServiceSpec, enabled_by
 from appliance.i18n import N_
-from sync import api, device_pages, pages
+from sync import api, device_pages, first_run, pages
 from sync.cli import sync_group
 from sync.config import SyncConfig
 from sync.jobs import sync_jobs
@@ -37,4 +37,5 @@ FEATURE = Feature(
     jobs=sync_jobs,
     menu=(MenuEntry("/synchro", N_("Lien avec le centre")),),
     dashboard=(DashboardPanel("sync_panel.html", pages.sync_panel),),
+    first_run=first_run.PART,
 )

@@ -139,10 +139,17 @@ async def enrol(
     actor: str,
     source: str,
     session: aiohttp.ClientSession | None = None,
+    *,
+    schools: set[str] | None = None,
 ) -> LinkState:
-    """Enrol this box with a token the centre minted for its school."""
+    """Enrol this box with a token the centre minted for its school.
+
+    ``schools``: the schools the token may be for (default: the config's;
+    the first-run page gives the one being set up).
+    """
     token = parse_token(token_text)
-    schools = {school.uai for school in core.config.site.schools}
+    if schools is None:
+        schools = {school.uai for school in core.config.site.schools}
     if schools and token.uai not in schools:
         raise CredentialError(
             N_("ce jeton est pour l'établissement %(uai)s, pas pour ce boîtier"), uai=token.uai

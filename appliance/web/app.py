@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Final
 
 from aiohttp import web
 
+from appliance.first_run import pages as first_run_pages
+from appliance.first_run.pages import FIRST_RUN_KEY, FirstRunGate, first_run_middleware
 from appliance.i18n import Catalogues, merged_labels
 from appliance.metrics import render_metrics
 from appliance.web import (
@@ -67,6 +69,7 @@ def create_app(core: Core) -> web.Application:
             error_language_middleware,
             storage_errors_middleware,
             session_middleware,
+            first_run_middleware,
             csrf_middleware,
         ],
         client_max_size=CLIENT_MAX_SIZE,
@@ -80,6 +83,7 @@ def create_app(core: Core) -> web.Application:
         absolute_seconds=web_config.session_absolute_hours * 3600,
     )
     app[THROTTLE_KEY] = LoginThrottle(web_config.throttle)
+    app[FIRST_RUN_KEY] = FirstRunGate()
     catalogues = Catalogues(
         ["appliance", *(f.translations for f in core.features if f.translations is not None)]
     )
@@ -91,6 +95,7 @@ def create_app(core: Core) -> web.Application:
     )
     tables: list[web.RouteTableDef] = [
         pages.routes,
+        first_run_pages.routes,
         api.api,
         subgroups_api.api,
         subgroups_pages.routes,

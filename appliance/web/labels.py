@@ -24,6 +24,11 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "aaf": N_("AAF"),
         "local": N_("référent"),
     },
+    "school_kind": {
+        "ecole": N_("École"),
+        "college": N_("Collège"),
+        "lycee": N_("Lycée"),
+    },
     "status": {
         "ok": N_("Fonctionne"),
         "degraded": N_("Dégradé"),

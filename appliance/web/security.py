@@ -44,7 +44,9 @@ SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 CSRF_FIELD: Final = "csrf_token"
 CSRF_HEADER: Final = "X-CSRF-Token"
 # Routes reachable without a session that still change state.
-LOGIN_ROUTES: Final = frozenset({"/login", "/api/v1/session", "/recuperer"})
+LOGIN_ROUTES: Final = frozenset(
+    {"/login", "/api/v1/session", "/recuperer", "/premiere-mise-en-service"}
+)
 
 CONTENT_SECURITY_POLICY: Final = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -7,9 +7,12 @@ its web UI and DNS filter at the container's own address.
 from __future__ import annotations
 
 import json
+import re
 import socket
+import ssl
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +27,7 @@ UNITS = [f"preau-{name}.service" for name in service_names()]
 # one name the filter's configuration denies to everybody.
 ALLOWED, ALLOWED_ADDRESS = "ouvert.preau.test", "192.0.2.7"
 DENIED = "interdit.preau.test"
+REFERENT_PASSWORD = "Tableau-Noir-2026"
 SUITE = dict(
     line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line
 )["VERSION_CODENAME"]
@@ -47,10 +51,15 @@ def main_pid(vm: Container, unit: str) -> int:
     return int(vm.ssh(f"systemctl show -p MainPID --value {unit}")[1].strip())
 
 
+def web_url(vm: Container, path: str) -> str:
+    """Return PATH's address on the guest's web UI (HTTPS once the first run is done)."""
+    return f"{'https' if vm.web_tls else 'http'}://{vm.guest_ip}:8080{path}"
+
+
 def web_status(vm: Container, path: str = "/login") -> int:
     """GET a page of the web UI from the host through the forwarded port."""
     try:
-        with urllib.request.urlopen(f"http://{vm.guest_ip}:8080{path}", timeout=5) as reply:
+        with urllib.request.urlopen(web_url(vm, path), timeout=5, context=vm.web_tls) as reply:
             return int(reply.status)
     except urllib.error.HTTPError as err:
         return int(err.code)
@@ -61,16 +70,56 @@ def web_status(vm: Container, path: str = "/login") -> int:
 def web_login(vm: Container, login: str, password: str) -> int:
     """Log in through the JSON API from the host; return the status."""
     request = urllib.request.Request(
-        f"http://{vm.guest_ip}:8080/api/v1/session",
+        web_url(vm, "/api/v1/session"),
         data=json.dumps({"login": login, "password": password}).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as reply:
+        with urllib.request.urlopen(request, timeout=10, context=vm.web_tls) as reply:
             return int(reply.status)
     except urllib.error.HTTPError as err:
         return int(err.code)
+
+
+def first_run(vm: Container, code: str, **fields: str) -> str:
+    """Fill the first-run page from the host as a referent would; return the page it answers.
+
+    On success the guest's web UI turns to HTTPS with its local CA, whose
+    root is downloaded from the box and trusted from then on (``vm.web_tls``).
+    """
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    page = opener.open(web_url(vm, "/premiere-mise-en-service"), timeout=10).read().decode()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None, page
+    form = {
+        "csrf_token": token.group(1),
+        "code": code,
+        "school_uai": "0693456A",
+        "school_name": "Collège Jean Moulin",
+        "school_kind": "college",
+        "login": "referente",
+        "display_name": "Mme Référente",
+        "password": REFERENT_PASSWORD,
+        "password_again": REFERENT_PASSWORD,
+        "admin_interface": "host0",
+        "certificate": "local",
+        **fields,
+    }
+    request = urllib.request.Request(
+        web_url(vm, "/premiere-mise-en-service"),
+        data=urllib.parse.urlencode(form).encode(),
+        method="POST",
+    )
+    try:
+        answer = opener.open(request, timeout=60).read().decode()
+    except urllib.error.HTTPError as err:
+        return err.read().decode()
+    if "Mise en service faite" in answer:
+        with opener.open(web_url(vm, "/ac-racine.crt"), timeout=10) as reply:
+            root = reply.read().decode()
+        vm.web_tls = ssl.create_default_context(cadata=root)
+    return answer
 
 
 def ask(vm: Container, name: str) -> DNSRecord | None:

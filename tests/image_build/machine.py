@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import shlex
 import socket
+import ssl
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -97,6 +98,8 @@ class Guest:
     folder: Path
     run_dir: Path
     process: subprocess.Popen[bytes] | None = None
+    # Once the first run made the box's certificate: its web UI is HTTPS, trusted through this.
+    web_tls: ssl.SSLContext | None = None
 
     @property
     def disk(self) -> Path:

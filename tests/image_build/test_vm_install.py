@@ -9,7 +9,10 @@ resolves the dependencies from the disk's apt cache, as an offline box would.
 
 from __future__ import annotations
 
+import json
 import platform
+import re
+import ssl
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +22,11 @@ from dnslib import RCODE
 
 from tests.image_build.box import (
     DENIED,
+    REFERENT_PASSWORD,
     UNITS,
     addresses,
     ask,
+    first_run,
     journal,
     main_pid,
     open_to_host,
@@ -59,6 +64,8 @@ def test_apt_install_creates_the_user_the_config_and_starts_every_unit(
     )
     # The dependencies came with it, from the disk.
     assert "unbound" in output
+    # A new box waits for its first run, with a code for the person who installed it.
+    assert re.search(r"Code d'installation : [A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}", output), output
     assert "clamav-daemon" in output
     # The system user, its data folder and the commented defaults.
     assert machine.ssh("getent passwd preau")[1].split(":")[6].strip() in (
@@ -93,12 +100,51 @@ def test_the_web_ui_answers_from_the_host_and_dns_filtering_answers(machine: Con
     machine.ssh("preau config check /etc/preau/preau.toml")
     machine.ssh("systemctl restart preau.target")
     wait_until(lambda: serving(machine), 60)
-    page = urllib.request.urlopen(f"http://{machine.guest_ip}:8080/login", timeout=5)
-    assert "connexion" in page.read().decode().lower()
     denied = ask(machine, DENIED)
     assert denied is not None
     assert denied.header.rcode == RCODE.NXDOMAIN
     assert addresses(denied) == []
+
+
+def test_a_new_box_serves_only_its_first_run_page_until_the_referent_fills_it(
+    machine: Container,
+) -> None:
+    # Every page leads to the first-run page; the API says why; nobody can log in.
+    page = urllib.request.urlopen(f"http://{machine.guest_ip}:8080/dashboard", timeout=5)
+    assert page.url.endswith("/premiere-mise-en-service")
+    assert "Première mise en service" in page.read().decode()
+    assert web_login(machine, "referente", REFERENT_PASSWORD) == 503
+    # A wrong install code changes nothing.
+    answer = first_run(machine, "AAAA-BBBB-CCCC")
+    assert "ce n&#39;est pas le code" in answer, answer
+    assert machine.ssh("test -e /var/lib/preau/settings.json", check=False)[0] == 1
+    # The code printed at install time (a new one, as `preau first-run begin` gives).
+    shown = machine.ssh("preau first-run begin")[1]
+    code = re.search(r"[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}", shown)
+    assert code is not None, shown
+    answer = first_run(machine, code.group(0))
+    assert "Mise en service faite" in answer, answer
+    # Every service restarts on it: the web UI is HTTPS with the box's own CA,
+    # the school's referent logs in, and the filter still answers.
+    assert machine.web_tls is not None
+    wait_until(
+        lambda: serving(machine) and web_login(machine, "referente", REFERENT_PASSWORD) == 200, 60
+    )
+    settings = json.loads(machine.ssh("cat /var/lib/preau/settings.json")[1])
+    assert settings["site"]["schools"][0]["uai"] == "0693456A"
+    assert settings["site"]["admin_interface"] == "host0"
+    # The page is gone for good.
+    assert web_status(machine, "/premiere-mise-en-service") == 200
+    assert (
+        "Première mise en service"
+        not in urllib.request.urlopen(
+            f"https://{machine.guest_ip}:8080/premiere-mise-en-service",
+            timeout=5,
+            context=machine.web_tls,
+        )
+        .read()
+        .decode()
+    )
 
 
 def test_kill_9_of_each_service_is_restarted_and_serving_within_10_s(machine: Container) -> None:
@@ -117,11 +163,7 @@ def test_kill_9_of_each_service_is_restarted_and_serving_within_10_s(machine: Co
 
 
 def test_a_reboot_brings_every_unit_back_with_the_school_s_data(machine: Container) -> None:
-    machine.ssh(
-        "preau --config /etc/preau/preau.toml user add referente --role referent "
-        "--name 'Mme Référente' --password 'Tableau-Noir-2026'",
-    )
-    assert web_login(machine, "referente", "Tableau-Noir-2026") == 200
+    assert web_login(machine, "referente", REFERENT_PASSWORD) == 200
     # Root's `preau` ran as the preau user: nothing in the data folder is root's.
     assert machine.ssh("find /var/lib/preau ! -user preau")[1].strip() == ""
     boot_before = machine.ssh("cat /proc/sys/kernel/random/boot_id")[1]
@@ -129,7 +171,7 @@ def test_a_reboot_brings_every_unit_back_with_the_school_s_data(machine: Contain
     assert machine.ssh("cat /proc/sys/kernel/random/boot_id")[1] != boot_before
     wait_until(lambda: serving(machine), 60)
     assert set(units_state(machine).values()) == {"active"}, journal(machine)
-    assert web_login(machine, "referente", "Tableau-Noir-2026") == 200
+    assert web_login(machine, "referente", REFERENT_PASSWORD) == 200
 
 
 def test_the_same_disk_boots_as_a_virtual_machine_with_every_unit_up(
@@ -149,7 +191,14 @@ def test_the_same_disk_boots_as_a_virtual_machine_with_every_unit_up(
         )[1].split()
         wait_until(lambda: set(states()) == {"active"}, 600)
         host, port = vm.address(8080)
-        with urllib.request.urlopen(f"http://{host}:{port}/login", timeout=30) as page:
+        # Its certificate names the container's address: check the chain, not the name.
+        context = ssl.create_default_context(
+            cadata=vm.ssh("cat /var/lib/preau/tls/ac-racine.pem")[1]
+        )
+        context.check_hostname = False
+        with urllib.request.urlopen(
+            f"https://{host}:{port}/login", timeout=30, context=context
+        ) as page:
             assert page.status == 200
     finally:
         vm.stop()
@@ -166,7 +215,7 @@ def test_apt_remove_keeps_the_data_and_a_reinstall_finds_it(
     assert web_status(machine) == 0
     machine.ssh(f"DEBIAN_FRONTEND=noninteractive apt-get install -y /var/tmp/{preau_deb.name}")
     wait_until(lambda: serving(machine), 60)
-    assert web_login(machine, "referente", "Tableau-Noir-2026") == 200
+    assert web_login(machine, "referente", REFERENT_PASSWORD) == 200
 
 
 def test_apt_purge_leaves_nothing(machine: Container, preau_deb: Path) -> None:

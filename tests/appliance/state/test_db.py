@@ -31,6 +31,7 @@ _CHOSEN: dict[tuple[str, str], object] = {
     ("imported_people", "source"): "aaf",
     ("sync_link", "id"): 1,
     ("sync_pra", "id"): 1,
+    ("first_run", "id"): 1,
 }
 
 
