@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import socket
+import struct
 from dataclasses import dataclass
-
-import psutil
+from pathlib import Path
+from typing import Final
 
 Network = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -27,37 +29,70 @@ class Interface:
         return [str(net) for net in ordered]
 
 
-def _network(address: str, netmask: str | None) -> Network | None:
-    address = address.split("%", 1)[0]
-    if not netmask:
-        return None
+SIOCGIFADDR: Final = 0x8915
+SIOCGIFNETMASK: Final = 0x891B
+SYS_NET: Final = Path("/sys/class/net")
+IF_INET6: Final = Path("/proc/net/if_inet6")
+
+
+def _ipv4(name: str) -> Network | None:
+    """Return an interface's IPv4 address and prefix (the ioctl ifconfig uses)."""
+    request = struct.pack("256s", name.encode()[:15])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            address = fcntl.ioctl(sock.fileno(), SIOCGIFADDR, request)[20:24]
+            netmask = fcntl.ioctl(sock.fileno(), SIOCGIFNETMASK, request)[20:24]
+        except OSError:  # no IPv4 address
+            return None
+    return ipaddress.IPv4Interface(f"{socket.inet_ntoa(address)}/{socket.inet_ntoa(netmask)}")
+
+
+def _ipv6() -> dict[str, list[Network]]:
+    """Return each interface's IPv6 addresses, from /proc/net/if_inet6."""
+    found: dict[str, list[Network]] = {}
     try:
-        if ":" in address:
-            prefix = ipaddress.IPv6Network(f"::/{netmask}").prefixlen
-            return ipaddress.IPv6Interface(f"{address}/{prefix}")
-        return ipaddress.IPv4Interface(f"{address}/{netmask}")
-    except ValueError:
-        return None
+        lines = IF_INET6.read_text(encoding="ascii").splitlines()
+    except OSError:  # IPv6 disabled
+        return found
+    for line in lines:
+        fields = line.split()
+        if len(fields) != 6:
+            continue
+        address = ipaddress.IPv6Address(bytes.fromhex(fields[0]))
+        found.setdefault(fields[5], []).append(
+            ipaddress.IPv6Interface(f"{address}/{int(fields[2], 16)}")
+        )
+    return found
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except OSError:
+        return ""
 
 
 def read_interfaces() -> list[Interface]:
-    """Return the box's interfaces but loopback, by name (blocking: call in the executor)."""
-    stats = psutil.net_if_stats()
+    """Return the box's interfaces but loopback, by name (blocking: call in the executor).
+
+    Read from /sys, /proc and the SIOCGIFADDR ioctl rather than netlink: the
+    web unit may not open netlink sockets (``RestrictAddressFamilies``), and
+    this page is the only reason it would.
+    """
+    ipv6 = _ipv6()
     found = []
-    for name, entries in sorted(psutil.net_if_addrs().items()):
-        if name == "lo":
+    for folder in sorted(SYS_NET.iterdir()):
+        name = folder.name
+        if name == "lo" or not (folder / "address").exists():
             continue
-        mac = ""
-        networks = []
-        for entry in entries:
-            if entry.family == psutil.AF_LINK:
-                mac = entry.address
-            elif entry.family in (socket.AF_INET, socket.AF_INET6):
-                network = _network(entry.address, entry.netmask)
-                if network is not None:
-                    networks.append(network)
-        up = stats[name].isup if name in stats else False
-        found.append(Interface(name, mac, up, tuple(networks)))
+        networks: list[Network] = []
+        ipv4 = _ipv4(name)
+        if ipv4 is not None:
+            networks.append(ipv4)
+        networks += ipv6.get(name, [])
+        flags = _read(folder / "flags")
+        up = bool(int(flags, 16) & 1) if flags else False
+        found.append(Interface(name, _read(folder / "address"), up, tuple(networks)))
     return found
 
 

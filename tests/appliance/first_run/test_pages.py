@@ -286,3 +286,17 @@ async def test_the_centre_s_token_must_be_for_this_school(
     answer = await client.post(PAGE, data=form)
     assert answer.status == 422
     assert "la restauration demande le jeton" in await answer.text()
+
+
+def test_the_interfaces_read_without_netlink_are_the_ones_the_kernel_reports() -> None:
+    # psutil asks netlink (getifaddrs), which the web unit may not open.
+    import psutil
+
+    ours = {interface.name: interface for interface in read_interfaces()}
+    theirs = {name: entries for name, entries in psutil.net_if_addrs().items() if name != "lo"}
+    assert set(ours) == set(theirs)
+    for name, entries in theirs.items():
+        addresses = {entry.address.split("%")[0] for entry in entries if entry.netmask}
+        assert {str(network.ip) for network in ours[name].networks} <= addresses
+        macs = [entry.address for entry in entries if entry.family == psutil.AF_LINK]
+        assert [ours[name].mac] == macs
