@@ -130,3 +130,18 @@ def admin_lan_source(remote: str | None, interfaces: list[Interface], admin: str
         if any(address in network.network for network in interface.networks):
             return True
     return False
+
+
+def local_address_on(local: str, interfaces: list[Interface], admin: str) -> bool:
+    """Say whether ``local`` (where a request arrived) is loopback or an address of ``admin``."""
+    address = _address(local)
+    if address is None:
+        return False
+    if address.is_loopback:
+        return True
+    return any(
+        address == network.ip
+        for interface in interfaces
+        if interface.name == admin
+        for network in interface.networks
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import socket
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -33,7 +34,12 @@ from appliance.first_run.form import (
     KernelAnswers,
     read_kernel_answers,
 )
-from appliance.first_run.network import Interface, admin_lan_source, read_interfaces
+from appliance.first_run.network import (
+    Interface,
+    admin_lan_source,
+    local_address_on,
+    read_interfaces,
+)
 from appliance.i18n import N_
 from appliance.identity.ldap_directory import (
     DirectoryError,
@@ -59,6 +65,7 @@ FIRST_RUN_PATH: Final = "/premiere-mise-en-service"
 ROOT_PATH: Final = "/ac-racine.crt"
 # Reachable whatever the first run's state: liveness, the page's own assets.
 ALWAYS: Final = ("/healthz", "/static/")
+INTERFACES_SECONDS: Final = 30.0
 # Fields never sent back into the form.
 SECRET_FIELDS: Final = frozenset(
     {"code", "password", "password_again", "ldap_password", "ldap_bind_password", "cert_key"}
@@ -74,10 +81,16 @@ routes = web.RouteTableDef()
 
 @dataclass(slots=True)
 class FirstRunGate:
-    """Whether this process still waits for the first run (once done, never asked again)."""
+    """Whether this process still waits for the first run, and the box's interfaces.
+
+    Once done, the state DB is never asked again. The interfaces are read
+    again at most every :data:`INTERFACES_SECONDS` (an admin address given by
+    DHCP may change).
+    """
 
     done: bool = False
     interfaces: list[Interface] = field(default_factory=list)
+    read_at: float = -INTERFACES_SECONDS
 
     async def pending(self, core: Core) -> bool:
         """Say whether the first run is still to be done."""
@@ -87,8 +100,19 @@ class FirstRunGate:
             self.done = True
         return not self.done
 
+    async def current_interfaces(self, core: Core) -> list[Interface]:
+        """Return the box's interfaces, read again when the last reading is old."""
+        now = time.monotonic()
+        if now - self.read_at >= INTERFACES_SECONDS:
+            self.interfaces = await core.executor.run(read_interfaces)
+            self.read_at = now
+        return self.interfaces
+
 
 FIRST_RUN_KEY: Final = web.AppKey("first_run", FirstRunGate)
+NOT_ADMIN_ADDRESS: Final = N_(
+    "L'interface d'administration ne répond que sur le réseau d'administration."
+)
 
 
 @web.middleware
@@ -98,10 +122,15 @@ async def first_run_middleware(request: web.Request, handler: Handler) -> web.St
         return await handler(request)
     core = request.app[CORE_KEY]
     gate = request.app[FIRST_RUN_KEY]
+    admin = core.config.site.admin_interface
     if not await gate.pending(core):
+        if admin and not _on_admin_address(request, await gate.current_interfaces(core), admin):
+            if request.path.startswith("/api/"):
+                return error(403, "not_admin_network", NOT_ADMIN_ADDRESS)
+            return web.Response(status=403, text=request_gettext(request)(NOT_ADMIN_ADDRESS))
         return await handler(request)
-    interfaces = await core.executor.run(read_interfaces)
-    if not admin_lan_source(request.remote, interfaces, core.config.site.admin_interface):
+    interfaces = await gate.current_interfaces(core)
+    if not admin_lan_source(request.remote, interfaces, admin):
         if request.path.startswith("/api/"):
             return error(403, "first_run_elsewhere", NOT_ADMIN_LAN)
         return web.Response(status=403, text=request_gettext(request)(NOT_ADMIN_LAN))
@@ -110,6 +139,19 @@ async def first_run_middleware(request: web.Request, handler: Handler) -> web.St
     if request.path.startswith("/api/"):
         return error(503, "first_run_pending", PENDING, path=FIRST_RUN_PATH)
     raise web.HTTPSeeOther(FIRST_RUN_PATH)
+
+
+def _on_admin_address(request: web.Request, interfaces: list[Interface], admin: str) -> bool:
+    """Say whether the request reached one of the admin interface's addresses (or loopback).
+
+    The web UI listens on every address so that an admin address given by
+    DHCP can change; what it answers is decided here, by the address the
+    request was sent to (the trust boundary "pupils' networks ↔ admin").
+    """
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    if not sockname:
+        return True  # a UNIX socket: only the box itself
+    return local_address_on(str(sockname[0]), interfaces, admin)
 
 
 def _tls(core: Core) -> TlsFiles:
@@ -158,7 +200,7 @@ async def first_run_page(request: web.Request) -> web.StreamResponse:
     core = request.app[CORE_KEY]
     if not await request.app[FIRST_RUN_KEY].pending(core):
         raise web.HTTPSeeOther("/login")
-    interfaces = await core.executor.run(read_interfaces)
+    interfaces = await request.app[FIRST_RUN_KEY].current_interfaces(core)
     return _form_page(request, interfaces, _defaults(core), {})
 
 

@@ -10,6 +10,7 @@ import ssl
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 from cryptography import x509
@@ -22,7 +23,15 @@ from appliance.first_run.certificates import TlsFiles, make_local_ca
 from appliance.first_run.network import read_interfaces
 from appliance.web.app import create_app
 from tests.appliance.web.conftest import ClientFactory
-from tests.conftest import BASE_DN, SERVICE_DN, SERVICE_PASSWORD, LdapServer, SchoolCA
+from tests.conftest import (
+    BASE_DN,
+    SERVICE_DN,
+    SERVICE_PASSWORD,
+    LdapServer,
+    SchoolCA,
+    make_config,
+    opened_core,
+)
 
 PAGE = "/premiere-mise-en-service"
 PASSWORD = "Tableau-Noir-2026"
@@ -300,3 +309,29 @@ def test_the_interfaces_read_without_netlink_are_the_ones_the_kernel_reports() -
         assert {str(network.ip) for network in ours[name].networks} <= addresses
         macs = [entry.address for entry in entries if entry.family == psutil.AF_LINK]
         assert [ours[name].mac] == macs
+
+
+async def test_once_set_up_the_web_ui_answers_on_the_admin_interface_s_addresses_only(
+    tmp_path: Path, aiohttp_client: ClientFactory
+) -> None:
+    # The web UI listens on every address; the address a request was sent to
+    # decides (the trust boundary "pupils' networks ↔ admin").
+    with_ipv4 = [i for i in read_interfaces() if any(n.version == 4 for n in i.networks)]
+    assert with_ipv4, "the test machine has an interface with an IPv4 address besides lo"
+    interface = with_ipv4[0]
+    address = next(str(n.ip) for n in interface.networks if n.version == 4)
+    for admin, expected in ((interface.name, 200), ("aucune0", 403)):
+        config = make_config(tmp_path / admin, site={"admin_interface": admin})
+        async with opened_core(config) as core:
+            client = await aiohttp_client(create_app(core), server_kwargs={"host": "0.0.0.0"})
+            port = client.server.port
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"http://{address}:{port}/login") as answer:
+                    assert answer.status == expected, admin
+                    if expected == 403:
+                        assert "réseau d'administration" in await answer.text()
+                async with session.get(f"http://{address}:{port}/healthz") as answer:
+                    assert answer.status == 200
+            # The box's own console always reaches it.
+            assert (await client.get("/login")).status == 200
+            await client.close()
