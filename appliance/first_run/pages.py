@@ -8,6 +8,7 @@ done, this process never asks the state DB again.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import logging
 import socket
@@ -353,12 +354,18 @@ def _write_file(path: Path, text: str, mode: int) -> None:
 async def _done_page(request: web.Request, answers: KernelAnswers) -> web.StreamResponse:
     core = request.app[CORE_KEY]
     tls = _tls(core)
+    root_pem = ""
     root = None
     if answers.certificate == "local":
-        root = fingerprint(await core.executor.run(tls.root.read_bytes))
+        pem = await core.executor.run(tls.root.read_bytes)
+        root, root_pem = fingerprint(pem), pem.decode("ascii")
     context = {
         "next_url": f"https://{request.host}/login",
         "root_fingerprint": root,
+        # In the page itself: once this answer is sent, the web UI restarts on
+        # HTTPS, which the browser does not trust yet.
+        "root_pem": root_pem,
+        "root_data": base64.b64encode(root_pem.encode()).decode(),
         "root_path": ROOT_PATH,
         "login": answers.referent.login,
     }

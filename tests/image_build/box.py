@@ -116,9 +116,10 @@ def first_run(vm: Container, code: str, **fields: str) -> str:
     except urllib.error.HTTPError as err:
         return err.read().decode()
     if "Mise en service faite" in answer:
-        with opener.open(web_url(vm, "/ac-racine.crt"), timeout=10) as reply:
-            root = reply.read().decode()
-        vm.web_tls = ssl.create_default_context(cadata=root)
+        # The root is in the page: the web UI now restarts on HTTPS.
+        shown = re.search(r'<pre id="root-pem">([^<]+)</pre>', answer)
+        assert shown is not None, answer
+        vm.web_tls = ssl.create_default_context(cadata=shown.group(1))
     return answer
 
 

@@ -130,6 +130,12 @@ def test_a_new_box_serves_only_its_first_run_page_until_the_referent_fills_it(
     wait_until(
         lambda: serving(machine) and web_login(machine, "referente", REFERENT_PASSWORD) == 200, 60
     )
+    with urllib.request.urlopen(
+        f"https://{machine.guest_ip}:8080/ac-racine.crt", timeout=5, context=machine.web_tls
+    ) as served:
+        assert ssl.PEM_cert_to_DER_cert(served.read().decode()) == ssl.PEM_cert_to_DER_cert(
+            machine.ssh("cat /var/lib/preau/tls/ac-racine.pem")[1]
+        )
     settings = json.loads(machine.ssh("cat /var/lib/preau/settings.json")[1])
     assert settings["site"]["schools"][0]["uai"] == "0693456A"
     assert settings["site"]["admin_interface"] == "host0"
@@ -191,13 +197,15 @@ def test_the_same_disk_boots_as_a_virtual_machine_with_every_unit_up(
         )[1].split()
         wait_until(lambda: set(states()) == {"active"}, 600)
         host, port = vm.address(8080)
-        # Its certificate names the container's address: check the chain, not the name.
+        # Its certificate names the container's address: check the chain, not the
+        # name. The pages answer on the admin interface (the container's host0,
+        # not this machine's NIC): its liveness answers everywhere.
         context = ssl.create_default_context(
             cadata=vm.ssh("cat /var/lib/preau/tls/ac-racine.pem")[1]
         )
         context.check_hostname = False
         with urllib.request.urlopen(
-            f"https://{host}:{port}/login", timeout=30, context=context
+            f"https://{host}:{port}/healthz", timeout=30, context=context
         ) as page:
             assert page.status == 200
     finally:

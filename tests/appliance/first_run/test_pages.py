@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import json
 import re
@@ -154,6 +155,9 @@ async def test_the_first_run_sets_the_box_up_and_the_referent_logs_in(
         x509.load_pem_x509_certificate(pem).signature_hash_algorithm  # type: ignore[arg-type]
     )
     assert ":".join(f"{b:02X}" for b in fingerprint) in text
+    # The page carries it too: once it is sent, the web UI restarts on HTTPS.
+    assert pem.decode() in text
+    assert base64.b64encode(pem).decode() in text
     # The gate is open, the page gone, and the referent logs in.
     assert (await client.get(PAGE, allow_redirects=False)).headers["Location"] == "/login"
     login = await client.post("/api/v1/session", json={"login": "referente", "password": PASSWORD})
