@@ -13,23 +13,26 @@ from appliance.features import FirstRunAnswers, FirstRunPart
 from appliance.i18n import N_
 from appliance.problems import Problem
 
-FIELDS = {"pupils_interface": "byod_interface", "wan_interface": "wan_interface"}
-
 
 def read(answers: FirstRunAnswers) -> tuple[dict[str, Any], dict[str, Problem]]:
-    """Return the portal's interfaces, or why they cannot be these."""
-    chosen = {name: answers.form.get(name, "").strip() for name in FIELDS}
+    """Return the portal's interfaces, or why they cannot be these.
+
+    The WAN may be the administration LAN's interface (a box behind the
+    school's router has one cable for both); the pupils' Wi-Fi is neither.
+    """
+    pupils = answers.form.get("pupils_interface", "").strip()
+    wan = answers.form.get("wan_interface", "").strip()
     errors: dict[str, Problem] = {}
-    taken = {answers.admin_interface} if answers.admin_interface else set()
-    for name, value in chosen.items():
-        if not value:
-            continue
-        if value not in answers.interfaces:
+    for name, value in (("pupils_interface", pupils), ("wan_interface", wan)):
+        if value and value not in answers.interfaces:
             errors[name] = Problem(N_("choisissez une des interfaces du boîtier"))
-        elif value in taken:
-            errors[name] = Problem(N_("une interface ne peut servir qu'à un seul réseau"))
-        taken.add(value)
-    settings = {key: chosen[name] for name, key in FIELDS.items() if chosen[name]}
+    if pupils and pupils in (answers.admin_interface, wan) and "pupils_interface" not in errors:
+        errors["pupils_interface"] = Problem(
+            N_("le Wi-Fi des élèves a son interface à lui, ni l'administration ni internet")
+        )
+    settings = {
+        key: value for key, value in (("byod_interface", pupils), ("wan_interface", wan)) if value
+    }
     return ({"portal": settings} if settings and not errors else {}), errors
 
 

@@ -10,6 +10,8 @@ import json
 import re
 import socket
 import ssl
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -20,7 +22,7 @@ from pathlib import Path
 from dnslib import QTYPE, DNSRecord
 
 from appliance.services import service_names
-from tests.image_build.machine import Container
+from tests.image_build.machine import BYOD_ADDRESS, Container
 
 UNITS = [f"preau-{name}.service" for name in service_names()]
 # The one name unbound in the guest answers itself (it has no internet), and
@@ -28,6 +30,7 @@ UNITS = [f"preau-{name}.service" for name in service_names()]
 ALLOWED, ALLOWED_ADDRESS = "ouvert.preau.test", "192.0.2.7"
 DENIED = "interdit.preau.test"
 REFERENT_PASSWORD = "Tableau-Noir-2026"
+PORTAL = f"http://{BYOD_ADDRESS}"
 SUITE = dict(
     line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line
 )["VERSION_CODENAME"]
@@ -154,6 +157,16 @@ def wait_until(check: Callable[[], bool], seconds: float) -> float:
             return time.monotonic() - start
         time.sleep(0.2)
     raise AssertionError(f"not true after {seconds} s")
+
+
+def portal_answers(vm: Container) -> bool:
+    """Tell whether the portal answers the phone on the pupils' Wi-Fi."""
+    probe = subprocess.run(
+        ["ip", "netns", "exec", vm.phone_ns, sys.executable, "-c",
+         f"import socket; socket.create_connection(({BYOD_ADDRESS!r}, 80), 1).close()"],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    return probe.returncode == 0
 
 
 def journal(vm: Container) -> str:

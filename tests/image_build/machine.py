@@ -91,6 +91,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# The pupils' Wi-Fi of a container with a phone (see Container.phone_ns).
+BYOD_ADDRESS = "10.77.0.1"
+PHONE_ADDRESS = "10.77.0.50"
+PHONE_MAC = "02:00:00:77:00:50"
+
+
 @dataclass
 class Guest:
     """What both ways of booting share: a disk copy, root's SSH login, addresses."""
@@ -203,6 +209,9 @@ class Container(Guest):
 
     name: str = field(default_factory=lambda: f"preau{free_port()}")
     subnet: int = field(default_factory=lambda: free_port() % 250 + 1)
+    # A network namespace standing for a pupil's phone on the box's second
+    # interface, byod0 (the pupils' Wi-Fi): "" for none.
+    phone_ns: str = ""
 
     @property
     def root(self) -> Path:
@@ -229,6 +238,11 @@ class Container(Guest):
             f"[Match]\nName=host0\n\n[Network]\nAddress={self.guest_ip}/30\n"
             f"Gateway=10.213.{self.subnet}.1\n"
         )
+        if self.phone_ns:
+            (self.root / "etc/systemd/network/20-byod0.network").write_text(
+                f"[Match]\nName=byod0\n\n[Network]\nAddress={BYOD_ADDRESS}/24\n"
+                "ConfigureWithoutCarrier=yes\n"
+            )
         with self.console.open("ab") as console:  # the child keeps its own copy
             self.process = self._spawn(console)
         host_side = f"ve-{self.name}"[:15]
@@ -241,7 +255,22 @@ class Container(Guest):
             ["ip", "addr", "replace", f"10.213.{self.subnet}.1/30", "dev", host_side], check=True
         )
         subprocess.run(["ip", "link", "set", host_side, "up"], check=True)
+        if self.phone_ns:
+            self._attach_phone()
         self.wait_for_ssh()
+
+    def _attach_phone(self) -> None:
+        """Put byod0's other end in the phone's namespace, with the same MAC every boot."""
+        phone_side = f"vp-{self.name}"[:15]
+        for argv in (
+            ["ip", "link", "set", phone_side, "address", PHONE_MAC],
+            ["ip", "link", "set", phone_side, "netns", self.phone_ns],
+            ["ip", "-n", self.phone_ns, "addr", "add", f"{PHONE_ADDRESS}/24", "dev", phone_side],
+            ["ip", "-n", self.phone_ns, "link", "set", phone_side, "up"],
+            ["ip", "-n", self.phone_ns, "link", "set", "lo", "up"],
+            ["ip", "-n", self.phone_ns, "route", "replace", "default", "via", BYOD_ADDRESS],
+        ):
+            subprocess.run(argv, check=True, capture_output=True)
 
     def _spawn(self, console: IO[bytes]) -> subprocess.Popen[bytes]:
         """Start systemd-nspawn booting the mounted disk."""
@@ -255,6 +284,7 @@ class Container(Guest):
                 f"--machine={self.name}",
                 f"--directory={self.root}",
                 "--network-veth",
+                *([f"--network-veth-extra=vp-{self.name}:byod0"] if self.phone_ns else []),
             ],
             stdin=subprocess.DEVNULL,
             stdout=console,

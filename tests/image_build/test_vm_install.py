@@ -13,6 +13,7 @@ import json
 import platform
 import re
 import ssl
+import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +21,10 @@ from pathlib import Path
 import pytest
 from dnslib import RCODE
 
+from tests.captive_portal.conftest import phone_request
 from tests.image_build.box import (
     DENIED,
+    PORTAL,
     REFERENT_PASSWORD,
     UNITS,
     addresses,
@@ -30,13 +33,14 @@ from tests.image_build.box import (
     journal,
     main_pid,
     open_to_host,
+    portal_answers,
     serving,
     units_state,
     wait_until,
     web_login,
     web_status,
 )
-from tests.image_build.machine import Container, VirtualMachine
+from tests.image_build.machine import PHONE_MAC, Container, VirtualMachine
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -45,14 +49,21 @@ pytestmark = pytest.mark.timeout(1800)
 def machine(
     preau_deb: Path, disk: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Container]:
-    """Boot a pristine Debian of this host's release, with the package copied in."""
+    """Boot a pristine Debian of this host's release, with the package copied in.
+
+    Its second interface, byod0, is the pupils' Wi-Fi; a network namespace on
+    the other end stands for a pupil's phone.
+    """
     container = Container(folder=disk, run_dir=tmp_path_factory.mktemp("guest"))
+    container.phone_ns = f"phone-{container.name}"
+    subprocess.run(["ip", "netns", "add", container.phone_ns], check=True)
     try:
         container.start()
         container.put(preau_deb, f"/var/tmp/{preau_deb.name}")
         yield container
     finally:
         container.stop()
+        subprocess.run(["ip", "netns", "del", container.phone_ns], check=False)
 
 
 def test_apt_install_creates_the_user_the_config_and_starts_every_unit(
@@ -122,7 +133,8 @@ def test_a_new_box_serves_only_its_first_run_page_until_the_referent_fills_it(
     shown = machine.ssh("preau first-run begin")[1]
     code = re.search(r"[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}", shown)
     assert code is not None, shown
-    answer = first_run(machine, code.group(0))
+    # One cable for the admin LAN and the WAN; byod0 for the pupils' Wi-Fi.
+    answer = first_run(machine, code.group(0), pupils_interface="byod0", wan_interface="host0")
     assert "Mise en service faite" in answer, answer
     # Every service restarts on it: the web UI is HTTPS with the box's own CA,
     # the school's referent logs in, and the filter still answers.
@@ -139,6 +151,7 @@ def test_a_new_box_serves_only_its_first_run_page_until_the_referent_fills_it(
     settings = json.loads(machine.ssh("cat /var/lib/preau/settings.json")[1])
     assert settings["site"]["schools"][0]["uai"] == "0693456A"
     assert settings["site"]["admin_interface"] == "host0"
+    assert settings["portal"] == {"byod_interface": "byod0", "wan_interface": "host0"}
     # The page is gone for good.
     assert web_status(machine, "/premiere-mise-en-service") == 200
     assert (
@@ -168,7 +181,34 @@ def test_kill_9_of_each_service_is_restarted_and_serving_within_10_s(machine: Co
     assert set(units_state(machine).values()) == {"active"}
 
 
-def test_a_reboot_brings_every_unit_back_with_the_school_s_data(machine: Container) -> None:
+def _phone_is_online(machine: Container) -> bool:
+    """Tell whether the portal's nftables sets hold the phone's MAC."""
+    ruleset = machine.ssh("nft list ruleset", check=False)[1]
+    return PHONE_MAC in ruleset
+
+
+def test_a_reboot_brings_every_unit_back_with_the_school_s_data_and_portal_sessions(
+    machine: Container,
+) -> None:
+    # The portal on the pupils' Wi-Fi the first run named, open at any hour.
+    machine.ssh(
+        r"""sed -i -e '/^\[portal\]/,/^\[/ s/^enabled = false/enabled = true/' """
+        r"""-e '/^\[portal.roles."pupil"\]/,/^\[/ s/^ends_with_school_day = true/"""
+        r"""ends_with_school_day = false/' /etc/preau/preau.toml"""
+    )
+    machine.ssh("preau user add eleve --role pupil --name 'Léa' --class 6A --password Cahier-2026")
+    machine.ssh("systemctl restart preau.target")
+    wait_until(lambda: serving(machine) and portal_answers(machine), 60)
+    jar = machine.run_dir / "phone-cookies"
+    online = phone_request(
+        machine.phone_ns, jar, "POST", f"{PORTAL}/login",
+        form={"login": "eleve", "password": "Cahier-2026", "charter": "accepted",
+              "charter_version": "2026-09"},
+        token_page=f"{PORTAL}/login",
+    )  # fmt: skip
+    assert online.status == 200, online.body + journal(machine)
+    assert "Vous êtes connecté·e" in online.body
+    assert _phone_is_online(machine)
     assert web_login(machine, "referente", REFERENT_PASSWORD) == 200
     # Root's `preau` ran as the preau user: nothing in the data folder is root's.
     assert machine.ssh("find /var/lib/preau ! -user preau")[1].strip() == ""
@@ -178,13 +218,21 @@ def test_a_reboot_brings_every_unit_back_with_the_school_s_data(machine: Contain
     wait_until(lambda: serving(machine), 60)
     assert set(units_state(machine).values()) == {"active"}, journal(machine)
     assert web_login(machine, "referente", REFERENT_PASSWORD) == 200
+    # The kernel's sets are new, the sessions are not: the phone is online
+    # again without logging in, and its status page says so.
+    wait_until(lambda: _phone_is_online(machine), 60)
+    status = phone_request(machine.phone_ns, jar, "GET", f"{PORTAL}/status")
+    assert "Vous êtes connecté·e" in status.body, status.body
 
 
 def test_the_same_disk_boots_as_a_virtual_machine_with_every_unit_up(
     machine: Container, disk: Path
 ) -> None:
     # Its own kernel this time (QEMU, emulated: see machine.py), on the disk
-    # the container left: Préau installed, configured, with its accounts.
+    # the container left: Préau installed, configured, with its accounts. The
+    # machine has one network card: no pupils' Wi-Fi, so no portal.
+    machine.ssh(r"sed -i '/^\[portal\]/,/^\[/ s/^enabled = true/enabled = false/' "
+                "/etc/preau/preau.toml")  # fmt: skip
     machine.stop()
     vm = VirtualMachine(folder=disk, run_dir=machine.run_dir)
     try:
