@@ -174,11 +174,12 @@ def kernel_part(sizes: list[int], ops: int) -> dict[str, Any]:
     return out
 
 
-_PHONES = r"""
+# Run in the phones' namespace: COUNT PORT ACCOUNTS WAN_ADDRESS WAN_PORT; prints the results.
+PHONES = r"""
 import asyncio, json, re, socket, sys, time, urllib.parse
 count, port = int(sys.argv[1]), int(sys.argv[2])
 accounts = json.loads(sys.argv[3])
-PORTAL, WAN = ("10.77.0.1", port), ("10.78.0.2", 8080)
+PORTAL, WAN = ("10.77.0.1", port), (sys.argv[4], int(sys.argv[5]))
 loop = None
 
 async def bound(dev, ip, address):
@@ -367,7 +368,15 @@ def login_part(count: int, folder: Path) -> dict[str, Any]:
             time.sleep(0.1)
         pupils = [(a.uid, a.password) for a in accounts.values() if a.uid.startswith("eleve")]
         done = run(
-            sys.executable, "-c", _PHONES, str(count), str(PORT), json.dumps(pupils), ns=phones
+            sys.executable,
+            "-c",
+            PHONES,
+            str(count),
+            str(PORT),
+            json.dumps(pupils),
+            "10.78.0.2",
+            "8080",
+            ns=phones,
         )
         results = json.loads(done.stdout)
         statuses = {status for _, _, status in results}

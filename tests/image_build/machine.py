@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import shlex
 import socket
 import ssl
@@ -212,6 +213,9 @@ class Container(Guest):
     # A network namespace standing for a pupil's phone on the box's second
     # interface, byod0 (the pupils' Wi-Fi): "" for none.
     phone_ns: str = ""
+    # A cgroup (v1 memory hierarchy) the container runs in, for a memory cap.
+    cgroup: Path | None = None
+    spawned_at: float = 0.0
 
     @property
     def root(self) -> Path:
@@ -273,7 +277,14 @@ class Container(Guest):
             subprocess.run(argv, check=True, capture_output=True)
 
     def _spawn(self, console: IO[bytes]) -> subprocess.Popen[bytes]:
-        """Start systemd-nspawn booting the mounted disk."""
+        """Start systemd-nspawn booting the mounted disk (in ``cgroup`` when given)."""
+        procs = self.cgroup / "cgroup.procs" if self.cgroup is not None else None
+
+        def enter_cgroup() -> None:
+            if procs is not None:
+                procs.write_text(str(os.getpid()))
+
+        self.spawned_at = time.monotonic()
         return subprocess.Popen(
             [
                 "systemd-nspawn",
@@ -289,6 +300,7 @@ class Container(Guest):
             stdin=subprocess.DEVNULL,
             stdout=console,
             stderr=subprocess.STDOUT,
+            preexec_fn=enter_cgroup,
         )
 
     def reboot(self) -> None:
