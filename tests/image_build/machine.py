@@ -54,6 +54,19 @@ def build_deb(out: Path, source: Path = REPO) -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
+def build_foreign_deb(out: Path, arch: str, source: Path = REPO) -> Path:
+    """Build the package for ARCH in a Debian of that architecture run by qemu-user."""
+    result = subprocess.run(
+        [str(BUILD_DEB.with_name("build-foreign")), arch, str(source), str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=3600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
 def deb_field(deb: Path, name: str) -> str:
     """Return one control field of a package file."""
     return subprocess.run(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.image_build.machine import build_deb, deb_field
+from tests.image_build.machine import build_deb, build_foreign_deb, deb_field
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -90,3 +90,63 @@ def test_it_pins_the_interpreter_and_depends_on_the_services_it_drives(
     defaults = (tmp_path / "usr/share/preau/preau.toml").read_text()
     assert defaults.startswith("# Préau configuration")
     assert (tmp_path / "etc/unbound/unbound.conf.d/preau.conf").read_text().count("@5335") == 2
+
+
+# ELF e_machine of each architecture (the ELF specification's numbers).
+ELF_MACHINES = {"arm64": 0xB7, "amd64": 0x3E}
+
+
+def _elf_machine(path: Path) -> int | None:
+    head = path.read_bytes()[:20]
+    if head[:4] != b"\x7fELF":
+        return None
+    return int.from_bytes(head[18:20], "little")
+
+
+def test_the_arm64_package_is_built_for_arm64_and_its_venv_runs_there(
+    preau_deb: Path, tmp_path: Path
+) -> None:
+    deb = build_foreign_deb(tmp_path / "arm64", "arm64")
+    assert deb.name.endswith("_arm64.deb")
+    assert deb_field(deb, "Architecture") == "arm64"
+    # The same pins and dependencies as this machine's package, but for arm64.
+    assert deb_field(deb, "Version") == deb_field(preau_deb, "Version")
+    native = deb_field(preau_deb, "Depends").split(", ")
+    foreign = deb_field(deb, "Depends").split(", ")
+    assert [d for d in native if d.startswith("python3.")] == [
+        d for d in foreign if d.startswith("python3.")
+    ]
+    unpacked = tmp_path / "unpacked"
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(unpacked)], check=True)
+    machines = {
+        path.relative_to(unpacked): _elf_machine(path)
+        for path in unpacked.rglob("*")
+        if path.is_file() and not path.is_symlink()
+    }
+    compiled = {path: machine for path, machine in machines.items() if machine is not None}
+    assert any("_ldap" in path.name for path in compiled), "python-ldap built for arm64"
+    wrong = {str(path) for path, machine in compiled.items() if machine != ELF_MACHINES["arm64"]}
+    assert not wrong, wrong
+    # In the arm64 Debian it was built in: the venv loads its compiled
+    # modules and Préau reads its configuration.
+    root = Path("/var/tmp") / f"preau-build-{_suite()}-arm64"
+    inside = Path("/var/tmp/preau-check")
+    subprocess.run(["rm", "-rf", str(root / inside.relative_to("/"))], check=True)
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(root / inside.relative_to("/"))], check=True)
+    python = inside / "usr/lib/preau/venv/bin/python3"
+    ran = subprocess.run(
+        ["chroot", str(root), str(python), "-c",
+         "import platform, ldap, argon2, cryptography, pydantic_core\n"
+         "from appliance.config import build_config\n"
+         "print(platform.machine(), build_config().site.data_dir)"],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert ran.stdout.split() == ["aarch64", "/var/lib/preau"]
+
+
+def _suite() -> str:
+    text = Path("/etc/os-release").read_text()
+    return next(
+        line.split("=", 1)[1] for line in text.splitlines() if line.startswith("VERSION_CODENAME=")
+    )
