@@ -268,7 +268,10 @@ def main() -> None:
         try:
             machine.start()
             machine.put(deb, f"{GUEST_TMP}/{deb.name}")
-            machine.ssh(f"DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {GUEST_TMP}/{deb.name}")
+            machine.ssh(
+                "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
+                f"{GUEST_TMP}/{deb.name}"
+            )
             open_to_host(machine)
             code = re.search(r"[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}",
                              machine.ssh("preau first-run begin")[1])  # fmt: skip
