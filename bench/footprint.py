@@ -68,6 +68,8 @@ SUITE = dict(
 )["VERSION_CODENAME"]
 MEMORY_LIMIT = 1 << 30
 GUEST_TMP = "/var/tmp"  # noqa: S108 - a folder of the booted guest, the box's own
+# The box has Debian's python3.X (the package's dependency), not the python3 command.
+GUEST_PYTHON = "/usr/lib/preau/venv/bin/python"
 WAN_PORT = 18080
 
 # Run in the guest: RSS (kB) of every process in each Préau unit's cgroup.
@@ -114,7 +116,7 @@ def memory_cgroup(limit: int) -> Iterator[Path]:
 
 def rss(machine: Container) -> dict[str, float]:
     """Return each Préau unit's resident memory in MB."""
-    out = machine.ssh(f"python3 -c '{_RSS}'")[1]
+    out = machine.ssh(f"{GUEST_PYTHON} -c '{_RSS}'")[1]
     return {unit: kb / 1024 for unit, kb in json.loads(out).items()}
 
 
@@ -179,7 +181,7 @@ def settle(machine: Container, values: dict[str, object]) -> None:
         "        else: a[k] = v\n"
         f"merge(d, json.loads({json.dumps(json.dumps(values))})); json.dump(d, open(p, 'w'))\n"
     )
-    machine.ssh(f"python3 -c {json.dumps(script)}")
+    machine.ssh(f"{GUEST_PYTHON} -c {json.dumps(script)}")
 
 
 def add_pupils(machine: Container, count: int) -> list[tuple[str, str]]:
