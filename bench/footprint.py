@@ -116,7 +116,7 @@ def memory_cgroup(limit: int) -> Iterator[Path]:
 
 def rss(machine: Container) -> dict[str, float]:
     """Return each Préau unit's resident memory in MB."""
-    out = machine.ssh(f"{GUEST_PYTHON} -c '{_RSS}'")[1]
+    out = run_in_guest(machine, _RSS, "rss.py")
     return {unit: kb / 1024 for unit, kb in json.loads(out).items()}
 
 
@@ -171,17 +171,23 @@ def expected(name: str) -> str:
     return "NOERROR" if name.rstrip(".") == "ouvert.preau.test" else "NXDOMAIN"
 
 
+def run_in_guest(machine: Container, script: str, name: str, *, user: str = "root") -> str:
+    """Run a Python script in the guest with the box's interpreter; return its output."""
+    local = machine.run_dir / name
+    local.write_text(script)
+    machine.put(local, f"{GUEST_TMP}/{name}")
+    return machine.ssh(f"runuser -u {user} -- {GUEST_PYTHON} {GUEST_TMP}/{name}")[1]
+
+
 def settle(machine: Container, values: dict[str, object]) -> None:
     """Merge ``values`` into the box's settings file (as the referent's pages would)."""
     script = (
-        "import json, sys; p = '/var/lib/preau/settings.json'; d = json.load(open(p));\n"
-        "def merge(a, b):\n"
-        "    for k, v in b.items():\n"
-        "        if isinstance(v, dict) and isinstance(a.get(k), dict): merge(a[k], v)\n"
-        "        else: a[k] = v\n"
-        f"merge(d, json.loads({json.dumps(json.dumps(values))})); json.dump(d, open(p, 'w'))\n"
+        "import json\n"
+        "from appliance.site_settings import write_settings\n"
+        "from pathlib import Path\n"
+        f"write_settings(Path('/var/lib/preau'), json.loads({json.dumps(json.dumps(values))}))\n"
     )
-    machine.ssh(f"{GUEST_PYTHON} -c {json.dumps(script)}")
+    run_in_guest(machine, script, "settle.py", user="preau")
 
 
 def add_pupils(machine: Container, count: int) -> list[tuple[str, str]]:
@@ -201,10 +207,7 @@ def add_pupils(machine: Container, count: int) -> list[tuple[str, str]]:
         "    await core.async_close()\n"
         "asyncio.run(main())\n"
     )
-    local = machine.run_dir / "pupils.py"
-    local.write_text(script)
-    machine.put(local, f"{GUEST_TMP}/pupils.py")
-    machine.ssh(f"runuser -u preau -- /usr/lib/preau/venv/bin/python {GUEST_TMP}/pupils.py")
+    run_in_guest(machine, script, "pupils.py", user="preau")
     return pupils
 
 

@@ -54,10 +54,10 @@ def build_deb(out: Path, source: Path = REPO) -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
-def build_foreign_deb(out: Path, arch: str, source: Path = REPO) -> Path:
-    """Build the package for ARCH in a Debian of that architecture run by qemu-user."""
+def build_deb_in(out: Path, suite: str, arch: str, source: Path = REPO) -> Path:
+    """Build the package in a Debian of SUITE and ARCH (qemu-user for another ARCH)."""
     result = subprocess.run(
-        [str(BUILD_DEB.with_name("build-foreign")), arch, str(source), str(out)],
+        [str(BUILD_DEB.with_name("build-in")), suite, arch, str(source), str(out)],
         capture_output=True,
         text=True,
         check=False,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.image_build.machine import build_deb, build_foreign_deb, deb_field
+from tests.image_build.machine import build_deb, build_deb_in, deb_field
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -106,7 +106,7 @@ def _elf_machine(path: Path) -> int | None:
 def test_the_arm64_package_is_built_for_arm64_and_its_venv_runs_there(
     preau_deb: Path, tmp_path: Path
 ) -> None:
-    deb = build_foreign_deb(tmp_path / "arm64", "arm64")
+    deb = build_deb_in(tmp_path / "arm64", _suite(), "arm64")
     assert deb.name.endswith("_arm64.deb")
     assert deb_field(deb, "Architecture") == "arm64"
     # The same pins and dependencies as this machine's package, but for arm64.
