@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from dnslib import RCODE
 
+from bench.gen_ut1 import generate
 from tests.captive_portal.conftest import phone_request
 from tests.image_build.box import (
     DENIED,
@@ -115,6 +116,29 @@ def test_the_web_ui_answers_from_the_host_and_dns_filtering_answers(machine: Con
     assert denied is not None
     assert denied.header.rcode == RCODE.NXDOMAIN
     assert addresses(denied) == []
+
+
+def test_a_ut1_list_imported_on_the_box_blocks_its_names(
+    machine: Container, tmp_path: Path
+) -> None:
+    # The list compiler runs on the box's own venv (numpy and its OpenBLAS,
+    # which a stripped build once broke).
+    generate(tmp_path / "ut1", scale=0.002)
+    archive = tmp_path / "ut1.tar"
+    subprocess.run(["tar", "-C", str(tmp_path / "ut1"), "-cf", str(archive), "blacklists"],
+                   check=True)  # fmt: skip
+    machine.put(archive, "/var/tmp/ut1.tar")
+    machine.ssh("mkdir -p /var/tmp/ut1 && tar -C /var/tmp/ut1 -xf /var/tmp/ut1.tar"
+                " && chown -R preau: /var/tmp/ut1")  # fmt: skip
+    machine.ssh("preau filter import-ut1 /var/tmp/ut1")
+    listed = (tmp_path / "ut1/blacklists/adult/domains").read_text().split()[0]
+
+    def blocked() -> bool:
+        reply = ask(machine, listed)
+        return reply is not None and reply.header.rcode == RCODE.NXDOMAIN
+
+    wait_until(blocked, 30)
+    machine.ssh("rm -rf /var/tmp/ut1 /var/tmp/ut1.tar")
 
 
 def test_a_new_box_serves_only_its_first_run_page_until_the_referent_fills_it(
