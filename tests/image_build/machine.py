@@ -257,7 +257,7 @@ class Container(Guest):
         )
         if self.phone_ns:
             (self.root / "etc/systemd/network/20-byod0.network").write_text(
-                f"[Match]\nName=byod0\n\n[Network]\nAddress={BYOD_ADDRESS}/24\n"
+                f"[Match]\nName=byod0\n\n[Network]\nAddress={BYOD_ADDRESS}/16\n"
                 "ConfigureWithoutCarrier=yes\n"
             )
         with self.console.open("ab") as console:  # the child keeps its own copy
