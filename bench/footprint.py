@@ -221,6 +221,7 @@ def login_rush(machine: Container, pupils: list[tuple[str, str]], folder: Path) 
     script = "".join(
         f"link add link {link} name m{i} type macvlan mode bridge\n"
         f"addr add 10.77.1.{i}/16 dev m{i}\nlink set m{i} up\n"
+        f"route add default via 10.77.0.1 dev m{i} metric {i}\n"
         for i in range(1, len(pupils) + 1)
     )
     (folder / "phones.ip").write_text(script)
