@@ -73,7 +73,9 @@ GUEST_PYTHON = "/usr/lib/preau/venv/bin/python"
 WAN_PORT = 18080
 
 # Run in the guest: RSS (kB) of every process in each Préau unit's cgroup.
-# A unit's cgroup may show in several hierarchies (cgroup v1): each process counts once.
+# A unit's cgroup may show in several hierarchies (cgroup v1): each process counts
+# once. RSS counts shared pages (libpython, the mapped list) in every process
+# that maps them; PSS shares them out, so PSS sums to what the box really holds.
 _RSS = r"""
 import glob, json
 pids = {}
@@ -81,15 +83,18 @@ for procs in glob.glob("/sys/fs/cgroup/**/preau-*.service/cgroup.procs", recursi
     pids.setdefault(procs.split("/")[-2], set()).update(open(procs).read().split())
 found = {}
 for unit, members in pids.items():
-    total = 0
+    rss = pss = 0
     for pid in members:
         try:
             for line in open(f"/proc/{pid}/status"):
                 if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+                    rss += int(line.split()[1])
+            for line in open(f"/proc/{pid}/smaps_rollup"):
+                if line.startswith("Pss:"):
+                    pss += int(line.split()[1])
         except OSError:
             pass
-    found[unit] = total
+    found[unit] = [rss, pss]
 print(json.dumps(found))
 """
 
@@ -114,10 +119,10 @@ def memory_cgroup(limit: int) -> Iterator[Path]:
             folder.rmdir()
 
 
-def rss(machine: Container) -> dict[str, float]:
-    """Return each Préau unit's resident memory in MB."""
+def rss(machine: Container) -> dict[str, tuple[float, float]]:
+    """Return each Préau unit's resident memory (RSS, PSS) in MB."""
     out = run_in_guest(machine, _RSS, "rss.py")
-    return {unit: kb / 1024 for unit, kb in json.loads(out).items()}
+    return {unit: (rss / 1024, pss / 1024) for unit, (rss, pss) in json.loads(out).items()}
 
 
 def loop_sectors(disk: Path) -> int:
@@ -313,7 +318,7 @@ def main() -> None:
             # Idle: memory samples and the disk's writes over the window.
             time.sleep(30)
             before = loop_sectors(machine.disk)
-            idle: list[dict[str, float]] = []
+            idle: list[dict[str, tuple[float, float]]] = []
             deadline = time.monotonic() + args.idle_seconds
             while time.monotonic() < deadline:
                 idle.append(rss(machine))
@@ -321,7 +326,7 @@ def main() -> None:
             written = (loop_sectors(machine.disk) - before) * 512
             writes_mb_day = written / 1e6 * 86_400 / args.idle_seconds
             # Under load: dnsperf at 2,000 qps, memory sampled meanwhile.
-            loaded: list[dict[str, float]] = []
+            loaded: list[dict[str, tuple[float, float]]] = []
             stop = threading.Event()
 
             def sample() -> None:
@@ -342,19 +347,24 @@ def main() -> None:
         finally:
             machine.stop()
             subprocess.run(["ip", "netns", "del", machine.phone_ns], check=False)
-    total_idle = max(sum(sample.values()) for sample in idle)
-    total_load = max(sum(sample.values()) for sample in loaded)
-    filter_rss = max(s.get("preau-filter.service", 0.0) for s in idle + loaded)
+    total_idle = max(sum(r for r, _ in sample.values()) for sample in idle)
+    total_load = max(sum(r for r, _ in sample.values()) for sample in loaded)
+    pss_idle = max(sum(p for _, p in sample.values()) for sample in idle)
+    pss_load = max(sum(p for _, p in sample.values()) for sample in loaded)
+    filter_rss = max(s.get("preau-filter.service", (0.0, 0.0))[0] for s in idle + loaded)
     print(f"list: {args.scale} scale, compiled on the box in {compile_s:.0f} s")
-    print("idle RSS by unit (MB, largest sample):")
+    print("idle memory by unit (MB, largest sample): RSS, PSS")
     for unit in sorted(idle[-1]):
-        print(f"  {unit}: {max(s.get(unit, 0.0) for s in idle):.1f}")
+        worst = max((s.get(unit, (0.0, 0.0)) for s in idle), key=lambda pair: pair[0])
+        print(f"  {unit}: {worst[0]:.1f}, {worst[1]:.1f}")
     print(f"answers at 2,000 qps: {steady[0]} right, {steady[1]} wrong")
     print(f"cgroup: peak {usage['peak_mb']:.0f} MB, oom_kills {usage['oom_kills']}")
     print(
         result_line(
             total_rss_mb=round(total_idle, 1),
             total_rss_load_mb=round(total_load, 1),
+            total_pss_mb=round(pss_idle, 1),
+            total_pss_load_mb=round(pss_load, 1),
             filter_rss_mb=round(filter_rss, 1),
             swap_mb=round(usage["swap_mb"], 1),
             oom_kills=usage["oom_kills"],
