@@ -276,10 +276,18 @@ def test_the_same_disk_boots_as_a_virtual_machine_with_every_unit_up(
             cadata=vm.ssh("cat /var/lib/preau/tls/ac-racine.pem")[1]
         )
         context.check_hostname = False
-        with urllib.request.urlopen(
-            f"https://{host}:{port}/healthz", timeout=30, context=context
-        ) as page:
-            assert page.status == 200
+
+        def healthy() -> bool:
+            # Units are "active" once started; emulated, the web UI listens later.
+            try:
+                with urllib.request.urlopen(
+                    f"https://{host}:{port}/healthz", timeout=30, context=context
+                ) as page:
+                    return page.status == 200
+            except OSError:
+                return False
+
+        wait_until(healthy, 300)
     finally:
         vm.stop()
         machine.start()
