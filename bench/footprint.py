@@ -264,6 +264,9 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=int, default=300)
     parser.add_argument("--load-seconds", type=int, default=30)
     parser.add_argument("--logins", type=int, default=200)
+    parser.add_argument(
+        "--import-stopped", action="store_true", help="import the list with the services stopped"
+    )
     args = parser.parse_args()
     ensure_debian_packages("dnsperf", "dnsutils", "systemd-container", "debootstrap")
     tree = REPO / "bench" / "out" / f"ut1-{args.scale}"
@@ -304,9 +307,18 @@ def main() -> None:
             unpacked = f"{GUEST_TMP}/ut1"
             machine.ssh(f"mkdir -p {unpacked} && tar -C {unpacked} -xf {GUEST_TMP}/ut1.tar"
                         f" && chown -R preau: {unpacked}")  # fmt: skip
+            # Imported with the services running, as the nightly job would; with
+            # --import-stopped, with them stopped (when the first does not fit).
+            if args.import_stopped:
+                machine.ssh("systemctl stop preau.target")
             started = time.monotonic()
-            machine.ssh(f"preau filter import-ut1 {unpacked}", timeout=1800)
+            imported = machine.ssh(f"preau filter import-ut1 {unpacked}", timeout=1800, check=False)
             compile_s = time.monotonic() - started
+            if imported[0] != 0:
+                raise SystemExit(
+                    f"import-ut1 exit {imported[0]} after {compile_s:.0f} s (137: killed, "
+                    f"out of memory in the 1 GiB cgroup):\n{imported[1][-1500:]}"
+                )
             queries = folder / "queries.txt"
             listed = query_file(tree, queries)
             pupils = add_pupils(machine, args.logins)
