@@ -31,8 +31,9 @@ from tests.image_build.machine import Container, build_deb
 
 pytestmark = pytest.mark.timeout(1800)
 
-# Stop 21's landed commit: the schema had 27 migrations, this checkout more.
-PREVIOUS = "3d0a2dd"
+# Stop 23's landed commit, the first with a package (built from its own
+# packaging files): its schema has 28 migrations, this checkout more.
+PREVIOUS = "c53f71d"
 PASSWORD = "Cartable-Rouge-2026"
 
 
@@ -85,18 +86,11 @@ def test_apt_upgrade_from_the_previous_version_migrates_and_keeps_the_data(
     machine: Container, previous_deb: Path, preau_deb: Path
 ) -> None:
     apt = "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends"
-    # The previous version has the race this one fixes (seven units migrating a
-    # new database at once, which could leave it unusable): a box running it got
-    # its database from one process, here `preau user add`, before its units
-    # started (policy-rc.d keeps postinst from starting them).
-    machine.ssh("printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d")
-    machine.ssh("chmod 0755 /usr/sbin/policy-rc.d")
     machine.ssh(f"{apt} /var/tmp/previous.deb")
     machine.ssh(
         "preau --config /etc/preau/preau.toml user add directrice --role referent "
         f"--name 'Mme Directrice' --password '{PASSWORD}'"
     )
-    machine.ssh("rm /usr/sbin/policy-rc.d")
     open_to_host(machine)
     machine.ssh("systemctl restart preau.target")
     wait_until(lambda: serving(machine), 90)
