@@ -54,6 +54,7 @@ from bench.dns import percentile
 from bench.gen_ut1 import generate
 from bench.portal import PHONES, p95
 from tests.image_build.box import (
+    SUITE,
     first_run,
     open_to_host,
     serving,
@@ -63,9 +64,6 @@ from tests.image_build.box import (
 from tests.image_build.machine import Container, build_deb, image
 
 REPO = Path(__file__).resolve().parent.parent
-SUITE = dict(
-    line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line
-)["VERSION_CODENAME"]
 MEMORY_LIMIT = 1 << 30
 GUEST_TMP = "/var/tmp"  # noqa: S108 - a folder of the booted guest, the box's own
 # The box has Debian's python3.X (the package's dependency), not the python3 command.

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.image_build.box import SUITE
 from tests.image_build.machine import build_deb, build_deb_in, deb_field
 
 pytestmark = pytest.mark.timeout(1800)
@@ -106,7 +107,7 @@ def _elf_machine(path: Path) -> int | None:
 def test_the_arm64_package_is_built_for_arm64_and_its_venv_runs_there(
     preau_deb: Path, tmp_path: Path
 ) -> None:
-    deb = build_deb_in(tmp_path / "arm64", _suite(), "arm64")
+    deb = build_deb_in(tmp_path / "arm64", SUITE, "arm64")
     assert deb.name.endswith("_arm64.deb")
     assert deb_field(deb, "Architecture") == "arm64"
     # The same pins and dependencies as this machine's package, but for arm64.
@@ -129,7 +130,7 @@ def test_the_arm64_package_is_built_for_arm64_and_its_venv_runs_there(
     assert not wrong, wrong
     # In the arm64 Debian it was built in: the venv loads its compiled
     # modules and Préau reads its configuration.
-    root = Path("/var/tmp") / f"preau-build-{_suite()}-arm64"
+    root = Path("/var/tmp") / f"preau-build-{SUITE}-arm64"
     inside = Path("/var/tmp/preau-check")
     subprocess.run(["rm", "-rf", str(root / inside.relative_to("/"))], check=True)
     subprocess.run(["dpkg-deb", "-x", str(deb), str(root / inside.relative_to("/"))], check=True)
@@ -143,10 +144,3 @@ def test_the_arm64_package_is_built_for_arm64_and_its_venv_runs_there(
     )  # fmt: skip
     assert ran.returncode == 0, ran.stderr[-3000:]
     assert ran.stdout.split() == ["aarch64", "/var/lib/preau"]
-
-
-def _suite() -> str:
-    text = Path("/etc/os-release").read_text()
-    return next(
-        line.split("=", 1)[1] for line in text.splitlines() if line.startswith("VERSION_CODENAME=")
-    )
