@@ -34,9 +34,17 @@ from appliance.state.db import StateDB
 _LOGGER = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
+# How often each service is asked for its health (in memory, nothing written).
 HEALTH_INTERVAL_SECONDS: Final = 5.0
-# A health row older than this means the service's process is gone.
-HEALTH_STALE_SECONDS: Final = 3 * HEALTH_INTERVAL_SECONDS
+# Every durable write is an fsync on the box's SD card (#15: an idle box writes
+# at most 50 MB a day). So a health row is written when its status or message
+# changes, when only its figures changed at most every HEALTH_FIGURES_SECONDS,
+# and otherwise every HEALTH_HEARTBEAT_SECONDS to show the process is alive.
+HEALTH_FIGURES_SECONDS: Final = 300.0
+HEALTH_HEARTBEAT_SECONDS: Final = 900.0
+# A health row older than this means its process is hung or gone; a row whose
+# process has exited is stale at once (appliance.site_status checks the pid).
+HEALTH_STALE_SECONDS: Final = 2 * HEALTH_HEARTBEAT_SECONDS + 60
 STOP_TIMEOUT_SECONDS: Final = 4.0
 # A change topic asking every process to start its services again on what is
 # now on disk (a replacement box restored its predecessor's state and file).
@@ -69,6 +77,8 @@ class Core:
         self.services: dict[str, Service] = {}
         self._shared: dict[Callable[[Core], object], object] = {}
         self._health_task: asyncio.Task[None] | None = None
+        # What this process last wrote of each service's health, and when.
+        self._health_written: dict[str, tuple[tuple[str, str, str], float]] = {}
 
     @property
     def db(self) -> StateDB:
@@ -166,6 +176,7 @@ class Core:
                 [(name, os.getpid()) for name in self.services],
             )
         self.services.clear()
+        self._health_written.clear()
 
     async def _overlay_changed(self, topic: str) -> None:
         """Ask for a restart on the new config when the overlay this process runs on changed."""
@@ -179,9 +190,10 @@ class Core:
         _LOGGER.info("Restart asked (%s): restarting services", topic)
         self.restart_requested.set()
 
-    async def report_health(self) -> None:
-        """Write every local service's health to the state DB for the dashboard."""
+    async def report_health(self, now: float | None = None) -> None:
+        """Write every local service's health that is due to the state DB for the dashboard."""
         rows = []
+        now = time.time() if now is None else now
         for name, service in self.services.items():
             try:
                 health = await service.async_health()
@@ -195,7 +207,11 @@ class Core:
                 # Without the feed, this process misses other processes' changes.
                 health = feed_problem
             values = json.dumps(dict(health.values), ensure_ascii=False)
-            rows.append((name, health.status, health.detail, values, os.getpid(), time.time()))
+            shown = (health.status, health.detail, values)
+            if health_due(self._health_written.get(name), shown, now):
+                rows.append((name, health.status, health.detail, values, os.getpid(), now))
+        if not rows:
+            return
         async with self.db.write() as tx:
             await tx.executemany(
                 "INSERT INTO service_health (service, status, detail, detail_values, pid,"
@@ -205,6 +221,8 @@ class Core:
                 " updated_at = excluded.updated_at",
                 rows,
             )
+        for name, status, detail, values, _pid, at in rows:
+            self._health_written[name] = ((status, detail, values), at)
 
     async def _report_forever(self) -> None:
         while True:
@@ -213,6 +231,20 @@ class Core:
                 await self.report_health()
             except Exception:
                 _LOGGER.exception("Could not record service health")
+
+
+def health_due(
+    written: tuple[tuple[str, str, str], float] | None, shown: tuple[str, str, str], now: float
+) -> bool:
+    """Tell whether a health row (status, message, figures) must be written now."""
+    if written is None:
+        return True
+    (status, detail, values), at = written
+    if (status, detail) != shown[:2]:
+        return True
+    if values != shown[2]:
+        return now - at >= HEALTH_FIGURES_SECONDS
+    return now - at >= HEALTH_HEARTBEAT_SECONDS
 
 
 async def run_until_signalled(core: Core, services: list[Service]) -> bool:

@@ -1,8 +1,9 @@
 """What the dashboard, the API and /metrics say about the site.
 
 Health rows are written by every process running a service (see
-:meth:`appliance.core.Core.report_health`); a row that stopped being refreshed
-means the service is not running. Host figures come from psutil, in the
+:meth:`appliance.core.Core.report_health`), seldom when nothing changes; a
+row whose process has exited, or that stopped being refreshed, means the
+service is not running. Host figures come from psutil, in the
 executor because psutil reads /proc.
 """
 
@@ -57,14 +58,18 @@ class HostFigures:
 async def services_status(core: Core) -> list[ServiceStatus]:
     """Return every known service's health, 'stopped' when no process reports it."""
     rows = await core.db.fetchall(
-        "SELECT service, status, detail, detail_values, updated_at FROM service_health"
+        "SELECT service, status, detail, detail_values, pid, updated_at FROM service_health"
     )
     by_name = {row["service"]: row for row in rows}
     now = time.time()
     result = []
     for name in enabled_service_names(core.config, core.features):
         row = by_name.get(name)
-        if row is None or now - row["updated_at"] > HEALTH_STALE_SECONDS:
+        if (
+            row is None
+            or now - row["updated_at"] > HEALTH_STALE_SECONDS
+            or not process_alive(row["pid"])
+        ):
             result.append(ServiceStatus(name, "stopped", "", row["updated_at"] if row else None))
         else:
             values = json.loads(row["detail_values"] or "{}")
@@ -72,6 +77,17 @@ async def services_status(core: Core) -> list[ServiceStatus]:
                 ServiceStatus(name, row["status"], row["detail"], row["updated_at"], values)
             )
     return result
+
+
+def process_alive(pid: int) -> bool:
+    """Tell whether a process of this box has that pid (every unit shares the pid namespace)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
 
 
 def read_host_figures(data_dir: Path) -> HostFigures:

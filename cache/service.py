@@ -168,8 +168,7 @@ class CacheService(CacheHttp):
             )
             for m in top
         ]  # fmt: skip
-        # An idle cache writes seldom (each write is an fsync on the box's disk), but
-        # often enough that /metrics, which drops figures older than 2 min, keeps them.
+        # An idle cache writes seldom: each write is an fsync on the box's disk.
         now = time.monotonic()
         if (
             not deltas

@@ -66,8 +66,6 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 IDLE_SECONDS: Final = 30.0
-# /metrics drops figures older than 2 minutes: an unchanged link is republished before.
-REPUBLISH_SECONDS: Final = 60.0
 
 
 def jittered(mean: float, jitter_percent: int, draw: random.Random) -> float:
@@ -86,8 +84,6 @@ class SyncService(Service):
         super().__init__(core)
         self.clock = clock
         self._spool_cap = 0
-        self._published_values: list[tuple[str, str, float]] = []
-        self._published_at = 0.0
         self.config = core.config.section(SyncConfig)
         self._session: aiohttp.ClientSession | None = None
         self._task: asyncio.Task[None] | None = None
@@ -157,7 +153,7 @@ class SyncService(Service):
         )
 
     async def _publish(self, link: LinkState) -> None:
-        """Publish the link's figures for /metrics when they changed (or once a minute)."""
+        """Publish the link's figures for /metrics."""
         reports, size = await spool_size(self.core.db)
         values = [
             ("preau_sync_enrolled", "", float(link.enrolled)),
@@ -171,12 +167,8 @@ class SyncService(Service):
             ("preau_sync_spool_dropped_total", "", float(link.spool_dropped_total)),
             ("preau_sync_reports_sent_total", "", float(link.sent_total)),
         ]
-        now = time.monotonic()
-        # Each write is an fsync on the box's card: not every 5 s for nothing new.
-        if values == self._published_values and now - self._published_at < REPUBLISH_SECONDS:
-            return
+        # Written only when new or due for a refresh (publish_metrics decides).
         await publish_metrics(self.core, self.name, values)
-        self._published_values, self._published_at = values, now
 
     # -- the loop -------------------------------------------------------------
 
