@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 
@@ -32,9 +32,7 @@ from appliance.config_render import render_config, render_defaults
 from appliance.core import Core, run_until_signalled
 from appliance.features import installed_features
 from appliance.i18n import N_
-from appliance.identity.cli import import_file, import_sts
 from appliance.scheduler.calendar import CalendarError, holidays_from_ics
-from appliance.scheduler.cli import timetable
 from appliance.services import UnknownServiceError, service_names
 
 _LOGGER = logging.getLogger(__name__)
@@ -466,15 +464,19 @@ def list_services() -> None:
         click.echo(name)
 
 
-main.add_command(timetable)
-directory.add_command(import_sts)
-directory.add_command(import_file)
+# Imported only when they run (see PreauGroup.later): most processes never do.
+main.later["timetable"] = "appliance.scheduler.cli:timetable"
+cast(PreauGroup, directory).later.update(
+    {
+        "import-sts": "appliance.identity.cli:import_sts",
+        "import-file": "appliance.identity.cli:import_file",
+    }
+)
 
 
 def _register_feature_commands() -> None:
     for feature in installed_features():
-        for command in feature.commands:
-            main.add_command(command)
+        main.later.update(feature.commands)
 
 
 _register_feature_commands()

@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from appliance.features import installed_features
+from appliance.features import installed_features, resolve
 from appliance.i18n import N_, Catalogues, Gettext, language_of
 
 LANGUAGE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
@@ -96,7 +96,32 @@ class PreauCommand(click.Command):
 
 
 class PreauGroup(PreauCommand, click.Group):
-    """A group of commands, said in the shell's language; its subcommands are too."""
+    """A group of commands, said in the shell's language; its subcommands are too.
+
+    ``later`` names commands ``"module:attribute"`` that are imported only when
+    one runs or the help lists them (the features' commands: see
+    :mod:`appliance.features`), so ``preau run filter`` never imports the web
+    pages that ``preau sync`` needs.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Make the group, with no command named for later yet."""
+        super().__init__(*args, **kwargs)
+        self.later: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Return the names of every command, those not imported yet too."""
+        return sorted({*self.commands, *self.later})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Return the named command, importing it (and saying its help) on first use."""
+        if cmd_name not in self.commands and cmd_name in self.later:
+            command = resolve(self.later[cmd_name])
+            if not isinstance(command, click.Command) or command.name != cmd_name:
+                raise TypeError(f"{self.later[cmd_name]} is not the command {cmd_name}")
+            say_tree(command, cli_gettext())
+            self.add_command(command)
+        return super().get_command(ctx, cmd_name)
 
     command_class = PreauCommand
     group_class = type  # a subgroup is a PreauGroup as well
@@ -109,8 +134,9 @@ class PreauGroup(PreauCommand, click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """Write the commands and their short help, under a title in the shell's language."""
         rows = []
-        limit = formatter.width - 6 - max((len(name) for name in self.commands), default=0)
-        for name in self.list_commands(ctx):
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max((len(name) for name in names), default=0)
+        for name in names:
             command = self.get_command(ctx, name)
             if command is not None and not command.hidden:
                 rows.append((name, command.get_short_help_str(limit)))

@@ -19,7 +19,7 @@ from appliance.cli_words import cli_gettext as cli_gettext
 from appliance.config import ConfigError, PreauConfig, load_config
 from appliance.core import Core
 from appliance.i18n import N_
-from appliance.identity.ldap_directory import DirectoryError
+from appliance.identity.model import DirectoryError
 from appliance.problems import Problem, UserError, problem_of
 from appliance.scheduler.calendar import CalendarError
 from appliance.state.db import StateError

@@ -11,6 +11,14 @@ scheduler's jobs, the CLI's command groups and the state DB's migrations.
 
 The kernel never imports a feature by name (a test checks it): it only knows
 the entry-point group. Model: a Home Assistant integration's manifest.
+
+Every process reads every feature's registration (the config model needs
+all sections), but a unit runs one service: the DNS filter's process has no
+use for the web pages, the CLI or the jobs of the others. So the heavy parts
+(routes, commands, jobs, panels, hooks) are named ``"module:attribute"`` with
+:func:`later` and :func:`later_call`, and imported where they are used; each
+process then holds only what it runs (#15 scope 4: the 1 GiB Pi). A feature's
+``feature`` module imports only its config model, its labels and the kernel.
 """
 
 from __future__ import annotations
@@ -18,13 +26,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import metadata
+from importlib import import_module, metadata
 from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import click
     from aiohttp import web
     from pydantic import BaseModel
 
@@ -45,6 +52,11 @@ class ServiceSpec:
     # None for the kernel's own services, which appliance.assembly creates.
     create: Callable[[Core], Service] | None
     enabled: Callable[[PreauConfig], bool] = lambda config: True
+    # The systemd unit (preau-UNIT.service) whose process runs it; its own
+    # name when empty. Services that need no privilege of their own share the
+    # web's process: each Python process holds 50 to 90 MB, and a 1 GiB
+    # Raspberry Pi has room for Préau's 300 MB in four, not seven (#15).
+    unit: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +171,9 @@ class Feature:
     # A package whose ``migrations`` folder holds the feature's numbered SQL.
     migrations_package: str | None = None
     jobs: Callable[[Core], list[JobSpec]] | None = None
-    commands: Sequence[click.Command] = ()
+    # The CLI's commands, by name: "module:attribute" of a click command,
+    # imported only when that command runs (or help lists it).
+    commands: Mapping[str, str] = field(default_factory=dict)
     # A package whose ``locale/`` folder holds the feature's gettext catalogues.
     translations: str | None = None
     # Families of labels its pages show by value: {"service": {"filter": N_("…")}}.
@@ -179,6 +193,49 @@ class Feature:
     landing: Mapping[str, str] = field(default_factory=dict)
     replacement: Replacement | None = None
     first_run: FirstRunPart | None = None
+
+
+def resolve(path: str) -> Any:
+    """Return the object named ``"module:attribute"``, importing its module."""
+    module, _, attribute = path.partition(":")
+    return getattr(import_module(module), attribute)
+
+
+class _Later(Sequence[Any]):
+    """Objects named ``"module:attribute"``, imported on first use."""
+
+    def __init__(self, paths: tuple[str, ...]) -> None:
+        self._paths = paths
+        self._objects: list[Any] | None = None
+
+    def _loaded(self) -> list[Any]:
+        if self._objects is None:
+            self._objects = [resolve(path) for path in self._paths]
+        return self._objects
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._loaded()[index]
+
+    def __repr__(self) -> str:
+        return f"later{self._paths!r}"
+
+
+def later(*paths: str) -> Sequence[Any]:
+    """Return the objects named ``"module:attribute"``, imported when first used."""
+    return _Later(paths)
+
+
+def later_call(path: str) -> Callable[..., Any]:
+    """Return a function calling the one named ``"module:attribute"``, imported on first call."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return resolve(path)(*args, **kwargs)
+
+    call.__qualname__ = call.__name__ = path
+    return call
 
 
 def landing_page(features: Sequence[Feature], role: str) -> str:
@@ -228,6 +285,7 @@ def check_features(features: Sequence[Feature]) -> tuple[Feature, ...]:
     for feature in features:
         claims = [f"feature {feature.name}"]
         claims += [f"service {spec.name}" for spec in feature.services]
+        claims += [f"command {name}" for name in feature.commands]
         if feature.config is not None:
             claims.append(f"config section {feature.config[0]}")
         for claim in claims:

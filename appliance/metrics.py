@@ -8,8 +8,7 @@ data is ever a label (ground rule 6).
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -22,24 +21,11 @@ from prometheus_client.core import (
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from appliance.core import HEALTH_HEARTBEAT_SECONDS, HEALTH_STALE_SECONDS
-from appliance.site_status import (
-    HostFigures,
-    ServiceStatus,
-    process_alive,
-    read_host_figures,
-    services_status,
-)
+from appliance.published import published_rows
+from appliance.site_status import HostFigures, ServiceStatus, read_host_figures, services_status
 
 if TYPE_CHECKING:
     from appliance.core import Core
-
-# A service's published figures are written when they change and otherwise
-# rewritten every METRICS_REFRESH_SECONDS (each write is an fsync on the box's
-# SD card); /metrics shows them while that refresh is kept up and the
-# service's process is alive, as the dashboard does for health rows.
-METRICS_REFRESH_SECONDS = HEALTH_HEARTBEAT_SECONDS
-METRICS_STALE_SECONDS = HEALTH_STALE_SECONDS
 
 _STATUS_VALUE = {"ok": 1.0, "degraded": 0.5, "down": 0.0, "stopped": 0.0}
 
@@ -115,21 +101,6 @@ def published_families(rows: list[tuple[str, str, float]]) -> Iterator[Metric]:
         yield family
 
 
-async def published_rows(core: Core) -> list[tuple[str, str, float]]:
-    """Return the figures of services still running: (name, labels, value)."""
-    rows = await core.db.fetchall(
-        "SELECT m.name, m.labels, m.value, h.pid FROM service_metrics m"
-        " LEFT JOIN service_health h ON h.service = m.service WHERE m.updated_at > ?",
-        (time.time() - METRICS_STALE_SECONDS,),
-    )
-    return [
-        (row["name"], row["labels"], float(row["value"]))
-        for row in rows
-        # No health row: published by a command, not a running service.
-        if row["pid"] is None or process_alive(row["pid"])
-    ]
-
-
 async def render_metrics(core: Core) -> bytes:
     """Return the Prometheus text exposition of the site."""
     from importlib.metadata import version
@@ -141,31 +112,3 @@ async def render_metrics(core: Core) -> bytes:
     registry.register(SiteCollector(host, services, version("preau"), published))
     ProcessCollector(namespace="preau", registry=registry)
     return await core.executor.run(generate_latest, registry)
-
-
-async def publish_metrics(
-    core: Core, service: str, values: Iterable[tuple[str, str, float]], now: float | None = None
-) -> None:
-    """Replace a service's published figures (name, labels, value) for /metrics, when due."""
-    now = time.time() if now is None else now
-    rows = list(values)
-    written = core.shared(PublishedFigures).written
-    last = written.get(service)
-    if last is not None and last[0] == rows and now - last[1] < METRICS_REFRESH_SECONDS:
-        return
-    async with core.db.write() as tx:
-        await tx.execute("DELETE FROM service_metrics WHERE service = ?", (service,))
-        await tx.executemany(
-            "INSERT INTO service_metrics (service, name, labels, value, updated_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            [(service, name, labels, value, now) for name, labels, value in rows],
-        )
-    written[service] = (rows, now)
-
-
-class PublishedFigures:
-    """What this process last wrote of each service's figures, and when."""
-
-    def __init__(self, core: Core) -> None:
-        """Start with nothing written."""
-        self.written: dict[str, tuple[list[tuple[str, str, float]], float]] = {}

@@ -1,7 +1,9 @@
 """The services this build of Préau can run, by name, assembled from the registry.
 
-``preau run`` starts all of them in one process; ``preau run NAME`` starts
-one, as its systemd unit does. The kernel's own services (directory,
+``preau run`` starts all of them in one process; ``preau run NAME…`` starts
+those named, as a systemd unit does (:func:`unit_services`: the filter, the
+portal and the cache each have their own, for the privileges they hold; the
+others share the web's). The kernel's own services (directory,
 scheduler) start first, then each feature's in the registry's order, then the
 web service, which serves the pages of all of them.
 """
@@ -21,16 +23,27 @@ if TYPE_CHECKING:
 # them here would close a cycle: the web service's pages show this list).
 KERNEL_FIRST: Final = ("directory", "scheduler")
 KERNEL_LAST: Final = ("web",)
+# The unit whose process runs the services that need no unit of their own.
+SHARED_UNIT: Final = "web"
 
 
 def service_specs(features: tuple[Feature, ...] | None = None) -> tuple[ServiceSpec, ...]:
     """Return every service in start order: kernel first, features, then the web."""
     chosen = installed_features() if features is None else features
-    specs = [ServiceSpec(name, None) for name in KERNEL_FIRST]
+    specs = [ServiceSpec(name, None, unit=SHARED_UNIT) for name in KERNEL_FIRST]
     for feature in chosen:
         specs += feature.services
     specs += [ServiceSpec(name, None) for name in KERNEL_LAST]
     return tuple(specs)
+
+
+def unit_services(features: tuple[Feature, ...] | None = None) -> dict[str, tuple[str, ...]]:
+    """Return each systemd unit's name (preau-NAME.service) and its services, in start order."""
+    units: dict[str, tuple[str, ...]] = {}
+    for spec in service_specs(features):
+        unit = spec.unit or spec.name
+        units[unit] = (*units.get(unit, ()), spec.name)
+    return units
 
 
 def service_names(features: tuple[Feature, ...] | None = None) -> tuple[str, ...]:

@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
-from appliance.features import Feature, MenuEntry, Replacement
+from typing import TYPE_CHECKING
+
+from appliance.features import Feature, MenuEntry, Replacement, later, later_call
 from appliance.i18n import N_
-from appstore import api, pages
 from appstore.config import StoreConfig
 from appstore.labels import LABELS
-from appstore.packages import install_figures, package_files
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from appliance.core import Core
+
+
+def _package_folder(core: Core) -> Path:
+    """Return the folder of the store's packages (copied whole for a replacement box)."""
+    from appstore.packages import package_files
+
+    return package_files(core).folder
+
 
 FEATURE = Feature(
     name="appstore",
     order=40,
     config=("store", StoreConfig),
-    routes=(pages.routes, api.api),
+    routes=later("appstore.pages:routes", "appstore.api:api"),
     templates_package="appstore",
     migrations_package="appstore",
     translations="appstore",
     labels=LABELS,
-    site_figures=install_figures,
+    site_figures=later_call("appstore.packages:install_figures"),
     menu=(
         MenuEntry("/applis/gestion", N_("Applications de l'établissement")),
         MenuEntry(
@@ -27,6 +40,6 @@ FEATURE = Feature(
     ),
     replacement=Replacement(
         tables=("store_packages", "store_assignments", "store_downloads"),
-        folder=lambda core: package_files(core).folder,
+        folder=_package_folder,
     ),
 )

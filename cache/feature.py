@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from appliance.features import Feature, MenuEntry, Replacement, ServiceSpec, enabled_by
+from appliance.features import (
+    Feature,
+    MenuEntry,
+    Replacement,
+    ServiceSpec,
+    enabled_by,
+    later,
+    later_call,
+)
 from appliance.i18n import N_
 from appliance.site_status import carmo_row
-from cache import admin_pages, api
 from cache.config import CacheConfig
-from cache.jobs import cache_jobs
 from cache.labels import LABELS
 
 if TYPE_CHECKING:
@@ -33,10 +39,10 @@ FEATURE = Feature(
     order=30,
     config=("cache", CacheConfig),
     services=(ServiceSpec("cache", _create, enabled_by(CacheConfig)),),
-    routes=(admin_pages.routes, api.api),
+    routes=later("cache.admin_pages:routes", "cache.api:api"),
     templates_package="cache",
     migrations_package="cache",
-    jobs=cache_jobs,
+    jobs=later_call("cache.jobs:cache_jobs"),
     translations="cache",
     labels=LABELS,
     menu=(MenuEntry("/cache", N_("Cache des mises à jour")),),

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, ClassVar
 from aiohttp import web
 
 from appliance.i18n import N_
-from appliance.metrics import publish_metrics
+from appliance.published import publish_metrics
 from appliance.scheduler.jobs import load_calendar
 from appliance.service import Health
 from cache import state as cache_admin

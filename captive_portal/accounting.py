@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import time
 
-from appliance.metrics import publish_metrics
 from appliance.network_clients import CLIENTS_TOPIC
+from appliance.published import publish_metrics
 from captive_portal import ruleset
 from captive_portal import state as portal_admin
 from captive_portal.config import PortalConfig

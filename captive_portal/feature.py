@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from appliance.features import Feature, MenuEntry, Replacement, ServiceSpec, enabled_by
+from appliance.features import (
+    Feature,
+    FirstRunPart,
+    MenuEntry,
+    Replacement,
+    ServiceSpec,
+    enabled_by,
+    later,
+    later_call,
+)
 from appliance.i18n import N_
 from appliance.site_status import carmo_row
-from captive_portal import admin_pages, api, first_run
-from captive_portal.carts import cart_figures
 from captive_portal.config import PortalConfig
-from captive_portal.jobs import portal_jobs
 from captive_portal.labels import LABELS
 
 if TYPE_CHECKING:
@@ -26,6 +32,8 @@ def _create(core: Core) -> Service:
 
 async def _site_figures(core: Core, now: float) -> list[tuple[str, str, float]]:
     """Return the carts' figures and the portal's conformity: a login per person (#7.5)."""
+    from captive_portal.carts import cart_figures
+
     enabled = core.config.section(PortalConfig).enabled
     return [*await cart_figures(core, now), carmo_row("7.5", enabled)]
 
@@ -36,13 +44,13 @@ FEATURE = Feature(
     config=("portal", PortalConfig),
     services=(ServiceSpec("portal", _create, enabled_by(PortalConfig)),),
     site_figures=_site_figures,
-    routes=(admin_pages.routes, api.api),
+    routes=later("captive_portal.admin_pages:routes", "captive_portal.api:api"),
     templates_package="captive_portal",
     migrations_package="captive_portal",
-    jobs=portal_jobs,
+    jobs=later_call("captive_portal.jobs:portal_jobs"),
     translations="captive_portal",
     labels=LABELS,
     menu=(MenuEntry("/portal", N_("Wi-Fi invité·es")),),
     replacement=Replacement(tables=("portal_charters", "portal_charter", "portal_role_settings")),
-    first_run=first_run.PART,
+    first_run=FirstRunPart("portal_first_run.html", later_call("captive_portal.first_run:read")),
 )

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from appliance.features import Feature, MenuEntry, Replacement, ServiceSpec, enabled_by
+from appliance.features import (
+    Feature,
+    MenuEntry,
+    Replacement,
+    ServiceSpec,
+    enabled_by,
+    later,
+    later_call,
+)
 from appliance.i18n import N_
 from appliance.site_status import carmo_row
-from filter import admin_pages, api, class_pages
-from filter.cli import filter_group
 from filter.config import FilterConfig
-from filter.jobs import filter_jobs
 from filter.labels import LABELS
 
 if TYPE_CHECKING:
@@ -36,11 +41,11 @@ FEATURE = Feature(
     order=10,
     config=("filter", FilterConfig),
     services=(ServiceSpec("filter", _create, enabled_by(FilterConfig)),),
-    routes=(admin_pages.routes, class_pages.routes, api.api),
+    routes=later("filter.admin_pages:routes", "filter.class_pages:routes", "filter.api:api"),
     templates_package="filter",
     migrations_package="filter",
-    jobs=filter_jobs,
-    commands=(filter_group,),
+    jobs=later_call("filter.jobs:filter_jobs"),
+    commands={"filter": "filter.cli:filter_group"},
     translations="filter",
     labels=LABELS,
     menu=(

@@ -27,8 +27,8 @@ from aiohttp import web
 from appliance.i18n import N_
 from appliance.identity import subgroups
 from appliance.identity.subgroups import SUBGROUPS_TOPIC
-from appliance.metrics import publish_metrics
 from appliance.network_clients import CLIENTS_TOPIC, network_identities
+from appliance.published import publish_metrics
 from appliance.service import Health, Service
 from cache import steering as cache_steering
 from captive_portal.config import PortalConfig

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from appliance.features import DashboardPanel, Feature, MenuEntry, ServiceSpec, enabled_by
+from appliance.features import (
+    DashboardPanel,
+    Feature,
+    FirstRunPart,
+    MenuEntry,
+    ServiceSpec,
+    enabled_by,
+    later,
+    later_call,
+)
 from appliance.i18n import N_
-from sync import api, device_pages, first_run, pages
-from sync.cli import sync_group
+from appliance.services import SHARED_UNIT
 from sync.config import SyncConfig
-from sync.jobs import sync_jobs
 from sync.labels import LABELS
 
 if TYPE_CHECKING:
@@ -27,15 +34,20 @@ FEATURE = Feature(
     name="sync",
     order=60,
     config=("sync", SyncConfig),
-    services=(ServiceSpec("sync", _create, enabled_by(SyncConfig)),),
-    routes=(pages.routes, device_pages.routes, api.api),
+    # No privilege of its own: it runs in the shared unit (preau-web.service).
+    services=(ServiceSpec("sync", _create, enabled_by(SyncConfig), unit=SHARED_UNIT),),
+    routes=later("sync.pages:routes", "sync.device_pages:routes", "sync.api:api"),
     templates_package="sync",
     migrations_package="sync",
     translations="sync",
     labels=LABELS,
-    commands=(sync_group,),
-    jobs=sync_jobs,
+    commands={"sync": "sync.cli:sync_group"},
+    jobs=later_call("sync.jobs:sync_jobs"),
     menu=(MenuEntry("/synchro", N_("Lien avec le centre")),),
-    dashboard=(DashboardPanel("sync_panel.html", pages.sync_panel),),
-    first_run=first_run.PART,
+    dashboard=(DashboardPanel("sync_panel.html", later_call("sync.pages:sync_panel")),),
+    first_run=FirstRunPart(
+        "sync_first_run.html",
+        later_call("sync.first_run:read"),
+        later_call("sync.first_run:apply"),
+    ),
 )

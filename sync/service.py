@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Final
 import aiohttp
 
 from appliance.i18n import N_
-from appliance.metrics import publish_metrics, published_rows
 from appliance.problems import problem_of
+from appliance.published import publish_metrics, published_rows
 from appliance.service import Health, Service
 from appliance.site_status import kernel_conformity, read_host_figures, services_status
 from appstore.central import held_sha256

@@ -42,12 +42,8 @@ from appliance.first_run.network import (
     read_interfaces,
 )
 from appliance.i18n import N_
-from appliance.identity.ldap_directory import (
-    DirectoryError,
-    DirectoryUnreachable,
-    LdapDirectory,
-)
-from appliance.identity.model import Person
+from appliance.identity.ldap_directory import LdapDirectory
+from appliance.identity.model import DirectoryError, DirectoryUnreachable, Person
 from appliance.problems import Problem
 from appliance.site_settings import write_settings
 from appliance.web.auth import login_csrf_token, set_login_csrf, source_of

@@ -16,23 +16,26 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from appliance.audit import utc_now_iso
 from appliance.config import PreauConfig, Role
 from appliance.executor import BlockingExecutor
 from appliance.i18n import N_
 from appliance.identity import passwords
-from appliance.identity.ldap_directory import (
+from appliance.identity.model import (
     DirectoryError,
     DirectoryGroup,
     DirectoryUnreachable,
-    LdapDirectory,
+    Person,
+    effective_role,
 )
-from appliance.identity.model import Person, effective_role
 from appliance.identity.people_state import ensure_class, replace_teaching, upsert_person
 from appliance.problems import UserError
 from appliance.state.db import StateDB
+
+if TYPE_CHECKING:
+    from appliance.identity.ldap_directory import LdapDirectory
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -112,6 +115,9 @@ class Directory:
         if not cfg.enabled:
             return None
         if self._ldap is None:
+            # python-ldap is imported only where a directory is bound (15 MB a process).
+            from appliance.identity.ldap_directory import LdapDirectory
+
             self._ldap = LdapDirectory(
                 cfg, _read_secret(cfg.bind_password_file), self.default_school
             )

@@ -27,7 +27,6 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 import ldap
@@ -36,7 +35,13 @@ import ldap.filter
 from ldap.controls import SimplePagedResultsControl
 
 from appliance.config import LdapConfig
-from appliance.identity.model import Person, role_from_directory
+from appliance.identity.model import (
+    DirectoryError,
+    DirectoryGroup,
+    DirectoryUnreachable,
+    Person,
+    role_from_directory,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -47,23 +52,6 @@ _PREFIXES: Final = "abcdefghijklmnopqrstuvwxyz0123456789"
 _MAX_SPLIT_DEPTH: Final = 32  # names sharing a long prefix (eleve0001…) go deeper
 _POOL_SIZE: Final = 8  # kept TLS connections per kind, at most
 _UNREACHABLE = (ldap.SERVER_DOWN, ldap.TIMEOUT, ldap.CONNECT_ERROR, ldap.TIMELIMIT_EXCEEDED)
-
-
-class DirectoryError(Exception):
-    """The directory answered, but not as configured (bad service account, bad base)."""
-
-
-class DirectoryUnreachable(DirectoryError):
-    """The directory cannot be reached or the TLS handshake failed."""
-
-
-@dataclass(frozen=True, slots=True)
-class DirectoryGroup:
-    """A group read from the directory."""
-
-    dn: str
-    name: str
-    member_dns: tuple[str, ...]
 
 
 def _text(values: Sequence[bytes] | None) -> list[str]:

@@ -59,3 +59,20 @@ def role_from_directory(
 def effective_role(base: Role, grants: Mapping[str, Iterable[Role]], school_uai: str) -> Role:
     """Combine a person's own role with the roles delegated to them for a school (#5.25)."""
     return highest_role([base, *grants.get(school_uai, ())]) or base
+
+
+class DirectoryError(Exception):
+    """The directory answered, but not as configured (bad service account, bad base)."""
+
+
+class DirectoryUnreachable(DirectoryError):
+    """The directory cannot be reached or the TLS handshake failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryGroup:
+    """A group read from the directory."""
+
+    dn: str
+    name: str
+    member_dns: tuple[str, ...]

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 from typing import Final
 from zoneinfo import ZoneInfo
 
-import icalendar
-
 from appliance.config import SchedulerConfig, WindowConfig
 
 DAY_NAMES: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -182,6 +180,8 @@ def holidays_from_ics(data: bytes, source: str = "calendar") -> list[Holiday]:
     (first day back) are not closures and are skipped.
     """
     try:
+        import icalendar  # only to read a file (8 MB a process otherwise)
+
         calendar = icalendar.Calendar.from_ical(data)
     except ValueError as err:
         raise CalendarError(f"{source}: not an iCalendar file: {err}") from err

@@ -178,7 +178,11 @@ def test_every_command_and_option_has_translated_help() -> None:
                 assert catalogues.gettext("en", text) != text, f"{path} {param.opts}: {text!r}"
                 seen += 1
         if isinstance(command, click.Group):
-            for name, sub in command.commands.items():
+            # Through get_command: the features' commands are imported only when asked for.
+            ctx = click.Context(command)
+            for name in command.list_commands(ctx):
+                sub = command.get_command(ctx, name)
+                assert sub is not None, f"{path} {name}: not found"
                 walk(sub, f"{path} {name}")
 
     walk(main, "preau")

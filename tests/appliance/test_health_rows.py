@@ -14,7 +14,7 @@ from appliance.core import (
     Core,
     health_due,
 )
-from appliance.metrics import METRICS_REFRESH_SECONDS, publish_metrics, published_rows
+from appliance.published import METRICS_REFRESH_SECONDS, publish_metrics, published_rows
 from appliance.service import Health, Service
 from appliance.site_status import services_status
 

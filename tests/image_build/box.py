@@ -21,10 +21,10 @@ from pathlib import Path
 
 from dnslib import QTYPE, DNSRecord
 
-from appliance.services import service_names
+from appliance.services import unit_services
 from tests.image_build.machine import BYOD_ADDRESS, Container
 
-UNITS = [f"preau-{name}.service" for name in service_names()]
+UNITS = [f"preau-{unit}.service" for unit in unit_services()]
 # The one name unbound in the guest answers itself (it has no internet), and
 # one name the filter's configuration denies to everybody.
 ALLOWED, ALLOWED_ADDRESS = "ouvert.preau.test", "192.0.2.7"

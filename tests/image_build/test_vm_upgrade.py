@@ -19,6 +19,7 @@ import pytest
 from appliance.state.db import schema_version
 from tests.conftest import REPO
 from tests.image_build.box import (
+    UNITS,
     journal,
     main_pid,
     open_to_host,
@@ -115,6 +116,12 @@ def test_apt_upgrade_from_the_previous_version_migrates_and_keeps_the_data(
     wait_until(lambda: set(units_state(machine).values()) == {"active"}, 90)
     for unit, before in pids.items():
         assert main_pid(machine, unit) != before, unit
+    # The units the previous version had and this one merged into preau-web are
+    # stopped and their enablement gone: no process left behind, no dangling link.
+    loaded = machine.ssh("systemctl list-units --all --plain --no-legend 'preau-*'")[1]
+    assert sorted(line.split()[0] for line in loaded.splitlines()) == sorted(UNITS), loaded
+    wants = machine.ssh("ls /etc/systemd/system/preau.target.wants")[1].split()
+    assert sorted(wants) == sorted(UNITS), wants
     wait_until(lambda: serving(machine), 90)
     # The school's data and the referent's edited config were kept.
     assert web_login(machine, "directrice", PASSWORD) == 200

@@ -17,7 +17,7 @@ import pytest
 
 from appliance.config_overlay import read_overlay
 from appliance.core import Core
-from appliance.metrics import published_rows
+from appliance.published import published_rows
 from sync.credentials import CredentialError
 from sync.link import enrol
 from sync.service import SyncService

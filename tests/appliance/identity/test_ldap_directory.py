@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from appliance.core import Core
-from appliance.identity.ldap_directory import DirectoryError
+from appliance.identity.model import DirectoryError
 from tests.conftest import LdapServer, SchoolCA, ldap_section, make_config, opened_core
 
 pytestmark = pytest.mark.timeout(60)

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from appliance.core import Core
-from appliance.metrics import publish_metrics
+from appliance.published import publish_metrics
 from cache import state as cache_admin
 from tests.appliance.web.conftest import api_login
 
