@@ -25,7 +25,12 @@ Measured, each only from what was verified:
 - ``login_rush_p95_ms``: ``--logins`` phones on the pupils' Wi-Fi (macvlan
   interfaces, each its own MAC and address) post their login at once; the
   time runs from the POST until a TCP connection through the box to a host
-  on the WAN side succeeds (``bench/portal.py``'s phones);
+  on the WAN side succeeds (``bench/portal.py``'s phones). The pupils are
+  in the school's directory, a real slapd over StartTLS as in
+  ``bench/portal.py`` (the collectivité's, outside the box: it runs in the
+  box's network namespace to be reached at 127.0.0.1, but outside its
+  memory cap); ``--local-accounts`` makes them the box's own accounts
+  instead (argon2id, the small school without a directory);
 - ``dns_p99_ms``: the 99th percentile of verified answers at 2,000 qps.
 
 Where this differs from a 1 GiB virtual machine: the container shares the
@@ -46,6 +51,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -214,6 +220,68 @@ def add_pupils(machine: Container, count: int) -> list[tuple[str, str]]:
     return pupils
 
 
+class School:
+    """The school's directory: a real slapd holding ``count`` pupils (``bench/portal.py``'s)."""
+
+    def __init__(self, folder: Path, count: int) -> None:
+        """Make the directory's CA and its entries; nothing runs yet."""
+        from tests.conftest import make_school_ca, school_ldif
+
+        folder.mkdir()
+        (folder / "ca").mkdir()
+        self.folder = folder
+        self.ca = make_school_ca(folder / "ca")
+        self.data, self.accounts = school_ldif(extra_pupils=count)
+        self.port = 10389  # inside the box's network namespace: free there
+        self.server: Any = None
+        self.netns = ""
+
+    def configure(self, machine: Container) -> None:
+        """Bind the box to the directory (its CA and service password under /etc/preau)."""
+        from tests.conftest import BASE_DN, SERVICE_DN, SERVICE_PASSWORD
+
+        secret = self.folder / "ldap.secret"
+        secret.write_text(SERVICE_PASSWORD + "\n")
+        machine.put(self.ca.ca_cert, "/etc/preau/ldap-ca.pem")
+        machine.put(secret, "/etc/preau/ldap.secret")
+        machine.ssh("chown root:preau /etc/preau/ldap-ca.pem /etc/preau/ldap.secret"
+                    " && chmod 0640 /etc/preau/ldap-ca.pem /etc/preau/ldap.secret")  # fmt: skip
+        settle(machine, {"identity": {"ldap": {
+            "enabled": True,
+            "uri": f"ldap://127.0.0.1:{self.port}",
+            "security": "starttls",
+            "ca_file": "/etc/preau/ldap-ca.pem",
+            "bind_dn": SERVICE_DN,
+            "bind_password_file": "/etc/preau/ldap.secret",
+            "base_dn": BASE_DN,
+            "group_base_dn": f"ou=groups,{BASE_DN}",
+            "roles": {"pupil": [f"cn=eleves,ou=groups,{BASE_DN}"],
+                      "teacher": [f"cn=enseignants,ou=groups,{BASE_DN}"],
+                      "referent": [f"cn=referents,ou=groups,{BASE_DN}"]},
+        }}, "portal": {"logins_per_minute": 600}})  # fmt: skip
+
+    def serve(self, machine: Container) -> list[tuple[str, str]]:
+        """Start slapd in the booted box's network namespace; return the pupils' logins."""
+        from tests.conftest import start_slapd
+
+        assert machine.process is not None
+        leader = subprocess.run(["pgrep", "-P", str(machine.process.pid)], capture_output=True,
+                                text=True, check=True).stdout.split()[0]  # fmt: skip
+        self.netns = f"box-{machine.name}"[:15]
+        subprocess.run(["ip", "netns", "attach", self.netns, leader], check=True)
+        (self.folder / f"slapd-{leader}").mkdir()
+        self.server = start_slapd(self.folder / f"slapd-{leader}", self.ca, self.data,
+                                  self.accounts, netns=self.netns, port=self.port)  # fmt: skip
+        return [(a.uid, a.password) for a in self.accounts.values() if a.uid.startswith("eleve")]
+
+    def stop(self) -> None:
+        """Stop slapd and forget the namespace's name."""
+        if self.server is not None:
+            self.server.stop()
+        if self.netns:
+            subprocess.run(["ip", "netns", "del", self.netns], check=False)
+
+
 def login_rush(machine: Container, pupils: list[tuple[str, str]], folder: Path) -> float:
     """Return the p95 (ms) from login POST to a connection through the box, all at once."""
     ns = machine.phone_ns
@@ -265,8 +333,13 @@ def main() -> None:
     parser.add_argument(
         "--import-stopped", action="store_true", help="import the list with the services stopped"
     )
+    parser.add_argument(
+        "--local-accounts", action="store_true", help="pupils as local accounts, not a directory"
+    )
     args = parser.parse_args()
-    ensure_debian_packages("dnsperf", "dnsutils", "systemd-container", "debootstrap")
+    ensure_debian_packages(
+        "dnsperf", "dnsutils", "systemd-container", "debootstrap", "slapd", "ldap-utils"
+    )
     tree = REPO / "bench" / "out" / f"ut1-{args.scale}"
     if not (tree / "SEED").is_file():
         generate(tree, args.scale)
@@ -319,8 +392,14 @@ def main() -> None:
                 )
             queries = folder / "queries.txt"
             listed = query_file(tree, queries)
-            pupils = add_pupils(machine, args.logins)
+            if args.local_accounts:
+                pupils = add_pupils(machine, args.logins)
+            else:
+                ldap = School(folder / "directory", args.logins)
+                ldap.configure(machine)
             machine.reboot()
+            if not args.local_accounts:
+                pupils = ldap.serve(machine)
             wait_until(lambda: serving(machine) and blocks(machine, listed), 300)
             boot_s = time.monotonic() - machine.spawned_at
             states = units_state(machine)
@@ -355,6 +434,8 @@ def main() -> None:
             rush_p95 = login_rush(machine, pupils, folder)
             usage = cgroup_figures(cg)
         finally:
+            if not args.local_accounts and "ldap" in locals():
+                ldap.stop()
             machine.stop()
             subprocess.run(["ip", "netns", "del", machine.phone_ns], check=False)
     total_idle = max(sum(r for r, _ in sample.values()) for sample in idle)

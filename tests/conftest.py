@@ -455,17 +455,19 @@ def start_slapd(
     *,
     size_limit: int = 0,
     schema: str = "",
+    port: int = 0,
 ) -> LdapServer:
     """Start a real slapd holding ``data`` (LDIF), in ``netns`` if given.
 
     ``size_limit`` is the database's olcSizeLimit (slapd answers at most that
     many entries to a search that is not paged); ``schema`` is more schema
     LDIF (an Active-Directory-shaped one, say), included after the standard ones.
+    ``port``: the one to listen on (a free one when 0).
     """
     (folder / "slapd.d").mkdir()
     (folder / "data").mkdir()
     shutil.copy(ca.ca_cert, folder / "ca.pem")
-    port = free_port()
+    port = port or free_port()
     config = folder / "config.ldif"
     config.write_text(_slapd_config(folder, ca, port, size_limit=size_limit, schema=schema))
     subprocess.run(
