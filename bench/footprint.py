@@ -123,6 +123,28 @@ def memory_cgroup(limit: int) -> Iterator[Path]:
             folder.rmdir()
 
 
+# Run in the guest: bytes each process has caused to be written (``/proc/PID/io``),
+# by command line, to say who writes during the idle window.
+_WRITERS = r"""
+import glob, json
+found = {}
+for io in glob.glob("/proc/[0-9]*/io"):
+    try:
+        written = int(next(l for l in open(io) if l.startswith("write_bytes:")).split()[1])
+        pid = io.split("/")[2]
+        name = open(f"/proc/{pid}/cmdline").read().replace("\0", " ").strip()[:60] or pid
+    except (OSError, StopIteration):
+        continue
+    found[f"{pid} {name}"] = written
+print(json.dumps(found))
+"""
+
+
+def writers(machine: Container) -> dict[str, int]:
+    """Return the bytes each guest process has caused to be written so far."""
+    return {k: int(v) for k, v in json.loads(run_in_guest(machine, _WRITERS, "io.py")).items()}
+
+
 def rss(machine: Container) -> dict[str, tuple[float, float]]:
     """Return each Préau unit's resident memory (RSS, PSS) in MB."""
     out = run_in_guest(machine, _RSS, "rss.py")
@@ -407,12 +429,17 @@ def main() -> None:
             # Idle: memory samples and the disk's writes over the window.
             time.sleep(30)
             before = loop_sectors(machine.disk)
+            io_before = writers(machine)
             idle: list[dict[str, tuple[float, float]]] = []
             deadline = time.monotonic() + args.idle_seconds
             while time.monotonic() < deadline:
                 idle.append(rss(machine))
                 time.sleep(min(15, max(0, deadline - time.monotonic())))
             written = (loop_sectors(machine.disk) - before) * 512
+            io_after = writers(machine)
+            by_process = sorted(
+                ((io_after[k] - io_before.get(k, 0), k) for k in io_after), reverse=True
+            )
             writes_mb_day = written / 1e6 * 86_400 / args.idle_seconds
             # Under load: dnsperf at 2,000 qps, memory sampled meanwhile.
             loaded: list[dict[str, tuple[float, float]]] = []
@@ -449,6 +476,9 @@ def main() -> None:
         worst = max((s.get(unit, (0.0, 0.0)) for s in idle), key=lambda pair: pair[0])
         print(f"  {unit}: {worst[0]:.1f}, {worst[1]:.1f}")
     print(f"answers at 2,000 qps: {steady[0]} right, {steady[1]} wrong")
+    print(f"idle window: {written / 1e6:.2f} MB written to the disk; by process (MB):")
+    for count, process in by_process[:8]:
+        print(f"  {count / 1e6:8.2f}  {process}")
     print(f"cgroup: peak {usage['peak_mb']:.0f} MB, oom_kills {usage['oom_kills']}")
     print(
         result_line(

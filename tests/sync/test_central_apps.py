@@ -129,9 +129,12 @@ def test_the_centre_s_apps_reach_the_store_checked_and_stay_in_step(
     cached = list(downloads.glob("*geogebra.apk"))
     assert len(cached) == 1  # python-tuf's checked download of the first publication
     cached[0].unlink()
+    before = link_of(config).policy_version
     publish_apps(centre, ("geogebra.apk", apk, "Geogebra", "android", '"school"'))
     wait_for(lambda: centre_packages(config) == [("Geogebra", "1.0", sha, [("school", "")])], box)
     assert not list(downloads.glob("*geogebra.apk"))
+    # The store takes the packages before the link records the version: wait for both.
+    wait_for(lambda: link_of(config).policy_version > before, box)
 
     # A publication whose package is not what the repository signs: refused whole.
     version = link_of(config).policy_version
