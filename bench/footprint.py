@@ -19,7 +19,8 @@ Measured, each only from what was verified:
 - ``swap_mb``: the cgroup's swap in use (this host has none: the cap is hard,
   so ``oom_kills`` must be 0 for the memory figures to mean anything);
 - ``writes_mb_day``: sectors written to the box's disk (its loop device) over
-  an idle window, scaled to a day;
+  an idle window, scaled to a day; the window is sampled from inside the box
+  by one process started before it, so the bench writes nothing meanwhile;
 - ``boot_to_serving_s``: from the container's start (after a reboot) until
   the web UI answers and the filter blocks a listed name;
 - ``login_rush_p95_ms``: ``--logins`` phones on the pupils' Wi-Fi (macvlan
@@ -123,26 +124,66 @@ def memory_cgroup(limit: int) -> Iterator[Path]:
             folder.rmdir()
 
 
-# Run in the guest: bytes each process has caused to be written (``/proc/PID/io``),
-# by command line, to say who writes during the idle window.
-_WRITERS = r"""
-import glob, json
-found = {}
-for io in glob.glob("/proc/[0-9]*/io"):
-    try:
-        written = int(next(l for l in open(io) if l.startswith("write_bytes:")).split()[1])
-        pid = io.split("/")[2]
-        name = open(f"/proc/{pid}/cmdline").read().replace("\0", " ").strip()[:60] or pid
-    except (OSError, StopIteration):
-        continue
-    found[f"{pid} {name}"] = written
-print(json.dumps(found))
+# Run in the guest for the idle window, in one ssh session started before it:
+# nothing of the bench touches the box's disk meanwhile (a session a sample
+# wrote wtmp and a script file each time, most of what the disk saw). It
+# flushes what came before, waits SETTLE seconds (the host reads the disk's
+# counter then), samples the units' memory every 15 s and each process's
+# written bytes (/proc/PID/io) at both ends, and prints it all at the end.
+_IDLE = r"""
+import glob, json, os, sys, time
+SETTLE, SECONDS = float(sys.argv[1]), float(sys.argv[2])
+def written():
+    found = {}
+    for io in glob.glob("/proc/[0-9]*/io"):
+        try:
+            count = int(next(l for l in open(io) if l.startswith("write_bytes:")).split()[1])
+            pid = io.split("/")[2]
+            name = open(f"/proc/{pid}/cmdline").read().replace("\0", " ").strip()[:60]
+        except (OSError, StopIteration):
+            continue
+        found[f"{pid} {name or pid}"] = count
+    return found
+os.sync()
+time.sleep(SETTLE)
+before, samples, deadline = written(), [], time.monotonic() + SECONDS
+while True:
+    samples.append(json.loads(os.popen(sys.executable + " /var/tmp/rss.py").read()))
+    left = deadline - time.monotonic()
+    if left <= 0:
+        break
+    time.sleep(min(15, left))
+after = written()
+print(json.dumps({"samples": samples, "written": {k: after[k] - before.get(k, 0) for k in after}}))
 """
+IDLE_SETTLE_S = 10.0
 
 
-def writers(machine: Container) -> dict[str, int]:
-    """Return the bytes each guest process has caused to be written so far."""
-    return {k: int(v) for k, v in json.loads(run_in_guest(machine, _WRITERS, "io.py")).items()}
+def idle_window(
+    machine: Container, seconds: int
+) -> tuple[list[dict[str, tuple[float, float]]], list[tuple[int, str]], int, float]:
+    """Sample the idle box from inside; return memory samples, writers, bytes written, window."""
+    for name, script in (("rss.py", _RSS), ("idle.py", _IDLE)):
+        (machine.run_dir / name).write_text(script)
+        machine.put(machine.run_dir / name, f"{GUEST_TMP}/{name}")
+    found: dict[str, str] = {}
+    sampler = threading.Thread(target=lambda: found.update(out=machine.ssh(
+        f"{GUEST_PYTHON} {GUEST_TMP}/idle.py {IDLE_SETTLE_S} {seconds}", timeout=seconds + 120
+    )[1]))  # fmt: skip
+    sampler.start()
+    time.sleep(IDLE_SETTLE_S / 2)  # the session is open and flushed; the sampler waits
+    before, started = loop_sectors(machine.disk), time.monotonic()
+    sampler.join()
+    written = (loop_sectors(machine.disk) - before) * 512
+    window = time.monotonic() - started
+    result = json.loads(found["out"])
+    samples = [
+        {unit: (r / 1024, p / 1024) for unit, (r, p) in sample.items()}
+        for sample in result["samples"]
+    ]
+    by_process = sorted(((count, name) for name, count in result["written"].items()),
+                        reverse=True)  # fmt: skip
+    return samples, by_process, written, window
 
 
 def rss(machine: Container) -> dict[str, tuple[float, float]]:
@@ -428,19 +469,8 @@ def main() -> None:
             assert set(states.values()) == {"active"}, states
             # Idle: memory samples and the disk's writes over the window.
             time.sleep(30)
-            before = loop_sectors(machine.disk)
-            io_before = writers(machine)
-            idle: list[dict[str, tuple[float, float]]] = []
-            deadline = time.monotonic() + args.idle_seconds
-            while time.monotonic() < deadline:
-                idle.append(rss(machine))
-                time.sleep(min(15, max(0, deadline - time.monotonic())))
-            written = (loop_sectors(machine.disk) - before) * 512
-            io_after = writers(machine)
-            by_process = sorted(
-                ((io_after[k] - io_before.get(k, 0), k) for k in io_after), reverse=True
-            )
-            writes_mb_day = written / 1e6 * 86_400 / args.idle_seconds
+            idle, by_process, written, window_s = idle_window(machine, args.idle_seconds)
+            writes_mb_day = written / 1e6 * 86_400 / window_s
             # Under load: dnsperf at 2,000 qps, memory sampled meanwhile.
             loaded: list[dict[str, tuple[float, float]]] = []
             stop = threading.Event()
