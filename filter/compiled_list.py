@@ -98,7 +98,7 @@ class CompiledList:
         if count and max(ids) >= len(sets):
             raise ListError(N_("un nom désigne un ensemble de catégories absent de l'en-tête"))
         del ids
-        self._release(end_hashes, 2 * count)
+        self._release(start, 10 * count)
         self.categories: list[str] = categories
         self._set_names: list[tuple[str, ...]] = [
             tuple(categories[cid] for cid in members) for members in sets
