@@ -52,7 +52,8 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -301,27 +302,18 @@ class School:
 
     def configure(self, machine: Container) -> None:
         """Bind the box to the directory (its CA and service password under /etc/preau)."""
-        from tests.conftest import BASE_DN, SERVICE_DN, SERVICE_PASSWORD
+        from tests.conftest import LdapServer, ldap_section
 
-        secret = self.folder / "ldap.secret"
-        secret.write_text(SERVICE_PASSWORD + "\n")
+        # The test school's binding (bench/portal.py's), at the guest's paths.
+        where = SimpleNamespace(uri=f"ldap://127.0.0.1:{self.port}")
+        section = ldap_section(cast(LdapServer, where), self.ca.ca_cert, self.folder)
         machine.put(self.ca.ca_cert, "/etc/preau/ldap-ca.pem")
-        machine.put(secret, "/etc/preau/ldap.secret")
+        machine.put(Path(section["bind_password_file"]), "/etc/preau/ldap.secret")
         machine.ssh("chown root:preau /etc/preau/ldap-ca.pem /etc/preau/ldap.secret"
                     " && chmod 0640 /etc/preau/ldap-ca.pem /etc/preau/ldap.secret")  # fmt: skip
-        settle(machine, {"identity": {"ldap": {
-            "enabled": True,
-            "uri": f"ldap://127.0.0.1:{self.port}",
-            "security": "starttls",
-            "ca_file": "/etc/preau/ldap-ca.pem",
-            "bind_dn": SERVICE_DN,
-            "bind_password_file": "/etc/preau/ldap.secret",
-            "base_dn": BASE_DN,
-            "group_base_dn": f"ou=groups,{BASE_DN}",
-            "roles": {"pupil": [f"cn=eleves,ou=groups,{BASE_DN}"],
-                      "teacher": [f"cn=enseignants,ou=groups,{BASE_DN}"],
-                      "referent": [f"cn=referents,ou=groups,{BASE_DN}"]},
-        }}, "portal": {"logins_per_minute": 600}})  # fmt: skip
+        section |= {"ca_file": "/etc/preau/ldap-ca.pem",
+                    "bind_password_file": "/etc/preau/ldap.secret"}  # fmt: skip
+        settle(machine, {"identity": {"ldap": section}, "portal": {"logins_per_minute": 600}})
 
     def serve(self, machine: Container) -> list[tuple[str, str]]:
         """Start slapd in the booted box's network namespace; return the pupils' logins."""

@@ -46,9 +46,6 @@ _LOGGER = logging.getLogger(__name__)
 
 DO_ORIGIN: Final = "cacheHostOrigin"
 METRICS_SECONDS: Final = 10.0
-# An idle cache rewrites its figures this seldom (each write is an fsync on
-# the box's SD card); appliance.published keeps them shown meanwhile.
-REPUBLISH_SECONDS: Final = 900.0
 CALENDAR_SECONDS: Final = 600.0
 TOP_OBJECTS: Final = 50
 LOCAL_PATHS: Final = frozenset({"/proxy.pac", "/wpad.dat", "/healthz"})

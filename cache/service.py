@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, ClassVar
 from aiohttp import web
 
 from appliance.i18n import N_
-from appliance.published import publish_metrics
+from appliance.published import METRICS_REFRESH_SECONDS, publish_metrics
 from appliance.scheduler.jobs import load_calendar
 from appliance.service import Health
 from cache import state as cache_admin
@@ -40,7 +40,6 @@ if TYPE_CHECKING:
 from cache.cache_base import (
     CALENDAR_SECONDS,
     METRICS_SECONDS,
-    REPUBLISH_SECONDS,
     TOP_OBJECTS,
     _no_banner,
     background_rate,
@@ -168,12 +167,13 @@ class CacheService(CacheHttp):
             )
             for m in top
         ]  # fmt: skip
-        # An idle cache writes seldom: each write is an fsync on the box's disk.
+        # An idle cache writes seldom (each write is an fsync on the box's disk), as
+        # published figures are: when they change, else every METRICS_REFRESH_SECONDS.
         now = time.monotonic()
         if (
             not deltas
             and (values, objects) == self._published
-            and now - self._published_at < REPUBLISH_SECONDS
+            and now - self._published_at < METRICS_REFRESH_SECONDS
         ):
             return
         await publish_metrics(self.core, "cache", values)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from appliance.features import FirstRunAnswers, FirstRunPart
+from appliance.features import FirstRunAnswers
 from appliance.i18n import N_
 from appliance.problems import Problem
 
@@ -34,6 +34,3 @@ def read(answers: FirstRunAnswers) -> tuple[dict[str, Any], dict[str, Problem]]:
         key: value for key, value in (("byod_interface", pupils), ("wan_interface", wan)) if value
     }
     return ({"portal": settings} if settings and not errors else {}), errors
-
-
-PART = FirstRunPart(template="portal_first_run.html", read=read)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from appliance.features import FirstRunAnswers, FirstRunPart
+from appliance.features import FirstRunAnswers
 from appliance.i18n import N_
 from appliance.problems import Problem
 from sync.credentials import CredentialError, parse_token
@@ -65,6 +65,3 @@ async def apply(
     except (CredentialError, LinkError, PraError) as err:
         return {"sync_token": err.problem}
     return {}
-
-
-PART = FirstRunPart(template="sync_first_run.html", read=read, apply=apply)
