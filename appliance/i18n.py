@@ -25,13 +25,15 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import resources
 from importlib.resources.abc import Traversable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import jinja2
-import jinja2.runtime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
+
+if TYPE_CHECKING:
+    import jinja2
+    import jinja2.runtime
 
 LANGUAGES: Final = ("fr", "en")
 SOURCE_LANGUAGE: Final = "fr"
@@ -102,6 +104,9 @@ def install_in(
     labels: Mapping[str, Mapping[str, str]] | None = None,
 ) -> None:
     """Give templates ``_`` (in the page's ``lang``), ``labels`` and ``language_names``."""
+    # Imported here: the filter and the cache render no template, and jinja2
+    # is 9 MB of a process on a 1 GiB box (#15).
+    import jinja2
 
     @jinja2.pass_context
     def _gettext(context: jinja2.runtime.Context, message: str) -> str:

@@ -43,7 +43,8 @@ async def import_list(
     core: Core, path: Path, *, name: str, list_format: str, category: str
 ) -> ImportReport:
     """Read, compile and register a list (raises ListError, saying what is wrong)."""
-    from filter.lists import ListError, ListStats, compile_list, read_list
+    from filter.compiled_list import compile_list
+    from filter.lists import ListError, ListStats, read_list
 
     started = time.perf_counter()
     stats = ListStats()

@@ -14,21 +14,16 @@ Reading (pure generators over lines):
 - a UT1 alias (``porn -> adult``, a symbolic link in the tarball or the
   tree) is a category of its own with the target's domains.
 
-Compiling: names are hashed to 64 bits (BLAKE2b), sorted, and written with a
-16-bit index into a table of category sets. The artifact (``*.pfl``) is
-memory-mapped read-only by the server: about 10 bytes per name, no Python
-object per name, and swapping lists is replacing one mapping by another.
+Compiling and looking up the artifact (``*.pfl``) is
+:mod:`filter.compiled_list`'s: about 5 bytes per name, memory-mapped, no
+Python object per name.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import ipaddress
-import json
 import posixpath
 import re
-import struct
 import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -38,7 +33,6 @@ from typing import IO, Final, Literal
 from appliance.i18n import N_
 from appliance.problems import UserError
 
-MAGIC: Final = b"PREAUFL1"
 ListFormat = Literal["ut1", "domains", "hosts", "adblock"]
 _LABEL: Final = re.compile(rb"^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$")
 _DOMAIN: Final = re.compile(
@@ -349,90 +343,6 @@ def read_list(
                 yield from _chunked(read_adblock(_text_lines(handle), category, stats))
     except OSError as err:
         raise ListError(N_("%(path)s : %(reason)s"), path=path, reason=err.strerror) from err
-
-
-_DIGEST: Final = functools.partial(hashlib.blake2b, digest_size=8)
-
-
-def name_hash(name: bytes) -> int:
-    """Return the 64-bit key of a name."""
-    return int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "little")
-
-
-def compile_list(chunks: Iterable[tuple[str, list[bytes]]], meta: dict[str, object]) -> bytes:
-    """Compile (category, names) chunks into an artifact (needs numpy).
-
-    Memory, for the full UT1 list (5.5 M names) on a 1 GiB box where the
-    services run: the names are hashed block by block as they are read (no
-    list of all names), and the hashes are sorted once, by one stable
-    argsort, then deduplicated in place of ``np.unique`` (which sorts again):
-    about 8 bytes a name held three times at the peak, some 150 MB.
-    """
-    import numpy as np
-
-    category_ids: dict[str, int] = {}
-    digests = bytearray()
-    cats = bytearray()
-    for category, names in chunks:
-        cid = category_ids.setdefault(category, len(category_ids))
-        if cid > 255:
-            raise ListError(N_("plus de 256 catégories dans une même liste"))
-        digests += b"".join([_DIGEST(name).digest() for name in names])
-        cats += bytes([cid]) * len(names)
-    hashes = np.frombuffer(digests, dtype="<u8")
-    categories = np.frombuffer(cats, dtype=np.uint8)
-    order = np.argsort(hashes, kind="stable")
-    hashes = hashes[order]
-    categories = categories[order]
-    del order, digests, cats
-    starts = np.ones(len(hashes), dtype=bool)
-    starts[1:] = hashes[1:] != hashes[:-1]
-    first = np.flatnonzero(starts)
-    unique = hashes[first]
-    del hashes, starts
-    counts = np.diff(np.append(first, len(categories)))
-    set_ids = np.zeros(len(unique), dtype="<u2")
-    sets: list[tuple[int, ...]] = [()]
-    set_index: dict[tuple[int, ...], int] = {}
-    singles = counts == 1
-    # Most names are in one category: one set per category, vectorised.
-    for cid in range(len(category_ids)):
-        set_index[(cid,)] = len(sets)
-        sets.append((cid,))
-    single_ids = np.array([set_index[(c,)] for c in range(len(category_ids))] or [0], dtype="<u2")
-    if len(category_ids):
-        set_ids[singles] = single_ids[categories[first[singles]]]
-    for position in np.nonzero(~singles)[0]:
-        start = int(first[position])
-        members = tuple(sorted({int(c) for c in categories[start : start + int(counts[position])]}))
-        index = set_index.get(members)
-        if index is None:
-            index = set_index[members] = len(sets)
-            sets.append(members)
-        set_ids[position] = index
-    if len(sets) > 65_535:
-        raise ListError(N_("trop d'ensembles de catégories distincts"))
-    del first, counts, singles, categories
-    header = json.dumps(
-        {
-            **meta,
-            "categories": list(category_ids),
-            "sets": [list(members) for members in sets],
-            "count": len(unique),
-        },
-        ensure_ascii=False,
-    ).encode()
-    padding = (-(len(MAGIC) + 4 + len(header))) % 8
-    return b"".join(
-        (
-            MAGIC,
-            struct.pack("<I", len(header) + padding),
-            header,
-            b" " * padding,
-            unique.astype("<u8").tobytes(),
-            set_ids.tobytes(),
-        )
-    )
 
 
 def suffixes(name: bytes) -> Iterator[bytes]:

@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Final
 
-from aiohttp import web
-
 from appliance.i18n import N_
 from appliance.identity import subgroups
 from appliance.identity.subgroups import SUBGROUPS_TOPIC
@@ -33,7 +31,6 @@ from appliance.service import Health, Service
 from cache import steering as cache_steering
 from captive_portal.config import PortalConfig
 from filter import state as filtering
-from filter.blockpage import BlockPage
 from filter.class_blocks import OVERRIDES_TOPIC
 from filter.clients import Client, ClientMap, Identity
 from filter.compiled_list import CompiledList
@@ -44,6 +41,8 @@ from filter.policy import Decision, Override
 from filter.upstream import Upstreams, parse_endpoint
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from appliance.core import Core
 
 _LOGGER = logging.getLogger(__name__)
@@ -239,6 +238,12 @@ class FilterService(Service):
             _LOGGER.info("DNS filter on %s (UDP, TCP)", endpoint)
         self._blockpage: web.AppRunner | None = None
         if self.core.config.section(FilterConfig).blockpage_listen:
+            # aiohttp and jinja2 are some 14 MB of the filter's 100 (#15), and
+            # the block page is off unless configured: imported only for it.
+            from aiohttp import web
+
+            from filter.blockpage import BlockPage
+
             host, port = parse_endpoint(self.core.config.section(FilterConfig).blockpage_listen)
             self._blockpage = web.AppRunner(
                 BlockPage(self.core, self.engine).app(), access_log=None

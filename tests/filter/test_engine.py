@@ -11,10 +11,9 @@ from dnslib import EDNS0, QTYPE, RR, SOA, A, DNSRecord
 from filter import wire
 from filter.cache import AnswerCache
 from filter.clients import ClientMap, Identity
-from filter.compiled_list import CompiledList
+from filter.compiled_list import CompiledList, compile_list
 from filter.config import FilterConfig
 from filter.engine import FilterEngine, Forward, TargetedOverride
-from filter.lists import compile_list
 from filter.policy import GroupPolicy, Override, decide
 from filter.ratelimit import RateLimiter
 from tests.filter.conftest import default_test_groups

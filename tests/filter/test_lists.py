@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from filter.compiled_list import CompiledList
+from filter.compiled_list import CompiledList, compile_list
 from filter.lists import (
     EXCEPTION,
     ListError,
     ListStats,
-    compile_list,
     normalise,
     read_list,
     read_ut1,

@@ -18,7 +18,7 @@ from dnslib import EDNS0, RR, A, DNSRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from filter.lists import compile_list
+from filter.compiled_list import compile_list
 from tests.fuzz.provider import atheris, load_target
 
 HERE = Path(__file__).parent
