@@ -32,7 +32,11 @@ Measured, each only from what was verified:
   box's network namespace to be reached at 127.0.0.1, but outside its
   memory cap); ``--local-accounts`` makes them the box's own accounts
   instead (argon2id, the small school without a directory);
-- ``dns_p99_ms``: the 99th percentile of verified answers at 2,000 qps.
+- ``dns_p99_ms``: the 99th percentile of verified answers at 2,000 qps;
+- the peer, ``peer_unbound_rss_mb`` and ``peer_unbound_p99_ms``: Unbound
+  used as the filter with the same list (``bench/dns.py``'s strong peer),
+  answering the same queries at 2,000 qps, on the host after the box is
+  stopped: its resident memory and its p99 (verified answers only).
 
 Where this differs from a 1 GiB virtual machine: the container shares the
 host's kernel (whose own memory is not counted) and its two cores with
@@ -57,8 +61,9 @@ from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._peers import ensure_debian_packages, result_line, which
-from bench.dns import percentile
+from bench._peers import ensure_debian_packages, free_port, result_line, which
+from bench.dns import dnsperf as dnsperf_loopback
+from bench.dns import percentile, unbound_filter_conf, wait_dns
 from bench.gen_ut1 import generate
 from bench.portal import PHONES, p95
 from tests.image_build.box import (
@@ -447,6 +452,8 @@ def main() -> None:
                 )
             queries = folder / "queries.txt"
             listed = query_file(tree, queries)
+            queries_kept = tree / "footprint-queries.txt"
+            queries_kept.write_bytes(queries.read_bytes())
             if args.local_accounts:
                 pupils = add_pupils(machine, args.logins)
             else:
@@ -487,6 +494,8 @@ def main() -> None:
                 ldap.stop()
             machine.stop()
             subprocess.run(["ip", "netns", "del", machine.phone_ns], check=False)
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as name:
+        peer_rss, peer_p99 = unbound_peer(tree, queries_kept, args.load_seconds, Path(name))
     total_idle = max(sum(r for r, _ in sample.values()) for sample in idle)
     total_load = max(sum(r for r, _ in sample.values()) for sample in loaded)
     pss_idle = max(sum(p for _, p in sample.values()) for sample in idle)
@@ -502,6 +511,7 @@ def main() -> None:
     for count, process in by_process[:8]:
         print(f"  {count / 1e6:8.2f}  {process}")
     print(f"cgroup: peak {usage['peak_mb']:.0f} MB, oom_kills {usage['oom_kills']}")
+    print(f"peer, Unbound with the same list: RSS {peer_rss:.0f} MB, p99 {peer_p99:.2f} ms")
     print(
         result_line(
             total_rss_mb=round(total_idle, 1),
@@ -515,8 +525,39 @@ def main() -> None:
             boot_to_serving_s=round(boot_s, 1),
             login_rush_p95_ms=round(rush_p95, 1),
             dns_p99_ms=round(steady[2], 2),
+            peer_unbound_rss_mb=round(peer_rss, 1),
+            peer_unbound_p99_ms=round(peer_p99, 2),
         )
     )
+
+
+def unbound_peer(tree: Path, queries: Path, seconds: int, folder: Path) -> tuple[float, float]:
+    """Run the peer: Unbound as the filter, the same list and queries; return RSS MB and p99 ms.
+
+    This is how a school filters without Préau (``bench/dns.py``'s strong
+    peer): every listed name a ``local-zone always_nxdomain``. It runs on the
+    host, outside the 1 GiB cap (which it may not fit), with the allowed
+    name answered locally so that nothing is forwarded.
+    """
+    import psutil
+
+    port = free_port()
+    conf = folder / "unbound-peer.conf"
+    unbound_filter_conf(tree, conf, free_port(), port)
+    with conf.open("a") as handle:
+        handle.write(
+            'server:\n  local-zone: "ouvert.preau.test." static\n'
+            '  local-data: "ouvert.preau.test. 60 IN A 192.0.2.10"\n'
+        )
+    process = subprocess.Popen([which("unbound"), "-d", "-c", str(conf)])
+    try:
+        wait_dns(port, "ouvert.preau.test", timeout=1800)
+        output = dnsperf_loopback(port, queries, seconds, folder / "peer.txt", qps=2000)
+        rss_mb = psutil.Process(process.pid).memory_info().rss / 1e6
+    finally:
+        process.terminate()
+        process.wait(120)
+    return rss_mb, verify_box(output)[2]
 
 
 def verify_box(output: str) -> tuple[int, int, float]:
