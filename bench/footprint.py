@@ -380,7 +380,13 @@ def login_rush(machine: Container, pupils: list[tuple[str, str]], folder: Path) 
     statuses = {status for _, _, status in results}
     if statuses != {302}:
         raise SystemExit(f"logins answered {statuses}")
-    return p95([(end - start) * 1000 for start, end, _ in results])
+    times = sorted((end - start) * 1000 for start, end, _ in results)
+    spread = min(start for start, _, _ in results), max(end for _, end, _ in results)
+    print(
+        f"rush: first online {times[0]:.0f} ms, median {times[len(times) // 2]:.0f} ms, "
+        f"last {times[-1]:.0f} ms; all {len(times)} in {(spread[1] - spread[0]) * 1000:.0f} ms"
+    )
+    return p95(times)
 
 
 def main() -> None:
