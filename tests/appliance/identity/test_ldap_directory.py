@@ -162,3 +162,37 @@ def test_security_must_match_the_uri_scheme() -> None:
 
     with pytest.raises(ConfigError, match=r"identity\.ldap: .*ldaps:// uri"):
         parse_config('[identity.ldap]\nsecurity = "ldaps"\nuri = "ldap://x"\n', "x.toml")
+
+
+async def test_a_known_pupil_logging_in_again_writes_nothing(
+    ldap_core: Core, school_ldap: LdapServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """#15: the morning rush paid one durable commit per login; the disk wore for nothing."""
+    writes = 0
+    write = ldap_core.db.write
+
+    def counted() -> object:
+        nonlocal writes
+        writes += 1
+        return write()
+
+    monkeypatch.setattr(ldap_core.db, "write", counted)
+    password = school_ldap.accounts["tdupont"].password
+    first = await ldap_core.directory.authenticate("tdupont", password)
+    assert first.person is not None
+    assert writes == 1  # first seen: cached
+    again = await ldap_core.directory.authenticate("tdupont", password)
+    assert again.person == first.person
+    assert writes == 1  # unchanged: nothing written
+    # The cached copy differs from the directory (a class changed, or the
+    # pupil had left): the login writes the directory's word.
+    await ldap_core.db.execute_write(
+        "UPDATE people SET class_name = '4C', departed_at = '2026-07-01' WHERE id = 'tdupont'"
+    )
+    await ldap_core.directory.authenticate("tdupont", password)
+    assert writes == 3  # the UPDATE above, then the login's
+    row = await ldap_core.db.fetchone(
+        "SELECT class_name, departed_at FROM people WHERE id = ?", ("tdupont",)
+    )
+    assert row is not None
+    assert (row["class_name"], row["departed_at"]) == ("5B", None)
