@@ -59,6 +59,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import psutil
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._peers import ensure_debian_packages, free_port, result_line, which
@@ -458,8 +460,6 @@ def main() -> None:
                 )
             queries = folder / "queries.txt"
             listed = query_file(tree, queries)
-            queries_kept = tree / "footprint-queries.txt"
-            queries_kept.write_bytes(queries.read_bytes())
             if args.local_accounts:
                 pupils = add_pupils(machine, args.logins)
             else:
@@ -500,8 +500,8 @@ def main() -> None:
                 ldap.stop()
             machine.stop()
             subprocess.run(["ip", "netns", "del", machine.phone_ns], check=False)
-    with tempfile.TemporaryDirectory(dir="/var/tmp") as name:
-        peer_rss, peer_p99 = unbound_peer(tree, queries_kept, args.load_seconds, Path(name))
+        # The peer, with the box stopped: the same list and the same queries.
+        peer_rss, peer_p99 = unbound_peer(tree, queries, args.load_seconds, folder)
     total_idle = max(sum(r for r, _ in sample.values()) for sample in idle)
     total_load = max(sum(r for r, _ in sample.values()) for sample in loaded)
     pss_idle = max(sum(p for _, p in sample.values()) for sample in idle)
@@ -545,8 +545,6 @@ def unbound_peer(tree: Path, queries: Path, seconds: int, folder: Path) -> tuple
     host, outside the 1 GiB cap (which it may not fit), with the allowed
     name answered locally so that nothing is forwarded.
     """
-    import psutil
-
     port = free_port()
     conf = folder / "unbound-peer.conf"
     unbound_filter_conf(tree, conf, free_port(), port)

@@ -63,6 +63,16 @@ def old_format(entries: dict[bytes, tuple[str, ...]]) -> bytes:
     )
 
 
+def assert_answers(
+    compiled: CompiledList, expected: dict[bytes, tuple[str, ...]], unlisted: list[bytes]
+) -> None:
+    """Check every listed name's categories, and that no unlisted name matches."""
+    for name, cats in expected.items():
+        assert set(compiled.categories_of(name)) == set(cats)
+    # A false match is about one lookup in 10⁹, so none here (the seeds are fixed).
+    assert not any(compiled.categories_of(name) for name in unlisted)
+
+
 def test_every_listed_name_answers_its_categories_and_others_nothing(tmp_path: Path) -> None:
     listed = names(50_000, seed=1)
     expected = {name: (CATEGORIES[i % 3],) for i, name in enumerate(listed)}
@@ -72,11 +82,7 @@ def test_every_listed_name_answers_its_categories_and_others_nothing(tmp_path: P
     compiled = write(tmp_path, compile_list(chunks, {"name": "ut1"}))
     try:
         assert compiled.count == 50_000
-        for name, cats in expected.items():
-            assert set(compiled.categories_of(name)) == set(cats)
-        # 50,000 unlisted names against 50,000 listed: a false match is about
-        # one lookup in 10⁹, so none here (the seeds are fixed).
-        assert not any(compiled.categories_of(name) for name in names(50_000, seed=2))
+        assert_answers(compiled, expected, names(50_000, seed=2))
     finally:
         compiled.close()
 
@@ -123,9 +129,7 @@ def test_a_list_compiled_by_the_previous_version_still_filters(tmp_path: Path) -
     entries = {name: ("adult",) if i % 2 else ("adult", "malware") for i, name in enumerate(listed)}
     compiled = write(tmp_path, old_format(entries), "ancienne")
     try:
-        for name, cats in entries.items():
-            assert set(compiled.categories_of(name)) == set(cats)
-        assert not any(compiled.categories_of(name) for name in names(2_000, seed=5))
+        assert_answers(compiled, entries, names(2_000, seed=5))
     finally:
         compiled.close()
 
