@@ -221,7 +221,10 @@ def demo(ctx: click.Context, reset_passwords: bool) -> None:
             accounts = await seed_demo(core, reset_passwords=reset_passwords, progress=bar.update)
         if accounts is None:
             click.echo(
-                _("Démo déjà initialisée. Mots de passe oubliés ? preau demo --reset-passwords")
+                _(
+                    "Démo déjà initialisée. Mots de passe oubliés ? %(command)s",
+                    command=commands.rerun_hint(ctx, "demo --reset-passwords"),
+                )
             )
             return
         click.echo(_("Comptes de démonstration (affichés une seule fois) :"))
@@ -284,7 +287,7 @@ def jobs_list(ctx: click.Context) -> None:
             )
 
     try:
-        commands.with_core(config, ctx.obj["config_path"], body)
+        commands.with_core(config, ctx.obj["config_path"], body, reads_only=True)
     except ValueError as err:
         commands.fail(err, 2)
 

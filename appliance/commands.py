@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shlex
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -63,7 +65,49 @@ def config(ctx: click.Context) -> PreauConfig:
         fail(err, 2)
 
 
-def with_core(config: PreauConfig, path: Path | None, body: Callable[[Core], Awaitable[_T]]) -> _T:
+def rerun_hint(ctx: click.Context, arguments: str) -> str:
+    """Return the command line that runs ``preau … ARGUMENTS`` on the same config as this one.
+
+    As it was typed: ``.venv/bin/preau --config .demo/preau.toml demo …``, not a bare
+    ``preau`` that may not be on PATH and, without ``--config``, opens another box's state.
+    """
+    program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("preau")
+    if program.name != "preau":  # python -m appliance, a test's runner
+        program = Path("preau")
+    words = [_shown(program)]
+    path: Path | None = ctx.obj["config_path"]
+    if path is not None:
+        words += ["--config", _shown(path)]
+    return f"{shlex.join(words)} {arguments}"
+
+
+def _shown(path: Path) -> str:
+    """Return a path relative to the working folder when it lies inside it."""
+    if path.is_absolute() and path.is_relative_to(Path.cwd()):
+        return os.path.relpath(path)
+    return str(path)
+
+
+def with_core(
+    config: PreauConfig,
+    path: Path | None,
+    body: Callable[[Core], Awaitable[_T]],
+    *,
+    reads_only: bool = False,
+) -> _T:
+    """Run ``body`` on an opened core; a command that ``reads_only`` never creates the state."""
+    if reads_only and not config.state_path.exists():
+        fail(
+            Problem(
+                N_(
+                    "Aucun état dans %(path)s : ce boîtier n'a encore jamais démarré avec cette "
+                    "configuration (vérifiez --config)."
+                ),
+                {"path": str(config.state_path)},
+            ),
+            2,
+        )
+
     async def main() -> _T:
         core = Core(config, path)
         await core.async_open()

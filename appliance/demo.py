@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from appliance.core import Core
 
 DEMO_SEEDED_KEY: Final = "demo_seeded"
+HISTORY_DAYS: Final = 30
 
 DEMO_PUPILS_6A: Final = [
     ("Lina", "Bernard"),
@@ -126,7 +127,23 @@ async def seed_demo(
             progress(1)
     from appliance.audit import utc_now_iso
 
+    if seeded is None:  # a month of invented use, so that the charts show something
+        await seed_demo_history(core, HISTORY_DAYS)
     await core.db.execute_write(
         "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (DEMO_SEEDED_KEY, utc_now_iso())
     )
     return accounts
+
+
+async def seed_demo_history(core: Core, days: int, now: float | None = None) -> dict[str, int]:
+    """Invent ``days`` days of the demo school's use, today included; return rows by part."""
+    import datetime as dt
+    import time
+
+    from appliance.demo_history import HistoryPlan, seed_history
+
+    today = dt.datetime.fromtimestamp(time.time() if now is None else now, core.config.site.zone)
+    people = tuple(
+        (p.id, p.role) for p in demo_people(core.config.site.schools[0].uai) if p.role != "referent"
+    )
+    return await seed_history(core, HistoryPlan.ending(today.date(), days, people))

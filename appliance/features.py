@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
     from appliance.config import PreauConfig
     from appliance.core import Core
+    from appliance.dashboard import Alert, Figure, Window
+    from appliance.demo_history import HistoryPlan
     from appliance.problems import Problem
     from appliance.scheduler.jobs import JobSpec
     from appliance.service import Service
@@ -180,6 +182,13 @@ class Feature:
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     menu: Sequence[MenuEntry] = ()
     dashboard: Sequence[DashboardPanel] = ()
+    # The dashboard's figures over its 30 days, and what is wrong now, errors
+    # first (see appliance.dashboard): each links to the page that acts on it.
+    figures: Callable[[Core, Window], Awaitable[Sequence[Figure]]] | None = None
+    alerts: Callable[[Core, float], Awaitable[Sequence[Alert]]] | None = None
+    # Writes invented history into the feature's own tables (the demo's charts,
+    # the UI benchmark's year); returns the rows written.
+    demo_history: Callable[[Core, HistoryPlan], Awaitable[int]] | None = None
     # Aggregates for the site report the centre reads, as published rows
     # (name, 'key="value",…', value) at time ``now``: counts and site gauges,
     # never a person or a device; the report keeps only its allow-list of them.

@@ -19,6 +19,7 @@ Design:
 
 from __future__ import annotations
 
+import functools
 import gettext
 import io
 import unicodedata
@@ -125,6 +126,55 @@ def install_in(
     )
     environment.globals["labels"] = dict(labels or {})
     environment.globals["language_names"] = LANGUAGE_NAMES
+
+    @jinja2.pass_context
+    def _number(context: jinja2.runtime.Context, value: float) -> str:
+        return number_text(value, str(context.get("lang", SOURCE_LANGUAGE)))
+
+    @jinja2.pass_context
+    def _octets(context: jinja2.runtime.Context, value: float) -> str:
+        return octets_text(value, str(context.get("lang", SOURCE_LANGUAGE)))
+
+    environment.filters["number"] = _number
+    environment.filters["octets"] = _octets
+
+
+# Units of a byte count: the French ones, then the English ones.
+_OCTET_UNITS: Final = {
+    "fr": ("o", "ko", "Mo", "Go", "To"),
+    "en": ("B", "kB", "MB", "GB", "TB"),
+}
+
+
+@functools.cache
+def _number_symbols(lang: str) -> tuple[str, str]:
+    """Return the language's (group, decimal) separators from Babel's CLDR data."""
+    from babel.numbers import format_decimal
+
+    sample = str(format_decimal(1234.5, format="#,##0.0", locale=lang))
+    return sample[1 : len(sample) - 5], sample[-2]
+
+
+def number_text(value: float, lang: str) -> str:
+    """Return a number as the language writes it: « 12 345 », « 5,4 » (Babel's CLDR data).
+
+    The separators come from Babel once per language; the formatting itself is
+    Python's, as a dashboard writes hundreds of numbers a page (bench/ui.py).
+    """
+    group, decimal = _number_symbols(lang)
+    text = f"{value:,.1f}"
+    if text.endswith(".0"):
+        text = text[:-2]
+    return text.replace(",", "\0").replace(".", decimal).replace("\0", group)
+
+
+def octets_text(value: float, lang: str) -> str:
+    """Return a byte count with its unit (decimal, like a disk's label): « 5,4 Mo »."""
+    units = _OCTET_UNITS.get(lang, _OCTET_UNITS[SOURCE_LANGUAGE])
+    scaled, index = float(value), 0
+    while abs(scaled) >= 1000 and index < len(units) - 1:
+        scaled, index = scaled / 1000, index + 1
+    return f"{number_text(scaled, lang)}\u00a0{units[index]}"
 
 
 def merged_labels(

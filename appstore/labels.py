@@ -15,4 +15,10 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "linux": N_("Linux"),
         "other": N_("Autre"),
     },
+    "audit": {
+        "store.package.add": N_("Application ajoutée"),
+        "store.package.assign": N_("Application attribuée"),
+        "store.package.infected": N_("Application infectée refusée"),
+        "store.package.remove": N_("Application retirée"),
+    },
 }

@@ -7,6 +7,7 @@ import datetime as dt
 import time
 from typing import TYPE_CHECKING, Final
 
+from appliance.i18n import N_
 from appliance.scheduler.jobs import JobContext, JobSpec, load_calendar, windows_from_core
 from cache import state as cache_admin
 from cache.config import CacheConfig
@@ -54,10 +55,10 @@ def cache_jobs(core: Core) -> list[JobSpec]:
     if not core.config.section(CacheConfig).enabled:
         return []
     return [
-        JobSpec("cache-prestage", "Préchargement du cache", "nightly", _cache_prestage),
+        JobSpec("cache-prestage", N_("Préchargement du cache"), "nightly", _cache_prestage),
         JobSpec(
             "cache-traffic-purge",
-            "Purge des statistiques du cache",
+            N_("Purge des statistiques du cache"),
             "nightly",
             _cache_traffic_purge,
         ),

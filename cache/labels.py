@@ -17,4 +17,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
     "service": {
         "cache": N_("Cache des mises à jour"),
     },
+    "audit": {
+        "cache.prestage.plan": N_("Préchargement du cache planifié"),
+    },
 }

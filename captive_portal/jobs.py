@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from appliance.i18n import N_
 from appliance.scheduler.jobs import JobContext, JobSpec
 from captive_portal.config import PortalConfig
 from captive_portal.state import purge_usage
@@ -24,7 +25,7 @@ def portal_jobs(core: Core) -> list[JobSpec]:
     return [
         JobSpec(
             "portal-usage-purge",
-            "Purge de la consommation du portail",
+            N_("Purge de la consommation du portail"),
             "nightly",
             _portal_usage_purge,
         )

@@ -163,7 +163,9 @@ def import_other(
 def show_lists(ctx: click.Context) -> None:
     """Show the imported lists."""
     config: PreauConfig = commands.config(ctx)
-    rows = commands.with_core(config, ctx.obj["config_path"], filtering.registered_lists)
+    rows = commands.with_core(
+        config, ctx.obj["config_path"], filtering.registered_lists, reads_only=True
+    )
     for row in rows:
         click.echo(f"{row['name']:<12} {row['format']:<8} {row['domains']:>9} {row['compiled_at']}")
 
@@ -311,7 +313,9 @@ def override_add(
 def override_list(ctx: click.Context) -> None:
     """Show the overrides in force."""
     config: PreauConfig = commands.config(ctx)
-    rows = commands.with_core(config, ctx.obj["config_path"], filtering.active_overrides)
+    rows = commands.with_core(
+        config, ctx.obj["config_path"], filtering.active_overrides, reads_only=True
+    )
     for row in rows:
         left = int(row.expires_at - time.time()) // 60
         click.echo(f"#{row.id} {row.action:<15} {row.target_kind}:{row.target} ({left} min)")

@@ -57,7 +57,10 @@ FEATURE = Feature(
             section="personal",
         ),
     ),
+    demo_history=later_call("filter.demo:filter_history"),
     site_figures=_site_figures,
+    figures=later_call("filter.dashboard:filter_figures"),
+    alerts=later_call("filter.dashboard:filter_alerts"),
     landing={"teacher": "/internet"},  # a teacher opens the box to act on the class
     replacement=Replacement(
         tables=("filter_overrides", "filter_local_allow", "filter_unblock_requests")

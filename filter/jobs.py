@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from appliance.i18n import N_
 from appliance.scheduler.jobs import JobContext, JobFunction, JobSpec
 from filter.config import FilterConfig
 from filter.list_updates import update_list
@@ -29,15 +30,16 @@ def _list_update_job(source_name: str) -> JobFunction:
 def filter_jobs(core: Core) -> list[JobSpec]:
     """Return the purge of blocked queries and one update job per list source."""
     jobs = [
-        JobSpec("filter-log-purge", "Purge des requêtes bloquées", "nightly", _filter_log_purge)
+        JobSpec("filter-log-purge", N_("Purge des requêtes bloquées"), "nightly", _filter_log_purge)
     ]
     for source in core.config.section(FilterConfig).sources:
         jobs.append(
             JobSpec(
                 f"list-update-{source.name}",
-                f"Mise à jour de la liste {source.name}",
+                N_("Mise à jour de la liste « %(list)s »"),
                 "nightly",
                 _list_update_job(source.name),
+                {"list": source.name},
             )
         )
     return jobs

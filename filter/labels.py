@@ -78,4 +78,14 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "warez": N_("Téléchargement illégal"),
         "webmail": N_("Messageries web"),
     },
+    "audit": {
+        "filter.override.block_all": N_("Internet coupé pour une classe"),
+        "filter.override.allowlist_only": N_("Liste autorisée seulement pour une classe"),
+        "filter.override.block_domains": N_("Sites bloqués pour une classe"),
+        "filter.override.tighten": N_("Catégories durcies pour une classe"),
+        "filter.override.end": N_("Contrôle de classe levé"),
+        "filter.override.extend": N_("Contrôle de classe prolongé"),
+        "filter.override.takeover": N_("Contrôle de classe repris"),
+        "filter.unblock_request": N_("Demande de déblocage"),
+    },
 }

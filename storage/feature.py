@@ -66,7 +66,10 @@ FEATURE = Feature(
     dashboard=(
         DashboardPanel("storage_panel.html", later_call("storage.dashboard:storage_panel")),
     ),
+    demo_history=later_call("storage.demo:storage_history"),
     site_figures=later_call("storage.site_figures:storage_figures"),
+    figures=later_call("storage.dashboard_figures:storage_figures"),
+    alerts=later_call("storage.dashboard_figures:storage_alerts"),
     sessions=SessionHooks(on_login=_unlock_personnel, on_logout=_forget_personnel),
     web_lifecycle=later("storage.web_lifecycle:storage_alongside_web"),
     replacement=Replacement(tables=("assignments",)),

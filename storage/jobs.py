@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from appliance.i18n import N_
 from appliance.scheduler.jobs import JobContext, JobSpec
 from storage.backup import BackupError, Backups
 from storage.config import ProductionsConfig
@@ -47,12 +48,14 @@ def storage_jobs(core: Core) -> list[JobSpec]:
         jobs.append(
             JobSpec(
                 "productions-lifecycle",
-                "Effacement des espaces des partants",
+                N_("Effacement des espaces des partants"),
                 "nightly",
                 _lifecycle,
             )
         )
     if section.backup.enabled:
-        jobs.append(JobSpec(BACKUP_JOB, "Sauvegarde des espaces pédagogiques", "nightly", _backup))
-        jobs.append(JobSpec(RESTORE_TEST_JOB, "Test de restauration", "weekly", _restore_test))
+        jobs.append(
+            JobSpec(BACKUP_JOB, N_("Sauvegarde des espaces pédagogiques"), "nightly", _backup)
+        )
+        jobs.append(JobSpec(RESTORE_TEST_JOB, N_("Test de restauration"), "weekly", _restore_test))
     return jobs

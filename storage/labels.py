@@ -48,4 +48,17 @@ LABELS: Final[dict[str, dict[str, str]]] = {
             "dès qu'il aura été analysé."
         ),
     },
+    "audit": {
+        "antivirus.infected": N_("Fichier infecté refusé"),
+        "assignment.create": N_("Devoir créé"),
+        "backup.restore": N_("Restauration depuis la sauvegarde"),
+        "classes.rollover": N_("Passage à la nouvelle année"),
+        "personnel.erase": N_("Espace PERSONNEL effacé"),
+        "personnel.escrow": N_("Clé de secours PERSONNEL déposée"),
+        "personnel.escrow_open": N_("Clé de secours PERSONNEL ouverte"),
+        "personnel.reseal": N_("Espace PERSONNEL rescellé"),
+        "personnel.unlock": N_("Espace PERSONNEL déverrouillé"),
+        "productions.retrieval": N_("Fichiers d'un partant récupérés"),
+        "productions.retrieval_code": N_("Code de récupération créé"),
+    },
 }

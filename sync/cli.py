@@ -76,7 +76,7 @@ def status_command(ctx: click.Context) -> None:
         }  # fmt: skip
         return json.dumps(shown, ensure_ascii=False, indent=1)
 
-    click.echo(commands.with_core(config, ctx.obj["config_path"], body))
+    click.echo(commands.with_core(config, ctx.obj["config_path"], body, reads_only=True))
 
 
 @sync_group.command("rotate-key", help=N_("Donne au boîtier une nouvelle paire de clés."))

@@ -45,6 +45,7 @@ FEATURE = Feature(
     jobs=later_call("sync.jobs:sync_jobs"),
     menu=(MenuEntry("/synchro", N_("Lien avec le centre")),),
     dashboard=(DashboardPanel("sync_panel.html", later_call("sync.pages:sync_panel")),),
+    alerts=later_call("sync.dashboard:sync_alerts"),
     first_run=FirstRunPart(
         "sync_first_run.html",
         later_call("sync.first_run:read"),

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
+from appliance.i18n import N_
 from appliance.scheduler.jobs import JobContext, JobSpec
 from sync.config import SyncConfig
 from sync.inventory import glpi_inventory, send_inventory
@@ -45,9 +46,11 @@ def sync_jobs(core: Core) -> list[JobSpec]:
     config = core.config.section(SyncConfig)
     if not config.enabled:
         return []
-    jobs = [JobSpec(BACKUP_JOB, "Sauvegarde de remplacement vers le centre", "nightly", _back_up)]
+    jobs = [
+        JobSpec(BACKUP_JOB, N_("Sauvegarde de remplacement vers le centre"), "nightly", _back_up)
+    ]
     if config.inventory_url:
         jobs.append(
-            JobSpec(INVENTORY_JOB, "Inventaire du boîtier vers GLPI", "nightly", _inventory)
+            JobSpec(INVENTORY_JOB, N_("Inventaire du boîtier vers GLPI"), "nightly", _inventory)
         )
     return jobs

@@ -113,9 +113,20 @@ def test_dev_demo_serves_the_french_login_and_the_dashboard(tmp_path: Path) -> N
             with opener.open(f"{DEMO_URL}/dashboard", timeout=10) as response:
                 dashboard = response.read().decode()
         assert (clone / ".demo" / "preau.toml").is_file()
+        # The demo shows itself: a month of invented use fills the charts (#16 scope 3).
+        queries = re.search(r'data-figure="filter.queries">(.*?)</article>', dashboard, re.S)
+        assert queries is not None
+        drawn = re.findall(r'<rect [^>]*height="([\d.]+)"', queries.group(1))
+        assert len(drawn) == 30
+        assert sum(float(height) > 0 for height in drawn) >= 15  # the school days
     assert process.returncode == 0
 
     # Second run: idempotent, no new passwords, same data.
     with dev_demo(clone) as again:
         output = _read_until(again, "admin UI", timeout=60)
         assert "Démo déjà initialisée" in output
+        # The hint works as printed, from where ./dev ran it (#16 scope 3).
+        assert (
+            "Mots de passe oubliés ? .venv/bin/preau --config .demo/preau.toml"
+            " demo --reset-passwords" in output
+        )

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
 from appliance.audit import utc_now_iso
 from appliance.changes import ChangeFeed
+from appliance.i18n import N_
 from appliance.scheduler.calendar import (
     MaintenanceWindow,
     Opening,
@@ -63,9 +64,10 @@ class JobSpec:
     """A maintenance job: what it is, its class, and what it runs."""
 
     id: str
-    title: str
+    title: str  # French, marked N_, with %(name)s for ``title_values``
     job_class: JobClass
     run: JobFunction
+    title_values: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +195,12 @@ async def _audit_purge(context: JobContext) -> str:
     return f"{removed} audit entries past retention removed"
 
 
+async def _dashboard_history(context: JobContext) -> str:
+    from appliance.dashboard_state import note_kept
+
+    return f"{await note_kept(context.core)} dashboard figures noted"
+
+
 async def _state_maintenance(context: JobContext) -> str:
     db = context.core.db
     pruned = await ChangeFeed.prune(db)
@@ -207,13 +215,23 @@ async def _state_maintenance(context: JobContext) -> str:
 def builtin_jobs(core: Core) -> list[JobSpec]:
     """Return the kernel's jobs, then each registered feature's."""
     jobs = [
-        JobSpec("audit-purge", "Purge du journal d'audit", "nightly", _audit_purge),
-        JobSpec("state-maintenance", "Entretien de la base d'état", "weekly", _state_maintenance),
+        JobSpec("audit-purge", N_("Purge du journal d'audit"), "nightly", _audit_purge),
+        JobSpec(
+            "dashboard-history",
+            N_("Relevé des chiffres du tableau de bord"),
+            "nightly",
+            _dashboard_history,
+        ),
+        JobSpec(
+            "state-maintenance", N_("Entretien de la base d'état"), "weekly", _state_maintenance
+        ),
     ]
     if core.config.identity.ldap.enabled:
         jobs.insert(
             0,
-            JobSpec("directory-sync", "Synchronisation de l'annuaire", "nightly", _directory_sync),
+            JobSpec(
+                "directory-sync", N_("Synchronisation de l'annuaire"), "nightly", _directory_sync
+            ),
         )
     for feature in core.features:
         if feature.jobs is not None:

@@ -19,6 +19,7 @@ from appliance.i18n import Catalogues, merged_labels
 from appliance.metrics import render_metrics
 from appliance.web import (
     api,
+    dashboard_page,
     imports_pages,
     pages,
     subgroups_api,
@@ -95,6 +96,7 @@ def create_app(core: Core) -> web.Application:
     )
     tables: list[web.RouteTableDef] = [
         pages.routes,
+        dashboard_page.routes,
         first_run_pages.routes,
         api.api,
         subgroups_api.api,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import Any, Final
 
 from aiohttp import web
@@ -12,7 +11,6 @@ from appliance.config_render import render_config
 from appliance.features import landing_page
 from appliance.i18n import N_
 from appliance.scheduler.closed_days import add_closed_day, list_closed_days, remove_closed_day
-from appliance.site_status import read_host_figures, services_status
 from appliance.web.auth import (
     actor_of,
     attempt_login,
@@ -24,7 +22,7 @@ from appliance.web.auth import (
     source_of,
 )
 from appliance.web.keys import CORE_KEY, SESSION_KEY
-from appliance.web.rendering import local_time, page, render, request_gettext, say
+from appliance.web.rendering import page, render, request_gettext, say
 
 routes = web.RouteTableDef()
 DAY_EXPECTED: Final = N_("day : une date AAAA-MM-JJ est attendue")
@@ -43,16 +41,6 @@ LOGIN_FAILURES: Final = {
     "throttled": N_("Trop de tentatives. Réessayez dans %(seconds)s secondes."),
     "missing": N_("Saisissez votre identifiant et votre mot de passe."),
 }
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    days, rest = divmod(seconds, 86_400)
-    hours, rest = divmod(rest, 3600)
-    minutes = rest // 60
-    if days:
-        return f"{days} j {hours} h"
-    return f"{hours} h {minutes:02d} min"
 
 
 @routes.get("/")
@@ -109,39 +97,6 @@ async def logout_submit(request: web.Request) -> web.StreamResponse:
     """End the session."""
     await logout(request)
     raise web.HTTPSeeOther("/login")
-
-
-@routes.get("/dashboard")
-@require_role("referent")
-@page("dashboard.html")
-async def dashboard(request: web.Request) -> dict[str, Any]:
-    """Show each service's health, the host's figures, the next jobs."""
-    core = request.app[CORE_KEY]
-    host = await core.executor.run(read_host_figures, core.config.site.data_dir)
-    jobs = await core.db.fetchall(
-        "SELECT s.job_id, s.next_run, r.last_success FROM job_schedule s"
-        " LEFT JOIN job_runs r ON r.job_id = s.job_id ORDER BY s.next_run"
-    )
-    return {
-        "services": await services_status(core),
-        "host": host,
-        "uptime": _duration(time.time() - host.process_start),
-        "jobs": [
-            {
-                "id": row["job_id"],
-                "next_run": local_time(core, row["next_run"]),
-                "last_success": local_time(core, row["last_success"]),
-            }
-            for row in jobs
-        ],
-        "audit": await core.audit.recent(10),
-        "panels": [
-            {"template": panel.template, "data": await panel.context(core)}
-            for feature in core.features
-            for panel in feature.dashboard
-        ],
-        "restore_message": request.query.get("restauration", "")[:300],
-    }
 
 
 @routes.get("/directory")

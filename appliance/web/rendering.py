@@ -47,6 +47,8 @@ def create_environment(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         undefined=jinja2.StrictUndefined,
+        # Templates come with the package and change only with it: no stat() per page.
+        auto_reload=False,
     )
     install_in(environment, catalogues or Catalogues(()), labels)
     return environment

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -215,3 +216,33 @@ def test_debug_logging_never_prints_statement_parameters() -> None:
     assert result.returncode == 0, result.stderr
     assert "own debug line" in result.stderr  # DEBUG still holds for Préau's own loggers
     assert "$argon2" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["jobs", "list"], ["filter", "lists"], ["filter", "override", "list"], ["sync", "status"]],
+)
+def test_a_command_that_only_reads_never_creates_the_state(tmp_path: Path, args: list[str]) -> None:
+    """#16 scope 3: `preau jobs list` on the wrong config used to create an empty state.db."""
+    config = make_config(tmp_path / "data")
+    path = write_config(config, tmp_path / "preau.toml")
+    result = run_preau(*args, config_path=path)
+    assert result.returncode == 2, result.stdout
+    assert "ce boîtier n'a encore jamais démarré avec cette configuration" in result.stderr
+    assert str(config.state_path) in result.stderr
+    assert not config.state_path.exists()
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").iterdir())
+
+
+def test_the_demo_s_hint_is_the_command_that_was_typed(tmp_path: Path) -> None:
+    config = make_config(tmp_path / "data")
+    path = write_config(config, tmp_path / "preau.toml")
+    assert run_preau("demo", config_path=path).returncode == 0
+    again = run_preau("demo", config_path=path)
+    assert again.returncode == 0
+    # The program as it was run (relative to the working folder), and the same config.
+    assert f"{os.path.relpath(PREAU)} --config {path} demo --reset-passwords" in again.stdout
+    # …and, once the box has a state, the command that only reads shows the jobs.
+    listed = run_preau("jobs", "list", config_path=path)
+    assert listed.returncode == 0, listed.stderr
+    assert "dashboard-history" in listed.stdout

@@ -346,7 +346,9 @@ def test_jobs_include_list_updates_in_the_night_window(tmp_path: Path) -> None:
             ]
         },
     )
-    result = run_preau("jobs", "list", config_path=write_config(config, tmp_path / "p.toml"))
+    path = write_config(config, tmp_path / "p.toml")
+    assert run_preau("state", "migrate", config_path=path).returncode == 0  # a box that started
+    result = run_preau("jobs", "list", config_path=path)
     line = next(line for line in result.stdout.splitlines() if line.startswith("list-update-ut1"))
     assert "nightly" in line
     assert "01:00-05:00" in line

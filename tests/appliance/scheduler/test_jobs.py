@@ -74,6 +74,7 @@ def test_jobs_list_shows_nightly_job_inside_window_outside_classes_and_holidays(
         },
     )
     path = write_config(config, tmp_path / "preau.toml")
+    assert run_preau("state", "migrate", config_path=path).returncode == 0  # a box that started
     result = run_preau("jobs", "list", config_path=path)
     assert result.returncode == 0, result.stderr
     line = next(line for line in result.stdout.splitlines() if line.startswith("audit-purge"))

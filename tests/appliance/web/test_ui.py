@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,10 @@ def test_referent_logs_in_and_sees_dashboard(
     statuses = {row.get_attribute("data-service"): row.get_attribute("data-status") for row in rows}
     assert statuses == dict.fromkeys(enabled_service_names(config), "ok")
     assert "Fonctionne" in browser.find_element(By.ID, "services").text
-    assert browser.find_element(By.ID, "memory").text.endswith("Mio)")
+    # French units and decimal comma: « 4 % (894,5 Mo / 25,3 Go) » (#16).
+    assert re.fullmatch(
+        r"\d+ % \([\d,]+\s[kMGT]?o / [\d,]+\s[kMGT]?o\)", browser.find_element(By.ID, "memory").text
+    )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shot = SCREENSHOTS / "dashboard-phone.png"
     browser.save_screenshot(str(shot))
