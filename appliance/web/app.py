@@ -31,6 +31,7 @@ from appliance.web.api_routes import (
     ApiRoutes,
     ApiRoutesList,
 )
+from appliance.web.error_pages import error_pages_middleware
 from appliance.web.errors import error_language_middleware
 from appliance.web.keys import CORE_KEY, SESSIONS_KEY, THROTTLE_KEY
 from appliance.web.labels import LABELS
@@ -70,6 +71,7 @@ def create_app(core: Core) -> web.Application:
             error_language_middleware,
             storage_errors_middleware,
             session_middleware,
+            error_pages_middleware,
             first_run_middleware,
             csrf_middleware,
         ],

@@ -21,6 +21,20 @@ SCREENSHOTS = REPO / "build" / "screenshots"
 pytestmark = pytest.mark.timeout(120)
 
 
+def menu_link(browser: Any, text: str) -> Any:
+    """Return a link of the menu, opening the menu first where a phone folds it (#16)."""
+    toggle = browser.find_elements(By.CSS_SELECTOR, "button.menu-toggle")
+    if toggle and toggle[0].is_displayed() and toggle[0].get_attribute("aria-expanded") == "false":
+        toggle[0].click()
+    return browser.find_element(By.LINK_TEXT, text)
+
+
+def log_out(browser: Any) -> None:
+    """Tap « Se déconnecter », in the menu a phone folds."""
+    menu_link(browser, "Mon compte")  # opens the menu if folded
+    browser.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
+
+
 def log_in(browser: Any, base: str, login: str, password: str) -> None:
     """Fill and send the login form."""
     browser.get(f"{base}/login")
@@ -106,7 +120,7 @@ def test_referent_prints_guest_codes_from_a_phone(
     password = seed_referent(running.config_path)
     log_in(browser, running.base_url, "referent", password)
     WebDriverWait(browser, 15).until(expected_conditions.url_contains("/dashboard"))
-    browser.find_element(By.LINK_TEXT, "Wi-Fi invité·es").click()
+    menu_link(browser, "Wi-Fi invité·es").click()
     WebDriverWait(browser, 10).until(expected_conditions.url_contains("/portal"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "Portail Wi-Fi (appareils personnels)"
     assert browser.find_element(By.ID, "charter-version").text == "2026-09"
@@ -141,7 +155,7 @@ def test_a_pupil_uploads_from_a_phone_and_the_antivirus_stops_eicar(
     line = next(line for line in result.stdout.splitlines() if line.startswith("l.bernard"))
     log_in(browser, running.base_url, "l.bernard", line.split()[-1])
     WebDriverWait(browser, 15).until(expected_conditions.url_contains("/account"))
-    browser.find_element(By.LINK_TEXT, "Mes fichiers").click()
+    menu_link(browser, "Mes fichiers").click()
     WebDriverWait(browser, 10).until(expected_conditions.url_contains("/fichiers"))
     # First visit: the recovery code of PERSONNEL, shown once.
     assert len(browser.find_element(By.CSS_SELECTOR, "#recovery code").text) == 35
@@ -197,11 +211,11 @@ def test_a_teacher_hands_out_and_collects_work_from_a_phone(
     WebDriverWait(browser, 15).until(
         lambda b: "Rédaction" in b.find_element(By.ID, "assignments").text
     )
-    browser.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
+    log_out(browser)
 
     log_in(browser, running.base_url, "l.bernard", passwords["l.bernard"])
     WebDriverWait(browser, 15).until(expected_conditions.url_contains("/account"))
-    browser.find_element(By.LINK_TEXT, "Ma classe").click()
+    menu_link(browser, "Ma classe").click()
     WebDriverWait(browser, 10).until(expected_conditions.url_contains("/classe"))
     assert "chapitre-1.pdf" in browser.find_element(By.ID, "documents").text
     assert not browser.find_elements(By.ID, "documents-files")  # pupils do not hand out
@@ -211,7 +225,7 @@ def test_a_teacher_hands_out_and_collects_work_from_a_phone(
     assert "ma-copie.odt" in browser.find_element(By.ID, "assignments").text
     width = browser.execute_script("return document.documentElement.scrollWidth")
     assert width <= browser.execute_script("return window.innerWidth")
-    browser.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
+    log_out(browser)
 
     log_in(browser, running.base_url, "prof.durand", passwords["prof.durand"])
     WebDriverWait(browser, 15).until(expected_conditions.url_contains("/internet"))
@@ -235,7 +249,7 @@ def test_the_referent_reads_the_cache_page_and_adds_an_app_from_a_phone(
     password = seed_referent(running.config_path)
     log_in(browser, running.base_url, "referent", password)
     WebDriverWait(browser, 15).until(expected_conditions.url_contains("/dashboard"))
-    browser.find_element(By.LINK_TEXT, "Cache des mises à jour").click()
+    menu_link(browser, "Cache des mises à jour").click()
     WebDriverWait(browser, 10).until(expected_conditions.url_contains("/cache"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "Cache des mises à jour"
     assert browser.find_element(By.CSS_SELECTOR, "svg.chart").get_attribute("role") == "img"
@@ -250,7 +264,7 @@ def test_the_referent_reads_the_cache_page_and_adds_an_app_from_a_phone(
     # An app uploaded from the phone's file picker, then assigned to the school.
     package = tmp_path / "outil.msi"
     package.write_bytes(b"MSI" + bytes(4000))
-    browser.find_element(By.LINK_TEXT, "Applications de l'établissement").click()
+    menu_link(browser, "Applications de l'établissement").click()
     WebDriverWait(browser, 10).until(expected_conditions.url_contains("/applis/gestion"))
     browser.find_element(By.ID, "platform").send_keys("Windows")
     browser.find_element(By.ID, "name").send_keys("Outil de géométrie")
@@ -290,7 +304,7 @@ def test_a_teacher_cuts_the_class_internet_in_one_tap_from_a_phone(
     log_in(browser, running.base_url, "prof.benali", passwords["prof.benali"])
     WebDriverWait(browser, 15).until(expected_conditions.url_contains("/internet"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "Internet de la classe — 5B"
-    assert browser.find_element(By.LINK_TEXT, "Internet de la classe")  # in the menu too
+    assert menu_link(browser, "Internet de la classe")  # in the menu too
     assert "Internet normal" in browser.find_element(By.ID, "controls").text
     browser.find_element(By.XPATH, "//button[normalize-space()='Couper Internet']").click()
     WebDriverWait(browser, 15).until(expected_conditions.url_contains("message=applied"))
