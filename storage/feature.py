@@ -73,4 +73,6 @@ FEATURE = Feature(
     sessions=SessionHooks(on_login=_unlock_personnel, on_logout=_forget_personnel),
     web_lifecycle=later("storage.web_lifecycle:storage_alongside_web"),
     replacement=Replacement(tables=("assignments",)),
+    # Pupils and staff open the box for their work (#16 scope 7).
+    landing={"pupil": "/fichiers", "staff": "/fichiers"},
 )

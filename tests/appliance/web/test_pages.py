@@ -12,7 +12,13 @@ from appliance.core import Core
 from appliance.i18n import N_
 from appliance.service import Health, Service
 from appliance.web.app import create_app
-from tests.appliance.web.conftest import ClientFactory, api_login, login_as, seed_local_people
+from tests.appliance.web.conftest import (
+    PASSWORDS,
+    ClientFactory,
+    api_login,
+    login_as,
+    seed_local_people,
+)
 from tests.conftest import make_config, opened_core
 
 
@@ -118,3 +124,22 @@ async def test_service_details_read_in_the_readers_language(
     health = await (await client.get("/api/v1/health", params={"lang": "en"})).json()
     details = {s["name"]: s["detail"] for s in health["services"]}
     assert details["scheduler"] == "7 jobs planned"
+
+
+async def test_each_role_lands_where_it_works(client: TestClient[Any, Any]) -> None:
+    """#16 scope 7: the referent on the dashboard, a teacher on the class, a pupil on files."""
+    for login, landing in (
+        ("referent", "/dashboard"),
+        ("prof", "/internet"),
+        ("eleve", "/fichiers"),
+    ):
+        await client.delete("/api/v1/session")
+        page = await client.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', await page.text())
+        assert token is not None
+        form = {"login": login, "password": PASSWORDS[login], "csrf_token": token.group(1)}
+        response = await client.post("/login", data=form, allow_redirects=False)
+        assert response.status == 303
+        assert response.headers["Location"] == landing
+        home = await client.get("/", allow_redirects=False)
+        assert home.headers["Location"] == landing

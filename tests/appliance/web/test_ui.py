@@ -105,7 +105,9 @@ def test_pupil_sees_own_account_not_admin(
     result = run_preau("demo", config_path=running.config_path)
     line = next(line for line in result.stdout.splitlines() if line.startswith("l.bernard"))
     log_in(browser, running.base_url, "l.bernard", line.split()[-1])
-    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/account"))
+    # A pupil lands on their files (#16 scope 7); their account says who they are.
+    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/fichiers"))
+    browser.get(f"{running.base_url}/account")
     assert browser.find_element(By.ID, "person-role").get_attribute("data-role") == "pupil"
     assert not browser.find_elements(By.LINK_TEXT, "Tableau de bord")
     browser.get(f"{running.base_url}/settings")
@@ -154,10 +156,8 @@ def test_a_pupil_uploads_from_a_phone_and_the_antivirus_stops_eicar(
     result = run_preau("demo", config_path=running.config_path)
     line = next(line for line in result.stdout.splitlines() if line.startswith("l.bernard"))
     log_in(browser, running.base_url, "l.bernard", line.split()[-1])
-    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/account"))
-    menu_link(browser, "Mes fichiers").click()
-    WebDriverWait(browser, 10).until(expected_conditions.url_contains("/fichiers"))
-    # First visit: the recovery code of PERSONNEL, shown once.
+    # A pupil lands on their files; the first visit shows PERSONNEL's recovery code, once.
+    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/fichiers"))
     assert len(browser.find_element(By.CSS_SELECTOR, "#recovery code").text) == 35
     homework = tmp_path / "rédaction.txt"
     homework.write_text("Il était une fois…")
@@ -214,7 +214,7 @@ def test_a_teacher_hands_out_and_collects_work_from_a_phone(
     log_out(browser)
 
     log_in(browser, running.base_url, "l.bernard", passwords["l.bernard"])
-    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/account"))
+    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/fichiers"))
     menu_link(browser, "Ma classe").click()
     WebDriverWait(browser, 10).until(expected_conditions.url_contains("/classe"))
     assert "chapitre-1.pdf" in browser.find_element(By.ID, "documents").text
