@@ -2,8 +2,9 @@
 
 Each demo role logs in on a 360 px wide window and opens every page of its
 menu, and a missing page. On each: the page never scrolls sideways, no card
-or tile scrolls sideways inside, and no word of a table cell is split over
-two lines (the cell is at least as wide as its longest word). Screenshots
+or tile scrolls sideways inside, no word of a table cell is split over two
+lines (the cell is at least as wide as its longest word), and no raw
+identifier is shown as text (#16 scope 4: only code may show one). Screenshots
 are kept in ``build/screenshots/phone-360`` (the help's tutorials use them).
 """
 
@@ -52,6 +53,16 @@ for (const cell of document.querySelectorAll("th, td")) {
                              .map((r) => Math.round(r.top)));
       if (lines.size > 1) faults.push(`"${match[0]}" is cut in a table cell`);
     }
+  }
+}
+// A raw identifier shown as text (« service.cache », « social_networks ») rather than
+// its name in words: only code (a config key, an app's package) may show one.
+const shown = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+while (shown.nextNode()) {
+  const node = shown.currentNode;
+  if (node.parentElement.closest("code, pre, script, style, textarea")) continue;
+  for (const raw of node.textContent.match(/\b[a-z][a-z0-9]*(?:[._][a-z0-9]+)+\b/g) || []) {
+    faults.push(`the raw identifier "${raw}" is shown`);
   }
 }
 return faults;
