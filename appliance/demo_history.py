@@ -1,7 +1,7 @@
 """Invented usage history: the demo's charts, and the benchmark's year (#16 scopes 1 and 3).
 
 Each feature writes its own share into its own tables through
-:attr:`~appliance.features.Feature.demo_history`; the kernel only says which
+:attr:`~appliance.features.Feature.demo`; the kernel only says which
 days, who, and how busy each day is (:class:`HistoryPlan`). The figures are
 invented but shaped like a school's: busy on school days between 8 and 17,
 a quiet Wednesday afternoon, next to nothing at weekends. A seeded
@@ -59,8 +59,8 @@ async def seed_history(core: Core, plan: HistoryPlan) -> dict[str, int]:
     """Write the plan's history through every feature; return the rows each wrote."""
     written = {"kernel": await _kernel_history(core, plan)}
     for feature in core.features:
-        if feature.demo_history is not None:
-            written[feature.name] = await feature.demo_history(core, plan)
+        if feature.demo is not None:
+            written[feature.name] = await feature.demo(core, plan)
     return written
 
 

@@ -186,9 +186,10 @@ class Feature:
     # first (see appliance.dashboard): each links to the page that acts on it.
     figures: Callable[[Core, Window], Awaitable[Sequence[Figure]]] | None = None
     alerts: Callable[[Core, float], Awaitable[Sequence[Alert]]] | None = None
-    # Writes invented history into the feature's own tables (the demo's charts,
-    # the UI benchmark's year); returns the rows written.
-    demo_history: Callable[[Core, HistoryPlan], Awaitable[int]] | None = None
+    # Invents the feature's share of the demo school in its own tables: its
+    # history (the charts; the UI benchmark's year) and its sample content (the
+    # filter's invented list); returns the rows written.
+    demo: Callable[[Core, HistoryPlan], Awaitable[int]] | None = None
     # Aggregates for the site report the centre reads, as published rows
     # (name, 'key="value",…', value) at time ``now``: counts and site gauges,
     # never a person or a device; the report keeps only its allow-list of them.

@@ -46,7 +46,7 @@ FEATURE = Feature(
     translations="cache",
     labels=LABELS,
     menu=(MenuEntry("/cache", N_("Cache des mises à jour")),),
-    demo_history=later_call("cache.demo:cache_history"),
+    demo=later_call("cache.demo:cache_history"),
     site_figures=_site_figures,
     figures=later_call("cache.dashboard:cache_figures"),
     replacement=Replacement(tables=("cache_prestage_items",)),

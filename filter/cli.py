@@ -158,6 +158,13 @@ def import_other(
     _import(ctx, path, name, list_format, category)
 
 
+# Said where a site is explained as allowed while no list is loaded (#16 scope 3).
+NO_LIST = N_(
+    "Aucune liste n'est chargée : seuls les contrôles et les règles de l'établissement "
+    "peuvent bloquer un site. Importez les listes UT1 pour bloquer les catégories."
+)
+
+
 @filter_group.command("lists", help=N_("Montre les listes importées."))
 @click.pass_context
 def show_lists(ctx: click.Context) -> None:
@@ -179,15 +186,17 @@ def show_lists(ctx: click.Context) -> None:
 @click.pass_context
 def explain(ctx: click.Context, domain: str, client_address: str, group: str) -> None:
     """Say what DOMAIN gets for a client or a group, and why."""
+    from filter.service import Explanation
     from filter.service import explain as explain_domain
 
     config: PreauConfig = commands.config(ctx)
+
+    async def body(core: Core) -> tuple[Explanation, int]:
+        found = await explain_domain(core, domain, group=group, address=client_address)
+        return found, len(await filtering.registered_lists(core))
+
     try:
-        found = commands.with_core(
-            config,
-            ctx.obj["config_path"],
-            lambda core: explain_domain(core, domain, group=group, address=client_address),
-        )
+        found, lists = commands.with_core(config, ctx.obj["config_path"], body)
     except ValueError as err:
         commands.fail(err, 2)
     decision, client = found.decision, found.client
@@ -215,6 +224,8 @@ def explain(ctx: click.Context, domain: str, client_address: str, group: str) ->
         rows.append((_("dérogation"), f"#{override.id} {override.action} ({remaining} min)"))
     width = max(len(label) for label, _value in rows)
     click.echo("\n".join(f"{label:<{width}} : {value}" for label, value in rows if value))
+    if not lists and not decision.blocked:
+        click.echo(_(NO_LIST), err=True)
 
 
 @filter_group.group(

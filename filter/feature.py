@@ -57,7 +57,7 @@ FEATURE = Feature(
             section="personal",
         ),
     ),
-    demo_history=later_call("filter.demo:filter_history"),
+    demo=later_call("filter.demo:filter_demo"),
     site_figures=_site_figures,
     figures=later_call("filter.dashboard:filter_figures"),
     alerts=later_call("filter.dashboard:filter_alerts"),

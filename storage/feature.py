@@ -66,7 +66,7 @@ FEATURE = Feature(
     dashboard=(
         DashboardPanel("storage_panel.html", later_call("storage.dashboard:storage_panel")),
     ),
-    demo_history=later_call("storage.demo:storage_history"),
+    demo=later_call("storage.demo:storage_history"),
     site_figures=later_call("storage.site_figures:storage_figures"),
     figures=later_call("storage.dashboard_figures:storage_figures"),
     alerts=later_call("storage.dashboard_figures:storage_alerts"),
