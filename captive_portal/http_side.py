@@ -10,13 +10,12 @@ from typing import Any
 
 from aiohttp import web
 
-from appliance.i18n import language_of
+from appliance.i18n import language_of, octets_text
 from appliance.network_clients import CLIENTS_TOPIC
 from captive_portal import state as portal_admin
 from captive_portal.accounting import Accounting
 from captive_portal.config import PortalConfig
 from captive_portal.nftables import NftError
-from captive_portal.pages import human_bytes
 from captive_portal.portal_base import (
     ARP_TABLE,
     MAX_BODY,
@@ -100,8 +99,18 @@ class PortalHttp(Accounting):
         self, request: web.Request, key: str, status: int, headers: dict[str, str] | None = None
     ) -> web.Response:
         lang = self._lang(request)
-        text = self._pages.render("message", lang, error=self._pages_text(lang, key))
+        text = self._pages.render(
+            "message",
+            lang,
+            error=self._pages_text(lang, key),
+            school=self._school(),
+            online=self._online(request) is not None,  # the way on: the status or the form
+        )
         return self._html(text, status, headers)
+
+    def _school(self) -> str:
+        """Return the school's name (the schools' names when the box serves several)."""
+        return " · ".join(school.name for school in self.core.config.site.schools)
 
     def _pages_text(self, lang: str, key: str) -> str:
         return self._pages.message(lang, key)
@@ -112,6 +121,15 @@ class PortalHttp(Accounting):
         if session is None or session.ends_at <= time.time():
             return None
         return session
+
+    async def _attached(self, request: web.Request) -> bool:
+        """Say whether this very device (its address and its MAC) is online."""
+        session = self._online(request)
+        if session is None:
+            return False
+        address = request.remote or ""
+        mac = mac_of(await self.core.executor.run(ARP_TABLE.read_text), address)
+        return any(d.ip == address and d.mac == mac for d in session.devices)
 
     async def anything(self, request: web.Request) -> web.StreamResponse:
         """Answer OS probes exactly once online; send everything else to the login page."""
@@ -158,6 +176,8 @@ class PortalHttp(Accounting):
         self, request: web.Request, error: str = "", status: int = 200
     ) -> web.Response:
         """The login form with the charter, the guest voucher form, "continue as"."""
+        if not error and await self._attached(request):
+            raise web.HTTPFound(self._url("/status"))  # already online: its status, not a form
         lang = self._lang(request)
         address = request.remote or ""
         notice = self._pages_text(lang, "logged_out") if "out" in request.query else ""
@@ -170,6 +190,7 @@ class PortalHttp(Accounting):
             charter_version=self.charter.version,
             charter_text=self.charter.text,
             resume_user=await self._resume_user(request),
+            school=self._school(),
         )
         return self._html(text, 401 if error and status == 200 else status)
 
@@ -336,6 +357,10 @@ class PortalHttp(Accounting):
         """
         form, problem = await self._checked_form(request)
         if problem:
+            if self._online(request) is not None:
+                # A status page left open past its form's life: never a dead end while
+                # the device is still online; the same page again, with a fresh button.
+                return await self.status_page(request, notice="err_form_again", status=409)
             return self._message(request, "err_form", 400)
         address = request.remote or ""
         user = self.by_ip.get(address)
@@ -364,8 +389,10 @@ class PortalHttp(Accounting):
         response.del_cookie(RESUME_COOKIE, path="/")
         raise response
 
-    async def status_page(self, request: web.Request) -> web.StreamResponse:
-        """Time and data left, my devices, log out."""
+    async def status_page(
+        self, request: web.Request, notice: str = "", status: int = 200
+    ) -> web.StreamResponse:
+        """Time and data left, my devices by name, log out."""
         session = self._online(request)
         if session is None:
             raise web.HTTPFound(self._url("/login"))
@@ -374,18 +401,36 @@ class PortalHttp(Accounting):
         quota = policy.quota_bytes if policy else None
         seconds = int(session.ends_at - time.time())
         address = request.remote or ""
+        macs = [d.mac for d in session.devices]
+        marks = ",".join("?" * len(macs))
+        names = {
+            str(row["mac"]): str(row["hostname"])
+            for row in await self.core.db.fetchall(
+                f"SELECT mac, hostname FROM portal_dhcp_devices WHERE mac IN ({marks})",  # noqa: S608
+                macs,
+            )
+            if row["hostname"]
+        }
         text = self._pages.render(
             "status",
             lang,
             user=session.user,
+            school=self._school(),
+            online=True,
+            notice=self._pages_text(lang, notice) if notice else "",
             time_left=f"{seconds // 3600} h {seconds % 3600 // 60:02d} min",
-            used=human_bytes(session.bytes_used),
-            quota=human_bytes(quota) if quota else "",
+            used=octets_text(session.bytes_used, lang),
+            quota=octets_text(quota, lang) if quota else "",
             throttled=session.throttled,
             devices=[
-                {"mac": d.mac, "randomised": d.randomised, "current": d.ip == address}
+                {
+                    "name": names.get(d.mac, ""),  # the name it gave DHCP, before its address
+                    "mac": d.mac,
+                    "randomised": d.randomised,
+                    "current": d.ip == address,
+                }
                 for d in session.devices
             ],
             form_token=self._forms.issue(address, time.monotonic()),
         )
-        return self._html(text)
+        return self._html(text, status)

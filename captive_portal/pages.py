@@ -26,6 +26,7 @@ MESSAGES: Final = {
     "err_device": N_("Appareil introuvable sur le réseau : reconnectez-vous au Wi-Fi."),
     "err_address": N_("Cette adresse est utilisée par un autre appareil."),
     "err_form": N_("Ce formulaire a expiré ou a déjà été envoyé. Réessayez."),
+    "err_form_again": N_("Cette page avait expiré : touchez à nouveau le bouton."),
     "err_slow": N_("Trop de tentatives depuis cet appareil. Patientez une minute."),
     "err_large": N_("Requête trop volumineuse."),
     "err_portal": N_("Erreur du portail, réessayez."),
@@ -34,16 +35,6 @@ MESSAGES: Final = {
     "refused_quota": N_("Quota de données du jour atteint."),
     "refused_outside_hours": N_("Accès fermé en dehors des heures de l'établissement."),
 }
-
-
-def human_bytes(count: int) -> str:
-    """Return a short size in French/SI style (1,5 Go)."""
-    value = float(count)
-    for unit in ("o", "ko", "Mo", "Go"):
-        if value < 1000 or unit == "Go":
-            return f"{value:.0f} {unit}" if unit in ("o", "ko") else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} Go"
 
 
 class PortalPages:
@@ -70,6 +61,8 @@ class PortalPages:
             "notice": "",
             "resume_user": "",
             "form_token": "",
+            "school": "",
+            "online": False,
         }
         return self._env.get_template("portal.html").render(
             {**defaults, **context, "page": page, "lang": lang}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from appliance.i18n import language_of
+from appliance.i18n import language_of, octets_text
 from captive_portal.dhcp import parse_lease_events
-from captive_portal.pages import MESSAGES, PortalPages, human_bytes
+from captive_portal.pages import MESSAGES, PortalPages
 
 
 def test_language_choice() -> None:
@@ -47,14 +47,26 @@ def test_status_page_in_english() -> None:
         "en",
         user="l.bernard",
         time_left="1 h 05 min",
-        used=human_bytes(1_500_000),
+        used=octets_text(1_500_000, "en"),
         quota="",
         throttled=True,
-        devices=[{"mac": "02:00:00:00:00:01", "randomised": True, "current": True}],
+        devices=[
+            {"name": "", "mac": "02:00:00:00:00:01", "randomised": True, "current": True},
+            {
+                "name": "iPad-de-Lina",
+                "mac": "02:00:00:00:00:02",
+                "randomised": False,
+                "current": False,
+            },
+        ],
         form_token="tok",
+        school="Collège Jean Moulin",
     )
     assert "You are online" in html
-    assert "1.5 Mo" in html
+    assert "1.5\u00a0MB" in html
+    assert "Collège Jean Moulin" in html
+    # A device shows the name it gave DHCP before its address.
+    assert "<strong>iPad-de-Lina</strong> (02:00:00:00:00:02)" in html
     assert "private address" in html
     assert "slower until tomorrow" in html
 

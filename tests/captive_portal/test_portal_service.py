@@ -331,6 +331,38 @@ def test_log_out_this_device_or_every_device(lab: Lab, tmp_path: Path) -> None:
             assert state_rows(config, "SELECT * FROM portal_sessions") == []
 
 
+def test_an_online_phone_never_lands_on_a_dead_end(lab: Lab, tmp_path: Path) -> None:
+    """#16 scope 6: reopening the portal shows the status; an old logout form still works."""
+    config, path = portal_config(lab, tmp_path)
+    add_user(path, "l.bernard", "pupil", "6A", PASSWORD)
+    with running_portal(lab, path, tmp_path / "portal.log") as portal:
+        assert portal_login(lab, "l.bernard", PASSWORD).status == 200, portal.tail()
+        assert lab.fetch(f"http://{WAN_IP}/small.bin")[:2] == ("ok", SMALL_BYTES)
+        assert wait_until(lambda: day_usage(config, "l.bernard")[0] >= SMALL_BYTES)
+        # Reopening the portal: the status page, with the school's name, not the form.
+        again = lab.phone("GET", LOGIN_PAGE)
+        assert again.status == 200
+        assert "Vous êtes connecté·e" in again.body
+        assert 'name="password"' not in again.body
+        assert "Collège test" in again.body
+        # Sizes as French writes them: a decimal comma and a non-breaking space.
+        assert re.search(r"<dd>\d+(,\d)?\u00a0(o|ko|Mo)", again.body), again.body
+        # "Me déconnecter" tapped long after the page opened: its form has expired.
+        stale = lab.phone("POST", f"{PORTAL}/logout", form={"form_token": "expired"})
+        assert stale.status == 409
+        assert "Cette page avait expiré : touchez à nouveau le bouton." in stale.body
+        assert lab.connect(8080)[0] == "connected"  # nothing changed, nothing lost
+        token = re.search(r'name="form_token" value="([^"]+)"', stale.body)
+        assert token is not None  # …and the page has a fresh button that works
+        out = lab.phone("POST", f"{PORTAL}/logout", form={"form_token": token.group(1)})
+        assert "Vous êtes déconnecté·e" in out.body
+        assert lab.connect(8080, timeout=1)[0] != "connected"
+        # Offline, an old form leads back to the login, never to a page without a way on.
+        gone = lab.phone("POST", f"{PORTAL}/logout", form={"form_token": "expired"})
+        assert gone.status == 400
+        assert 'href="/login"' in gone.body
+
+
 def test_a_new_mac_reattaches_in_one_tap_and_keeps_the_counters(lab: Lab, tmp_path: Path) -> None:
     config, path = portal_config(lab, tmp_path)
     add_user(path, "l.bernard", "pupil", "6A", PASSWORD)
