@@ -47,6 +47,7 @@ class PortalHttp(Accounting):
         app.router.add_post("/logout", self.logout_submit)
         app.router.add_get("/api/captive", self.captive_api)
         app.router.add_get("/status", self.status_page)
+        app.router.add_get("/charte", self.charter_page)
         app.router.add_route("GET", "/{tail:.*}", self.anything)
         return app
 
@@ -193,6 +194,18 @@ class PortalHttp(Accounting):
             school=self._school(),
         )
         return self._html(text, 401 if error and status == 200 else status)
+
+    async def charter_page(self, request: web.Request) -> web.StreamResponse:
+        """The charter on a page of its own: read whole, printed, its version shown."""
+        text = self._pages.render(
+            "charter",
+            self._lang(request),
+            charter_version=self.charter.version,
+            charter_text=self.charter.text,
+            school=self._school(),
+            online=self._online(request) is not None,
+        )
+        return self._html(text)
 
     async def _checked_form(self, request: web.Request) -> tuple[Any, str | None]:
         """Read a posted form; return it and an error key if it must be refused."""

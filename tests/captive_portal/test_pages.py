@@ -90,3 +90,21 @@ def test_lease_events_are_read_defensively() -> None:
     assert len(events[1].hostname) == 63
     assert len(events[1].vendor_class) == 64
     assert events[1].fingerprint == ""
+
+
+def test_the_charter_has_a_readable_page_of_its_own() -> None:
+    """#16 scope 6: no scroll box inside a scrolling page; a page to read or print."""
+    login = PortalPages().render(
+        "login", "fr", charter_version="2026-09", charter_text="Article 1. Respect.", school="X"
+    )
+    assert 'class="charter" tabindex' not in login  # the old 208 px scroll box
+    assert '<a href="/charte">' in login
+    assert "<details><summary>Lire la charte ici</summary>" in login
+    page = PortalPages().render(
+        "charter", "fr", charter_version="2026-09", charter_text="Article 1. Respect.", school="X"
+    )
+    assert "<h1>Charte d'utilisation</h1>" in page
+    assert "Version 2026-09" in page
+    assert '<div class="charter" id="charter-text">Article 1. Respect.</div>' in page
+    assert '<a href="/login">Revenir à la connexion</a>' in page
+    assert "@media print" in page

@@ -357,6 +357,10 @@ def test_an_online_phone_never_lands_on_a_dead_end(lab: Lab, tmp_path: Path) -> 
         out = lab.phone("POST", f"{PORTAL}/logout", form={"form_token": token.group(1)})
         assert "Vous êtes déconnecté·e" in out.body
         assert lab.connect(8080, timeout=1)[0] != "connected"
+        # The charter has its own page, reachable from the login form before going online.
+        charter = lab.phone("GET", f"{PORTAL}/charte")
+        assert charter.status == 200
+        assert 'id="charter-text"' in charter.body
         # Offline, an old form leads back to the login, never to a page without a way on.
         gone = lab.phone("POST", f"{PORTAL}/logout", form={"form_token": "expired"})
         assert gone.status == 400
