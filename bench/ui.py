@@ -10,19 +10,23 @@ the box's web unit (``preau run directory scheduler sync web``, as
    and every link of its menu, as a person would open them. A page's weight
    is its HTML plus every stylesheet, script and icon it loads.
 2. Render time. 20 sessions (5 a role) open their role's pages in turn for
-   ``--seconds``; the p95 is over every answer. An answer counts only when
-   it is a 200 whose ``<h1>`` is the one the page had when it was first
-   opened, and that ends the page (``</html>``); one wrong answer fails the
-   run.
+   ``--seconds``, twice: with 20 aiohttp sessions, where an answer counts
+   only when it is a 200 whose ``<h1>`` is the one the page had when it was
+   first opened and that ends the page (``</html>``), with each page's p95
+   printed; then with wrk, one thread a session (its cookie), which checks
+   each answer is a 200, a whole page with its ``<h1>``, neither the login
+   form nor an error page. ``render_p95_ms`` is wrk's: a Python client on
+   the same two cores slows the server it measures (its p95 is given too,
+   ``render_p95_aiohttp_ms``). One wrong answer fails the run.
 3. The dashboard with a year of history: one session opens it ``--dashboards``
    times in a row; p95. The dashboard reads its 30 past days once every 10
    minutes (they no longer change) and today at every page, so the line also
    gives its first render, with every past day read (``dashboard_year_cold_ms``).
 4. The peer: nginx serving each page's bytes from a file, opened by the same
-   20 sessions the same way (length and SHA-256 checked): the floor for a
-   page of this weight on this machine.
+   20 sessions the same way (SHA-256 checked by the aiohttp pass; wrk's pass
+   gives ``peer_nginx_p95_ms``): the floor for a page of this weight here.
 
-Ends with ``RESULT pages=… max_page_kb=… render_p95_ms=…
+Ends with ``RESULT pages=… max_page_kb=… render_p95_ms=… render_p95_aiohttp_ms=…
 dashboard_year_p95_ms=… dashboard_year_cold_ms=… peer_nginx_p95_ms=… answers=…``. Targets (#16):
 every page ≤ 150 KB, p95 ≤ 150 ms, the dashboard with a year ≤ 250 ms.
 Run from the repository: ``.venv/bin/python bench/ui.py``.
@@ -45,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import yarl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -206,6 +211,76 @@ async def load(
     return latencies, wrong
 
 
+# wrk, one thread a session (its cookie, its pages in turn). Each answer is checked
+# inside wrk: a 200, a whole page (``</html>``) with its ``<h1>``, neither the login
+# form nor an error page; wrk cannot tell which request an answer is for, so the
+# h1 itself is checked in the aiohttp pass. Only checked answers count.
+_WRK = r"""
+local plans, threads, count = {}, {}, 0
+function setup(thread)
+  count = count + 1
+  thread:set("id", count)
+  table.insert(threads, thread)
+end
+function init(args)
+  local n = 0
+  for line in io.lines(args[1]) do
+    n = n + 1
+    if n == id then
+      local fields = {}
+      for field in line:gmatch("[^\t]+") do table.insert(fields, field) end
+      cookie = fields[1] ~= "-" and fields[1] or nil
+      paths = {}
+      for i = 2, #fields do table.insert(paths, fields[i]) end
+    end
+  end
+  turn, good, bad = id, 0, 0
+end
+function request()
+  turn = turn + 1
+  local headers = {}
+  if cookie then headers["Cookie"] = cookie end
+  return wrk.format("GET", paths[turn % #paths + 1], headers)
+end
+function response(status, headers, body)
+  local whole = body:find("</html>", 1, true) and body:find("<h1", 1, true)
+  local wrong = body:find('id="error-title"', 1, true) or body:find('action="/login"', 1, true)
+  if status == 200 and whole and not wrong then good = good + 1 else bad = bad + 1 end
+end
+function done(summary, latency, requests)
+  local g, b = 0, 0
+  for _, t in ipairs(threads) do g = g + t:get("good"); b = b + t:get("bad") end
+  io.write(string.format("CHECKED %d %d %.3f %.3f\n", g, b,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000))
+end
+"""
+
+
+def wrk_load(
+    base: str, plans: list[tuple[str | None, list[str]]], seconds: float, folder: Path
+) -> tuple[int, int, float, float]:
+    """Load ``base`` with one wrk thread a plan (cookie, paths); return (good, bad, p50, p95)."""
+    (folder / "plans.tsv").write_text(
+        "".join("\t".join([cookie or "-", *paths]) + "\n" for cookie, paths in plans)
+    )
+    (folder / "check.lua").write_text(_WRK)
+    out = subprocess.run(
+        [which("wrk"), "-t", str(len(plans)), "-c", str(len(plans)), "-d", f"{seconds:.0f}s",
+         "-s", str(folder / "check.lua"), base, "--", str(folder / "plans.tsv")],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    found = re.search(r"CHECKED (\d+) (\d+) ([\d.]+) ([\d.]+)", out)
+    if found is None:
+        raise SystemExit(f"wrk said: {out}")
+    return int(found[1]), int(found[2]), float(found[3]), float(found[4])
+
+
+def cookie_of(session: aiohttp.ClientSession, base: str) -> str:
+    """Return a session's cookies as a ``Cookie`` header."""
+    jar = session.cookie_jar.filter_cookies(yarl.URL(base))
+    return "; ".join(f"{name}={morsel.value}" for name, morsel in jar.items())
+
+
 def start_nginx(folder: Path, pages: list[Page]) -> tuple[subprocess.Popen[bytes], str]:
     """Serve every page's bytes from a file; return nginx and its base URL."""
     port = free_port()
@@ -275,9 +350,19 @@ async def bench(arguments: argparse.Namespace, folder: Path) -> str:
         every = [page for role in ROLES for page in pages[role]]
         for page in every:
             print(f"{page.role:<9} {page.path:<24} {page.weight / 1024:6.1f} KB", flush=True)
+        # First with 20 aiohttp sessions, which check each page's own h1 and time each page.
         latencies, wrong = await load(base, sessions, arguments.seconds, check_bytes=False)
         if wrong or not latencies:
             raise SystemExit(f"{wrong} wrong answers of {len(latencies) + wrong}")
+        # Then with wrk (C): the same 20 sessions without a Python client on the same cores.
+        plans: list[tuple[str | None, list[str]]] = [
+            (cookie_of(session, base), [p.path for p in pages]) for session, pages in sessions
+        ]
+        good, bad, wrk_p50, wrk_p95 = await asyncio.to_thread(
+            wrk_load, base, plans, arguments.seconds, folder
+        )
+        if bad or not good:
+            raise SystemExit(f"wrk: {bad} wrong answers of {good + bad}")
         referent = sessions[0][0]
         dashboards: list[float] = []
         for _ in range(arguments.dashboards):
@@ -308,6 +393,14 @@ async def bench(arguments: argparse.Namespace, folder: Path) -> str:
         )
         if peer_wrong:
             raise SystemExit(f"nginx: {peer_wrong} wrong answers")
+        peer_plans: list[tuple[str | None, list[str]]] = [
+            (None, [p.path for p in served]) for _session, served in peer_sessions
+        ]
+        peer_good, peer_bad, _peer_p50, peer_wrk_p95 = await asyncio.to_thread(
+            wrk_load, peer, peer_plans, arguments.seconds, folder
+        )
+        if peer_bad or not peer_good:
+            raise SystemExit(f"nginx with wrk: {peer_bad} wrong answers")
     finally:
         for session, _pages in peer_sessions:
             await session.close()
@@ -318,19 +411,21 @@ async def bench(arguments: argparse.Namespace, folder: Path) -> str:
     slowest = sorted(every, key=lambda page: -page.weight)[0]
     print(f"heaviest page: {slowest.role} {slowest.path}", flush=True)
     print(
-        f"answers: {len(latencies)} in {arguments.seconds:.0f} s by 20 sessions, "
-        f"median {statistics.median(latencies):.1f} ms; dashboard median "
-        f"{statistics.median(dashboards):.1f} ms; nginx {len(peer_latencies)} answers",
+        f"aiohttp sessions: {len(latencies)} answers in {arguments.seconds:.0f} s, median "
+        f"{statistics.median(latencies):.1f} ms, p95 {p95(latencies):.1f} ms; wrk: {good} "
+        f"answers, median {wrk_p50:.1f} ms; dashboard median {statistics.median(dashboards):.1f}"
+        f" ms; nginx: {len(peer_latencies)} answers (aiohttp), {peer_good} (wrk)",
         flush=True,
     )
     return result_line(
         pages=len(every),
         max_page_kb=round(slowest.weight / 1024, 1),
-        render_p95_ms=round(p95(latencies), 1),
+        render_p95_ms=round(wrk_p95, 1),
+        render_p95_aiohttp_ms=round(p95(latencies), 1),
         dashboard_year_p95_ms=round(p95(dashboards), 1),
         dashboard_year_cold_ms=round(cold.first_ms, 1),
-        peer_nginx_p95_ms=round(p95(peer_latencies), 2),
-        answers=len(latencies),
+        peer_nginx_p95_ms=round(peer_wrk_p95, 2),
+        answers=good,
         history_days=arguments.days,
     )
 
@@ -343,7 +438,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365, help="days of history")
     parser.add_argument("--pupils", type=int, default=600, help="pupils in the history")
     arguments = parser.parse_args()
-    ensure_debian_packages("nginx-light")
+    ensure_debian_packages("nginx-light", "wrk")
     with tempfile.TemporaryDirectory() as folder_name:
         line = asyncio.run(bench(arguments, Path(folder_name)))
     print(line, flush=True)
