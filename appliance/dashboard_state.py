@@ -17,9 +17,9 @@ import time
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Final, TypeVar
 
-from appliance.dashboard import DAYS, Alert, Figure, Window, ordered_alerts
+from appliance.dashboard import Alert, Figure, Window, ordered_alerts
 from appliance.i18n import N_
-from appliance.site_status import read_host_figures, services_status
+from appliance.site_status import HostFigures, read_host_figures, services_status
 
 if TYPE_CHECKING:
     from appliance.core import Core
@@ -33,9 +33,8 @@ DISK_ERROR_PERCENT: Final = 90.0
 KEPT_DAYS: Final = 400
 
 
-async def kernel_figures(core: Core, window: Window) -> list[Figure]:
+async def kernel_figures(host: HostFigures) -> list[Figure]:
     """Return the kernel's figures: the data disk's use."""
-    host = await core.executor.run(read_host_figures, core.config.site.data_dir)
     return [
         Figure(
             key="kernel.disk",
@@ -49,10 +48,9 @@ async def kernel_figures(core: Core, window: Window) -> list[Figure]:
     ]
 
 
-async def kernel_alerts(core: Core, now: float) -> list[Alert]:
+async def kernel_alerts(core: Core, host: HostFigures) -> list[Alert]:
     """Return what the kernel sees wrong: the disk, a service, a failed job."""
     alerts: list[Alert] = []
-    host = await core.executor.run(read_host_figures, core.config.site.data_dir)
     if host.disk_percent >= DISK_WARNING_PERCENT:
         alerts.append(
             Alert(
@@ -126,10 +124,10 @@ async def _guarded(name: str, part: Awaitable[Sequence[_T]]) -> Sequence[_T]:
         return ()
 
 
-async def _figures(core: Core, window: Window) -> list[Figure]:
+async def _figures(core: Core, window: Window, host: HostFigures) -> list[Figure]:
     # Asked together: each part's queries wait in the one DB queue, not one after another.
     parts = await asyncio.gather(
-        kernel_figures(core, window),
+        kernel_figures(host),
         *(
             _guarded(feature.name, feature.figures(core, window))
             for feature in core.features
@@ -139,19 +137,26 @@ async def _figures(core: Core, window: Window) -> list[Figure]:
     return [figure for part in parts for figure in part]
 
 
-async def collect(core: Core, window: Window) -> tuple[list[Figure], list[Alert]]:
-    """Return every figure (kernel first, then features in order) and the alerts, errors first."""
+async def collect(
+    core: Core, window: Window, host: HostFigures | None = None
+) -> tuple[list[Figure], list[Alert]]:
+    """Return every figure (kernel first, then features in order) and the alerts, errors first.
+
+    ``host``: the host's figures when the caller already read them (the page shows them too).
+    """
     past = core.shared(PastDays)
+    if host is None:
+        host = await core.executor.run(read_host_figures, core.config.site.data_dir)
     if len(window.days) == 1:  # the nightly note: today only, nothing to keep
-        figures = await _figures(core, window)
+        figures = await _figures(core, window, host)
     elif past.today == window.today and 0 <= window.now - past.read_at < PAST_DAYS_SECONDS:
         today_only = Window(window.now, window.zone, (window.today,))
         figures = [
             dataclasses.replace(figure, days=past.days.get(figure.key, {}))
-            for figure in await _figures(core, today_only)
+            for figure in await _figures(core, today_only, host)
         ]
     else:
-        figures = await _figures(core, window)
+        figures = await _figures(core, window, host)
         today = window.today.isoformat()
         past.today, past.read_at = window.today, window.now
         past.days = {
@@ -159,7 +164,7 @@ async def collect(core: Core, window: Window) -> tuple[list[Figure], list[Alert]
             for figure in figures
         }
     parts = await asyncio.gather(
-        kernel_alerts(core, window.now),
+        kernel_alerts(core, host),
         *(
             _guarded(feature.name, feature.alerts(core, window.now))
             for feature in core.features
@@ -202,6 +207,3 @@ async def note_kept(core: Core, now: float | None = None) -> int:
         )
         await tx.execute("DELETE FROM dashboard_days WHERE day < ?", (oldest,))
     return len(rows)
-
-
-__all__ = ["DAYS", "collect", "kept_values", "note_kept"]

@@ -128,14 +128,9 @@ def install_in(
     environment.globals["language_names"] = LANGUAGE_NAMES
 
     @jinja2.pass_context
-    def _number(context: jinja2.runtime.Context, value: float) -> str:
-        return number_text(value, str(context.get("lang", SOURCE_LANGUAGE)))
-
-    @jinja2.pass_context
     def _octets(context: jinja2.runtime.Context, value: float) -> str:
         return octets_text(value, str(context.get("lang", SOURCE_LANGUAGE)))
 
-    environment.filters["number"] = _number
     environment.filters["octets"] = _octets
 
 

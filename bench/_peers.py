@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+from pathlib import Path
 
 
 def ensure_debian_packages(*packages: str) -> None:
@@ -53,3 +54,25 @@ def result_line(**values: float | int | str) -> str:
         text = f"{value:.3f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
         parts.append(f"{key}={text}")
     return "RESULT " + " ".join(parts)
+
+
+def static_nginx(folder: Path, root: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start nginx serving ``root``'s files on a free loopback port; return it and its URL.
+
+    The floor for a page on this machine: the same bytes, read from a file.
+    """
+    port = free_port()
+    (folder / "nginx.conf").write_text(
+        f"""daemon off; worker_processes 1; pid {folder}/nginx.pid;
+error_log {folder}/nginx-error.log;
+events {{ worker_connections 1024; }}
+http {{ access_log off; default_type text/html;
+  client_body_temp_path {folder}; proxy_temp_path {folder}; fastcgi_temp_path {folder};
+  uwsgi_temp_path {folder}; scgi_temp_path {folder};
+  server {{ listen 127.0.0.1:{port}; root {root}; }} }}
+"""
+    )
+    nginx = subprocess.Popen(
+        [which("nginx"), "-c", str(folder / "nginx.conf"), "-e", str(folder / "nginx-error.log")]
+    )
+    return nginx, f"http://127.0.0.1:{port}"

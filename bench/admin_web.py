@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from appliance.config import build_config
 from appliance.config_render import render_config
-from bench._peers import ensure_debian_packages, free_port, result_line, which
+from bench._peers import ensure_debian_packages, free_port, result_line, static_nginx, which
 
 DURATION = "10s"
 CONNECTIONS = "32"
@@ -115,28 +115,13 @@ def main() -> None:
             preau.terminate()
             preau.wait(10)
 
-        nginx_port = free_port()
         root = folder / "www"
         root.mkdir()
         (root / "login").write_bytes(page)
-        (folder / "nginx.conf").write_text(
-            f"""daemon off; worker_processes 1; pid {folder}/nginx.pid;
-error_log {folder}/error.log;
-events {{ worker_connections 1024; }}
-http {{ access_log off; default_type text/html;
-  client_body_temp_path {folder}; proxy_temp_path {folder}; fastcgi_temp_path {folder};
-  uwsgi_temp_path {folder}; scgi_temp_path {folder};
-  server {{ listen 127.0.0.1:{nginx_port}; root {root}; }} }}
-"""
-        )
-        nginx = subprocess.Popen(
-            [which("nginx"), "-c", str(folder / "nginx.conf"), "-e", str(folder / "error.log")]
-        )
+        nginx, nginx_url = static_nginx(folder, root)
         try:
-            wait_http(f"http://127.0.0.1:{nginx_port}/login")
-            nginx_rate, nginx_wrong, _, nginx_p99 = wrk(
-                f"http://127.0.0.1:{nginx_port}/login", len(page), folder
-            )
+            wait_http(f"{nginx_url}/login")
+            nginx_rate, nginx_wrong, _, nginx_p99 = wrk(f"{nginx_url}/login", len(page), folder)
         finally:
             nginx.terminate()
             nginx.wait(10)

@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import hashlib
 import re
 import statistics
 import subprocess
@@ -58,7 +57,7 @@ from appliance.config_render import render_config
 from appliance.core import Core
 from appliance.demo import seed_demo
 from appliance.demo_history import HistoryPlan, seed_history
-from bench._peers import ensure_debian_packages, free_port, result_line, which
+from bench._peers import ensure_debian_packages, free_port, result_line, static_nginx, which
 
 REPO = Path(__file__).resolve().parent.parent
 ROLES = ("referent", "teacher", "staff", "pupil")
@@ -198,7 +197,7 @@ async def load(
             good = status == 200 and body.rstrip().endswith(b"</html>")
             good = good and h1 is not None and h1.group(1) == page.h1
             if check_bytes:
-                good = good and hashlib.sha256(body).digest() == hashlib.sha256(page.body).digest()
+                good = good and body == page.body  # every byte, not only its digest
             if good:
                 latencies.append(elapsed)
                 by_page.setdefault(f"{page.role} {page.path}", []).append(elapsed)
@@ -283,26 +282,12 @@ def cookie_of(session: aiohttp.ClientSession, base: str) -> str:
 
 def start_nginx(folder: Path, pages: list[Page]) -> tuple[subprocess.Popen[bytes], str]:
     """Serve every page's bytes from a file; return nginx and its base URL."""
-    port = free_port()
     root = folder / "www"
     for page in pages:
         target = root / page.role / page.path.strip("/") / "index.html"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(page.body)
-    (folder / "nginx.conf").write_text(
-        f"""daemon off; worker_processes 1; pid {folder}/nginx.pid;
-error_log {folder}/nginx-error.log;
-events {{ worker_connections 1024; }}
-http {{ access_log off; default_type text/html;
-  client_body_temp_path {folder}; proxy_temp_path {folder}; fastcgi_temp_path {folder};
-  uwsgi_temp_path {folder}; scgi_temp_path {folder};
-  server {{ listen 127.0.0.1:{port}; root {root}; }} }}
-"""
-    )
-    nginx = subprocess.Popen(
-        [which("nginx"), "-c", str(folder / "nginx.conf"), "-e", str(folder / "nginx-error.log")]
-    )
-    return nginx, f"http://127.0.0.1:{port}"
+    return static_nginx(folder, root)
 
 
 async def wait_http(url: str, patience: float = 60.0) -> None:

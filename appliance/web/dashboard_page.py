@@ -19,7 +19,7 @@ from appliance.dashboard import Alert, Figure, Window, bars, series, summary
 from appliance.dashboard_state import collect, kept_values
 from appliance.i18n import Gettext, number_text, octets_text
 from appliance.scheduler.jobs import builtin_jobs
-from appliance.site_status import read_host_figures, services_status
+from appliance.site_status import HostFigures, read_host_figures, services_status
 from appliance.web.auth import require_role
 from appliance.web.keys import CORE_KEY, LANG_KEY
 from appliance.web.rendering import TEMPLATES_KEY, local_time, page, request_gettext
@@ -99,10 +99,12 @@ def tile(
     }
 
 
-async def dashboard_context(core: Core, lang: str, _: Gettext, now: float) -> dict[str, Any]:
+async def dashboard_context(
+    core: Core, lang: str, _: Gettext, now: float, host: HostFigures
+) -> dict[str, Any]:
     """Return the dashboard's figures, alerts and job names in ``lang`` at ``now``."""
     window = Window.ending(now, core.config.site.zone)
-    figures, alerts = await collect(core, window)
+    figures, alerts = await collect(core, window, host)
     kept = await kept_values(core, figures, window)
     titles = {spec.id: _(spec.title, **spec.title_values) for spec in builtin_jobs(core)}
     return {
@@ -121,7 +123,8 @@ async def dashboard(request: web.Request) -> dict[str, Any]:
     core = request.app[CORE_KEY]
     lang = request[LANG_KEY]
     _ = request_gettext(request)
-    context = await dashboard_context(core, lang, _, time.time())
+    host = await core.executor.run(read_host_figures, core.config.site.data_dir)
+    context = await dashboard_context(core, lang, _, time.time(), host)
     labels = cast(Mapping[str, Mapping[str, str]], request.app[TEMPLATES_KEY].globals["labels"])
     titles = context["job_titles"]
 
@@ -134,8 +137,7 @@ async def dashboard(request: web.Request) -> dict[str, Any]:
         return {"template": template, "data": await data}
 
     # Asked together: each part's queries wait in the one DB queue, not one after another.
-    host, jobs, audit, services, panels = await asyncio.gather(
-        core.executor.run(read_host_figures, core.config.site.data_dir),
+    jobs, audit, services, panels = await asyncio.gather(
         core.db.fetchall(
             "SELECT s.job_id, s.next_run, r.last_success FROM job_schedule s"
             " LEFT JOIN job_runs r ON r.job_id = s.job_id ORDER BY s.next_run"
