@@ -469,6 +469,9 @@ def list_services() -> None:
 
 # Imported only when they run (see PreauGroup.later): most processes never do.
 main.later["timetable"] = "appliance.scheduler.cli:timetable"
+cast(PreauGroup, user).later["second-factor-reset"] = (
+    "appliance.identity.second_factor_cli:second_factor_reset"
+)
 cast(PreauGroup, directory).later.update(
     {
         "import-sts": "appliance.identity.cli:import_sts",

@@ -167,6 +167,16 @@ class WebConfig(_Section):
         12, ge=1, le=24, description="Admin sessions end this long after login, whatever happens."
     )
     throttle: ThrottleConfig = Field(default_factory=ThrottleConfig)
+    second_factor_required: bool = Field(
+        False,
+        description="Referents must prove a second factor (a code from an authenticator app) "
+        "before any administration; without one set up they reach only the page that sets it up.",
+    )
+    clock: Literal["ntp", "host"] = Field(
+        "ntp",
+        description="Who keeps the clock right. ntp: codes from an app are checked only once "
+        "NTP has synchronised the clock; host: a container or virtual machine whose host keeps it.",
+    )
 
 
 class LocalAccountsConfig(_Section):
@@ -547,7 +557,7 @@ def demo_config(data_dir: Path) -> PreauConfig:
                 "data_dir": str(data_dir),
                 "schools": [{"uai": "0000000X", "name": "Collège de démonstration"}],
             },
-            "web": {"host": "127.0.0.1", "port": 8080},
+            "web": {"host": "127.0.0.1", "port": 8080, "clock": "host"},
             "filter": {"listen": ["127.0.0.1:5300"], "upstreams": system_resolvers()},
             # The demo has no clamd (its signatures come from the internet): uploads
             # are not scanned. A school's box scans every upload (#8.12).

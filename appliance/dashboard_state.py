@@ -29,6 +29,8 @@ _T = TypeVar("_T")
 
 DISK_WARNING_PERCENT: Final = 80.0
 DISK_ERROR_PERCENT: Final = 90.0
+# A referent who logged in this recently and has no second factor is named in an alert.
+RECENT_REFERENT_SECONDS: Final = 30 * 86_400.0
 # A state's nightly values kept: the chart's 30 days, and a year to compare.
 KEPT_DAYS: Final = 400
 
@@ -91,6 +93,24 @@ async def kernel_alerts(core: Core, host: HostFigures) -> list[Alert]:
                 N_("La tâche « %(job)s » a échoué à sa dernière exécution."),
                 "/dashboard#jobs-title",
                 {"job": ("job", str(row["job_id"]))},
+            )
+        )
+    unprotected = await core.db.fetchone(
+        "SELECT COUNT(DISTINCT person_id) FROM sessions WHERE role = 'referent'"
+        " AND created_at > ? AND person_id NOT IN"
+        " (SELECT person_id FROM second_factors WHERE confirmed_at IS NOT NULL)",
+        (time.time() - RECENT_REFERENT_SECONDS,),
+    )
+    if unprotected is not None and unprotected[0]:
+        alerts.append(
+            Alert(
+                "warning",
+                N_(
+                    "Comptes référents sans double authentification (connectés ces 30 derniers "
+                    "jours) : %(count)s. Un mot de passe volé suffit à administrer le boîtier."
+                ),
+                "/compte/double-authentification",
+                {"count": unprotected[0]},
             )
         )
     return alerts

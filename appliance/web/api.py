@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import asdict
-from typing import Literal
+from typing import Final, Literal
 
 from aiohttp import web
 from pydantic import Field
@@ -38,7 +38,7 @@ from appliance.web.auth import (
     source_of,
 )
 from appliance.web.errors import error
-from appliance.web.keys import CORE_KEY, SESSION_KEY, SESSIONS_KEY
+from appliance.web.keys import CORE_KEY, PENDING_LOGINS_KEY, SESSION_KEY, SESSIONS_KEY
 from appliance.web.rendering import request_gettext
 from appliance.web.replies import (
     AuditReply,
@@ -63,6 +63,19 @@ from appliance.web.replies import (
 )
 
 api = ApiRoutes()
+# A login's second step, as the API says it went wrong.
+SECOND_FACTOR_FAILURES: Final = {
+    "second_factor": (
+        "second_factor_required",
+        N_("Ce compte a la double authentification : envoyez aussi « code »."),
+    ),
+    "bad_code": ("bad_code", N_("Code de double authentification refusé.")),
+    "second_factor_expired": ("bad_code", N_("Code de double authentification refusé.")),
+    "clock": (
+        "clock_unsynchronised",
+        N_("L'horloge du boîtier n'est pas synchronisée : envoyez un code de secours."),
+    ),
+}
 
 
 class LoginBody(Body):
@@ -70,6 +83,12 @@ class LoginBody(Body):
 
     login: str = Field(min_length=1, max_length=128)
     password: str = Field(min_length=1, max_length=256)
+    code: str | None = Field(
+        None,
+        max_length=32,
+        description="The authenticator app's six digits, or a recovery code, when the person "
+        "has a second factor (answered 401 second_factor_required without it).",
+    )
 
 
 class ClosedDayBody(Body):
@@ -123,8 +142,14 @@ async def openapi(request: web.Request) -> web.StreamResponse:
 )
 async def open_session(request: web.Request, body: LoginBody) -> web.StreamResponse:
     """Log in with JSON credentials."""
-    result = await attempt_login(request, body.login, body.password)
+    result = await attempt_login(request, body.login, body.password, body.code)
     if result.failure is not None or result.session is None or result.person is None:
+        if result.pending_token:
+            # The API's login is one call: a waiting login is of no use to it.
+            request.app[PENDING_LOGINS_KEY].close(result.pending_token)
+        if result.failure in SECOND_FACTOR_FAILURES:
+            code, message = SECOND_FACTOR_FAILURES[result.failure]
+            return error(503 if code == "clock_unsynchronised" else 401, code, message)
         if result.failure == "throttled":
             response = error(
                 429,

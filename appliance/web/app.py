@@ -16,12 +16,15 @@ from aiohttp import web
 from appliance.first_run import pages as first_run_pages
 from appliance.first_run.pages import FIRST_RUN_KEY, FirstRunGate, first_run_middleware
 from appliance.i18n import Catalogues, merged_labels
+from appliance.identity.second_factor_state import SecondFactors
 from appliance.metrics import render_metrics
 from appliance.web import (
     api,
     dashboard_page,
     imports_pages,
     pages,
+    second_factor_api,
+    second_factor_pages,
     subgroups_api,
     subgroups_pages,
     teaching_pages,
@@ -31,11 +34,21 @@ from appliance.web.api_routes import (
     ApiRoutes,
     ApiRoutesList,
 )
+from appliance.web.api_tokens import ApiTokens
 from appliance.web.error_pages import error_pages_middleware
 from appliance.web.errors import error_language_middleware
-from appliance.web.keys import CORE_KEY, SESSIONS_KEY, THROTTLE_KEY
+from appliance.web.keys import (
+    API_TOKENS_KEY,
+    CLOCK_KEY,
+    CORE_KEY,
+    PENDING_LOGINS_KEY,
+    SECOND_FACTORS_KEY,
+    SESSIONS_KEY,
+    THROTTLE_KEY,
+)
 from appliance.web.labels import LABELS
 from appliance.web.rendering import CATALOGUES_KEY, TEMPLATES_KEY, create_environment
+from appliance.web.second_factor_login import ClockCheck, PendingLogins
 from appliance.web.security import (
     csrf_middleware,
     on_response_prepare,
@@ -86,6 +99,10 @@ def create_app(core: Core) -> web.Application:
         absolute_seconds=web_config.session_absolute_hours * 3600,
     )
     app[THROTTLE_KEY] = LoginThrottle(web_config.throttle)
+    app[SECOND_FACTORS_KEY] = SecondFactors(core.db, core.executor)
+    app[PENDING_LOGINS_KEY] = PendingLogins()
+    app[CLOCK_KEY] = ClockCheck(web_config.clock)
+    app[API_TOKENS_KEY] = ApiTokens(core.db)
     app[FIRST_RUN_KEY] = FirstRunGate()
     catalogues = Catalogues(
         ["appliance", *(f.translations for f in core.features if f.translations is not None)]
@@ -98,9 +115,11 @@ def create_app(core: Core) -> web.Application:
     )
     tables: list[web.RouteTableDef] = [
         pages.routes,
+        second_factor_pages.routes,
         dashboard_page.routes,
         first_run_pages.routes,
         api.api,
+        second_factor_api.api,
         subgroups_api.api,
         subgroups_pages.routes,
         teaching_pages.routes,

@@ -22,9 +22,12 @@ from appliance.i18n import N_
 from appliance.identity.model import Person
 from appliance.web.errors import error
 from appliance.web.keys import (
+    CLOCK_KEY,
     CORE_KEY,
     DEVICE_COOKIE,
     LOGIN_CSRF_COOKIE,
+    PENDING_LOGINS_KEY,
+    SECOND_FACTORS_KEY,
     SESSION_COOKIE,
     SESSION_KEY,
     SESSIONS_KEY,
@@ -36,6 +39,12 @@ _LOGGER = logging.getLogger(__name__)
 
 MAX_LOGIN_LENGTH: Final = 128
 MAX_PASSWORD_LENGTH: Final = 256
+MAX_CODE_LENGTH: Final = 32
+
+SECOND_FACTOR_PAGE: Final = "/compte/double-authentification"
+SECOND_FACTOR_API: Final = "/api/v1/second-factor"
+# What a referent still reaches while a required second factor is not set up.
+SETUP_PATHS: Final = frozenset({"/account", "/api/v1/me", "/api/v1/session"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -50,6 +59,8 @@ class LoginResult:
     session: WebSession | None = None
     person: Person | None = None
     device_token: str = ""
+    # The waiting login's token, when the password was right and a code is due.
+    pending_token: str = ""
 
 
 def actor_of(request: web.Request) -> str:
@@ -90,8 +101,15 @@ async def check_own_password(
     return "ok"
 
 
-async def attempt_login(request: web.Request, login: str, password: str) -> LoginResult:
-    """Throttle, check and audit one login attempt; open a session on success."""
+async def attempt_login(
+    request: web.Request, login: str, password: str, code: str | None = None
+) -> LoginResult:
+    """Throttle, check and audit one login attempt; open a session on success.
+
+    A person with an active second factor gets ``second_factor`` and a
+    waiting login's token instead of a session, unless ``code`` (the API's
+    one call) is given and right.
+    """
     core = request.app[CORE_KEY]
     sessions = request.app[SESSIONS_KEY]
     throttle = request.app[THROTTLE_KEY]
@@ -125,23 +143,87 @@ async def attempt_login(request: web.Request, login: str, password: str) -> Logi
             actor=account, source=source, action="login", outcome="failure", detail=failure
         )
         return LoginResult(failure)
+    if await request.app[SECOND_FACTORS_KEY].active(outcome.person.id):
+        # The right password alone resets nothing: the code is the login's last step.
+        pending = request.app[PENDING_LOGINS_KEY].open(
+            outcome.person, outcome.role, password, account, known
+        )
+        if code is None:
+            return LoginResult("second_factor", pending_token=pending)
+        return await attempt_second_step(request, pending, code)
     throttle.record_success(account, source)
-    token, session = await sessions.create(outcome.person.id, outcome.role, source)
+    return await _open_session(
+        request, outcome.person, outcome.role, password, account, known_device=known
+    )
+
+
+async def attempt_second_step(request: web.Request, pending_token: str, code: str) -> LoginResult:
+    """Check a waiting login's code; open its session when it is right."""
+    core = request.app[CORE_KEY]
+    waiting = request.app[PENDING_LOGINS_KEY]
+    throttle = request.app[THROTTLE_KEY]
+    source = source_of(request)
+    pending = waiting.find(pending_token)
+    if pending is None:
+        return LoginResult("second_factor_expired")
+    decision = throttle.check(
+        pending.account, source, time.monotonic(), known_device=pending.known_device
+    )
+    if not decision.allowed:
+        return LoginResult("throttled", retry_after=max(1, round(decision.retry_after)))
+    code = code.strip()[:MAX_CODE_LENGTH]
+    verdict = await request.app[SECOND_FACTORS_KEY].check(
+        pending.person.id, code, time.time(), clock_ok=request.app[CLOCK_KEY].synchronised()
+    )
+    if verdict == "clock":
+        return LoginResult("clock", pending_token=pending_token)
+    if verdict == "wrong":
+        throttle.record_failure(pending.account, source, time.monotonic())
+        given_up = waiting.failed(pending_token)
+        await core.audit.record(
+            actor=pending.person.id, source=source, action="login", outcome="failure",
+            detail="wrong second factor",
+        )  # fmt: skip
+        if given_up:
+            return LoginResult("second_factor_expired")
+        return LoginResult("bad_code", pending_token=pending_token)
+    waiting.close(pending_token)
+    throttle.record_success(pending.account, source)
+    return await _open_session(
+        request,
+        pending.person,
+        pending.role,
+        pending.password,
+        pending.account,
+        known_device=pending.known_device,
+        second_factor=verdict,
+    )
+
+
+async def _open_session(
+    request: web.Request,
+    person: Person,
+    role: Role,
+    password: str,
+    account: str,
+    *,
+    known_device: bool,
+    second_factor: str = "",
+) -> LoginResult:
+    core = request.app[CORE_KEY]
+    sessions = request.app[SESSIONS_KEY]
+    token, session = await sessions.create(person.id, role, source_of(request), second_factor)
     for feature in core.features:
         if feature.sessions is not None and feature.sessions.on_login is not None:
             # The only moment the password is at hand (PERSONNEL's key opens with it).
-            await feature.sessions.on_login(core, outcome.person.id, password, session.token_hash)
-    device_token = "" if known else await sessions.remember_device(account)
+            await feature.sessions.on_login(core, person.id, password, session.token_hash)
+    device_token = "" if known_device else await sessions.remember_device(account)
+    detail = f"role={role}" + (f" second_factor={second_factor}" if second_factor else "")
     await core.audit.record(
-        actor=outcome.person.id,
-        source=source,
-        action="login",
-        outcome="success",
-        detail=f"role={outcome.role}",
-    )
-    return LoginResult(
-        None, token=token, session=session, person=outcome.person, device_token=device_token
-    )
+        actor=person.id, source=source_of(request), action="login", outcome="success",
+        detail=detail,
+    )  # fmt: skip
+    return LoginResult(None, token=token, session=session, person=person, device_token=device_token)
 
 
 def set_login_cookies(
@@ -198,6 +280,16 @@ async def logout(request: web.Request) -> None:
     )
 
 
+def second_factor_due(request: web.Request, session: WebSession) -> bool:
+    """Return whether this referent must set up a second factor before anything else."""
+    if session.role != "referent" or session.second_factor or session.token_scope:
+        return False
+    if not request.app[CORE_KEY].config.web.second_factor_required:
+        return False
+    path = request.path
+    return path not in SETUP_PATHS and not path.startswith((SECOND_FACTOR_PAGE, SECOND_FACTOR_API))
+
+
 def require_role(*roles: Role, api: bool = False) -> Callable[[Handler], Handler]:
     """Only let sessions with one of ``roles`` reach the handler."""
 
@@ -213,6 +305,17 @@ def require_role(*roles: Role, api: bool = False) -> Callable[[Handler], Handler
                 if api:
                     return error(403, "forbidden", N_("Votre rôle ne permet pas cette action."))
                 raise web.HTTPSeeOther("/account")
+            if second_factor_due(request, session):
+                if api:
+                    return error(
+                        403,
+                        "second_factor_required",
+                        N_(
+                            "Activez d'abord la double authentification "
+                            "(Mon compte › Double authentification)."
+                        ),
+                    )
+                raise web.HTTPSeeOther(SECOND_FACTOR_PAGE)
             return await handler(request)
 
         return guarded

@@ -56,6 +56,16 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "subgroup.save": N_("Groupe de classe enregistré"),
         "subgroup.delete": N_("Groupe de classe supprimé"),
         "first_run.done": N_("Première mise en route terminée"),
+        "second_factor.enable": N_("Double authentification activée"),
+        "second_factor.disable": N_("Double authentification désactivée"),
+        "second_factor.codes": N_("Nouveaux codes de secours"),
+        "second_factor.reset": N_("Double authentification réinitialisée (console)"),
+        "token.issue": N_("Jeton d'API créé"),
+        "token.revoke": N_("Jeton d'API révoqué"),
+    },
+    "token_scope": {
+        "read": N_("lecture seule"),
+        "write": N_("lecture et écriture"),
     },
     "status": {
         "ok": N_("Fonctionne"),

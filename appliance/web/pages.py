@@ -21,10 +21,11 @@ from appliance.web.auth import (
     set_login_csrf,
     source_of,
 )
-from appliance.web.keys import CORE_KEY, SESSION_KEY
+from appliance.web.keys import CORE_KEY, SECOND_STEP_COOKIE, SESSION_KEY
 from appliance.web.rendering import page, render, request_gettext, say
 
 routes = web.RouteTableDef()
+CODE_PAGE: Final = "/login/code"
 DAY_EXPECTED: Final = N_("day : une date AAAA-MM-JJ est attendue")
 
 # Why a login failed, in the words the person reads.
@@ -52,9 +53,10 @@ async def index(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(landing_page(request.app[CORE_KEY].features, session.role))
 
 
-def _login_page(
+def login_form(
     request: web.Request, *, error: str = "", login: str = "", status: int = 200
 ) -> web.Response:
+    """Render the login form (with a fresh double-submit token)."""
     token = login_csrf_token(request)
     response = render(
         request, "login.html", {"login_csrf": token, "error": error, "login": login}, status=status
@@ -63,12 +65,27 @@ def _login_page(
     return response
 
 
+def second_step(request: web.Request, pending_token: str) -> web.HTTPSeeOther:
+    """Send a login whose password was right to the page asking for its code."""
+    response = web.HTTPSeeOther(CODE_PAGE)
+    response.set_cookie(
+        SECOND_STEP_COOKIE,
+        pending_token,
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+        path="/login",
+        max_age=300,
+    )
+    return response
+
+
 @routes.get("/login")
 async def login_page(request: web.Request) -> web.StreamResponse:
     """Show the login form."""
     if request[SESSION_KEY] is not None:
         raise web.HTTPSeeOther("/")
-    return _login_page(request)
+    return login_form(request)
 
 
 @routes.post("/login")
@@ -83,10 +100,12 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         response = web.HTTPSeeOther(target)
         set_login_cookies(request, response, result)
         raise response
+    if result.failure == "second_factor":
+        raise second_step(request, result.pending_token)
     _ = request_gettext(request)
     message = _(LOGIN_FAILURES[result.failure or "bad_credentials"], seconds=result.retry_after)
     status = 429 if result.failure == "throttled" else 401
-    rendered = _login_page(request, error=message, login=login[:128], status=status)
+    rendered = login_form(request, error=message, login=login[:128], status=status)
     if result.failure == "throttled":
         rendered.headers["Retry-After"] = str(result.retry_after)
     return rendered

@@ -26,8 +26,10 @@ from aiohttp.typedefs import Handler
 
 from appliance.i18n import N_
 from appliance.problems import Problem
+from appliance.web.api_tokens import refusal
 from appliance.web.errors import error
 from appliance.web.keys import (
+    API_TOKENS_KEY,
     CORE_KEY,
     LANG_COOKIE,
     LANG_KEY,
@@ -45,8 +47,17 @@ CSRF_FIELD: Final = "csrf_token"
 CSRF_HEADER: Final = "X-CSRF-Token"
 # Routes reachable without a session that still change state.
 LOGIN_ROUTES: Final = frozenset(
-    {"/login", "/api/v1/session", "/recuperer", "/premiere-mise-en-service"}
+    {"/login", "/login/code", "/api/v1/session", "/recuperer", "/premiere-mise-en-service"}
 )
+
+# Why an API token may not make a request.
+TOKEN_REFUSALS: Final = {
+    "account_route": N_(
+        "Un jeton d'API n'ouvre pas la gestion des comptes (sessions, jetons, double "
+        "authentification, délégations) : connectez-vous."
+    ),
+    "read_only": N_("Ce jeton d'API est en lecture seule."),
+}
 
 CONTENT_SECURITY_POLICY: Final = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -73,11 +84,22 @@ def _same_token(expected: str | None, given: str | None) -> bool:
 async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Attach the live session (or None) and the UI language to the request."""
     token = request.cookies.get(SESSION_COOKIE)
-    request[SESSION_KEY] = await request.app[SESSIONS_KEY].lookup(token) if token else None
+    session = await request.app[SESSIONS_KEY].lookup(token) if token else None
+    bearer = request.headers.get("Authorization", "")
+    if session is None and request.path.startswith("/api/") and bearer.startswith("Bearer "):
+        session = await request.app[API_TOKENS_KEY].session_for(bearer[7:].strip())
+    refused = (
+        session
+        and session.token_scope
+        and refusal(session.token_scope, request.method, request.path)
+    )
+    request[SESSION_KEY] = None if refused else session
     lang = request.query.get("lang") or request.cookies.get(LANG_COOKIE) or ""
     if lang not in ("fr", "en"):
         lang = request.app[CORE_KEY].config.web.language
     request[LANG_KEY] = lang
+    if refused:
+        return error(403, "token_scope", TOKEN_REFUSALS[refused])
     response = await handler(request)
     if "lang" in request.query and request.query["lang"] in ("fr", "en"):
         response.set_cookie(
@@ -116,6 +138,9 @@ async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamR
         # it, so their form carries the token in its action URL instead.
         given = request.query.get(CSRF_FIELD)
     session = request[SESSION_KEY]
+    if session is not None and session.token_scope:
+        # An API token is sent on purpose, never attached by a browser.
+        return await handler(request)
     if session is not None and _same_token(session.csrf_token, given):
         return await handler(request)
     if request.path in LOGIN_ROUTES:

@@ -40,6 +40,10 @@ class WebSession:
     last_seen: float
     expires_at: float
     idle_limit: float
+    # How the login was proved beyond the password: "", "totp" or "recovery".
+    second_factor: str = ""
+    # Set when an API token, not a login, opened this request (its scope).
+    token_scope: str = ""
 
 
 class SessionStore:
@@ -51,7 +55,9 @@ class SessionStore:
         self._idle = idle_seconds
         self._absolute = absolute_seconds
 
-    async def create(self, person_id: str, role: Role, source: str) -> tuple[str, WebSession]:
+    async def create(
+        self, person_id: str, role: Role, source: str, second_factor: str = ""
+    ) -> tuple[str, WebSession]:
         """Open a new session (a fresh token at every login, ASVS V7.2.4)."""
         token = secrets.token_urlsafe(32)
         now = time.time()
@@ -64,10 +70,12 @@ class SessionStore:
             last_seen=now,
             expires_at=now + self._absolute,
             idle_limit=self._idle,
+            second_factor=second_factor,
         )
         await self._db.execute_write(
             "INSERT INTO sessions (token_hash, person_id, role, csrf_token, source, created_at,"
-            " last_seen, expires_at, idle_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " last_seen, expires_at, idle_limit, second_factor)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 session.token_hash,
                 person_id,
@@ -78,6 +86,7 @@ class SessionStore:
                 now,
                 session.expires_at,
                 self._idle,
+                second_factor,
             ),
         )
         return token, session
@@ -106,6 +115,13 @@ class SessionStore:
             last_seen=now,
             expires_at=row["expires_at"],
             idle_limit=row["idle_limit"],
+            second_factor=row["second_factor"],
+        )
+
+    async def mark_second_factor(self, session_hash: str, kind: str) -> None:
+        """Note that this session's person just proved a second factor."""
+        await self._db.execute_write(
+            "UPDATE sessions SET second_factor = ? WHERE token_hash = ?", (kind, session_hash)
         )
 
     async def revoke(self, session_hash: str) -> None:
@@ -115,11 +131,18 @@ class SessionStore:
         )
 
     async def revoke_person(self, person_id: str) -> int:
-        """End every session of a person; return how many."""
-        return await self._db.execute_write(
-            "UPDATE sessions SET revoked_at = ? WHERE person_id = ? AND revoked_at IS NULL",
-            (time.time(), person_id),
-        )
+        """End every session of a person, and their API tokens; return how many sessions."""
+        now = time.time()
+        async with self._db.write() as tx:
+            ended = await tx.execute(
+                "UPDATE sessions SET revoked_at = ? WHERE person_id = ? AND revoked_at IS NULL",
+                (now, person_id),
+            )
+            await tx.execute(
+                "UPDATE api_tokens SET revoked_at = ? WHERE person_id = ? AND revoked_at IS NULL",
+                (now, person_id),
+            )
+        return ended
 
     async def remember_device(self, person_id: str) -> str:
         """Issue a device token proving this browser logged in to the account before."""

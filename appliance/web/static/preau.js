@@ -16,6 +16,10 @@
     narrow.addEventListener("change", () => show(!narrow.matches));
     button.addEventListener("click", () => show(button.getAttribute("aria-expanded") !== "true"));
   }
+  // A "print" button (recovery codes): the inline onclick the CSP forbids, here.
+  for (const printer of document.querySelectorAll(".print-page")) {
+    printer.addEventListener("click", () => window.print());
+  }
   // On a phone a table's rows stack as cards: each cell says which column it is.
   for (const table of document.querySelectorAll("table")) {
     const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
