@@ -61,6 +61,10 @@ class ServiceSpec:
     unit: str = ""
 
 
+# A menu entry whose roles name this is shown to people not logged in (help, for one).
+VISITOR: Final = "visitor"
+
+
 @dataclass(frozen=True, slots=True)
 class MenuEntry:
     """A link in the admin menu to one of the feature's pages."""
@@ -70,6 +74,8 @@ class MenuEntry:
     roles: tuple[str, ...] = ("referent",)
     # "admin": with the referent's pages; "personal": with everyone's own pages.
     section: str = "admin"
+    # Carry the page the link is followed from (``?depuis=/page``): help about that page.
+    with_page: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +200,9 @@ class Feature:
     # (name, 'key="value",…', value) at time ``now``: counts and site gauges,
     # never a person or a device; the report keeps only its allow-list of them.
     site_figures: Callable[[Core, float], Awaitable[Sequence[tuple[str, str, float]]]] | None = None
+    # Whether this feature links the box to a centre now (it then carries
+    # :mod:`appliance.central_outbox`'s messages up).
+    central_link: Callable[[Core], Awaitable[bool]] | None = None
     # aiohttp cleanup contexts of the web app: entered before it listens, left
     # after it stops (the storage runs WebDAV and sweeps killed uploads there).
     web_lifecycle: Sequence[Callable[[web.Application], AsyncIterator[None]]] = ()

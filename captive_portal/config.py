@@ -116,6 +116,13 @@ class PortalConfig(_Section):
         min_length=1,
         description="The first charter; later versions are edited in the admin UI.",
     )
+    help_text: str = Field(
+        "",
+        max_length=600,
+        description="What the login page says to someone stuck (which login to use, whom to "
+        "ask, where), as the referent writes it; empty: a general sentence in the reader's "
+        "language.",
+    )
     roles: dict[str, PortalRoleConfig] = Field(
         default_factory=_default_roles,
         description="Session policy per role (pupil, teacher, staff, referent, guest).",

@@ -105,9 +105,14 @@ class PortalHttp(Accounting):
             lang,
             error=self._pages_text(lang, key),
             school=self._school(),
+            help_text=self._help_text(),
             online=self._online(request) is not None,  # the way on: the status or the form
         )
         return self._html(text, status, headers)
+
+    def _help_text(self) -> str:
+        """Return the referent's help sentence ('' for the general one, in the reader's words)."""
+        return self.core.config.section(PortalConfig).help_text
 
     def _school(self) -> str:
         """Return the school's name (the schools' names when the box serves several)."""
@@ -174,7 +179,7 @@ class PortalHttp(Accounting):
         return str(row["user"])
 
     async def login_page(
-        self, request: web.Request, error: str = "", status: int = 200
+        self, request: web.Request, error: str = "", status: int = 200, login: str = ""
     ) -> web.Response:
         """The login form with the charter, the guest voucher form, "continue as"."""
         if not error and await self._attached(request):
@@ -191,7 +196,9 @@ class PortalHttp(Accounting):
             charter_version=self.charter.version,
             charter_text=self.charter.text,
             resume_user=await self._resume_user(request),
+            login=login,
             school=self._school(),
+            help_text=self._help_text(),
         )
         return self._html(text, 401 if error and status == 200 else status)
 
@@ -203,6 +210,7 @@ class PortalHttp(Accounting):
             charter_version=self.charter.version,
             charter_text=self.charter.text,
             school=self._school(),
+            help_text=self._help_text(),
             online=self._online(request) is not None,
         )
         return self._html(text)
@@ -323,7 +331,7 @@ class PortalHttp(Accounting):
             await self.core.audit.record(
                 actor=login_name, source=address, action="portal.login", outcome="failure"
             )
-            return await self.login_page(request, "err_credentials")
+            return await self.login_page(request, "err_credentials", login=login_name)
         person = outcome.person
         return await self._attach(request, person.id, outcome.role, person.class_name, person.level)
 
@@ -429,6 +437,7 @@ class PortalHttp(Accounting):
             lang,
             user=session.user,
             school=self._school(),
+            help_text=self._help_text(),
             online=True,
             notice=self._pages_text(lang, notice) if notice else "",
             time_left=f"{seconds // 3600} h {seconds % 3600 // 60:02d} min",

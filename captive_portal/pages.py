@@ -21,7 +21,11 @@ _FOLDER: Final = Path(__file__).parent / "templates"
 MESSAGES: Final = {
     "logged_out": N_("Vous êtes déconnecté·e."),
     "err_charter": N_("Vous devez accepter la charte en vigueur."),
-    "err_credentials": N_("Identifiant ou mot de passe incorrect."),
+    "err_credentials": N_(
+        "Identifiant ou mot de passe incorrect. L'identifiant est celui de l'ENT de "
+        "l'établissement (pas une adresse e-mail) ; en cas d'oubli, le référent numérique en "
+        "donne un nouveau."
+    ),
     "err_voucher": N_("Code invalide, expiré ou déjà épuisé."),
     "err_device": N_("Appareil introuvable sur le réseau : reconnectez-vous au Wi-Fi."),
     "err_address": N_("Cette adresse est utilisée par un autre appareil."),
@@ -63,6 +67,8 @@ class PortalPages:
             "form_token": "",
             "school": "",
             "online": False,
+            "help_text": "",
+            "login": "",
         }
         return self._env.get_template("portal.html").render(
             {**defaults, **context, "page": page, "lang": lang}

@@ -282,6 +282,16 @@ def fleet_command(ctx: click.Context) -> None:
     click.echo(json.dumps(rows, ensure_ascii=False, indent=1))
 
 
+@main.command(
+    "messages",
+    help=N_("Affiche les messages des établissements (demandes d'aide transmises) (JSON)."),
+)
+@click.pass_context
+def messages_command(ctx: click.Context) -> None:
+    """Print the messages the boxes sent the central team, oldest first."""
+    click.echo(json.dumps(Intake(_repo(ctx)).messages(), ensure_ascii=False, indent=1))
+
+
 # -- replacing a dead box ("PRA") ---------------------------------------------
 
 

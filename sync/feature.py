@@ -46,6 +46,7 @@ FEATURE = Feature(
     menu=(MenuEntry("/synchro", N_("Lien avec le centre")),),
     dashboard=(DashboardPanel("sync_panel.html", later_call("sync.pages:sync_panel")),),
     alerts=later_call("sync.dashboard:sync_alerts"),
+    central_link=later_call("sync.state:central_linked"),
     first_run=FirstRunPart(
         "sync_first_run.html",
         later_call("sync.first_run:read"),

@@ -8,6 +8,8 @@ that must come *up* from the boxes land here, behind the same nginx:
 - ``POST /intake/rotate``: a new public key, signed with the current one;
 - ``POST /intake/reports``: site reports, each with an idempotency key; a key
   seen before is acknowledged and not stored again (exactly once);
+- ``POST /intake/messages``: messages for the central team (help requests a
+  referent forwarded), each with an idempotency key, kept once;
 - ``POST /intake/pra``: a box's nightly replacement backup, encrypted to the
   collectivité's offline key (unreadable here); the last :data:`KEEP_BACKUPS`
   of each school are kept;
@@ -41,6 +43,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from appliance.atomic import write_atomic
+from appliance.central_outbox import KINDS
 from appliance.executor import BlockingExecutor
 from appliance.i18n import N_
 from sync.credentials import (
@@ -68,6 +71,9 @@ REFRESH_TIMESTAMP_SECONDS: Final = 3600.0
 MAX_BODY: Final = 4 * 1024 * 1024
 # A replacement backup: the app store's packages are in it (the box refuses more too).
 MAX_BACKUP_BODY: Final = 256 * 1024 * 1024
+# A batch of messages for the central team: 50 of at most 8 KiB each, and their envelopes.
+MAX_MESSAGES_BODY: Final = 512 * 1024
+
 KEEP_BACKUPS: Final = 7
 _BACKUP_NAME: Final = re.compile(r"^[0-9]{8}T[0-9]{6}-[A-Za-z0-9_-]{1,80}\.age$")
 _BOX_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
@@ -207,6 +213,40 @@ class Intake:
         if not folder.is_dir():
             return []
         return [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))]
+
+    def store_messages(
+        self, box_id: str, uai: str, messages: list[dict[str, Any]], now: float
+    ) -> dict[str, Any]:
+        """Keep each message for the central team once, by its key; acknowledge all."""
+        folder = self.folder / "messages" / box_id
+        folder.mkdir(parents=True, exist_ok=True)
+        accepted: list[str] = []
+        for message in messages:
+            key = str(message.get("key", ""))
+            if not _REPORT_KEY.match(key) or not key.startswith(box_id + ":"):
+                raise CredentialError(N_("clé de message refusée"))
+            if message.get("kind") not in KINDS or not isinstance(message.get("body"), dict):
+                raise CredentialError(N_("message d'un genre inconnu"))
+            target = folder / f"{int(key.rsplit(':', 1)[1]):012d}.json"
+            if not target.exists():
+                kept = {
+                    "key": key,
+                    "uai": uai,
+                    "kind": message["kind"],
+                    "created_at": message.get("created_at"),
+                    "received_at": now,
+                    "body": message["body"],
+                }
+                write_atomic(target, json.dumps(kept, ensure_ascii=False), mode=0o600)
+            accepted.append(key)
+        return {"accepted": accepted}
+
+    def messages(self) -> list[dict[str, Any]]:
+        """Return every box's messages, oldest first."""
+        found = [
+            json.loads(path.read_text()) for path in (self.folder / "messages").glob("*/*.json")
+        ]
+        return sorted(found, key=lambda m: (m["received_at"], m["key"]))
 
     # -- replacement backups ("PRA") ----------------------------------------------
 
@@ -355,6 +395,21 @@ async def reports(request: web.Request) -> web.StreamResponse:
     return web.json_response(answer)
 
 
+async def messages(request: web.Request) -> web.StreamResponse:
+    """Store a batch of messages for the central team (help requests), once each."""
+    intake, box_id, record, body = await _signed(request, MAX_MESSAGES_BODY)
+    payload = _json(body)
+    if not isinstance(payload, list) or not all(isinstance(item, dict) for item in payload):
+        raise web.HTTPBadRequest(text="liste de messages attendue")
+    try:
+        answer = await request.app[EXECUTOR_KEY].run(
+            intake.store_messages, box_id, str(record["uai"]), payload, time.time()
+        )
+    except CredentialError as err:
+        raise web.HTTPBadRequest(text=str(err)) from err
+    return web.json_response(answer)
+
+
 async def pra_backup(request: web.Request) -> web.StreamResponse:
     """Keep a box's encrypted replacement backup."""
     intake, box_id, record, body = await _signed(request, MAX_BACKUP_BODY)
@@ -474,6 +529,7 @@ def create_intake_app(root: Path, executor: BlockingExecutor) -> web.Application
     app.router.add_post("/intake/enrol", enrol)
     app.router.add_post("/intake/rotate", rotate)
     app.router.add_post("/intake/reports", reports)
+    app.router.add_post("/intake/messages", messages)
     app.router.add_post("/intake/pra", pra_backup)
     app.router.add_post("/intake/pra/request", pra_request)
     app.router.add_post("/intake/pra/release", pra_release)

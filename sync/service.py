@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Final
 
 import aiohttp
 
+from appliance import central_outbox
 from appliance.i18n import N_
 from appliance.problems import problem_of
 from appliance.published import publish_metrics, published_rows
@@ -237,6 +238,7 @@ class SyncService(Service):
                 await self._report_if_due(link)
             await self._read_policy(link)
             await self._send_spool(link)
+            await self._send_outbox(link)
             if await restore_if_released(self.core, self.link, link):
                 link.last_exchange_at = self.link.now()
                 await write_link(self.core.db, link)
@@ -328,6 +330,20 @@ class SyncService(Service):
             raise LinkError(
                 N_("récepteur remote_write injoignable : %(error)s"), error=str(err)
             ) from err
+
+    async def _send_outbox(self, link: LinkState) -> None:
+        """Send the features' messages for the central team; forget each acknowledged one."""
+        while batch := await central_outbox.waiting(self.core.db):
+            for message in batch:
+                message["key"] = f"{link.box_id}:{message.pop('id')}"
+            body = json.dumps(batch, ensure_ascii=False, separators=(",", ":")).encode()
+            answer = await self.link.signed_post(link, "messages", body)
+            acknowledged = {str(key) for key in answer.get("accepted", [])}
+            if acknowledged != {message["key"] for message in batch}:
+                raise LinkError(N_("le centre n'a pas accusé réception de tous les messages"))
+            await central_outbox.acknowledged(
+                self.core.db, [int(m["key"].rsplit(":", 1)[1]) for m in batch]
+            )
 
     async def _send_spool(self, link: LinkState) -> None:
         """Send the spool oldest first until it is empty; each batch is acknowledged."""

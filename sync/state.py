@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from appliance.core import Core
     from appliance.state.db import StateDB
 
 LINK_TOPIC: Final = "sync.link"
@@ -69,6 +70,12 @@ async def ask_check(db: StateDB) -> None:
     """Ask the sync service, in whatever process, to read the centre now."""
     async with db.write() as tx:
         await tx.notify(CHECK_TOPIC)
+
+
+async def central_linked(core: Core) -> bool:
+    """Return whether the box is enrolled at a centre and not revoked."""
+    link = await read_link(core.db)
+    return link.enrolled and not link.revoked
 
 
 async def read_link(db: StateDB) -> LinkState:

@@ -12,7 +12,15 @@ from typing import Final
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 KERNEL: Final = "appliance"
-FEATURES: Final = ("filter", "captive_portal", "cache", "appstore", "storage", "sync")
+FEATURES: Final = (
+    "filter",
+    "captive_portal",
+    "cache",
+    "appstore",
+    "storage",
+    "sync",
+    "helpdesk",
+)
 # The modules a feature offers to others: its config section and declared interfaces.
 PUBLIC: Final = {
     "appstore.central",

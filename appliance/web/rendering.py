@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 import jinja2
 from aiohttp import web
 
+from appliance.features import VISITOR
 from appliance.i18n import SOURCE_LANGUAGE, Catalogues, Gettext, install_in
 from appliance.problems import Problem, problem_of
 from appliance.web.keys import CORE_KEY, LANG_KEY, SESSION_KEY
@@ -85,7 +86,7 @@ def page_context(request: web.Request) -> dict[str, Any]:
             entry
             for feature in request.app[CORE_KEY].features
             for entry in feature.menu
-            if session is not None and session.role in entry.roles
+            if (session.role if session is not None else VISITOR) in entry.roles
         ],
         "session": session,
         "csrf_token": session.csrf_token if session else "",

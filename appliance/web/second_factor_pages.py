@@ -18,8 +18,10 @@ import segno
 from aiohttp import web
 
 from appliance.features import landing_page
+from appliance.free_text import TextRefused, checked_text
 from appliance.i18n import N_
 from appliance.identity import second_factor as rules
+from appliance.problems import Problem
 from appliance.web.api_tokens import MAX_DAYS, Scope
 from appliance.web.auth import (
     SECOND_FACTOR_PAGE,
@@ -42,7 +44,7 @@ from appliance.web.keys import (
     SESSIONS_KEY,
 )
 from appliance.web.pages import CODE_PAGE, LOGIN_FAILURES, login_form
-from appliance.web.rendering import render, request_gettext
+from appliance.web.rendering import render, request_gettext, say
 from appliance.web.second_factor_api import issue_for_session
 from appliance.web.sessions import WebSession
 
@@ -285,7 +287,9 @@ async def issue_token(request: web.Request) -> web.StreamResponse:
     context = await _tokens_context(request)
     problem = token_request_problem(name, scope, days_text)
     if problem is not None:
-        return render(request, "api_tokens.html", context | {"error": _(problem)}, status=400)
+        return render(
+            request, "api_tokens.html", context | {"error": say(request, problem)}, status=400
+        )
     issued = await issue_for_session(request, name, cast(Scope, scope), int(days_text))
     if isinstance(issued, str):
         return render(request, "api_tokens.html", context | {"error": _(issued)}, status=403)
@@ -294,10 +298,12 @@ async def issue_token(request: web.Request) -> web.StreamResponse:
     return render(request, "api_tokens.html", context | {"new_token": token, "new_row": row})
 
 
-def token_request_problem(name: str, scope: str, days_text: str) -> str | None:
+def token_request_problem(name: str, scope: str, days_text: str) -> str | Problem | None:
     """Return what is wrong with a new token's name, scope and lifetime, or None."""
-    if not name or len(name) > 80 or not name.isprintable():
-        return N_("Nom : de 1 à 80 caractères imprimables.")
+    try:
+        checked_text(name, 80, N_("Nom"), lines=False)
+    except TextRefused as err:
+        return err.problem
     if scope not in get_args(Scope):
         return N_("Portée : lecture seule ou lecture et écriture.")
     if not days_text.isdigit() or not 1 <= int(days_text) <= MAX_DAYS:

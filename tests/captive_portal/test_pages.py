@@ -108,3 +108,18 @@ def test_the_charter_has_a_readable_page_of_its_own() -> None:
     assert '<div class="charter" id="charter-text">Article 1. Respect.</div>' in page
     assert '<a href="/login">Revenir à la connexion</a>' in page
     assert "@media print" in page
+
+
+def test_the_referents_help_text_or_a_general_one_is_on_the_login_page() -> None:
+    """#16 scopes 2 and 6: a pupil stuck on the portal is told which login and whom to ask."""
+    pages = PortalPages()
+    common = {"form_token": "t", "charter_version": "1", "charter_text": "c", "resume_user": ""}
+    general = pages.render("login", "fr", **common)
+    assert "Besoin d'aide ?" in general
+    assert "identifiant et le mot de passe de l'ENT" in general
+    assert "Need help?" in pages.render("login", "en", **common)
+    own = pages.render("login", "fr", help_text="Voir M. Petit, salle 12 <b>", **common)
+    assert "Voir M. Petit, salle 12 &lt;b&gt;" in own
+    assert "identifiant et le mot de passe de l'ENT" not in own
+    failed = pages.render("message", "fr", error="Non.", **common)
+    assert '<details class="help" id="help" open>' in failed

@@ -171,6 +171,10 @@ def test_ldap_pupil_logs_in_and_out_and_accepts_each_charter_version(
         wrong = portal_login(lab, pupil.uid, "not-the-password")
         assert wrong.status == 401
         assert "incorrect" in wrong.body
+        # A way forward (#16 scope 6): which login, whom to ask, the login kept.
+        assert "celui de l&#39;ENT" in wrong.body
+        assert f'value="{pupil.uid}"' in wrong.body
+        assert '<details class="help" id="help" open>' in wrong.body
         online = portal_login(lab, pupil.uid, pupil.password)
         assert online.status == 200, online.body + portal.tail()
         assert lab.connect(8080)[0] == "connected"
