@@ -290,6 +290,13 @@ class IdentityConfig(_Section):
     health_interval_seconds: float = Field(
         30.0, gt=0, description="How often the directory's reachability is checked."
     )
+    password_url: str = Field(
+        "",
+        max_length=300,
+        pattern=r"^(https?://\S+)?$",
+        description="The page where people change their directory password (the ENT's), "
+        "linked from « Mon compte »; local accounts change theirs on the box.",
+    )
 
 
 class WindowConfig(_Section):

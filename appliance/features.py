@@ -96,6 +96,9 @@ class SessionHooks:
     on_login: Callable[[Core, str, str, str], Awaitable[None]] | None = None
     # Called with the session's hash when it ends (the storage forgets the key).
     on_logout: Callable[[Core, str], None] | None = None
+    # Called when a person changes their password on the box: (person, old
+    # password, new password, session hash); the storage re-seals PERSONNEL.
+    on_password_change: Callable[[Core, str, str, str, str], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

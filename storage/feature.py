@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from appliance.features import (
@@ -29,6 +30,21 @@ async def _unlock_personnel(core: Core, person: str, password: str, session_hash
 
     if core.config.section(ProductionsConfig).enabled:
         await core.shared(ProductionsStore).unlock_at_login(person, password, session_hash)
+
+
+async def _reseal_personnel(
+    core: Core, person: str, old_password: str, password: str, session_hash: str
+) -> None:
+    """Seal PERSONNEL's key under the new password, so the next login opens it."""
+    from storage.store import ProductionsStore
+    from storage.vault import VaultError
+
+    if not core.config.section(ProductionsConfig).enabled:
+        return
+    with contextlib.suppress(VaultError):  # no PERSONNEL key yet: nothing to re-seal
+        await core.shared(ProductionsStore).reseal(
+            session_hash, person, password, old_password=old_password
+        )
 
 
 def _forget_personnel(core: Core, session_hash: str) -> None:
@@ -70,7 +86,11 @@ FEATURE = Feature(
     site_figures=later_call("storage.site_figures:storage_figures"),
     figures=later_call("storage.dashboard_figures:storage_figures"),
     alerts=later_call("storage.dashboard_figures:storage_alerts"),
-    sessions=SessionHooks(on_login=_unlock_personnel, on_logout=_forget_personnel),
+    sessions=SessionHooks(
+        on_login=_unlock_personnel,
+        on_logout=_forget_personnel,
+        on_password_change=_reseal_personnel,
+    ),
     web_lifecycle=later("storage.web_lifecycle:storage_alongside_web"),
     replacement=Replacement(tables=("assignments",)),
     # Pupils and staff open the box for their work (#16 scope 7).

@@ -28,7 +28,7 @@ from storage.config import ProductionsConfig
 from storage.paths import PathRefused
 from storage.personnel import SpaceError
 from storage.quota import QuotaError
-from storage.spaces_api import DOWNLOAD, send_stream, store_of
+from storage.spaces_api import DOWNLOAD, send_stream, store_of, unlock_personnel
 from storage.store import (
     SPACES,
     HeldForScan,
@@ -236,6 +236,21 @@ async def preview_page(request: web.Request) -> web.StreamResponse:
         "Content-Security-Policy": "sandbox; default-src 'none'; img-src 'self'",
     }
     return await _send_own_file(request, space, path, headers)
+
+
+@routes.post("/fichiers/deverrouiller")
+@require_role(*EVERYONE)
+async def unlock_form(request: web.Request) -> web.StreamResponse:
+    """Open PERSONNEL again with the old password or the recovery code (#16 scope 7)."""
+    form = await request.post()
+    outcome = await unlock_personnel(
+        request,
+        str(form.get("password", ""))[:256],
+        old_password=str(form.get("old_password", ""))[:256],
+        recovery_code=str(form.get("recovery_code", ""))[:64],
+    )
+    message = "unlocked" if outcome == "ok" else f"unlock_{outcome}"
+    raise web.HTTPSeeOther(_back("personnel", "", message))
 
 
 @routes.post("/fichiers/dossier")

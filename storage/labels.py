@@ -42,6 +42,10 @@ LABELS: Final[dict[str, dict[str, str]]] = {
             "le nom d'un des dossiers du chemin."
         ),
         "deleted": N_("Supprimé."),
+        "unlocked": N_("Espace PERSONNEL rouvert : il s'ouvre désormais avec votre mot de passe."),
+        "unlock_wrong_password": N_("Le mot de passe actuel est erroné."),
+        "unlock_throttled": N_("Trop de mots de passe erronés : patientez un moment."),
+        "unlock_wrong_key": N_("Ancien mot de passe ou code de secours erroné."),
         "renamed": N_("Renommé."),
         "held": N_(
             "L'antivirus ne répond pas : le fichier est mis de côté et apparaîtra "

@@ -344,25 +344,43 @@ def _password_refused(checked: str, message: str) -> web.Response:
 )
 async def unlock(request: web.Request, body: UnlockBody) -> web.StreamResponse:
     """Open PERSONNEL with the old password or the recovery code; seal it anew."""
+    outcome = await unlock_personnel(
+        request, body.password, old_password=body.old_password, recovery_code=body.recovery_code
+    )
+    if outcome in ("wrong_password", "throttled"):
+        return _password_refused(outcome, N_("Le mot de passe actuel est erroné."))
+    if outcome == "wrong_key":
+        return error(403, "forbidden", N_("Ancien mot de passe ou code de secours erroné."))
+    return web.json_response({"locked": False})
+
+
+async def unlock_personnel(
+    request: web.Request, password: str, *, old_password: str, recovery_code: str
+) -> str:
+    """Open the session's PERSONNEL again after a password change (the API's and the page's).
+
+    Return ``ok``, ``wrong_password`` (the current password), ``throttled``,
+    or ``wrong_key`` (neither the old password nor the recovery code opens it).
+    """
     session_hash, user, _ = _who(request)
     core = request.app[CORE_KEY]
-    checked = await check_own_password(request, user, body.password, "personnel.unlock")
+    checked = await check_own_password(request, user, password, "personnel.unlock")
     if checked != "ok":
-        return _password_refused(checked, N_("Le mot de passe actuel est erroné."))
+        return "throttled" if checked == "throttled" else "wrong_password"
     try:
         await store_of(request).reseal(
             session_hash,
             user,
-            body.password,
-            old_password=body.old_password,
-            recovery_code=body.recovery_code,
+            password,
+            old_password=old_password,
+            recovery_code=recovery_code,
         )
     except vault.VaultError:
         await core.audit.record(
             actor=user, source=source_of(request), action="personnel.unlock", outcome="failure"
         )
-        return error(403, "forbidden", N_("Ancien mot de passe ou code de secours erroné."))
-    return web.json_response({"locked": False})
+        return "wrong_key"
+    return "ok"
 
 
 @api.get(

@@ -333,6 +333,35 @@ class Directory:
             )
             await tx.notify(DIRECTORY_TOPIC)
 
+    async def change_local_password(self, person_id: str, password: str, keep: str) -> bool:
+        """Set a local account's new password; end its other sessions (``keep`` stays).
+
+        Return False when ``person_id`` is not a local account. The caller has
+        checked the current password and the policy.
+        """
+        password_hash = await self.hash_password(password)
+        async with self._db.write() as tx:
+            changed = await tx.execute(
+                "UPDATE local_accounts SET password_hash = ?, changed_at = ? WHERE person_id = ?",
+                (password_hash, utc_now_iso(), person_id),
+            )
+            if not changed:
+                return False
+            # Sessions opened with the old password end (ASVS V7.4.3); this one stays.
+            await tx.execute(
+                "UPDATE sessions SET revoked_at = ? WHERE person_id = ? AND revoked_at IS NULL"
+                " AND token_hash != ?",
+                (time.time(), person_id, keep),
+            )
+        return True
+
+    async def is_local(self, person_id: str) -> bool:
+        """Return whether the person's password is kept on the box (a local account)."""
+        row = await self._db.fetchone(
+            "SELECT 1 FROM local_accounts WHERE person_id = ?", (person_id,)
+        )
+        return row is not None
+
     # -- sync --------------------------------------------------------------------
 
     async def sync(self, progress: Callable[[int, int], None] | None = None) -> SyncReport:

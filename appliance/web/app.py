@@ -19,6 +19,7 @@ from appliance.i18n import Catalogues, merged_labels
 from appliance.identity.second_factor_state import SecondFactors
 from appliance.metrics import render_metrics
 from appliance.web import (
+    account_pages,
     api,
     dashboard_page,
     imports_pages,
@@ -115,6 +116,7 @@ def create_app(core: Core) -> web.Application:
     )
     tables: list[web.RouteTableDef] = [
         pages.routes,
+        account_pages.routes,
         second_factor_pages.routes,
         dashboard_page.routes,
         first_run_pages.routes,

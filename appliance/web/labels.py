@@ -60,6 +60,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "second_factor.disable": N_("Double authentification désactivée"),
         "second_factor.codes": N_("Nouveaux codes de secours"),
         "second_factor.reset": N_("Double authentification réinitialisée (console)"),
+        "password.change": N_("Mot de passe changé"),
         "token.issue": N_("Jeton d'API créé"),
         "token.revoke": N_("Jeton d'API révoqué"),
     },

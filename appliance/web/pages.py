@@ -220,5 +220,12 @@ async def account(request: web.Request) -> dict[str, Any]:
     """Show who is logged in."""
     session = request[SESSION_KEY]
     assert session is not None  # noqa: S101 - guaranteed by require_role
-    person = await request.app[CORE_KEY].directory.person(session.person_id)
-    return {"person": person}
+    directory = request.app[CORE_KEY].directory
+    person = await directory.person(session.person_id)
+    return {
+        "person": person,
+        "local": await directory.is_local(session.person_id),
+        "password_url": request.app[CORE_KEY].config.identity.password_url,
+        "message": request.query.get("mot-de-passe", ""),
+        "error": "",
+    }

@@ -442,3 +442,80 @@ async def test_password_checks_of_a_session_go_through_the_login_throttle(
         "SELECT * FROM audit WHERE action = 'personnel.erase' AND outcome = 'failure'"
     )
     assert failures
+
+
+async def test_the_files_page_reopens_personnel_with_the_old_password(
+    client: TestClient[Any, Any], core: Core
+) -> None:
+    """#16 scope 7: the locked page has the fields it asks for, not only the API."""
+    token = await api_login(client, "eleve")
+    assert (await _put(client, token, "personnel", "journal.txt", b"cher journal")).status == 201
+    await client.delete("/api/v1/session", headers={"X-CSRF-Token": token})
+    person = await core.directory.person("eleve")
+    assert person is not None
+    await core.directory.add_local_person(person, "nouveau-mot-de-passe")
+    await api_login(client, "eleve", "nouveau-mot-de-passe")
+    page = await (await client.get("/fichiers", params={"espace": "personnel"})).text()
+    assert 'id="unlock-form"' in page
+    form_token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    form = {"csrf_token": form_token, "password": "nouveau-mot-de-passe"}
+    wrong = await client.post("/fichiers/deverrouiller", data=form | {"old_password": "non"})
+    assert "Ancien mot de passe ou code de secours erroné." in await wrong.text()
+    assert 'id="unlock-form"' in await wrong.text()
+    bad_current = await client.post(
+        "/fichiers/deverrouiller",
+        data=form | {"password": "faux", "old_password": PASSWORD_OF_ELEVE},
+    )
+    assert "Le mot de passe actuel est erroné." in await bad_current.text()
+    opened = await client.post(
+        "/fichiers/deverrouiller", data=form | {"old_password": PASSWORD_OF_ELEVE}
+    )
+    text = await opened.text()
+    assert "Espace PERSONNEL rouvert" in text
+    assert "journal.txt" in text
+
+
+async def test_a_local_account_changes_its_password_and_keeps_personnel(
+    tmp_path: Path, aiohttp_client: ClientFactory
+) -> None:
+    """#16 scope 7: « Mon compte » changes a local password; PERSONNEL follows it."""
+    config = make_config(
+        tmp_path / "data", identity={"password_url": "https://ent.example.fr/motdepasse"}
+    )
+    async with opened_core(config) as core:
+        await seed_local_people(core)
+        client = await aiohttp_client(create_app(core))
+        token = await api_login(client, "eleve")
+        assert (await _put(client, token, "personnel", "secret.txt", b"a moi")).status == 201
+        account = await (await client.get("/account")).text()
+        assert 'id="password-form"' in account
+        form = {"csrf_token": token, "current": PASSWORD_OF_ELEVE}
+        for fields, said in (
+            ({"new": "court", "again": "court"}, "au moins 8 caractères"),
+            ({"new": "nouveau-secret-1", "again": "nouveau-secret-2"}, "pas identiques"),
+            ({"current": "faux", "new": "nouveau-secret-1", "again": "nouveau-secret-1"},
+             "actuel est erroné"),
+        ):  # fmt: skip
+            refused = await client.post("/compte/mot-de-passe", data=form | fields)
+            assert refused.status == 400
+            assert said in await refused.text()
+        # A second session, opened elsewhere with the old password.
+        elsewhere = await aiohttp_client(client.app)
+        await api_login(elsewhere, "eleve")
+        done = await client.post(
+            "/compte/mot-de-passe",
+            data=form | {"new": "nouveau-secret-1", "again": "nouveau-secret-1"},
+        )
+        assert "Mot de passe changé" in await done.text()
+        assert (await elsewhere.get("/api/v1/me")).status == 401
+        assert (await client.get("/api/v1/me")).status == 200
+        await client.delete("/api/v1/session", headers={"X-CSRF-Token": token})
+        await api_login(client, "eleve", "nouveau-secret-1")
+        kept = await client.get(FILE.format(space="personnel"), params={"path": "secret.txt"})
+        assert kept.status == 200
+        assert await kept.read() == b"a moi"
+        # A directory account is sent to the directory's page.
+        await core.db.execute_write("DELETE FROM local_accounts WHERE person_id = 'eleve'")
+        page = await (await client.get("/account")).text()
+        assert 'id="password-form"' not in page
+        assert 'href="https://ent.example.fr/motdepasse"' in page
