@@ -363,6 +363,12 @@ async def set_assignments(
             raise StoreError(N_("target : un rôle parmi %(known)s"), known=", ".join(ROLES))
         if kind in ("class", "group", "person") and not 1 <= len(target) <= 128:
             raise StoreError(N_("target : le nom (1 à 128 caractères)"))
+        if kind == "class" and not await core.directory.has_class(target):
+            raise StoreError(N_("target : aucune classe « %(name)s »"), name=target)
+        if kind == "group" and target not in await core.directory.group_names():
+            raise StoreError(N_("target : aucun groupe « %(name)s »"), name=target)
+        if kind == "person" and await core.directory.person(target) is None:
+            raise StoreError(N_("target : personne inconnue « %(name)s »"), name=target)
     async with core.db.write() as tx:
         await tx.execute("DELETE FROM store_assignments WHERE package_id = ?", (package_id,))
         await tx.executemany(

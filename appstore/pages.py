@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Final
 
 from aiohttp import BodyPartReader, web
+from multidict import MultiDictProxy
 
 from appliance.i18n import N_
 from appliance.web.auth import actor_of, require_role, source_of
@@ -145,9 +146,8 @@ async def admin_page(request: web.Request) -> dict[str, Any]:
         {
             **p,
             "size_text": _size(p["size"]),
-            "assign_text": "\n".join(
-                f"{a['kind']}:{a['target']}" if a["target"] else a["kind"] for a in p["assignments"]
-            ),
+            "chosen": {(a["kind"], a["target"]) for a in p["assignments"]},
+            "people": " ".join(a["target"] for a in p["assignments"] if a["kind"] == "person"),
             "mdm_url": f"{origin}/applis/mdm/{p['mdm_token']}/{p['filename']}",
         }
         for p in await appstore.packages(core)
@@ -157,6 +157,9 @@ async def admin_page(request: web.Request) -> dict[str, Any]:
         "platforms": appstore.PLATFORMS,
         "scanned": core.config.section(ProductionsConfig).antivirus.enabled,
         "message": request.query.get("message", ""),
+        "classes": await core.directory.classes(),
+        "groups": await core.directory.group_names(),
+        "roles": appstore.ROLES,
     }
 
 
@@ -206,14 +209,12 @@ async def upload_form(request: web.Request) -> web.StreamResponse:
     )
 
 
-def parse_assignments(text: str) -> list[tuple[str, str]]:
-    """Parse lines ``school``, ``role:pupil``, ``class:6A``, ``group:NAME``, ``person:ID``."""
-    assignments = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line:
-            kind, _, target = line.partition(":")
-            assignments.append((kind.strip(), target.strip()))
+def picked_assignments(form: MultiDictProxy[Any]) -> list[tuple[str, str]]:
+    """Return the assignments the picker's boxes and the people's field say."""
+    assignments: list[tuple[str, str]] = [("school", "")] if form.get("school") == "1" else []
+    for kind in ("role", "class", "group"):
+        assignments += [(kind, str(value)) for value in form.getall(kind, [])]
+    assignments += [("person", login) for login in str(form.get("people", "")).split()]
     return assignments
 
 
@@ -225,7 +226,7 @@ async def assign_form(request: web.Request) -> web.StreamResponse:
     try:
         await appstore.set_assignments(
             request.app[CORE_KEY], int(request.match_info["package_id"]),
-            parse_assignments(str(form.get("assignments", ""))),
+            picked_assignments(form),
             actor=actor_of(request), source=source_of(request),
         )  # fmt: skip
     except (appstore.StoreError, ValueError) as err:

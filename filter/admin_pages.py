@@ -51,6 +51,7 @@ async def filtering_page(request: web.Request) -> dict[str, Any]:
         "lists": await filtering.registered_lists(core),
         "overrides": overrides,
         "groups": config.groups,
+        "classes": await core.directory.classes(),
         "allowlists": sorted(config.allowlists),
         "figures": figures,
         "requests": await filtering.unblock_requests(core, 50),
@@ -65,12 +66,19 @@ async def filtering_page(request: web.Request) -> dict[str, Any]:
 async def add_override_form(request: web.Request) -> web.StreamResponse:
     """Add an override from the form."""
     form = await request.post()
+    # The picker sends "class:6A", "group:college" or "clients" (then the addresses' field).
+    choice = str(form.get("target_choice", ""))
+    kind, _, target = choice.partition(":")
+    if choice == "clients":
+        kind, target = "clients", str(form.get("clients", ""))
+    elif not choice:
+        kind, target = str(form.get("target_kind", "class")), str(form.get("target", ""))
     try:
         minutes = int(str(form.get("minutes", "")))
         await filtering.add_override(
             request.app[CORE_KEY],
-            target_kind=str(form.get("target_kind", "class")),  # type: ignore[arg-type]
-            target=str(form.get("target", "")),
+            target_kind=kind,  # type: ignore[arg-type]
+            target=target,
             action=str(form.get("action", "")),  # type: ignore[arg-type]
             seconds=minutes * 60,
             domains=[d for d in str(form.get("domains", "")).split() if d],

@@ -33,6 +33,16 @@ LABELS: Final[dict[str, dict[str, str]]] = {
     },
     # UT1's categories (https://dsi.ut-capitole.fr/blacklists/), in words a pupil reads
     # on the block page; a list of the school's own keeps the name it was given.
+    # The default filtering groups (a group the referent adds shows its own name).
+    "filtering.group": {
+        "ecole": N_("Élèves d'école"),
+        "college": N_("Collégiens"),
+        "lycee": N_("Lycéens"),
+        "guests": N_("Invités"),
+        "unknown": N_("Appareils inconnus"),
+        "teachers": N_("Enseignants"),
+        "staff": N_("Personnels"),
+    },
     "filtering.category": {
         "adult": N_("Contenus pour adultes"),
         "agressif": N_("Contenus agressifs ou haineux"),

@@ -271,6 +271,13 @@ class Directory:
         )
         return [row["name"] for row in rows]
 
+    async def group_names(self) -> list[str]:
+        """Return the directory's groups that are not classes, sorted."""
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT name FROM groups WHERE kind != 'class' ORDER BY name"
+        )
+        return [row["name"] for row in rows]
+
     async def has_class(self, name: str) -> bool:
         """Return whether the school has a class of that name."""
         row = await self._db.fetchone(

@@ -203,13 +203,23 @@ async def test_the_referent_page_uploads_and_assigns(
     [package] = await appstore.packages(core)
     assigned = await client.post(
         f"/applis/gestion/{package['id']}/affectations",
-        data={"csrf_token": token, "assignments": "school\nclass:6A"},
+        data={"csrf_token": token, "school": "1", "class": "6A"},
     )
     assert "Affectations enregistrées." in await assigned.text()
     assert (await appstore.get_package(core, package["id"]) or {})["assignments"] == [
         {"kind": "class", "target": "6A"},
         {"kind": "school", "target": ""},
     ]
+    # #16 scope 4: pickers, not keywords; a class that does not exist is refused.
+    shown = await (await client.get("/applis/gestion")).text()
+    assert 'name="class" value="6A" checked' in shown
+    assert "role:pupil" not in shown
+    unknown = await client.post(
+        f"/applis/gestion/{package['id']}/affectations",
+        data={"csrf_token": token, "class": "6Z"},
+    )
+    assert "aucune classe « 6Z »" in await unknown.text()
+    assert len((await appstore.get_package(core, package["id"]) or {})["assignments"]) == 2
     path = appstore.package_files(core).path(package["sha256"])
     assert path.exists()
     removed = await client.post(

@@ -405,6 +405,40 @@ async def test_form_with_unknown_action_is_a_clear_400(
     assert "action" in await response.text()
 
 
+async def test_the_referent_picks_a_class_or_a_group_instead_of_typing_it(
+    filter_core: Core, aiohttp_client: ClientFactory
+) -> None:
+    """#16 scope 4: the override's target is a picker (classes, named groups, addresses)."""
+    import re
+
+    client: TestClient[Any, Any] = await aiohttp_client(create_app(filter_core))
+    await api_login(client, "referent")
+    page = await (await client.get("/filtering")).text()
+    assert '<option value="class:6A">6A</option>' in page
+    assert '<option value="group:college">Collégiens</option>' in page
+    assert 'name="target"' not in page  # no free text for a class or a group
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    form = {"action": "block_all", "minutes": "5", "csrf_token": token.group(1)}
+    unknown = await client.post("/filtering/overrides", data=form | {"target_choice": "class:6Z"})
+    assert unknown.status == 400
+    assert "aucune classe « 6Z »" in await unknown.text()
+    for choice, extra in (("class:6A", {}), ("group:college", {}),
+                          ("clients", {"clients": "10.9.0.0/24"})):  # fmt: skip
+        done = await client.post(
+            "/filtering/overrides",
+            data=form | {"target_choice": choice} | extra,
+            allow_redirects=False,
+        )
+        assert done.status == 303, await done.text()
+    rows = await filter_core.db.fetchall(
+        "SELECT target_kind, target FROM filter_overrides ORDER BY id"
+    )
+    assert [(r["target_kind"], r["target"]) for r in rows][-3:] == [
+        ("class", "6A"), ("group", "college"), ("clients", "10.9.0.0/24"),
+    ]  # fmt: skip
+
+
 async def test_a_teachers_control_ends_with_the_creneau_and_extends_by_one(
     tmp_path: Path, aiohttp_client: ClientFactory
 ) -> None:
