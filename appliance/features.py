@@ -88,6 +88,25 @@ class DashboardPanel:
 
 
 @dataclass(frozen=True, slots=True)
+class SettingsForm:
+    """A form of the settings page: what a referent changes in a school year (#16 scope 8).
+
+    ``context`` gives the template what it shows; ``values`` turns the posted
+    form into nested config values (``{"filter": {"groups": [...]}}``), or
+    raises a :class:`~appliance.problems.UserError`. The kernel validates the
+    values with the whole config, as a config file is, then keeps them in
+    the settings file (:mod:`appliance.site_settings`) and restarts the
+    services on them.
+    """
+
+    key: str  # in the form's address: /settings/<key>
+    title: str  # French, marked N_
+    template: str  # in the feature's ``templates/admin``; it sees ``form``
+    context: Callable[[Core], Awaitable[Mapping[str, Any]]]
+    values: Callable[[Core, Any], Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
 class SessionHooks:
     """What a feature does when someone logs in or out of the web UI."""
 
@@ -191,6 +210,7 @@ class Feature:
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     menu: Sequence[MenuEntry] = ()
     dashboard: Sequence[DashboardPanel] = ()
+    settings_forms: Sequence[SettingsForm] = ()
     # The dashboard's figures over its 30 days, and what is wrong now, errors
     # first (see appliance.dashboard): each links to the page that acts on it.
     figures: Callable[[Core, Window], Awaitable[Sequence[Figure]]] | None = None

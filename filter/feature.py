@@ -17,6 +17,7 @@ from appliance.i18n import N_
 from appliance.site_status import carmo_row
 from filter.config import FilterConfig
 from filter.labels import LABELS
+from filter.settings_forms import FILTER_FORMS
 
 if TYPE_CHECKING:
     from appliance.core import Core
@@ -61,6 +62,7 @@ FEATURE = Feature(
     site_figures=_site_figures,
     figures=later_call("filter.dashboard:filter_figures"),
     alerts=later_call("filter.dashboard:filter_alerts"),
+    settings_forms=FILTER_FORMS,
     landing={"teacher": "/internet"},  # a teacher opens the box to act on the class
     replacement=Replacement(
         tables=("filter_overrides", "filter_local_allow", "filter_unblock_requests")

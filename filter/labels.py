@@ -43,6 +43,17 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "teachers": N_("Enseignants"),
         "staff": N_("Personnels"),
     },
+    "filtering.engine": {
+        "google": N_("Google : SafeSearch"),
+        "bing": N_("Bing : recherche stricte"),
+        "duckduckgo": N_("DuckDuckGo : recherche protégée"),
+        "brave": N_("Brave Search : recherche protégée"),
+    },
+    "filtering.youtube": {
+        "strict": N_("mode restreint strict"),
+        "moderate": N_("mode restreint modéré"),
+        "off": N_("sans restriction"),
+    },
     "filtering.category": {
         "adult": N_("Contenus pour adultes"),
         "agressif": N_("Contenus agressifs ou haineux"),

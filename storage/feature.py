@@ -17,6 +17,7 @@ from appliance.features import (
 from appliance.i18n import N_
 from storage.config import ProductionsConfig
 from storage.labels import LABELS
+from storage.settings_forms import STORAGE_FORMS
 
 if TYPE_CHECKING:
     from appliance.core import Core
@@ -92,6 +93,7 @@ FEATURE = Feature(
         on_password_change=_reseal_personnel,
     ),
     web_lifecycle=later("storage.web_lifecycle:storage_alongside_web"),
+    settings_forms=STORAGE_FORMS,
     replacement=Replacement(tables=("assignments",)),
     # Pupils and staff open the box for their work (#16 scope 7).
     landing={"pupil": "/fichiers", "staff": "/fichiers"},

@@ -93,7 +93,9 @@ def test_no_template_builds_a_message_from_a_value() -> None:
     allowed = re.compile(
         r"""_\((["']|labels\[|entry\.label\)|error\)|service\.detail,|figure\.(label|caption)\)|part\)|title\)|explanation\)"""
         # The help's guides and questions: data marked N_ in helpdesk/guides.py.
-        r"""|guide\.(title|summary)\)|item\.step\.text\)|q\.(question|answer)\))"""
+        r"""|guide\.(title|summary)\)|item\.step\.text\)|q\.(question|answer)\)"""
+        # A settings form's title: a SettingsForm's, marked N_.
+        r"""|entry\.form\.title\))"""
     )
     for template in templates:
         text = template.read_text()

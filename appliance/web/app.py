@@ -26,6 +26,7 @@ from appliance.web import (
     pages,
     second_factor_api,
     second_factor_pages,
+    settings_pages,
     subgroups_api,
     subgroups_pages,
     teaching_pages,
@@ -117,6 +118,7 @@ def create_app(core: Core) -> web.Application:
     tables: list[web.RouteTableDef] = [
         pages.routes,
         account_pages.routes,
+        settings_pages.routes,
         second_factor_pages.routes,
         dashboard_page.routes,
         first_run_pages.routes,

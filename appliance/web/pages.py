@@ -7,10 +7,9 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from appliance.config_render import render_config
 from appliance.features import landing_page
 from appliance.i18n import N_
-from appliance.scheduler.closed_days import add_closed_day, list_closed_days, remove_closed_day
+from appliance.scheduler.closed_days import add_closed_day, remove_closed_day
 from appliance.web.auth import (
     actor_of,
     attempt_login,
@@ -145,43 +144,6 @@ async def directory(request: web.Request) -> dict[str, Any]:
             "SELECT * FROM people ORDER BY role DESC, class_name, surname, given_name, id"
         )
     return {"classes": classes, "groups": groups, "people": people, "chosen": chosen}
-
-
-_SECRET_WORDS = ("password", "secret", "token", "key")
-
-
-def _mask_secrets(text: str) -> str:
-    """Hide the value of every secret key that is set; an unset one stays "(not set)".
-
-    ``render_config`` writes an unset key as a comment, ``# key = (not set)``:
-    that line says the truth and is shown as it is, so a referent never sees a
-    secret that is missing as configured.
-    """
-    masked = []
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        name = key.strip().lower()
-        if (
-            sep
-            and not name.startswith("#")
-            and any(word in name for word in _SECRET_WORDS)
-            and value.strip()
-        ):
-            line = key + '= "••••••"'
-        masked.append(line)
-    return "\n".join(masked)
-
-
-@routes.get("/settings")
-@require_role("referent")
-@page("settings.html")
-async def settings(request: web.Request) -> dict[str, Any]:
-    """Show the effective config (secrets masked) and the extra closed days."""
-    core = request.app[CORE_KEY]
-    effective = render_config(
-        core.config, f"Configuration effective: {core.config_path or 'défauts'}"
-    )
-    return {"effective": _mask_secrets(effective), "closed_days": await list_closed_days(core)}
 
 
 @routes.post("/settings/closed-days")
