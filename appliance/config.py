@@ -30,6 +30,8 @@ from pydantic import (
 
 from appliance.config_overlay import deep_update, overlay_path, read_overlay
 from appliance.features import Feature, installed_features
+from appliance.i18n import N_
+from appliance.problems import UserError
 from appliance.site_settings import SettingsError, read_settings, settings_path
 from appliance.validation_fr import french_message
 
@@ -106,7 +108,7 @@ class SiteConfig(_Section):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as err:
-            raise ValueError(f"unknown time zone {value!r}") from err
+            raise UserError(N_("fuseau horaire inconnu : « %(zone)s »"), zone=value) from err
         return value
 
     @property
@@ -276,9 +278,9 @@ class LdapConfig(_Section):
     @model_validator(mode="after")
     def _scheme_matches_security(self) -> LdapConfig:
         if self.security == "ldaps" and not self.uri.startswith("ldaps://"):
-            raise ValueError('security = "ldaps" needs an ldaps:// uri')
+            raise UserError(N_("security = « ldaps » demande une adresse ldaps://"))
         if self.security == "starttls" and not self.uri.startswith("ldap://"):
-            raise ValueError('security = "starttls" needs an ldap:// uri')
+            raise UserError(N_("security = « starttls » demande une adresse ldap://"))
         return self
 
 
@@ -327,7 +329,7 @@ class PeriodConfig(_Section):
     def _ends_after_it_starts(self) -> PeriodConfig:
         start, end = self.hours.split("-")
         if end <= start:
-            raise ValueError("hours : un créneau finit après avoir commencé")
+            raise UserError(N_("hours : un créneau finit après avoir commencé"))
         return self
 
 
@@ -341,7 +343,7 @@ class HolidayConfig(_Section):
     @model_validator(mode="after")
     def _ends_after_it_starts(self) -> HolidayConfig:
         if self.last < self.first:
-            raise ValueError("last must not be before first")
+            raise UserError(N_("last : la fin ne peut pas précéder le début (first)"))
         return self
 
 

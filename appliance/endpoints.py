@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import ipaddress
 
+from appliance.i18n import N_
+from appliance.problems import UserError
+
 
 def check_endpoint(value: str, example_port: int = 53) -> str:
-    """Return ``ADDRESS:PORT`` unchanged, or raise ValueError saying what is expected."""
+    """Return ``ADDRESS:PORT`` unchanged, or refuse it saying what is expected."""
     host, _, port = value.rpartition(":")
     host = host.strip("[]")
+    expected = N_("« %(value)s » : ADRESSE:PORT est attendu (en IPv6 : [::1]:%(port)s)")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{value!r}: expected ADDRESS:PORT (IPv6 as [::1]:{example_port})")
-    ipaddress.ip_address(host)
+        raise UserError(expected, value=value, port=example_port)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise UserError(expected, value=value, port=example_port) from None
     return value

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from appliance.endpoints import check_endpoint
+from appliance.i18n import N_
+from appliance.problems import UserError
 
 
 def split_origin(address: str) -> tuple[str, int | None]:
@@ -98,9 +100,11 @@ class CacheConfig(BaseModel):
     def _plans(cls, plans: dict[str, list[PrestageEntry]]) -> dict[str, list[PrestageEntry]]:
         for name, entries in plans.items():
             if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", name):
-                raise ValueError(f"{name!r}: lowercase letters, digits and dashes (40 at most)")
+                raise UserError(
+                    N_("« %(name)s » : minuscules, chiffres et tirets (40 au plus)"), name=name
+                )
             if len(entries) > 5000:
-                raise ValueError(f"{name}: 5000 URLs at most")
+                raise UserError(N_("%(name)s : 5 000 adresses au plus"), name=name)
         return plans
 
     @field_validator("listen", "tls_passthrough")
@@ -121,7 +125,13 @@ class CacheConfig(BaseModel):
                 host, port = split_origin(address)
                 ipaddress.ip_address(host)
             except ValueError:
-                raise ValueError(f"{name}: {address!r} is not ADDRESS[:PORT]") from None
+                raise UserError(
+                    N_("%(name)s : « %(address)s » n'est pas ADRESSE[:PORT]"),
+                    name=name,
+                    address=address,
+                ) from None
             if port is not None and not 0 < port < 65536:
-                raise ValueError(f"{name}: {address!r}: bad port")
+                raise UserError(
+                    N_("%(name)s : « %(address)s » : port invalide"), name=name, address=address
+                )
         return values

@@ -9,6 +9,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from appliance.i18n import N_
+from appliance.problems import UserError
+
 # The one shape of a MAC address the portal accepts (config, DHCP events, nftables).
 MAC_ADDRESS = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
@@ -87,7 +90,9 @@ class CartConfig(_Section):
         macs = [mac.strip().lower().replace("-", ":") for mac in value]
         for mac in macs:
             if not MAC_ADDRESS.match(mac):
-                raise ValueError(f"« {mac} » n'est pas une adresse MAC (aa:bb:cc:dd:ee:ff)")
+                raise UserError(
+                    N_("« %(mac)s » n'est pas une adresse MAC (aa:bb:cc:dd:ee:ff)"), mac=mac
+                )
         return macs
 
 
@@ -197,7 +202,7 @@ class PortalConfig(_Section):
             host, _, port = value.rpartition(":")
             ipaddress.ip_address(host.strip("[]"))
             if not port.isdigit() or not 0 < int(port) < 65536:
-                raise ValueError(f"{value!r}: expected ADDRESS:PORT")
+                raise UserError(N_("« %(value)s » : ADRESSE:PORT est attendu"), value=value)
         return value
 
     @field_validator("roles", mode="before")
@@ -221,17 +226,17 @@ class PortalConfig(_Section):
     @model_validator(mode="after")
     def _ipv6_pair(self) -> PortalConfig:
         if bool(self.ipv6_prefix) != bool(self.address6):
-            raise ValueError("ipv6_prefix and address6 go together")
+            raise UserError(N_("ipv6_prefix et address6 vont ensemble"))
         if self.ipv6_prefix:
             prefix = ipaddress.IPv6Network(self.ipv6_prefix)
             if prefix.prefixlen != 64:
-                raise ValueError("ipv6_prefix: SLAAC needs a /64")
+                raise UserError(N_("ipv6_prefix : SLAAC demande un /64"))
             if ipaddress.IPv6Address(self.address6) not in prefix:
-                raise ValueError("address6 is not in ipv6_prefix")
+                raise UserError(N_("address6 n'est pas dans ipv6_prefix"))
         return self
 
     @model_validator(mode="after")
     def _tls_pair(self) -> PortalConfig:
         if (self.tls_cert is None) != (self.tls_key is None):
-            raise ValueError("tls_cert and tls_key go together")
+            raise UserError(N_("tls_cert et tls_key vont ensemble"))
         return self

@@ -14,6 +14,8 @@ from typing import Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from appliance.endpoints import check_endpoint
+from appliance.i18n import N_
+from appliance.problems import UserError
 from filter.lists import normalise
 
 # Denied to every pupil (UT1 category names).
@@ -52,7 +54,7 @@ class _Section(BaseModel):
 def _domains(values: list[str]) -> list[str]:
     for value in values:
         if normalise(value) is None:
-            raise ValueError(f"{value!r} is not a domain name")
+            raise UserError(N_("« %(name)s » n'est pas un nom de domaine"), name=value)
     return values
 
 
@@ -203,18 +205,21 @@ class CacheSteeringConfig(_Section):
     @model_validator(mode="after")
     def _address(self) -> CacheSteeringConfig:
         if self.enabled and not self.ipv4:
-            raise ValueError("ipv4: required when steering is enabled")
+            raise UserError(N_("ipv4 : obligatoire quand l'aiguillage est activé"))
         if self.ipv4:
             ipaddress.IPv4Address(self.ipv4)
         for name in self.names:
             if normalise(name.removeprefix("*.")) is None:
-                raise ValueError(f"names: {name!r} is not a domain name or *.suffix")
+                raise UserError(
+                    N_("names : « %(name)s » n'est ni un nom de domaine ni un *.suffixe"),
+                    name=name,
+                )
         _domains(self.search_domains)
         for value in self.apple_public_ranges:
             for address in value.split("-"):
                 ipaddress.IPv4Address(address.strip())
         if self.apple_public_ranges and not self.search_domains:
-            raise ValueError("apple_public_ranges: needs search_domains to publish them in")
+            raise UserError(N_("apple_public_ranges : demande search_domains pour les publier"))
         return self
 
 
@@ -305,17 +310,19 @@ class FilterConfig(_Section):
     def _groups_exist(self) -> FilterConfig:
         names = {group.name for group in self.groups}
         if len(names) != len(self.groups):
-            raise ValueError("groups: two groups have the same name")
+            raise UserError(N_("groups : deux groupes portent le même nom"))
         for required in ("unknown", self.pupil_default_group):
             if required not in names:
-                raise ValueError(f"groups: a group named {required!r} is required")
+                raise UserError(
+                    N_("groups : un groupe nommé « %(name)s » est obligatoire"), name=required
+                )
         for group in [r.group for r in self.networks] + [c.group for c in self.static_clients]:
             if group not in names:
-                raise ValueError(f"no group named {group!r}")
+                raise UserError(N_("aucun groupe nommé « %(name)s »"), name=group)
         for name, domains in self.allowlists.items():
             _domains(domains)
             if not name:
-                raise ValueError("allowlists: empty name")
+                raise UserError(N_("allowlists : une liste sans nom"))
         if self.blockpage_listen:
             check_endpoint(self.blockpage_listen)
         if self.blockpage_ipv4:

@@ -7,6 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from appliance.i18n import N_
+from appliance.problems import UserError
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -67,7 +70,7 @@ class BackupConfig(_Section):
     @model_validator(mode="after")
     def _complete(self) -> BackupConfig:
         if self.enabled and (not self.repository or self.password_file is None):
-            raise ValueError("an enabled backup needs repository and password_file")
+            raise UserError(N_("une sauvegarde activée demande repository et password_file"))
         return self
 
 
@@ -107,7 +110,7 @@ class ProductionsConfig(_Section):
     @classmethod
     def _thresholds(cls, value: list[int]) -> list[int]:
         if sorted(value) != value or any(not 0 < v < 100 for v in value):
-            raise ValueError("increasing percentages between 1 and 99")
+            raise UserError(N_("des pourcentages croissants entre 1 et 99"))
         return value
 
     @field_validator("quotas", mode="before")

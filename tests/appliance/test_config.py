@@ -39,7 +39,7 @@ def test_wrong_value_names_key_and_reason() -> None:
     with pytest.raises(ConfigError) as err:
         parse_config('[site]\ntimezone = "Europe/Paname"\n', "x.toml")
     assert "site.timezone" in str(err.value)
-    assert "unknown time zone" in str(err.value)
+    assert "fuseau horaire inconnu" in str(err.value)
 
 
 def test_cleartext_ldap_is_not_an_option() -> None:

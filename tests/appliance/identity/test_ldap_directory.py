@@ -160,7 +160,7 @@ async def test_ldaps_works_too(tmp_path: Path, school_ldap: LdapServer, test_ca:
 def test_security_must_match_the_uri_scheme() -> None:
     from appliance.config import ConfigError, parse_config
 
-    with pytest.raises(ConfigError, match=r"identity\.ldap: .*ldaps:// uri"):
+    with pytest.raises(ConfigError, match=r"identity\.ldap: .*demande une adresse ldaps://"):
         parse_config('[identity.ldap]\nsecurity = "ldaps"\nuri = "ldap://x"\n', "x.toml")
 
 

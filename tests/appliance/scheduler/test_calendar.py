@@ -138,7 +138,7 @@ def test_holidays_set_in_the_config_close_the_school_like_the_calendar_file() ->
     assert calendar.is_closed(dt.date(2026, 12, 25))
     assert not calendar.is_closed(dt.date(2027, 1, 4))
     assert not calendar.has_classes(dt.date(2027, 1, 1))
-    with pytest.raises(ValidationError, match="last must not be before first"):
+    with pytest.raises(ValidationError, match="la fin ne peut pas précéder le début"):
         SchedulerConfig.model_validate(
             {"holidays": [{"first": "2027-01-03", "last": "2026-12-19"}]}
         )
