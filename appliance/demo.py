@@ -128,11 +128,38 @@ async def seed_demo(
     from appliance.audit import utc_now_iso
 
     if seeded is None:  # a month of invented use, so that the charts show something
+        await seed_demo_timetable(core)
         await seed_demo_history(core, HISTORY_DAYS)
     await core.db.execute_write(
         "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (DEMO_SEEDED_KEY, utc_now_iso())
     )
     return accounts
+
+
+# The teachers' weeks (the weekly grid's CSV, as a referent imports it).
+DEMO_TIMETABLE: Final = {
+    "prof.durand": "jour;créneau;classe;salle\nlundi;08:00-08:55;6A;Salle 12\n"
+    "lundi;10:05-11:00;5B;Salle 12\nmardi;09:00-09:55;6A;Salle 12\n"
+    "jeudi;14:00-14:55;5B;Salle 12\nvendredi;08:00-08:55;6A;Salle 12\n",
+    "prof.nguyen": "jour;créneau;classe;salle\nmercredi;08:00-08:55;6A;Labo\n"
+    "jeudi;10:05-11:00;6A;Labo\n",
+    "prof.benali": "jour;créneau;classe;salle\nmardi;13:30-14:25;5B;Salle 3\n"
+    "vendredi;10:05-11:00;5B;Salle 3\n",
+}
+
+
+async def seed_demo_timetable(core: Core) -> int:
+    """Give the demo's teachers their week of lessons; return how many were stored."""
+    from appliance.imports import preview_timetable
+
+    stored = 0
+    for login, grid in DEMO_TIMETABLE.items():
+        preview = await preview_timetable(core, login, grid.encode(), "grid", actor="demo")
+        await preview.store()
+        stored += len(await core.db.fetchall(
+            "SELECT 1 FROM timetable WHERE person_id = ?", (login,)
+        ))  # fmt: skip
+    return stored
 
 
 async def seed_demo_history(core: Core, days: int, now: float | None = None) -> dict[str, int]:

@@ -32,6 +32,7 @@ FEATURE = Feature(
     translations="appstore",
     labels=LABELS,
     site_figures=later_call("appstore.packages:install_figures"),
+    demo=later_call("appstore.demo:store_demo"),
     menu=(
         MenuEntry("/applis/gestion", N_("Applications de l'établissement")),
         MenuEntry(
