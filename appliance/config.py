@@ -101,6 +101,11 @@ class SiteConfig(_Section):
         description="Network interface of the administration LAN (set by the first-run page); "
         "empty: not chosen yet.",
     )
+    logo: Path | None = Field(
+        None,
+        description="The school's logo (PNG, JPEG or SVG, 100 kB at most), shown on the Wi-Fi "
+        "portal's pages next to the school's name.",
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -121,6 +121,18 @@ class PortalConfig(_Section):
         min_length=1,
         description="The first charter; later versions are edited in the admin UI.",
     )
+    guest_charter_version: str = Field(
+        "invites-2026-09", min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._-]+$",
+        description="Version of the visitors' charter (a guest accepts it, not the pupils').",
+    )  # fmt: skip
+    guest_charter_text: str = Field(
+        "En tant que visiteur, j'utilise le réseau de l'établissement pour la durée de ma "
+        "visite, dans le respect de la loi ; l'accès peut être coupé à tout moment et ce qui "
+        "passe par le réseau est filtré comme pour les élèves.",
+        min_length=1,
+        max_length=20_000,
+        description="The visitors' charter, shown with the guest code form.",
+    )
     help_text: str = Field(
         "",
         max_length=600,

@@ -90,6 +90,7 @@ class PortalHttp(Accounting):
                 "Cache-Control": "no-store",
                 "X-Content-Type-Options": "nosniff",
                 "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline';"
+                " img-src data:;"
                 " form-action 'self'; frame-ancestors 'none'",
                 "Referrer-Policy": "no-referrer",
                 **(headers or {}),
@@ -195,6 +196,8 @@ class PortalHttp(Accounting):
             form_token=self._forms.issue(address, time.monotonic()),
             charter_version=self.charter.version,
             charter_text=self.charter.text,
+            guest_charter_version=self.guest_charter.version,
+            guest_charter_text=self.guest_charter.text,
             resume_user=await self._resume_user(request),
             login=login,
             school=self._school(),
@@ -203,12 +206,13 @@ class PortalHttp(Accounting):
         return self._html(text, 401 if error and status == 200 else status)
 
     async def charter_page(self, request: web.Request) -> web.StreamResponse:
-        """The charter on a page of its own: read whole, printed, its version shown."""
+        """The charter on a page of its own (``?visiteur=1``: the visitors'), printable."""
+        charter = self.guest_charter if request.query.get("visiteur") == "1" else self.charter
         text = self._pages.render(
             "charter",
             self._lang(request),
-            charter_version=self.charter.version,
-            charter_text=self.charter.text,
+            charter_version=charter.version,
+            charter_text=charter.text,
             school=self._school(),
             help_text=self._help_text(),
             online=self._online(request) is not None,
@@ -223,14 +227,20 @@ class PortalHttp(Accounting):
             return form, "err_form"
         return form, None
 
-    async def _login_form(self, request: web.Request) -> tuple[Any, web.Response | None]:
-        """Read a login or voucher form; refuse a replay, a flood or a missing charter."""
+    async def _login_form(
+        self, request: web.Request, *, guest: bool = False
+    ) -> tuple[Any, web.Response | None]:
+        """Read a login or voucher form; refuse a replay, a flood or a missing charter.
+
+        A visitor accepts the visitors' charter, everyone else the charter in force.
+        """
         form, problem = await self._checked_form(request)
         if problem:
             return form, await self.login_page(request, problem, 400)
         if not self._limits.allow_login(request.remote or "", time.monotonic()):
             return form, await self.login_page(request, "err_slow", 429)
-        if form.get("charter") != "accepted" or form.get("charter_version") != self.charter.version:
+        charter = self.guest_charter if guest else self.charter
+        if form.get("charter") != "accepted" or form.get("charter_version") != charter.version:
             return form, await self.login_page(request, "err_charter")
         return form, None
 
@@ -337,7 +347,7 @@ class PortalHttp(Accounting):
 
     async def voucher_submit(self, request: web.Request) -> web.StreamResponse:
         """Log a visitor in with a printed voucher code."""
-        form, refusal = await self._login_form(request)
+        form, refusal = await self._login_form(request, guest=True)
         if refusal is not None:
             return refusal
         address = request.remote or ""

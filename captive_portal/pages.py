@@ -8,6 +8,7 @@ runs no JavaScript, and before the device is allowed anywhere.
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any, Final
 
@@ -41,6 +42,28 @@ MESSAGES: Final = {
 }
 
 
+MAX_LOGO_BYTES: Final = 100_000
+
+
+def logo_uri(data: bytes) -> str:
+    """Return the logo as a ``data:`` address for an ``<img>``, or '' if it is no image we show.
+
+    Inline, because the portal's pages load nothing before the device is
+    allowed; an SVG in an ``<img>`` runs no script.
+    """
+    if not data or len(data) > MAX_LOGO_BYTES:
+        return ""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        kind = "image/png"
+    elif data.startswith(b"\xff\xd8\xff"):
+        kind = "image/jpeg"
+    elif data.lstrip()[:5] in (b"<svg ", b"<?xml") and b"<svg" in data[:2000]:
+        kind = "image/svg+xml"
+    else:
+        return ""
+    return f"data:{kind};base64,{base64.b64encode(data).decode()}"
+
+
 class PortalPages:
     """Render the portal's pages."""
 
@@ -53,6 +76,8 @@ class PortalPages:
             undefined=jinja2.StrictUndefined,
         )
         install_in(self._env, self._catalogues)
+        # The school's logo as a data: address ('' without one), set once at setup.
+        self.logo = ""
 
     def message(self, lang: str, reason: str) -> str:
         """Return what the portal says for ``reason`` (a key of :data:`MESSAGES`)."""
@@ -69,6 +94,9 @@ class PortalPages:
             "online": False,
             "help_text": "",
             "login": "",
+            "guest_charter_version": "",
+            "guest_charter_text": "",
+            "logo": self.logo,
         }
         return self._env.get_template("portal.html").render(
             {**defaults, **context, "page": page, "lang": lang}

@@ -146,7 +146,12 @@ class Persistence(PortalBase):
         await tx.execute(
             "INSERT OR IGNORE INTO portal_charter (user, version, device_mac, accepted_at)"
             " VALUES (?, ?, ?, ?)",
-            (session.user, self.charter.version, mac, utc_now_iso()),
+            (
+                session.user,
+                (self.guest_charter if session.role == "guest" else self.charter).version,
+                mac,
+                utc_now_iso(),
+            ),
         )
         await tx.execute(
             "INSERT INTO portal_resume (token_hash, user, expires_at) VALUES (?, ?, ?)",

@@ -22,7 +22,7 @@ from appliance.scheduler.calendar import SchoolCalendar
 from appliance.service import Service
 from captive_portal import ruleset
 from captive_portal import state as portal_admin
-from captive_portal.config import PortalRoleConfig
+from captive_portal.config import PortalConfig, PortalRoleConfig
 from captive_portal.dhcp_child import DhcpChild
 from captive_portal.guard import FormTokens, SourceLimits
 from captive_portal.nftables import NftTable
@@ -102,6 +102,13 @@ class PortalBase(Service):
     roles: dict[str, PortalRoleConfig]
     policies: dict[str, RolePolicy]
     charter: portal_admin.Charter
+
+    @property
+    def guest_charter(self) -> portal_admin.Charter:
+        """Return the visitors' charter (from the config; a guest never accepts the pupils')."""
+        cfg = self.core.config.section(PortalConfig)
+        return portal_admin.Charter(cfg.guest_charter_version, cfg.guest_charter_text, "", 0.0)
+
     _tiers: set[int]
     _last: dict[tuple[str, str], tuple[int, int]]
     _day: str

@@ -39,7 +39,7 @@ from captive_portal.dhcp_child import DhcpChild
 from captive_portal.guard import FormTokens, SourceLimits
 from captive_portal.http_side import PortalHttp
 from captive_portal.nftables import NftTable
-from captive_portal.pages import PortalPages
+from captive_portal.pages import MAX_LOGO_BYTES, PortalPages, logo_uri
 from captive_portal.portal_base import (
     CALENDAR_SECONDS,
     V6_LEARN_SECONDS,
@@ -85,6 +85,8 @@ class PortalService(PortalHttp):
         self._forms = FormTokens()
         self._limits = SourceLimits(logins_per_minute=cfg.logins_per_minute)
         self._pages = PortalPages()
+        if self.core.config.site.logo is not None:
+            self._pages.logo = await self.core.executor.run(_read_logo, self.core.config.site.logo)
         self.charter = await portal_admin.current_charter(self.core)
         await self._load_sessions()
         await self.reconcile()
@@ -293,3 +295,17 @@ class PortalService(PortalHttp):
                 {"sessions": len(self.sessions), "missing": missing},
             )
         return Health("ok", N_("%(sessions)s sessions"), {"sessions": len(self.sessions)})
+
+
+def _read_logo(path: Path) -> str:
+    """Return the logo file as a data: address ('' if unreadable or not an image we show)."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_LOGO_BYTES + 1)
+    except OSError as err:
+        _LOGGER.warning("Logo %s not shown: %s", path, err.strerror)
+        return ""
+    uri = logo_uri(data)
+    if not uri:
+        _LOGGER.warning("Logo %s not shown: not a PNG, JPEG or SVG of 100 kB at most", path)
+    return uri

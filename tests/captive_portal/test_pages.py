@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from appliance.i18n import language_of, octets_text
 from captive_portal.dhcp import parse_lease_events
-from captive_portal.pages import MESSAGES, PortalPages
+from captive_portal.pages import MAX_LOGO_BYTES, MESSAGES, PortalPages, logo_uri
 
 
 def test_language_choice() -> None:
@@ -123,3 +125,44 @@ def test_the_referents_help_text_or_a_general_one_is_on_the_login_page() -> None
     assert "identifiant et le mot de passe de l'ENT" not in own
     failed = pages.render("message", "fr", error="Non.", **common)
     assert '<details class="help" id="help" open>' in failed
+
+
+def test_a_visitor_reads_the_visitors_charter_not_the_pupils() -> None:
+    """#16 scope 6: the code form carries the visitors' charter and its version."""
+    html = PortalPages().render(
+        "login", "fr", form_token="t", charter_version="2026-09", charter_text="Charte élèves.",
+        resume_user="", guest_charter_version="invites-1", guest_charter_text="Charte visiteurs.",
+    )  # fmt: skip
+    voucher = html.split('action="/voucher"', 1)[1]
+    assert 'name="charter_version" value="invites-1"' in voucher
+    assert "Charte visiteurs." in voucher
+    assert "Charte élèves." not in voucher
+    assert 'href="/charte?visiteur=1"' in voucher
+
+
+def test_the_schools_logo_is_inline_and_only_an_image() -> None:
+    """#16 scope 6: the school's logo, loaded from nowhere (a data: address), never a script."""
+    png = b"\x89PNG\r\n\x1a\n" + bytes(100)
+    assert logo_uri(png).startswith("data:image/png;base64,")
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1"></svg>'
+    assert logo_uri(svg).startswith("data:image/svg+xml;base64,")
+    assert logo_uri(b"<html><script>alert(1)</script>") == ""
+    assert logo_uri(b"\x89PNG\r\n\x1a\n" + bytes(MAX_LOGO_BYTES)) == ""  # too big
+    pages = PortalPages()
+    pages.logo = logo_uri(png)
+    html = pages.render("login", "fr", form_token="t", charter_version="1", charter_text="c",
+                        resume_user="", school="Collège Jean Moulin")  # fmt: skip
+    assert '<img src="data:image/png;base64,' in html
+    assert "Collège Jean Moulin" in html
+
+
+def test_a_logo_file_is_read_once_and_a_bad_one_is_left_out(tmp_path: Path) -> None:
+    from captive_portal.service import _read_logo
+
+    good = tmp_path / "logo.png"
+    good.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(10))
+    assert _read_logo(good).startswith("data:image/png;base64,")
+    bad = tmp_path / "logo.html"
+    bad.write_bytes(b"<html>")
+    assert _read_logo(bad) == ""
+    assert _read_logo(tmp_path / "absent.png") == ""

@@ -102,8 +102,17 @@ def test_guest_voucher_one_device_then_revoked(lab: Lab, tmp_path: Path) -> None
             source="t",
         ),
     )
-    form = {"code": code.lower(), "charter": "accepted", "charter_version": "2026-09"}
+    form = {"code": code.lower(), "charter": "accepted", "charter_version": "invites-2026-09"}
     with running_portal(lab, path, tmp_path / "portal.log") as portal:
+        # #16 scope 6: a visitor accepts the visitors' charter, never the pupils'.
+        pupils = lab.phone(
+            "POST",
+            LOGIN_PAGE.replace("login", "voucher"),
+            form={**form, "charter_version": "2026-09"},
+            token_page=LOGIN_PAGE,
+        )
+        assert pupils.status == 401
+        assert "Charte des visiteurs" in pupils.body
         bad = lab.phone(
             "POST",
             LOGIN_PAGE.replace("login", "voucher"),
@@ -120,6 +129,7 @@ def test_guest_voucher_one_device_then_revoked(lab: Lab, tmp_path: Path) -> None
         assert state_rows(config, "SELECT user, role FROM portal_sessions") == [
             (f"invite-{voucher_id}", "guest")
         ]
+        assert state_rows(config, "SELECT version FROM portal_charter") == [("invites-2026-09",)]
         # The same code on a second phone: refused (one device), the first stays online.
         second = phone_request(
             lab.other,
