@@ -100,7 +100,7 @@ def test_the_charter_has_a_readable_page_of_its_own() -> None:
         "login", "fr", charter_version="2026-09", charter_text="Article 1. Respect.", school="X"
     )
     assert 'class="charter" tabindex' not in login  # the old 208 px scroll box
-    assert '<a href="/charte">' in login
+    assert '<a href="/charte?lang=fr">' in login
     assert "<details><summary>Lire la charte ici</summary>" in login
     page = PortalPages().render(
         "charter", "fr", charter_version="2026-09", charter_text="Article 1. Respect.", school="X"
@@ -108,7 +108,7 @@ def test_the_charter_has_a_readable_page_of_its_own() -> None:
     assert "<h1>Charte d'utilisation</h1>" in page
     assert "Version 2026-09" in page
     assert '<div class="charter" id="charter-text">Article 1. Respect.</div>' in page
-    assert '<a href="/login">Revenir à la connexion</a>' in page
+    assert '<a href="/login?lang=fr">Revenir à la connexion</a>' in page
     assert "@media print" in page
 
 
@@ -133,11 +133,11 @@ def test_a_visitor_reads_the_visitors_charter_not_the_pupils() -> None:
         "login", "fr", form_token="t", charter_version="2026-09", charter_text="Charte élèves.",
         resume_user="", guest_charter_version="invites-1", guest_charter_text="Charte visiteurs.",
     )  # fmt: skip
-    voucher = html.split('action="/voucher"', 1)[1]
+    voucher = html.split('action="/voucher?lang=fr"', 1)[1]
     assert 'name="charter_version" value="invites-1"' in voucher
     assert "Charte visiteurs." in voucher
     assert "Charte élèves." not in voucher
-    assert 'href="/charte?visiteur=1"' in voucher
+    assert 'href="/charte?visiteur=1&amp;lang=fr"' in voucher
 
 
 def test_the_schools_logo_is_inline_and_only_an_image() -> None:
@@ -166,3 +166,12 @@ def test_a_logo_file_is_read_once_and_a_bad_one_is_left_out(tmp_path: Path) -> N
     bad.write_bytes(b"<html>")
     assert _read_logo(bad) == ""
     assert _read_logo(tmp_path / "absent.png") == ""
+
+
+def test_english_is_kept_on_the_next_page() -> None:
+    """#16 scope 6: every form and link of an English page asks for English again."""
+    html = PortalPages().render("login", "en", form_token="t", charter_version="1",
+                                charter_text="c", resume_user="")  # fmt: skip
+    for target in ('action="/login?lang=en"', 'action="/voucher?lang=en"',
+                   'href="/charte?lang=en"'):  # fmt: skip
+        assert target in html

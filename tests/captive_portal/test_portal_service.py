@@ -374,7 +374,7 @@ def test_an_online_phone_never_lands_on_a_dead_end(lab: Lab, tmp_path: Path) -> 
         # Offline, an old form leads back to the login, never to a page without a way on.
         gone = lab.phone("POST", f"{PORTAL}/logout", form={"form_token": "expired"})
         assert gone.status == 400
-        assert 'href="/login"' in gone.body
+        assert 'href="/login?lang=fr"' in gone.body
 
 
 def test_a_new_mac_reattaches_in_one_tap_and_keeps_the_counters(lab: Lab, tmp_path: Path) -> None:
