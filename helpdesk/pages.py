@@ -137,10 +137,7 @@ async def ask(request: web.Request) -> web.StreamResponse:
         context = await _help_context(request)
         context |= {"error": say(request, err), "draft": {"topic": topic, "message": message}}
         return render(request, "help.html", context, status=400)
-    await core.audit.record(
-        actor=actor_of(request), source=source_of(request), action="help.ask",
-        target=str(number), outcome="success",
-    )  # fmt: skip
+    await _audited(request, "help.ask", number)
     raise web.HTTPSeeOther("/aide?envoyee=1#mes-demandes")
 
 
@@ -153,10 +150,7 @@ async def close_mine(request: web.Request) -> web.StreamResponse:
     number = int(request.match_info["number"])
     core = request.app[CORE_KEY]
     if await help_requests.close(core, number, session.person_id):
-        await core.audit.record(
-            actor=actor_of(request), source=source_of(request), action="help.close",
-            target=str(number), outcome="success",
-        )  # fmt: skip
+        await _audited(request, "help.close", number)
     raise web.HTTPSeeOther("/aide#mes-demandes")
 
 
@@ -169,6 +163,22 @@ async def _desk_context(request: web.Request) -> dict[str, Any]:
         "failed": 0,
         "linked": await central_outbox.linked(core),
     }
+
+
+async def _audited(request: web.Request, action: str, number: int) -> None:
+    """Audit one action on request ``number`` (asked, answered, closed, forwarded)."""
+    await request.app[CORE_KEY].audit.record(
+        actor=actor_of(request), source=source_of(request), action=action,
+        target=str(number), outcome="success",
+    )  # fmt: skip
+
+
+async def _desk_refusal(
+    request: web.Request, problem: str | UserError, number: int, status: int
+) -> web.Response:
+    """Show the desk again with why the action on request ``number`` was refused."""
+    context = await _desk_context(request) | {"error": say(request, problem), "failed": number}
+    return render(request, "help_desk.html", context, status=status)
 
 
 @routes.get("/aide/demandes")
@@ -190,18 +200,11 @@ async def answer(request: web.Request) -> web.StreamResponse:
             core, number, str(form.get("answer", "")), actor_of(request)
         )
     except UserError as err:
-        context = await _desk_context(request) | {"error": say(request, err), "failed": number}
-        return render(request, "help_desk.html", context, status=400)
+        return await _desk_refusal(request, err, number, 400)
     if answered:
-        await core.audit.record(
-            actor=actor_of(request), source=source_of(request), action="help.answer",
-            target=str(number), outcome="success",
-        )  # fmt: skip
+        await _audited(request, "help.answer", number)
         if form.get("close") == "1" and await help_requests.close(core, number):
-            await core.audit.record(
-                actor=actor_of(request), source=source_of(request), action="help.close",
-                target=str(number), outcome="success",
-            )  # fmt: skip
+            await _audited(request, "help.close", number)
     raise web.HTTPSeeOther("/aide/demandes")
 
 
@@ -213,21 +216,14 @@ async def forward(request: web.Request) -> web.StreamResponse:
     core = request.app[CORE_KEY]
     form = await request.post()
     if not await central_outbox.linked(core):
-        context = await _desk_context(request) | {
-            "error": say(request, N_("Ce boîtier n'est pas relié au centre de la collectivité.")),
-            "failed": number,
-        }
-        return render(request, "help_desk.html", context, status=409)
+        unlinked = N_("Ce boîtier n'est pas relié au centre de la collectivité.")
+        return await _desk_refusal(request, unlinked, number, 409)
     try:
         sent = await help_requests.forward(core, number, str(form.get("summary", "")))
     except UserError as err:
-        context = await _desk_context(request) | {"error": say(request, err), "failed": number}
-        return render(request, "help_desk.html", context, status=400)
+        return await _desk_refusal(request, err, number, 400)
     if sent:
-        await core.audit.record(
-            actor=actor_of(request), source=source_of(request), action="help.forward",
-            target=str(number), outcome="success",
-        )  # fmt: skip
+        await _audited(request, "help.forward", number)
     raise web.HTTPSeeOther("/aide/demandes")
 
 
@@ -238,8 +234,5 @@ async def close(request: web.Request) -> web.StreamResponse:
     number = int(request.match_info["number"])
     core = request.app[CORE_KEY]
     if await help_requests.close(core, number):
-        await core.audit.record(
-            actor=actor_of(request), source=source_of(request), action="help.close",
-            target=str(number), outcome="success",
-        )  # fmt: skip
+        await _audited(request, "help.close", number)
     raise web.HTTPSeeOther("/aide/demandes")
