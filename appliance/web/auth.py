@@ -280,12 +280,18 @@ async def logout(request: web.Request) -> None:
     )
 
 
-def second_factor_due(request: web.Request, session: WebSession) -> bool:
-    """Return whether this referent must set up a second factor before anything else."""
-    if session.role != "referent" or session.second_factor or session.token_scope:
+async def second_factor_due(request: web.Request, session: WebSession) -> bool:
+    """Return whether this referent must set up a second factor before anything else.
+
+    A token stands for its owner: while the configuration requires a second
+    factor, a referent's token works only once the referent has one.
+    """
+    if session.role != "referent" or session.second_factor:
         return False
     if not request.app[CORE_KEY].config.web.second_factor_required:
         return False
+    if session.token_scope:
+        return not await request.app[SECOND_FACTORS_KEY].active(session.person_id)
     path = request.path
     return path not in SETUP_PATHS and not path.startswith((SECOND_FACTOR_PAGE, SECOND_FACTOR_API))
 
@@ -305,7 +311,7 @@ def require_role(*roles: Role, api: bool = False) -> Callable[[Handler], Handler
                 if api:
                     return error(403, "forbidden", N_("Votre rôle ne permet pas cette action."))
                 raise web.HTTPSeeOther("/account")
-            if second_factor_due(request, session):
+            if await second_factor_due(request, session):
                 if api:
                     return error(
                         403,

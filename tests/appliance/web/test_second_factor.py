@@ -17,7 +17,7 @@ from appliance.core import Core
 from appliance.identity import second_factor as rules
 from appliance.identity.second_factor_state import SecondFactors, kernel_clock_synchronised
 from appliance.web.app import create_app
-from appliance.web.keys import CLOCK_KEY
+from appliance.web.keys import API_TOKENS_KEY, CLOCK_KEY
 from appliance.web.second_factor_login import ClockCheck
 from tests.appliance.web.conftest import PASSWORDS, ClientFactory, login_as, seed_local_people
 from tests.conftest import make_config, opened_core, run_preau, write_config
@@ -199,6 +199,17 @@ async def test_a_required_second_factor_fences_the_referent_in(
         assert off.status == 403
         # A teacher is not fenced.
         assert (await form_login(client, "prof")).headers["Location"] == "/internet"
+        # A token made before the requirement stands for its owner: fenced while the
+        # owner has no second factor, open once they have one.
+        token, _row = await client.app[API_TOKENS_KEY].issue(
+            name="ancien script", person_id="referent", role="referent", scope="read", days=9
+        )
+        await core.db.execute_write("DELETE FROM second_factors")
+        client.session.cookie_jar.clear()
+        bearer = {"Authorization": f"Bearer {token}"}
+        fenced_token = await client.get("/api/v1/health", headers=bearer)
+        assert fenced_token.status == 403
+        assert (await fenced_token.json())["error"]["code"] == "second_factor_required"
 
 
 async def test_scoped_tokens_open_the_api_but_never_the_accounts(
@@ -334,7 +345,7 @@ async def test_tokens_are_made_shown_once_and_revoked_from_the_page(
         "/compte/jetons", data={"csrf_token": token, "name": "", "scope": "read", "days": "9"}
     )
     assert bad.status == 400
-    assert "Nom : de 1 à 80" in await bad.text()
+    assert "Nom : écrivez quelques mots." in await bad.text()
     made = await client.post(
         "/compte/jetons",
         data={"csrf_token": token, "name": "Inventaire", "scope": "read", "days": "30"},
