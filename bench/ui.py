@@ -66,7 +66,8 @@ WEB_UNIT = ("directory", "scheduler", "sync", "web")
 SESSIONS_PER_ROLE = 5
 _H1 = re.compile(rb"<h1[^>]*>(.*?)</h1>", re.S)
 _NAV = re.compile(rb"<nav\b.*?</nav>", re.S)
-_HREF = re.compile(rb'href="(/[^"#?]*)"')
+# A menu link's path; its query (the help's ?depuis=) is context, not another page.
+_HREF = re.compile(rb'href="(/[^"#?]*)(?:[?#][^"]*)?"')
 _ASSET = re.compile(rb'(?:<link[^>]+href|<script[^>]+src|<img[^>]+src)="(/[^"]+)"')
 
 
