@@ -147,7 +147,7 @@ async def admin_page(request: web.Request) -> dict[str, Any]:
             **p,
             "size_text": _size(p["size"]),
             "chosen": {(a["kind"], a["target"]) for a in p["assignments"]},
-            "people": " ".join(a["target"] for a in p["assignments"] if a["kind"] == "person"),
+            "people": [a["target"] for a in p["assignments"] if a["kind"] == "person"],
             "mdm_url": f"{origin}/applis/mdm/{p['mdm_token']}/{p['filename']}",
         }
         for p in await appstore.packages(core)
@@ -160,6 +160,14 @@ async def admin_page(request: web.Request) -> dict[str, Any]:
         "classes": await core.directory.classes(),
         "groups": await core.directory.group_names(),
         "roles": appstore.ROLES,
+        "everyone": {
+            row["id"]: row["display_name"]
+            + (f" ({row['class_name']})" if row["class_name"] else "")
+            for row in await core.db.fetchall(
+                "SELECT id, display_name, class_name FROM people WHERE departed_at IS NULL"
+                " ORDER BY display_name"
+            )
+        },
     }
 
 
@@ -214,8 +222,11 @@ def picked_assignments(form: MultiDictProxy[Any]) -> list[tuple[str, str]]:
     assignments: list[tuple[str, str]] = [("school", "")] if form.get("school") == "1" else []
     for kind in ("role", "class", "group"):
         assignments += [(kind, str(value)) for value in form.getall(kind, [])]
-    assignments += [("person", login) for login in str(form.get("people", "")).split()]
-    return assignments
+    people = [str(login) for login in form.getall("person", [])]
+    added = str(form.get("person_add", "")).strip()
+    if added and added not in people:
+        people.append(added)
+    return assignments + [("person", login) for login in people]
 
 
 @routes.post("/applis/gestion/{package_id}/affectations")

@@ -219,7 +219,22 @@ async def test_the_referent_page_uploads_and_assigns(
         data={"csrf_token": token, "class": "6Z"},
     )
     assert "aucune classe « 6Z »" in await unknown.text()
-    assert len((await appstore.get_package(core, package["id"]) or {})["assignments"]) == 2
+    # People are picked by name from the directory (a datalist), then kept as boxes.
+    assert '<option value="eleve">' in shown
+    nobody = await client.post(
+        f"/applis/gestion/{package['id']}/affectations",
+        data={"csrf_token": token, "school": "1", "class": "6A", "person_add": "personne"},
+    )
+    assert "personne inconnue « personne »" in await nobody.text()
+    await client.post(
+        f"/applis/gestion/{package['id']}/affectations",
+        data={"csrf_token": token, "school": "1", "class": "6A", "person_add": "eleve"},
+    )
+    assert (
+        'name="person" value="eleve" checked> Jo D. (6A)'
+        in await (await client.get("/applis/gestion")).text()
+    )
+    assert len((await appstore.get_package(core, package["id"]) or {})["assignments"]) == 3
     path = appstore.package_files(core).path(package["sha256"])
     assert path.exists()
     removed = await client.post(
