@@ -5,8 +5,8 @@ Each form is a :class:`~appliance.features.SettingsForm`: the kernel's own
 quotas, its portal roles…). Posting one goes through
 :func:`appliance.settings_change.change_settings`: validated with the whole
 config, kept, applied by restarting the services. The effective config is
-shown as sections of keys and values (secrets masked), with the whole file
-folded below for the administrator.
+shown as sections of keys and values (secrets masked), not as the commented
+file, whose comments are the administrator's, in English.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Any, Final
 from aiohttp import web
 
 from appliance.config import DayName
-from appliance.config_render import render_config
 from appliance.core import Core
 from appliance.features import SettingsForm
 from appliance.i18n import N_
@@ -68,28 +67,6 @@ def _forms(core: Core) -> list[SettingsForm]:
     return [*KERNEL_FORMS, *(form for f in core.features for form in f.settings_forms)]
 
 
-def _mask_secrets(text: str) -> str:
-    """Hide the value of every secret key that is set; an unset one stays "(not set)".
-
-    ``render_config`` writes an unset key as a comment, ``# key = (not set)``:
-    that line says the truth and is shown as it is, so a referent never sees a
-    secret that is missing as configured.
-    """
-    masked = []
-    for line in text.splitlines():
-        key, sep, value = line.partition("=")
-        name = key.strip().lower()
-        if (
-            sep
-            and not name.startswith("#")
-            and any(word in name for word in _SECRET_WORDS)
-            and value.strip()
-        ):
-            line = key + '= "••••••"'
-        masked.append(line)
-    return "\n".join(masked)
-
-
 def _sections(core: Core) -> list[dict[str, Any]]:
     """Return the effective config as sections of (key, value) rows, secrets masked."""
     dumped = core.config.model_dump(mode="json", by_alias=True)
@@ -118,11 +95,7 @@ def _flatten(value: Any, prefix: str, rows: list[tuple[str, str]]) -> None:
 async def _context(request: web.Request) -> dict[str, Any]:
     core = request.app[CORE_KEY]
     forms = [{"form": form, "context": await form.context(core)} for form in _forms(core)]
-    effective = render_config(
-        core.config, f"Configuration effective: {core.config_path or 'défauts'}"
-    )
     return {
-        "effective": _mask_secrets(effective),
         "sections": _sections(core),
         "closed_days": await list_closed_days(core),
         "forms": forms,
