@@ -152,7 +152,8 @@ async def dashboard(request: web.Request) -> dict[str, Any]:
             )
         ),
     )
-    actors = sorted({entry["actor"] for entry in audit})
+    # Actors and targets that are people are shown by their names.
+    actors = sorted({entry["actor"] for entry in audit} | {entry["target"] for entry in audit})
     marks = ",".join("?" * len(actors))
     names = {
         str(row["id"]): str(row["display_name"])
@@ -183,6 +184,7 @@ async def dashboard(request: web.Request) -> dict[str, Any]:
                 **entry,
                 "when": local_time(core, entry["at"]),
                 "who": names.get(entry["actor"], entry["actor"]),
+                "target_name": names.get(entry["target"], ""),
             }
             for entry in audit
         ],

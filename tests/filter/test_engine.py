@@ -282,7 +282,7 @@ def test_update_cdns_are_steered_to_the_cache_without_ipv6_bypass(tmp_path: Path
 
 
 def test_steering_needs_an_address() -> None:
-    with pytest.raises(ValueError, match="ipv4: required"):
+    with pytest.raises(ValueError, match="ipv4 : obligatoire"):
         FilterConfig.model_validate(
             {"groups": default_test_groups(), "cache_steering": {"enabled": True}}
         )
