@@ -22,7 +22,10 @@ EVERYONE: Final = ("pupil", "teacher", "staff", "referent")
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """One thing to do, and the page (seen as the guide's role) where it is done."""
+    """One thing to do, and the page (seen as the guide's role) where it is done.
+
+    ``page`` may carry a query (a class of the demo school) for its screenshot.
+    """
 
     text: str
     page: str = ""
@@ -149,7 +152,7 @@ GUIDES: Final[tuple[Guide, ...]] = (
                     "Ouvrez « Ma classe ». Dans « Documents distribués », choisissez les fichiers "
                     "et touchez « Envoyer » : chaque élève les trouve dans ses fichiers."
                 ),
-                "/classe",
+                "/classe?classe=6A",
                 "#distribution-title",
             ),
             Step(
@@ -158,7 +161,7 @@ GUIDES: Final[tuple[Guide, ...]] = (
                     "rendent leur travail depuis leurs fichiers. « Qui a rendu, qui n'a pas "
                     "rendu » fait le point ; « Tout télécharger (zip) » ramasse les copies."
                 ),
-                "/classe",
+                "/classe?classe=6A",
                 "#assignments-title",
             ),
         ),
@@ -277,7 +280,7 @@ def guide(slug: str) -> Guide | None:
 
 def about_page(path: str, guides: Iterable[Guide]) -> list[Guide]:
     """Return the guides among ``guides`` whose steps show the page at ``path``."""
-    return [g for g in guides if any(step.page == path for step in g.steps)]
+    return [g for g in guides if any(step.page.split("?")[0] == path for step in g.steps)]
 
 
 def screenshots() -> list[tuple[Guide, int, Step]]:
