@@ -2,13 +2,18 @@
 
 Each guide step that shows a page is opened in Chromium at 360 px, logged in
 as the guide's role in the demo school: the element the step points to must
-be on that page, and the screenshot the guide shows is taken there and kept
-in ``helpdesk/static/captures``. Then the guide's page shows each capture,
-and every capture it names is served.
+be on that page, and the screenshot is taken there. Every run keeps them in
+``build/screenshots/guides``; ``./dev captures`` (``PREAU_UPDATE_GUIDES=1``)
+copies them into ``helpdesk/static/captures``, the ones the box serves. A
+test run never rewrites the checkout: a package built after it must not be
+a "dirty" build. Then the guide's page shows each committed capture, and
+every capture it names is served.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -20,10 +25,11 @@ from selenium.webdriver.common.by import By
 from helpdesk import guides
 from helpdesk.pages import CAPTURES
 from tests.appliance.web.test_phone_layout import log_in, passwords
-from tests.conftest import PreauProcess, make_config
+from tests.conftest import REPO, PreauProcess, make_config
 
 pytestmark = pytest.mark.timeout(300)
 # Who each role is in the demo school.
+TAKEN = REPO / "build" / "screenshots" / "guides"
 DEMO_LOGINS = {"referent": "referent", "teacher": "prof.durand", "staff": "vie.scolaire",
                "pupil": "l.bernard"}  # fmt: skip
 
@@ -43,7 +49,7 @@ def test_every_guide_step_matches_its_page_and_keeps_its_screenshot(
     running = preau_factory(make_config(tmp_path / "data", web={"clock": "host"}))
     known = passwords(running.config_path)
     browser.set_window_size(360, 640)
-    CAPTURES.mkdir(parents=True, exist_ok=True)
+    TAKEN.mkdir(parents=True, exist_ok=True)
     current = ""
     missing: list[str] = []
     for guide, index, step in guides.screenshots():
@@ -60,10 +66,15 @@ def test_every_guide_step_matches_its_page_and_keeps_its_screenshot(
             "(arguments[0].closest('section') || arguments[0]).scrollIntoView({block: 'start'});",
             found[0],
         )
-        target = CAPTURES / guide.screenshot(index)
+        target = TAKEN / guide.screenshot(index)
         browser.save_screenshot(str(target))
         width, _height = png_size(target)
         assert width == 360 or width == 720, (target, width)  # device pixels: 1x or 2x
+        kept = CAPTURES / guide.screenshot(index)
+        if os.environ.get("PREAU_UPDATE_GUIDES") == "1":
+            shutil.copyfile(target, kept)
+        assert kept.is_file(), f"{kept.name}: missing; ./dev captures takes it"
+        assert png_size(kept)[0] == width, f"{kept.name}: ./dev captures takes it again"
     assert not missing, "\n".join(missing)
     # The guide shows its captures, and they are served.
     for guide in guides.GUIDES:
