@@ -111,7 +111,9 @@ async def keep_central_packages(core: Core, wanted: Sequence[CentralPackage]) ->
             else:
                 package_id = await _take(core, package)
                 kept.added += 1
-            await set_assignments(core, package_id, assignments, actor=FROM_CENTRE, source="sync")
+            await set_assignments(
+                core, package_id, assignments, actor=FROM_CENTRE, source="sync", only_known=False
+            )
         except StoreError as err:
             kept.refused.append(((package.platform, package.package_id), err.problem))
     for key, stale in held.items():

@@ -351,9 +351,20 @@ async def delete_package(core: Core, package_id: int, *, actor: str, source: str
 
 
 async def set_assignments(
-    core: Core, package_id: int, assignments: list[tuple[str, str]], *, actor: str, source: str
+    core: Core,
+    package_id: int,
+    assignments: list[tuple[str, str]],
+    *,
+    actor: str,
+    source: str,
+    only_known: bool = True,
 ) -> None:
-    """Replace who may install a package."""
+    """Replace who may install a package.
+
+    A referent picks classes, groups and people the directory has
+    (``only_known``); the centre names classes of hundreds of schools, which
+    the directory may learn later, so its assignments are kept as named.
+    """
     for kind, target in assignments:
         if kind not in KINDS:
             raise StoreError(N_("kind : l'une des valeurs %(known)s"), known=", ".join(KINDS))
@@ -363,6 +374,8 @@ async def set_assignments(
             raise StoreError(N_("target : un rôle parmi %(known)s"), known=", ".join(ROLES))
         if kind in ("class", "group", "person") and not 1 <= len(target) <= 128:
             raise StoreError(N_("target : le nom (1 à 128 caractères)"))
+        if not only_known:
+            continue
         if kind == "class" and not await core.directory.has_class(target):
             raise StoreError(N_("target : aucune classe « %(name)s »"), name=target)
         if kind == "group" and target not in await core.directory.group_names():
