@@ -77,7 +77,7 @@ def seed_school(db_path: Path) -> None:
              '{SCHOOL_UAI}', '', '', '2026-09-01');
         INSERT INTO local_accounts VALUES ('prof.durand', '{PASSWORD_HASH}', '2026-09-01');
         INSERT INTO sessions VALUES ('{SESSION_HASH}', 'prof.durand', 'teacher', 'csrf', 'web',
-            {now}, {now}, {now + 3600}, 1800, NULL);
+            {now}, {now}, {now + 3600}, 1800, NULL, '');
         INSERT INTO personnel_keys (user, recipient, by_password, created_at, sealed_at)
             VALUES ('prof.durand', 'age1x', '{SEALED_KEY}', {now}, {now});
         INSERT INTO groups VALUES ('6A', '6A', 'class', '{SCHOOL_UAI}', 'local');
@@ -147,7 +147,8 @@ def test_every_declared_table_has_a_primary_key_and_no_secret_is_declared() -> N
         assert any(row[5] for row in info), f"{table} has no primary key: a restore would duplicate"
     secret = {"local_accounts", "sessions", "personnel_keys", "personnel_escrow",
               "retrieval_codes", "portal_vouchers", "known_devices", "portal_resume",
-              "sync_link", "audit"}  # fmt: skip
+              "sync_link", "audit", "second_factors", "second_factor_recovery",
+              "api_tokens", "central_outbox"}  # fmt: skip
     assert not secret & set(tables)
 
 
