@@ -12,7 +12,6 @@ checked in the bounded executor.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,9 @@ Verdict = Literal["totp", "recovery", "wrong", "clock"]
 def kernel_clock_synchronised() -> bool:
     """Return whether NTP keeps the clock (adjtimex, or systemd-timesyncd's flag)."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        # The interpreter's own symbols hold libc: no find_library(), which runs
+        # ldconfig in a subprocess, on a login's path.
+        libc = ctypes.CDLL(None, use_errno=True)
         # struct timex with modes = 0: read only, no privilege needed. 512 bytes
         # cover the structure on every architecture the box runs on.
         timex = ctypes.create_string_buffer(512)
