@@ -1,4 +1,4 @@
-"""« Mon compte »: changing one's password on the box (local accounts, #16 scope 7).
+"""« Mon compte »: who one is, and changing one's password on the box (#16 scope 7).
 
 A directory account changes its password in the directory (the ENT's own
 page, ``identity.password_url``); a local account changes it here: the
@@ -9,7 +9,7 @@ that keeps something under the password (PERSONNEL's key) re-seals it.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -26,6 +26,26 @@ REFUSED: Final = {
     "different": N_("Les deux nouveaux mots de passe ne sont pas identiques."),
     "not_local": N_("Ce compte vient de l'annuaire : son mot de passe se change dans l'ENT."),
 }
+
+
+async def _account_context(request: web.Request, *, error: str = "") -> dict[str, Any]:
+    session = request[SESSION_KEY]
+    assert session is not None  # noqa: S101 - guaranteed by require_role
+    core = request.app[CORE_KEY]
+    return {
+        "person": await core.directory.person(session.person_id),
+        "local": await core.directory.is_local(session.person_id),
+        "password_url": core.config.identity.password_url,
+        "message": "" if error else request.query.get("mot-de-passe", ""),
+        "error": error,
+    }
+
+
+@routes.get("/account")
+@require_role("pupil", "teacher", "staff", "referent")
+async def account(request: web.Request) -> web.StreamResponse:
+    """Show who is logged in, the password's form and the security links."""
+    return render(request, "account.html", await _account_context(request))
 
 
 @routes.post("/compte/mot-de-passe")
@@ -53,14 +73,7 @@ async def change_password(request: web.Request) -> web.StreamResponse:
         if verdict != "ok":
             problem = REFUSED[verdict]
     if problem is not None:
-        person = await core.directory.person(session.person_id)
-        context = {
-            "person": person,
-            "local": await core.directory.is_local(session.person_id),
-            "password_url": core.config.identity.password_url,
-            "message": "",
-            "error": say(request, problem),
-        }
+        context = await _account_context(request, error=say(request, problem))
         return render(request, "account.html", context, status=400)
     await core.directory.change_local_password(session.person_id, new, keep=session.token_hash)
     for feature in core.features:

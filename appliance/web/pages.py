@@ -173,21 +173,3 @@ async def remove_closed_day_form(request: web.Request) -> web.StreamResponse:
     core = request.app[CORE_KEY]
     await remove_closed_day(core, day, actor=actor_of(request), source=source_of(request))
     raise web.HTTPSeeOther("/settings")
-
-
-@routes.get("/account")
-@require_role("pupil", "teacher", "staff", "referent")
-@page("account.html")
-async def account(request: web.Request) -> dict[str, Any]:
-    """Show who is logged in."""
-    session = request[SESSION_KEY]
-    assert session is not None  # noqa: S101 - guaranteed by require_role
-    directory = request.app[CORE_KEY].directory
-    person = await directory.person(session.person_id)
-    return {
-        "person": person,
-        "local": await directory.is_local(session.person_id),
-        "password_url": request.app[CORE_KEY].config.identity.password_url,
-        "message": request.query.get("mot-de-passe", ""),
-        "error": "",
-    }
