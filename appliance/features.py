@@ -65,6 +65,18 @@ class ServiceSpec:
 VISITOR: Final = "visitor"
 
 
+class GateFailure(Exception):
+    """A health-gate probe did not get the answer it needs (French, for the report)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GateProbe:
+    """One check of the update's health gate: a name (French, N_) and the check."""
+
+    name: str
+    check: Callable[[], Awaitable[None]]
+
+
 @dataclass(frozen=True, slots=True)
 class MenuEntry:
     """A link in the admin menu to one of the feature's pages."""
@@ -235,6 +247,10 @@ class Feature:
     landing: Mapping[str, str] = field(default_factory=dict)
     replacement: Replacement | None = None
     first_run: FirstRunPart | None = None
+    # What a new system slot must show before it is kept (the update's
+    # health gate): each probe checks a real answer from outside the
+    # feature's process and raises GateFailure when it is missing.
+    gate_probes: Callable[[PreauConfig], Sequence[GateProbe]] | None = None
 
 
 def resolve(path: str) -> Any:

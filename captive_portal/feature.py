@@ -55,5 +55,6 @@ FEATURE = Feature(
     labels=LABELS,
     menu=(MenuEntry("/portal", N_("Wi-Fi invité·es")),),
     replacement=Replacement(tables=("portal_charters", "portal_charter", "portal_role_settings")),
+    gate_probes=later_call("captive_portal.health_gate:gate_probes"),
     first_run=FirstRunPart("portal_first_run.html", later_call("captive_portal.first_run:read")),
 )

@@ -63,6 +63,7 @@ FEATURE = Feature(
     figures=later_call("filter.dashboard:filter_figures"),
     alerts=later_call("filter.dashboard:filter_alerts"),
     settings_forms=FILTER_FORMS,
+    gate_probes=later_call("filter.health_gate:gate_probes"),
     landing={"teacher": "/internet"},  # a teacher opens the box to act on the class
     replacement=Replacement(
         tables=("filter_overrides", "filter_local_allow", "filter_unblock_requests")
