@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from appliance.state.db import StateDB, Transaction
 
 # What the centre accepts, by kind; anything else is refused before it is stored.
-KINDS: Final = frozenset({"help"})
+KINDS: Final = frozenset({"help", "update"})
 MAX_BODY: Final = 8192
 BATCH: Final = 50
 

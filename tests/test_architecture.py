@@ -20,6 +20,7 @@ FEATURES: Final = (
     "storage",
     "sync",
     "helpdesk",
+    "updates",
 )
 # The modules a feature offers to others: its config section and declared interfaces.
 PUBLIC: Final = {

@@ -93,6 +93,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "cache": N_("Cache des mises à jour"),
         "store": N_("Applications"),
         "sync": N_("Lien avec le centre"),
+        "updates": N_("Mises à jour du système"),
     },
     "status": {
         "ok": N_("Fonctionne"),
