@@ -1,0 +1,241 @@
+"""A box's whole disk image (ESP, root slots A and B, data) booted by QEMU with UEFI.
+
+:func:`box_image` builds the image and its signed bundle once per package and
+image recipe (``image-build/image/build``), kept under
+``/var/tmp/preau-image/``, with the test's own signing key and root's SSH
+key. :class:`SlottedMachine` boots a copy of the disk with OVMF, as a
+mini-PC's firmware would: GRUB on the ESP picks the slot. These hosts'
+``/dev/kvm`` is ``kvm_pvm`` (see :mod:`tests.image_build.machine`), so QEMU
+emulates; a power cut is ``kill -9`` of QEMU, which loses what the guest had
+not yet handed to its disk.
+
+Emulated, OVMF sometimes hangs on a warm reset (a guest's reboot) on this
+host, spinning with no output; cold boots never did. So QEMU runs with
+``-no-reboot`` and a guest's reboot is a power cycle: QEMU exits and
+:meth:`SlottedMachine.keep_on` starts it again, as a box's power would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.conftest import REPO
+from tests.image_build.machine import Guest, free_port
+
+BUILD_IMAGE = REPO / "image-build" / "image" / "build"
+CACHE = Path("/var/tmp/preau-image")
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+
+
+def signing_key(folder: Path, name: str) -> tuple[Path, Path]:
+    """Make (once) a self-signed signing key and certificate called NAME in FOLDER."""
+    key, cert = folder / f"{name}.key.pem", folder / f"{name}.cert.pem"
+    if not cert.exists():
+        subprocess.run(
+            [
+                "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out", str(cert),
+                "-days", "3650", "-subj", f"/O=Preau tests/CN={name}",
+            ],
+            capture_output=True,
+            check=True,
+        )  # fmt: skip
+    return key, cert
+
+
+def box_image(deb: Path) -> Path:
+    """Return the folder of the box image built from DEB, building it if needed."""
+    key = hashlib.sha256(deb.read_bytes())
+    for path in sorted((REPO / "image-build" / "image").rglob("*")):
+        if path.is_file():
+            key.update(path.name.encode() + path.read_bytes())
+    folder = CACHE / key.hexdigest()[:16]
+    if (folder / "preau-amd64.raucb").exists():
+        return folder
+    CACHE.mkdir(parents=True, exist_ok=True)
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    sign_key, sign_cert = signing_key(partial, "project")
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "preau-tests", "-f",
+         str(partial / "id_ed25519")],
+        check=True,
+    )  # fmt: skip
+    result = subprocess.run(
+        [
+            str(BUILD_IMAGE), str(deb), str(partial), "--key", str(sign_key),
+            "--cert", str(sign_cert), "--login-key", str(partial / "id_ed25519.pub"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=3600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-4000:]
+    (partial / "build.out").write_text(result.stdout)
+    partial.rename(folder)
+    return folder
+
+
+def make_bundle(folder: Path, out: Path, *, key: Path, cert: Path, change: str = "") -> Path:
+    """Sign a bundle of the image's root, after running CHANGE (shell) in a copy of it."""
+    work = out.parent / (out.stem + ".d")
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "bundle").mkdir(parents=True)
+    root = folder / "root.sqfs"
+    if change:
+        tree = work / "tree"
+        subprocess.run(["unsquashfs", "-q", "-n", "-d", str(tree), str(root)], check=True)
+        subprocess.run(["sh", "-ec", change], cwd=tree, check=True)
+        # gzip: quick to make, and GRUB reads it as well as xz.
+        subprocess.run(
+            ["mksquashfs", str(tree), str(work / "bundle" / "root.img"), "-noappend",
+             "-comp", "gzip", "-no-progress", "-quiet"],
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        shutil.rmtree(tree)
+    else:
+        shutil.copy(root, work / "bundle" / "root.img")
+    version = "test-" + hashlib.sha256(change.encode()).hexdigest()[:8]
+    (work / "bundle" / "manifest.raucm").write_text(
+        "[update]\ncompatible=preau-amd64\nversion=" + version + "\n\n[bundle]\nformat=verity\n\n"
+        "[image.rootfs]\nfilename=root.img\n"
+    )
+    out.unlink(missing_ok=True)
+    subprocess.run(
+        ["rauc", f"--cert={cert}", f"--key={key}", "bundle", str(work / "bundle"), str(out)],
+        check=True,
+        capture_output=True,
+    )
+    shutil.rmtree(work)
+    return out
+
+
+@dataclass
+class SlottedMachine(Guest):
+    """The box's disk image booted by QEMU with OVMF (UEFI), GRUB choosing the slot."""
+
+    memory_mb: int = 2048
+    cpus: int = 2
+    ssh_port: int = field(default_factory=free_port)
+    web_port: int = field(default_factory=free_port)
+    dns_port: int = field(default_factory=free_port)
+    reboots: int = 0
+
+    @property
+    def disk(self) -> Path:
+        """Return this machine's own copy of the disk image."""
+        return self.run_dir / "disk.img"
+
+    def address(self, port: int) -> tuple[str, int]:
+        """Return the forwarded loopback port reaching the guest's PORT."""
+        forwarded = {22: self.ssh_port, 8080: self.web_port, 53: self.dns_port}
+        return "127.0.0.1", forwarded[port]
+
+    def copy_disk(self) -> None:
+        """Give this machine a sparse copy of the pristine image and its own UEFI variables."""
+        if not self.disk.exists():
+            subprocess.run(
+                ["cp", "--sparse=always", str(self.folder / "preau-amd64.img"), str(self.disk)],
+                check=True,
+            )
+            shutil.copy(OVMF_VARS, self.run_dir / "OVMF_VARS.fd")
+
+    def power_on(self) -> None:
+        """Start QEMU on the disk (without waiting for anything)."""
+        self.copy_disk()
+        forwards = (
+            f"hostfwd=tcp:127.0.0.1:{self.ssh_port}-:22,"
+            f"hostfwd=tcp:127.0.0.1:{self.web_port}-:8080,"
+            # DNS over TCP: with restrict=on, QEMU drops the guest's UDP replies.
+            f"hostfwd=tcp:127.0.0.1:{self.dns_port}-:53"
+        )
+        with self.console.open("ab") as console:
+            console.write(b"\n=== power on ===\n")
+        self.process = subprocess.Popen(
+            [
+                "qemu-system-x86_64", "-machine", "q35", "-accel", "tcg,thread=multi",
+                "-cpu", "max", "-m", str(self.memory_mb), "-smp", str(self.cpus),
+                "-display", "none", "-monitor", "none", "-nodefaults", "-no-reboot",
+                "-serial", f"file:{self.console}.part",
+                "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
+                "-drive", f"if=pflash,format=raw,file={self.run_dir / 'OVMF_VARS.fd'}",
+                "-drive", f"file={self.disk},if=virtio,format=raw,cache=writeback",
+                "-nic", f"user,model=virtio-net-pci,restrict=on,{forwards}",
+            ],
+            stdin=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    def start(self) -> None:
+        """Boot the image and wait until root can log in and systemd has started."""
+        self.power_on()
+        self.wait_for_ssh(seconds=900)
+
+    def keep_on(self) -> None:
+        """Power the machine on again if the guest rebooted (QEMU exited by itself)."""
+        if self.process is not None and self.process.poll() is not None:
+            assert self.process.returncode == 0, f"QEMU failed\n{self.tail()}"
+            self._keep_console()
+            self.reboots += 1
+            self.power_on()
+
+    def wait_for_ssh(self, seconds: float = 900) -> None:
+        """Wait until root can log in and systemd finished starting (across reboots)."""
+        self.wait_until("systemctl is-system-running --wait; test $? -le 1", seconds)
+
+    def power_cut(self) -> None:
+        """Cut the power: QEMU dies at once, the guest flushes nothing more."""
+        if self.process is None:
+            return
+        self.process.kill()
+        self.process.wait(timeout=30)
+        self.process = None
+        self._keep_console()
+
+    def stop(self) -> None:
+        """Power the machine off."""
+        super().stop()
+        self._keep_console()
+
+    def _keep_console(self) -> None:
+        part = Path(f"{self.console}.part")
+        if part.exists():
+            with self.console.open("ab") as console:
+                console.write(part.read_bytes())
+            part.unlink()
+
+    def console_text(self) -> str:
+        """Return everything the console said, over every power-on."""
+        text = ""
+        for path in (self.console, Path(f"{self.console}.part")):
+            if path.exists():
+                text += path.read_text(errors="replace")
+        return text
+
+    def tail(self, lines: int = 60) -> str:
+        """Return the end of the console (this boot's too), for failure messages."""
+        return "\n".join(self.console_text().splitlines()[-lines:])
+
+    def wait_until(self, command: str, seconds: float) -> str:
+        """Wait until COMMAND succeeds in the guest (across reboots); return its output."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            assert self.process is not None, "the machine is off"
+            self.keep_on()
+            try:
+                code, out = self.ssh(command, check=False, timeout=120)
+            except subprocess.TimeoutExpired:
+                code, out = -1, ""
+            if code == 0:
+                return out
+            time.sleep(5)
+        raise AssertionError(f"{command}: not true in {seconds} s\n{self.tail()}")
