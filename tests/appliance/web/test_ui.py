@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -19,6 +20,11 @@ from tests.conftest import REPO, PreauProcess, make_config
 SCREENSHOTS = REPO / "build" / "screenshots"
 
 pytestmark = pytest.mark.timeout(120)
+
+
+def page_wait(browser: Any, seconds: float = 15) -> WebDriverWait[Any]:
+    """Wait on the page, asking again when it was replaced meanwhile (a form's answer loading)."""
+    return WebDriverWait(browser, seconds, ignored_exceptions=(StaleElementReferenceException,))
 
 
 def menu_link(browser: Any, text: str) -> Any:
@@ -56,7 +62,7 @@ def test_referent_logs_in_and_sees_dashboard(
     assert browser.find_element(By.TAG_NAME, "h1").text == "Connexion"
 
     log_in(browser, running.base_url, "referent", password)
-    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/dashboard"))
+    page_wait(browser).until(expected_conditions.url_contains("/dashboard"))
     rows = browser.find_elements(By.CSS_SELECTOR, "#services tbody tr")
     statuses = {row.get_attribute("data-service"): row.get_attribute("data-status") for row in rows}
     assert statuses == dict.fromkeys(enabled_service_names(config), "ok")
@@ -106,7 +112,7 @@ def test_pupil_sees_own_account_not_admin(
     line = next(line for line in result.stdout.splitlines() if line.startswith("l.bernard"))
     log_in(browser, running.base_url, "l.bernard", line.split()[-1])
     # A pupil lands on their files (#16 scope 7); their account says who they are.
-    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/fichiers"))
+    page_wait(browser).until(expected_conditions.url_contains("/fichiers"))
     browser.get(f"{running.base_url}/account")
     assert browser.find_element(By.ID, "person-role").get_attribute("data-role") == "pupil"
     assert not browser.find_elements(By.LINK_TEXT, "Tableau de bord")
@@ -121,7 +127,7 @@ def test_referent_prints_guest_codes_from_a_phone(
     running = preau_factory(config)
     password = seed_referent(running.config_path)
     log_in(browser, running.base_url, "referent", password)
-    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/dashboard"))
+    page_wait(browser).until(expected_conditions.url_contains("/dashboard"))
     menu_link(browser, "Wi-Fi invité·es").click()
     WebDriverWait(browser, 10).until(expected_conditions.url_contains("/portal"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "Portail Wi-Fi (appareils personnels)"
@@ -157,7 +163,7 @@ def test_a_pupil_uploads_from_a_phone_and_the_antivirus_stops_eicar(
     line = next(line for line in result.stdout.splitlines() if line.startswith("l.bernard"))
     log_in(browser, running.base_url, "l.bernard", line.split()[-1])
     # A pupil lands on their files; the first visit shows PERSONNEL's recovery code, once.
-    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/fichiers"))
+    page_wait(browser).until(expected_conditions.url_contains("/fichiers"))
     assert len(browser.find_element(By.CSS_SELECTOR, "#recovery code").text) == 35
     homework = tmp_path / "rédaction.txt"
     homework.write_text("Il était une fois…")
@@ -172,12 +178,12 @@ def test_a_pupil_uploads_from_a_phone_and_the_antivirus_stops_eicar(
         )
         browser.find_element(By.ID, "files").send_keys(str(homework))
         browser.find_element(By.CSS_SELECTOR, "#upload-form button").click()
-        message = WebDriverWait(browser, 15).until(lambda b: b.find_element(By.ID, "message"))
+        message = page_wait(browser).until(lambda b: b.find_element(By.ID, "message"))
         assert message.text == "1 fichier(s) enregistré(s)."
         assert "rédaction.txt" in browser.find_element(By.ID, "entries").text
         browser.find_element(By.ID, "files").send_keys(str(virus))
         browser.find_element(By.CSS_SELECTOR, "#upload-form button").click()
-        WebDriverWait(browser, 15).until(expected_conditions.url_contains("message=infected"))
+        page_wait(browser).until(expected_conditions.url_contains("message=infected"))
         assert "antivirus" in browser.find_element(By.ID, "message").text
         assert "jeu.com" not in browser.find_element(By.ID, "entries").text
     width = browser.execute_script("return document.documentElement.scrollWidth")
@@ -201,34 +207,32 @@ def test_a_teacher_hands_out_and_collects_work_from_a_phone(
     copy.write_bytes(b"ma copie")
 
     log_in(browser, running.base_url, "prof.durand", passwords["prof.durand"])
-    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/internet"))
+    page_wait(browser).until(expected_conditions.url_contains("/internet"))
     browser.get(f"{running.base_url}/classe?classe=6A")
     browser.find_element(By.ID, "documents-files").send_keys(str(handout))
     browser.find_element(By.CSS_SELECTOR, "form[enctype] button").click()
-    WebDriverWait(browser, 15).until(lambda b: "1 fichier" in b.find_element(By.ID, "message").text)
+    page_wait(browser).until(lambda b: "1 fichier" in b.find_element(By.ID, "message").text)
     browser.find_element(By.ID, "titre").send_keys("Rédaction")
     browser.find_element(By.CSS_SELECTOR, "form[action='/classe/devoir'] button").click()
-    WebDriverWait(browser, 15).until(
-        lambda b: "Rédaction" in b.find_element(By.ID, "assignments").text
-    )
+    page_wait(browser).until(lambda b: "Rédaction" in b.find_element(By.ID, "assignments").text)
     log_out(browser)
 
     log_in(browser, running.base_url, "l.bernard", passwords["l.bernard"])
-    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/fichiers"))
+    page_wait(browser).until(expected_conditions.url_contains("/fichiers"))
     menu_link(browser, "Ma classe").click()
     WebDriverWait(browser, 10).until(expected_conditions.url_contains("/classe"))
     assert "chapitre-1.pdf" in browser.find_element(By.ID, "documents").text
     assert not browser.find_elements(By.ID, "documents-files")  # pupils do not hand out
     browser.find_element(By.CSS_SELECTOR, "#assignments input[type=file]").send_keys(str(copy))
     browser.find_element(By.CSS_SELECTOR, "#assignments button").click()
-    WebDriverWait(browser, 15).until(expected_conditions.url_contains("message=stored"))
+    page_wait(browser).until(expected_conditions.url_contains("message=stored"))
     assert "ma-copie.odt" in browser.find_element(By.ID, "assignments").text
     width = browser.execute_script("return document.documentElement.scrollWidth")
     assert width <= browser.execute_script("return window.innerWidth")
     log_out(browser)
 
     log_in(browser, running.base_url, "prof.durand", passwords["prof.durand"])
-    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/internet"))
+    page_wait(browser).until(expected_conditions.url_contains("/internet"))
     browser.get(f"{running.base_url}/classe?classe=6A")
     work = browser.find_element(By.ID, "assignments")
     # Names, not logins; who has and has not handed in; the work one tap away (#9.17).
@@ -250,7 +254,7 @@ def test_the_referent_reads_the_cache_page_and_adds_an_app_from_a_phone(
     running = preau_factory(config)
     password = seed_referent(running.config_path)
     log_in(browser, running.base_url, "referent", password)
-    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/dashboard"))
+    page_wait(browser).until(expected_conditions.url_contains("/dashboard"))
     menu_link(browser, "Cache des mises à jour").click()
     WebDriverWait(browser, 10).until(expected_conditions.url_contains("/cache"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "Cache des mises à jour"
@@ -304,12 +308,12 @@ def test_a_teacher_cuts_the_class_internet_in_one_tap_from_a_phone(
                    " return real() + window.skew * 1000; }; })();"},
     )  # fmt: skip
     log_in(browser, running.base_url, "prof.benali", passwords["prof.benali"])
-    WebDriverWait(browser, 15).until(expected_conditions.url_contains("/internet"))
+    page_wait(browser).until(expected_conditions.url_contains("/internet"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "Internet de la classe — 5B"
     assert menu_link(browser, "Internet de la classe")  # in the menu too
     assert "Internet normal" in browser.find_element(By.ID, "controls").text
     browser.find_element(By.XPATH, "//button[normalize-space()='Couper Internet']").click()
-    WebDriverWait(browser, 15).until(expected_conditions.url_contains("message=applied"))
+    page_wait(browser).until(expected_conditions.url_contains("message=applied"))
     now = browser.find_element(By.ID, "controls").text
     assert "Couper internet" in now
     assert "jusqu'à" in now
@@ -339,7 +343,7 @@ def test_a_teacher_cuts_the_class_internet_in_one_tap_from_a_phone(
         "Couper internet" in browser.find_element(By.ID, "controls").text
     )  # still on, server-side
     browser.find_element(By.XPATH, "//button[normalize-space()='Rétablir']").click()
-    WebDriverWait(browser, 15).until(expected_conditions.url_contains("message=restored"))
+    page_wait(browser).until(expected_conditions.url_contains("message=restored"))
     assert "Internet normal" in browser.find_element(By.ID, "controls").text
     # 6A is not this teacher's: the page offers only 5B, and a forged post is refused.
     browser.get(f"{running.base_url}/internet?classe=6A")
