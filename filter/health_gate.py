@@ -10,64 +10,37 @@ fail the gate.
 
 from __future__ import annotations
 
-import asyncio
-import secrets
 from typing import TYPE_CHECKING, Final
 
 from appliance.features import GateFailure, GateProbe
 from appliance.i18n import N_
+from filter import wire
 from filter.config import FilterConfig
-from filter.upstream import parse_endpoint
+from filter.upstream import Upstreams, parse_endpoint
 
 if TYPE_CHECKING:
     from appliance.config import PreauConfig
 
-GATE_NAME: Final = "preau-gate.invalid."
+GATE_NAME: Final = b"preau-gate.invalid"
 ANSWER_SECONDS: Final = 3.0
 # NOERROR and NXDOMAIN: the resolver behind the filter answered.
 ANSWERED: Final = frozenset({0, 3})
 
 
-class _OneAnswer(asyncio.DatagramProtocol):
-    """Wait for the one reply to a query."""
-
-    def __init__(self) -> None:
-        self.reply: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        """Keep the first datagram."""
-        if not self.reply.done():
-            self.reply.set_result(data)
-
-    def error_received(self, exc: Exception) -> None:
-        """Fail on an ICMP error (nobody listens)."""
-        if not self.reply.done():
-            self.reply.set_exception(exc)
-
-
 async def ask_filter(host: str, port: int, wait: float = ANSWER_SECONDS) -> int:
-    """Ask HOST:PORT for the gate's name and return the reply's RCODE."""
-    import dnslib  # the gate runs once a boot: never in the filter's hot path
+    """Ask HOST:PORT for the gate's name and return the reply's RCODE.
 
-    query = dnslib.DNSRecord.question(GATE_NAME, "A")
-    query.header.id = secrets.randbelow(65536)
-    loop = asyncio.get_running_loop()
-    transport, protocol = await loop.create_datagram_endpoint(_OneAnswer, remote_addr=(host, port))
+    The filter's own upstream client asks: a random ID, a reply accepted only
+    with that ID and the same question, TCP when the reply is truncated.
+    """
+    asker = Upstreams([f"{host}:{port}"], wait)
     try:
-        transport.sendto(query.pack())
-        try:
-            data = await asyncio.wait_for(protocol.reply, wait)
-        except (TimeoutError, OSError) as err:
-            raise GateFailure(N_("le filtrage DNS ne répond pas")) from err
+        answer = await asker.resolve(GATE_NAME, 1, 1, False)  # A, IN
     finally:
-        transport.close()
-    try:
-        reply = dnslib.DNSRecord.parse(data)
-    except dnslib.DNSError as err:
-        raise GateFailure(N_("le filtrage DNS répond une trame illisible")) from err
-    if reply.header.id != query.header.id:
-        raise GateFailure(N_("le filtrage DNS répond une trame illisible"))
-    return int(reply.header.rcode)
+        asker.close()
+    if answer is None:
+        raise GateFailure(N_("le filtrage DNS ne répond pas"))
+    return wire.rcode_of(answer)
 
 
 def gate_probes(config: PreauConfig) -> list[GateProbe]:
