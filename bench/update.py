@@ -32,7 +32,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -43,29 +42,6 @@ from tests.image_build.slotted import SlottedMachine, box_image, make_bundle
 
 PREAU = "/usr/lib/preau/venv/bin/preau"
 OFFERED = "/var/lib/preau-update/offered.raucb"
-
-
-def dns_answers(box: SlottedMachine) -> bool:
-    """Return whether the filter answers the gate's question (verified ID and RCODE)."""
-    import dnslib
-
-    query = dnslib.DNSRecord.question("preau-gate.invalid.", "A")
-    host, port = box.address(53)
-    try:
-        reply = dnslib.DNSRecord.parse(query.send(host, port, tcp=True, timeout=2))
-    except (OSError, dnslib.DNSError):
-        return False
-    return reply.header.id == query.header.id and reply.header.rcode in (0, 3)
-
-
-def web_answers(box: SlottedMachine) -> bool:
-    """Return whether the web UI answers 200 on /healthz."""
-    host, port = box.address(8080)
-    try:
-        with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=5) as response:
-            return int(response.status) == 200
-    except OSError:
-        return False
 
 
 class DnsWatch:
@@ -81,7 +57,7 @@ class DnsWatch:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if dns_answers(self.box):
+            if self.box.dns_answers(seconds=2):
                 self.answered.append(time.monotonic())
             self._stop.wait(0.25)
 
@@ -112,7 +88,7 @@ def wait_serving(box: SlottedMachine, slot: str, seconds: float) -> float | None
             )
         except subprocess.TimeoutExpired:
             code = -1
-        if code == 0 and web_answers(box) and dns_answers(box):
+        if code == 0 and box.web_status() == 200 and box.dns_answers():
             return time.monotonic()
         time.sleep(1)
     return None

@@ -21,6 +21,7 @@ import hashlib
 import shutil
 import subprocess
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -212,6 +213,27 @@ class SlottedMachine(Guest):
             with self.console.open("ab") as console:
                 console.write(part.read_bytes())
             part.unlink()
+
+    def dns_answers(self, seconds: float = 10) -> bool:
+        """Return whether the filter answers the gate's question (over TCP: see power_on)."""
+        import dnslib
+
+        query = dnslib.DNSRecord.question("preau-gate.invalid.", "A")
+        host, port = self.address(53)
+        try:
+            reply = dnslib.DNSRecord.parse(query.send(host, port, tcp=True, timeout=seconds))
+        except (OSError, dnslib.DNSError):
+            return False
+        return reply.header.id == query.header.id and reply.header.rcode in (0, 3)
+
+    def web_status(self) -> int | None:
+        """Return the status of the web UI's /healthz from the host (None: no answer)."""
+        host, port = self.address(8080)
+        try:
+            with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=30) as response:
+                return int(response.status)
+        except OSError:
+            return None
 
     def console_text(self) -> str:
         """Return everything the console said, over every power-on."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,32 +67,13 @@ def _sql(box: SlottedMachine, query: str) -> list[list[object]]:
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def _dns_answers(box: SlottedMachine) -> bool:
-    """Return whether the box's filter answers (over TCP: QEMU's user network drops UDP replies)."""
-    import dnslib
-
-    query = dnslib.DNSRecord.question("preau-gate.invalid.", "A")
-    host, port = box.address(53)
-    try:
-        reply = dnslib.DNSRecord.parse(query.send(host, port, tcp=True, timeout=10))
-    except OSError:
-        return False
-    return reply.header.id == query.header.id and reply.header.rcode in (0, 3)
-
-
-def _web_answers(box: SlottedMachine) -> int:
-    host, port = box.address(8080)
-    with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=30) as response:
-        return int(response.status)
-
-
 def test_the_factory_slot_boots_serves_and_is_kept(box: SlottedMachine) -> None:
     assert _booted(box) == "A"
     box.wait_until("systemctl is-active preau-update-gate.service", 600)
     assert "A_OK=1" in _grubenv(box)
     assert "A_TRY=0" in _grubenv(box)  # the gate confirmed this boot
-    assert _web_answers(box) == 200
-    assert _dns_answers(box)
+    assert box.web_status() == 200
+    assert box.dns_answers()
     # A read-only root, the school's data on its own partition.
     assert box.ssh("touch /usr/lib/preau-probe", check=False)[0] != 0
     assert (
@@ -191,8 +171,8 @@ def test_a_good_update_is_kept_on_the_other_slot(box: SlottedMachine, image: Pat
     )
     assert "B_OK=1" in _grubenv(box)
     assert "B_TRY=0" in _grubenv(box)
-    assert _web_answers(box) == 200
-    assert _dns_answers(box)
+    assert box.web_status() == 200
+    assert box.dns_answers()
     rows = _sql(box, "SELECT outcome FROM update_outcomes ORDER BY at")
     assert rows == [["committed"]]
     sent = _sql(box, "SELECT kind FROM central_outbox WHERE kind = 'update'")
@@ -239,8 +219,8 @@ def test_an_update_whose_web_crashes_goes_back_by_itself(
     )
     env = _grubenv(box)
     assert "A_OK=0" in env
-    assert _web_answers(box) == 200
-    assert _dns_answers(box)
+    assert box.web_status() == 200
+    assert box.dns_answers()
     rows = _sql(box, "SELECT outcome, reason FROM update_outcomes ORDER BY at")
     assert rows[-1][0] == "reverted"
     assert "l'interface web" in str(rows[-1][1])
@@ -273,8 +253,8 @@ def test_a_power_cut_while_the_slot_is_written_leaves_the_old_one_serving(
     box.start()
     box.wait_until("systemctl is-active preau-update-gate.service", 900)
     assert _booted(box) == running
-    assert _web_answers(box) == 200
-    assert _dns_answers(box)
+    assert box.web_status() == 200
+    assert box.dns_answers()
     # The half-written slot is not offered to GRUB, and the attempt is on record.
     other = "A" if running == "B" else "B"
     assert f"{other}_OK=0" in _grubenv(box)
@@ -311,5 +291,5 @@ def test_a_power_cut_in_the_new_slots_first_boot_is_one_try_of_three(
     )
     assert f"{new}_OK=1" in _grubenv(box)
     assert f"{new}_TRY=0" in _grubenv(box)
-    assert _web_answers(box) == 200
+    assert box.web_status() == 200
     assert _sql(box, "SELECT outcome FROM update_outcomes ORDER BY at")[-1] == ["committed"]
