@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
@@ -24,7 +24,12 @@ pytestmark = pytest.mark.timeout(120)
 
 def page_wait(browser: Any, seconds: float = 15) -> WebDriverWait[Any]:
     """Wait on the page, asking again when it was replaced meanwhile (a form's answer loading)."""
-    return WebDriverWait(browser, seconds, ignored_exceptions=(StaleElementReferenceException,))
+    # A form's answer replaces the document while the condition reads it: Chromium then says
+    # "stale element" or, mid-swap, "Node with given id does not belong to the document" (a plain
+    # WebDriverException). Both mean "ask again"; a condition that never holds still times out.
+    return WebDriverWait(
+        browser, seconds, ignored_exceptions=(StaleElementReferenceException, WebDriverException)
+    )
 
 
 def menu_link(browser: Any, text: str) -> Any:
@@ -78,7 +83,7 @@ def test_referent_logs_in_and_sees_dashboard(
 
     # English is one click away, and sticks.
     browser.find_element(By.LINK_TEXT, "English").click()
-    WebDriverWait(browser, 10).until(
+    page_wait(browser, 10).until(
         lambda b: b.find_element(By.TAG_NAME, "h1").text == "Dashboard"
     )
     browser.get(f"{running.base_url}/directory")
@@ -92,7 +97,7 @@ def test_wrong_password_shows_an_accessible_error(
     running = preau_factory(config)
     seed_referent(running.config_path)
     log_in(browser, running.base_url, "referent", "not the password")
-    alert = WebDriverWait(browser, 10).until(
+    alert = page_wait(browser, 10).until(
         expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "[role=alert]"))
     )
     assert alert.text == "Identifiant ou mot de passe incorrect."
@@ -129,7 +134,7 @@ def test_referent_prints_guest_codes_from_a_phone(
     log_in(browser, running.base_url, "referent", password)
     page_wait(browser).until(expected_conditions.url_contains("/dashboard"))
     menu_link(browser, "Wi-Fi invité·es").click()
-    WebDriverWait(browser, 10).until(expected_conditions.url_contains("/portal"))
+    page_wait(browser, 10).until(expected_conditions.url_contains("/portal"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "Portail Wi-Fi (appareils personnels)"
     assert browser.find_element(By.ID, "charter-version").text == "2026-09"
     # Nothing overflows the phone's width (tables scroll inside their own box).
@@ -140,7 +145,7 @@ def test_referent_prints_guest_codes_from_a_phone(
     count.send_keys("3")
     browser.find_element(By.ID, "label").send_keys("Conseil d'école")
     browser.find_element(By.CSS_SELECTOR, "form[action='/portal/vouchers'] button").click()
-    codes = WebDriverWait(browser, 10).until(
+    codes = page_wait(browser, 10).until(
         lambda b: b.find_elements(By.CSS_SELECTOR, "#voucher-codes .code")
     )
     assert len(codes) == 3
@@ -171,7 +176,7 @@ def test_a_pupil_uploads_from_a_phone_and_the_antivirus_stops_eicar(
     virus.write_bytes(EICAR)
     for tab in ("Espace pédagogique", "PERSONNEL"):
         browser.find_element(By.LINK_TEXT, tab).click()
-        WebDriverWait(browser, 10).until(
+        page_wait(browser, 10).until(
             lambda b, tab=tab: (
                 b.find_element(By.CSS_SELECTOR, ".tabs [aria-current=page]").text == tab
             )
@@ -220,7 +225,7 @@ def test_a_teacher_hands_out_and_collects_work_from_a_phone(
     log_in(browser, running.base_url, "l.bernard", passwords["l.bernard"])
     page_wait(browser).until(expected_conditions.url_contains("/fichiers"))
     menu_link(browser, "Ma classe").click()
-    WebDriverWait(browser, 10).until(expected_conditions.url_contains("/classe"))
+    page_wait(browser, 10).until(expected_conditions.url_contains("/classe"))
     assert "chapitre-1.pdf" in browser.find_element(By.ID, "documents").text
     assert not browser.find_elements(By.ID, "documents-files")  # pupils do not hand out
     browser.find_element(By.CSS_SELECTOR, "#assignments input[type=file]").send_keys(str(copy))
@@ -256,7 +261,7 @@ def test_the_referent_reads_the_cache_page_and_adds_an_app_from_a_phone(
     log_in(browser, running.base_url, "referent", password)
     page_wait(browser).until(expected_conditions.url_contains("/dashboard"))
     menu_link(browser, "Cache des mises à jour").click()
-    WebDriverWait(browser, 10).until(expected_conditions.url_contains("/cache"))
+    page_wait(browser, 10).until(expected_conditions.url_contains("/cache"))
     assert browser.find_element(By.TAG_NAME, "h1").text == "Cache des mises à jour"
     assert browser.find_element(By.CSS_SELECTOR, "svg.chart").get_attribute("role") == "img"
     width = browser.execute_script("return document.documentElement.scrollWidth")
@@ -265,20 +270,20 @@ def test_the_referent_reads_the_cache_page_and_adds_an_app_from_a_phone(
     browser.find_element(By.ID, "urls").send_keys("http://dl.google.com/chromeos/u.bin")
     browser.find_element(By.CSS_SELECTOR, "form[action='/cache/prestage'] button").click()
     # Read the page only once the post has redirected (the old page would go stale).
-    WebDriverWait(browser, 10).until(expected_conditions.url_contains("message=saved"))
+    page_wait(browser, 10).until(expected_conditions.url_contains("message=saved"))
     assert "chariot-ipad" in browser.find_element(By.ID, "cache-plans").text
     # An app uploaded from the phone's file picker, then assigned to the school.
     package = tmp_path / "outil.msi"
     package.write_bytes(b"MSI" + bytes(4000))
     menu_link(browser, "Applications de l'établissement").click()
-    WebDriverWait(browser, 10).until(expected_conditions.url_contains("/applis/gestion"))
+    page_wait(browser, 10).until(expected_conditions.url_contains("/applis/gestion"))
     browser.find_element(By.ID, "platform").send_keys("Windows")
     browser.find_element(By.ID, "name").send_keys("Outil de géométrie")
     browser.find_element(By.ID, "package_id").send_keys("fr.college.geometrie")
     browser.find_element(By.ID, "version_name").send_keys("3.0")
     browser.find_element(By.ID, "package").send_keys(str(package))
     browser.find_element(By.CSS_SELECTOR, "form[enctype='multipart/form-data'] button").click()
-    WebDriverWait(browser, 10).until(expected_conditions.url_contains("message=stored"))
+    page_wait(browser, 10).until(expected_conditions.url_contains("message=stored"))
     assert "Application enregistrée" in browser.find_element(By.TAG_NAME, "main").text
     width = browser.execute_script("return document.documentElement.scrollWidth")
     assert width <= browser.execute_script("return window.innerWidth")
@@ -331,14 +336,14 @@ def test_a_teacher_cuts_the_class_internet_in_one_tap_from_a_phone(
     seconds = int(left.get_attribute("data-seconds-left"))
     soon = browser.find_element(By.CSS_SELECTOR, "#controls .soon")
     browser.execute_script(f"window.skew = {seconds - 930};")
-    WebDriverWait(browser, 10).until(lambda b: left.text == "15")
+    page_wait(browser, 10).until(lambda b: left.text == "15")
     assert not soon.is_displayed()
     browser.execute_script(f"window.skew = {seconds - 200}; window.stayed = true;")
-    WebDriverWait(browser, 10).until(lambda b: left.text == "3")
+    page_wait(browser, 10).until(lambda b: left.text == "3")
     assert soon.is_displayed()
     assert "moins de 5 minutes" in soon.text
     browser.execute_script(f"window.skew = {seconds + 1};")
-    WebDriverWait(browser, 10).until(lambda b: b.execute_script("return !window.stayed"))
+    page_wait(browser, 10).until(lambda b: b.execute_script("return !window.stayed"))
     assert (
         "Couper internet" in browser.find_element(By.ID, "controls").text
     )  # still on, server-side
