@@ -47,6 +47,8 @@ BOX_LOCAL_KEYS: Final = (
     "web.port",
     "sync",
     "logging",
+    # Where root keeps an offered system update: the box's own disk.
+    "updates.folder",
 )
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -26,10 +25,10 @@ from appliance.cli_words import PreauGroup
 from appliance.config import PreauConfig
 from appliance.core import Core
 from appliance.i18n import N_
-from appliance.problems import UserError
+from appliance.problems import UserError, problem_of
 from appliance.scheduler.calendar import calendar_from_config, next_opening, window_from_config
-from updates import preflight, rauc, record
-from updates.config import UpdatesConfig
+from updates import approval, offered, preflight, rauc, record
+from updates.config import VERSION, UpdatesConfig
 from updates.gate import probes_for, run_gate
 
 PREAU: Final = "/usr/lib/preau/venv/bin/preau"
@@ -74,22 +73,32 @@ def install_command(ctx: click.Context, bundle: Path, now: bool, no_reboot: bool
     """Install a signed bundle to the other slot."""
     _must_be_root()
     config = commands.config(ctx)
-    _ = commands.cli_gettext()
     try:
-        if not now:
-            _window_check(config, dt.datetime.now(dt.UTC))
-        try:
-            size = bundle.stat().st_size
-        except OSError as err:
-            raise UserError(
-                N_("Fichier de mise à jour illisible : %(path)s"), path=str(bundle)
-            ) from err
-        # The bundle already lies on the box: what it still needs is its unpacking.
-        free = shutil.disk_usage(record.UPDATE_DIR.parent).free
-        preflight.check_space(free, 0 if _on_data(bundle) else size, UNPACK_BYTES)
-        commands.run(_install(bundle))
+        _install_checked(config, bundle, now)
     except UserError as err:
         commands.fail(err, 2)
+    _reboot(no_reboot)
+
+
+def _install_checked(config: PreauConfig, bundle: Path, now: bool) -> None:
+    """Check the window (unless NOW) and the space, then write BUNDLE to the other slot."""
+    folder = config.section(UpdatesConfig).folder
+    if not now:
+        _window_check(config, dt.datetime.now(dt.UTC))
+    try:
+        size = bundle.stat().st_size
+    except OSError as err:
+        raise UserError(
+            N_("Fichier de mise à jour illisible : %(path)s"), path=str(bundle)
+        ) from err
+    # A bundle already on the data partition needs no more room than its unpacking.
+    on_data = bundle.stat().st_dev == offered.place(folder).stat().st_dev
+    preflight.check_space(offered.free_bytes(folder), 0 if on_data else size, UNPACK_BYTES)
+    commands.run(_install(bundle, folder))
+
+
+def _reboot(no_reboot: bool) -> None:
+    _ = commands.cli_gettext()
     if no_reboot:
         click.echo(_("Mise à jour écrite ; elle prendra effet au prochain redémarrage."))
         return
@@ -97,8 +106,107 @@ def install_command(ctx: click.Context, bundle: Path, now: bool, no_reboot: bool
     subprocess.run(["systemctl", "reboot"], check=False)
 
 
-def _on_data(path: Path) -> bool:
-    return path.stat().st_dev == record.UPDATE_DIR.parent.stat().st_dev
+@update_group.command(
+    "offer",
+    help=N_(
+        "Propose la mise à jour signée FICHIER au boîtier : elle est vérifiée et copiée, "
+        "puis attend d'être approuvée (référent ou centre)."
+    ),
+)
+@click.argument("bundle", type=click.Path(path_type=Path, dir_okay=False))
+@click.pass_context
+def offer_command(ctx: click.Context, bundle: Path) -> None:
+    """Verify a bundle and keep it for approval."""
+    _must_be_root()
+    config = commands.config(ctx)
+    _ = commands.cli_gettext()
+    folder = config.section(UpdatesConfig).folder
+    try:
+        offer = _offer(bundle, folder)
+    except UserError as err:
+        commands.fail(err, 2)
+    click.echo(
+        _(
+            "Mise à jour %(version)s proposée ; elle attend l'approbation du référent (page "
+            "« Mises à jour du système ») ou du centre."
+        )
+        % {"version": offer.version}
+    )
+
+
+def _offer(bundle: Path, folder: Path) -> approval.Offer:
+    try:
+        size = bundle.stat().st_size
+    except OSError as err:
+        raise UserError(
+            N_("Fichier de mise à jour illisible : %(path)s"), path=str(bundle)
+        ) from err
+    # Verified where it lies, before a byte is copied: a wrong signature costs no space.
+    info = commands.run(rauc.verify(bundle))
+    if not VERSION.match(info.version):
+        raise UserError(
+            N_("Mise à jour refusée : sa version « %(version)s » n'est pas lisible."),
+            version=info.version[:64],
+        )
+    offered.clear_offer(folder)  # the bundle it replaces frees its room first
+    preflight.check_space(offered.free_bytes(folder), size, UNPACK_BYTES)
+    sha256 = offered.copy_bundle(bundle, folder)
+    offer = approval.Offer(info.version, sha256, size, info.compatible, time.time())
+    offered.write_offer(offer, folder)
+    return offer
+
+
+@update_group.command(
+    "apply",
+    help=N_(
+        "Installe la mise à jour proposée si elle est approuvée et que la fenêtre de "
+        "maintenance est ouverte (lancé régulièrement par un minuteur)."
+    ),
+)
+@click.option("--now", is_flag=True, help=N_("Sans attendre la fenêtre de maintenance."))
+@click.option("--no-reboot", is_flag=True, help=N_("Ne redémarre pas."))
+@click.pass_context
+def apply_command(ctx: click.Context, now: bool, no_reboot: bool) -> None:
+    """Install the offered bundle once approved, in the maintenance window."""
+    _must_be_root()
+    config = commands.config(ctx)
+    _ = commands.cli_gettext()
+    folder = config.section(UpdatesConfig).folder
+    offer = offered.read_offer(folder)
+    if offer is None:
+        click.echo(_("Aucune mise à jour proposée."))
+        return
+    try:
+        by = approval.check_approved(
+            offer,
+            offered.read_approval(config.site.data_dir),
+            config.section(UpdatesConfig).approved_versions,
+        )
+        _check_unchanged(offer, folder)
+        _install_checked(config, folder / offered.BUNDLE, now)
+    except preflight.UpdateRefused as err:
+        # Not yet (no approval, or lessons): the timer asks again; not a failure.
+        click.echo(problem_of(err).said(_))
+        return
+    except UserError as err:
+        commands.fail(err, 2)
+    click.echo(_("Mise à jour %(version)s approuvée par : %(by)s.") % {
+        "version": offer.version, "by": _(APPROVED_BY[by])
+    })  # fmt: skip
+    # The slot holds it now: its room on the data partition goes back to the school.
+    offered.clear_offer(folder)
+    offered.clear_approval(config.site.data_dir)
+    _reboot(no_reboot)
+
+
+def _check_unchanged(offer: approval.Offer, folder: Path) -> None:
+    """Refuse, and drop, an offered file that is no longer the one verified and approved."""
+    if offered.sha256_of(folder / offered.BUNDLE) != offer.sha256:
+        offered.clear_offer(folder)
+        raise UserError(N_("Le fichier proposé a changé depuis sa vérification ; il est écarté."))
+
+
+APPROVED_BY: Final = {"referent": N_("le référent"), "centre": N_("le centre")}
 
 
 def _block_bytes(device: Path) -> int:
@@ -107,7 +215,7 @@ def _block_bytes(device: Path) -> int:
     return int(Path(f"/sys/class/block/{name}/size").read_text()) * 512
 
 
-async def _install(bundle: Path) -> None:
+async def _install(bundle: Path, folder: Path) -> None:
     status = await rauc.status()
     info = await rauc.verify(bundle)
     preflight.check_slot(info.image_bytes, _block_bytes(Path(status.other.device)))
@@ -119,13 +227,15 @@ async def _install(bundle: Path) -> None:
             from_slot=status.booted,
             from_version=current.version,
             started=time.time(),
-        )
+        ),
+        folder,
     )
     try:
         await rauc.install(bundle)
     except rauc.RaucError as err:
-        record.clear_pending()
-        record.write_outcome(record.Outcome("failed", info.version, current.version, str(err)))
+        record.clear_pending(folder)
+        outcome = record.Outcome("failed", info.version, current.version, str(err))
+        record.write_outcome(outcome, folder)
         raise
 
 
@@ -174,21 +284,21 @@ def came_back(pending: record.Pending, status: rauc.Status) -> record.Outcome:
 
 
 async def _gate(config: PreauConfig, seconds: float) -> str:
+    folder = config.section(UpdatesConfig).folder
     status = await rauc.status()
-    pending = record.read_pending()
+    pending = record.read_pending(folder)
     if pending is not None and pending.to_slot != status.booted:
-        record.write_outcome(came_back(pending, status))
-        record.clear_pending()
+        record.write_outcome(came_back(pending, status), folder)
+        record.clear_pending(folder)
         pending = None
     loop = asyncio.get_running_loop()
     failures = await run_gate(probes_for(config), loop.time, asyncio.sleep, seconds)
     if not failures:
         await rauc.mark("good")
         if pending is not None:
-            record.write_outcome(
-                record.Outcome("committed", pending.to_version, pending.from_version)
-            )
-            record.clear_pending()
+            committed = record.Outcome("committed", pending.to_version, pending.from_version)
+            record.write_outcome(committed, folder)
+            record.clear_pending(folder)
         return GATE_KEPT
     reason = "; ".join(sorted(failures.values()))
     if pending is None:
@@ -204,7 +314,8 @@ async def _gate(config: PreauConfig, seconds: float) -> str:
             pending.from_version,
             pending.started,
             gate_failure=reason,
-        )
+        ),
+        folder,
     )
     await rauc.mark("bad")
     return GATE_REVERTING

@@ -2,7 +2,7 @@
 
 The updater and the gate run as root (RAUC, reboots); the state DB is the
 ``preau`` user's. So root keeps two kinds of small JSON files in
-``/var/lib/preau-update`` (readable by all, written atomically):
+``[updates] folder`` (``/var/lib/preau-update``) (readable by all, written atomically):
 
 - ``pending.json``: the update written to the other slot and not yet kept
   (from which slot and version to which), with the gate's failure once it
@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 from appliance import central_outbox
 from appliance.atomic import write_atomic
+from updates.config import UpdatesConfig
 
 if TYPE_CHECKING:
     from appliance.core import Core
 
-UPDATE_DIR: Final = Path("/var/lib/preau-update")
 # The outcomes the centre and the dashboard know (French words in labels).
 OUTCOMES: Final = ("committed", "reverted", "refused", "failed")
 
@@ -57,7 +57,7 @@ class Outcome:
     id: str = field(default_factory=lambda: secrets.token_hex(8))
 
 
-def read_pending(folder: Path = UPDATE_DIR) -> Pending | None:
+def read_pending(folder: Path) -> Pending | None:
     """Return the update waiting for its gate, if any."""
     try:
         data = json.loads((folder / "pending.json").read_text())
@@ -69,25 +69,25 @@ def read_pending(folder: Path = UPDATE_DIR) -> Pending | None:
         return None
 
 
-def write_pending(pending: Pending, folder: Path = UPDATE_DIR) -> None:
+def write_pending(pending: Pending, folder: Path) -> None:
     """Keep the update in progress (atomically)."""
     folder.mkdir(mode=0o755, parents=True, exist_ok=True)
     write_atomic(folder / "pending.json", json.dumps(asdict(pending)), mode=0o644)
 
 
-def clear_pending(folder: Path = UPDATE_DIR) -> None:
+def clear_pending(folder: Path) -> None:
     """Forget the update in progress."""
     (folder / "pending.json").unlink(missing_ok=True)
 
 
-def write_outcome(outcome: Outcome, folder: Path = UPDATE_DIR) -> None:
+def write_outcome(outcome: Outcome, folder: Path) -> None:
     """Keep one outcome for the state DB and the centre."""
     outcomes = folder / "outcomes"
     outcomes.mkdir(mode=0o755, parents=True, exist_ok=True)
     write_atomic(outcomes / f"{outcome.id}.json", json.dumps(asdict(outcome)), mode=0o644)
 
 
-def read_outcomes(folder: Path = UPDATE_DIR) -> list[Outcome]:
+def read_outcomes(folder: Path) -> list[Outcome]:
     """Return every outcome kept, oldest first (unreadable files are skipped)."""
     found = []
     for path in sorted((folder / "outcomes").glob("*.json")):
@@ -99,8 +99,9 @@ def read_outcomes(folder: Path = UPDATE_DIR) -> list[Outcome]:
     return sorted(found, key=lambda outcome: outcome.at)
 
 
-async def import_outcomes(core: Core, folder: Path = UPDATE_DIR) -> int:
+async def import_outcomes(core: Core) -> int:
     """Copy outcomes not yet recorded into the audit log and the outbox; return how many."""
+    folder = core.config.section(UpdatesConfig).folder
     outcomes = await core.executor.run(read_outcomes, folder)
     recorded = 0
     for outcome in outcomes:

@@ -40,9 +40,9 @@ async def test_outcomes_are_audited_and_sent_up_once_each(tmp_path: Path) -> Non
     write_outcome(Outcome("committed", "2.1", "1.0", at=9.0), folder)
     (folder / "outcomes" / "torn.json").write_text("{")
     write_outcome(Outcome("exploded", "2.2", "1.0", at=10.0), folder)  # not an outcome we know
-    async with opened_core(make_config(tmp_path / "data")) as core:
-        assert await import_outcomes(core, folder) == 2
-        assert await import_outcomes(core, folder) == 0  # the gate and the job both run it
+    async with opened_core(make_config(tmp_path / "data", updates={"folder": str(folder)})) as core:
+        assert await import_outcomes(core) == 2
+        assert await import_outcomes(core) == 0  # the gate and the job both run it
         audit = await core.audit.recent()
         assert [(row["action"], row["outcome"], row["target"]) for row in audit[:2]] == [
             ("system.update", "committed", "2.1"),
@@ -61,17 +61,17 @@ async def test_outcomes_are_audited_and_sent_up_once_each(tmp_path: Path) -> Non
 
 async def test_the_referent_is_told_of_a_revert_until_an_update_is_kept(tmp_path: Path) -> None:
     folder = tmp_path / "update"
-    async with opened_core(make_config(tmp_path / "data")) as core:
+    async with opened_core(make_config(tmp_path / "data", updates={"folder": str(folder)})) as core:
         assert await update_alerts(core, 100.0) == []
         write_outcome(
             Outcome("reverted", "2.0", "1.0", "l'interface web ne répond pas", at=50.0), folder
         )
-        await import_outcomes(core, folder)
+        await import_outcomes(core)
         (alert,) = await update_alerts(core, 100.0)
         assert alert.level == "warning"
         assert "annulée" in alert.message
         assert alert.values == {"version": "2.0", "reason": "l'interface web ne répond pas"}
         assert await update_alerts(core, 50.0 + 8 * 24 * 3600) == []  # a week later
         write_outcome(Outcome("committed", "2.1", "1.0", at=60.0), folder)
-        await import_outcomes(core, folder)
+        await import_outcomes(core)
         assert await update_alerts(core, 100.0) == []

@@ -83,9 +83,7 @@ def test_referent_logs_in_and_sees_dashboard(
 
     # English is one click away, and sticks.
     browser.find_element(By.LINK_TEXT, "English").click()
-    page_wait(browser, 10).until(
-        lambda b: b.find_element(By.TAG_NAME, "h1").text == "Dashboard"
-    )
+    page_wait(browser, 10).until(lambda b: b.find_element(By.TAG_NAME, "h1").text == "Dashboard")
     browser.get(f"{running.base_url}/directory")
     assert browser.find_element(By.TAG_NAME, "h1").text == "Directory"
 
