@@ -6,15 +6,17 @@ boots it under QEMU with OVMF and measures, counting only verified answers
 question with its own ID):
 
 - ``artefact_mb``: the signed bundle's size;
-- ``update_to_serving_s``: from the approval (the install command) to the new
-  slot answering both, its gate passed;
+- ``update_to_serving_s``: from the approval (the centre's policy naming the
+  offered bundle's version, then ``preau update apply --now``, what the timer
+  runs in the window) to the new slot answering both, its gate passed;
 - ``dns_outage_s``: the longest time without a DNS answer meanwhile (the host
   asks every 0.25 s, over TCP through QEMU's forwarded port);
 - ``revert_to_serving_s``: from the boot of a slot whose web unit crashes to
   the old slot answering both again, with nobody's help;
 - ``powercut_runs`` / ``powercut_bricked``: updates cut (QEMU killed) at a
-  random moment of the write, the switch or the first boot; a run is bricked
-  unless the box answers both again within 15 minutes.
+  random moment of the offered bundle's copy to the data partition (what a
+  download writes), the slot's write, the switch or the first boot; a run is
+  bricked unless the box answers both again within 15 minutes.
 
 The peer is the box's own previous boot: ``boot_to_serving_s``, a plain
 reboot's outage, which the issue's target (DNS outage ≤ one reboot) names.
@@ -38,10 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._peers import result_line
 from tests.image_build.machine import build_deb
-from tests.image_build.slotted import SlottedMachine, box_image, make_bundle
-
-PREAU = "/usr/lib/preau/venv/bin/preau"
-OFFERED = "/var/lib/preau-update/offered.raucb"
+from tests.image_build.slotted import (
+    CRASHING,
+    INCOMING,
+    PREAU,
+    SlottedMachine,
+    box_image,
+    make_bundle,
+)
 
 
 class DnsWatch:
@@ -100,18 +106,27 @@ def booted(box: SlottedMachine) -> str:
     return "A" if '"booted":"A"' in out else "B"
 
 
-def install(box: SlottedMachine, bundle: Path) -> subprocess.Popen[bytes]:
-    """Put BUNDLE on the box and start installing it (the approval), without waiting."""
-    box.ssh("mkdir -p /var/lib/preau-update")
-    box.put(bundle, OFFERED)
+def start(box: SlottedMachine, command: str) -> subprocess.Popen[bytes]:
+    """Start COMMAND as root on the box, without waiting (a reboot ends it)."""
     host, port = box.address(22)
     return subprocess.Popen(
         ["ssh", "-q", "-i", str(box.folder / "id_ed25519"), "-p", str(port),
          "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-         "-o", "BatchMode=yes", f"root@{host}", f"{PREAU} update install --now {OFFERED}"],
+         "-o", "BatchMode=yes", f"root@{host}", command],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
+
+
+def offer(box: SlottedMachine, bundle: Path) -> None:
+    """Bring BUNDLE to the box and offer it (verified, copied to the data partition)."""
+    box.put(bundle, INCOMING)
+    box.ssh(box.offer_command(INCOMING), timeout=900)
+
+
+def approve_and_apply(box: SlottedMachine) -> subprocess.Popen[bytes]:
+    """Approve the offered bundle (the centre's policy) and apply it now."""
+    return start(box, f"{box.approve_command()} && {PREAU} update apply --now")
 
 
 def main() -> None:
@@ -151,9 +166,12 @@ def main() -> None:
         watch.stop()
 
         # A good update, from the approval to the new slot serving.
+        offered_at = time.monotonic()
+        offer(box, bundle)
+        offer_s = time.monotonic() - offered_at
         watch = DnsWatch(box)
         started = time.monotonic()
-        install(box, bundle).wait(timeout=1800)
+        approve_and_apply(box).wait(timeout=1800)
         served = wait_serving(box, "B", 1800)
         assert served is not None, box.tail()
         update_to_serving = served - started
@@ -165,19 +183,26 @@ def main() -> None:
             "install -o preau -g preau -m 0640 /dev/stdin /var/lib/preau/settings.json",
             stdin=b'{"updates": {"gate_seconds": 300}}',
         )
-        install(box, crashing).wait(timeout=1800)
+        box.put(crashing, CRASHING)
+        start(box, f"{PREAU} update install --now {CRASHING}").wait(timeout=1800)
         failed_boot = time.monotonic()  # the reboot into the crashing slot begins
         served = wait_serving(box, "B", 2400)
         assert served is not None, box.tail()
         revert_to_serving = served - failed_boot
 
         # Power cuts at random moments of an update of the other slot.
-        span = update_to_serving * 1.1
+        # ...from the copy of the offered bundle (the download's write) to the first boot's gate.
+        span = (offer_s + update_to_serving) * 1.1
         bricked = 0
         for run in range(args.powercuts):
             target = "A" if booted(box) == "B" else "B"
             delay = rng.uniform(0, span)
-            process = install(box, bundle)
+            box.put(bundle, INCOMING)
+            process = start(
+                box,
+                f"{box.offer_command(INCOMING)} && {box.approve_command()} "
+                f"&& {PREAU} update apply --now",
+            )
             time.sleep(delay)
             box.power_cut()
             process.kill()

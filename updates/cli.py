@@ -74,7 +74,8 @@ def install_command(ctx: click.Context, bundle: Path, now: bool, no_reboot: bool
     _must_be_root()
     config = commands.config(ctx)
     try:
-        _install_checked(config, bundle, now)
+        with offered.exclusive(config.section(UpdatesConfig).folder):
+            _install_checked(config, bundle, now)
     except UserError as err:
         commands.fail(err, 2)
     _reboot(no_reboot)
@@ -122,7 +123,8 @@ def offer_command(ctx: click.Context, bundle: Path) -> None:
     _ = commands.cli_gettext()
     folder = config.section(UpdatesConfig).folder
     try:
-        offer = _offer(bundle, folder)
+        with offered.exclusive(folder):
+            offer = _offer(bundle, folder)
     except UserError as err:
         commands.fail(err, 2)
     click.echo(
@@ -172,10 +174,22 @@ def apply_command(ctx: click.Context, now: bool, no_reboot: bool) -> None:
     config = commands.config(ctx)
     _ = commands.cli_gettext()
     folder = config.section(UpdatesConfig).folder
+    with offered.exclusive(folder):
+        said, written = _apply(config, folder, now)
+    click.echo(said)
+    if written:
+        _reboot(no_reboot)
+
+
+def _apply(config: PreauConfig, folder: Path, now: bool) -> tuple[str, bool]:
+    """Install the offered bundle if it may go now; return what to say, and if it was."""
+    _ = commands.cli_gettext()
     offer = offered.read_offer(folder)
     if offer is None:
-        click.echo(_("Aucune mise à jour proposée."))
-        return
+        return _("Aucune mise à jour proposée."), False
+    if record.read_pending(folder) is not None:
+        # The booted slot is still proving itself (its gate runs): the next waits.
+        return _("Une mise à jour est encore en vérification ; celle-ci attend."), False
     try:
         by = approval.check_approved(
             offer,
@@ -186,17 +200,16 @@ def apply_command(ctx: click.Context, now: bool, no_reboot: bool) -> None:
         _install_checked(config, folder / offered.BUNDLE, now)
     except preflight.UpdateRefused as err:
         # Not yet (no approval, or lessons): the timer asks again; not a failure.
-        click.echo(problem_of(err).said(_))
-        return
+        return problem_of(err).said(_), False
     except UserError as err:
         commands.fail(err, 2)
-    click.echo(_("Mise à jour %(version)s approuvée par : %(by)s.") % {
-        "version": offer.version, "by": _(APPROVED_BY[by])
-    })  # fmt: skip
     # The slot holds it now: its room on the data partition goes back to the school.
     offered.clear_offer(folder)
     offered.clear_approval(config.site.data_dir)
-    _reboot(no_reboot)
+    said = _("Mise à jour %(version)s approuvée par %(by)s.") % {
+        "version": offer.version, "by": _(APPROVED_BY[by])
+    }  # fmt: skip
+    return said, True
 
 
 def _check_unchanged(offer: approval.Offer, folder: Path) -> None:

@@ -10,11 +10,14 @@ root reads it at install time. Both are small JSON files replaced atomically.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Final
@@ -25,6 +28,15 @@ from updates.approval import Approval, Offer
 BUNDLE: Final = "offered.raucb"
 OFFER: Final = "offered.json"
 APPROVAL: Final = "update-approval.json"
+
+
+@contextlib.contextmanager
+def exclusive(folder: Path) -> Iterator[None]:
+    """Hold the updates' lock: one offer, apply or install at a time (the timer, a person)."""
+    folder.mkdir(mode=0o755, parents=True, exist_ok=True)
+    with (folder / ".lock").open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        yield
 
 
 def read_offer(folder: Path) -> Offer | None:

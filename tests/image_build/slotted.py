@@ -29,6 +29,20 @@ from tests.conftest import REPO
 from tests.image_build.machine import Guest, free_port
 
 BUILD_IMAGE = REPO / "image-build" / "image" / "build"
+PREAU = "/usr/lib/preau/venv/bin/preau"
+# Where a bundle lands on the box before it is offered (a tmpfs: a reboot empties it).
+INCOMING = "/tmp/incoming.raucb"
+CRASHING = "/tmp/crashing.raucb"
+# The centre's approval as its policy gives it: ``updates.approved_versions`` in the
+# settings overlay (the preau user's file), naming the offered bundle's version.
+APPROVE_OFFERED = b"""
+import json, pathlib
+offer = json.loads(pathlib.Path("/var/lib/preau-update/offered.json").read_text())
+path = pathlib.Path("/var/lib/preau/settings.json")
+settings = json.loads(path.read_text()) if path.exists() else {}
+settings.setdefault("updates", {})["approved_versions"] = [offer["version"]]
+path.write_text(json.dumps(settings))
+"""
 CACHE = Path("/var/tmp/preau-image")
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
@@ -246,6 +260,15 @@ class SlottedMachine(Guest):
     def tail(self, lines: int = 60) -> str:
         """Return the end of the console (this boot's too), for failure messages."""
         return "\n".join(self.console_text().splitlines()[-lines:])
+
+    def offer_command(self, bundle: str) -> str:
+        """Return the shell command that offers BUNDLE (on the guest) and drops the copy."""
+        return f"{PREAU} update offer {bundle} && rm -f {bundle}"
+
+    def approve_command(self) -> str:
+        """Return the shell command by which the centre's policy approves the offered bundle."""
+        python = "/usr/lib/preau/venv/bin/python"
+        return f"runuser -u preau -- {python} -c '{APPROVE_OFFERED.decode()}'"
 
     def wait_until(self, command: str, seconds: float) -> str:
         """Wait until COMMAND succeeds in the guest (across reboots); return its output."""

@@ -18,11 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.image_build.slotted import SlottedMachine, box_image, make_bundle, signing_key
+from tests.image_build.slotted import (
+    PREAU,
+    SlottedMachine,
+    box_image,
+    make_bundle,
+    signing_key,
+)
 
 pytestmark = pytest.mark.timeout(3600)
 
-PREAU = "/usr/lib/preau/venv/bin/preau"
 GRUBENV = "/boot/efi/EFI/BOOT/grubenv"
 STATE = "/var/lib/preau/state.db"
 
@@ -155,14 +160,22 @@ def test_outside_the_maintenance_window_an_update_waits(box: SlottedMachine, ima
     assert "Prochaine ouverture : 02/12/2026 01:00" in out
 
 
-def test_a_good_update_is_kept_on_the_other_slot(box: SlottedMachine, image: Path) -> None:
-    box.ssh("mkdir -p /var/lib/preau-update")
-    box.put(image / "preau-amd64.raucb", "/var/lib/preau-update/offered.raucb")
-    code, out = box.ssh(
-        f"{PREAU} update install --now /var/lib/preau-update/offered.raucb",
-        check=False,
-        timeout=1800,
-    )
+def test_a_good_update_waits_for_approval_then_is_kept_on_the_other_slot(
+    box: SlottedMachine, image: Path
+) -> None:
+    before = _grubenv(box)
+    box.put(image / "preau-amd64.raucb", "/tmp/preau.raucb")
+    code, out = box.ssh(box.offer_command("/tmp/preau.raucb"), check=False, timeout=900)
+    assert code == 0, out
+    assert "attend l'approbation" in out
+    # Offered, verified, copied: nothing installs before someone approves it (#5.8).
+    code, out = box.ssh(f"{PREAU} update apply --now", check=False, timeout=900)
+    assert code == 0, out
+    assert "attend d'être approuvée" in out
+    assert _booted(box) == "A"
+    assert _grubenv(box) == before
+    box.ssh(box.approve_command())
+    code, out = box.ssh(f"{PREAU} update apply --now", check=False, timeout=1800)
     assert code in (0, 255), out  # 255: the reboot closed the connection
     box.wait_until(
         'rauc status --output-format=json | grep -q \'"booted":"B"\' '
@@ -175,6 +188,9 @@ def test_a_good_update_is_kept_on_the_other_slot(box: SlottedMachine, image: Pat
     assert box.dns_answers()
     rows = _sql(box, "SELECT outcome FROM update_outcomes ORDER BY at")
     assert rows == [["committed"]]
+    # The slot holds the update now: its room on the data partition is the school's again.
+    left = box.ssh("ls -A /var/lib/preau-update", check=False)[1].split()
+    assert sorted(left) == [".lock", "outcomes"]
     sent = _sql(box, "SELECT kind FROM central_outbox WHERE kind = 'update'")
     assert sent == [["update"]]
 

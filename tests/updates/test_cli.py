@@ -13,6 +13,7 @@ from pathlib import Path
 from tests.conftest import make_config, run_preau, write_config
 from updates import offered
 from updates.approval import Approval, Offer
+from updates.record import Pending, write_pending
 
 
 def closed_window_config(tmp_path: Path, **updates: object) -> tuple[Path, Path, Path]:
@@ -82,3 +83,13 @@ def test_a_bundle_changed_after_its_approval_is_dropped(tmp_path: Path) -> None:
     assert "a changé depuis sa vérification" in result.stderr
     assert not (folder / offered.BUNDLE).exists()
     assert offered.read_offer(folder) is None
+
+
+def test_no_update_goes_while_the_last_one_is_still_being_checked(tmp_path: Path) -> None:
+    path, folder, _ = closed_window_config(tmp_path, approved_versions=["2026.12.1"])
+    offer(folder)
+    write_pending(Pending("B", "2026.11.2", "A", "2026.11.1", 1.0), folder)
+    result = run_preau("update", "apply", "--now", config_path=path)
+    assert result.returncode == 0, result.stderr
+    assert "encore en vérification" in result.stdout
+    assert offered.read_offer(folder) is not None
