@@ -11,24 +11,21 @@ included).
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import secrets
 import socket
-from typing import Any, Final
+from typing import Final
 
-import dnslib
 from aiohttp import ClientSession, ClientTimeout, TCPConnector
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
 from appliance.destinations import OWN_ADDRESS, OwnAddresses
+from appliance.dns_question import ask_addresses
 from cache.config import CacheConfig, split_origin
 from cache.rules import is_ip
 
 _LOGGER = logging.getLogger(__name__)
 
-DNS_TIMEOUT: Final = 2.0
 HOP_BY_HOP: Final = frozenset(
     {
         "connection",
@@ -50,21 +47,6 @@ class OriginRefusedError(OSError):
 
 class OriginLoopError(OriginRefusedError):
     """An origin name resolves to the cache itself (a steering loop)."""
-
-
-class _Query(asyncio.DatagramProtocol):
-    def __init__(self, ident: int) -> None:
-        self.ident = ident
-        self.answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        if len(data) >= 2 and int.from_bytes(data[:2], "big") == self.ident:
-            if not self.answer.done():
-                self.answer.set_result(data)
-
-    def error_received(self, exc: Exception) -> None:
-        if not self.answer.done():
-            self.answer.set_exception(exc)
 
 
 class OriginResolver(AbstractResolver):
@@ -107,20 +89,7 @@ class OriginResolver(AbstractResolver):
 
     async def _ask(self, name: str) -> list[str]:
         assert self._resolver is not None  # noqa: S101 - checked by the caller
-        loop = asyncio.get_running_loop()
-        ident = secrets.randbelow(1 << 16)
-        query = dnslib.DNSRecord.question(name, "A")
-        query.header.id = ident
-        transport, protocol = await loop.create_datagram_endpoint(
-            lambda: _Query(ident), remote_addr=self._resolver
-        )
-        try:
-            transport.sendto(query.pack())
-            raw = await asyncio.wait_for(protocol.answer, DNS_TIMEOUT)
-        finally:
-            transport.close()
-        answer = dnslib.DNSRecord.parse(raw)
-        return [str(rr.rdata) for rr in answer.rr if rr.rtype == dnslib.QTYPE.A]
+        return await ask_addresses(self._resolver, name)
 
     async def close(self) -> None:
         """Close the system resolver."""

@@ -47,8 +47,9 @@ BOX_LOCAL_KEYS: Final = (
     "web.port",
     "sync",
     "logging",
-    # Where root keeps an offered system update: the box's own disk.
+    # Where root keeps an offered system update, and RAUC's file: the box's own disk.
     "updates.folder",
+    "updates.rauc_conf",
 )
 
 

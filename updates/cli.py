@@ -15,6 +15,7 @@ import datetime as dt
 import os
 import subprocess
 import time
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Final
 
@@ -27,7 +28,7 @@ from appliance.core import Core
 from appliance.i18n import N_
 from appliance.problems import UserError, problem_of
 from appliance.scheduler.calendar import calendar_from_config, next_opening, window_from_config
-from updates import approval, offered, preflight, rauc, record
+from updates import approval, fetch, offered, preflight, rauc, record
 from updates.config import VERSION, UpdatesConfig
 from updates.gate import probes_for, run_gate
 
@@ -95,7 +96,7 @@ def _install_checked(config: PreauConfig, bundle: Path, now: bool) -> None:
     # A bundle already on the data partition needs no more room than its unpacking.
     on_data = bundle.stat().st_dev == offered.place(folder).stat().st_dev
     preflight.check_space(offered.free_bytes(folder), 0 if on_data else size, UNPACK_BYTES)
-    commands.run(_install(bundle, folder))
+    commands.run(_install(bundle, config.section(UpdatesConfig)))
 
 
 def _reboot(no_reboot: bool) -> None:
@@ -124,19 +125,20 @@ def offer_command(ctx: click.Context, bundle: Path) -> None:
     folder = config.section(UpdatesConfig).folder
     try:
         with offered.exclusive(folder):
-            offer = _offer(bundle, folder)
+            offer = _offer(bundle, config.section(UpdatesConfig))
     except UserError as err:
         commands.fail(err, 2)
     click.echo(
         _(
             "Mise à jour %(version)s proposée ; elle attend l'approbation du référent (page "
-            "« Mises à jour du système ») ou du centre."
+            "« Mises à jour du système ») ou du centre.",
+            version=offer.version,
         )
-        % {"version": offer.version}
     )
 
 
-def _offer(bundle: Path, folder: Path) -> approval.Offer:
+def _offer(bundle: Path, section: UpdatesConfig) -> approval.Offer:
+    folder = section.folder
     try:
         size = bundle.stat().st_size
     except OSError as err:
@@ -144,7 +146,7 @@ def _offer(bundle: Path, folder: Path) -> approval.Offer:
             N_("Fichier de mise à jour illisible : %(path)s"), path=str(bundle)
         ) from err
     # Verified where it lies, before a byte is copied: a wrong signature costs no space.
-    info = commands.run(rauc.verify(bundle))
+    info = commands.run(rauc.verify(bundle, section.rauc_conf))
     if not VERSION.match(info.version):
         raise UserError(
             N_("Mise à jour refusée : sa version « %(version)s » n'est pas lisible."),
@@ -156,6 +158,40 @@ def _offer(bundle: Path, folder: Path) -> approval.Offer:
     offer = approval.Offer(info.version, sha256, size, info.compatible, time.time())
     offered.write_offer(offer, folder)
     return offer
+
+
+@update_group.command(
+    "fetch",
+    help=N_(
+        "Télécharge la nouvelle version annoncée par la source des mises à jour, la vérifie "
+        "et la propose (sans l'installer)."
+    ),
+)
+@click.pass_context
+def fetch_command(ctx: click.Context) -> None:
+    """Download the source's new version and offer it."""
+    _must_be_root()
+    config = commands.config(ctx)
+    _ = commands.cli_gettext()
+    section = config.section(UpdatesConfig)
+    if section.source_url is None:
+        click.echo(_("Aucune source de mises à jour configurée."))
+        return
+    try:
+        with offered.exclusive(section.folder):
+            offer = commands.run(fetch.fetch_offer(section, package_version("preau")))
+    except UserError as err:
+        commands.fail(err, 1)
+    if offer is None:
+        click.echo(_("Pas de nouvelle version."))
+        return
+    click.echo(
+        _(
+            "Mise à jour %(version)s proposée ; elle attend l'approbation du référent (page "
+            "« Mises à jour du système ») ou du centre.",
+            version=offer.version,
+        )
+    )
 
 
 @update_group.command(
@@ -206,9 +242,11 @@ def _apply(config: PreauConfig, folder: Path, now: bool) -> tuple[str, bool]:
     # The slot holds it now: its room on the data partition goes back to the school.
     offered.clear_offer(folder)
     offered.clear_approval(config.site.data_dir)
-    said = _("Mise à jour %(version)s approuvée par %(by)s.") % {
-        "version": offer.version, "by": _(APPROVED_BY[by])
-    }  # fmt: skip
+    said = _(
+        "Mise à jour %(version)s approuvée par %(by)s.",
+        version=offer.version,
+        by=_(APPROVED_BY[by]),
+    )
     return said, True
 
 
@@ -228,9 +266,10 @@ def _block_bytes(device: Path) -> int:
     return int(Path(f"/sys/class/block/{name}/size").read_text()) * 512
 
 
-async def _install(bundle: Path, folder: Path) -> None:
+async def _install(bundle: Path, section: UpdatesConfig) -> None:
+    folder = section.folder
     status = await rauc.status()
-    info = await rauc.verify(bundle)
+    info = await rauc.verify(bundle, section.rauc_conf)
     preflight.check_slot(info.image_bytes, _block_bytes(Path(status.other.device)))
     current = status.slot(status.booted)
     record.write_pending(

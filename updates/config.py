@@ -14,9 +14,25 @@ from pathlib import Path
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from yarl import URL
+
+from appliance.destinations import check_host
+from appliance.endpoints import check_endpoint
 
 # A bundle's version as RAUC's manifest carries it (letters, digits, . + ~ -).
 VERSION: Final = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+~-]{0,63}$")
+
+
+def check_source_url(text: str) -> str:
+    """Return an http(s) URL with a proper host and no credentials, or refuse it."""
+    try:
+        url = URL(text.strip())
+    except ValueError as err:
+        raise ValueError(f"not a URL: {text[:80]!r}") from err
+    if url.scheme not in ("http", "https") or not url.host or url.user or url.password:
+        raise ValueError(f"an http(s) URL without credentials is expected: {text[:80]!r}")
+    check_host(url.host)
+    return str(url)
 
 
 class UpdatesConfig(BaseModel):
@@ -45,6 +61,35 @@ class UpdatesConfig(BaseModel):
         Path("/var/lib/preau-update"),
         description="Where root keeps the offered bundle, the update in progress and outcomes.",
     )
+    source_url: str | None = Field(
+        None,
+        description=(
+            "Where the box looks for new system versions: an index (JSON: version, url, "
+            "sha256, size) the centre publishes; the bundle is downloaded, verified and offered."
+        ),
+    )
+    resolvers: list[str] = Field(
+        default_factory=lambda: ["9.9.9.9:53", "149.112.112.112:53"],
+        max_length=4,
+        description=(
+            "Resolvers (ADDRESS:PORT) the updater asks for the source's name, never the box's own "
+            "filter (a box whose filter is down must still fetch its mend); empty: the system's."
+        ),
+    )
+    rauc_conf: Path | None = Field(
+        None,
+        description="RAUC's system.conf for verifying bundles (default: RAUC's, /etc/rauc).",
+    )
+
+    @field_validator("source_url")
+    @classmethod
+    def _source(cls, url: str | None) -> str | None:
+        return None if url is None else check_source_url(url)
+
+    @field_validator("resolvers")
+    @classmethod
+    def _resolvers(cls, endpoints: list[str]) -> list[str]:
+        return [check_endpoint(endpoint) for endpoint in endpoints]
 
     @field_validator("approved_versions")
     @classmethod

@@ -58,24 +58,36 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def copy_bundle(source: Path, folder: Path) -> str:
-    """Copy SOURCE to the offered name, whole or not at all; return its SHA-256."""
+def new_part(folder: Path) -> Path:
+    """Return a fresh hidden file in FOLDER for a bundle on its way (a copy, a download)."""
     folder.mkdir(mode=0o755, parents=True, exist_ok=True)
     fd, part = tempfile.mkstemp(prefix=".offered.", suffix=".part", dir=folder)
+    os.close(fd)
+    return Path(part)
+
+
+def place_bundle(part: Path, folder: Path) -> None:
+    """Put the whole bundle PART under the offered name (fsynced, renamed, durable)."""
+    with part.open("rb+") as handle:
+        os.fsync(handle.fileno())
+    part.chmod(0o644)
+    part.replace(folder / BUNDLE)
+    fsync_directory(folder)
+
+
+def copy_bundle(source: Path, folder: Path) -> str:
+    """Copy SOURCE to the offered name, whole or not at all; return its SHA-256."""
+    part = new_part(folder)
     digest = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out, source.open("rb") as handle:
+        with part.open("wb") as out, source.open("rb") as handle:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
                 out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        Path(part).chmod(0o644)
-        Path(part).replace(folder / BUNDLE)
+        place_bundle(part, folder)
     except BaseException:
-        Path(part).unlink(missing_ok=True)
+        part.unlink(missing_ok=True)
         raise
-    fsync_directory(folder)
     return digest.hexdigest()
 
 
@@ -84,12 +96,13 @@ def write_offer(offer: Offer, folder: Path) -> None:
     write_atomic(folder / OFFER, json.dumps(asdict(offer)), mode=0o644)
 
 
-def clear_offer(folder: Path) -> None:
-    """Forget the offered bundle: its description first, then the file."""
+def clear_offer(folder: Path, keep: Path | None = None) -> None:
+    """Forget the offered bundle (its description first) and parts left by a cut, but KEEP."""
     (folder / OFFER).unlink(missing_ok=True)
     (folder / BUNDLE).unlink(missing_ok=True)
     for part in folder.glob(".offered.*.part"):
-        part.unlink(missing_ok=True)
+        if part != keep:
+            part.unlink(missing_ok=True)
 
 
 def place(folder: Path) -> Path:

@@ -146,9 +146,12 @@ def parse_info(text: str) -> BundleInfo:
     return BundleInfo(data.get("compatible", ""), data.get("version", ""), size)
 
 
-async def verify(bundle: Path) -> BundleInfo:
-    """Check BUNDLE's signature and compatible string; refuse it otherwise."""
-    code, out, said = await _run("info", "--output-format=json", str(bundle), seconds=300.0)
+async def verify(bundle: Path, conf: Path | None = None) -> BundleInfo:
+    """Check BUNDLE's signature and compatible string (by RAUC's CONF, else its own)."""
+    chosen = [f"--conf={conf}"] if conf is not None else []
+    code, out, said = await _run(
+        *chosen, "info", "--output-format=json", str(bundle), seconds=300.0
+    )
     if code != 0:
         raise RaucError(
             N_(
