@@ -25,6 +25,7 @@ from appliance import commands
 from appliance.cli_words import PreauGroup
 from appliance.config import PreauConfig
 from appliance.core import Core
+from appliance.digests import file_sha256
 from appliance.i18n import N_
 from appliance.problems import UserError, problem_of
 from appliance.scheduler.calendar import calendar_from_config, next_opening, window_from_config
@@ -128,6 +129,11 @@ def offer_command(ctx: click.Context, bundle: Path) -> None:
             offer = _offer(bundle, config.section(UpdatesConfig))
     except UserError as err:
         commands.fail(err, 2)
+    _say_offered(offer)
+
+
+def _say_offered(offer: approval.Offer) -> None:
+    _ = commands.cli_gettext()
     click.echo(
         _(
             "Mise à jour %(version)s proposée ; elle attend l'approbation du référent (page "
@@ -185,13 +191,7 @@ def fetch_command(ctx: click.Context) -> None:
     if offer is None:
         click.echo(_("Pas de nouvelle version."))
         return
-    click.echo(
-        _(
-            "Mise à jour %(version)s proposée ; elle attend l'approbation du référent (page "
-            "« Mises à jour du système ») ou du centre.",
-            version=offer.version,
-        )
-    )
+    _say_offered(offer)
 
 
 @update_group.command(
@@ -252,7 +252,7 @@ def _apply(config: PreauConfig, folder: Path, now: bool) -> tuple[str, bool]:
 
 def _check_unchanged(offer: approval.Offer, folder: Path) -> None:
     """Refuse, and drop, an offered file that is no longer the one verified and approved."""
-    if offered.sha256_of(folder / offered.BUNDLE) != offer.sha256:
+    if file_sha256(folder / offered.BUNDLE) != offer.sha256:
         offered.clear_offer(folder)
         raise UserError(N_("Le fichier proposé a changé depuis sa vérification ; il est écarté."))
 

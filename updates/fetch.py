@@ -108,15 +108,18 @@ def _session(section: UpdatesConfig) -> ClientSession:
     )
 
 
+def _check_answer(status: int, url: str) -> None:
+    """Refuse any answer but 200 from the source, naming it."""
+    if status != 200:
+        raise FetchFailed(
+            N_("La source des mises à jour répond %(status)s (%(url)s)."), status=status, url=url
+        )
+
+
 async def _read_index(session: ClientSession, url: str) -> tuple[Index, str]:
     """Return the source's index and the bundle's absolute URL."""
     async with session.get(url) as response:
-        if response.status != 200:
-            raise FetchFailed(
-                N_("La source des mises à jour répond %(status)s (%(url)s)."),
-                status=response.status,
-                url=url,
-            )
+        _check_answer(response.status, url)
         body = await response.content.read(INDEX_BYTES + 1)
     if len(body) > INDEX_BYTES:
         raise FetchFailed(N_("L'index des mises à jour est trop grand (%(url)s)."), url=url)
@@ -133,12 +136,7 @@ async def _download(session: ClientSession, url: str, index: Index, part: Path) 
     digest = hashlib.sha256()
     written = 0
     async with session.get(url) as response:
-        if response.status != 200:
-            raise FetchFailed(
-                N_("La source des mises à jour répond %(status)s (%(url)s)."),
-                status=response.status,
-                url=url,
-            )
+        _check_answer(response.status, url)
         with part.open("wb") as out:
             async for chunk in response.content.iter_chunked(CHUNK):
                 written += len(chunk)

@@ -49,15 +49,6 @@ def read_offer(folder: Path) -> Offer | None:
     return offer if (folder / BUNDLE).is_file() else None
 
 
-def sha256_of(path: Path) -> str:
-    """Return the SHA-256 of the file at PATH, in hex."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def new_part(folder: Path) -> Path:
     """Return a fresh hidden file in FOLDER for a bundle on its way (a copy, a download)."""
     folder.mkdir(mode=0o755, parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from appliance.config_overlay import deep_update
+from appliance.digests import file_sha256
 from sync.policy import Bundle, BundleError, merge, refuse_box_local
 from tests.conftest import make_config
 from updates import offered
@@ -58,7 +59,7 @@ def test_an_offered_bundle_lies_whole_or_not_at_all(tmp_path: Path) -> None:
     source = tmp_path / "preau.raucb"
     source.write_bytes(b"bundle" * 1000)
     digest = offered.copy_bundle(source, folder)
-    assert digest == offered.sha256_of(source)
+    assert digest == file_sha256(source)
     assert offered.read_offer(folder) is None  # no description yet: not offered
     offer = Offer("2026.12.1", digest, 6000, "preau-amd64", 1.0)
     offered.write_offer(offer, folder)
