@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import struct
 import subprocess
 import time
 import urllib.request
@@ -236,7 +237,9 @@ class SlottedMachine(Guest):
         host, port = self.address(53)
         try:
             reply = dnslib.DNSRecord.parse(query.send(host, port, tcp=True, timeout=seconds))
-        except (OSError, dnslib.DNSError):
+        except (OSError, dnslib.DNSError, struct.error):
+            # struct.error: QEMU's forwarded port took the connection and closed it
+            # empty (the guest is rebooting), which dnslib does not expect.
             return False
         return reply.header.id == query.header.id and reply.header.rcode in (0, 3)
 
