@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import socket
 from typing import Any, Final
 
 import dnslib
+from aiohttp.abc import ResolveResult
 
 DNS_TIMEOUT: Final = 2.0
 
@@ -49,3 +51,9 @@ async def ask_addresses(resolver: tuple[str, int], name: str) -> list[str]:
         transport.close()
     answer = dnslib.DNSRecord.parse(raw)
     return [str(rr.rdata) for rr in answer.rr if rr.rtype == dnslib.QTYPE.A]
+
+
+def address_result(name: str, address: str, port: int) -> ResolveResult:
+    """Return what an aiohttp resolver answers for NAME at ADDRESS:PORT."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    return ResolveResult(hostname=name, host=address, port=port, family=family, proto=0, flags=0)

@@ -20,3 +20,9 @@ def check_endpoint(value: str, example_port: int = 53) -> str:
     except ValueError:
         raise UserError(expected, value=value, port=example_port) from None
     return value
+
+
+def split_endpoint(value: str) -> tuple[str, int]:
+    """Split a checked ``ADDRESS:PORT`` into the address and the port (IPv6 as [::1]:53)."""
+    host, _, port = value.rpartition(":")
+    return host.strip("[]"), int(port)

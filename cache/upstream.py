@@ -20,7 +20,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
 from appliance.destinations import OWN_ADDRESS, OwnAddresses
-from appliance.dns_question import ask_addresses
+from appliance.dns_question import address_result, ask_addresses
+from appliance.endpoints import split_endpoint
 from cache.config import CacheConfig, split_origin
 from cache.rules import is_ip
 
@@ -57,8 +58,7 @@ class OriginResolver(AbstractResolver):
         self._fixed = {name.lower().rstrip("."): value for name, value in config.origins.items()}
         self._resolver: tuple[str, int] | None = None
         if config.resolver:
-            host, _, port = config.resolver.rpartition(":")
-            self._resolver = (host.strip("[]"), int(port))
+            self._resolver = split_endpoint(config.resolver)
         self._system = ThreadedResolver()
         self._own = own
 
@@ -70,11 +70,11 @@ class OriginResolver(AbstractResolver):
         fixed = self._fixed.get(name)
         if fixed is not None:
             address, fixed_port = split_origin(fixed)
-            results = [_result(name, address, fixed_port or port)]
+            results = [address_result(name, address, fixed_port or port)]
         elif is_ip(name):
-            results = [_result(name, name, port)]
+            results = [address_result(name, name, port)]
         elif self._resolver is not None:
-            results = [_result(name, a, port) for a in await self._ask(name)]
+            results = [address_result(name, a, port) for a in await self._ask(name)]
         else:
             results = await self._system.resolve(host, port, family)
         for result in results:
@@ -94,11 +94,6 @@ class OriginResolver(AbstractResolver):
     async def close(self) -> None:
         """Close the system resolver."""
         await self._system.close()
-
-
-def _result(name: str, address: str, port: int) -> ResolveResult:
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    return ResolveResult(hostname=name, host=address, port=port, family=family, proto=0, flags=0)
 
 
 def open_session(config: CacheConfig, own: OwnAddresses) -> ClientSession:

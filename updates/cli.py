@@ -89,14 +89,14 @@ def _install_checked(config: PreauConfig, bundle: Path, now: bool) -> None:
     if not now:
         _window_check(config, dt.datetime.now(dt.UTC))
     try:
-        size = bundle.stat().st_size
+        found = bundle.stat()
     except OSError as err:
         raise UserError(
             N_("Fichier de mise à jour illisible : %(path)s"), path=str(bundle)
         ) from err
     # A bundle already on the data partition needs no more room than its unpacking.
-    on_data = bundle.stat().st_dev == offered.place(folder).stat().st_dev
-    preflight.check_space(offered.free_bytes(folder), 0 if on_data else size, UNPACK_BYTES)
+    on_data = found.st_dev == offered.place(folder).stat().st_dev
+    preflight.check_space(offered.free_bytes(folder), 0 if on_data else found.st_size, UNPACK_BYTES)
     commands.run(_install(bundle, config.section(UpdatesConfig)))
 
 

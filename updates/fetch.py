@@ -29,7 +29,8 @@ from aiohttp.resolver import ThreadedResolver
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from yarl import URL
 
-from appliance.dns_question import ask_addresses
+from appliance.dns_question import address_result, ask_addresses
+from appliance.endpoints import split_endpoint
 from appliance.i18n import N_
 from appliance.problems import UserError
 from updates import offered, preflight, rauc
@@ -61,7 +62,7 @@ class FixedResolvers(AbstractResolver):
 
     def __init__(self, resolvers: list[str]) -> None:
         """Keep the resolvers' addresses."""
-        self._resolvers = [_endpoint(text) for text in resolvers]
+        self._resolvers = [split_endpoint(text) for text in resolvers]
         self._system = ThreadedResolver()
 
     async def resolve(
@@ -73,7 +74,7 @@ class FixedResolvers(AbstractResolver):
         except ValueError:
             pass
         else:
-            return [_result(host, host, port)]
+            return [address_result(host, host, port)]
         if not self._resolvers:
             return await self._system.resolve(host, port, family)
         for resolver in self._resolvers:
@@ -82,22 +83,12 @@ class FixedResolvers(AbstractResolver):
             except (OSError, TimeoutError):
                 continue
             if addresses:
-                return [_result(host, address, port) for address in addresses]
+                return [address_result(host, address, port) for address in addresses]
         raise OSError(f"{host}: no address from the updater's resolvers")
 
     async def close(self) -> None:
         """Close the system resolver."""
         await self._system.close()
-
-
-def _endpoint(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
-def _result(name: str, address: str, port: int) -> ResolveResult:
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    return ResolveResult(hostname=name, host=address, port=port, family=family, proto=0, flags=0)
 
 
 def _session(section: UpdatesConfig) -> ClientSession:
