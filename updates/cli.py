@@ -29,9 +29,10 @@ from appliance.digests import file_sha256
 from appliance.i18n import N_
 from appliance.problems import UserError, problem_of
 from appliance.scheduler.calendar import calendar_from_config, next_opening, window_from_config
+from appliance.services import unit_services
 from updates import approval, fetch, offered, preflight, rauc, record
 from updates.config import VERSION, UpdatesConfig
-from updates.gate import probes_for, run_gate
+from updates.gate import probes_for, run_gate, unit_restarts
 
 PREAU: Final = "/usr/lib/preau/venv/bin/preau"
 # A verity bundle is installed from where it lies: nothing is unpacked on /var.
@@ -344,7 +345,10 @@ async def _gate(config: PreauConfig, seconds: float) -> str:
         record.clear_pending(folder)
         pending = None
     loop = asyncio.get_running_loop()
-    failures = await run_gate(probes_for(config), loop.time, asyncio.sleep, seconds)
+    units = [f"preau-{unit}.service" for unit in unit_services()]
+    failures = await run_gate(
+        probes_for(config), loop.time, asyncio.sleep, seconds, lambda: unit_restarts(units)
+    )
     if not failures:
         await rauc.mark("good")
         if pending is not None:

@@ -47,6 +47,23 @@ path.write_text(json.dumps(settings))
 CACHE = Path("/var/tmp/preau-image")
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+# arm64: QEMU's virt board with Debian's UEFI for it (qemu-efi-aarch64), the
+# firmware a Pi's U-Boot stands in for. Its variables are a 64 MiB flash.
+AAVMF_CODE = Path("/usr/share/AAVMF/AAVMF_CODE.fd")
+AAVMF_VARS = Path("/usr/share/AAVMF/AAVMF_VARS.fd")
+
+
+def deb_arch(deb: Path) -> str:
+    """Return the architecture a Debian package was built for."""
+    return subprocess.run(
+        ["dpkg-deb", "-f", str(deb), "Architecture"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def image_arch(folder: Path) -> str:
+    """Return the architecture of the box image built in FOLDER."""
+    (image,) = folder.glob("preau-*.img")
+    return image.stem.removeprefix("preau-")
 
 
 def signing_key(folder: Path, name: str) -> tuple[Path, Path]:
@@ -72,7 +89,7 @@ def box_image(deb: Path) -> Path:
         if path.is_file():
             key.update(path.name.encode() + path.read_bytes())
     folder = CACHE / key.hexdigest()[:16]
-    if (folder / "preau-amd64.raucb").exists():
+    if (folder / f"preau-{deb_arch(deb)}.raucb").exists():
         return folder
     CACHE.mkdir(parents=True, exist_ok=True)
     partial = folder.with_name(folder.name + ".partial")
@@ -122,7 +139,9 @@ def make_bundle(folder: Path, out: Path, *, key: Path, cert: Path, change: str =
         shutil.copy(root, work / "bundle" / "root.img")
     version = "test-" + hashlib.sha256(change.encode()).hexdigest()[:8]
     (work / "bundle" / "manifest.raucm").write_text(
-        "[update]\ncompatible=preau-amd64\nversion=" + version + "\n\n[bundle]\nformat=verity\n\n"
+        f"[update]\ncompatible=preau-{image_arch(folder)}\nversion="
+        + version
+        + "\n\n[bundle]\nformat=verity\n\n"
         "[image.rootfs]\nfilename=root.img\n"
     )
     out.unlink(missing_ok=True)
@@ -160,10 +179,41 @@ class SlottedMachine(Guest):
         """Give this machine a sparse copy of the pristine image and its own UEFI variables."""
         if not self.disk.exists():
             subprocess.run(
-                ["cp", "--sparse=always", str(self.folder / "preau-amd64.img"), str(self.disk)],
+                [
+                    "cp",
+                    "--sparse=always",
+                    str(self.folder / f"preau-{self.arch}.img"),
+                    str(self.disk),
+                ],
                 check=True,
             )
-            shutil.copy(OVMF_VARS, self.run_dir / "OVMF_VARS.fd")
+            shutil.copy(AAVMF_VARS if self.arch == "arm64" else OVMF_VARS, self.firmware_vars)
+
+    @property
+    def arch(self) -> str:
+        """Return the architecture of this machine's image (and so of its QEMU)."""
+        return image_arch(self.folder)
+
+    @property
+    def firmware_vars(self) -> Path:
+        """Return this machine's own copy of its UEFI variables."""
+        return self.run_dir / "UEFI_VARS.fd"
+
+    def board(self) -> list[str]:
+        """Return QEMU's command for this image's machine, up to its disk and network."""
+        if self.arch == "arm64":
+            # cortex-a72: a Raspberry Pi 4's core. TCG on an x86 host.
+            return [
+                "qemu-system-aarch64", "-machine", "virt", "-accel", "tcg,thread=multi",
+                "-cpu", "cortex-a72",
+                "-drive", f"if=pflash,format=raw,readonly=on,file={AAVMF_CODE}",
+                "-drive", f"if=pflash,format=raw,file={self.firmware_vars}",
+            ]  # fmt: skip
+        return [
+            "qemu-system-x86_64", "-machine", "q35", "-accel", "tcg,thread=multi", "-cpu", "max",
+            "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
+            "-drive", f"if=pflash,format=raw,file={self.firmware_vars}",
+        ]  # fmt: skip
 
     def power_on(self) -> None:
         """Start QEMU on the disk (without waiting for anything)."""
@@ -178,12 +228,9 @@ class SlottedMachine(Guest):
             console.write(b"\n=== power on ===\n")
         self.process = subprocess.Popen(
             [
-                "qemu-system-x86_64", "-machine", "q35", "-accel", "tcg,thread=multi",
-                "-cpu", "max", "-m", str(self.memory_mb), "-smp", str(self.cpus),
+                *self.board(), "-m", str(self.memory_mb), "-smp", str(self.cpus),
                 "-display", "none", "-monitor", "none", "-nodefaults", "-no-reboot",
                 "-serial", f"file:{self.console}.part",
-                "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
-                "-drive", f"if=pflash,format=raw,file={self.run_dir / 'OVMF_VARS.fd'}",
                 "-drive", f"file={self.disk},if=virtio,format=raw,cache=writeback",
                 "-nic", f"user,model=virtio-net-pci,restrict=on,{forwards}",
             ],

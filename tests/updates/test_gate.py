@@ -11,7 +11,16 @@ from appliance.features import GateFailure, GateProbe
 from captive_portal.health_gate import udp_listening
 from filter.health_gate import ask_filter
 from tests.conftest import make_config
-from updates.gate import probes_for, run_gate, web_probe
+from updates.gate import (
+    CRASH_LOOP,
+    CRASH_LOOP_FAILURE,
+    RESTARTS_TO_GIVE_UP,
+    crash_looping,
+    parse_restarts,
+    probes_for,
+    run_gate,
+    web_probe,
+)
 
 
 class FakeClock:
@@ -130,3 +139,48 @@ def test_dhcp_listening_is_read_from_the_kernels_socket_table(tmp_path: Path) ->
     assert not udp_listening(67, (table, tmp_path / "missing"))
     table.write_text(header + "   2: 00000000:0043 00000000:0000 07 00000000:00000000 00:0 0 0\n")
     assert udp_listening(67, (table,))
+
+
+SHOWN = """Id=preau-web.service
+NRestarts=4
+
+Id=preau-filter.service
+NRestarts=0
+
+Id=preau-portal.service
+NRestarts=
+"""
+
+
+def test_systemds_restart_counts_are_read_per_unit() -> None:
+    assert parse_restarts(SHOWN) == {"preau-web.service": 4, "preau-filter.service": 0}
+    assert crash_looping({"preau-filter.service": 0, "preau-web.service": 4}) == "preau-web.service"
+    assert crash_looping({"preau-web.service": RESTARTS_TO_GIVE_UP - 1}) is None
+
+
+async def test_a_service_crashing_at_every_start_ends_the_gate_at_once() -> None:
+    clock = FakeClock()
+    counts = iter([0, 1, 2, 3, 4])
+
+    async def restarts() -> dict[str, int]:
+        return {"preau-filter.service": 0, "preau-web.service": next(counts)}
+
+    failures = await run_gate(
+        [_probe("web", [False] * 100), _probe("dns", [True])],
+        clock,
+        clock.pause,
+        seconds=300,
+        restarts=restarts,
+    )
+    # The web's third restart ends it: 15 s, not five minutes.
+    assert failures == {"web": "web ne répond pas", CRASH_LOOP: CRASH_LOOP_FAILURE}
+    assert clock.now - 1000.0 == 15.0
+
+
+async def test_restarts_do_not_end_a_gate_whose_probes_all_passed() -> None:
+    clock = FakeClock()
+
+    async def restarts() -> dict[str, int]:
+        return {"preau-cache.service": 9}
+
+    assert await run_gate([_probe("web", [True])], clock, clock.pause, restarts=restarts) == {}
