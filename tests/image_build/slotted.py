@@ -45,6 +45,8 @@ settings.setdefault("updates", {})["approved_versions"] = [offer["version"]]
 path.write_text(json.dumps(settings))
 """
 CACHE = Path("/var/tmp/preau-image")
+# Where the box finds a server the test runs on the host (QEMU's guestfwd).
+SERVER_ADDRESS = "10.0.2.100"
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 # arm64: QEMU's virt board with Debian's UEFI for it (qemu-efi-aarch64), the
@@ -164,6 +166,8 @@ class SlottedMachine(Guest):
     web_port: int = field(default_factory=free_port)
     dns_port: int = field(default_factory=free_port)
     reboots: int = 0
+    # A host loopback port the guest reaches at SERVER_ADDRESS:80 (0: none).
+    server_port: int = 0
 
     @property
     def disk(self) -> Path:
@@ -224,6 +228,10 @@ class SlottedMachine(Guest):
             # DNS over TCP: with restrict=on, QEMU drops the guest's UDP replies.
             f"hostfwd=tcp:127.0.0.1:{self.dns_port}-:53"
         )
+        if self.server_port:
+            # Each guest connection runs the relay; restrict=on still blocks the rest.
+            relay = Path(__file__).with_name("relay.py")
+            forwards += f",guestfwd=tcp:{SERVER_ADDRESS}:80-cmd:python3 {relay} {self.server_port}"
         with self.console.open("ab") as console:
             console.write(b"\n=== power on ===\n")
         self.process = subprocess.Popen(

@@ -10,16 +10,21 @@ B with nobody's help, the outcome recorded for the centre. CARMO #5.8, #7.21.
 
 from __future__ import annotations
 
+import hashlib
+import http.server
 import json
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.image_build.slotted import (
     PREAU,
+    SERVER_ADDRESS,
     SlottedMachine,
     box_image,
     make_bundle,
@@ -39,9 +44,34 @@ def image(preau_deb: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def box(image: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlottedMachine]:
+def source(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]:
+    """Serve a folder over HTTP on the host's loopback: the centre's update source."""
+    folder = tmp_path_factory.mktemp("source")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(folder), **kwargs)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield folder, server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture(scope="module")
+def box(
+    image: Path, source: tuple[Path, int], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SlottedMachine]:
     """Boot the image once for the whole module, as one box living its life."""
-    machine = SlottedMachine(image, tmp_path_factory.mktemp("box"))
+    machine = SlottedMachine(image, tmp_path_factory.mktemp("box"), server_port=source[1])
     machine.start()
     try:
         yield machine
@@ -342,3 +372,51 @@ def test_a_slot_that_never_boots_is_left_after_three_tries(
     assert box.dns_answers()
     rows = _sql(box, "SELECT outcome, reason FROM update_outcomes ORDER BY at")
     assert rows[-1] == ["reverted", "le nouveau système n'a pas démarré en trois essais"]
+
+
+def test_the_timer_fetches_the_approved_version_and_installs_it_in_the_window(
+    box: SlottedMachine, image: Path, source: tuple[Path, int]
+) -> None:
+    running = _booted(box)
+    new = "A" if running == "B" else "B"
+    assert box.ssh("systemctl is-enabled preau-update-apply.timer")[1].strip() == "enabled"
+    # The centre publishes a new version: its index and its signed bundle.
+    folder = source[0]
+    key, cert = image / "project.key.pem", image / "project.cert.pem"
+    bundle = make_bundle(image, folder / "preau.raucb", key=key, cert=cert)
+    version = "test-" + hashlib.sha256(b"").hexdigest()[:8]
+    index = {
+        "version": version,
+        "url": f"http://{SERVER_ADDRESS}/preau.raucb",
+        "sha256": hashlib.sha256(bundle.read_bytes()).hexdigest(),
+        "size": bundle.stat().st_size,
+    }
+    (folder / "index.json").write_text(json.dumps(index))
+    # Its policy says where to look and approves that version (#5.8, #7.21).
+    code, text = box.ssh("cat /var/lib/preau/settings.json", check=False)
+    settings = json.loads(text) if code == 0 else {}
+    settings["updates"] = {
+        "source_url": f"http://{SERVER_ADDRESS}/index.json",
+        "approved_versions": [version],
+    }
+    box.ssh(
+        "install -o preau -g preau -m 0640 /dev/stdin /var/lib/preau/settings.json",
+        stdin=json.dumps(settings).encode(),
+    )
+    # A Wednesday at 01:30 in Paris: the maintenance window is open. What the
+    # timer starts: fetch (the updater's own way out), then apply.
+    box.ssh("date -s '2026-12-02 00:30:00 UTC' >/dev/null")
+    code, out = box.ssh("systemctl start preau-update-apply.service", check=False, timeout=1800)
+    assert code in (0, 255), out + box.ssh("journalctl -u preau-update-apply --no-pager")[1]
+    box.wait_until(
+        f'rauc status --output-format=json | grep -q \'"booted":"{new}"\' '
+        "&& test ! -e /var/lib/preau-update/pending.json "
+        "&& systemctl is-active preau-update-gate.service",
+        1200,
+    )
+    assert f'"version":"{version}"' in box.ssh("rauc status --detailed --output-format=json")[1]
+    assert box.web_status() == 200
+    rows = _sql(box, "SELECT outcome, to_version FROM update_outcomes ORDER BY at")
+    assert rows[-1] == ["committed", version]
+    # Installed, the offer and its approval are gone; the index stays on the centre.
+    assert sorted(box.ssh("ls -A /var/lib/preau-update")[1].split()) == [".lock", "outcomes"]
