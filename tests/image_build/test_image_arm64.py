@@ -94,12 +94,19 @@ def test_the_arm64_image_carries_the_pi_boot_chain(arm64_image: Path) -> None:
     ).stdout
     assert "arm_64bit=1" in config
     assert "kernel=u-boot.bin" in config
-    assert "compatible=preau-arm64" in subprocess.run(
-        ["rauc", "info", "--no-verify", str(arm64_image / "preau-arm64.raucb")],
+    info = subprocess.run(
+        [
+            "rauc",
+            "info",
+            "--no-verify",
+            "--output-format=json",
+            str(arm64_image / "preau-arm64.raucb"),
+        ],
         capture_output=True,
         text=True,
         check=True,
-    ).stdout.replace(" ", "").replace("'", "")
+    ).stdout
+    assert json.loads(info)["compatible"] == "preau-arm64"
 
 
 def test_the_arm64_box_boots_slot_a_and_serves(pi: SlottedMachine) -> None:

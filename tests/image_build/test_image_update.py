@@ -10,6 +10,7 @@ B with nobody's help, the outcome recorded for the centre. CARMO #5.8, #7.21.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import http.server
 import json
@@ -100,6 +101,34 @@ def _sql(box: SlottedMachine, query: str) -> list[list[object]]:
     )
     out = box.ssh(f"/usr/lib/preau/venv/bin/python3 -c {json.dumps(code)} {json.dumps(query)}")[1]
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _project_bundle(image: Path, out: Path, change: str = "") -> Path:
+    """Sign with the project's key a bundle of the image's root changed by CHANGE (shell)."""
+    key, cert = image / "project.key.pem", image / "project.cert.pem"
+    return make_bundle(image, out, key=key, cert=cert, change=change)
+
+
+def _install_now(box: SlottedMachine, bundle: Path) -> None:
+    """Install BUNDLE at once, as the console's explicit approval does (the box reboots)."""
+    box.ssh("mkdir -p /var/lib/preau-update")
+    box.put(bundle, "/var/lib/preau-update/offered.raucb")
+    code, out = box.ssh(
+        f"{PREAU} update install --now /var/lib/preau-update/offered.raucb",
+        check=False,
+        timeout=1800,
+    )
+    assert code in (0, 255), out  # 255: the reboot closed the connection
+
+
+def _wait_settled(box: SlottedMachine, slot: str, seconds: float) -> None:
+    """Wait until SLOT is booted, no update is pending and its gate has run (across reboots)."""
+    box.wait_until(
+        f'rauc status --output-format=json | grep -q \'"booted":"{slot}"\' '
+        "&& test ! -e /var/lib/preau-update/pending.json "
+        "&& systemctl is-active preau-update-gate.service",
+        seconds,
+    )
 
 
 def test_the_factory_slot_boots_serves_and_is_kept(box: SlottedMachine) -> None:
@@ -228,12 +257,9 @@ def test_a_good_update_waits_for_approval_then_is_kept_on_the_other_slot(
 def test_an_update_whose_web_crashes_goes_back_by_itself(
     box: SlottedMachine, image: Path, tmp_path: Path
 ) -> None:
-    key, cert = image / "project.key.pem", image / "project.cert.pem"
-    crashing = make_bundle(
+    crashing = _project_bundle(
         image,
         tmp_path / "crashing.raucb",
-        key=key,
-        cert=cert,
         change=(
             "mkdir -p etc/systemd/system/preau-web.service.d\n"
             "printf '[Service]\\nExecStart=\\nExecStart=/bin/false\\n' "
@@ -241,21 +267,9 @@ def test_an_update_whose_web_crashes_goes_back_by_itself(
         ),
     )
     # The gate keeps its five minutes: systemd's third restart of the web ends it sooner.
-    box.ssh("mkdir -p /var/lib/preau-update")
-    box.put(crashing, "/var/lib/preau-update/offered.raucb")
-    code, out = box.ssh(
-        f"{PREAU} update install --now /var/lib/preau-update/offered.raucb",
-        check=False,
-        timeout=1800,
-    )
-    assert code in (0, 255), out
+    _install_now(box, crashing)
     # A boots the crashing system, its gate fails, it marks A bad and reboots: B again.
-    box.wait_until(
-        'rauc status --output-format=json | grep -q \'"booted":"B"\' '
-        "&& test ! -e /var/lib/preau-update/pending.json "
-        "&& systemctl is-active preau-update-gate.service",
-        1800,
-    )
+    _wait_settled(box, "B", 1800)
     env = _grubenv(box)
     assert "A_OK=0" in env
     assert box.web_status() == 200
@@ -340,32 +354,17 @@ def test_a_slot_that_never_boots_is_left_after_three_tries(
 ) -> None:
     running = _booted(box)
     new = "A" if running == "B" else "B"
-    key, cert = image / "project.key.pem", image / "project.cert.pem"
     # A junk initrd: the kernel finds no root and panics, before any gate can run.
-    unbootable = make_bundle(
+    unbootable = _project_bundle(
         image,
         tmp_path / "unbootable.raucb",
-        key=key,
-        cert=cert,
         change="for f in boot/initrd.img-*; do printf 'not an initrd' > \"$f\"; done",
     )
-    box.ssh("mkdir -p /var/lib/preau-update")
-    box.put(unbootable, "/var/lib/preau-update/offered.raucb")
     offset = len(box.console_text())
-    code, out = box.ssh(
-        f"{PREAU} update install --now /var/lib/preau-update/offered.raucb",
-        check=False,
-        timeout=1800,
-    )
-    assert code in (0, 255), out
+    _install_now(box, unbootable)
     # GRUB tries the new slot three times (each panics and powers the box
     # again), then boots the old one, whose gate records why.
-    box.wait_until(
-        f'rauc status --output-format=json | grep -q \'"booted":"{running}"\' '
-        "&& test ! -e /var/lib/preau-update/pending.json "
-        "&& systemctl is-active preau-update-gate.service",
-        2400,
-    )
+    _wait_settled(box, running, 2400)
     assert box.console_text()[offset:].count(f"Booting `Preau {new}'") == 3
     assert f"{new}_TRY=3" in _grubenv(box)
     assert box.web_status() == 200
@@ -382,8 +381,7 @@ def test_the_timer_fetches_the_approved_version_and_installs_it_in_the_window(
     assert box.ssh("systemctl is-enabled preau-update-apply.timer")[1].strip() == "enabled"
     # The centre publishes a new version: its index and its signed bundle.
     folder = source[0]
-    key, cert = image / "project.key.pem", image / "project.cert.pem"
-    bundle = make_bundle(image, folder / "preau.raucb", key=key, cert=cert)
+    bundle = _project_bundle(image, folder / "preau.raucb")
     version = "test-" + hashlib.sha256(b"").hexdigest()[:8]
     index = {
         "version": version,
@@ -403,17 +401,15 @@ def test_the_timer_fetches_the_approved_version_and_installs_it_in_the_window(
         "install -o preau -g preau -m 0640 /dev/stdin /var/lib/preau/settings.json",
         stdin=json.dumps(settings).encode(),
     )
-    # A Wednesday at 01:30 in Paris: the maintenance window is open. What the
-    # timer starts: fetch (the updater's own way out), then apply.
-    box.ssh("date -s '2026-12-02 00:30:00 UTC' >/dev/null")
-    code, out = box.ssh("systemctl start preau-update-apply.service", check=False, timeout=1800)
-    assert code in (0, 255), out + box.ssh("journalctl -u preau-update-apply --no-pager")[1]
-    box.wait_until(
-        f'rauc status --output-format=json | grep -q \'"booted":"{new}"\' '
-        "&& test ! -e /var/lib/preau-update/pending.json "
-        "&& systemctl is-active preau-update-gate.service",
-        1200,
-    )
+    # Tomorrow night, 02:30 in Paris: the nightly maintenance window is open.
+    # Never a past day: the signing certificate, made today, would not be valid
+    # yet, and RAUC rightly refuses it. What the timer starts: fetch (the
+    # updater's own way out), then apply.
+    tomorrow = datetime.datetime.now(datetime.UTC).date() + datetime.timedelta(days=1)
+    box.ssh(f"date -s '{tomorrow.isoformat()} 01:30:00 UTC' >/dev/null")
+    # --no-block, as the timer: the box reboots before a waiting `start` returns.
+    box.ssh("systemctl start --no-block preau-update-apply.service")
+    _wait_settled(box, new, 2400)
     assert f'"version":"{version}"' in box.ssh("rauc status --detailed --output-format=json")[1]
     assert box.web_status() == 200
     rows = _sql(box, "SELECT outcome, to_version FROM update_outcomes ORDER BY at")
