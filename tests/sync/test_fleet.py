@@ -21,13 +21,14 @@ import pytest
 
 from appliance.config import PreauConfig
 from tests.captive_portal.conftest import run as sh
-from tests.conftest import PREAU, free_port, make_config, write_config
+from tests.conftest import PREAU, make_config, write_config
 from tests.sync.conftest import Centre, leaks, link_of, start_centre, start_prometheus
 from tests.sync.test_link import expired_timestamp
 
 pytestmark = pytest.mark.timeout(420)
 
 BOXES = 20
+BOX_PORT_BASE = 20080
 GROUP = [f"07501{index:02d}A" for index in range(7)]
 CENTRE_IP, ROUTER_WAN_IP, ROUTER_LAN_IP, LAN_IP = "10.77.0.1", "10.77.0.2", "10.78.0.1", "10.78.0.2"
 
@@ -108,7 +109,10 @@ def start_box(
     config = make_config(
         tmp_path / uai,
         site={"schools": [{"uai": uai, "name": f"École {uai}"}]},
-        web={"host": LAN_IP, "port": free_port()},
+        # All boxes share the LAN's one address: each takes its own port below
+        # the kernel's ephemeral range, so no box's outgoing connection (nor a
+        # port picked on the host) can hold another box's port.
+        web={"host": LAN_IP, "port": BOX_PORT_BASE + len(fleet.boxes)},
         filter={"enabled": False},
         sync={
             "poll_minutes": 0.1,
@@ -146,7 +150,10 @@ def wait(check: Callable[[], bool], fleet: Fleet, within: float) -> None:
     deadline = time.monotonic() + within
     while not check():
         for config, process in fleet.boxes:
-            assert process.poll() is None, config.site.schools[0].uai
+            if process.poll() is not None:
+                log = config.site.data_dir.parent / f"{config.site.schools[0].uai}.log"
+                tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+                pytest.fail(f"box {config.site.schools[0].uai} stopped:\n{tail}")
         assert time.monotonic() < deadline
         time.sleep(0.5)
 
