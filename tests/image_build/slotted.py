@@ -18,6 +18,7 @@ host, spinning with no output; cold boots never did. So QEMU runs with
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import struct
 import subprocess
@@ -168,6 +169,8 @@ class SlottedMachine(Guest):
     reboots: int = 0
     # A host loopback port the guest reaches at SERVER_ADDRESS:80 (0: none).
     server_port: int = 0
+    # The disk's size, as the SD card or SSD the image is written to (0: the image's).
+    disk_mb: int = 0
 
     @property
     def disk(self) -> Path:
@@ -191,6 +194,8 @@ class SlottedMachine(Guest):
                 ],
                 check=True,
             )
+            if self.disk_mb:
+                os.truncate(self.disk, self.disk_mb * 1024 * 1024)
             shutil.copy(AAVMF_VARS if self.arch == "arm64" else OVMF_VARS, self.firmware_vars)
 
     @property

@@ -36,6 +36,8 @@ pytestmark = pytest.mark.timeout(3600)
 
 GRUBENV = "/boot/efi/EFI/BOOT/grubenv"
 STATE = "/var/lib/preau/state.db"
+# The box's disk: larger than the image (about 3.6 GiB), as an SD card or SSD is.
+DISK_MB = 6144
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +74,9 @@ def box(
     image: Path, source: tuple[Path, int], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SlottedMachine]:
     """Boot the image once for the whole module, as one box living its life."""
-    machine = SlottedMachine(image, tmp_path_factory.mktemp("box"), server_port=source[1])
+    machine = SlottedMachine(
+        image, tmp_path_factory.mktemp("box"), server_port=source[1], disk_mb=DISK_MB
+    )
     machine.start()
     try:
         yield machine
@@ -150,6 +154,26 @@ def test_the_factory_slot_boots_serves_and_is_kept(box: SlottedMachine) -> None:
     assert "SystemMaxUse=64M" in box.ssh("cat /etc/systemd/journald.conf.d/preau.conf")[1]
     # A new box opened its own first run: the install code is on its console.
     assert "Code d'installation" in box.ssh("journalctl -b -u preau-slot-prepare --no-pager")[1]
+
+
+def test_the_data_partition_takes_the_rest_of_the_disk_and_the_slots_keep_theirs(
+    box: SlottedMachine,
+) -> None:
+    box.wait_until("systemctl is-active preau-data-grow.service", 300)
+    mib = 1024 * 1024
+    data = int(box.ssh("lsblk -bno SIZE /dev/disk/by-partlabel/preau-data")[1]) // mib
+    # The disk less the first MiB, the ESP, the slots and GPT's backup (under 1 MiB).
+    assert DISK_MB - 1 - 64 - 2 * 1024 - 1 <= data <= DISK_MB - 1 - 64 - 2 * 1024
+    for slot in ("a", "b"):
+        assert (
+            int(box.ssh(f"lsblk -bno SIZE /dev/disk/by-partlabel/preau-root-{slot}")[1])
+            == 1024 * mib
+        )
+    # ext4 grew with it, mounted; GPT's backup header moved to the disk's end.
+    assert int(box.ssh("df --output=size -B1M /var | tail -n 1")[1]) > data * 0.9
+    assert box.ssh("sfdisk --verify /dev/vda", check=False)[0] == 0
+    # At the next boot there is nothing to grow, and that is not a failure.
+    assert box.ssh("systemctl restart preau-data-grow.service", check=False)[0] == 0
 
 
 def test_a_bundle_signed_by_another_key_or_unsigned_is_refused(
