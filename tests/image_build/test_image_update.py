@@ -35,6 +35,9 @@ from tests.image_build.slotted import (
 pytestmark = pytest.mark.timeout(3600)
 
 GRUBENV = "/boot/efi/EFI/BOOT/grubenv"
+# The stamp of the package the state was last prepared for, and what it digests.
+PREPARED = "/var/lib/preau/prepared-package"
+PACKAGE_FILES = "/usr/share/factory/var/lib/dpkg/info/preau.md5sums"
 STATE = "/var/lib/preau/state.db"
 # The box's disk: larger than the image (about 3.6 GiB), as an SD card or SSD is.
 DISK_MB = 6144
@@ -154,6 +157,8 @@ def test_the_factory_slot_boots_serves_and_is_kept(box: SlottedMachine) -> None:
     assert "SystemMaxUse=64M" in box.ssh("cat /etc/systemd/journald.conf.d/preau.conf")[1]
     # A new box opened its own first run: the install code is on its console.
     assert "Code d'installation" in box.ssh("journalctl -b -u preau-slot-prepare --no-pager")[1]
+    # ...and noted which package it prepared the state for.
+    assert box.ssh(f"cat {PREPARED}")[1] == box.ssh(f"sha256sum <{PACKAGE_FILES}")[1]
 
 
 def test_the_data_partition_takes_the_rest_of_the_disk_and_the_slots_keep_theirs(
@@ -338,6 +343,10 @@ def test_a_power_cut_while_the_slot_is_written_leaves_the_old_one_serving(
     assert f"{other}_OK=0" in _grubenv(box)
     rows = _sql(box, "SELECT outcome, reason FROM update_outcomes ORDER BY at")
     assert rows[-1] == ["failed", "la mise à jour a été interrompue avant la fin"]
+    # A reboot into the package already prepared starts no Python to migrate.
+    prepared = box.ssh("journalctl -b -u preau-slot-prepare --no-pager")[1]
+    assert "Base d'état déjà à la version de ce système." in prepared
+    assert "Base d'état à la version" not in prepared
 
 
 def test_a_power_cut_in_the_new_slots_first_boot_is_one_try_of_three(
@@ -384,6 +393,8 @@ def test_a_slot_that_never_boots_is_left_after_three_tries(
         tmp_path / "unbootable.raucb",
         change="for f in boot/initrd.img-*; do printf 'not an initrd' > \"$f\"; done",
     )
+    # The state last prepared for another package: the old slot's boot migrates.
+    box.ssh(f"echo another-package > {PREPARED}")
     offset = len(box.console_text())
     _install_now(box, unbootable)
     # GRUB tries the new slot three times (each panics and powers the box
@@ -395,6 +406,10 @@ def test_a_slot_that_never_boots_is_left_after_three_tries(
     assert box.dns_answers()
     rows = _sql(box, "SELECT outcome, reason FROM update_outcomes ORDER BY at")
     assert rows[-1] == ["reverted", "le nouveau système n'a pas démarré en trois essais"]
+    assert (
+        "Base d'état à la version" in box.ssh("journalctl -b -u preau-slot-prepare --no-pager")[1]
+    )
+    assert box.ssh(f"cat {PREPARED}")[1] == box.ssh(f"sha256sum <{PACKAGE_FILES}")[1]
 
 
 def test_the_timer_fetches_the_approved_version_and_installs_it_in_the_window(
