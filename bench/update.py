@@ -203,7 +203,12 @@ def main() -> None:
                 f"{box.offer_command(INCOMING)} && {box.approve_command()} "
                 f"&& {PREAU} update apply --now",
             )
-            time.sleep(delay)
+            # The box reboots by itself into the new slot (QEMU exits): power
+            # it on again at once, so that a late cut falls in the first boot.
+            cut_at = time.monotonic() + delay
+            while time.monotonic() < cut_at:
+                box.keep_on()
+                time.sleep(0.5)
             box.power_cut()
             process.kill()
             box.power_on()
@@ -216,7 +221,7 @@ def main() -> None:
                         break
             print(
                 f"power cut {run + 1}: at {delay:.0f} s of an update to {target}: "
-                + ("serving" if came_back else "BRICKED"),
+                + (f"serving on {slot}" if came_back else "BRICKED"),
                 file=sys.stderr,
             )
             if came_back is None:
