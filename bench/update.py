@@ -16,7 +16,16 @@ question with its own ID):
 - ``powercut_runs`` / ``powercut_bricked``: updates cut (QEMU killed) at a
   random moment of the offered bundle's copy to the data partition (what a
   download writes), the slot's write, the switch or the first boot; a run is
-  bricked unless the box answers both again within 15 minutes.
+  bricked unless the box answers both again, on either slot, within 15
+  minutes.
+
+The cuts run on ``--boxes`` boxes at once (2 by default), each with its share
+of the runs: one emulated box leaves a quarter of this host's two cores idle,
+and 20 cuts on one box take longer than a working session. Each box first
+lets one update through uncut and times it under that shared load; its cuts
+fall at random in that time plus 10 %, so that late cuts still land in the
+first boot. The bundle is brought to each box's data partition once and
+copied to where an offer takes it before each run.
 
 The peer is the box's own previous boot: ``boot_to_serving_s``, a plain
 reboot's outage, which the issue's target (DNS outage ≤ one reboot) names.
@@ -34,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -48,6 +58,11 @@ from tests.image_build.slotted import (
     box_image,
     make_bundle,
 )
+
+# Where each box keeps the bundle between cut runs: its data partition, which a cut keeps.
+KEPT = "/var/lib/preau-bench.raucb"
+# The disk the image is written to (MiB): its data partition grows to it at first boot.
+DISK_MB = 6144
 
 
 class DnsWatch:
@@ -78,8 +93,9 @@ class DnsWatch:
         return max(b - a for a, b in itertools.pairwise(times))
 
 
-def wait_serving(box: SlottedMachine, slot: str, seconds: float) -> float | None:
-    """Wait until SLOT runs, its gate passed, web and DNS answer; return when, or None."""
+def wait_serving(box: SlottedMachine, slot: str | None, seconds: float) -> float | None:
+    """Wait until SLOT (None: either) runs, its gate passed, web and DNS answer; return when."""
+    booted_as = f'"booted":"{slot}"' if slot else '"booted":"[AB]"'
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if box.process is None:
@@ -87,7 +103,7 @@ def wait_serving(box: SlottedMachine, slot: str, seconds: float) -> float | None
         box.keep_on()
         try:
             code, _ = box.ssh(
-                f'rauc status --output-format=json | grep -q \'"booted":"{slot}"\' '
+                f"rauc status --output-format=json | grep -q '{booted_as}' "
                 "&& systemctl is-active -q preau-update-gate.service",
                 check=False,
                 timeout=30,
@@ -129,13 +145,74 @@ def approve_and_apply(box: SlottedMachine) -> subprocess.Popen[bytes]:
     return start(box, f"{box.approve_command()} && {PREAU} update apply --now")
 
 
+def update_from_kept(box: SlottedMachine) -> subprocess.Popen[bytes]:
+    """Offer the bundle kept on the box, approve it and apply it now, without waiting."""
+    box.ssh(f"cp {KEPT} {INCOMING}", timeout=600)
+    return start(
+        box,
+        f"{box.offer_command(INCOMING)} && {box.approve_command()} && {PREAU} update apply --now",
+    )
+
+
+class Torture:
+    """Cut one box's power at random moments of its updates; count the runs it came back from."""
+
+    def __init__(self, box: SlottedMachine, name: str, rng: random.Random) -> None:
+        """Take BOX (serving), its NAME in the report and its own random numbers."""
+        self.box = box
+        self.name = name
+        self.rng = rng
+        self.bricked = 0
+
+    def calibrate(self, bundle: Path) -> float:
+        """Bring BUNDLE to the box; let one update through and return its span plus 10 %."""
+        self.box.put(bundle, KEPT)
+        target = "A" if booted(self.box) == "B" else "B"
+        started = time.monotonic()
+        update_from_kept(self.box).wait(timeout=1800)
+        served = wait_serving(self.box, target, 1800)
+        assert served is not None, self.box.tail()
+        return (served - started) * 1.1
+
+    def run(self, bundle: Path, runs: int, report: threading.Lock) -> int:
+        """Make RUNS cut updates; return how many left the box serving on no slot."""
+        box = self.box
+        span = self.calibrate(bundle)
+        for _ in range(runs):
+            target = "A" if booted(box) == "B" else "B"
+            delay = self.rng.uniform(0, span)
+            process = update_from_kept(box)
+            # The box reboots by itself into the new slot (QEMU exits): power
+            # it on again at once, so that a late cut falls in the first boot.
+            cut_at = time.monotonic() + delay
+            while time.monotonic() < cut_at:
+                box.keep_on()
+                time.sleep(0.5)
+            box.power_cut()
+            process.kill()
+            box.power_on()
+            came_back = wait_serving(box, None, 900)
+            with report:
+                print(
+                    f"power cut on {self.name}: at {delay:.0f} s of {span:.0f} of an update to "
+                    f"{target}: " + (f"serving on {booted(box)}" if came_back else "BRICKED"),
+                    file=sys.stderr,
+                    flush=True,
+                )
+            if came_back is None:
+                self.bricked += 1
+                box.power_cut()
+                box.power_on()
+        return self.bricked
+
+
 def main() -> None:
     """Measure updates, reverts and power cuts; print the RESULT line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--powercuts", type=int, default=20)
+    parser.add_argument("--boxes", type=int, default=2, help="boxes cut at once")
     parser.add_argument("--seed", type=int, default=17)
     args = parser.parse_args()
-    rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="preau-bench-update-"))
     deb = build_deb(work / "deb")
     image = box_image(deb)
@@ -151,8 +228,9 @@ def main() -> None:
             "> etc/systemd/system/preau-web.service.d/crash.conf"
         ),
     )
-    box = SlottedMachine(image, work / "box")
+    box = SlottedMachine(image, work / "box", disk_mb=DISK_MB)
     box.run_dir.mkdir(parents=True)
+    boxes = [box]
     box.start()
     try:
         assert wait_serving(box, "A", 900) is not None, box.tail()
@@ -166,9 +244,7 @@ def main() -> None:
         watch.stop()
 
         # A good update, from the approval to the new slot serving.
-        offered_at = time.monotonic()
         offer(box, bundle)
-        offer_s = time.monotonic() - offered_at
         watch = DnsWatch(box)
         started = time.monotonic()
         approve_and_apply(box).wait(timeout=1800)
@@ -190,46 +266,31 @@ def main() -> None:
         assert served is not None, box.tail()
         revert_to_serving = served - failed_boot
 
-        # Power cuts at random moments of an update of the other slot.
-        # ...from the copy of the offered bundle (the download's write) to the first boot's gate.
-        span = (offer_s + update_to_serving) * 1.1
-        bricked = 0
-        for run in range(args.powercuts):
-            target = "A" if booted(box) == "B" else "B"
-            delay = rng.uniform(0, span)
-            box.put(bundle, INCOMING)
-            process = start(
-                box,
-                f"{box.offer_command(INCOMING)} && {box.approve_command()} "
-                f"&& {PREAU} update apply --now",
-            )
-            # The box reboots by itself into the new slot (QEMU exits): power
-            # it on again at once, so that a late cut falls in the first boot.
-            cut_at = time.monotonic() + delay
-            while time.monotonic() < cut_at:
-                box.keep_on()
-                time.sleep(0.5)
-            box.power_cut()
-            process.kill()
-            box.power_on()
-            deadline = time.monotonic() + 900
-            came_back = None
-            while came_back is None and time.monotonic() < deadline:
-                for slot in ("A", "B"):
-                    came_back = wait_serving(box, slot, 20)
-                    if came_back is not None:
-                        break
-            print(
-                f"power cut {run + 1}: at {delay:.0f} s of an update to {target}: "
-                + (f"serving on {slot}" if came_back else "BRICKED"),
-                file=sys.stderr,
-            )
-            if came_back is None:
-                bricked += 1
-                box.power_cut()
-                box.power_on()
+        # Power cuts at random moments of updates, on boxes side by side.
+        for number in range(2, args.boxes + 1):
+            other = SlottedMachine(image, work / f"box{number}", disk_mb=DISK_MB)
+            other.run_dir.mkdir(parents=True)
+            boxes.append(other)
+            other.start()
+            assert wait_serving(other, "A", 1800) is not None, other.tail()
+        shares = [
+            args.powercuts // len(boxes) + int(index < args.powercuts % len(boxes))
+            for index in range(len(boxes))
+        ]
+        report = threading.Lock()
+        tortures = [
+            Torture(each, f"box {index + 1}", random.Random(args.seed + index))
+            for index, each in enumerate(boxes)
+        ]
+        with ThreadPoolExecutor(max_workers=len(boxes)) as pool:
+            futures = [
+                pool.submit(torture.run, bundle, share, report)
+                for torture, share in zip(tortures, shares, strict=True)
+            ]
+            bricked = sum(future.result() for future in futures)
     finally:
-        box.stop()
+        for each in boxes:
+            each.stop()
     print(
         result_line(
             artefact_mb=round(bundle.stat().st_size / 1_000_000, 1),

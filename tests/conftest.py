@@ -91,7 +91,8 @@ _connect = sqlite3.connect
 
 def _tracked_connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
     kwargs.setdefault("factory", _ClosedOnceConnection)
-    return _connect(*args, **kwargs)
+    connection: sqlite3.Connection = _connect(*args, **kwargs)
+    return connection
 
 
 sqlite3.connect = _tracked_connect  # type: ignore[assignment]
