@@ -140,18 +140,20 @@ def offer(box: SlottedMachine, bundle: Path) -> None:
     box.ssh(box.offer_command(INCOMING), timeout=900)
 
 
+def approve_and_apply_command(box: SlottedMachine) -> str:
+    """Return the command approving the offered bundle (the centre's policy) and applying it now."""
+    return f"{box.approve_command()} && {PREAU} update apply --now"
+
+
 def approve_and_apply(box: SlottedMachine) -> subprocess.Popen[bytes]:
-    """Approve the offered bundle (the centre's policy) and apply it now."""
-    return start(box, f"{box.approve_command()} && {PREAU} update apply --now")
+    """Approve the offered bundle and apply it now, without waiting."""
+    return start(box, approve_and_apply_command(box))
 
 
 def update_from_kept(box: SlottedMachine) -> subprocess.Popen[bytes]:
     """Offer the bundle kept on the box, approve it and apply it now, without waiting."""
     box.ssh(f"cp {KEPT} {INCOMING}", timeout=600)
-    return start(
-        box,
-        f"{box.offer_command(INCOMING)} && {box.approve_command()} && {PREAU} update apply --now",
-    )
+    return start(box, f"{box.offer_command(INCOMING)} && {approve_and_apply_command(box)}")
 
 
 class Torture:
@@ -162,7 +164,6 @@ class Torture:
         self.box = box
         self.name = name
         self.rng = rng
-        self.bricked = 0
 
     def calibrate(self, bundle: Path) -> float:
         """Bring BUNDLE to the box; let one update through and return its span plus 10 %."""
@@ -178,6 +179,7 @@ class Torture:
         """Make RUNS cut updates; return how many left the box serving on no slot."""
         box = self.box
         span = self.calibrate(bundle)
+        bricked = 0
         for _ in range(runs):
             target = "A" if booted(box) == "B" else "B"
             delay = self.rng.uniform(0, span)
@@ -200,10 +202,10 @@ class Torture:
                     flush=True,
                 )
             if came_back is None:
-                self.bricked += 1
+                bricked += 1
                 box.power_cut()
                 box.power_on()
-        return self.bricked
+        return bricked
 
 
 def main() -> None:
