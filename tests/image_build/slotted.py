@@ -130,7 +130,7 @@ def make_bundle(folder: Path, out: Path, *, key: Path, cert: Path, change: str =
         tree = work / "tree"
         subprocess.run(["unsquashfs", "-q", "-n", "-d", str(tree), str(root)], check=True)
         subprocess.run(["sh", "-ec", change], cwd=tree, check=True)
-        # gzip: quick to make, and GRUB reads it as well as xz.
+        # gzip in 128 KiB blocks (mksquashfs's default), as the image: GRUB reads it.
         subprocess.run(
             ["mksquashfs", str(tree), str(work / "bundle" / "root.img"), "-noappend",
              "-comp", "gzip", "-no-progress", "-quiet"],
