@@ -5,8 +5,9 @@ Design:
   French page needs no catalogue, and whoever reads a template reads what the
   person will see.
 - Each folder (the kernel, each feature) keeps its English catalogue in
-  ``locale/en/LC_MESSAGES/messages.po``. The catalogues are compiled in
-  memory when the app is built (Babel); no ``.mo`` file is committed.
+  ``locale/en/LC_MESSAGES/messages.po``. A language's catalogues are
+  compiled in memory (Babel) the first time a text is asked for in it; no
+  ``.mo`` file is committed.
 - Templates use ``jinja2.ext.i18n`` (newstyle): ``{{ _("Bonjour %(name)s",
   name=…) }}``; a literal percent sign is written ``%%``. Python code asks
   :meth:`Catalogues.gettext_for` for the same ``_``. A string defined away from
@@ -28,8 +29,6 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import TYPE_CHECKING, Final
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.support import Translations
 
 if TYPE_CHECKING:
@@ -54,6 +53,9 @@ def catalogue_file(package: str, lang: str) -> Traversable:
 
 
 def _compiled(source: Traversable, lang: str) -> Translations:
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
     with source.open("rb") as po:
         catalog = read_po(po, locale=lang, domain=DOMAIN)
     compiled = io.BytesIO()
@@ -66,29 +68,37 @@ class Catalogues:
     """Every folder's catalogue, merged per language."""
 
     def __init__(self, packages: Iterable[str]) -> None:
-        """Compile the catalogues the ``packages`` keep (a package may have none)."""
+        """Keep where the ``packages`` keep their catalogues (a package may have none)."""
+        self._packages = tuple(packages)
         self._by_lang: dict[str, gettext.NullTranslations] = {
             SOURCE_LANGUAGE: gettext.NullTranslations()
         }
-        for lang in LANGUAGES:
-            if lang == SOURCE_LANGUAGE:
-                continue
+
+    def _translations(self, lang: str) -> gettext.NullTranslations:
+        """Return ``lang``'s merged catalogue, compiled the first time it is asked for.
+
+        Not when the service starts: French pages need none, and parsing every
+        folder's catalogue was a tenth of the web's start on a slow box.
+        """
+        if lang not in LANGUAGES:
+            lang = SOURCE_LANGUAGE
+        translations = self._by_lang.get(lang)
+        if translations is None:
             merged = Translations(domain=DOMAIN)
-            for package in packages:
+            for package in self._packages:
                 source = catalogue_file(package, lang)
                 if source.is_file():
                     merged.merge(_compiled(source, lang))
-            self._by_lang[lang] = merged
+            translations = self._by_lang[lang] = merged
+        return translations
 
     def gettext(self, lang: str, message: str) -> str:
         """Return ``message`` in ``lang`` (French if the language is unknown)."""
-        translations = self._by_lang.get(lang, self._by_lang[SOURCE_LANGUAGE])
-        return translations.gettext(message)
+        return self._translations(lang).gettext(message)
 
     def ngettext(self, lang: str, singular: str, plural: str, count: int) -> str:
         """Return the singular or plural form of a message in ``lang``."""
-        translations = self._by_lang.get(lang, self._by_lang[SOURCE_LANGUAGE])
-        return translations.ngettext(singular, plural, count)
+        return self._translations(lang).ngettext(singular, plural, count)
 
     def gettext_for(self, lang: str) -> Gettext:
         """Return ``_(message, **values)`` for one language, as templates have it."""

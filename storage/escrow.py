@@ -16,8 +16,6 @@ import io
 from dataclasses import dataclass
 from typing import Final
 
-import shamir_mnemonic
-
 from appliance import agefile
 
 MIN_THRESHOLD: Final = 2
@@ -40,6 +38,10 @@ def create(custodians: int, threshold: int) -> NewEscrow:
     """Make an escrow identity and split it between ``custodians``."""
     if not MIN_THRESHOLD <= threshold <= custodians <= 16:
         raise EscrowError("need 2 ≤ threshold ≤ custodians ≤ 16")
+    # Imported here: its tables cost a tenth of the web's start on a slow box,
+    # for what a school does once.
+    import shamir_mnemonic
+
     identity = agefile.generate_identity()
     secret = agefile.bech32_decode(identity, "age-secret-key-")
     groups = shamir_mnemonic.generate_mnemonics(1, [(threshold, custodians)], secret)
@@ -48,6 +50,8 @@ def create(custodians: int, threshold: int) -> NewEscrow:
 
 def rebuild(shares: list[str]) -> str:
     """Return the escrow identity from enough custodians' shares."""
+    import shamir_mnemonic
+
     try:
         secret = shamir_mnemonic.combine_mnemonics([" ".join(s.split()) for s in shares])
     except (shamir_mnemonic.MnemonicError, ValueError) as err:

@@ -46,6 +46,52 @@ def test_the_filter_process_imports_none_of_the_web_pages(tmp_path: Path) -> Non
     assert result.stdout.strip() == "", f"imported: {result.stdout}"
 
 
+# The web's process, built with its app: no catalogue parsed before a text is
+# asked for in English, nor the escrow's word tables (a slow box's boot, #17).
+_WEB_PROCESS = """
+import asyncio
+import sys
+from pathlib import Path
+from appliance.assembly import create_services
+from appliance.config import demo_config
+from appliance.core import Core
+from appliance.web.app import create_app
+from appliance.web.rendering import CATALOGUES_KEY
+
+async def main() -> None:
+    core = Core(demo_config(Path(sys.argv[1])))
+    await core.async_open()
+    try:
+        create_services(core, ["directory", "scheduler", "sync", "web"])
+        app = create_app(core)
+        loaded = ("babel.messages.pofile", "shamir_mnemonic")
+        print(" ".join(n for n in loaded if n in sys.modules))
+        print(app[CATALOGUES_KEY].gettext("en", "Se connecter"))
+        print("babel.messages.pofile" in sys.modules)
+    finally:
+        await core.async_close()
+
+asyncio.run(main())
+"""
+
+
+def test_the_web_process_compiles_no_catalogue_until_english_is_asked_for(
+    tmp_path: Path,
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _WEB_PROCESS, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    loaded, english, parsed = result.stdout.splitlines()[-3:]
+    assert loaded == "", f"imported at start: {loaded}"
+    assert english == "Log in"
+    assert parsed == "True"
+
+
 def test_every_part_named_for_later_is_what_its_field_says() -> None:
     seen = 0
     for feature in installed_features():
