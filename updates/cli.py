@@ -30,7 +30,7 @@ from appliance.i18n import N_
 from appliance.problems import UserError, problem_of
 from appliance.scheduler.calendar import calendar_from_config, next_opening, window_from_config
 from appliance.services import unit_services
-from updates import approval, fetch, offered, preflight, rauc, record
+from updates import approval, offered, preflight, rauc, record
 from updates.config import VERSION, UpdatesConfig
 from updates.gate import probes_for, run_gate, unit_restarts
 
@@ -184,6 +184,10 @@ def fetch_command(ctx: click.Context) -> None:
     if section.source_url is None:
         click.echo(_("Aucune source de mises à jour configurée."))
         return
+    # Imported here: aiohttp's client is two fifths of the start of every other
+    # `preau update` command, the gate's among them, on a box that is booting.
+    from updates import fetch
+
     try:
         with offered.exclusive(section.folder):
             offer = commands.run(fetch.fetch_offer(section, package_version("preau")))

@@ -109,3 +109,30 @@ def test_every_part_named_for_later_is_what_its_field_says() -> None:
         if feature.jobs is not None:
             assert callable(feature.jobs)
     assert seen >= 15
+
+
+# `preau update …` as the health gate runs it while the box boots: aiohttp's
+# client (only `update fetch` downloads) is not loaded (#17).
+_UPDATE_COMMAND = """
+import sys
+from appliance.cli import main
+sys.argv = ["preau", "update", "gate", "--help"]
+try:
+    main()
+except SystemExit:
+    pass
+print("loaded:", *(name for name in ("aiohttp", "updates.fetch") if name in sys.modules))
+"""
+
+
+def test_an_update_command_other_than_fetch_loads_no_http_client() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _UPDATE_COMMAND],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Utilisation : preau update gate" in result.stdout
+    assert result.stdout.splitlines()[-1] == "loaded:"
