@@ -130,10 +130,11 @@ def make_bundle(folder: Path, out: Path, *, key: Path, cert: Path, change: str =
         tree = work / "tree"
         subprocess.run(["unsquashfs", "-q", "-n", "-d", str(tree), str(root)], check=True)
         subprocess.run(["sh", "-ec", change], cwd=tree, check=True)
-        # gzip in 128 KiB blocks (mksquashfs's default), as the image: GRUB reads it.
+        # gzip in 128 KiB blocks (mksquashfs's default), as the image: GRUB reads
+        # it. Level 1: a tenth of level 9's CPU time, for a slot 10 % larger.
         subprocess.run(
             ["mksquashfs", str(tree), str(work / "bundle" / "root.img"), "-noappend",
-             "-comp", "gzip", "-no-progress", "-quiet"],
+             "-comp", "gzip", "-Xcompression-level", "1", "-no-progress", "-quiet"],
             check=True,
             capture_output=True,
         )  # fmt: skip
