@@ -120,12 +120,14 @@ def box_image(deb: Path) -> Path:
     return folder
 
 
-def make_bundle(folder: Path, out: Path, *, key: Path, cert: Path, change: str = "") -> Path:
-    """Sign a bundle of the image's root, after running CHANGE (shell) in a copy of it."""
+def make_bundle(
+    folder: Path, out: Path, *, key: Path, cert: Path, change: str = "", root: Path | None = None
+) -> Path:
+    """Sign a bundle of the image's root (or ROOT), after running CHANGE (shell) in a copy of it."""
     work = out.parent / (out.stem + ".d")
     shutil.rmtree(work, ignore_errors=True)
     (work / "bundle").mkdir(parents=True)
-    root = folder / "root.sqfs"
+    root = root or folder / "root.sqfs"
     if change:
         tree = work / "tree"
         subprocess.run(["unsquashfs", "-q", "-n", "-d", str(tree), str(root)], check=True)

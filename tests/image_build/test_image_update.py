@@ -39,6 +39,10 @@ GRUBENV = "/boot/efi/EFI/BOOT/grubenv"
 PREPARED = "/var/lib/preau/prepared-package"
 PACKAGE_FILES = "/usr/share/factory/var/lib/dpkg/info/preau.md5sums"
 STATE = "/var/lib/preau/state.db"
+# The project's bundle, sent into the box once (an emulated SSH takes about
+# 100 s for it) and copied from there by each test: the data partition keeps
+# it through reboots and power cuts.
+KEPT = "/var/lib/preau-tests/preau.raucb"
 # The box's disk: larger than the image (about 3.6 GiB), as an SD card or SSD is.
 DISK_MB = 6144
 
@@ -85,6 +89,14 @@ def box(
         yield machine
     finally:
         machine.stop()
+
+
+@pytest.fixture(scope="module")
+def kept(box: SlottedMachine, image: Path) -> str:
+    """Send the project's bundle into the box once; return where it is kept."""
+    box.ssh(f"mkdir -p {KEPT.rsplit('/', 1)[0]}")
+    box.put(image / "preau-amd64.raucb", KEPT)
+    return KEPT
 
 
 def _slots(box: SlottedMachine) -> dict[str, object]:
@@ -185,9 +197,13 @@ def test_a_bundle_signed_by_another_key_or_unsigned_is_refused(
     box: SlottedMachine, image: Path, tmp_path: Path
 ) -> None:
     other_key, other_cert = signing_key(tmp_path, "stranger")
-    strange = make_bundle(image, tmp_path / "strange.raucb", key=other_key, cert=other_cert)
+    # 4 MiB of the root: the signature is refused before the slot's bytes matter.
     unsigned = tmp_path / "unsigned.raucb"
-    unsigned.write_bytes((image / "root.sqfs").read_bytes()[: 4 * 1024 * 1024])
+    with (image / "root.sqfs").open("rb") as root:
+        unsigned.write_bytes(root.read(4 * 1024 * 1024))
+    strange = make_bundle(
+        image, tmp_path / "strange.raucb", key=other_key, cert=other_cert, root=unsigned
+    )
     before = (_grubenv(box), _slots(box))
     for bundle in (strange, unsigned):
         box.ssh("mkdir -p /var/lib/preau-update")
@@ -209,9 +225,9 @@ def test_a_bundle_signed_by_another_key_or_unsigned_is_refused(
 
 
 def test_an_update_without_room_is_refused_before_anything_is_touched(
-    box: SlottedMachine, image: Path
+    box: SlottedMachine, image: Path, kept: str
 ) -> None:
-    box.put(image / "preau-amd64.raucb", "/tmp/offered.raucb")
+    box.ssh(f"cp {kept} /tmp/offered.raucb")
     size = (image / "preau-amd64.raucb").stat().st_size
     free = int(box.ssh("df --output=avail -B1 /var | tail -n 1")[1])
     # Leave room for the bundle but not for its 10 %.
@@ -249,10 +265,10 @@ def test_outside_the_maintenance_window_an_update_waits(box: SlottedMachine, ima
 
 
 def test_a_good_update_waits_for_approval_then_is_kept_on_the_other_slot(
-    box: SlottedMachine, image: Path
+    box: SlottedMachine, kept: str
 ) -> None:
     before = _grubenv(box)
-    box.put(image / "preau-amd64.raucb", "/tmp/preau.raucb")
+    box.ssh(f"cp {kept} /tmp/preau.raucb")
     code, out = box.ssh(box.offer_command("/tmp/preau.raucb"), check=False, timeout=900)
     assert code == 0, out
     assert "attend l'approbation" in out
@@ -310,11 +326,10 @@ def test_an_update_whose_web_crashes_goes_back_by_itself(
 
 
 def test_a_power_cut_while_the_slot_is_written_leaves_the_old_one_serving(
-    box: SlottedMachine, image: Path
+    box: SlottedMachine, image: Path, kept: str
 ) -> None:
     running = _booted(box)
-    box.ssh("mkdir -p /var/lib/preau-update")
-    box.put(image / "preau-amd64.raucb", "/var/lib/preau-update/offered.raucb")
+    box.ssh(f"mkdir -p /var/lib/preau-update && cp {kept} /var/lib/preau-update/offered.raucb")
     host, port = box.address(22)
     command = f"{PREAU} update install --now /var/lib/preau-update/offered.raucb"
     install = subprocess.Popen(
@@ -350,12 +365,11 @@ def test_a_power_cut_while_the_slot_is_written_leaves_the_old_one_serving(
 
 
 def test_a_power_cut_in_the_new_slots_first_boot_is_one_try_of_three(
-    box: SlottedMachine, image: Path
+    box: SlottedMachine, kept: str
 ) -> None:
     running = _booted(box)
     new = "A" if running == "B" else "B"
-    box.ssh("mkdir -p /var/lib/preau-update")
-    box.put(image / "preau-amd64.raucb", "/var/lib/preau-update/offered.raucb")
+    box.ssh(f"mkdir -p /var/lib/preau-update && cp {kept} /var/lib/preau-update/offered.raucb")
     offset = len(box.console_text())
     code, out = box.ssh(
         f"{PREAU} update install --now /var/lib/preau-update/offered.raucb",
