@@ -16,6 +16,20 @@ from aiohttp import web
 
 from appliance.features import installed_features
 
+
+def _python(code: str, *args: str) -> str:
+    """Run CODE in a new interpreter (a unit's own process); return what it printed."""
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 # What the DNS filter's process must not hold: the web app and pages, the
 # directory client, the calendar reader, the Prometheus client, other features.
 _FILTER_PROCESS = """
@@ -35,15 +49,8 @@ print(" ".join(name for name in heavy if name in sys.modules))
 
 
 def test_the_filter_process_imports_none_of_the_web_pages(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", _FILTER_PROCESS, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "", f"imported: {result.stdout}"
+    printed = _python(_FILTER_PROCESS, str(tmp_path))
+    assert printed.strip() == "", f"imported: {printed}"
 
 
 # The web's process, built with its app: no catalogue parsed before a text is
@@ -78,15 +85,7 @@ asyncio.run(main())
 def test_the_web_process_compiles_no_catalogue_until_english_is_asked_for(
     tmp_path: Path,
 ) -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", _WEB_PROCESS, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    loaded, english, parsed = result.stdout.splitlines()[-3:]
+    loaded, english, parsed = _python(_WEB_PROCESS, str(tmp_path)).splitlines()[-3:]
     assert loaded == "", f"imported at start: {loaded}"
     assert english == "Log in"
     assert parsed == "True"
@@ -126,13 +125,6 @@ print("loaded:", *(name for name in ("aiohttp", "updates.fetch") if name in sys.
 
 
 def test_an_update_command_other_than_fetch_loads_no_http_client() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", _UPDATE_COMMAND],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "Utilisation : preau update gate" in result.stdout
-    assert result.stdout.splitlines()[-1] == "loaded:"
+    printed = _python(_UPDATE_COMMAND)
+    assert "Utilisation : preau update gate" in printed
+    assert printed.splitlines()[-1] == "loaded:"
