@@ -39,8 +39,8 @@ GRUBENV = "/boot/efi/EFI/BOOT/grubenv"
 PREPARED = "/var/lib/preau/prepared-package"
 PACKAGE_FILES = "/usr/share/factory/var/lib/dpkg/info/preau.md5sums"
 STATE = "/var/lib/preau/state.db"
-# The project's bundle, sent into the box once (an emulated SSH takes about
-# 100 s for it) and copied from there by each test: the data partition keeps
+# The project's bundle, sent into the box once (an emulated SSH takes about a
+# minute for it) and copied from there by each test: the data partition keeps
 # it through reboots and power cuts.
 KEPT = "/var/lib/preau-tests/preau.raucb"
 # The box's disk: larger than the image (about 3.6 GiB), as an SD card or SSD is.
